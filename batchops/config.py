@@ -1,0 +1,629 @@
+"""The one configuration: `env_files/<env>.tfvars`, parsed with python-hcl2 into a typed, validated object.
+
+Terraform reads the same file with `-var-file`. Every problem is reported as one line naming the file,
+the key, what was expected and what was found (`ConfigError.problems`), never as a traceback.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+ENV_DIR = PROJECT_ROOT / "env_files"
+ENVIRONMENTS = ("local", "dev", "staging", "prod")
+PIPELINE_KEYS = ("training", "training_hpo", "inference")
+PIPELINE_STEP_STATUSES = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded", "*")
+
+_EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
+_NAME = re.compile(r"^[a-z][a-z0-9\-]*[a-z0-9]$")
+_BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
+_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*$")
+_COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
+_KMS_ARN = re.compile(r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:\d{12}:key/[A-Za-z0-9\-]+$")
+_ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]+$")
+_REGION = re.compile(r"^[a-z]{2}(-gov)?-[a-z]+-\d$")
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9/_+=.@\-]{1,512}$")
+
+
+class ConfigError(Exception):
+    """Raised with one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("\n".join(problems))
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+PositiveInt = Annotated[int, Field(gt=0)]
+Fraction = Annotated[float, Field(gt=0, lt=1)]
+
+
+# ------------------------------------------------------------------------------------------- validators
+
+
+def validate_schedule_expression(expression: str) -> str:
+    """EventBridge `rate(N unit)` or six-field `cron(min hour day-of-month month day-of-week year)`."""
+    rate = re.fullmatch(r"rate\((\d+) (minute|minutes|hour|hours|day|days)\)", expression)
+    if rate:
+        value, unit = int(rate.group(1)), rate.group(2)
+        if value < 1:
+            raise ValueError(f"rate value must be >= 1, found {value}")
+        if (value == 1) != (not unit.endswith("s")):
+            raise ValueError(f"use '{value} {unit.rstrip('s') if value == 1 else unit + 's'}' in a rate expression")
+        return expression
+    cron = re.fullmatch(r"cron\((.+)\)", expression)
+    if not cron:
+        raise ValueError("expected 'rate(N minutes|hours|days)' or 'cron(min hour dom month dow year)'")
+    fields = cron.group(1).split()
+    if len(fields) != 6:
+        raise ValueError(f"a cron expression has 6 fields (min hour dom month dow year), found {len(fields)}")
+    minute, hour, dom, month, dow, year = fields
+    limits = [("minutes", minute, 0, 59), ("hours", hour, 0, 23), ("year", year, 1970, 2199)]
+    for label, value, low, high in limits:
+        _check_cron_field(label, value, low, high, words={})
+    months = {m: i + 1 for i, m in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split())}
+    days = {d: i + 1 for i, d in enumerate("SUN MON TUE WED THU FRI SAT".split())}
+    _check_cron_field("month", month, 1, 12, words=months)
+    if (dom == "?") == (dow == "?"):
+        raise ValueError("exactly one of day-of-month and day-of-week must be '?'")
+    if dom != "?":
+        _check_cron_field("day-of-month", dom.rstrip("W").replace("L", "31") or "31", 1, 31, words={})
+    if dow != "?":
+        _check_cron_field("day-of-week", dow.split("#")[0].rstrip("L") or "7", 1, 7, words=days)
+    return expression
+
+
+def _check_cron_field(label: str, value: str, low: int, high: int, words: dict[str, int]) -> None:
+    if value == "*":
+        return
+    for part in value.split(","):
+        base, _, step = part.partition("/")
+        if step and not step.isdigit():
+            raise ValueError(f"cron {label} step '{step}' is not a number")
+        bounds = base.split("-") if base != "*" else []
+        for bound in bounds:
+            number = words.get(bound.upper()) if bound.upper() in words else (int(bound) if bound.isdigit() else None)
+            if number is None or not low <= number <= high:
+                raise ValueError(f"cron {label} value '{bound}' is outside {low}-{high}")
+
+
+# ------------------------------------------------------------------------------------------- sections
+
+
+class Storage(_Strict):
+    bucket_name: str
+    create_bucket: bool
+    kms_key_arn: str
+    noncurrent_version_expiration_days: PositiveInt
+    force_destroy: bool
+
+    @field_validator("bucket_name")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if not _BUCKET.match(value) or ".." in value:
+            raise ValueError(f"a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-'), found '{value}'")
+        return value
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _kms(cls, value: str) -> str:
+        if value and not _KMS_ARN.match(value):
+            raise ValueError(f"empty or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), found '{value}'")
+        return value
+
+
+class Prefixes(_Strict):
+    training: str
+    inference: str
+    ground_truth: str
+    outputs: str
+    code: str
+
+    @field_validator("*")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError(f"a key prefix without leading/trailing '/' or spaces, found '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _no_overlap(self) -> Prefixes:
+        items = list(self.model_dump().items())
+        for i, (name_a, a) in enumerate(items):
+            for name_b, b in items[i + 1 :]:
+                if a == b or a.startswith(b + "/") or b.startswith(a + "/"):
+                    raise ValueError(f"prefixes must not overlap: {name_a}='{a}' and {name_b}='{b}'")
+        return self
+
+
+class Column(_Strict):
+    name: str
+    type: Literal["integer", "float", "categorical"]
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str) -> str:
+        if not _COLUMN.match(value):
+            raise ValueError(f"a column name of letters, digits, '_', '-', '.', found '{value}'")
+        return value
+
+
+class Dataset(_Strict):
+    header: bool
+    record_key: str
+    target: str
+    columns: list[Column] = Field(min_length=2)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Dataset:
+        names = [c.name for c in self.columns]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"column names must be unique, duplicated: {', '.join(duplicates)}")
+        if self.target not in names:
+            raise ValueError(f"target '{self.target}' is not one of the columns ({', '.join(names)})")
+        if self.column(self.target).type == "categorical":
+            raise ValueError(f"target '{self.target}' must be integer or float for regression, found categorical")
+        if self.record_key not in names:
+            raise ValueError(f"record_key '{self.record_key}' is not one of the columns ({', '.join(names)})")
+        if self.record_key == self.target:
+            raise ValueError("record_key and target must be different columns")
+        if not self.feature_columns:
+            raise ValueError("the schema needs at least one feature column besides record_key and target")
+        return self
+
+    def column(self, name: str) -> Column:
+        return next(c for c in self.columns if c.name == name)
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    @property
+    def feature_columns(self) -> list[Column]:
+        return [c for c in self.columns if c.name not in (self.target, self.record_key)]
+
+    @property
+    def categorical_features(self) -> list[str]:
+        return [c.name for c in self.feature_columns if c.type == "categorical"]
+
+    @property
+    def numeric_features(self) -> list[str]:
+        return [c.name for c in self.feature_columns if c.type != "categorical"]
+
+
+class ModelGates(_Strict):
+    metric: Literal["mse", "rmse", "mae", "r2"]
+    registration_threshold: float
+    model_quality_threshold: float
+    validation_fraction: Fraction
+    test_fraction: Fraction
+    split_seed: Annotated[int, Field(ge=0)]
+
+    @property
+    def higher_is_better(self) -> bool:
+        return self.metric == "r2"
+
+    @model_validator(mode="after")
+    def _thresholds(self) -> ModelGates:
+        for key in ("registration_threshold", "model_quality_threshold"):
+            value = getattr(self, key)
+            if self.metric == "r2" and not value <= 1:
+                raise ValueError(f"{key}: r2 thresholds are at most 1, found {value}")
+            if self.metric != "r2" and not value > 0:
+                raise ValueError(f"{key}: {self.metric} thresholds must be positive, found {value}")
+        if self.validation_fraction + self.test_fraction >= 0.9:
+            raise ValueError("validation_fraction + test_fraction must leave at least 10% of rows for training")
+        return self
+
+    def passes(self, value: float, threshold: float) -> bool:
+        """The one comparison rule for every quality gate: equal to the threshold passes."""
+        return value >= threshold if self.higher_is_better else value <= threshold
+
+
+class XGBoost(_Strict):
+    framework_version: Literal["1.7-1", "3.0-5"]
+    hyperparameters: dict[str, str]
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _num_round(cls, value: dict[str, str]) -> dict[str, str]:
+        if "num_round" not in value:
+            raise ValueError("num_round is required by the built-in XGBoost algorithm")
+        if not value["num_round"].isdigit() or int(value["num_round"]) < 1:
+            raise ValueError(f"num_round must be a positive whole number, found '{value['num_round']}'")
+        return value
+
+
+class HpoRange(_Strict):
+    name: str
+    type: Literal["integer", "continuous"]
+    min: float
+    max: float
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
+
+    @model_validator(mode="after")
+    def _bounds(self) -> HpoRange:
+        if not self.min < self.max:
+            raise ValueError(f"range '{self.name}': min ({self.min}) must be below max ({self.max})")
+        if self.type == "integer" and (self.min != int(self.min) or self.max != int(self.max)):
+            raise ValueError(f"range '{self.name}': integer ranges need whole-number bounds")
+        if self.scaling == "Logarithmic" and self.min <= 0:
+            raise ValueError(f"range '{self.name}': Logarithmic scaling needs min > 0")
+        return self
+
+
+class Hpo(_Strict):
+    strategy: Literal["Random", "Grid", "Bayesian", "Hyperband"]
+    objective_metric: Literal["validation:rmse", "validation:mae", "validation:mse"]
+    max_jobs: PositiveInt
+    max_parallel_jobs: PositiveInt
+    ranges: list[HpoRange] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _budget(self) -> Hpo:
+        if self.max_parallel_jobs > self.max_jobs:
+            raise ValueError(f"max_parallel_jobs ({self.max_parallel_jobs}) exceeds max_jobs ({self.max_jobs})")
+        names = [r.name for r in self.ranges]
+        if len(set(names)) != len(names):
+            raise ValueError("each hyperparameter may have one range only")
+        return self
+
+
+class DataQuality(_Strict):
+    engine: Literal["model_monitor", "builtin"]
+    on_drift: Literal["warn", "fail"]
+    comparison_threshold: Annotated[float, Field(gt=0, le=1)]
+    comparison_method: Literal["Simple", "Robust"]
+    categorical_drift_method: Literal["LInfinity", "ChiSquared"]
+
+
+class Compute(_Strict):
+    processing_instance_type: str
+    processing_instance_count: PositiveInt
+    training_instance_type: str
+    training_instance_count: PositiveInt
+    transform_instance_type: str
+    transform_instance_count: PositiveInt
+    volume_size_gb: PositiveInt
+    max_runtime_seconds: Annotated[int, Field(gt=0, le=432000)]
+
+    @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")
+    @classmethod
+    def _instance(cls, value: str) -> str:
+        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
+            raise ValueError(f"a SageMaker instance type such as 'ml.m5.large', found '{value}'")
+        return value
+
+
+class Pipelines(_Strict):
+    training_name: str
+    training_hpo_name: str
+    inference_name: str
+    model_package_group: str
+    execution_role_arn: str
+
+    @field_validator("training_name", "training_hpo_name", "inference_name", "model_package_group")
+    @classmethod
+    def _lower(cls, value: str) -> str:
+        # All lower case: EventBridge patterns and SageMaker ARNs then agree on the name's case.
+        if not _NAME.match(value) or len(value) > 63:
+            raise ValueError(f"a lower-case name of letters, digits and '-' (max 63), found '{value}'")
+        return value
+
+    @field_validator("execution_role_arn")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value and not _ROLE_ARN.match(value):
+            raise ValueError(f"empty or an IAM role ARN (arn:aws:iam::<account>:role/<name>), found '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct(self) -> Pipelines:
+        names = [self.training_name, self.training_hpo_name, self.inference_name]
+        if len(set(names)) != 3:
+            raise ValueError("the three pipeline names must differ")
+        return self
+
+    def name_of(self, key: str) -> str:
+        return {"training": self.training_name, "training_hpo": self.training_hpo_name,
+                "inference": self.inference_name}[key]
+
+
+class NotificationRule(_Strict):
+    pipeline: str
+    step: str
+    status: str
+    mute: bool
+    subject: str
+    body: str
+
+    @field_validator("status")
+    @classmethod
+    def _status(cls, value: str) -> str:
+        if value not in PIPELINE_STEP_STATUSES:
+            raise ValueError(f"one of {', '.join(PIPELINE_STEP_STATUSES)}, found '{value}'")
+        return value
+
+    @field_validator("subject", "body")
+    @classmethod
+    def _template(cls, value: str) -> str:
+        import jinja2
+
+        try:
+            jinja2.Environment().parse(value)
+        except jinja2.TemplateSyntaxError as exc:
+            raise ValueError(f"a valid Jinja2 template ({exc.message}, line {exc.lineno})") from None
+        return value
+
+
+class Notifications(_Strict):
+    recipients: list[str]
+    slack_webhook_secret_name: str
+    rules: list[NotificationRule]
+
+    @field_validator("recipients")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        bad = [v for v in value if not _EMAIL.match(v)]
+        if bad:
+            raise ValueError(f"valid email addresses, found {', '.join(repr(b) for b in bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("each recipient once")
+        return value
+
+    @field_validator("slack_webhook_secret_name")
+    @classmethod
+    def _secret(cls, value: str) -> str:
+        if value and not _SECRET_NAME.match(value):
+            raise ValueError(f"empty or a Secrets Manager secret name, found '{value}'")
+        return value
+
+
+class Schedule(_Strict):
+    pipeline: Literal["training", "training_hpo", "inference"]
+    expression: str
+    enabled: bool
+    parameters: dict[str, str]
+
+    @field_validator("expression")
+    @classmethod
+    def _expression(cls, value: str) -> str:
+        return validate_schedule_expression(value)
+
+
+class Approval(_Strict):
+    gitlab_trigger_enabled: bool
+    gitlab_url: str
+    gitlab_project_id: str
+    gitlab_ref: str
+    gitlab_token_secret_name: str
+
+    @model_validator(mode="after")
+    def _gitlab(self) -> Approval:
+        if self.gitlab_url and not re.fullmatch(r"https://[^\s/]+(/[^\s]*)?", self.gitlab_url):
+            raise ValueError(f"gitlab_url must be an https:// URL, found '{self.gitlab_url}'")
+        if self.gitlab_token_secret_name and not _SECRET_NAME.match(self.gitlab_token_secret_name):
+            raise ValueError(f"gitlab_token_secret_name is not a valid secret name: '{self.gitlab_token_secret_name}'")
+        if self.gitlab_trigger_enabled:
+            missing = [k for k in ("gitlab_url", "gitlab_project_id", "gitlab_ref", "gitlab_token_secret_name")
+                       if not getattr(self, k)]
+            if missing:
+                raise ValueError(f"gitlab_trigger_enabled = true needs {', '.join(missing)}")
+        return self
+
+
+class Lambdas(_Strict):
+    runtime: Literal["python3.12", "python3.13"]
+    timeout_seconds: Annotated[int, Field(ge=3, le=900)]
+    memory_mb: Annotated[int, Field(ge=128, le=10240)]
+    reserved_concurrency: Annotated[int, Field(ge=1)]
+    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+
+
+class Settings(_Strict):
+    project: str
+    environment: Literal["local", "dev", "staging", "prod"]
+    region: str
+    tags: dict[str, str]
+    storage: Storage
+    prefixes: Prefixes
+    dataset: Dataset
+    model: ModelGates
+    xgboost: XGBoost
+    hpo: Hpo
+    data_quality: DataQuality
+    compute: Compute
+    pipelines: Pipelines
+    notifications: Notifications
+    schedules: list[Schedule]
+    approval: Approval
+    lambdas: Lambdas
+
+    # Set by load_settings; not a tfvars key.
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _NAME.match(value) or len(value) > 24:
+            raise ValueError(f"a lower-case name of letters, digits and '-' (max 24), found '{value}'")
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            raise ValueError(f"an AWS region such as 'us-east-1', found '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _hyperparameters_vs_ranges(self) -> Settings:
+        tuned = {r.name for r in self.hpo.ranges}
+        if "num_round" in tuned:
+            raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
+        return self
+
+    # ---- derived values used across the project
+
+    @property
+    def bucket(self) -> str:
+        return self.storage.bucket_name
+
+    def s3_uri(self, prefix: str, *parts: str) -> str:
+        """`s3://<bucket>/<prefixes.<prefix>>/<parts...>`."""
+        return "/".join([f"s3://{self.bucket}", getattr(self.prefixes, prefix), *parts])
+
+    @property
+    def pipeline_names(self) -> dict[str, str]:
+        return {key: self.pipelines.name_of(key) for key in PIPELINE_KEYS}
+
+    @property
+    def resource_prefix(self) -> str:
+        """Prefix of every AWS resource name: project and environment, so environments never collide."""
+        return f"{self.project}-{self.environment}"
+
+
+# ------------------------------------------------------------------------------------------- loading
+
+
+def env_file_path(env_or_path: str | Path) -> Path:
+    """`local` -> `<project>/env_files/local.tfvars`; a path is taken as it is."""
+    text = str(env_or_path)
+    if text in ENVIRONMENTS or re.fullmatch(r"[a-z0-9\-]+", text):
+        return ENV_DIR / f"{text}.tfvars"
+    return Path(text)
+
+
+def parse_tfvars(path: Path) -> dict[str, Any]:
+    import hcl2
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError([f"{path}: file not found"]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
+    options = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, preserve_heredocs=False)
+    try:
+        data = hcl2.loads(text, serialization_options=options)
+    except Exception as exc:  # python-hcl2 raises lark errors of several kinds
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise ConfigError([f"{path}: not valid HCL: {first}"]) from None
+    data.pop("__comments__", None)
+    return data
+
+
+def load_settings(env_or_path: str | Path) -> Settings:
+    path = env_file_path(env_or_path)
+    data = parse_tfvars(path)
+    try:
+        settings = Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_describe(path, exc, data)) from None
+    expected_env = path.name.removesuffix(".tfvars")
+    if expected_env in ENVIRONMENTS and settings.environment != expected_env:
+        raise ConfigError([f"{path}: environment: expected '{expected_env}' (the file's name), "
+                           f"found '{settings.environment}'"])
+    return settings.model_copy(update={"source_file": path})
+
+
+def check_env_file(env_or_path: str | Path) -> list[str]:
+    """All problems of one env file, one line each; empty when the file is valid."""
+    try:
+        load_settings(env_or_path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
+
+
+# ------------------------------------------------------------------------------------------- messages
+
+_TYPE_NAMES = {
+    "string_type": "a string", "bool_type": "true or false", "int_type": "a whole number",
+    "float_type": "a number", "list_type": "a list", "dict_type": "a map", "model_type": "a block { ... }",
+    "model_attributes_type": "a block { ... }", "int_from_float": "a whole number",
+}
+
+
+def _describe(path: Path, exc: ValidationError, data: dict[str, Any]) -> list[str]:
+    lines = []
+    for error in exc.errors(include_url=False):
+        loc = [part for part in error["loc"] if part not in ("function-after", "function-before")]
+        key = _format_loc(loc, data)
+        kind = error["type"]
+        found = error.get("input")
+        if kind == "missing":
+            lines.append(f"{path}: {key}: missing required key")
+        elif kind == "extra_forbidden":
+            lines.append(f"{path}: {key}: unknown key{_did_you_mean(loc)}")
+        elif kind in _TYPE_NAMES:
+            lines.append(f"{path}: {key}: expected {_TYPE_NAMES[kind]}, found {_show(found)}")
+        elif kind == "literal_error":
+            expected = error.get("ctx", {}).get("expected", "")
+            lines.append(f"{path}: {key}: expected one of {expected}, found {_show(found)}")
+        elif kind == "value_error":
+            message = str(error.get("ctx", {}).get("error", error["msg"]))
+            lines.append(f"{path}: {key}: {message}")
+        elif kind in ("greater_than", "greater_than_equal", "less_than", "less_than_equal"):
+            lines.append(f"{path}: {key}: expected a value {error['msg'].removeprefix('Input should be ')}, "
+                         f"found {_show(found)}")
+        elif kind == "too_short":
+            lines.append(f"{path}: {key}: expected at least {error['ctx']['min_length']} item(s), found "
+                         f"{len(found) if isinstance(found, Iterable) else _show(found)}")
+        else:
+            lines.append(f"{path}: {key}: {error['msg']}, found {_show(found)}")
+    return lines
+
+
+def _format_loc(loc: list[Any], data: dict[str, Any]) -> str:
+    """`dataset.columns[3].type`, and `schedules[0]` style indices for lists."""
+    out = ""
+    for part in loc:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _did_you_mean(loc: list[Any]) -> str:
+    model: type[BaseModel] | None = Settings
+    for part in loc[:-1]:
+        if isinstance(part, int) or model is None:
+            continue
+        field = model.model_fields.get(part)
+        model = _model_of(field.annotation) if field else None
+    if model is None:
+        return ""
+    options = [name for name in model.model_fields if name != "source_file"]
+    close = difflib.get_close_matches(str(loc[-1]), options, n=1, cutoff=0.6)
+    return f" (did you mean '{close[0]}'?)" if close else f" (expected one of: {', '.join(options)})"
+
+
+def _model_of(annotation: Any) -> type[BaseModel] | None:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        found = _model_of(arg)
+        if found:
+            return found
+    return None
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, str):
+        return f"'{value}'"
+    return repr(value)
