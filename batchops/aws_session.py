@@ -1,0 +1,142 @@
+"""boto3 sessions and clients for one environment.
+
+`local` talks to the emulator whose endpoint is recorded in `<BATCHOPS_HOME>/emulator.json` (or one given
+explicitly, e.g. by an in-process emulator); every other environment uses the normal AWS credential chain
+(environment, profile, SSO, instance/OIDC role) and the region from its env file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+
+from batchops.config import PROJECT_ROOT, Settings
+
+LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_ENVIRONMENT = "local"
+EMULATOR_INFO_FILE = "emulator.json"
+
+
+class AwsTargetError(RuntimeError):
+    """The environment's AWS endpoint cannot be reached or is not configured."""
+
+
+def batchops_home(explicit: str | Path | None = None) -> Path:
+    """Local state directory: explicit value, else `BATCHOPS_HOME`, else `<repo>/.local`."""
+    value = explicit or os.environ.get("BATCHOPS_HOME") or PROJECT_ROOT / ".local"
+    return Path(value).expanduser().resolve()
+
+
+def recorded_emulator(home: Path) -> dict[str, Any] | None:
+    """The `{pid, port, endpoint_url}` record of a background emulator whose process is alive, else None."""
+    path = home / EMULATOR_INFO_FILE
+    try:
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as exc:
+        raise AwsTargetError(f"{path}: unreadable emulator record ({exc}); run `batchops emulator down`") from None
+    if not isinstance(info, dict) or not isinstance(info.get("endpoint_url"), str):
+        raise AwsTargetError(f"{path}: emulator record without 'endpoint_url'; run `batchops emulator down`")
+    pid = info.get("pid")
+    if isinstance(pid, int) and not _process_alive(pid):
+        return None
+    return info
+
+
+def _process_alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def local_client_env(endpoint_url: str, region: str) -> dict[str, str]:
+    """Environment variables that point any AWS client (boto3, Terraform, a Lambda subprocess) at the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_MAX_ATTEMPTS": "2",
+    }
+
+
+class _EndpointSession(boto3.Session):
+    """A boto3 session whose clients and resources all go to one endpoint (the emulator).
+
+    Callers that only accept a session (the SageMaker SDK, the pipeline upsert) then reach the emulator
+    without depending on the process environment.
+    """
+
+    def __init__(self, endpoint_url: str, **kwargs: Any):
+        super().__init__(**kwargs)
+        self.endpoint_url = endpoint_url
+
+    def client(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        kwargs.setdefault("endpoint_url", self.endpoint_url)
+        kwargs.setdefault("config", Config(retries={"max_attempts": 2, "mode": "standard"}))
+        return super().client(*args, **kwargs)
+
+    def resource(self, *args: Any, **kwargs: Any):  # type: ignore[override]
+        kwargs.setdefault("endpoint_url", self.endpoint_url)
+        return super().resource(*args, **kwargs)
+
+
+@dataclass
+class AwsTarget:
+    """Where one environment's AWS calls go: a session, and the emulator endpoint for `local`."""
+
+    settings: Settings
+    session: boto3.Session
+    endpoint_url: str | None = None
+    _clients: dict[str, Any] = field(default_factory=dict, repr=False)
+    _account_id: str | None = field(default=None, repr=False)
+
+    @property
+    def is_local(self) -> bool:
+        return self.endpoint_url is not None
+
+    def client(self, service: str):
+        if service not in self._clients:
+            self._clients[service] = self.session.client(service)
+        return self._clients[service]
+
+    @property
+    def account_id(self) -> str:
+        if self._account_id is None:
+            self._account_id = LOCAL_ACCOUNT_ID if self.is_local else self.client("sts").get_caller_identity()[
+                "Account"]
+        return self._account_id
+
+    def subprocess_env(self) -> dict[str, str]:
+        """Variables a child process (Terraform) needs to reach the same target; empty for real AWS."""
+        return local_client_env(self.endpoint_url, self.settings.region) if self.endpoint_url else {}
+
+
+def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:
+    """Sessions for `settings.environment`: the emulator for `local`, the credential chain otherwise."""
+    if settings.environment != LOCAL_ENVIRONMENT:
+        if endpoint_url:
+            raise AwsTargetError(f"an emulator endpoint is only used for the local environment, not "
+                                 f"'{settings.environment}'")
+        return AwsTarget(settings, boto3.Session(region_name=settings.region))
+    if endpoint_url is None:
+        home = batchops_home(home)
+        info = recorded_emulator(home)
+        if info is None:
+            raise AwsTargetError(f"the local emulator is not running (no live process recorded in "
+                                 f"{home / EMULATOR_INFO_FILE}); start it with `batchops emulator up`")
+        endpoint_url = info["endpoint_url"]
+    session = _EndpointSession(endpoint_url, aws_access_key_id="test", aws_secret_access_key="test",
+                               region_name=settings.region)
+    return AwsTarget(settings, session, endpoint_url)

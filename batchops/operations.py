@@ -1,0 +1,484 @@
+"""What the roles do, as functions over an `AwsTarget`: drop data, follow runs, review model versions.
+
+The CLI, the demo and the report are thin layers over these, so the same code path is exercised everywhere.
+Every function talks to AWS (or the emulator) only through the public APIs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.aws_session import AwsTarget
+from batchops.config import Settings
+
+DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
+TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+
+
+class OperationError(RuntimeError):
+    """A user-facing failure: the message says what went wrong and where."""
+
+
+# ------------------------------------------------------------------------------------------------ S3 helpers
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://") or "/" not in uri[5:]:
+        raise OperationError(f"not an s3://bucket/key URI: '{uri}'")
+    bucket, _, key = uri[5:].partition("/")
+    return bucket, key
+
+
+def read_s3_json(target: AwsTarget, uri: str) -> Any:
+    bucket, key = split_s3_uri(uri)
+    try:
+        body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        raise OperationError(f"{uri}: cannot be read ({exc.response['Error'].get('Code', exc)})") from None
+    try:
+        return json.loads(body)
+    except ValueError as exc:
+        raise OperationError(f"{uri}: not valid JSON ({exc})") from None
+
+
+def list_s3_keys(target: AwsTarget, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in target.client("s3").get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return keys
+
+
+def object_exists(target: AwsTarget, bucket: str, key: str) -> bool:
+    try:
+        target.client("s3").head_object(Bucket=bucket, Key=key)
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return False
+        raise
+    return True
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class DroppedObject:
+    bucket: str
+    key: str
+    version_id: str | None
+
+    @property
+    def uri(self) -> str:
+        return f"s3://{self.bucket}/{self.key}"
+
+
+def expected_columns(settings: Settings, kind: str) -> tuple[list[str], list[str]]:
+    """(required columns in file order, optional columns) of a CSV of this kind."""
+    dataset = settings.dataset
+    if kind == "training":
+        return [c for c in dataset.column_names if c != dataset.record_key], [dataset.record_key]
+    if kind == "inference":
+        return [c for c in dataset.column_names if c != dataset.target], [dataset.target]
+    if kind == "ground-truth":
+        return [dataset.record_key, dataset.target], []
+    raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+
+
+def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems: int = 20,
+                     chunk_rows: int = 200_000) -> list[str]:
+    """Problems of a CSV against the env file's schema, one line each naming file, row and column.
+
+    Reads in chunks, so files of any size can be checked.
+    """
+    import pandas as pd
+
+    required, optional = expected_columns(settings, kind)
+    if not path.is_file():
+        return [f"{path}: file not found"]
+    if not settings.dataset.header:
+        return _check_headerless(settings, path, kind)
+    try:
+        header = pd.read_csv(path, nrows=0).columns.tolist()
+    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        return [f"{path}: not a readable CSV with a header row ({str(exc).splitlines()[0]})"]
+    problems = []
+    missing = [c for c in required if c not in header]
+    unknown = [c for c in header if c not in required and c not in optional]
+    if missing:
+        problems.append(f"{path}: header: missing column(s) {', '.join(missing)} (schema in "
+                        f"{settings.source_file}: {', '.join(required)})")
+    if unknown:
+        problems.append(f"{path}: header: unknown column(s) {', '.join(unknown)}")
+    present_required = [c for c in header if c in required]
+    if not missing and present_required != required:
+        problems.append(f"{path}: header: columns must be in schema order {', '.join(required)}, found "
+                        f"{', '.join(present_required)}")
+    if problems:
+        return problems
+    types = {c.name: c.type for c in settings.dataset.columns}
+    key = settings.dataset.record_key
+    seen_keys: set[str] = set()
+    rows = 0
+    try:
+        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows)
+        for chunk in chunks:
+            for column in chunk.columns:
+                values = chunk[column]
+                line_numbers = values.index + 2  # header is line 1
+                if column == key:
+                    empty = values == ""
+                    for line in line_numbers[empty.to_numpy()][:max_problems]:
+                        problems.append(f"{path}:{line}: column '{column}': empty record key")
+                    duplicated = values[~empty & (values.duplicated() | values.isin(seen_keys))]
+                    for line, value in zip(duplicated.index[:max_problems] + 2, duplicated[:max_problems],
+                                           strict=True):
+                        problems.append(f"{path}:{line}: column '{column}': duplicate record key '{value}'")
+                    seen_keys.update(values[~empty])
+                elif types[column] in ("integer", "float"):
+                    problems.extend(_numeric_problems(path, column, values, types[column], max_problems))
+                if len(problems) >= max_problems:
+                    return problems[:max_problems] + [f"{path}: (stopped after {max_problems} problems)"]
+            rows += len(chunk)
+    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
+        return problems + [f"{path}: not a valid CSV: {str(exc).splitlines()[0]}"]
+    if rows == 0:
+        problems.append(f"{path}: no data rows")
+    return problems
+
+
+def _numeric_problems(path: Path, column: str, values, kind: str, limit: int) -> list[str]:
+    import pandas as pd
+
+    filled = values[values != ""]
+    numbers = pd.to_numeric(filled, errors="coerce")
+    problems = [f"{path}:{line}: column '{column}': '{value}' is not a number"
+                for line, value in zip(filled.index[numbers.isna()][:limit] + 2, filled[numbers.isna()][:limit],
+                                       strict=True)]
+    if kind == "integer":
+        fractional = numbers[numbers.notna() & (numbers != numbers.round())]
+        problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not a whole number"
+                     for line in fractional.index[:limit] + 2]
+    infinite = numbers[numbers.notna() & ~numbers.apply(lambda v: math.isfinite(v))]
+    problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not finite"
+                 for line in infinite.index[:limit] + 2]
+    return problems
+
+
+def _check_headerless(settings: Settings, path: Path, kind: str) -> list[str]:
+    required, _ = expected_columns(settings, kind)
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        first = handle.readline()
+    if not first.strip():
+        return [f"{path}: no data rows"]
+    count = len(first.rstrip("\r\n").split(","))
+    if count != len(required):
+        return [f"{path}:1: expected {len(required)} columns ({', '.join(required)}), found {count}"]
+    return []
+
+
+def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) -> str:
+    """`<prefix of kind>/<rel path>`; the relative path defaults to the file name."""
+    if kind not in DATA_KINDS:
+        raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+    relative = (rel_path or file.name).strip()
+    parts = relative.split("/")
+    if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
+        raise OperationError(f"--as '{rel_path}': a relative key path such as 'batches/2024-06-01.csv' "
+                             "(no leading '/', no empty, '.' or '..' parts)")
+    return f"{getattr(settings.prefixes, DATA_KINDS[kind])}/{relative}"
+
+
+def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None = None,
+              overwrite: bool = False) -> DroppedObject:
+    """Upload a checked CSV under the prefix of its kind; an existing key is kept unless `overwrite`."""
+    settings = target.settings
+    key = data_key(settings, kind, file, rel_path)
+    problems = check_csv_schema(settings, file, kind)
+    if problems:
+        raise OperationError("\n".join(problems))
+    bucket = settings.bucket
+    if not overwrite and object_exists(target, bucket, key):
+        raise OperationError(f"s3://{bucket}/{key} already exists; choose another --as path or pass --overwrite "
+                             "(the bucket is versioned: the previous version is kept)")
+    with file.open("rb") as body:
+        answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+    return DroppedObject(bucket, key, answer.get("VersionId"))
+
+
+# ------------------------------------------------------------------------------------------------ runs
+
+
+@dataclass(frozen=True)
+class Execution:
+    pipeline: str
+    arn: str
+    status: str
+    start: datetime | None
+    end: datetime | None = None
+    failure_reason: str | None = None
+
+    @property
+    def execution_id(self) -> str:
+        return self.arn.rsplit("/", 1)[-1]
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start and self.end:
+            return (self.end - self.start).total_seconds()
+        return None
+
+
+@dataclass(frozen=True)
+class Step:
+    name: str
+    status: str
+    start: datetime | None
+    end: datetime | None
+    failure_reason: str | None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start and self.end:
+            return (self.end - self.start).total_seconds()
+        return None
+
+
+def list_executions(target: AwsTarget, pipeline_names: list[str] | None = None) -> list[Execution]:
+    """Executions of the configured pipelines (or the given ones), newest first."""
+    sagemaker = target.client("sagemaker")
+    names = pipeline_names or list(target.settings.pipeline_names.values())
+    executions = []
+    for name in names:
+        try:
+            pages = sagemaker.get_paginator("list_pipeline_executions").paginate(
+                PipelineName=name, SortBy="CreationTime", SortOrder="Descending")
+            summaries = [s for page in pages for s in page.get("PipelineExecutionSummaries", [])]
+        except ClientError as exc:
+            if "does not exist" in str(exc) or exc.response["Error"].get("Code") == "ResourceNotFound":
+                continue
+            raise
+        for summary in summaries:
+            executions.append(describe_execution(target, summary["PipelineExecutionArn"], pipeline=name))
+    return sorted(executions, key=lambda e: e.start.timestamp() if e.start else 0, reverse=True)
+
+
+def describe_execution(target: AwsTarget, arn: str, *, pipeline: str | None = None) -> Execution:
+    answer = target.client("sagemaker").describe_pipeline_execution(PipelineExecutionArn=arn)
+    return Execution(
+        pipeline=pipeline or answer["PipelineArn"].rsplit("/", 1)[-1],
+        arn=arn,
+        status=answer.get("PipelineExecutionStatus", "Unknown"),
+        start=answer.get("CreationTime"),
+        end=answer.get("LastModifiedTime") if answer.get("PipelineExecutionStatus") in TERMINAL_STATUSES else None,
+        failure_reason=answer.get("FailureReason"),
+    )
+
+
+def find_execution(target: AwsTarget, reference: str) -> Execution:
+    """An execution by ARN, by id, or by a unique id prefix, among the configured pipelines."""
+    if reference.startswith("arn:"):
+        try:
+            return describe_execution(target, reference)
+        except ClientError as exc:
+            raise OperationError(f"execution '{reference}' not found ({exc.response['Error'].get('Message')})") \
+                from None
+    matches = [e for e in list_executions(target) if e.execution_id.startswith(reference)]
+    if not matches:
+        raise OperationError(f"no execution '{reference}' in pipelines "
+                             f"{', '.join(target.settings.pipeline_names.values())} (see `batchops runs list`)")
+    if len(matches) > 1 and not any(e.execution_id == reference for e in matches):
+        raise OperationError(f"'{reference}' matches {len(matches)} executions; give more of the id")
+    return next((e for e in matches if e.execution_id == reference), matches[0])
+
+
+def execution_steps(target: AwsTarget, arn: str) -> list[Step]:
+    """Steps of one execution in the order they started."""
+    pages = target.client("sagemaker").get_paginator("list_pipeline_execution_steps").paginate(
+        PipelineExecutionArn=arn, SortOrder="Ascending")
+    steps = [Step(name=s["StepName"], status=s.get("StepStatus", "Unknown"), start=s.get("StartTime"),
+                  end=s.get("EndTime"), failure_reason=s.get("FailureReason"), metadata=s.get("Metadata", {}))
+             for page in pages for s in page.get("PipelineExecutionSteps", [])]
+    return sorted(steps, key=lambda s: s.start.timestamp() if s.start else math.inf)
+
+
+def wait_for_execution(target: AwsTarget, arn: str, *, timeout: float, poll: float = 0.5,
+                       on_change: Callable[[Execution, list[Step]], None] | None = None) -> Execution:
+    """Poll until the execution ends; `on_change` sees every new (status, steps) state."""
+    deadline = time.monotonic() + timeout
+    last: tuple | None = None
+    while True:
+        execution = describe_execution(target, arn)
+        steps = execution_steps(target, arn)
+        state = (execution.status, tuple((s.name, s.status) for s in steps))
+        if on_change and state != last:
+            on_change(execution, steps)
+            last = state
+        if execution.status in TERMINAL_STATUSES:
+            return execution
+        if time.monotonic() > deadline:
+            raise OperationError(f"execution {execution.execution_id} of {execution.pipeline} still "
+                                 f"{execution.status} after {timeout:.0f} s")
+        time.sleep(poll)
+
+
+def wait_for_new_execution(target: AwsTarget, pipeline: str, known: set[str], *, timeout: float,
+                           poll: float = 0.3) -> Execution:
+    """The first execution of `pipeline` whose ARN is not in `known` (started by an event, a rule...)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        fresh = [e for e in list_executions(target, [pipeline]) if e.arn not in known]
+        if fresh:
+            return fresh[-1]
+        time.sleep(poll)
+    raise OperationError(f"no new execution of pipeline '{pipeline}' started within {timeout:.0f} s")
+
+
+def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]) -> str:
+    known = list(target.settings.pipeline_names.values())
+    if pipeline in target.settings.pipeline_names:  # accept the config key (training, inference, ...)
+        pipeline = target.settings.pipeline_names[pipeline]
+    if pipeline not in known:
+        raise OperationError(f"unknown pipeline '{pipeline}' (expected one of: {', '.join(known)}, or "
+                             f"{', '.join(target.settings.pipeline_names)})")
+    answer = target.client("sagemaker").start_pipeline_execution(
+        PipelineName=pipeline,
+        PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
+        PipelineExecutionDisplayName=f"cli-{int(time.time())}",
+    )
+    return answer["PipelineExecutionArn"]
+
+
+# ------------------------------------------------------------------------------------------------ models
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    version: int
+    arn: str
+    approval_status: str
+    created: datetime | None
+    metrics: dict[str, float]
+    approval_description: str | None
+    metadata: dict[str, str]
+    generated_by: str | None
+    active: bool
+
+
+def active_model_parameter(settings: Settings) -> str:
+    return f"/{settings.project}/{settings.environment}/active-model-package-arn"
+
+
+def active_model_arn(target: AwsTarget) -> str | None:
+    try:
+        value = target.client("ssm").get_parameter(Name=active_model_parameter(target.settings))["Parameter"][
+            "Value"]
+    except ClientError:
+        return None
+    return value if value.startswith("arn:") else None
+
+
+def model_versions(target: AwsTarget, *, with_metrics: bool = True) -> list[ModelVersion]:
+    """All versions of the configured model package group, oldest first."""
+    sagemaker = target.client("sagemaker")
+    group = target.settings.pipelines.model_package_group
+    try:
+        pages = sagemaker.get_paginator("list_model_packages").paginate(
+            ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending")
+        summaries = [s for page in pages for s in page.get("ModelPackageSummaryList", [])]
+    except ClientError as exc:
+        raise OperationError(f"model package group '{group}': {exc.response['Error'].get('Message', exc)}") \
+            from None
+    active = active_model_arn(target)
+    versions = []
+    for summary in summaries:
+        detail = sagemaker.describe_model_package(ModelPackageName=summary["ModelPackageArn"])
+        versions.append(ModelVersion(
+            version=int(detail.get("ModelPackageVersion") or summary["ModelPackageArn"].rsplit("/", 1)[-1]),
+            arn=detail["ModelPackageArn"],
+            approval_status=detail.get("ModelApprovalStatus", "Unknown"),
+            created=detail.get("CreationTime"),
+            metrics=_model_metrics(target, detail) if with_metrics else {},
+            approval_description=detail.get("ApprovalDescription"),
+            metadata=detail.get("CustomerMetadataProperties") or {},
+            generated_by=(detail.get("MetadataProperties") or {}).get("GeneratedBy"),
+            active=detail["ModelPackageArn"] == active,
+        ))
+    return sorted(versions, key=lambda v: v.version)
+
+
+def _model_metrics(target: AwsTarget, detail: dict[str, Any]) -> dict[str, float]:
+    """`{metric: value}` from the evaluation report registered as the version's model-quality statistics."""
+    uri = (((detail.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
+    if not uri:
+        return {}
+    try:
+        report = read_s3_json(target, uri)
+    except OperationError:
+        return {}
+    metrics = report.get("regression_metrics", {}) if isinstance(report, dict) else {}
+    return {name: float(entry["value"]) for name, entry in metrics.items()
+            if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)}
+
+
+def find_model_version(target: AwsTarget, version: str) -> ModelVersion:
+    versions = model_versions(target, with_metrics=True)
+    wanted = version.rsplit("/", 1)[-1]
+    if not wanted.isdigit():
+        raise OperationError(f"model version '{version}': expected a version number or a model package ARN")
+    for candidate in versions:
+        if candidate.version == int(wanted):
+            return candidate
+    numbers = ", ".join(str(v.version) for v in versions) or "none"
+    raise OperationError(f"model package group '{target.settings.pipelines.model_package_group}' has no version "
+                         f"{wanted} (versions: {numbers})")
+
+
+def set_approval(target: AwsTarget, version: str, status: str, description: str) -> ModelVersion:
+    """Approve or reject a version the way a data scientist does: `update_model_package`."""
+    if status not in APPROVAL_STATUSES:
+        raise OperationError(f"approval status '{status}': expected one of {', '.join(APPROVAL_STATUSES)}")
+    found = find_model_version(target, version)
+    target.client("sagemaker").update_model_package(
+        ModelPackageArn=found.arn, ModelApprovalStatus=status, ApprovalDescription=description)
+    return find_model_version(target, str(found.version))
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float, what: str, poll: float = 0.3) -> Any:
+    """Poll `condition` until it returns something truthy; a clear error naming `what` on timeout."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise OperationError(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(poll)
+
+
+# ------------------------------------------------------------------------------------------------ step outputs
+
+
+def step_output_keys(target: AwsTarget, execution: Execution, step: str) -> list[str]:
+    """Every object a step wrote under the execution-scoped output layout."""
+    settings = target.settings
+    prefix = f"{settings.prefixes.outputs}/{execution.pipeline}/{execution.execution_id}/{step}/"
+    return list_s3_keys(target, settings.bucket, prefix)
+
+
+def step_output_json(target: AwsTarget, execution: Execution, step: str, file_name: str) -> Any | None:
+    """A JSON file written by a step (first match by file name), or None."""
+    for key in step_output_keys(target, execution, step):
+        if key.rsplit("/", 1)[-1] == file_name:
+            return read_s3_json(target, f"s3://{target.settings.bucket}/{key}")
+    return None
