@@ -1,0 +1,169 @@
+"""approval_trigger Lambda: model registry approvals decide which model batch inference uses.
+
+* Approved version of MODEL_PACKAGE_GROUP → its ARN is written to the SSM parameter ACTIVE_MODEL_PARAMETER
+  (the inference pipeline's ResolveModel step reads it at run time), SNS says so, and optionally a GitLab
+  deploy pipeline is triggered with the package ARN and version.
+* Rejected version that is the active one → the pointer falls back to the newest other Approved version, or
+  to `none` (inference then has no approved model and stops with a clear error) – and SNS says so.
+* Anything else (other groups, PendingManualApproval, rejecting a version not in use) changes nothing.
+
+The event's status is checked against the registry before acting, so a late redelivery of an old
+"Approved" never re-activates a version rejected since. Each event id is handled once; the decision is
+kept with the dedup marker so a retry after a partial failure finishes the same plan.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from lambdas.approval_trigger import registry
+from lambdas.approval_trigger.gitlab import GitLabTrigger, trigger_from_env, trigger_pipeline
+from lambdas.shared import claims
+from lambdas.shared.messages import publish
+from lambdas.shared.runtime import (
+    ConfigurationError,
+    EventError,
+    bind_log_fields,
+    log,
+    optional_env,
+    require_env,
+)
+
+FUNCTION = "approval_trigger"
+HANDLED_STATUSES = ("Approved", "Rejected")
+
+
+@dataclass(frozen=True)
+class Settings:
+    project: str
+    environment: str
+    topic_arn: str
+    dedup_table: str
+    group: str
+    inference_pipeline: str
+    parameter: str
+    gitlab: GitLabTrigger | None
+
+
+def settings_from_env() -> Settings:
+    return Settings(
+        project=require_env("PROJECT", "names the project in messages"),
+        environment=require_env("ENVIRONMENT", "names the environment in messages"),
+        topic_arn=require_env("SNS_TOPIC_ARN", "the topic approval outcomes are published to"),
+        dedup_table=require_env("DEDUP_TABLE", "the DynamoDB table that makes redelivered events a no-op"),
+        group=require_env("MODEL_PACKAGE_GROUP", "the model package group whose approvals this function follows"),
+        inference_pipeline=optional_env("INFERENCE_PIPELINE_NAME") or "the batch-inference pipeline",
+        parameter=require_env("ACTIVE_MODEL_PARAMETER", "the SSM parameter naming the model inference uses"),
+        gitlab=trigger_from_env(),
+    )
+
+
+def handler(event: Any, context: Any) -> dict[str, Any]:
+    bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
+    try:
+        package = registry.parse_event(event)
+        settings = settings_from_env()
+    except (EventError, ConfigurationError) as exc:
+        log("error", str(exc), error_type=type(exc).__name__)
+        raise
+    bind_log_fields(
+        function=FUNCTION,
+        event_id=package.event_id,
+        model_package_arn=package.arn,
+        approval_status=package.approval_status,
+    )
+    if package.group != settings.group:
+        log("info", f"ignored: group {package.group} is not {settings.group}", outcome="ignored")
+        return {"status": "ignored", "reason": f"other model package group {package.group}"}
+    if package.approval_status not in HANDLED_STATUSES:
+        log("info", f"ignored: status {package.approval_status}", outcome="ignored")
+        return {"status": "ignored", "reason": f"status {package.approval_status}"}
+
+    def act(claim: claims.EventClaim) -> dict[str, Any]:
+        plan = claim.remember("plan", lambda: plan_change(package, settings))
+        if plan["action"] == "unchanged":
+            log("info", f"no change: {plan['reason']}", outcome="unchanged", active_model=plan["previous"])
+            return {"status": "unchanged", "reason": plan["reason"], "active_model": plan["previous"]}
+        claim.once("ssm", lambda: _switch_pointer(settings.parameter, plan))
+        deploy: dict[str, str] = {}
+        if settings.gitlab is not None and plan["action"] == "activate":
+            deploy = claim.remember("gitlab", lambda: trigger_pipeline(settings.gitlab, package.arn, package.version))
+        subject, body = message_for(package, settings, plan, deploy)
+        claim.once("sns", lambda: publish(settings.topic_arn, subject, body))
+        return {"status": plan["action"], "reason": plan["reason"], "active_model": plan["new"], "gitlab": deploy}
+
+    return claims.handle_once(settings.dedup_table, package.event_id, act, claims.lease_seconds_for(context))
+
+
+def plan_change(package: registry.PackageEvent, settings: Settings) -> dict[str, str]:
+    """What to do with the pointer: {action: activate | fallback | unchanged, previous, new, reason}."""
+    previous = registry.read_pointer(settings.parameter)
+
+    def unchanged(reason: str) -> dict[str, str]:
+        return {"action": "unchanged", "previous": previous, "new": previous, "reason": reason}
+
+    live_status = registry.current_approval_status(package.arn)
+    if live_status != package.approval_status:
+        return unchanged(f"the event says {package.approval_status} but the version is {live_status} now")
+    if package.approval_status == "Approved":
+        if previous == package.arn:
+            return unchanged("the approved version is already the active model")
+        return {"action": "activate", "previous": previous, "new": package.arn, "reason": "version approved"}
+    if previous != package.arn:
+        return unchanged(f"the rejected version is not the active model (active: {previous})")
+    fallback = registry.latest_approved_other_than(package.group, package.arn)
+    return {
+        "action": "fallback",
+        "previous": previous,
+        "new": fallback or registry.NO_MODEL,
+        "reason": "active version rejected" + ("" if fallback else "; no other version is approved"),
+    }
+
+
+def _switch_pointer(parameter: str, plan: dict[str, str]) -> None:
+    version = registry.write_pointer(parameter, plan["new"])
+    log(
+        "info",
+        "active model pointer updated",
+        outcome=plan["action"],
+        parameter=parameter,
+        parameter_version=version,
+        previous_value=plan["previous"],
+        new_value=plan["new"],
+    )
+
+
+def message_for(
+    package: registry.PackageEvent, settings: Settings, plan: dict[str, str], deploy: dict[str, str]
+) -> tuple[str, str]:
+    group, version, pipeline = package.group, package.version, settings.inference_pipeline
+    if plan["action"] == "activate":
+        subject = f"[{settings.environment}] model version {version} approved: now used for batch inference"
+        opening = f"Version {version} of model package group {group} was approved.\nThe next run of {pipeline} uses it."
+    elif plan["new"] == registry.NO_MODEL:
+        subject = f"[{settings.environment}] model version {version} rejected: batch inference paused"
+        opening = (
+            f"Version {version} of model package group {group}, the model in use, was rejected.\n"
+            f"No other version is approved: runs of {pipeline} stop at ResolveModel with a clear error\n"
+            "until a version is approved."
+        )
+    else:
+        fallback = registry.version_of(plan["new"])
+        subject = f"[{settings.environment}] model version {version} rejected: inference uses version {fallback}"
+        opening = (
+            f"Version {version} of model package group {group}, the model in use, was rejected.\n"
+            f"The next run of {pipeline} uses version {fallback}, the newest other approved version."
+        )
+    lines = [
+        opening,
+        "",
+        f"Model package:         {package.arn}",
+        f"Now active:            {plan['new']}",
+        f"Previously active:     {plan['previous']}",
+        f"Active-model pointer:  SSM parameter {settings.parameter}",
+    ]
+    if deploy:
+        lines.append(f"GitLab deploy:         pipeline {deploy.get('id') or '?'} {deploy.get('web_url', '')}".rstrip())
+    lines += ["", f"-- {settings.project} / {settings.environment}"]
+    return subject, "\n".join(lines) + "\n"

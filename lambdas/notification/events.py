@@ -1,0 +1,164 @@
+"""SageMaker pipeline status-change events (execution and step), parsed and checked.
+
+Shapes: the EventBridge envelope with `detail` as SageMaker sends it for
+`SageMaker Model Building Pipeline Execution Status Change` and
+`SageMaker Model Building Pipeline Execution Step Status Change`.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from lambdas.shared.runtime import EventError
+
+EXECUTION_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
+STEP_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Step Status Change"
+
+EXECUTION_STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+STEP_STATUSES = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+FINAL_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped")
+
+# The step names of the product's pipelines; another name still gets notified, with a warning in the log.
+KNOWN_STEPS = frozenset(
+    {
+        "Preprocess",
+        "DataQualityBaseline",
+        "Train",
+        "Tune",
+        "Evaluate",
+        "CheckMetric",
+        "RegisterModel",
+        "MetricAboveThreshold",
+        "ResolveModel",
+        "CreateModel",
+        "DataQualityCheck",
+        "BatchTransform",
+        "ModelQualityCheck",
+    }
+)
+
+_PIPELINE_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:sagemaker:(?P<region>[a-z0-9\-]+):(?P<account>\d{12}):pipeline/(?P<name>.+)$"
+)
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    event_id: str
+    kind: str  # "execution" or "step"
+    pipeline: str
+    pipeline_arn: str
+    execution_arn: str
+    execution_id: str
+    region: str
+    status: str
+    previous_status: str = ""
+    step: str = ""
+    step_type: str = ""
+    start_time: datetime | None = None
+    end_time: datetime | None = None
+    failure_reason: str = ""
+    display_name: str = ""
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_seconds(self) -> float | None:
+        if self.start_time is None or self.end_time is None:
+            return None
+        return max(0.0, (self.end_time - self.start_time).total_seconds())
+
+
+def parse_event(event: Any) -> PipelineEvent:
+    """Check the envelope and detail; every problem is an EventError naming the field and the event."""
+    if not isinstance(event, dict):
+        raise EventError(f"expected an EventBridge event (a JSON object), got {type(event).__name__}")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise EventError("event has no 'id' (an EventBridge envelope always carries one)")
+    where = f"event {event_id}"
+    detail_type = event.get("detail-type")
+    if detail_type not in (EXECUTION_DETAIL_TYPE, STEP_DETAIL_TYPE):
+        raise EventError(
+            f"{where}: unknown detail-type {detail_type!r}; this function handles "
+            f"'{EXECUTION_DETAIL_TYPE}' and '{STEP_DETAIL_TYPE}'"
+        )
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise EventError(f"{where}: 'detail' is missing or not an object")
+
+    def text(key: str, required: bool) -> str:
+        value = detail.get(key)
+        if value is None or value == "":
+            if required:
+                raise EventError(f"{where}: detail.{key} is missing (required in a '{detail_type}' event)")
+            return ""
+        if not isinstance(value, str):
+            raise EventError(f"{where}: detail.{key} must be a string, found {type(value).__name__}")
+        return value
+
+    pipeline_arn = text("pipelineArn", required=True)
+    match = _PIPELINE_ARN.match(pipeline_arn)
+    if not match:
+        raise EventError(f"{where}: detail.pipelineArn {pipeline_arn!r} is not a SageMaker pipeline ARN")
+    execution_arn = text("pipelineExecutionArn", required=True)
+    execution_prefix = pipeline_arn + "/execution/"
+    if not execution_arn.startswith(execution_prefix) or len(execution_arn) == len(execution_prefix):
+        raise EventError(
+            f"{where}: detail.pipelineExecutionArn {execution_arn!r} is not an execution of {pipeline_arn}"
+        )
+    common: dict[str, Any] = {
+        "event_id": event_id,
+        "pipeline": match.group("name"),
+        "pipeline_arn": pipeline_arn,
+        "execution_arn": execution_arn,
+        "execution_id": execution_arn[len(execution_prefix) :],
+        "region": str(event.get("region") or match.group("region")),
+    }
+    if detail_type == EXECUTION_DETAIL_TYPE:
+        status = _status(
+            where, "currentPipelineExecutionStatus", text("currentPipelineExecutionStatus", True), EXECUTION_STATUSES
+        )
+        previous = text("previousPipelineExecutionStatus", False)
+        return PipelineEvent(
+            kind="execution",
+            status=status,
+            previous_status=previous,
+            start_time=_timestamp(where, "executionStartTime", text("executionStartTime", False)),
+            end_time=_timestamp(where, "executionEndTime", text("executionEndTime", False)),
+            display_name=text("pipelineExecutionDisplayName", False),
+            **common,
+        )
+    metadata = detail.get("metadata") or {}
+    if not isinstance(metadata, dict):
+        raise EventError(f"{where}: detail.metadata must be an object, found {type(metadata).__name__}")
+    return PipelineEvent(
+        kind="step",
+        status=_status(where, "currentStepStatus", text("currentStepStatus", True), STEP_STATUSES),
+        previous_status=text("previousStepStatus", False),
+        step=text("stepName", True),
+        step_type=text("stepType", False),
+        start_time=_timestamp(where, "stepStartTime", text("stepStartTime", False)),
+        end_time=_timestamp(where, "stepEndTime", text("stepEndTime", False)),
+        failure_reason=text("failureReason", False),
+        metadata=metadata,
+        **common,
+    )
+
+
+def _status(where: str, key: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise EventError(f"{where}: detail.{key} {value!r} is not one of {', '.join(allowed)}")
+    return value
+
+
+def _timestamp(where: str, key: str, value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise EventError(f"{where}: detail.{key} {value!r} is not an ISO-8601 time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)

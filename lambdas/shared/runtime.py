@@ -1,0 +1,95 @@
+"""What every handler needs from its runtime: structured logs, environment variables, boto3 clients, errors.
+
+Kept free of heavy imports: boto3 is imported the first time a client is asked for, so a cold start
+pays for it only when the invocation actually talks to AWS.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from typing import Any
+
+
+class ConfigurationError(RuntimeError):
+    """The function's environment is missing or malformed (a deployment problem, not an event problem)."""
+
+
+class EventError(ValueError):
+    """The event does not have the shape this function handles; raised so the event lands in the DLQ."""
+
+
+_log_fields: dict[str, Any] = {}
+
+
+def bind_log_fields(**fields: Any) -> None:
+    """Replace the fields added to every log line of the current invocation (e.g. the event id)."""
+    _log_fields.clear()
+    _log_fields.update({key: value for key, value in fields.items() if value is not None})
+
+
+def log(level: str, message: str, **fields: Any) -> None:
+    """One JSON object per line on stdout (CloudWatch Logs keeps each line as one record)."""
+    record = {"level": level, "message": message, **_log_fields, **fields}
+    record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    sys.stdout.write(json.dumps(record, default=str, sort_keys=False) + "\n")
+    sys.stdout.flush()
+
+
+def require_env(name: str, purpose: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ConfigurationError(f"environment variable {name} is not set ({purpose})")
+    return value
+
+
+def optional_env(name: str) -> str:
+    return os.environ.get(name, "").strip()
+
+
+def env_flag(name: str) -> bool:
+    """`true`/`false` (any case) or unset/empty = false; anything else is a configuration error."""
+    value = optional_env(name).lower()
+    if value in ("", "false"):
+        return False
+    if value == "true":
+        return True
+    raise ConfigurationError(f"environment variable {name} must be 'true' or 'false', found {value!r}")
+
+
+_clients: dict[str, Any] = {}
+
+
+def client(service: str) -> Any:
+    """A boto3 client per service, created on first use and reused by warm invocations.
+
+    The endpoint comes from the standard AWS environment (AWS_ENDPOINT_URL for the local emulator).
+    """
+    if service not in _clients:
+        import boto3
+
+        _clients[service] = boto3.client(service)
+    return _clients[service]
+
+
+def reset_clients() -> None:
+    """Forget cached clients (tests switch between mocked accounts)."""
+    _clients.clear()
+
+
+def error_code(exc: BaseException) -> str:
+    """The AWS error code of a botocore ClientError, or '' for any other exception."""
+    response = getattr(exc, "response", None)
+    if isinstance(response, dict):
+        return str(response.get("Error", {}).get("Code", ""))
+    return ""
+
+
+def console_base(region: str) -> str:
+    return f"https://{region}.console.aws.amazon.com/sagemaker/home?region={region}"
+
+
+def current_region(event: dict[str, Any]) -> str:
+    return str(event.get("region") or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "")
