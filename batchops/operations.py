@@ -482,3 +482,55 @@ def step_output_json(target: AwsTarget, execution: Execution, step: str, file_na
         if key.rsplit("/", 1)[-1] == file_name:
             return read_s3_json(target, f"s3://{target.settings.bucket}/{key}")
     return None
+
+
+# ------------------------------------------------------------------------------------------------ data quality
+
+
+@dataclass(frozen=True)
+class BaselineComparison:
+    summary: str
+    violations: list[dict[str, Any]]
+    model_version: ModelVersion | None
+
+
+def baseline_model(target: AwsTarget) -> ModelVersion | None:
+    """The version batch inference would use now: the active pointer if approved, else the latest approved."""
+    versions = [v for v in model_versions(target, with_metrics=False) if v.approval_status == "Approved"]
+    active = [v for v in versions if v.active]
+    return (active or versions[-1:] or [None])[0]
+
+
+def baseline_comparison(target: AwsTarget, file: Path, kind: str) -> BaselineComparison:
+    """Data-quality check of a CSV against the registered baseline of the model inference would use.
+
+    The baseline was computed on the raw feature columns in schema order (with a header), so the same columns
+    are taken from the file before the comparison.
+    """
+    import tempfile
+
+    import pandas as pd
+
+    from pipelines.scripts import data_quality
+
+    version = baseline_model(target)
+    if version is None:
+        return BaselineComparison("no approved model version yet: no baseline to compare with", [], None)
+    detail = target.client("sagemaker").describe_model_package(ModelPackageName=version.arn)
+    quality = ((detail.get("DriftCheckBaselines") or {}).get("ModelDataQuality") or {})
+    statistics_uri = (quality.get("Statistics") or {}).get("S3Uri")
+    constraints_uri = (quality.get("Constraints") or {}).get("S3Uri")
+    if not statistics_uri or not constraints_uri:
+        return BaselineComparison(f"model version {version.version} has no registered data-quality baseline", [],
+                                  version)
+    statistics, constraints = read_s3_json(target, statistics_uri), read_s3_json(target, constraints_uri)
+    features = [c.name for c in target.settings.dataset.feature_columns]
+    with tempfile.TemporaryDirectory(prefix="batchops-check-") as scratch:
+        selected = Path(scratch) / "features.csv"
+        for index, chunk in enumerate(pd.read_csv(file, dtype=str, keep_default_na=False, chunksize=200_000)):
+            chunk[features].to_csv(selected, mode="a", header=index == 0, index=False)
+        _, report = data_quality.check_dataset([selected], statistics, constraints, header=True)
+    violations = report.get("violations", [])
+    summary = (f"data quality vs model version {version.version}'s baseline: "
+               + (f"{len(violations)} violation(s)" if violations else "no violations"))
+    return BaselineComparison(summary, violations, version)

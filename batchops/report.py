@@ -1,0 +1,520 @@
+"""A self-contained HTML report of what happened in one environment (inline CSS and SVG, no external assets).
+
+Sections: executions on a timeline with their steps, quality gate outcomes per execution, metrics per model
+version, data drift per feature (baseline vs batch distributions from the DataQualityCheck statistics, and the
+violations the check reported), and the emails that were sent.
+
+`collect(target, home)` reads everything through the public AWS APIs (and the local outbox);
+`render(data)` is a pure function of the collected data, so it is tested without any AWS.
+"""
+
+from __future__ import annotations
+
+import html
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from batchops import operations as ops
+from batchops.aws_session import AwsTarget
+
+STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Executing": "#f9a825", "Starting": "#f9a825",
+                  "Stopped": "#6a1b9a", "Approved": "#2e7d32", "Rejected": "#c62828",
+                  "PendingManualApproval": "#f9a825", "pass": "#2e7d32", "fail": "#c62828", "warn": "#ef6c00",
+                  "skipped": "#757575"}
+BASELINE_COLOUR, BATCH_COLOUR = "#1565c0", "#ef6c00"
+
+
+# ------------------------------------------------------------------------------------------------ data
+
+
+@dataclass(frozen=True)
+class Gate:
+    name: str
+    outcome: str  # pass | fail | warn | skipped
+    detail: str
+
+
+@dataclass(frozen=True)
+class ExecutionView:
+    execution: ops.Execution
+    steps: list[ops.Step]
+    gates: list[Gate]
+
+
+@dataclass(frozen=True)
+class FeatureDrift:
+    name: str
+    kind: str  # numeric | categorical
+    baseline: list[tuple[str, float]]  # (bucket label, share) for categorical; numeric uses edges below
+    batch: list[tuple[str, float]]
+    baseline_edges: list[tuple[float, float, float]] = field(default_factory=list)  # (lower, upper, share)
+    batch_edges: list[tuple[float, float, float]] = field(default_factory=list)
+    distance: float = 0.0
+    violations: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DriftView:
+    execution_id: str
+    pipeline: str
+    features: list[FeatureDrift]
+    threshold: float
+
+
+@dataclass(frozen=True)
+class ReportData:
+    environment: str
+    generated_at: datetime
+    metric: str
+    registration_threshold: float
+    model_quality_threshold: float
+    executions: list[ExecutionView]
+    models: list[ops.ModelVersion]
+    drift: list[DriftView]
+    emails: list[dict[str, Any]]
+
+
+def collect(target: AwsTarget, home: Path) -> ReportData:
+    settings = target.settings
+    executions = []
+    drift = []
+    for execution in sorted(ops.list_executions(target), key=lambda e: e.start.timestamp() if e.start else 0):
+        steps = ops.execution_steps(target, execution.arn)
+        executions.append(ExecutionView(execution, steps, _gates(target, execution, steps)))
+        check = next((s for s in steps if s.name == "DataQualityCheck" and s.status in ("Succeeded", "Failed")),
+                     None)
+        if check:
+            features = _drift_features(target, execution, check)
+            if features:
+                drift.append(DriftView(execution.execution_id, execution.pipeline, features,
+                                       settings.data_quality.comparison_threshold))
+    return ReportData(
+        environment=settings.environment,
+        generated_at=datetime.now(UTC),
+        metric=settings.model.metric,
+        registration_threshold=settings.model.registration_threshold,
+        model_quality_threshold=settings.model.model_quality_threshold,
+        executions=executions,
+        models=ops.model_versions(target),
+        drift=drift,
+        emails=_emails(home),
+    )
+
+
+def _emails(home: Path) -> list[dict[str, Any]]:
+    try:
+        from batchops.emulator import read_outbox
+    except ImportError:
+        return []
+    return read_outbox(home)
+
+
+def _gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> list[Gate]:
+    settings = target.settings
+    by_name = {s.name: s for s in steps}
+    gates = []
+    metric = settings.model.metric
+    if "CheckMetric" in by_name:
+        evaluation = _safe_json(target, execution, "Evaluate", "evaluation.json") or {}
+        value = ((evaluation.get("regression_metrics") or {}).get(metric) or {}).get("value")
+        shown = f"{metric} {value:.4f}" if isinstance(value, int | float) else metric
+        threshold = settings.model.registration_threshold
+        if "RegisterModel" in by_name:
+            registered = by_name["RegisterModel"].status == "Succeeded"
+            gates.append(Gate("registration", "pass" if registered else "fail",
+                              f"{shown} within {threshold}: registered for approval" if registered
+                              else f"{shown}: registration step {by_name['RegisterModel'].status}"))
+        elif "MetricAboveThreshold" in by_name:
+            gates.append(Gate("registration", "fail", f"{shown} outside the threshold {threshold}: not registered"))
+    if "DataQualityCheck" in by_name:
+        step = by_name["DataQualityCheck"]
+        violations = _violations(target, execution, step)
+        if step.status == "Failed":
+            gates.append(Gate("data quality", "fail", step.failure_reason or "check failed"))
+        elif violations:
+            features = sorted({v.get("feature_name", "?") for v in violations})
+            gates.append(Gate("data quality", "warn", f"{len(violations)} violation(s) on {', '.join(features)}"))
+        elif step.status == "Succeeded":
+            gates.append(Gate("data quality", "pass", "no violations against the model's baseline"))
+    if "ModelQualityCheck" in by_name:
+        step = by_name["ModelQualityCheck"]
+        report = _safe_json(target, execution, "ModelQualityCheck", "report.json") or {}
+        if step.status == "Failed":
+            gates.append(Gate("model quality", "fail", step.failure_reason or "above the threshold"))
+        elif step.status == "Succeeded":
+            skipped = str(report.get("status", "")).lower() == "skipped"
+            value = report.get("value", report.get(metric))
+            detail = (f"{metric} {value:.4f} within {settings.model.model_quality_threshold}"
+                      if isinstance(value, int | float) else str(report.get("message", "passed")))
+            gates.append(Gate("model quality", "skipped" if skipped else "pass",
+                              str(report.get("reason", "no ground truth")) if skipped else detail))
+    return gates
+
+
+def _safe_json(target: AwsTarget, execution: ops.Execution, step: str, name: str) -> Any:
+    try:
+        return ops.step_output_json(target, execution, step, name)
+    except ops.OperationError:
+        return None
+
+
+def _violations(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[dict[str, Any]]:
+    uri = (step.metadata.get("QualityCheck") or {}).get("ViolationReport")
+    try:
+        report = ops.read_s3_json(target, uri) if uri else ops.step_output_json(
+            target, execution, step.name, "constraint_violations.json")
+    except ops.OperationError:
+        report = None
+    return list((report or {}).get("violations", []))
+
+
+def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[FeatureDrift]:
+    quality = step.metadata.get("QualityCheck") or {}
+    try:
+        batch_uri = quality.get("CalculatedBaselineStatistics")
+        batch = ops.read_s3_json(target, batch_uri) if batch_uri else ops.step_output_json(
+            target, execution, step.name, "statistics.json")
+        baseline_uri = quality.get("BaselineUsedForDriftCheckStatistics")
+        if not baseline_uri:
+            model = ops.step_output_json(target, execution, "ResolveModel", "model.json") or {}
+            baseline_uri = model.get("BaselineStatistics")
+        baseline = ops.read_s3_json(target, baseline_uri) if baseline_uri else None
+    except ops.OperationError:
+        return []
+    if not batch or not baseline:
+        return []
+    return compare_statistics(baseline, batch, _violations(target, execution, step))
+
+
+# ------------------------------------------------------------------------------------------------ drift maths
+
+
+def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any],
+                       violations: list[dict[str, Any]]) -> list[FeatureDrift]:
+    """Per feature: both distributions as shares, and the L-infinity distance between their CDFs."""
+    batch_features = {f["name"]: f for f in batch.get("features", [])}
+    notes: dict[str, list[str]] = {}
+    for violation in violations:
+        notes.setdefault(violation.get("feature_name", "?"), []).append(
+            f"{violation.get('constraint_check_type', '?')}: {violation.get('description', '')}".strip())
+    result = []
+    for feature in baseline.get("features", []):
+        name = feature["name"]
+        other = batch_features.get(name)
+        if other is None:
+            result.append(FeatureDrift(name, "missing", [], [], violations=notes.get(name, ["missing in batch"])))
+            continue
+        if "numerical_statistics" in feature and "numerical_statistics" in other:
+            base_buckets = _kll_buckets(feature)
+            batch_buckets = _kll_buckets(other)
+            result.append(FeatureDrift(name, "numeric", [], [], base_buckets, batch_buckets,
+                                       _numeric_distance(base_buckets, batch_buckets), notes.get(name, [])))
+        else:
+            base_shares = _category_shares(feature)
+            batch_shares = _category_shares(other)
+            values = sorted(set(base_shares) | set(batch_shares))
+            distance = max((abs(base_shares.get(v, 0) - batch_shares.get(v, 0)) for v in values), default=0.0)
+            result.append(FeatureDrift(name, "categorical", [(v, base_shares.get(v, 0.0)) for v in values],
+                                       [(v, batch_shares.get(v, 0.0)) for v in values], distance=distance,
+                                       violations=notes.get(name, [])))
+    return result
+
+
+def _kll_buckets(feature: dict[str, Any]) -> list[tuple[float, float, float]]:
+    buckets = (((feature.get("numerical_statistics") or {}).get("distribution") or {}).get("kll") or {}).get(
+        "buckets") or []
+    total = sum(float(b.get("count", 0)) for b in buckets) or 1.0
+    return [(float(b["lower_bound"]), float(b["upper_bound"]), float(b.get("count", 0)) / total) for b in buckets]
+
+
+def _category_shares(feature: dict[str, Any]) -> dict[str, float]:
+    buckets = (((feature.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get(
+        "buckets") or []
+    total = sum(float(b.get("count", 0)) for b in buckets) or 1.0
+    return {str(b["value"]): float(b.get("count", 0)) / total for b in buckets}
+
+
+def _cdf(buckets: list[tuple[float, float, float]], x: float) -> float:
+    """CDF at x, mass spread evenly inside each bucket."""
+    total = 0.0
+    for lower, upper, share in buckets:
+        if x >= upper:
+            total += share
+        elif x > lower:
+            total += share * (x - lower) / (upper - lower)
+    return total
+
+
+def _numeric_distance(a: list[tuple[float, float, float]], b: list[tuple[float, float, float]]) -> float:
+    points = sorted({edge for lower, upper, _ in a + b for edge in (lower, upper)})
+    return max((abs(_cdf(a, x) - _cdf(b, x)) for x in points), default=0.0)
+
+
+# ------------------------------------------------------------------------------------------------ SVG
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _svg(width: int, height: int, body: str, label: str) -> str:
+    return (f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+            f'height="{height}" role="img" aria-label="{_e(label)}">{body}</svg>')
+
+
+def timeline_svg(executions: list[ExecutionView]) -> str:
+    timed = [v for v in executions if v.execution.start]
+    if not timed:
+        return "<p>No executions yet.</p>"
+    start = min(v.execution.start for v in timed)
+    end = max([v.execution.end or v.execution.start for v in timed]
+              + [s.end or s.start for v in timed for s in v.steps if s.start])
+    span = max((end - start).total_seconds(), 1.0)
+    left, width, row = 250, 620, 30
+    height = row * len(timed) + 40
+
+    def x(moment: datetime) -> float:
+        return left + width * (moment - start).total_seconds() / span
+
+    parts = []
+    for index, view in enumerate(timed):
+        y = 10 + index * row
+        execution = view.execution
+        label = f"{execution.pipeline} {execution.execution_id[:8]}"
+        parts.append(f'<text x="4" y="{y + 17}" font-size="12">{_e(label)}</text>')
+        stop = execution.end or max((s.end or s.start for s in view.steps if s.start), default=execution.start)
+        bar_width = max(x(stop) - x(execution.start), 2)
+        parts.append(f'<rect x="{x(execution.start):.1f}" y="{y + 4}" width="{bar_width:.1f}"'
+                     f' height="20" fill="{STATUS_COLOURS.get(execution.status, "#999")}" opacity="0.25">'
+                     f'<title>{_e(execution.status)} {_e(execution.failure_reason or "")}</title></rect>')
+        for step in view.steps:
+            if not step.start:
+                continue
+            step_end = step.end or stop
+            step_width = max(x(step_end) - x(step.start), 2)
+            parts.append(f'<rect x="{x(step.start):.1f}" y="{y + 8}" width="{step_width:.1f}"'
+                         f' height="12" fill="{STATUS_COLOURS.get(step.status, "#999")}" stroke="#fff" '
+                         f'stroke-width="0.5"><title>{_e(step.name)}: {_e(step.status)} '
+                         f'({(step.duration_seconds or 0):.1f} s)</title></rect>')
+    axis_y = 10 + len(timed) * row
+    parts.append(f'<line x1="{left}" y1="{axis_y}" x2="{left + width}" y2="{axis_y}" stroke="#444"/>')
+    for tick in range(5):
+        seconds = span * tick / 4
+        parts.append(f'<text x="{left + width * tick / 4:.1f}" y="{axis_y + 15}" font-size="11" '
+                     f'text-anchor="middle">+{seconds:.0f} s</text>')
+    return _svg(left + width + 30, height, "".join(parts), "executions timeline")
+
+
+def bar_chart_svg(bars: list[tuple[str, float, str]], *, threshold: float | None, label: str,
+                  threshold_label: str = "threshold") -> str:
+    """Vertical bars (label, value, colour) with an optional dashed threshold line."""
+    if not bars:
+        return "<p>Nothing to show.</p>"
+    top = max([v for _, v, _ in bars] + ([threshold] if threshold is not None else [])) * 1.15 or 1.0
+    bar_width, gap, plot_height, base = 46, 18, 160, 190
+    width = 60 + len(bars) * (bar_width + gap)
+    parts = []
+    for index, (name, value, colour) in enumerate(bars):
+        x = 50 + index * (bar_width + gap)
+        h = plot_height * value / top
+        parts.append(f'<rect x="{x}" y="{base - h:.1f}" width="{bar_width}" height="{h:.1f}" fill="{colour}">'
+                     f'<title>{_e(name)}: {value:.4f}</title></rect>')
+        parts.append(f'<text x="{x + bar_width / 2}" y="{base - h - 4:.1f}" font-size="11" text-anchor="middle">'
+                     f'{value:.3f}</text>')
+        parts.append(f'<text x="{x + bar_width / 2}" y="{base + 14}" font-size="11" text-anchor="middle">'
+                     f'{_e(name)}</text>')
+    if threshold is not None:
+        y = base - plot_height * threshold / top
+        parts.append(f'<line x1="40" y1="{y:.1f}" x2="{width - 10}" y2="{y:.1f}" stroke="#c62828" '
+                     f'stroke-dasharray="5,4"/><text x="{width - 10}" y="{y - 4:.1f}" font-size="11" '
+                     f'text-anchor="end" fill="#c62828">{_e(threshold_label)} {threshold:g}</text>')
+    parts.append(f'<line x1="40" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#444"/>')
+    return _svg(width, base + 24, "".join(parts), label)
+
+
+def distribution_svg(feature: FeatureDrift) -> str:
+    """Baseline vs batch: histogram outlines for numeric features, paired bars for categorical ones."""
+    width, height, base, plot = 300, 130, 110, 90
+    parts = []
+    if feature.kind == "numeric":
+        edges = feature.baseline_edges + feature.batch_edges
+        if not edges:
+            return ""
+        low, high = min(e[0] for e in edges), max(e[1] for e in edges)
+        span = (high - low) or 1.0
+        peak = max(share / max(upper - lower, 1e-12) for lower, upper, share in edges) or 1.0
+        for buckets, colour in ((feature.baseline_edges, BASELINE_COLOUR), (feature.batch_edges, BATCH_COLOUR)):
+            for lower, upper, share in buckets:
+                density = share / max(upper - lower, 1e-12)
+                x0 = 10 + (width - 20) * (lower - low) / span
+                w = max((width - 20) * (upper - lower) / span, 1)
+                h = plot * density / peak
+                parts.append(f'<rect x="{x0:.1f}" y="{base - h:.1f}" width="{w:.1f}" height="{h:.1f}" '
+                             f'fill="{colour}" fill-opacity="0.35" stroke="{colour}"/>')
+        parts.append(f'<text x="10" y="{base + 14}" font-size="10">{low:.3g}</text>'
+                     f'<text x="{width - 10}" y="{base + 14}" font-size="10" text-anchor="end">{high:.3g}</text>')
+    else:
+        values = feature.baseline
+        if not values:
+            return ""
+        slot = (width - 20) / max(len(values), 1)
+        peak = max([s for _, s in feature.baseline] + [s for _, s in feature.batch]) or 1.0
+        for index, ((value, base_share), (_, batch_share)) in enumerate(zip(feature.baseline, feature.batch,
+                                                                             strict=True)):
+            x0 = 10 + index * slot
+            for offset, share, colour in ((0.1, base_share, BASELINE_COLOUR), (0.5, batch_share, BATCH_COLOUR)):
+                h = plot * share / peak
+                parts.append(f'<rect x="{x0 + slot * offset:.1f}" y="{base - h:.1f}" width="{slot * 0.38:.1f}" '
+                             f'height="{h:.1f}" fill="{colour}"><title>{_e(value)}: {share:.1%}</title></rect>')
+            parts.append(f'<text x="{x0 + slot / 2:.1f}" y="{base + 14}" font-size="10" text-anchor="middle">'
+                         f'{_e(value)}</text>')
+    parts.append(f'<line x1="10" y1="{base}" x2="{width - 10}" y2="{base}" stroke="#444"/>')
+    return _svg(width, height, "".join(parts), f"distribution of {feature.name}")
+
+
+# ------------------------------------------------------------------------------------------------ HTML
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2rem auto;max-width:1100px;
+color:#222;padding:0 1rem}
+h1{margin-bottom:.2rem}h2{border-bottom:2px solid #ddd;padding-bottom:.3rem;margin-top:2.2rem}
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:top}th{background:#f4f4f4}
+.badge{display:inline-block;padding:.05rem .45rem;border-radius:.6rem;color:#fff;font-size:.8rem}
+.grid{display:flex;flex-wrap:wrap;gap:1rem}.card{border:1px solid #ddd;border-radius:6px;padding:.5rem;width:310px}
+.card h4{margin:.1rem 0 .3rem}.muted{color:#666;font-size:.85rem}pre{white-space:pre-wrap;background:#f8f8f8;
+padding:.6rem;border-radius:4px;font-size:.85rem}details{margin:.3rem 0}
+.legend span{display:inline-block;width:12px;height:12px;margin:0 .3rem 0 1rem;vertical-align:middle}
+"""
+
+
+def _badge(text: str) -> str:
+    return f'<span class="badge" style="background:{STATUS_COLOURS.get(text, "#757575")}">{_e(text)}</span>'
+
+
+def _fmt_time(value: datetime | None) -> str:
+    return value.strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def render(data: ReportData) -> str:
+    sections = [
+        f"<h1>batchops report: environment {_e(data.environment)}</h1>",
+        f'<p class="muted">Generated {_fmt_time(data.generated_at)} UTC. Metric {_e(data.metric)}: registration '
+        f"threshold {data.registration_threshold:g}, model-quality threshold {data.model_quality_threshold:g}.</p>",
+        _summary_section(data),
+        "<h2>Executions</h2>",
+        timeline_svg(data.executions),
+        '<p class="legend muted">bars: executions (light) and their steps; colour = status'
+        f'<span style="background:{STATUS_COLOURS["Succeeded"]}"></span>Succeeded'
+        f'<span style="background:{STATUS_COLOURS["Failed"]}"></span>Failed'
+        f'<span style="background:{STATUS_COLOURS["Executing"]}"></span>Executing</p>',
+        _executions_table(data),
+        "<h2>Quality gates</h2>",
+        _gates_table(data),
+        "<h2>Model versions</h2>",
+        _models_section(data),
+        "<h2>Data drift per feature</h2>",
+        _drift_section(data),
+        "<h2>Emails</h2>",
+        _emails_section(data),
+    ]
+    return ("<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title>batchops report "
+            f"({_e(data.environment)})</title><style>{CSS}</style></head><body>{''.join(sections)}</body></html>\n")
+
+
+def _summary_section(data: ReportData) -> str:
+    failed = sum(v.execution.status == "Failed" for v in data.executions)
+    succeeded = sum(v.execution.status == "Succeeded" for v in data.executions)
+    approved = sum(m.approval_status == "Approved" for m in data.models)
+    pending = sum(m.approval_status == "PendingManualApproval" for m in data.models)
+    drifted = sum(any(f.violations for f in d.features) for d in data.drift)
+    return (f"<p>{len(data.executions)} executions ({succeeded} succeeded, {failed} failed); {len(data.models)} "
+            f"model versions ({approved} approved, {pending} pending approval); {drifted} batch(es) with data-quality "
+            f"violations; {len(data.emails)} emails.</p>")
+
+
+def _executions_table(data: ReportData) -> str:
+    rows = []
+    for view in reversed(data.executions):
+        e = view.execution
+        steps = "".join(f"<tr><td>{_e(s.name)}</td><td>{_badge(s.status)}</td><td>{_fmt_time(s.start)}</td>"
+                        f"<td>{(s.duration_seconds or 0):.1f} s</td><td>{_e(s.failure_reason or '')}</td></tr>"
+                        for s in view.steps)
+        rows.append(f"<tr><td>{_e(e.pipeline)}</td><td><details><summary>{_e(e.execution_id)}</summary><table>"
+                    f"<tr><th>step</th><th>status</th><th>started</th><th>duration</th><th>failure reason</th></tr>"
+                    f"{steps}</table></details></td><td>{_badge(e.status)}</td><td>{_fmt_time(e.start)}</td>"
+                    f"<td>{(e.duration_seconds or 0):.1f} s</td><td>{_e(e.failure_reason or '')}</td></tr>")
+    return ("<table><tr><th>pipeline</th><th>execution (click for steps)</th><th>status</th><th>started</th>"
+            f"<th>duration</th><th>failure reason</th></tr>{''.join(rows)}</table>")
+
+
+def _gates_table(data: ReportData) -> str:
+    rows = [f"<tr><td>{_e(v.execution.pipeline)}</td><td>{_e(v.execution.execution_id)}</td><td>{_e(g.name)}</td>"
+            f"<td>{_badge(g.outcome)}</td><td>{_e(g.detail)}</td></tr>"
+            for v in data.executions for g in v.gates]
+    if not rows:
+        return "<p>No gate has been evaluated yet.</p>"
+    return ("<table><tr><th>pipeline</th><th>execution</th><th>gate</th><th>outcome</th><th>detail</th></tr>"
+            f"{''.join(rows)}</table>")
+
+
+def _models_section(data: ReportData) -> str:
+    if not data.models:
+        return "<p>No model version registered yet.</p>"
+    bars = [(f"v{m.version}", m.metrics[data.metric], STATUS_COLOURS.get(m.approval_status, "#757575"))
+            for m in data.models if data.metric in m.metrics]
+    chart = bar_chart_svg(bars, threshold=data.registration_threshold, label=f"{data.metric} per model version",
+                          threshold_label="registration threshold") if bars else ""
+    names = sorted({name for m in data.models for name in m.metrics})
+    header = "".join(f"<th>{_e(n)}</th>" for n in names)
+    rows = "".join(
+        f"<tr><td>{m.version}{' (active)' if m.active else ''}</td><td>{_badge(m.approval_status)}</td>"
+        + "".join(f"<td>{m.metrics[n]:.4f}</td>" if n in m.metrics else "<td>-</td>" for n in names)
+        + f"<td>{_fmt_time(m.created)}</td><td>{_e(m.approval_description or '')}</td></tr>" for m in data.models)
+    return (f'<p class="muted">{_e(data.metric)} on the held-out test split, per version (colour = approval '
+            f"status)</p>{chart}<table><tr><th>version</th><th>status</th>{header}<th>created</th><th>note</th></tr>"
+            f"{rows}</table>")
+
+
+def _drift_section(data: ReportData) -> str:
+    if not data.drift:
+        return "<p>No data-quality check has run yet.</p>"
+    blocks = [f'<p class="legend muted">Baseline (training data of the model used)<span style="background:'
+              f'{BASELINE_COLOUR}"></span>baseline<span style="background:{BATCH_COLOUR}"></span>batch. Distance: '
+              "L-infinity between the two CDFs, estimated from the statistics' histograms; violations are the "
+              "check's own findings.</p>"]
+    for view in data.drift:
+        flagged = [f.name for f in view.features if f.violations]
+        colour = {True: STATUS_COLOURS["warn"], False: STATUS_COLOURS["pass"]}
+        bars = [(f.name[:9], f.distance, colour[bool(f.violations)]) for f in view.features]
+        cards = "".join(
+            f'<div class="card"><h4>{_e(f.name)} {_badge("warn") if f.violations else _badge("pass")}</h4>'
+            f'{distribution_svg(f)}<div class="muted">distance {f.distance:.3f}</div>'
+            + "".join(f'<div class="muted">{_e(v)}</div>' for v in f.violations) + "</div>"
+            for f in view.features)
+        blocks.append(f"<h3>{_e(view.pipeline)} {_e(view.execution_id)}: "
+                      f"{'violations on ' + _e(', '.join(flagged)) if flagged else 'no violations'}</h3>"
+                      + bar_chart_svg(bars, threshold=view.threshold, label="drift distance per feature",
+                                      threshold_label="comparison threshold")
+                      + f'<div class="grid">{cards}</div>')
+    return "".join(blocks)
+
+
+def _emails_section(data: ReportData) -> str:
+    if not data.emails:
+        return "<p>No emails.</p>"
+    items = "".join(
+        f"<details><summary>{_e(m.get('date', ''))} to {_e(m.get('to', ''))}: <b>{_e(m.get('subject', ''))}</b>"
+        f"</summary><pre>{_e(m.get('body', ''))}</pre></details>" for m in data.emails)
+    return f"<p>{len(data.emails)} message(s) in the local outbox.</p>{items}"
+
+
+def write_report(target: AwsTarget, home: Path, out: Path) -> Path:
+    out = Path(out)
+    if out.suffix.lower() not in (".html", ".htm"):
+        raise ValueError(f"--out '{out}': the report is HTML; use a file name ending in .html")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(render(collect(target, home)), encoding="utf-8")
+    return out
