@@ -47,12 +47,13 @@ def safe_url(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}"
 
 
-def post(url: str, body: bytes, content_type: str, what: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, Any]:
+def post(url: str, body: bytes, content_type: str, what: str, timeout: float | None = None) -> dict[str, Any]:
     """POST and return {"status", "body"}; any non-2xx answer, timeout or connection error raises OutboundError."""
     import urllib.error
     import urllib.parse
     import urllib.request  # imported on use: urllib.request alone costs a cold start ~80 ms
 
+    timeout = HTTP_TIMEOUT_SECONDS if timeout is None else timeout
     if urllib.parse.urlsplit(url).scheme not in ("http", "https"):
         raise OutboundError(f"{what}: the URL must start with https:// (or http://), found {safe_url(url)!r}")
     request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": content_type})
@@ -70,11 +71,11 @@ def post(url: str, body: bytes, content_type: str, what: str, timeout: float = H
         raise OutboundError(f"{what} at {safe_url(url)} failed: {exc.reason}") from None
 
 
-def post_json(url: str, payload: dict[str, Any], what: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, Any]:
+def post_json(url: str, payload: dict[str, Any], what: str, timeout: float | None = None) -> dict[str, Any]:
     return post(url, json.dumps(payload).encode("utf-8"), "application/json", what, timeout)
 
 
-def post_form(url: str, fields: dict[str, str], what: str, timeout: float = HTTP_TIMEOUT_SECONDS) -> dict[str, Any]:
+def post_form(url: str, fields: dict[str, str], what: str, timeout: float | None = None) -> dict[str, Any]:
     import urllib.parse
 
     body = urllib.parse.urlencode(fields).encode("utf-8")
