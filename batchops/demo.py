@@ -1,0 +1,342 @@
+"""`batchops demo`: the whole lifecycle on this machine, with the real parts and nothing faked.
+
+Local AWS emulator → Terraform apply of env_files/local.tfvars → pipelines upserted from the SDK definitions →
+training data dropped (S3 → EventBridge → training pipeline run by the local runner) → the new version approved
+(approval_trigger Lambda points inference at it) → a clean batch scored (quality passes) → a drifted batch
+scored (drift warning, model-quality failure) → EventBridge starts the HPO pipeline → a new version waits for
+approval → emails in the outbox and an HTML report.
+
+Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits non-zero).
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from batchops import operations as ops
+from batchops.aws_session import LOCAL_ACCOUNT_ID, AwsTarget, batchops_home, connect, recorded_emulator
+from batchops.config import Settings, load_settings
+from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
+
+DEMO_FOLDER = "demo"  # relative key path of every demo object under its prefix
+REPORT_NAME = "demo-report.html"
+# State a previous demo left in the home directory; removed so each run starts from nothing.
+DEMO_STATE = ("outbox", "runs", "demo-data", "lambda-invocations.jsonl", REPORT_NAME)
+
+
+class DemoFailure(RuntimeError):
+    """An expected outcome of the demo did not happen."""
+
+
+@dataclass
+class DemoOutcome:
+    phase_seconds: dict[str, float] = field(default_factory=dict)
+    executions: dict[str, ops.Execution] = field(default_factory=dict)  # training, clean, drifted, retraining
+    first_version: ops.ModelVersion | None = None
+    retrained_version: ops.ModelVersion | None = None
+    drift_features: list[str] = field(default_factory=list)
+    emails: int = 0
+    report: Path | None = None
+    checks: list[str] = field(default_factory=list)
+
+
+class Demo:
+    """The demo's phases against one running local environment (the emulator is started by the caller)."""
+
+    def __init__(self, settings: Settings, home: Path, target: AwsTarget, *, console: Console,
+                 report_path: Path | None = None, execution_timeout: float = 600):
+        check_demo_schema(settings)
+        self.settings = settings
+        self.home = home
+        self.target = target
+        self.console = console
+        self.report_path = report_path or home / REPORT_NAME
+        self.timeout = execution_timeout
+        self.outcome = DemoOutcome()
+        self.files: DemoFiles | None = None
+
+    # -------------------------------------------------------------------------------------------- plumbing
+
+    def phases(self) -> list[tuple[str, Callable[[], None]]]:
+        return [
+            ("infrastructure", self.set_up_infrastructure),
+            ("training", self.train_and_approve),
+            ("clean batch", self.score_clean_batch),
+            ("drifted batch", self.score_drifted_batch_and_retrain),
+            ("emails and report", self.collect_emails_and_report),
+        ]
+
+    def run(self) -> DemoOutcome:
+        for number, (name, phase) in enumerate(self.phases(), start=1):
+            self.console.rule(f"[bold]{number}. {name}")
+            started = time.monotonic()
+            try:
+                phase()
+            except DemoFailure:
+                raise
+            except Exception as exc:  # every failure of a phase is a failed expectation of the demo
+                raise DemoFailure(f"phase '{name}': {exc}") from exc
+            self.outcome.phase_seconds[name] = time.monotonic() - started
+        self._summary()
+        return self.outcome
+
+    def _ok(self, text: str) -> None:
+        self.outcome.checks.append(text)
+        self.console.print(f"  [green]✓[/green] {text}", soft_wrap=True)
+
+    def _info(self, text: str) -> None:
+        self.console.print(f"  {text}", soft_wrap=True, highlight=False)
+
+    def _expect(self, condition: bool, failure: str) -> None:
+        if not condition:
+            raise DemoFailure(failure)
+
+    def _follow(self, execution: ops.Execution, label: str) -> ops.Execution:
+        """Wait for an execution to end, showing each step as it changes."""
+        shown: dict[str, str] = {}
+
+        def show(current: ops.Execution, steps: list[ops.Step]) -> None:
+            for step in steps:
+                if shown.get(step.name) != step.status and step.status in ops.TERMINAL_STATUSES:
+                    shown[step.name] = step.status
+                    colour = "green" if step.status == "Succeeded" else "red"
+                    self._info(f"{label} · {step.name}: [{colour}]{step.status}[/{colour}] "
+                               f"({(step.duration_seconds or 0):.1f} s)")
+
+        with self.console.status(f"{label}: {execution.pipeline} {execution.execution_id} running"):
+            final = ops.wait_for_execution(self.target, execution.arn, timeout=self.timeout, poll=0.5,
+                                           on_change=show)
+        return final
+
+    def _known(self, pipeline_key: str) -> set[str]:
+        return {e.arn for e in ops.list_executions(self.target, [self.settings.pipeline_names[pipeline_key]])}
+
+    def _started_by_event(self, pipeline_key: str, known: set[str], why: str) -> ops.Execution:
+        name = self.settings.pipeline_names[pipeline_key]
+        with self.console.status(f"waiting for EventBridge to start {name}"):
+            try:
+                execution = ops.wait_for_new_execution(self.target, name, known, timeout=60)
+            except ops.OperationError as exc:
+                raise DemoFailure(f"{why}: {exc}") from None
+        self._ok(f"{why}: EventBridge started {name} ({execution.execution_id})")
+        return execution
+
+    def _steps(self, execution: ops.Execution) -> dict[str, ops.Step]:
+        return {s.name: s for s in ops.execution_steps(self.target, execution.arn)}
+
+    def _violations(self, execution: ops.Execution) -> list[dict[str, Any]]:
+        step = self._steps(execution).get("DataQualityCheck")
+        uri = ((step.metadata if step else {}).get("QualityCheck") or {}).get("ViolationReport")
+        report = ops.read_s3_json(self.target, uri) if uri else ops.step_output_json(
+            self.target, execution, "DataQualityCheck", "constraint_violations.json")
+        return list((report or {}).get("violations", []))
+
+    # -------------------------------------------------------------------------------------------- phases
+
+    def set_up_infrastructure(self) -> None:
+        from pipelines.upsert import upsert_pipelines
+
+        from batchops.terraform import Terraform
+
+        terraform = Terraform(self.settings, home=self.home, endpoint_env=self.target.subprocess_env())
+        with self.console.status("terraform init"):
+            terraform.init()
+        with self.console.status("terraform apply env_files/local.tfvars"):
+            terraform.apply()
+        s3 = self.target.client("s3")
+        versioning = s3.get_bucket_versioning(Bucket=self.settings.bucket).get("Status")
+        self._expect(versioning == "Enabled", f"bucket {self.settings.bucket} should be versioned, found "
+                                              f"{versioning!r}")
+        self._ok(f"Terraform applied: bucket {self.settings.bucket} (versioned), rules, topic, Lambdas, roles")
+        with self.console.status("upserting the three pipelines"):
+            results = upsert_pipelines(self.settings, boto_session=self.target.session, account_id=LOCAL_ACCOUNT_ID)
+        sagemaker = self.target.client("sagemaker")
+        for name in self.settings.pipeline_names.values():
+            sagemaker.describe_pipeline(PipelineName=name)
+        self._ok("pipelines upserted: " + ", ".join(f"{r.pipeline} ({r.action})" for r in results))
+        self.files = write_demo_files(self.home / "demo-data")
+        self._info(f"demo data written to {self.files.training.parent}")
+
+    def train_and_approve(self) -> None:
+        assert self.files is not None
+        known = self._known("training")
+        dropped = ops.drop_data(self.target, self.files.training, "training", rel_path=f"{DEMO_FOLDER}/training.csv")
+        self._info(f"data engineer drops training data -> {dropped.uri}")
+        execution = self._follow(self._started_by_event("training", known, "training data dropped"), "training")
+        self._expect(execution.status == "Succeeded",
+                     f"training execution {execution.execution_id} ended {execution.status}: "
+                     f"{execution.failure_reason}")
+        self.outcome.executions["training"] = execution
+        versions = [v for v in ops.model_versions(self.target) if v.generated_by in (None, execution.arn)]
+        pending = [v for v in versions if v.approval_status == "PendingManualApproval"]
+        self._expect(len(pending) == 1, f"expected one version pending approval after training, found "
+                                        f"{[(v.version, v.approval_status) for v in versions]}")
+        version = pending[0]
+        metric, threshold = self.settings.model.metric, self.settings.model.registration_threshold
+        value = version.metrics.get(metric)
+        self._expect(value is not None and self.settings.model.passes(value, threshold),
+                     f"version {version.version}: {metric} {value} should pass the registration threshold {threshold}")
+        self._ok(f"model version {version.version} pending approval ({metric} {value:.3f}, threshold "
+                 f"{self.settings.model.registration_threshold})")
+        ops.set_approval(self.target, str(version.version), "Approved", "demo: evaluation reviewed by a data scientist")
+        self._info(f"data scientist approves version {version.version} (update_model_package)")
+        with self.console.status("waiting for the approval_trigger Lambda"):
+            try:
+                ops.wait_for(lambda: ops.active_model_arn(self.target) == version.arn, timeout=60,
+                             what=f"the active-model parameter to point at version {version.version}")
+            except ops.OperationError as exc:
+                raise DemoFailure(str(exc)) from None
+        self._ok(f"approval_trigger Lambda points inference at version {version.version} "
+                 f"({ops.active_model_parameter(self.settings)})")
+        self.outcome.first_version = ops.find_model_version(self.target, str(version.version))
+
+    def _score(self, batch: Path, ground_truth: Path, name: str) -> ops.Execution:
+        rel = f"{DEMO_FOLDER}/{name}.csv"
+        truth = ops.drop_data(self.target, ground_truth, "ground-truth", rel_path=rel)
+        self._info(f"ground truth for the batch -> {truth.uri}")
+        known = self._known("inference")
+        dropped = ops.drop_data(self.target, batch, "inference", rel_path=rel)
+        self._info(f"data engineer drops an inference batch -> {dropped.uri}")
+        return self._follow(self._started_by_event("inference", known, f"{name} dropped"), name)
+
+    def score_clean_batch(self) -> None:
+        assert self.files is not None
+        execution = self._score(self.files.clean_batch, self.files.clean_ground_truth, "batch-clean")
+        self.outcome.executions["clean"] = execution
+        self._expect(execution.status == "Succeeded", f"clean batch scoring {execution.execution_id} ended "
+                                                      f"{execution.status}: {execution.failure_reason}")
+        steps = self._steps(execution)
+        self._expect(steps.get("BatchTransform") is not None and steps["BatchTransform"].status == "Succeeded",
+                     "the clean batch should have been scored by BatchTransform")
+        violations = self._violations(execution)
+        self._expect(not violations, f"the clean batch should show no drift, found "
+                                     f"{[(v['feature_name'], v['constraint_check_type']) for v in violations]}")
+        self._ok("clean batch scored; data quality: no violations")
+        quality = ops.step_output_json(self.target, execution, "ModelQualityCheck", "report.json") or {}
+        self._expect(str(quality.get("status", "")).lower() != "skipped",
+                     "model quality should have been checked against the ground truth, it was skipped")
+        self._ok(f"model quality passed ({self._quality_text(quality)})")
+
+    def _quality_text(self, report: dict[str, Any]) -> str:
+        metric = self.settings.model.metric
+        value = report.get("value", report.get(metric))
+        shown = f"{metric} {value:.3f}" if isinstance(value, int | float) else metric
+        return f"{shown}, threshold {self.settings.model.model_quality_threshold}"
+
+    def score_drifted_batch_and_retrain(self) -> None:
+        assert self.files is not None
+        known_retraining = self._known("training_hpo")
+        execution = self._score(self.files.drifted_batch, self.files.drifted_ground_truth, "batch-drifted")
+        self.outcome.executions["drifted"] = execution
+        steps = self._steps(execution)
+        self._expect(execution.status == "Failed" and steps.get("ModelQualityCheck") is not None
+                     and steps["ModelQualityCheck"].status == "Failed",
+                     f"the drifted batch should fail at ModelQualityCheck, execution ended {execution.status} "
+                     f"with steps {[(s.name, s.status) for s in steps.values()]}")
+        self.outcome.drift_features = sorted({v["feature_name"] for v in self._violations(execution)})
+        self._expect(steps["DataQualityCheck"].status == "Succeeded" and bool(self.outcome.drift_features),
+                     "the drifted batch should pass DataQualityCheck with drift violations (on_drift = warn)")
+        self._ok(f"data-quality warning: drift on {', '.join(self.outcome.drift_features)}")
+        self._ok(f"model-quality failure: {steps['ModelQualityCheck'].failure_reason}")
+        retraining = self._follow(self._started_by_event("training_hpo", known_retraining,
+                                                         "model-quality failure"), "retraining")
+        self.outcome.executions["retraining"] = retraining
+        self._expect(retraining.status == "Succeeded", f"retraining {retraining.execution_id} ended "
+                                                       f"{retraining.status}: {retraining.failure_reason}")
+        newest = ops.model_versions(self.target)[-1]
+        first = self.outcome.first_version
+        self._expect(first is not None and newest.version > first.version
+                     and newest.approval_status == "PendingManualApproval",
+                     f"retraining should register a new version pending approval, newest is {newest.version} "
+                     f"({newest.approval_status})")
+        metric = self.settings.model.metric
+        self._ok(f"model version {newest.version} pending approval ({metric} "
+                 f"{newest.metrics.get(metric, float('nan')):.3f}); version {first.version} stays active")
+        self.outcome.retrained_version = newest
+
+    def collect_emails_and_report(self) -> None:
+        from batchops.emulator import read_outbox
+        from batchops.report import write_report
+
+        expected = {label: e.execution_id for label, e in self.outcome.executions.items()}
+
+        def every_execution_mailed() -> list[dict[str, Any]] | None:
+            messages = read_outbox(self.home)
+            text = "\n".join(f"{m.get('subject')}\n{m.get('body')}" for m in messages)
+            return messages if all(execution_id in text for execution_id in expected.values()) else None
+
+        with self.console.status("waiting for the notification Lambda's emails"):
+            try:
+                messages = ops.wait_for(every_execution_mailed, timeout=60,
+                                        what="an email about each execution in the outbox")
+            except ops.OperationError as exc:
+                raise DemoFailure(str(exc)) from None
+        self.outcome.emails = len(messages)
+        self._ok(f"{len(messages)} emails in {self.home / 'outbox'}; the latest subjects:")
+        for message in messages[-6:]:
+            self._info(f"  {message.get('to')}: {message.get('subject')}")
+        with self.console.status("writing the report"):
+            path = write_report(self.target, self.home, self.report_path)
+        text = path.read_text(encoding="utf-8")
+        self._expect(all(execution_id in text for execution_id in expected.values()),
+                     f"the report {path} should name every execution")
+        self.outcome.report = path
+        self._ok(f"report written: {path}")
+
+    def _summary(self) -> None:
+        table = Table("phase", "seconds", title="batchops demo: every expected outcome happened")
+        for name, seconds in self.outcome.phase_seconds.items():
+            table.add_row(name, f"{seconds:.1f}")
+        table.add_row("total", f"{sum(self.outcome.phase_seconds.values()):.1f}")
+        self.console.print(table)
+        self.console.print(f"Open {self.outcome.report} in a browser; emails are in {self.home / 'outbox'} "
+                           f"(`batchops outbox list`).", soft_wrap=True)
+
+
+def clear_previous_demo(home: Path) -> None:
+    """Remove what an earlier demo left in `home` (outbox, run logs, data, report); nothing else."""
+    for name in DEMO_STATE:
+        path = home / name
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.exists():
+            path.unlink()
+
+
+def run_demo(home: Path | None = None, *, report_path: Path | None = None, console: Console | None = None,
+             execution_timeout: float = 600, settings: Settings | None = None) -> DemoOutcome:
+    """Start a fresh in-process emulator in `home`, run every phase, stop the emulator."""
+    from batchops.local_runtime import start_local_aws
+
+    home = batchops_home(home)
+    settings = settings or load_settings("local")
+    check_demo_schema(settings)
+    console = console or Console()
+    if recorded_emulator(home):
+        raise DemoFailure(f"a background emulator is running for {home}; the demo starts a fresh one: stop it "
+                          "with `batchops emulator down` (or pass another --home)")
+    home.mkdir(parents=True, exist_ok=True)
+    clear_previous_demo(home)
+    started = time.monotonic()
+    with console.status("starting the local AWS emulator"):
+        local_aws = start_local_aws(home)
+    emulator_seconds = time.monotonic() - started
+    try:
+        console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
+        target = connect(settings, endpoint_url=local_aws.endpoint_url)
+        demo = Demo(settings, home, target, console=console, report_path=report_path,
+                    execution_timeout=execution_timeout)
+        demo.outcome.phase_seconds["emulator start"] = emulator_seconds
+        outcome = demo.run()
+    finally:
+        local_aws.stop()
+    console.print(f"demo finished in {time.monotonic() - started:.1f} s")
+    return outcome
