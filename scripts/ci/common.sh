@@ -1,0 +1,183 @@
+# shellcheck shell=bash
+# Shared helpers for the CI wrappers in scripts/ci/. Sourced, never run. Every wrapper works the same in a
+# GitLab job and on a laptop: GitLab-only inputs (CI_JOB_TOKEN, the OIDC id token) are optional off CI.
+
+set -euo pipefail
+
+CI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+# Terraform root module (override for a different checkout layout) and where job outputs go.
+TF_ROOT="${TF_ROOT:-$CI_ROOT/terraform}"
+CI_OUT="${BATCHOPS_CI_OUT:-$CI_ROOT/build/ci}"
+BACKEND_OVERRIDE_NAME="zz_ci_http_backend_override.tf"
+
+export TF_IN_AUTOMATION=1 TF_INPUT=0
+
+die() { echo "error: $*" >&2; exit 2; }
+say() { echo "==> $*"; }
+
+# Accepts an environment that has an env file; prints nothing, dies with the list of known ones otherwise.
+require_environment() {
+  local env="${1:-}"
+  [ -n "$env" ] || die "missing environment argument (one of: $(known_environments))"
+  case "$env" in
+    *[!a-z0-9-]*) die "environment '$env': only lower-case letters, digits and '-' are allowed" ;;
+  esac
+  [ -f "$CI_ROOT/env_files/$env.tfvars" ] ||
+    die "environment '$env': no file env_files/$env.tfvars (known: $(known_environments))"
+}
+
+known_environments() {
+  local names=() file
+  for file in "$CI_ROOT"/env_files/*.tfvars; do
+    [ -e "$file" ] && names+=("$(basename "$file" .tfvars)")
+  done
+  echo "${names[*]:-none}"
+}
+
+env_file() { echo "$CI_ROOT/env_files/$1.tfvars"; }
+env_out_dir() { mkdir -p "$CI_OUT/$1" && echo "$CI_OUT/$1"; }
+
+# The project's Python: the repository's .venv when it is set up, otherwise one is created with the pinned
+# dependencies (runtime only; `./run tests` adds the dev tools). PYTHON overrides the interpreter used.
+project_python() {
+  local venv="$CI_ROOT/.venv"
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import batchops.config' >/dev/null 2>&1; then
+    echo "$venv/bin/python"; return 0
+  fi
+  local base="${PYTHON:-python3}"
+  command -v "$base" >/dev/null 2>&1 || die "Python 3.11+ is required ('$base' not found; set PYTHON)"
+  say "setting up $venv (pinned dependencies from constraints.txt)" >&2
+  "$base" -m venv "$venv" >&2
+  "$venv/bin/python" -m pip install --quiet --upgrade "pip>=23" >&2
+  "$venv/bin/python" -m pip install --quiet -c "$CI_ROOT/constraints.txt" -e "$CI_ROOT" >&2
+  echo "$venv/bin/python"
+}
+
+# AWS credentials for jobs that touch an account. In GitLab the job's OIDC id token (AWS_ID_TOKEN, from
+# `id_tokens:`) is written to a file and AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE are exported: boto3 and
+# the Terraform AWS provider then call sts:AssumeRoleWithWebIdentity themselves. No access keys anywhere.
+#   $1 environment, $2 role kind: "plan" (read-only role, used by merge-request plans) or "deploy".
+# Role ARNs come from CI/CD variables AWS_PLAN_ROLE_ARN_<ENV> / AWS_DEPLOY_ROLE_ARN_<ENV> (plan falls back to
+# deploy). Off CI without an id token nothing is exported: the normal credential chain (profile, SSO) is used.
+use_aws_role() {
+  local env="$1" kind="$2" upper role_var role
+  upper="$(echo "$env" | tr 'a-z-' 'A-Z_')"
+  case "$kind" in
+    plan) role_var="AWS_PLAN_ROLE_ARN_$upper"; role="${!role_var:-}"
+          if [ -z "$role" ]; then role_var="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!role_var:-}"; fi ;;
+    deploy) role_var="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!role_var:-}" ;;
+    *) die "role kind '$kind': expected plan or deploy" ;;
+  esac
+  if [ -z "${AWS_ID_TOKEN:-}" ]; then
+    if [ "${GITLAB_CI:-}" = "true" ]; then
+      die "no OIDC id token in AWS_ID_TOKEN: the job needs 'id_tokens: AWS_ID_TOKEN' (see docs/gitlab-ci.md)"
+    fi
+    say "no OIDC id token: using the local AWS credential chain for '$env'"
+    return 0
+  fi
+  [ -n "$role" ] || die "no role to assume for '$env': set the CI/CD variable $role_var (see docs/gitlab-ci.md)"
+  case "$role" in
+    arn:aws*:iam::[0-9]*:role/*) ;;
+    *) die "$role_var='$role' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)" ;;
+  esac
+  local token_dir
+  token_dir="$(mktemp -d)"
+  chmod 700 "$token_dir"
+  printf '%s' "$AWS_ID_TOKEN" > "$token_dir/web-identity-token"
+  chmod 600 "$token_dir/web-identity-token"
+  add_cleanup "rm -rf '$token_dir'"
+  export AWS_ROLE_ARN="$role"
+  export AWS_WEB_IDENTITY_TOKEN_FILE="$token_dir/web-identity-token"
+  export AWS_ROLE_SESSION_NAME="gitlab-${CI_PROJECT_ID:-local}-${CI_PIPELINE_ID:-0}-${CI_JOB_ID:-0}"
+  unset AWS_PROFILE
+  say "AWS: assuming $role_var by web identity (session $AWS_ROLE_SESSION_NAME)"
+}
+
+# Cleanup actions run in reverse order when the wrapper exits, however it exits.
+CLEANUP_ACTIONS=()
+add_cleanup() { CLEANUP_ACTIONS=("$1" "${CLEANUP_ACTIONS[@]}"); }
+run_cleanup() {
+  local action
+  for action in "${CLEANUP_ACTIONS[@]}"; do eval "$action" || true; done
+}
+trap run_cleanup EXIT
+
+# ------------------------------------------------------------------------------------------------ Terraform
+
+# Optional offline provider mirror for laptops without registry access (CI downloads from the registry).
+# TF_CLI_CONFIG_FILE set by the caller wins; TF_PLUGIN_MIRROR names a directory holding registry.terraform.io/.
+configure_provider_mirror() {
+  if [ -n "${TF_CLI_CONFIG_FILE:-}" ] || [ -z "${TF_PLUGIN_MIRROR:-}" ]; then
+    return 0
+  fi
+  [ -d "$TF_PLUGIN_MIRROR/registry.terraform.io" ] ||
+    die "TF_PLUGIN_MIRROR='$TF_PLUGIN_MIRROR' has no registry.terraform.io/ directory"
+  mkdir -p "$CI_OUT"
+  cat > "$CI_OUT/terraform.rc" <<RC
+provider_installation {
+  filesystem_mirror {
+    path    = "$TF_PLUGIN_MIRROR"
+    include = ["registry.terraform.io/hashicorp/*"]
+  }
+  direct {
+    exclude = ["registry.terraform.io/hashicorp/*"]
+  }
+}
+RC
+  export TF_CLI_CONFIG_FILE="$CI_OUT/terraform.rc"
+}
+
+tf() { terraform -chdir="$TF_ROOT" "$@"; }
+
+# Address of the GitLab-managed state of one environment. TF_STATE_BASE_ADDRESS overrides the GitLab API
+# location (e.g. a laptop using a personal access token); TF_STATE_NAME overrides the state name.
+state_address() {
+  local env="$1" base
+  if [ -n "${TF_STATE_BASE_ADDRESS:-}" ]; then
+    base="$TF_STATE_BASE_ADDRESS"
+  elif [ -n "${CI_API_V4_URL:-}" ] && [ -n "${CI_PROJECT_ID:-}" ]; then
+    base="$CI_API_V4_URL/projects/$CI_PROJECT_ID/terraform/state"
+  else
+    die "no Terraform state location for '$env': run in GitLab CI or set TF_STATE_BASE_ADDRESS" \
+        "(e.g. https://gitlab.example.com/api/v4/projects/<id>/terraform/state) and TF_HTTP_PASSWORD"
+  fi
+  echo "${base%/}/${TF_STATE_NAME:-$env}"
+}
+
+# `terraform init` against the environment's GitLab-managed HTTP state, with its own TF_DATA_DIR so that
+# environments never share init state. The backend block is added as an override file for the duration of
+# this wrapper only: the root module stays free of CI details. Credentials go through TF_HTTP_USERNAME /
+# TF_HTTP_PASSWORD (the job token in CI), never through -backend-config, so they are not written into the
+# plan file or the data directory.
+terraform_init() {
+  local env="$1" address
+  command -v terraform >/dev/null 2>&1 || die "terraform is not on PATH (scripts/ci/install_terraform.py installs the pinned version)"
+  [ -d "$TF_ROOT" ] || die "Terraform root module '$TF_ROOT' does not exist"
+  address="$(state_address "$env")"
+  configure_provider_mirror
+  export TF_DATA_DIR="$CI_OUT/$env/tf-data"
+  mkdir -p "$TF_DATA_DIR"
+  if [ -z "${TF_HTTP_PASSWORD:-}" ] && [ -n "${CI_JOB_TOKEN:-}" ]; then
+    export TF_HTTP_USERNAME="gitlab-ci-token" TF_HTTP_PASSWORD="$CI_JOB_TOKEN"
+  fi
+  local override="$TF_ROOT/$BACKEND_OVERRIDE_NAME"
+  [ -e "$override" ] && die "$override exists: another CI wrapper is running in this checkout, or one was killed (remove the file)"
+  printf '%s\n' '# Written by scripts/ci for one command, then removed.' 'terraform {' '  backend "http" {}' '}' > "$override"
+  add_cleanup "rm -f '$override'"
+  say "terraform init ($env, state $address)"
+  tf init -input=false -reconfigure -no-color \
+    -backend-config="address=$address" \
+    -backend-config="lock_address=$address/lock" \
+    -backend-config="unlock_address=$address/lock" \
+    -backend-config="lock_method=POST" \
+    -backend-config="unlock_method=DELETE" \
+    -backend-config="retry_wait_min=5"
+}
+
+# Lambda zips are built by the project's packager before any plan or destroy (filebase64sha256 reads them).
+build_lambda_zips() {
+  local py
+  py="$(project_python)"
+  say "packaging Lambda functions into $TF_ROOT/build/lambda"
+  "$py" "$CI_ROOT/scripts/package_lambdas.py" --out "$TF_ROOT/build/lambda"
+}

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Build the pipeline definitions of one environment into build/ci/<env>/definitions: scripts/ci/definitions.sh <env>
+source "$(dirname "$0")/common.sh"
+
+env="${1:-}"
+require_environment "$env"
+out="$(env_out_dir "$env")/definitions"
+py="$(project_python)"
+rm -rf "$out"
+"$py" "$CI_ROOT/scripts/write_definitions.py" --env "$env" --out "$out"
+say "definitions for $env in $out: $(cd "$out" && ls | tr '\n' ' ')"

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Start the training-with-HPO pipeline of one environment: scripts/ci/retrain.sh <env>
+# (the scheduled retraining job; on a laptop it does the same with the local credential chain).
+source "$(dirname "$0")/common.sh"
+
+env="${1:-}"
+require_environment "$env"
+py="$(project_python)"
+use_aws_role "$env" deploy
+"$(dirname "$py")/batchops" --env "$env" pipelines start training_hpo
