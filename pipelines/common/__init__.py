@@ -1,0 +1,1 @@
+"""Pieces shared by the three pipeline builders: SDK session, step scripts, build context, step factories."""

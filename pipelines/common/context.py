@@ -1,0 +1,131 @@
+"""Everything a builder needs besides the SDK classes: settings, session, role, images, parameters, URIs."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from batchops.config import Settings
+from pipelines.common.code import step_script
+
+SKLEARN_FRAMEWORK_VERSION = "1.2-1"
+PROCESSING_BASE = "/opt/ml/processing"
+
+
+def execution_role_arn(settings: Settings, account_id: str) -> str:
+    """The configured role, or the one Terraform creates: `<project>-<environment>-sagemaker-execution`."""
+    if settings.pipelines.execution_role_arn:
+        return settings.pipelines.execution_role_arn
+    return f"arn:aws:iam::{account_id}:role/{settings.resource_prefix}-sagemaker-execution"
+
+
+def dataset_schema_json(settings: Settings) -> str:
+    """The dataset schema handed to the step scripts (compact, key order fixed: definitions stay identical)."""
+    dataset = settings.dataset
+    schema = {
+        "header": dataset.header,
+        "record_key": dataset.record_key,
+        "target": dataset.target,
+        "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
+    }
+    return json.dumps(schema, separators=(",", ":"))
+
+
+@dataclass
+class BuildContext:
+    settings: Settings
+    pipeline_key: str  # training | training_hpo | inference
+    session: Any  # the offline PipelineSession
+    role_arn: str
+    _parameters: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def pipeline_name(self) -> str:
+        return self.settings.pipelines.name_of(self.pipeline_key)
+
+    @property
+    def region(self) -> str:
+        return self.settings.region
+
+    # ---- images (resolved from JSON bundled with the SDK: no network)
+
+    @property
+    def xgboost_image(self) -> str:
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve("xgboost", region=self.region, version=self.settings.xgboost.framework_version)
+
+    @property
+    def sklearn_image(self) -> str:
+        from sagemaker.core import image_uris
+
+        return image_uris.retrieve("sklearn", region=self.region, version=SKLEARN_FRAMEWORK_VERSION,
+                                   py_version="py3", instance_type=self.settings.compute.processing_instance_type)
+
+    # ---- pipeline parameters shared by every pipeline (EventBridge S3 targets fill them)
+
+    @property
+    def data_prefix(self) -> str:
+        return self.settings.prefixes.inference if self.pipeline_key == "inference" else self.settings.prefixes.training
+
+    @property
+    def input_bucket(self) -> Any:
+        return self._parameter("InputBucket", self.settings.bucket)
+
+    @property
+    def input_key(self) -> Any:
+        return self._parameter("InputKey", self.data_prefix + "/")
+
+    @property
+    def parameters(self) -> list[Any]:
+        return [self.input_bucket, self.input_key]
+
+    def _parameter(self, name: str, default: str) -> Any:
+        if name not in self._parameters:
+            from sagemaker.core.workflow.parameters import ParameterString
+
+            self._parameters[name] = ParameterString(name=name, default_value=default)
+        return self._parameters[name]
+
+    @property
+    def input_data_uri(self) -> Any:
+        """`s3://<InputBucket>/<InputKey>`: a key-prefix match, so one object or a whole prefix both work."""
+        from sagemaker.core.workflow.functions import Join
+
+        return Join(on="/", values=["s3:/", self.input_bucket, self.input_key])
+
+    # ---- locations
+
+    def output_uri(self, step_name: str, output_name: str) -> Any:
+        """`s3://<bucket>/<outputs>/<pipeline>/<execution id>/<step>/<output>`: nothing is shared between runs."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        base = f"s3://{self.settings.bucket}/{self.settings.prefixes.outputs}/{self.pipeline_name}"
+        return Join(on="/", values=[base, ExecutionVariables.PIPELINE_EXECUTION_ID, step_name, output_name])
+
+    def output_key_prefix(self, step_name: str, output_name: str) -> Any:
+        """The key part of `output_uri` (for SDK calls that take bucket and prefix separately)."""
+        from sagemaker.core.workflow.execution_variables import ExecutionVariables
+        from sagemaker.core.workflow.functions import Join
+
+        base = f"{self.settings.prefixes.outputs}/{self.pipeline_name}"
+        return Join(on="/", values=[base, ExecutionVariables.PIPELINE_EXECUTION_ID, step_name, output_name])
+
+    @property
+    def feedback_prefix_uri(self) -> str:
+        """Where the inference pipeline leaves labelled batches for retraining (one folder per execution)."""
+        return f"s3://{self.settings.bucket}/{self.settings.prefixes.outputs}/feedback/"
+
+    def code_uri(self, script_name: str) -> str:
+        return step_script(script_name).uri(self.settings)
+
+    def tags(self) -> list[dict[str, str]]:
+        return [{"Key": key, "Value": value} for key, value in sorted(self.settings.tags.items())]
+
+    def tag_shapes(self) -> list[Any]:
+        """The tags as the SDK's `Tag` shapes (what pydantic-typed classes such as ModelTrainer accept)."""
+        from sagemaker.core.shapes import Tag
+
+        return [Tag(key=key, value=value) for key, value in sorted(self.settings.tags.items())]

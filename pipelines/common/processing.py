@@ -1,0 +1,69 @@
+"""Small helpers around the SDK's processing shapes (v3 takes raw API shapes with every mode spelled out)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.common.code import SELF_CONTAINED_SCRIPTS, STEP_LIBRARY
+from pipelines.common.context import PROCESSING_BASE, BuildContext
+
+
+def s3_input(name: str, source: Any, local_dir: str) -> Any:
+    """Download everything under `source` (a key-prefix match) to `/opt/ml/processing/<local_dir>`."""
+    from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
+
+    return ProcessingInput(
+        input_name=name,
+        s3_input=ProcessingS3Input(
+            s3_uri=source, local_path=f"{PROCESSING_BASE}/{local_dir}", s3_data_type="S3Prefix",
+            s3_input_mode="File", s3_data_distribution_type="FullyReplicated", s3_compression_type="None",
+        ),
+    )
+
+
+def s3_output(name: str, destination: Any, local_path: str | None = None) -> Any:
+    """Upload `/opt/ml/processing/output/<name>` (or `local_path`) to `destination` at the end of the job."""
+    from sagemaker.core.shapes import ProcessingOutput, ProcessingS3Output
+
+    return ProcessingOutput(
+        output_name=name,
+        s3_output=ProcessingS3Output(s3_uri=destination, local_path=local_path or f"{PROCESSING_BASE}/output/{name}",
+                                     s3_upload_mode="EndOfJob"),
+    )
+
+
+def step_output(ctx: BuildContext, step_name: str, name: str) -> Any:
+    """An execution-scoped processing output of `step_name`."""
+    return s3_output(name, ctx.output_uri(step_name, name))
+
+
+def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict[str, str] | None = None) -> Any:
+    from sagemaker.core.processing import ScriptProcessor
+
+    compute = ctx.settings.compute
+    return ScriptProcessor(
+        role=ctx.role_arn,
+        image_uri=image_uri,
+        command=["python3"],
+        instance_count=compute.processing_instance_count,
+        instance_type=compute.processing_instance_type,
+        volume_size_in_gb=compute.volume_size_gb,
+        max_runtime_in_seconds=compute.max_runtime_seconds,
+        base_job_name=f"{ctx.pipeline_name}-{job_name}"[:32].rstrip("-").lower(),
+        sagemaker_session=ctx.session,
+        env=dict(sorted((env or {}).items())),
+        tags=ctx.tags(),
+    )
+
+
+def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str, inputs: list[Any],
+                    outputs: list[Any], arguments: list[Any] | None = None, env: dict[str, str] | None = None,
+                    property_files: list[Any] | None = None, depends_on: list[Any] | None = None) -> Any:
+    """A ProcessingStep running one shipped step script (code given as its content-addressed s3:// URI)."""
+    from sagemaker.mlops.workflow.steps import ProcessingStep
+
+    if script not in SELF_CONTAINED_SCRIPTS:
+        inputs = [*inputs, s3_input("steplib", ctx.code_uri(STEP_LIBRARY), "input/steplib")]
+    processor = script_processor(ctx, image_uri, name, env)
+    step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
+    return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)

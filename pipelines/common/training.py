@@ -1,0 +1,182 @@
+"""Step factories of the two training pipelines and their assembly.
+
+Both pipelines are Preprocess -> DataQualityBaseline -> <model fitting> -> Evaluate -> CheckMetric ->
+RegisterModel | MetricAboveThreshold. Only the model-fitting step differs (`Train` or `Tune`): each builder
+passes a `ModelFitting` factory to `build_training_pipeline`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from importlib import metadata
+from typing import Any
+
+from pipelines.common.code import code_version
+from pipelines.common.context import BuildContext, dataset_schema_json
+from pipelines.common.processing import processing_step, s3_input, step_output
+from pipelines.common.quality_steps import DataQualityStep, data_quality_step
+
+PREPROCESS = "Preprocess"
+BASELINE = "DataQualityBaseline"
+EVALUATE = "Evaluate"
+CHECK_METRIC = "CheckMetric"
+REGISTER = "RegisterModel"
+METRIC_FAIL = "MetricAboveThreshold"
+
+SPLITS = ("train", "validation", "test")
+PREPROCESSING_ARTEFACT = "preprocessing.json"
+EVALUATION_FILE = "evaluation.json"
+CSV = "text/csv"
+
+
+@dataclass
+class FittedModel:
+    """What the model-fitting step gives the rest of the pipeline."""
+
+    step: Any
+    model_data_uri: Any  # s3://.../model.tar.gz of the model to evaluate and register
+
+
+# A factory that builds the model-fitting step from the preprocess step, after the baseline step.
+ModelFitting = Callable[[BuildContext, Any, Any], FittedModel]
+
+
+def preprocess_output_uri(preprocess: Any, output_name: str) -> Any:
+    return preprocess.properties.ProcessingOutputConfig.Outputs[output_name].S3Output.S3Uri
+
+
+def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
+    """Validate, fit the feature preprocessing, split, write XGBoost CSVs and the data-quality baseline dataset."""
+    gates = ctx.settings.model
+    arguments = ["--mode", "train", "--validation-fraction", str(gates.validation_fraction),
+                 "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed)]
+    if with_feedback:
+        arguments += ["--feedback-uri", ctx.feedback_prefix_uri, "--region", ctx.region]
+    outputs = [step_output(ctx, PREPROCESS, name) for name in (*SPLITS, "baseline", "preprocessing")]
+    return processing_step(
+        ctx, PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
+        inputs=[s3_input("data", ctx.input_data_uri, "input/data")], outputs=outputs, arguments=arguments,
+        env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
+    )
+
+
+def training_channels(preprocess: Any) -> list[Any]:
+    """The `train` and `validation` channels as CSV (the algorithm's default would be libsvm)."""
+    from sagemaker.core.training.configs import InputData
+
+    return [InputData(channel_name=name, data_source=preprocess_output_uri(preprocess, name), content_type=CSV)
+            for name in ("train", "validation")]
+
+
+def model_trainer(ctx: BuildContext, step_name: str) -> Any:
+    """The built-in XGBoost algorithm with the configured hyperparameters, compute and stopping condition."""
+    from sagemaker.core.training.configs import Compute, OutputDataConfig, StoppingCondition
+    from sagemaker.train.model_trainer import ModelTrainer
+
+    compute = ctx.settings.compute
+    return ModelTrainer(
+        training_image=ctx.xgboost_image,
+        role=ctx.role_arn,
+        sagemaker_session=ctx.session,
+        base_job_name=f"{ctx.pipeline_name}-{step_name}"[:32].lower(),
+        compute=Compute(instance_type=compute.training_instance_type, instance_count=compute.training_instance_count,
+                        volume_size_in_gb=compute.volume_size_gb),
+        # The trainer's own default stops jobs after one hour: always take the configured limit.
+        stopping_condition=StoppingCondition(max_runtime_in_seconds=compute.max_runtime_seconds),
+        output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(step_name, "model")),
+        hyperparameters=dict(sorted(ctx.settings.xgboost.hyperparameters.items())),
+        tags=ctx.tag_shapes(),
+    )
+
+
+def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tuple[Any, Any]:
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
+    step = processing_step(
+        ctx, EVALUATE, script="evaluate.py", image_uri=ctx.xgboost_image,
+        inputs=[s3_input("model", fitted.model_data_uri, "input/model"),
+                s3_input("test", preprocess_output_uri(preprocess, "test"), "input/test")],
+        outputs=[step_output(ctx, EVALUATE, "evaluation")], property_files=[evaluation],
+    )
+    return step, evaluation
+
+
+def evaluation_uri(evaluate: Any) -> Any:
+    from sagemaker.core.workflow.functions import Join
+
+    return Join(on="/", values=[preprocess_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
+
+
+def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep, fitted: FittedModel,
+                  evaluate: Any) -> Any:
+    """Register as PendingManualApproval with metrics, drift-check baselines and the preprocessing artefact."""
+    from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.workflow.functions import Join
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    def json_source(uri: Any) -> Any:
+        return MetricsSource(content_type="application/json", s3_uri=uri)
+
+    metrics = ModelMetrics(
+        model_statistics=json_source(evaluation_uri(evaluate)),
+        model_data_statistics=json_source(baseline.calculated_statistics),
+        model_data_constraints=json_source(baseline.calculated_constraints),
+    )
+    drift_baselines = DriftCheckBaselines(
+        model_data_statistics=json_source(baseline.drift_check_statistics),
+        model_data_constraints=json_source(baseline.drift_check_constraints),
+    )
+    metadata_properties = {
+        "PreprocessingArtefact": Join(on="/", values=[preprocess_output_uri(preprocess, "preprocessing"),
+                                                      PREPROCESSING_ARTEFACT]),
+        "TrainingData": ctx.input_data_uri,
+        "CodeVersion": code_version(),
+        "SemanticVersion": metadata.version("batchops"),
+    }
+    compute = ctx.settings.compute
+    builder = ModelBuilder(image_uri=ctx.xgboost_image, s3_model_data_url=fitted.model_data_uri,
+                           role_arn=ctx.role_arn, sagemaker_session=ctx.session)
+    step_args = builder.register(
+        model_package_group_name=ctx.settings.pipelines.model_package_group,
+        content_types=[CSV], response_types=[CSV],
+        inference_instances=[compute.transform_instance_type], transform_instances=[compute.transform_instance_type],
+        model_metrics=metrics, drift_check_baselines=drift_baselines,
+        approval_status="PendingManualApproval", customer_metadata_properties=metadata_properties,
+    )
+    return ModelStep(name=REGISTER, step_args=step_args)
+
+
+def metric_gate(ctx: BuildContext, evaluation: Any, evaluate: Any, register: Any) -> Any:
+    """Register when the metric meets the threshold (equal passes), else fail naming metric, value, threshold."""
+    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
+    from sagemaker.core.workflow.functions import Join, JsonGet
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+
+    gates = ctx.settings.model
+    value = JsonGet(step_name=evaluate.name, property_file=evaluation,
+                    json_path=f"regression_metrics.{gates.metric}.value")
+    comparison = ConditionGreaterThanOrEqualTo if gates.higher_is_better else ConditionLessThanOrEqualTo
+    condition = comparison(left=value, right=gates.registration_threshold)
+    relation = "below" if gates.higher_is_better else "above"
+    fail = FailStep(name=METRIC_FAIL, error_message=Join(on=" ", values=[
+        f"Model not registered: test {gates.metric}", value, f"is {relation} the registration threshold",
+        str(gates.registration_threshold)]))
+    return ConditionStep(name=CHECK_METRIC, conditions=[condition], if_steps=[register], else_steps=[fail])
+
+
+def build_training_pipeline(ctx: BuildContext, fit_model: ModelFitting, *, with_feedback: bool) -> Any:
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    preprocess = training_preprocess_step(ctx, with_feedback=with_feedback)
+    baseline = data_quality_step(ctx, BASELINE, preprocess_output_uri(preprocess, "baseline"))
+    fitted = fit_model(ctx, preprocess, baseline.step)
+    evaluate, evaluation = evaluate_step(ctx, preprocess, fitted)
+    register = register_step(ctx, preprocess, baseline, fitted, evaluate)
+    gate = metric_gate(ctx, evaluation, evaluate, register)
+    return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
+                    steps=[preprocess, baseline.step, fitted.step, evaluate, gate])

@@ -1,0 +1,127 @@
+"""Batch-inference builder: ResolveModel -> Preprocess -> CreateModel -> DataQualityCheck -> BatchTransform ->
+ModelQualityCheck.
+
+The model version is resolved when the pipeline runs (never baked in at upsert time): `ResolveModel` writes
+`model.json`, and later steps read image, model data, preprocessing artefact and baselines from it with JsonGet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.common.context import BuildContext, dataset_schema_json
+from pipelines.common.processing import processing_step, s3_input, s3_output, step_output
+from pipelines.common.quality_steps import data_quality_step
+from pipelines.common.training import CSV, PREPROCESS, preprocess_output_uri
+
+RESOLVE_MODEL = "ResolveModel"
+CREATE_MODEL = "CreateModel"
+DATA_QUALITY_CHECK = "DataQualityCheck"
+BATCH_TRANSFORM = "BatchTransform"
+MODEL_QUALITY_CHECK = "ModelQualityCheck"
+MODEL_FILE = "model.json"
+
+
+def active_model_parameter(ctx: BuildContext) -> str:
+    return f"/{ctx.settings.project}/{ctx.settings.environment}/active-model-package-arn"
+
+
+def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    model_file = PropertyFile(name="ResolvedModel", output_name="model", path=MODEL_FILE)
+    step = processing_step(
+        ctx, RESOLVE_MODEL, script="resolve_model.py", image_uri=ctx.sklearn_image, inputs=[],
+        outputs=[step_output(ctx, RESOLVE_MODEL, "model")], property_files=[model_file],
+        arguments=["--model-package-group", ctx.settings.pipelines.model_package_group,
+                   "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region],
+    )
+    return step, model_file
+
+
+def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
+    """Apply the model version's saved preprocessing (never refit): transform input and data-quality input."""
+    return processing_step(
+        ctx, PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
+        inputs=[s3_input("data", ctx.input_data_uri, "input/data"),
+                s3_input("preprocessing", resolved("PreprocessingArtefact"), "input/preprocessing")],
+        outputs=[step_output(ctx, PREPROCESS, name) for name in ("transform", "dataquality")],
+        arguments=["--mode", "transform"], env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
+    )
+
+
+def create_model_step(ctx: BuildContext, resolved: Any) -> Any:
+    from sagemaker.mlops.workflow.model_step import ModelStep
+    from sagemaker.serve.model_builder import ModelBuilder
+
+    builder = ModelBuilder(image_uri=resolved("ImageUri"), s3_model_data_url=resolved("ModelDataUrl"),
+                           role_arn=ctx.role_arn, sagemaker_session=ctx.session)
+    return ModelStep(name=CREATE_MODEL, step_args=builder.build())
+
+
+def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, check: Any) -> Any:
+    """Score `key, features...` rows: send only the features, keep `key,prediction` per line."""
+    from sagemaker.core.transformer import Transformer
+    from sagemaker.mlops.workflow.steps import TransformStep
+
+    compute = ctx.settings.compute
+    transformer = Transformer(
+        model_name=create_model.properties.ModelName,
+        instance_count=compute.transform_instance_count,
+        instance_type=compute.transform_instance_type,
+        strategy="MultiRecord",
+        assemble_with="Line",
+        accept=CSV,
+        output_path=ctx.output_uri(BATCH_TRANSFORM, "predictions"),
+        base_transform_job_name=f"{ctx.pipeline_name}-{BATCH_TRANSFORM}"[:32].lower(),
+        sagemaker_session=ctx.session,
+        tags=ctx.tags(),
+    )
+    step_args = transformer.transform(
+        data=preprocess_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
+        input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
+    )
+    return TransformStep(name=BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
+
+
+def model_quality_step(ctx: BuildContext, transform: Any) -> Any:
+    """Join predictions with the batch's ground truth by record key; fail only on a genuine metric violation."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+    from sagemaker.core.workflow.functions import Join
+
+    settings = ctx.settings
+    feedback_uri = Join(on="/", values=[ctx.feedback_prefix_uri.rstrip("/"), ExecutionVariables.PIPELINE_EXECUTION_ID])
+    return processing_step(
+        ctx, MODEL_QUALITY_CHECK, script="model_quality.py", image_uri=ctx.sklearn_image,
+        inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions"),
+                s3_input("data", ctx.input_data_uri, "input/data")],
+        outputs=[step_output(ctx, MODEL_QUALITY_CHECK, "report"), s3_output("feedback", feedback_uri)],
+        arguments=["--input-bucket", ctx.input_bucket, "--input-key", ctx.input_key,
+                   "--inference-prefix", settings.prefixes.inference,
+                   "--ground-truth-prefix", settings.prefixes.ground_truth,
+                   "--metric", settings.model.metric, "--threshold", str(settings.model.model_quality_threshold),
+                   "--feedback-uri", feedback_uri, "--region", ctx.region],
+        env={"DATASET_SCHEMA": dataset_schema_json(settings)},
+    )
+
+
+def build(ctx: BuildContext) -> Any:
+    from sagemaker.core.workflow.functions import JsonGet
+    from sagemaker.mlops.workflow.pipeline import Pipeline
+
+    resolve, model_file = resolve_model_step(ctx)
+
+    def resolved(field: str) -> Any:
+        return JsonGet(step_name=resolve.name, property_file=model_file, json_path=field)
+
+    preprocess = inference_preprocess_step(ctx, resolved)
+    create_model = create_model_step(ctx, resolved)
+    check = data_quality_step(
+        ctx, DATA_QUALITY_CHECK, preprocess_output_uri(preprocess, "dataquality"),
+        baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=resolved("BaselineConstraints"),
+        fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
+    )
+    transform = batch_transform_step(ctx, create_model, preprocess, check.step)
+    quality = model_quality_step(ctx, transform)
+    return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
+                    steps=[resolve, preprocess, create_model, check.step, transform, quality])

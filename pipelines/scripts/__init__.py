@@ -1,0 +1,1 @@
+"""Step scripts shipped to SageMaker processing containers (each also runs locally, unchanged)."""

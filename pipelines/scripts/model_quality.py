@@ -1,0 +1,166 @@
+"""ModelQualityCheck step: compare a scored batch with its ground truth and leave the labelled batch for retraining.
+
+Ground truth for the batch `<inference prefix>/<rel path>` is every CSV under `<ground-truth prefix>/<rel path>`
+(record key and target, the dataset's header convention). Predictions (`key,prediction` lines of the transform's
+`.out` files) are joined to it by record key, never by row position. Writes `report.json`. Exits non-zero only
+on a genuine metric violation, with the metric, value, threshold and rows in `/opt/ml/output/message`; missing
+ground truth or no matching keys is reported as skipped and succeeds. The labelled rows (raw features and
+target, training schema) go to the `feedback` output, and straight to `--feedback-uri` when the step fails
+(outputs of a failed job are not uploaded).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# The shared helpers: beside this file locally, the processing input `steplib` in a container.
+sys.path[:0] = [str(Path(__file__).resolve().parent),
+                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+import steplib  # noqa: E402
+
+StepFailure = steplib.StepFailure
+LISTED_KEYS = 20
+FEEDBACK_FILE = "feedback.csv"
+
+
+def read_predictions(directory: Path) -> dict[str, float]:
+    files = steplib.list_files(directory, ".out")
+    if not files:
+        raise StepFailure(f"no predictions (*.out) under {directory}: the batch transform wrote nothing")
+    predictions: dict[str, float] = {}
+    for path in files:
+        name = path.relative_to(directory).as_posix()
+        with path.open(newline="", encoding="utf-8") as handle:
+            for number, row in enumerate(csv.reader(handle), start=1):
+                if not row:
+                    continue
+                if len(row) != 2:
+                    raise StepFailure(f"{name} line {number}: expected 'key,prediction', found {len(row)} fields")
+                try:
+                    predictions[row[0].strip()] = float(row[1])
+                except ValueError:
+                    raise StepFailure(f"{name} line {number}: prediction '{row[1]}' is not a number") from None
+    return predictions
+
+
+def ground_truth_prefix(input_key: str, inference_prefix: str, truth_prefix: str) -> str | None:
+    """`<inference>/<rel>` -> `<ground truth>/<rel>`; None when the batch is not under the inference prefix."""
+    base = inference_prefix.rstrip("/") + "/"
+    if not input_key.startswith(base) and input_key.rstrip("/") != base.rstrip("/"):
+        return None
+    relative = input_key[len(base):] if input_key.startswith(base) else ""
+    return truth_prefix.rstrip("/") + "/" + relative
+
+
+def read_ground_truth(files, schema) -> dict[str, float]:
+    """Key -> target from every ground-truth file; other schema columns may be present and are ignored."""
+    key, target = schema.record_key, schema.target
+    others = [c for c in schema.columns if c not in (key, target)]
+    truth: dict[str, float] = {}
+    for path, name in files:
+        table = steplib.read_table(path, schema, required=[key, target], optional=others, display_name=name)
+        values = steplib.numeric_column(table, target, integer=False, allow_missing=False)
+        for index, record in enumerate(table.values[key]):
+            if record in truth:
+                raise StepFailure(f"ground truth: record key '{record}' appears twice ({table.where(index)})")
+            truth[record] = float(values[index])
+    return truth
+
+
+def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
+    """The batch's rows that have a label, in the training schema (all columns, schema order)."""
+    rows = []
+    for index, record in enumerate(batch.values[schema.record_key]):
+        if record in truth:
+            row = {c: batch.values[c][index] for c in schema.columns if c in batch.values}
+            row[schema.target] = steplib.format_number(truth[record])
+            rows.append([row.get(c, "") for c in schema.columns])
+    steplib.write_csv(path, rows, header=schema.columns if schema.header else None)
+    return len(rows)
+
+
+def upload_feedback(local: Path, uri: str, region: str) -> None:
+    bucket, prefix = steplib.split_s3_uri(uri.rstrip("/") + "/" + FEEDBACK_FILE)
+    steplib.s3_client(region).upload_file(str(local), bucket, prefix)
+    print(f"labelled batch uploaded to s3://{bucket}/{prefix}")
+
+
+def check(args, schema) -> tuple[dict, str | None, dict[str, float]]:
+    """The report, the failure message when the metric violates the threshold, and the ground truth."""
+    predictions = read_predictions(steplib.processing_path("input", "predictions"))
+    report: dict = {"metric": args.metric, "threshold": args.threshold, "rows_scored": len(predictions),
+                    "batch": f"s3://{args.input_bucket}/{args.input_key}"}
+    prefix = ground_truth_prefix(args.input_key, args.inference_prefix, args.ground_truth_prefix)
+    if prefix is None:
+        return {**report, "status": "skipped",
+                "reason": f"the batch key is not under the inference prefix '{args.inference_prefix}/'"}, None, {}
+    report["ground_truth"] = f"s3://{args.input_bucket}/{prefix}"
+    try:
+        files = steplib.download_csv_objects(steplib.s3_client(args.region), args.input_bucket, prefix,
+                                             steplib.processing_path("ground_truth"))
+    except Exception as error:  # botocore raises several kinds; say where we looked
+        raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
+    if not files:
+        return {**report, "status": "skipped", "reason": "no ground truth for this batch"}, None, {}
+    truth = read_ground_truth(files, schema)
+    matched = [key for key in predictions if key in truth]
+    report.update({
+        "rows_with_ground_truth": len(truth), "rows_matched": len(matched),
+        "unmatched_prediction_keys": sorted(k for k in predictions if k not in truth)[:LISTED_KEYS],
+        "unmatched_prediction_count": sum(1 for k in predictions if k not in truth),
+        "unmatched_ground_truth_keys": sorted(k for k in truth if k not in predictions)[:LISTED_KEYS],
+        "unmatched_ground_truth_count": sum(1 for k in truth if k not in predictions),
+    })
+    if not matched:
+        return {**report, "status": "skipped",
+                "reason": "no record key of the ground truth matches a prediction"}, None, truth
+    metrics = steplib.regression_metrics(np.array([truth[k] for k in matched]),
+                                         np.array([predictions[k] for k in matched]))
+    value = metrics[args.metric]["value"]
+    report.update({"metrics": metrics, "value": value})
+    if steplib.passes(args.metric, value, args.threshold):
+        return {**report, "status": "passed"}, None, truth
+    relation = "below" if args.metric == "r2" else "above"
+    message = (f"Model quality violation: {args.metric} {value:.6g} is {relation} the threshold {args.threshold:g} "
+               f"on {len(matched)} matched rows of {report['batch']}")
+    return {**report, "status": "failed"}, message, truth
+
+
+def parse_args(argv):
+    parser = argparse.ArgumentParser(description="Check a scored batch against its ground truth.")
+    for name in ("--input-bucket", "--input-key", "--inference-prefix", "--ground-truth-prefix", "--region"):
+        parser.add_argument(name, required=True)
+    parser.add_argument("--metric", choices=steplib.METRICS, required=True)
+    parser.add_argument("--threshold", type=float, required=True)
+    parser.add_argument("--feedback-uri", default="", help="s3:// folder for the labelled batch of this execution")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    schema = steplib.Schema.from_environment()
+    report, failure, truth = check(args, schema)
+    if report.get("rows_matched"):
+        data_dir = steplib.processing_path("input", "data")
+        batch_files = [(p, p.relative_to(data_dir).as_posix()) for p in steplib.list_files(data_dir, ".csv")]
+        batch = steplib.read_tables(batch_files, schema, required=[schema.record_key, *schema.features],
+                                    optional=[schema.target])
+        feedback_path = steplib.processing_path("output", "feedback", FEEDBACK_FILE)
+        report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)
+        if failure and args.feedback_uri:
+            upload_feedback(feedback_path, args.feedback_uri, args.region)
+    steplib.write_json(steplib.processing_path("output", "report", "report.json"), report)
+    print(f"model quality: {report['status']}" + (f" ({report.get('reason')})" if report.get("reason") else ""))
+    if failure:
+        raise StepFailure(failure)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(steplib.run_step(main))

@@ -1,0 +1,227 @@
+"""Preprocess step, one script in two modes.
+
+`--mode train` (training pipelines): read every CSV under the input (plus labelled feedback batches when
+`--feedback-uri` is given), validate it against the configured schema, split train/validation/test
+reproducibly, fit the feature preprocessing on the training split and save it as `preprocessing.json`, and
+write the XGBoost CSVs (no header, label in column 0) and the data-quality baseline dataset.
+
+`--mode transform` (batch inference): apply a model version's saved `preprocessing.json` (never refit) and
+write the transform input (record key first, then the transformed features, no header) and the data-quality
+input.
+
+Data-quality datasets always hold the raw feature columns in schema order with a header row, in both modes.
+Feature preprocessing: numeric columns get the training median for missing values; categorical columns are
+one-hot encoded over the training categories (an unknown or missing category encodes as all zeros).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+# The shared helpers: beside this file locally, the processing input `steplib` in a container.
+sys.path[:0] = [str(Path(__file__).resolve().parent),
+                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+import steplib  # noqa: E402
+
+StepFailure = steplib.StepFailure
+
+ARTEFACT_FORMAT = "batchops-preprocessing"
+ARTEFACT_VERSION = 1
+
+
+# ------------------------------------------------------------------------------------------ the artefact
+
+
+def fit_preprocessing(table, schema) -> dict:
+    features = []
+    for column in schema.features:
+        if schema.is_numeric(column):
+            values = steplib.numeric_column(table, column, integer=schema.types[column] == "integer",
+                                            allow_missing=True)
+            present = values[~np.isnan(values)]
+            median = float(np.median(present)) if present.size else 0.0
+            features.append({"name": column, "type": schema.types[column], "median": median})
+        else:
+            categories = sorted({v for v in table.values[column] if v != ""})
+            features.append({"name": column, "type": "categorical", "categories": categories})
+    return {"format": ARTEFACT_FORMAT, "version": ARTEFACT_VERSION, "record_key": schema.record_key,
+            "target": schema.target, "features": features, "output_columns": output_columns(features)}
+
+
+def output_columns(features: list[dict]) -> list[str]:
+    names: list[str] = []
+    for feature in features:
+        if feature["type"] == "categorical":
+            names.extend(f"{feature['name']}={category}" for category in feature["categories"])
+        else:
+            names.append(feature["name"])
+    return names
+
+
+def load_artefact(directory: Path, schema) -> dict:
+    found = steplib.list_files(directory, ".json")
+    if len(found) != 1:
+        raise StepFailure(f"expected one preprocessing artefact (.json) in {directory}, found {len(found)}")
+    try:
+        artefact = json.loads(found[0].read_text(encoding="utf-8"))
+    except json.JSONDecodeError as error:
+        raise StepFailure(f"preprocessing artefact {found[0].name} is not valid JSON: {error}") from None
+    if artefact.get("format") != ARTEFACT_FORMAT or artefact.get("version") != ARTEFACT_VERSION:
+        raise StepFailure(f"{found[0].name} is not a version {ARTEFACT_VERSION} {ARTEFACT_FORMAT} artefact")
+    trained = [f["name"] for f in artefact["features"]]
+    if trained != schema.features:
+        raise StepFailure("the model version was trained on the features " + ", ".join(trained)
+                          + " but the configured schema has " + ", ".join(schema.features)
+                          + ": score this batch with a model trained on the current schema")
+    return artefact
+
+
+def transform_features(table, schema, artefact: dict) -> np.ndarray:
+    blocks = []
+    for feature in artefact["features"]:
+        column = feature["name"]
+        if feature["type"] == "categorical":
+            values = table.values[column]
+            blocks.append(np.array([[1.0 if v == c else 0.0 for c in feature["categories"]] for v in values],
+                                   dtype=np.float64).reshape(len(values), len(feature["categories"])))
+        else:
+            numbers = steplib.numeric_column(table, column, integer=feature["type"] == "integer",
+                                             allow_missing=True)
+            blocks.append(np.where(np.isnan(numbers), feature["median"], numbers).reshape(-1, 1))
+    return np.hstack(blocks) if blocks else np.empty((len(table), 0))
+
+
+# ------------------------------------------------------------------------------------------ modes
+
+
+def split_indices(count: int, validation_fraction: float, test_fraction: float, seed: int):
+    """Seeded shuffle, then test, validation and train slices (RandomState: same order on numpy 1.x and 2.x)."""
+    order = np.random.RandomState(seed).permutation(count)
+    test_count = int(round(count * test_fraction))
+    validation_count = int(round(count * validation_fraction))
+    train_count = count - test_count - validation_count
+    if min(test_count, validation_count, train_count) < 1:
+        raise StepFailure(f"{count} row(s) cannot be split into train/validation/test with fractions "
+                          f"{validation_fraction} (validation) and {test_fraction} (test): provide more rows")
+    test = np.sort(order[:test_count])
+    validation = np.sort(order[test_count:test_count + validation_count])
+    train = np.sort(order[test_count + validation_count:])
+    return train, validation, test
+
+
+def input_files(directory: Path, description: str) -> list[tuple[Path, str]]:
+    files = steplib.list_files(directory, ".csv")
+    if not files:
+        raise StepFailure(f"no CSV files in the {description} (looked for *.csv under {directory})")
+    return [(path, path.relative_to(directory).as_posix()) for path in files]
+
+
+def feedback_files(uri: str, region: str) -> list[tuple[Path, str]]:
+    bucket, prefix = steplib.split_s3_uri(uri)
+    destination = steplib.processing_path("feedback")
+    try:
+        found = steplib.download_csv_objects(steplib.s3_client(region), bucket, prefix, destination)
+    except Exception as error:  # botocore raises several kinds; the step must say where it looked
+        raise StepFailure(f"cannot read labelled feedback under {uri}: {error}") from None
+    print(f"labelled feedback: {len(found)} file(s) under {uri}")
+    return found
+
+
+def run_train(args, schema) -> None:
+    files = input_files(steplib.processing_path("input", "data"), "training input")
+    if args.feedback_uri:
+        files += feedback_files(args.feedback_uri, args.region)
+    required = [c for c in schema.columns if c != schema.record_key]
+    table = steplib.read_tables(files, schema, required=required, optional=[schema.record_key])
+    target = steplib.numeric_column(table, schema.target, integer=schema.types[schema.target] == "integer",
+                                    allow_missing=False)
+    train, validation, test = split_indices(len(table), args.validation_fraction, args.test_fraction, args.seed)
+    artefact = fit_preprocessing(table.take(train), schema)
+    features = transform_features(table, schema, artefact)
+    output = steplib.processing_path("output")
+    for name, rows in (("train", train), ("validation", validation), ("test", test)):
+        labelled = np.column_stack([target[rows], features[rows]])
+        steplib.write_csv(output / name / f"{name}.csv",
+                          ([steplib.format_number(v) for v in row] for row in labelled))
+    baseline = table.take(train)
+    steplib.write_csv(output / "baseline" / "baseline.csv",
+                      baseline.rows(schema.features), header=schema.features)
+    steplib.write_json(output / "preprocessing" / "preprocessing.json", artefact)
+    print(f"rows: {len(table)} from {len(files)} file(s); train {len(train)}, validation {len(validation)}, "
+          f"test {len(test)}; {len(artefact['output_columns'])} model features")
+
+
+def run_transform(args, schema) -> None:
+    artefact = load_artefact(steplib.processing_path("input", "preprocessing"), schema)
+    files = input_files(steplib.processing_path("input", "data"), "batch")
+    required = [schema.record_key, *schema.features]
+    seen: dict[str, str] = {}
+    output = steplib.processing_path("output")
+    total = 0
+    for path, name in files:
+        table = steplib.read_table(path, schema, required=required, optional=[schema.target], display_name=name)
+        _check_keys(table, schema.record_key, seen)
+        features = transform_features(table, schema, artefact)
+        keys = table.values[schema.record_key]
+        relative = name if name.lower().endswith(".csv") else name + ".csv"
+        steplib.write_csv(output / "transform" / relative,
+                          ([keys[i], *(steplib.format_number(v) for v in row)] for i, row in enumerate(features)))
+        steplib.write_csv(output / "dataquality" / relative,
+                          table.rows(schema.features), header=schema.features)
+        total += len(table)
+    print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
+
+
+def _check_keys(table, key_column: str, seen: dict[str, str]) -> None:
+    """Record keys join predictions to ground truth: each must be present and unique in the batch."""
+    problems = []
+    for index, key in enumerate(table.values[key_column]):
+        where = table.where(index)
+        if key == "":
+            problems.append(f"{where} (empty)")
+        elif key in seen:
+            problems.append(f"{where} ('{key}' also at {seen[key]})")
+        else:
+            seen[key] = where
+    if problems:
+        raise StepFailure(f"record key '{key_column}' must be present and unique: "
+                          + ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""))
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(description="Validate, split and preprocess a tabular regression dataset.")
+    parser.add_argument("--mode", choices=("train", "transform"), required=True)
+    parser.add_argument("--validation-fraction", type=float, default=None)
+    parser.add_argument("--test-fraction", type=float, default=None)
+    parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument("--feedback-uri", default="", help="s3:// prefix of labelled batches to train on too")
+    parser.add_argument("--region", default="")
+    args = parser.parse_args(argv)
+    if args.mode == "train":
+        missing = [f"--{n.replace('_', '-')}" for n in ("validation_fraction", "test_fraction", "seed")
+                   if getattr(args, n) is None]
+        if missing:
+            raise StepFailure(f"--mode train needs {', '.join(missing)}")
+        if args.feedback_uri and not args.region:
+            raise StepFailure("--feedback-uri needs --region")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    schema = steplib.Schema.from_environment()
+    if args.mode == "train":
+        run_train(args, schema)
+    else:
+        run_transform(args, schema)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(steplib.run_step(main))

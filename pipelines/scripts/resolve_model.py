@@ -1,0 +1,118 @@
+"""ResolveModel step: find the model version this batch is scored with and write `model.json`.
+
+The SSM active-model parameter wins when it holds the ARN of an Approved version of the group; otherwise the
+latest Approved version of the group is used. Nothing approved is a clear failure, never an IndexError.
+`model.json`: ModelPackageArn, ModelPackageVersion, ImageUri, ModelDataUrl, PreprocessingArtefact,
+BaselineStatistics, BaselineConstraints (the version's drift-check baselines).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+# The shared helpers: beside this file locally, the processing input `steplib` in a container.
+sys.path[:0] = [str(Path(__file__).resolve().parent),
+                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+import steplib  # noqa: E402
+
+StepFailure = steplib.StepFailure
+APPROVED = "Approved"
+
+
+def pointer_value(ssm, parameter: str) -> str | None:
+    """The ARN the active-model parameter holds, or None when it is missing or `none`."""
+    try:
+        value = ssm.get_parameter(Name=parameter)["Parameter"]["Value"].strip()
+    except ssm.exceptions.ParameterNotFound:
+        print(f"active-model parameter {parameter} does not exist: using the latest approved version")
+        return None
+    if not value or value.lower() == "none":
+        print(f"active-model parameter {parameter} is '{value}': using the latest approved version")
+        return None
+    return value
+
+
+def pointed_package(sagemaker, arn: str, group: str) -> dict | None:
+    """The package the pointer names, when it is an Approved version of `group`; None (with the reason) if not."""
+    try:
+        package = sagemaker.describe_model_package(ModelPackageName=arn)
+    except Exception as error:  # a stale or malformed ARN must not stop scoring: fall back, say why
+        print(f"active-model parameter names {arn}, which cannot be described ({error}): using the latest approved")
+        return None
+    if package.get("ModelPackageGroupName") != group:
+        print(f"active-model parameter names {arn} of group {package.get('ModelPackageGroupName')}, not {group}: "
+              "using the latest approved version")
+        return None
+    if package.get("ModelApprovalStatus") != APPROVED:
+        print(f"active-model parameter names {arn}, which is {package.get('ModelApprovalStatus')}: "
+              "using the latest approved version")
+        return None
+    return package
+
+
+def latest_approved(sagemaker, group: str) -> dict:
+    try:
+        summaries = sagemaker.list_model_packages(
+            ModelPackageGroupName=group, ModelApprovalStatus=APPROVED,
+            SortBy="CreationTime", SortOrder="Descending", MaxResults=1,
+        )["ModelPackageSummaryList"]
+    except Exception as error:
+        raise StepFailure(f"cannot list the model versions of group '{group}': {error}") from None
+    if not summaries:
+        raise StepFailure(f"no Approved model version in model package group '{group}': run the training "
+                          "pipeline and approve a version (ModelApprovalStatus=Approved) before batch inference")
+    return sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
+
+
+def model_document(package: dict) -> dict:
+    arn = package["ModelPackageArn"]
+    containers = package.get("InferenceSpecification", {}).get("Containers", [])
+    container = containers[0] if containers else {}
+    drift = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
+    document = {
+        "ModelPackageArn": arn,
+        "ModelPackageVersion": package.get("ModelPackageVersion"),
+        "ImageUri": container.get("Image"),
+        "ModelDataUrl": container.get("ModelDataUrl"),
+        "PreprocessingArtefact": package.get("CustomerMetadataProperties", {}).get("PreprocessingArtefact"),
+        "BaselineStatistics": drift.get("Statistics", {}).get("S3Uri"),
+        "BaselineConstraints": drift.get("Constraints", {}).get("S3Uri"),
+    }
+    missing = [key for key, value in document.items() if value in (None, "")]
+    if missing:
+        raise StepFailure(f"model version {arn} lacks {', '.join(missing)}: it was not registered by this "
+                          "product's training pipeline; approve a version that was")
+    return document
+
+
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(description="Resolve the approved model version for batch inference.")
+    parser.add_argument("--model-package-group", required=True)
+    parser.add_argument("--active-model-parameter", required=True)
+    parser.add_argument("--region", required=True)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    import boto3
+
+    args = parse_args(argv)
+    sagemaker = boto3.client("sagemaker", region_name=args.region)
+    ssm = boto3.client("ssm", region_name=args.region)
+    package = None
+    arn = pointer_value(ssm, args.active_model_parameter)
+    if arn:
+        package = pointed_package(sagemaker, arn, args.model_package_group)
+    if package is None:
+        package = latest_approved(sagemaker, args.model_package_group)
+    document = model_document(package)
+    steplib.write_json(steplib.processing_path("output", "model", "model.json"), document)
+    print(f"scoring with {document['ModelPackageArn']} (version {document['ModelPackageVersion']})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(steplib.run_step(main))

@@ -1,0 +1,336 @@
+"""Helpers shared by the step scripts: paths, failure reporting, the dataset schema, CSV reading, metrics, S3.
+
+Shipped beside the scripts as the processing input `steplib` (`/opt/ml/processing/input/steplib`). Runs in the
+scikit-learn 1.2-1 and XGBoost containers (Python 3.8+, numpy 1.x) and locally: standard library and numpy only.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+import os
+import sys
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+
+import numpy as np
+
+NUMERIC_TYPES = ("integer", "float")
+MAX_LISTED = 5  # problems listed per column before "... and N more"
+
+
+# ------------------------------------------------------------------------------------------ paths, failures
+
+
+def base_dir() -> Path:
+    """`/opt/ml` in a container; a job root laid out the same way when run locally."""
+    return Path(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"))
+
+
+def processing_path(*parts: str) -> Path:
+    return base_dir().joinpath("processing", *parts)
+
+
+class StepFailure(Exception):
+    """A failure the step reports to SageMaker as its FailureReason (no traceback: the message says it all)."""
+
+
+def write_failure_message(message: str) -> None:
+    path = base_dir() / "output" / "message"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # SageMaker shows at most 1 KiB of the message as FailureReason.
+    path.write_text(message[:1024], encoding="utf-8")
+
+
+def run_step(main: Callable[[list[str] | None], int], argv: list[str] | None = None) -> int:
+    """Run a step's main; a StepFailure or any other error becomes `/opt/ml/output/message` and exit code 1."""
+    try:
+        return main(argv)
+    except StepFailure as failure:
+        message = str(failure)
+    except Exception as error:  # an unexpected bug: keep the traceback in the log, a summary as the reason
+        traceback.print_exc()
+        message = f"{type(error).__name__}: {error}"
+    write_failure_message(message)
+    print(f"FAILED: {message}", file=sys.stderr)
+    return 1
+
+
+def write_json(path: Path, data: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+# ------------------------------------------------------------------------------------------ schema
+
+
+class Schema:
+    """The configured dataset schema (environment `DATASET_SCHEMA`, written by the pipeline builders)."""
+
+    def __init__(self, data: dict):
+        try:
+            self.header = bool(data["header"])
+            self.record_key = str(data["record_key"])
+            self.target = str(data["target"])
+            self.types = {str(c["name"]): str(c["type"]) for c in data["columns"]}
+            self.columns = [str(c["name"]) for c in data["columns"]]
+        except (KeyError, TypeError) as error:
+            raise StepFailure(f"DATASET_SCHEMA is not a valid schema (missing {error})") from None
+        for name in (self.record_key, self.target):
+            if name not in self.types:
+                raise StepFailure(f"DATASET_SCHEMA: column '{name}' is not among the columns {self.columns}")
+
+    @classmethod
+    def from_environment(cls) -> Schema:
+        text = os.environ.get("DATASET_SCHEMA")
+        if not text:
+            raise StepFailure("the environment variable DATASET_SCHEMA (the dataset schema as JSON) is not set")
+        try:
+            return cls(json.loads(text))
+        except json.JSONDecodeError as error:
+            raise StepFailure(f"DATASET_SCHEMA is not valid JSON: {error}") from None
+
+    @property
+    def features(self) -> list[str]:
+        return [c for c in self.columns if c not in (self.record_key, self.target)]
+
+    def is_numeric(self, column: str) -> bool:
+        return self.types[column] in NUMERIC_TYPES
+
+
+# ------------------------------------------------------------------------------------------ CSV tables
+
+
+class Table:
+    """Rows of one or more CSV files as strings, with the file and line of every row (for error messages)."""
+
+    def __init__(self, columns: list[str]):
+        self.columns = list(columns)
+        self.values: dict[str, list[str]] = {c: [] for c in columns}
+        self.origins: list[tuple[str, int]] = []
+
+    def __len__(self) -> int:
+        return len(self.origins)
+
+    def extend(self, other: Table) -> None:
+        for column in self.columns:
+            self.values[column].extend(other.values.get(column, [""] * len(other)))
+        self.origins.extend(other.origins)
+
+    def take(self, indices: Iterable[int]) -> Table:
+        indices = list(indices)
+        part = Table(self.columns)
+        for column in self.columns:
+            values = self.values[column]
+            part.values[column] = [values[i] for i in indices]
+        part.origins = [self.origins[i] for i in indices]
+        return part
+
+    def rows(self, columns: Sequence[str]) -> list[list[str]]:
+        return [[self.values[c][i] for c in columns] for i in range(len(self))]
+
+    def where(self, index: int) -> str:
+        name, line = self.origins[index]
+        return f"{name} line {line}"
+
+
+def list_files(directory: Path, suffix: str) -> list[Path]:
+    """Every file under `directory` ending in `suffix` (any depth, hidden files skipped), in a fixed order."""
+    if not directory.is_dir():
+        return []
+    found = [p for p in directory.rglob("*") if p.is_file() and p.name.lower().endswith(suffix)
+             and not any(part.startswith(".") for part in p.relative_to(directory).parts)]
+    return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
+
+
+def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
+               display_name: str | None = None, header: bool | None = None) -> Table:
+    """Read one CSV by the schema's header convention and check its columns.
+
+    With a header, columns are found by name (any order) and must be the required ones plus any optional ones.
+    Without one, the row must hold the schema's columns in schema order, the optional ones possibly left out.
+    """
+    name = display_name or path.name
+    has_header = schema.header if header is None else header
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
+                if row and any(cell.strip() for cell in row)]
+    if has_header:
+        if not rows:
+            raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
+        (_, head), rows = rows[0], rows[1:]
+        columns = [cell.strip() for cell in head]
+        _check_header(name, columns, required, optional)
+    else:
+        columns = _positional_columns(name, rows, schema, required, optional)
+    bad_width = [number for number, row in rows if len(row) != len(columns)]
+    if bad_width:
+        raise StepFailure(f"{name}: expected {len(columns)} fields per row ({', '.join(columns)}); "
+                          f"{_list_some([f'line {n}' for n in bad_width])} differ")
+    kept = [c for c in columns if c in required or c in optional]
+    table = Table(kept)
+    positions = {c: columns.index(c) for c in kept}
+    for number, row in rows:
+        for column in kept:
+            table.values[column].append(row[positions[column]].strip())
+        table.origins.append((name, number))
+    for column in optional:
+        if column not in table.values:
+            table.columns.append(column)
+            table.values[column] = [""] * len(table)
+    return table
+
+
+def _check_header(name: str, columns: list[str], required: Sequence[str], optional: Sequence[str]) -> None:
+    duplicated = sorted({c for c in columns if columns.count(c) > 1})
+    missing = [c for c in required if c not in columns]
+    unknown = [c for c in columns if c not in required and c not in optional]
+    problems = []
+    if missing:
+        problems.append(f"missing column(s) {', '.join(missing)}")
+    if unknown:
+        problems.append(f"unknown column(s) {', '.join(unknown)}")
+    if duplicated:
+        problems.append(f"duplicated column(s) {', '.join(duplicated)}")
+    if problems:
+        raise StepFailure(f"{name}: header does not match the configured schema: {'; '.join(problems)} "
+                          f"(expected {', '.join(required)}" + (f", optionally {', '.join(optional)})" if optional
+                                                                else ")"))
+
+
+def _positional_columns(name, rows, schema, required, optional) -> list[str]:
+    full = [c for c in schema.columns if c in required or c in optional]
+    if not rows:
+        return full
+    width = len(rows[0][1])
+    for count in range(len(optional) + 1):
+        candidate = [c for c in full if c in required or c in optional[count:]]
+        if len(candidate) == width:
+            return candidate
+    widths = sorted({len([c for c in full if c in required or c in optional[k:]]) for k in range(len(optional) + 1)})
+    raise StepFailure(f"{name}: line {rows[0][0]} has {width} fields, expected {' or '.join(map(str, widths))} "
+                      f"(columns in schema order: {', '.join(full)}; the file has no header row)")
+
+
+def read_tables(files: list[tuple[Path, str]], schema: Schema, *, required: Sequence[str],
+                optional: Sequence[str] = ()) -> Table:
+    table = Table([c for c in schema.columns if c in required or c in optional])
+    for path, display_name in files:
+        table.extend(read_table(path, schema, required=required, optional=optional, display_name=display_name))
+    return table
+
+
+def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: bool) -> np.ndarray:
+    """The column as float64 (missing = NaN); a StepFailure lists the offending rows."""
+    values = table.values[column]
+    out = np.empty(len(values), dtype=np.float64)
+    bad: list[str] = []
+    for index, text in enumerate(values):
+        if text == "":
+            if not allow_missing:
+                bad.append(f"{table.where(index)} (empty)")
+            out[index] = np.nan
+            continue
+        try:
+            number = float(text)
+        except ValueError:
+            bad.append(f"{table.where(index)} ('{text}')")
+            continue
+        if not math.isfinite(number) or (integer and number != int(number)):
+            bad.append(f"{table.where(index)} ('{text}')")
+        out[index] = number
+    if bad:
+        kind = "whole numbers" if integer else "numbers"
+        raise StepFailure(f"column '{column}' must hold {kind}" + ("" if allow_missing else " and is required")
+                          + f": {_list_some(bad)}")
+    return out
+
+
+def _list_some(items: list[str]) -> str:
+    shown = ", ".join(items[:MAX_LISTED])
+    return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+def format_number(value: float) -> str:
+    return format(float(value), ".10g")
+
+
+def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        if header is not None:
+            writer.writerow(header)
+        writer.writerows(rows)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+METRICS = ("mse", "rmse", "mae", "r2")
+
+
+def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, float]]:
+    """`{"mse": {"value", "standard_deviation"}, ...}`; the deviation is that of the per-row quantity
+    (squared error for mse, absolute error for rmse and mae, residual for r2)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if actual.size == 0:
+        raise StepFailure("no rows to compute metrics on")
+    residual = actual - predicted
+    squared, absolute = residual ** 2, np.abs(residual)
+    total = float(np.sum((actual - actual.mean()) ** 2))
+    residual_sum = float(np.sum(squared))
+    r2 = 1.0 - residual_sum / total if total > 0 else (1.0 if residual_sum == 0 else 0.0)
+    mse = float(np.mean(squared))
+    return {
+        "mse": {"value": mse, "standard_deviation": float(np.std(squared))},
+        "rmse": {"value": math.sqrt(mse), "standard_deviation": float(np.std(absolute))},
+        "mae": {"value": float(np.mean(absolute)), "standard_deviation": float(np.std(absolute))},
+        "r2": {"value": r2, "standard_deviation": float(np.std(residual))},
+    }
+
+
+def passes(metric: str, value: float, threshold: float) -> bool:
+    """The one comparison rule of every quality gate: equal to the threshold passes; r2 is higher-is-better."""
+    return value >= threshold if metric == "r2" else value <= threshold
+
+
+# ------------------------------------------------------------------------------------------ S3
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    if not uri.startswith("s3://"):
+        raise StepFailure(f"not an s3:// URI: '{uri}'")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise StepFailure(f"not an s3:// URI: '{uri}'")
+    return bucket, key
+
+
+def s3_client(region: str):
+    """boto3 picks up AWS_ENDPOINT_URL (the local emulator) from the environment by itself."""
+    import boto3
+
+    return boto3.client("s3", region_name=region)
+
+
+def list_keys(client, bucket: str, prefix: str) -> list[str]:
+    keys: list[str] = []
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        keys.extend(item["Key"] for item in page.get("Contents", []))
+    return sorted(keys)
+
+
+def download_csv_objects(client, bucket: str, prefix: str, destination: Path) -> list[tuple[Path, str]]:
+    """Download every `.csv` object under the key prefix; returns (local path, s3 URI) pairs in key order."""
+    found = []
+    for key in list_keys(client, bucket, prefix):
+        if not key.lower().endswith(".csv"):
+            continue
+        local = destination / key
+        local.parent.mkdir(parents=True, exist_ok=True)
+        client.download_file(bucket, key, str(local))
+        found.append((local, f"s3://{bucket}/{key}"))
+    return found

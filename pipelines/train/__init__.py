@@ -1,0 +1,1 @@
+"""The training pipeline: one XGBoost training job with the configured hyperparameters."""

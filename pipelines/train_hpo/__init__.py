@@ -1,0 +1,1 @@
+"""The training pipeline with hyperparameter tuning; started by a model-quality failure to retrain."""

@@ -1,0 +1,55 @@
+"""Training-with-HPO builder: as the training pipeline, with `Tune` (a tuning job) in place of `Train`.
+
+Its Preprocess also folds in the labelled batches the inference pipeline leaves under `<outputs>/feedback/`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pipelines.common.context import BuildContext
+from pipelines.common.training import FittedModel, build_training_pipeline, model_trainer, training_channels
+
+TUNE = "Tune"
+
+
+def hyperparameter_ranges(ctx: BuildContext) -> dict[str, Any]:
+    from sagemaker.core.parameter import ContinuousParameter, IntegerParameter
+
+    ranges: dict[str, Any] = {}
+    for spec in ctx.settings.hpo.ranges:
+        if spec.type == "integer":
+            ranges[spec.name] = IntegerParameter(int(spec.min), int(spec.max), scaling_type=spec.scaling)
+        else:
+            ranges[spec.name] = ContinuousParameter(spec.min, spec.max, scaling_type=spec.scaling)
+    return ranges
+
+
+def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
+    from sagemaker.mlops.workflow.steps import TuningStep
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    hpo = ctx.settings.hpo
+    trainer = model_trainer(ctx, TUNE)
+    tuned = {spec.name for spec in hpo.ranges}
+    # Tuned hyperparameters must not also be static ones.
+    trainer.hyperparameters = {k: v for k, v in trainer.hyperparameters.items() if k not in tuned}
+    tuner = HyperparameterTuner(
+        model_trainer=trainer,
+        objective_metric_name=hpo.objective_metric,
+        objective_type="Minimize",  # every configurable objective (rmse, mae, mse) is an error
+        hyperparameter_ranges=hyperparameter_ranges(ctx),
+        strategy=hpo.strategy,
+        max_jobs=hpo.max_jobs,
+        max_parallel_jobs=hpo.max_parallel_jobs,
+    )
+    # Channels go to tune(), not to the trainer: the tuner rejects trainer-level channels.
+    step = TuningStep(name=TUNE, step_args=tuner.tune(inputs=training_channels(preprocess)), depends_on=[baseline])
+    # The best job's model: S3OutputPath/<job name>/output/model.tar.gz, S3OutputPath as in model_trainer.
+    model_uri = step.get_top_model_s3_uri(top_k=0, s3_bucket=ctx.settings.bucket,
+                                          prefix=ctx.output_key_prefix(TUNE, "model"))
+    return FittedModel(step, model_uri)
+
+
+def build(ctx: BuildContext) -> Any:
+    return build_training_pipeline(ctx, tune_step, with_feedback=True)
