@@ -1,0 +1,458 @@
+"""The notification Lambda under moto: rules, defaults, readable messages, drift and gate details, dedup."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from lambda_testkit import (
+    INFERENCE,
+    REGION,
+    TRAINING,
+    execution_arn,
+    execution_event,
+    log_records,
+    step_event,
+)
+
+from batchops.config import load_settings
+from lambdas.notification import rules as rule_engine
+from lambdas.notification.content import Deployment, template_variables
+from lambdas.notification.events import parse_event
+from lambdas.notification.handler import handler
+from lambdas.shared.outbound import OutboundError
+from lambdas.shared.runtime import ConfigurationError, EventError
+
+
+def rule(pipeline="*", step="*", status="*", mute=False, subject="", body=""):
+    return {"pipeline": pipeline, "step": step, "status": status, "mute": mute, "subject": subject, "body": body}
+
+
+@pytest.fixture
+def notification_env(stack, monkeypatch):
+    monkeypatch.setenv("NOTIFICATION_RULES", "[]")
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "")
+    monkeypatch.setenv("MODEL_METRIC", "rmse")
+    monkeypatch.setenv("REGISTRATION_THRESHOLD", "2.6")
+    monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "3.0")
+    return stack
+
+
+def set_rules(monkeypatch, *entries):
+    monkeypatch.setenv("NOTIFICATION_RULES", json.dumps(list(entries)))
+
+
+# ----------------------------------------------------------------------------------------- defaults
+
+
+def test_final_execution_status_is_sent_as_a_readable_plain_text_message(notification_env):
+    result = handler(execution_event("Succeeded", pipeline=TRAINING), None)
+
+    assert result["status"] == "sent"
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {TRAINING}: execution succeeded"
+    body = message["message"]
+    assert f"Pipeline {TRAINING} succeeded." in body
+    assert "Execution:  exec0001" in body
+    assert "Duration:   1h 03m 09s" in body
+    link = f"https://{REGION}.console.aws.amazon.com/sagemaker/home?region={REGION}#/pipelines/{TRAINING}/executions/exec0001"
+    assert link in body
+    assert not body.lstrip().startswith("{"), "the body is text for people, not the event JSON"
+
+
+def test_non_final_statuses_are_not_sent_without_a_rule(notification_env):
+    assert handler(execution_event("Executing"), None)["status"] == "skipped"
+    assert handler(step_event("Preprocess", "Starting"), None)["status"] == "skipped"
+    assert handler(step_event("Preprocess", "Succeeded"), None)["status"] == "skipped"
+    assert notification_env.published() == []
+
+
+def test_failed_step_is_always_sent_with_its_failure_reason(notification_env):
+    event = step_event("Preprocess", "Failed", failureReason="column 'sex' missing in row 3")
+    handler(event, None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {INFERENCE}: step Preprocess failed"
+    assert "Failure reason:\n  column 'sex' missing in row 3" in message["message"]
+    assert "Step:       Preprocess (Processing)" in message["message"]
+    assert "Duration:   2m 05s" in message["message"]
+
+
+# ----------------------------------------------------------------------------------------- rules
+
+
+def test_matched_custom_rule_is_sent_with_its_own_templates(notification_env, monkeypatch):
+    set_rules(
+        monkeypatch,
+        rule(
+            pipeline="*inference",
+            step="BatchTransform",
+            status="Succeeded",
+            subject="[{{ environment }}] scored batch ready ({{ duration }})",
+            body="Batch {{ execution_id }} of {{ pipeline }} is scored.\n{{ console_link }}",
+        ),
+    )
+    result = handler(step_event("BatchTransform", "Succeeded", stepType="Transform"), None)
+
+    assert result["status"] == "sent"
+    [message] = notification_env.published()
+    assert message["subject"] == "[test] scored batch ready (2m 05s)"
+    assert message["message"].startswith(f"Batch exec0001 of {INFERENCE} is scored.\nhttps://")
+
+
+def test_rule_with_empty_templates_uses_the_defaults(notification_env, monkeypatch):
+    set_rules(monkeypatch, rule(step="Train", status="Succeeded"))
+    handler(step_event("Train", "Succeeded", pipeline=TRAINING, stepType="Training"), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {TRAINING}: step Train succeeded"
+
+
+def test_first_matching_rule_wins(notification_env, monkeypatch):
+    set_rules(
+        monkeypatch,
+        rule(step="Train", status="Succeeded", subject="first"),
+        rule(step="*", status="Succeeded", subject="second"),
+    )
+    handler(step_event("Train", "Succeeded"), None)
+    handler(step_event("Evaluate", "Succeeded"), None)
+
+    assert [m["subject"] for m in notification_env.published()] == ["first", "second"]
+
+
+def test_mute_rule_silences_even_default_notifications(notification_env, monkeypatch):
+    set_rules(monkeypatch, rule(pipeline=TRAINING, step="Preprocess", status="Failed", mute=True))
+
+    result = handler(step_event("Preprocess", "Failed", pipeline=TRAINING), None)
+    assert result == {"status": "skipped", "reason": "muted by NOTIFICATION_RULES[0]", "event_id": result["event_id"]}
+    handler(step_event("Preprocess", "Failed", pipeline=INFERENCE), None)  # other pipeline: not muted
+    assert len(notification_env.published()) == 1
+
+
+def test_pipeline_wildcard_does_not_match_other_pipelines(notification_env, monkeypatch):
+    set_rules(monkeypatch, rule(pipeline="*inference", step="Preprocess", status="Succeeded", subject="matched"))
+    handler(step_event("Preprocess", "Succeeded", pipeline=TRAINING), None)
+    handler(step_event("Preprocess", "Succeeded", pipeline=INFERENCE), None)
+
+    assert [m["subject"] for m in notification_env.published()] == ["matched"]
+
+
+def test_empty_step_pattern_selects_execution_events_only(notification_env, monkeypatch):
+    set_rules(monkeypatch, rule(step="", status="Executing", subject="started {{ pipeline }}"))
+    handler(execution_event("Executing"), None)
+    handler(step_event("Preprocess", "Executing"), None)
+
+    assert [m["subject"] for m in notification_env.published()] == [f"started {INFERENCE}"]
+
+
+def test_env_file_rules_are_accepted_by_the_lambda():
+    """The rules schema the env file is validated against is the one the Lambda loads."""
+    settings = load_settings("local")
+    raw = json.dumps([r.model_dump() for r in settings.notifications.rules])
+    rules, templates = rule_engine.load(raw)
+    assert len(rules) == len(settings.notifications.rules) > 0
+    subject, _ = templates.render(rules[0], {name: "x" for name in rule_engine.TEMPLATE_VARIABLES})
+    assert subject
+
+
+# ----------------------------------------------------------------------------------------- gates and drift
+
+
+def test_model_quality_failure_names_metric_value_and_threshold(notification_env, monkeypatch):
+    set_rules(
+        monkeypatch,
+        rule(step="ModelQualityCheck", status="Failed", subject="retraining: {{ quality_gate }}"),
+    )
+    reason = "rmse 3.412 is above the model quality threshold 3.0 (1000 rows)"
+    handler(step_event("ModelQualityCheck", "Failed", failureReason=reason), None)
+
+    [message] = notification_env.published()
+    gate = "rmse = 3.412, rmse must be <= 3.0 (model quality threshold; retraining starts)"
+    assert message["subject"] == f"retraining: {gate}"
+    assert f"Quality gate: {gate}" in message["message"]
+    assert reason in message["message"]
+
+
+def test_registration_gate_failure_uses_the_registration_threshold(notification_env):
+    reason = "Model rejected: rmse 2.91 > registration threshold 2.6"
+    event = step_event("MetricAboveThreshold", "Failed", pipeline=TRAINING, stepType="Fail", failureReason=reason)
+    handler(event, None)
+
+    [message] = notification_env.published()
+    assert (
+        "Quality gate: rmse = 2.91, rmse must be <= 2.6 (registration threshold; no model registered)"
+        in (message["message"])
+    )
+
+
+def test_failed_execution_reads_its_failure_reason(notification_env, stub_sagemaker):
+    stub_sagemaker.add_response(
+        "describe_pipeline_execution",
+        {"FailureReason": "Step MetricAboveThreshold failed: rmse 2.91 > 2.6"},
+        {"PipelineExecutionArn": execution_arn(TRAINING)},
+    )
+    handler(execution_event("Failed", pipeline=TRAINING), None)
+
+    [message] = notification_env.published()
+    assert "Failure reason:\n  Step MetricAboveThreshold failed: rmse 2.91 > 2.6" in message["message"]
+    stub_sagemaker.assert_no_pending_responses()
+
+
+VIOLATIONS = {
+    "violations": [
+        {
+            "feature_name": "length",
+            "constraint_check_type": "baseline_drift_check",
+            "description": "Numerical distance: 0.2711 exceeds numerical threshold: 0.1",
+        },
+        {
+            "feature_name": "sex",
+            "constraint_check_type": "categorical_values_check",
+            "description": "Value: 0.12 does not meet the constraint requirement! ",
+        },
+        {
+            "feature_name": "length",
+            "constraint_check_type": "completeness_check",
+            "description": "Value: 0.9 does not meet the constraint requirement! ",
+        },
+    ]
+}
+
+
+def put_report(key: str, document) -> str:
+    s3 = boto3.client("s3")
+    s3.create_bucket(Bucket="abalone-test-data")
+    s3.put_object(Bucket="abalone-test-data", Key=key, Body=json.dumps(document).encode())
+    return f"s3://abalone-test-data/{key}"
+
+
+def steps_response(step: str, metadata: dict) -> dict:
+    listed = [{"StepName": "Preprocess", "Metadata": {}}, {"StepName": step, "Metadata": metadata}]
+    return {"PipelineExecutionSteps": listed}
+
+
+def test_data_quality_step_sends_a_drift_summary_from_its_report(notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="DataQualityCheck", status="Succeeded", subject="drift: {{ drift_summary }}"))
+    uri = put_report("runs/inference/exec0001/DataQualityCheck/constraint_violations.json", VIOLATIONS)
+    stub_sagemaker.add_response(
+        "list_pipeline_execution_steps",
+        steps_response("DataQualityCheck", {"QualityCheck": {"ViolationReport": uri}}),
+        {"PipelineExecutionArn": execution_arn()},
+    )
+    handler(step_event("DataQualityCheck", "Succeeded", stepType="QualityCheck"), None)
+
+    [message] = notification_env.published()
+    assert message["subject"].startswith("drift: 3 violation(s) in 2 feature(s) - length: baseline_drift_check")
+    body = message["message"]
+    assert "Data quality: 3 violation(s) in 2 feature(s)" in body
+    assert "  - length: baseline_drift_check: Numerical distance: 0.2711 exceeds numerical threshold: 0.1" in body
+    assert "  - length: completeness_check" in body
+    assert "  - sex: categorical_values_check" in body
+
+
+def test_builtin_engine_report_is_found_through_the_processing_job_outputs(notification_env, stub_sagemaker):
+    put_report("runs/exec0001/DataQualityCheck/report/constraint_violations.json", {"violations": []})
+    job_arn = f"arn:aws:sagemaker:{REGION}:123456789012:processing-job/pipelines-exec0001-dataqualitycheck"
+    stub_sagemaker.add_response(
+        "list_pipeline_execution_steps",
+        steps_response("DataQualityCheck", {"ProcessingJob": {"Arn": job_arn}}),
+        {"PipelineExecutionArn": execution_arn()},
+    )
+    stub_sagemaker.add_response(
+        "describe_processing_job",
+        {
+            "ProcessingJobName": "pipelines-exec0001-dataqualitycheck",
+            "ProcessingJobArn": job_arn,
+            "ProcessingJobStatus": "Failed",
+            "CreationTime": "2026-11-21T06:00:00Z",
+            "AppSpecification": {"ImageUri": "image"},
+            "ProcessingResources": {
+                "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+            },
+            "ProcessingOutputConfig": {
+                "Outputs": [
+                    {
+                        "OutputName": "other",
+                        "S3Output": {
+                            "S3Uri": "s3://abalone-test-data/runs/x",
+                            "LocalPath": "/a",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    },
+                    {
+                        "OutputName": "report",
+                        "S3Output": {
+                            "S3Uri": "s3://abalone-test-data/runs/exec0001/DataQualityCheck/report/",
+                            "LocalPath": "/opt/ml/processing/output",
+                            "S3UploadMode": "EndOfJob",
+                        },
+                    },
+                ]
+            },
+        },
+        {"ProcessingJobName": "pipelines-exec0001-dataqualitycheck"},
+    )
+    handler(step_event("DataQualityCheck", "Failed", failureReason="violations found"), None)
+
+    [message] = notification_env.published()
+    assert "Data quality: no violations against the baseline" in message["message"]
+
+
+def test_missing_violation_report_is_stated_in_the_message(notification_env, stub_sagemaker, capsys):
+    stub_sagemaker.add_response(
+        "list_pipeline_execution_steps", {"PipelineExecutionSteps": []}, {"PipelineExecutionArn": execution_arn()}
+    )
+    handler(step_event("DataQualityCheck", "Failed", failureReason="analysis failed"), None)
+
+    [message] = notification_env.published()
+    assert "violation report unavailable (step DataQualityCheck is not listed for execution" in message["message"]
+    warnings = [r for r in log_records(capsys.readouterr().out) if r["level"] == "warning"]
+    assert warnings and "unavailable" in warnings[0]["message"]
+
+
+# ----------------------------------------------------------------------------------------- dedup and failures
+
+
+def test_redelivered_event_sends_one_message(notification_env):
+    event = step_event("Train", "Failed", pipeline=TRAINING)
+    first = handler(event, None)
+    second = handler(event, None)
+
+    assert (first["status"], second["status"]) == ("sent", "duplicate")
+    assert len(notification_env.published()) == 1
+    item = notification_env.dedup_item(event["id"])
+    assert item["state"]["S"] == "done" and int(item["expires_at"]["N"]) > 0
+
+
+def test_failed_send_releases_the_marker_so_the_retry_sends(notification_env, monkeypatch):
+    event = step_event("Train", "Failed", pipeline=TRAINING)
+    monkeypatch.setenv("SNS_TOPIC_ARN", notification_env.topic_arn + "-missing")
+    with pytest.raises(Exception, match="NotFound|does not exist"):
+        handler(event, None)
+    assert notification_env.dedup_item(event["id"]) is None
+
+    monkeypatch.setenv("SNS_TOPIC_ARN", notification_env.topic_arn)
+    assert handler(event, None)["status"] == "sent"
+    assert len(notification_env.published()) == 1
+
+
+def test_slack_webhook_gets_the_same_text(notification_env, monkeypatch, local_server):
+    boto3.client("secretsmanager").create_secret(
+        Name="slack-hook", SecretString=json.dumps({"url": local_server.url + "/services/T000/B000/XXXX"})
+    )
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "slack-hook")
+    handler(step_event("Train", "Failed", pipeline=TRAINING), None)
+
+    [request] = local_server.requests
+    assert request.path == "/services/T000/B000/XXXX"
+    assert request.json()["text"].startswith(f"*[test] {TRAINING}: step Train failed*\nStep Train of pipeline")
+    assert len(notification_env.published()) == 1
+
+
+def test_slack_failure_retries_only_what_was_not_sent(notification_env, monkeypatch, local_server, capsys):
+    boto3.client("secretsmanager").create_secret(Name="slack-hook", SecretString=local_server.url + "/hook/secret")
+    monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "slack-hook")
+    local_server.answer(500, "upstream broken")
+    event = step_event("Train", "Failed", pipeline=TRAINING)
+
+    with pytest.raises(OutboundError, match=r"Slack webhook at http://127\.0\.0\.1:\d+ answered HTTP 500"):
+        handler(event, None)
+    assert "/hook/secret" not in capsys.readouterr().out, "the webhook path is a credential: never logged"
+    assert notification_env.dedup_item(event["id"])["state"]["S"] == "retry"
+
+    assert handler(event, None)["status"] == "sent"
+    assert len(notification_env.published()) == 1, "SNS already delivered on the first attempt"
+    assert len(local_server.requests) == 2
+
+
+# ----------------------------------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(
+    ("mutate", "message"),
+    [
+        (lambda e: e.pop("id"), "event has no 'id'"),
+        (lambda e: e.update({"detail-type": "Something Else"}), "unknown detail-type 'Something Else'"),
+        (lambda e: e.pop("detail"), "'detail' is missing"),
+        (lambda e: e["detail"].pop("stepName"), "detail.stepName is missing"),
+        (lambda e: e["detail"].update(pipelineArn="arn:aws:s3:::bucket"), "is not a SageMaker pipeline ARN"),
+        (lambda e: e["detail"].update(pipelineExecutionArn="x/execution/1"), "is not an execution of"),
+        (lambda e: e["detail"].update(currentStepStatus="Exploded"), "currentStepStatus 'Exploded' is not one of"),
+        (lambda e: e["detail"].update(stepEndTime="yesterday"), "stepEndTime 'yesterday' is not an ISO-8601 time"),
+        (lambda e: e["detail"].update(metadata=[1]), "detail.metadata must be an object"),
+    ],
+)
+def test_malformed_events_raise_and_are_logged(notification_env, capsys, mutate, message):
+    event = step_event("Train", "Failed")
+    mutate(event)
+    with pytest.raises(EventError, match=message):
+        handler(event, None)
+    [record] = log_records(capsys.readouterr().out)
+    assert record["level"] == "error" and message.split("'")[0] in record["message"]
+    assert notification_env.published() == []
+
+
+def test_unknown_step_is_logged_and_still_notified(notification_env, capsys):
+    handler(step_event("MyCustomStep", "Failed"), None)
+
+    assert len(notification_env.published()) == 1
+    records = log_records(capsys.readouterr().out)
+    assert any(r["level"] == "warning" and "'MyCustomStep'" in r["message"] for r in records)
+    assert all(r["event_id"] for r in records)
+
+
+@pytest.mark.parametrize(
+    ("rules_text", "message"),
+    [
+        ("{not json", "NOTIFICATION_RULES is not valid JSON"),
+        ('{"pipeline": "*"}', "must be a JSON list"),
+        (json.dumps([{"pipeline": "*"}]), r"NOTIFICATION_RULES\[0\]: missing step, status, mute, subject, body"),
+        (json.dumps([{**rule(), "step_msg": "x"}]), r"NOTIFICATION_RULES\[0\]: unknown step_msg"),
+        (json.dumps([rule(), {**rule(), "mute": "no"}]), r"NOTIFICATION_RULES\[1\]\.mute must be true or false"),
+        (json.dumps([rule(subject="{{ pipline }}")]), r"NOTIFICATION_RULES\[0\]\.subject uses unknown variable"),
+        (json.dumps([rule(body="{% if %}")]), r"NOTIFICATION_RULES\[0\]\.body is not a valid Jinja2 template"),
+    ],
+)
+def test_bad_rules_are_configuration_errors_naming_the_rule(notification_env, monkeypatch, rules_text, message):
+    monkeypatch.setenv("NOTIFICATION_RULES", rules_text)
+    with pytest.raises(ConfigurationError, match=message):
+        handler(step_event("Train", "Failed"), None)
+
+
+@pytest.mark.parametrize("name", ["PROJECT", "ENVIRONMENT", "SNS_TOPIC_ARN", "DEDUP_TABLE"])
+def test_missing_environment_variables_are_named(notification_env, monkeypatch, name):
+    monkeypatch.delenv(name)
+    with pytest.raises(ConfigurationError, match=f"environment variable {name} is not set"):
+        handler(step_event("Train", "Failed"), None)
+
+
+def test_non_numeric_threshold_is_a_configuration_error(notification_env, monkeypatch):
+    monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "three")
+    with pytest.raises(ConfigurationError, match="MODEL_QUALITY_THRESHOLD must be a number, found 'three'"):
+        handler(step_event("Train", "Failed"), None)
+
+
+# ----------------------------------------------------------------------------------------- pieces
+
+
+def test_long_subjects_are_cut_to_the_sns_limit(notification_env, monkeypatch):
+    set_rules(monkeypatch, rule(step="Train", status="Failed", subject="é" + "x" * 150 + "\nsecond line"))
+    handler(step_event("Train", "Failed"), None)
+
+    [message] = notification_env.published()
+    assert len(message["subject"]) == 100 and message["subject"].endswith("...")
+    assert message["subject"].isascii() and "\n" not in message["subject"]
+
+
+def test_every_template_variable_is_provided(notification_env):
+    variables = template_variables(parse_event(step_event("Train", "Failed")), Deployment("abalone", "test"))
+    assert set(variables) == rule_engine.TEMPLATE_VARIABLES
+
+
+def test_log_lines_are_json_objects_with_level_message_and_event_id(notification_env, capsys):
+    event = execution_event("Stopped")
+    handler(event, None)
+    records = log_records(capsys.readouterr().out)
+    assert records and all({"level", "message", "event_id", "timestamp"} <= set(r) for r in records)
+    assert records[-1]["outcome"] == "sent" and records[-1]["event_id"] == event["id"]
