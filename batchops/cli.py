@@ -318,8 +318,9 @@ def pipelines_start(
     wait: bool = typer.Option(False, "--wait", help="Follow the execution until it ends."),
 ) -> None:
     """Start an execution (as a schedule or an operator would)."""
+    parameters = _parse_parameters(param)
     state = _state(ctx)
-    arn = ops.start_execution(state.target, name, _parse_parameters(param))
+    arn = ops.start_execution(state.target, name, parameters)
     console.print(f"started {arn}")
     if wait:
         _watch(state, ops.find_execution(state.target, arn))
@@ -372,8 +373,10 @@ def data_drop(
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing object (a new version)."),
 ) -> None:
     """Upload a checked CSV under the right S3 prefix; training and inference drops start their pipeline."""
+    _check_kind(kind)
     state = _state(ctx)
-    dropped = ops.drop_data(state.target, file, _check_kind(kind), rel_path=as_path, overwrite=overwrite)
+    ops.data_key(state.settings, kind, file, as_path)  # a bad --as is reported before anything is read or sent
+    dropped = ops.drop_data(state.target, file, kind, rel_path=as_path, overwrite=overwrite)
     console.print(f"dropped {file} -> {dropped.uri}" + (f" (version {dropped.version_id})"
                                                         if dropped.version_id else ""))
 
@@ -575,8 +578,9 @@ def outbox_show(ctx: typer.Context, number: int = typer.Argument(..., help="Mess
 @command(app, "report")
 def report(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="HTML file to write.")) -> None:
     """Write a self-contained HTML report: executions, model metrics, drift per feature, gates, emails."""
-    from batchops.report import write_report
+    from batchops.report import checked_output_path, write_report
 
+    checked_output_path(out)
     state = _state(ctx)
     path = write_report(state.target, state.home, out)
     console.print(f"report written: {path}")

@@ -511,10 +511,15 @@ def _emails_section(data: ReportData) -> str:
     return f"<p>{len(data.emails)} message(s) in the local outbox.</p>{items}"
 
 
-def write_report(target: AwsTarget, home: Path, out: Path) -> Path:
+def checked_output_path(out: Path | str) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
         raise ValueError(f"--out '{out}': the report is HTML; use a file name ending in .html")
+    return out
+
+
+def write_report(target: AwsTarget, home: Path, out: Path) -> Path:
+    out = checked_output_path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(render(collect(target, home)), encoding="utf-8")
     return out

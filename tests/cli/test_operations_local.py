@@ -1,0 +1,95 @@
+"""Role operations that need no AWS: CSV schema checks, key paths, the environment's AWS target."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+
+from batchops import operations as ops
+from batchops.aws_session import AwsTargetError, connect
+from batchops.config import load_settings
+
+HEADER = "record_id,sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight"
+
+
+@pytest.fixture(scope="module")
+def settings():
+    return load_settings("local")
+
+
+def write(tmp_path, name: str, text: str):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_schema_check_accepts_each_kind(settings, tmp_path):
+    row = "a1,M,0.45,0.36,0.1,0.5,0.2,0.1,0.15"
+    assert ops.check_csv_schema(settings, write(tmp_path, "b.csv", f"{HEADER}\n{row}\n"), "inference") == []
+    training = "sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight,rings\n"
+    assert ops.check_csv_schema(settings, write(tmp_path, "t.csv", training + "M,0.4,0.3,0.1,0.5,0.2,0.1,0.1,9\n"),
+                                "training") == []
+    assert ops.check_csv_schema(settings, write(tmp_path, "g.csv", "record_id,rings\na1,9\n"), "ground-truth") == []
+
+
+def test_schema_check_names_missing_unknown_and_misordered_columns(settings, tmp_path):
+    path = write(tmp_path, "b.csv", "record_id,sex,length,colour\nx,M,1,red\n")
+    problems = ops.check_csv_schema(settings, path, "inference")
+    assert any("missing column(s) diameter, height" in p for p in problems)
+    assert any("unknown column(s) colour" in p for p in problems)
+    swapped = HEADER.replace("length,diameter", "diameter,length")
+    problems = ops.check_csv_schema(settings, write(tmp_path, "s.csv", f"{swapped}\n"), "inference")
+    assert problems and "columns must be in schema order" in problems[0]
+
+
+def test_schema_check_names_row_and_column_of_bad_values(settings, tmp_path):
+    path = write(tmp_path, "g.csv", "record_id,rings\na1,9\na2,9.5\n,3\na4,many\n")
+    assert ops.check_csv_schema(settings, path, "ground-truth") == [
+        f"{path}:4: column 'record_id': empty record key",
+        f"{path}:5: column 'rings': 'many' is not a number",
+        f"{path}:3: column 'rings': '9.5' is not a whole number",
+    ]
+
+
+def test_schema_check_finds_duplicates_across_chunks_and_empty_files(settings, tmp_path):
+    path = write(tmp_path, "g.csv", "record_id,rings\na1,1\na2,2\na3,3\na1,4\n")
+    assert ops.check_csv_schema(settings, path, "ground-truth", chunk_rows=2) == [
+        f"{path}:5: column 'record_id': duplicate record key 'a1'"]
+    assert ops.check_csv_schema(settings, write(tmp_path, "e.csv", "record_id,rings\n"), "ground-truth") == [
+        f"{tmp_path / 'e.csv'}: no data rows"]
+    assert "not a readable CSV" in ops.check_csv_schema(settings, write(tmp_path, "z.csv", ""), "ground-truth")[0]
+
+
+def test_data_key_uses_the_kind_prefix_and_refuses_escapes(settings, tmp_path):
+    file = tmp_path / "batch.csv"
+    assert ops.data_key(settings, "inference", file, None) == "data/inference/batch.csv"
+    assert ops.data_key(settings, "ground-truth", file, "2024/06/b.csv") == "data/ground-truth/2024/06/b.csv"
+    for bad in ("../x.csv", "/abs.csv", "a//b.csv", "a/./b.csv"):
+        with pytest.raises(ops.OperationError, match="a relative key path"):
+            ops.data_key(settings, "training", file, bad)
+
+
+def test_local_target_needs_a_live_emulator_record(settings, tmp_path):
+    with pytest.raises(AwsTargetError, match="the local emulator is not running"):
+        connect(settings, home=tmp_path)
+    (tmp_path / "emulator.json").write_text(json.dumps({"pid": 2**22 + 12345, "port": 1,
+                                                        "endpoint_url": "http://127.0.0.1:1"}))
+    with pytest.raises(AwsTargetError, match="the local emulator is not running"):
+        connect(settings, home=tmp_path)
+    (tmp_path / "emulator.json").write_text(json.dumps({"pid": os.getpid(), "port": 1,
+                                                        "endpoint_url": "http://127.0.0.1:1"}))
+    target = connect(settings, home=tmp_path)
+    assert target.is_local and target.client("s3").meta.endpoint_url == "http://127.0.0.1:1"
+    assert target.subprocess_env()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    (tmp_path / "emulator.json").write_text("{broken")
+    with pytest.raises(AwsTargetError, match="unreadable emulator record"):
+        connect(settings, home=tmp_path)
+
+
+def test_real_environments_never_get_an_emulator_endpoint():
+    dev = load_settings("dev")
+    assert connect(dev).endpoint_url is None
+    with pytest.raises(AwsTargetError, match="only used for the local environment"):
+        connect(dev, endpoint_url="http://127.0.0.1:1")
