@@ -1,0 +1,374 @@
+"""EventBridge → Lambda: run the deployed function's real handler, asynchronously, with retries and a DLQ.
+
+Each invocation runs in a subprocess of this Python (`sys.executable`) with the function's zip extracted
+first on sys.path, the function's environment plus the emulator endpoint, dummy credentials and region,
+and the event on stdin. A failing invocation is retried per the target's RetryPolicy (default 2 retries,
+a short delay locally); then the event goes to the target's DeadLetterConfig SQS queue. Every attempt is
+appended to `<home>/lambda-invocations.jsonl`.
+
+Caveat: a dependency missing from the zip silently resolves from this environment's site-packages.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+import zipfile
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from moto.utilities.arns import parse_arn
+
+log = logging.getLogger("batchops.emulator.lambda")
+
+INVOCATION_LOG_NAME = "lambda-invocations.jsonl"
+DEFAULT_RETRY_ATTEMPTS = 2
+MINIMUM_TIMEOUT_SECONDS = 30
+OUTPUT_TAIL_CHARS = 4000
+_BOOTSTRAP_SOURCE = (Path(__file__).with_name("lambda_bootstrap.py")).read_text(encoding="utf-8")
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    """What an invocation needs, captured from moto when the event arrives."""
+
+    name: str
+    arn: str
+    handler: str
+    code: bytes
+    environment: dict[str, str]
+    timeout_seconds: int
+    memory_mb: int
+
+    @property
+    def code_sha256(self) -> str:
+        return hashlib.sha256(self.code).hexdigest()
+
+
+@dataclass
+class InvocationResult:
+    function: str
+    event_id: str | None
+    attempt: int
+    rc: int | None
+    duration_s: float
+    stdout_tail: str
+    stderr_tail: str
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def succeeded(self) -> bool:
+        return self.rc == 0
+
+
+def read_invocation_log(home: Path) -> list[dict[str, Any]]:
+    path = Path(home) / INVOCATION_LOG_NAME
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def find_deployed_function(function_arn: str) -> DeployedFunction:
+    from moto.awslambda.models import lambda_backends
+
+    arn = parse_arn(function_arn)
+    function = lambda_backends[arn.account][arn.region].get_function(function_arn)
+    if not function.handler:
+        raise ValueError(f"Lambda function {function.function_name} has no handler configured")
+    if not getattr(function, "code_bytes", b""):
+        raise ValueError(f"Lambda function {function.function_name} has no zip deployment package")
+    return DeployedFunction(
+        name=function.function_name,
+        arn=function.function_arn,
+        handler=function.handler,
+        code=function.code_bytes,
+        environment=dict(function.environment_vars or {}),
+        timeout_seconds=int(function.timeout or 3),
+        memory_mb=int(function.memory_size or 128),
+    )
+
+
+class LambdaInvoker:
+    def __init__(
+        self,
+        home: Path,
+        endpoint_url: str,
+        region: str,
+        *,
+        retry_delay_seconds: float = 0.2,
+        max_workers: int = 4,
+    ):
+        self.home = Path(home)
+        self.endpoint_url = endpoint_url
+        self.region = region
+        self.retry_delay_seconds = retry_delay_seconds
+        self._pool = ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="lambda-target")
+        self._code_root = Path(tempfile.mkdtemp(prefix="batchops-lambda-code-"))
+        self._code_lock = threading.Lock()
+        self._log_lock = threading.Lock()
+        self._pending: set[Future[Any]] = set()
+        self._pending_lock = threading.Lock()
+        self._processes: set[subprocess.Popen[bytes]] = set()
+        self._closed = threading.Event()
+
+    # ----------------------------------------------------------------- EventBridge target entry point
+
+    def submit(self, *, rule: Any, target: dict[str, Any], payload: Any, event: dict[str, Any]) -> Future[Any]:
+        """Queue an asynchronous invocation; never blocks the API call that emitted the event."""
+        if self._closed.is_set():
+            raise RuntimeError("the emulator is stopping; Lambda invocations are no longer accepted")
+        function = find_deployed_function(target["Arn"])
+        retry_policy = target.get("RetryPolicy") or {}
+        delivery = _Delivery(
+            function=function,
+            payload=payload,
+            event=event,
+            rule_arn=rule.arn,
+            target_arn=target["Arn"],
+            dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
+            max_retries=int(retry_policy.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)),
+            max_event_age_seconds=retry_policy.get("MaximumEventAgeInSeconds"),
+        )
+        future = self._pool.submit(self._deliver_with_retries, delivery)
+        with self._pending_lock:
+            self._pending.add(future)
+        future.add_done_callback(self._forget)
+        return future
+
+    def _forget(self, future: Future[Any]) -> None:
+        with self._pending_lock:
+            self._pending.discard(future)
+
+    def wait_idle(self, timeout: float = 60.0) -> bool:
+        """Wait until every queued invocation (and its retries) has finished; False on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with self._pending_lock:
+                if not self._pending:
+                    return True
+            time.sleep(0.05)
+        return False
+
+    def _deliver_with_retries(self, delivery: _Delivery) -> InvocationResult:
+        started = time.monotonic()
+        attempt = 0
+        while True:
+            attempt += 1
+            result = self.invoke(
+                delivery.function, delivery.payload, event_id=delivery.event.get("id"), attempt=attempt
+            )
+            if result.succeeded or self._closed.is_set():
+                return result
+            too_old = delivery.max_event_age_seconds is not None and time.monotonic() - started >= float(
+                delivery.max_event_age_seconds
+            )
+            if attempt > delivery.max_retries or too_old:
+                break
+            time.sleep(self.retry_delay_seconds * attempt)
+        if delivery.dead_letter_arn:
+            self._send_to_dead_letter_queue(delivery, result, attempt)
+        else:
+            log.warning(
+                "Lambda %s failed %d time(s); the target has no dead-letter queue", delivery.function.name, attempt
+            )
+        return result
+
+    def _send_to_dead_letter_queue(self, delivery: _Delivery, result: InvocationResult, attempts: int) -> None:
+        from moto.sqs.models import sqs_backends
+
+        queue = parse_arn(delivery.dead_letter_arn or "")
+        error_message = (result.error or result.stderr_tail.strip().splitlines()[-1:] or ["function error"])[0]
+        attributes = {
+            "RULE_ARN": delivery.rule_arn,
+            "TARGET_ARN": delivery.target_arn,
+            "ERROR_CODE": "FunctionError" if result.rc is not None else "Timeout",
+            "ERROR_MESSAGE": str(error_message)[:256],
+            "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
+            "RETRY_ATTEMPTS": str(attempts - 1),
+        }
+        try:
+            sqs_backends[queue.account][queue.region].send_message(
+                queue.resource_id,
+                json.dumps(delivery.event),
+                message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
+            )
+            log.info(
+                "event %s for %s sent to dead-letter queue %s",
+                delivery.event.get("id"),
+                delivery.function.name,
+                queue.resource_id,
+            )
+        except Exception as error:
+            log.warning(
+                "could not send event %s to dead-letter queue %s: %s",
+                delivery.event.get("id"),
+                delivery.dead_letter_arn,
+                error,
+            )
+
+    # ----------------------------------------------------------------- one invocation
+
+    def invoke(
+        self, function: DeployedFunction, payload: Any, *, event_id: str | None, attempt: int = 1
+    ) -> InvocationResult:
+        """Run the handler once in a subprocess and log the outcome."""
+        code_dir = self._extract(function)
+        timeout = max(function.timeout_seconds, MINIMUM_TIMEOUT_SECONDS)
+        request_id = str(uuid.uuid4())
+        with tempfile.TemporaryDirectory(prefix="batchops-lambda-run-") as scratch:
+            result_path = Path(scratch) / "result.json"
+            request = {
+                "handler": function.handler,
+                "code_dir": str(code_dir),
+                "event": payload,
+                "result_path": str(result_path),
+                "context": {
+                    "function_name": function.name,
+                    "invoked_function_arn": function.arn,
+                    "memory_limit_in_mb": function.memory_mb,
+                    "aws_request_id": request_id,
+                    "timeout_seconds": timeout,
+                },
+            }
+            started = time.monotonic()
+            rc, stdout, stderr, error = self._run(code_dir, function, request, timeout, scratch)
+            duration = time.monotonic() - started
+            returned = None
+            if rc == 0 and result_path.exists():
+                returned = json.loads(result_path.read_text(encoding="utf-8"))
+        result = InvocationResult(
+            function=function.name,
+            event_id=event_id,
+            attempt=attempt,
+            rc=rc,
+            duration_s=round(duration, 3),
+            stdout_tail=stdout[-OUTPUT_TAIL_CHARS:],
+            stderr_tail=stderr[-OUTPUT_TAIL_CHARS:],
+            result=returned,
+            error=error,
+        )
+        self._log(result, request_id)
+        return result
+
+    def _run(
+        self, code_dir: Path, function: DeployedFunction, request: dict[str, Any], timeout: int, scratch: str
+    ) -> tuple[int | None, str, str, str | None]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", _BOOTSTRAP_SOURCE],
+            cwd=code_dir,
+            env=self._environment(function, scratch),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        self._processes.add(process)
+        try:
+            stdout, stderr = process.communicate(json.dumps(request, default=str).encode(), timeout=timeout)
+            error = None if process.returncode == 0 else f"handler exited with status {process.returncode}"
+            return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), error
+        except subprocess.TimeoutExpired:
+            process.kill()
+            stdout, stderr = process.communicate()
+            message = f"Task timed out after {timeout} seconds"
+            return None, stdout.decode(errors="replace"), stderr.decode(errors="replace"), message
+        finally:
+            self._processes.discard(process)
+
+    def _environment(self, function: DeployedFunction, scratch: str) -> dict[str, str]:
+        # A clean environment like Lambda's: nothing of the caller's (no real credentials) leaks in.
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "LANG": "C.UTF-8",
+            "HOME": scratch,
+            "TMPDIR": scratch,
+            "PYTHONDONTWRITEBYTECODE": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+        environment.update({key: str(value) for key, value in function.environment.items()})
+        environment.update(
+            {
+                "AWS_ENDPOINT_URL": self.endpoint_url,
+                "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test",
+                "AWS_REGION": parse_arn(function.arn).region or self.region,
+                "AWS_DEFAULT_REGION": parse_arn(function.arn).region or self.region,
+                "AWS_MAX_ATTEMPTS": "2",
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_LAMBDA_FUNCTION_NAME": function.name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_mb),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            }
+        )
+        return environment
+
+    def _extract(self, function: DeployedFunction) -> Path:
+        """The deployment package extracted once per code version."""
+        target = self._code_root / f"{function.name}-{function.code_sha256[:16]}"
+        with self._code_lock:
+            if not target.exists():
+                partial = target.with_suffix(".partial")
+                with zipfile.ZipFile(io.BytesIO(function.code)) as archive:
+                    archive.extractall(partial)
+                partial.rename(target)
+        return target
+
+    def _log(self, result: InvocationResult, request_id: str) -> None:
+        record = {
+            "time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+            "function": result.function,
+            "event_id": result.event_id,
+            "request_id": request_id,
+            "attempt": result.attempt,
+            "rc": result.rc,
+            "duration_s": result.duration_s,
+            "error": result.error,
+            "result": result.result,
+            "stdout_tail": result.stdout_tail,
+            "stderr_tail": result.stderr_tail,
+        }
+        with self._log_lock:
+            self.home.mkdir(parents=True, exist_ok=True)
+            with open(self.home / INVOCATION_LOG_NAME, "a", encoding="utf-8") as stream:
+                stream.write(json.dumps(record, default=str) + "\n")
+
+    # ----------------------------------------------------------------- lifecycle
+
+    def shutdown(self, timeout: float = 10.0) -> None:
+        """Stop accepting work, let running invocations finish for `timeout` seconds, then kill the rest."""
+        self._closed.set()
+        if not self.wait_idle(timeout):
+            for process in list(self._processes):
+                process.kill()
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        _remove_tree(self._code_root)
+
+
+@dataclass
+class _Delivery:
+    function: DeployedFunction
+    payload: Any
+    event: dict[str, Any]
+    rule_arn: str
+    target_arn: str
+    dead_letter_arn: str | None
+    max_retries: int
+    max_event_age_seconds: Any
+
+
+def _remove_tree(path: Path) -> None:
+    import shutil
+
+    shutil.rmtree(path, ignore_errors=True)
