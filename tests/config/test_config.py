@@ -8,7 +8,14 @@ from pathlib import Path
 
 import pytest
 
-from batchops.config import ENV_DIR, ENVIRONMENTS, ConfigError, check_env_file, load_settings, validate_schedule_expression
+from batchops.config import (
+    ENV_DIR,
+    ENVIRONMENTS,
+    ConfigError,
+    check_env_file,
+    load_settings,
+    validate_schedule_expression,
+)
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.tfvars"))
 ROOT = Path(__file__).resolve().parents[2]
