@@ -6,6 +6,7 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
+state_address "$env" >/dev/null  # fail before any work when no state location is known
 out="$CI_OUT/$env"
 [ -f "$out/plan.tfplan" ] ||
   die "no reviewed plan at $out/plan.tfplan: run scripts/ci/plan.sh $env first (in CI: the plan job's artifacts)"

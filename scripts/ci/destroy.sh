@@ -6,6 +6,7 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
+state_address "$env" >/dev/null  # fail before any work when no state location is known
 [ "${BATCHOPS_CONFIRM_DESTROY:-}" = "$env" ] ||
   die "refusing to destroy '$env': set BATCHOPS_CONFIRM_DESTROY=$env to confirm"
 

@@ -8,6 +8,7 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
+state_address "$env" >/dev/null  # fail before any work when no state location is known
 out="$(env_out_dir "$env")"
 py="$(project_python)"
 

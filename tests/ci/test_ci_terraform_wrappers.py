@@ -1,0 +1,132 @@
+"""scripts/ci plan/apply/destroy against a stand-in of GitLab's Terraform state API on 127.0.0.1.
+
+A small root module (tests/ci/fixtures/tf_stack, built-in provider only) stands in for terraform/, so the
+real wrappers run the real Terraform offline: HTTP backend with locking, plan file, report, apply of exactly
+the reviewed plan, destroy.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from ci_testkit import run_wrapper, start_state_api, wrapper_env
+
+FIXTURE = Path(__file__).parent / "fixtures" / "tf_stack"
+JOB_TOKEN = "job-token-0123456789"
+
+@pytest.fixture
+def state_api():
+    api = start_state_api()
+    yield api
+    api.stop()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Path:
+    root = tmp_path / "stack"
+    shutil.copytree(FIXTURE, root)
+    return root
+
+
+def gitlab_job_env(stack: Path, out: Path, api) -> dict[str, str]:
+    """What a GitLab job provides (API URL, project, job token), pointed at the stand-in API."""
+    return wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(out), CI_API_V4_URL=f"{api.base_url}/api/v4",
+                       CI_PROJECT_ID="42", CI_JOB_TOKEN=JOB_TOKEN)
+
+
+def files_containing(directory: Path, needle: bytes) -> list[Path]:
+    return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
+
+
+def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
+    out = tmp_path / "out"
+    env = gitlab_job_env(stack, out, state_api)
+    address = "/api/v4/projects/42/terraform/state/dev"
+
+    plan = run_wrapper("plan.sh", "dev", env=env)
+    assert plan.returncode == 0, plan.stdout + plan.stderr
+    assert json.loads((out / "dev" / "plan-report.json").read_text()) == {"create": 1, "update": 0, "delete": 0}
+    assert "terraform_data.stack" in (out / "dev" / "plan.txt").read_text()
+    assert sorted(line.split()[1] for line in (out / "dev" / "lambda.sha256").read_text().splitlines()) == \
+        ["approval_trigger.zip", "notification.zip"]
+    calls = [(r.method, r.path) for r in state_api.requests]
+    assert ("POST", f"{address}/lock") in calls and ("DELETE", f"{address}/lock") in calls
+    assert {(r.user, r.password) for r in state_api.requests} == {("gitlab-ci-token", JOB_TOKEN)}
+    assert state_api.locks == {}
+    # The job token stays out of everything a later job receives or a cache could keep.
+    assert files_containing(out, JOB_TOKEN.encode()) == []
+    assert not list(stack.glob("*_override.tf")), "the backend override must not outlive the wrapper"
+
+    apply = run_wrapper("apply.sh", "dev", env=env)
+    assert apply.returncode == 0, apply.stdout + apply.stderr
+    assert state_api.resources(address) == ["terraform_data.stack"]
+    assert state_api.locks == {}
+
+    again = run_wrapper("apply.sh", "dev", env=env)
+    assert again.returncode != 0
+    assert "stale" in (again.stdout + again.stderr).lower()
+
+    replan = run_wrapper("plan.sh", "dev", env=env)
+    assert replan.returncode == 0, replan.stdout + replan.stderr
+    assert json.loads((out / "dev" / "plan-report.json").read_text()) == {"create": 0, "update": 0, "delete": 0}
+
+    refused = run_wrapper("destroy.sh", "dev", env=env)
+    assert refused.returncode == 2
+    assert "BATCHOPS_CONFIRM_DESTROY=dev" in refused.stderr
+    assert state_api.resources(address) == ["terraform_data.stack"]
+
+    destroy = run_wrapper("destroy.sh", "dev", env={**env, "BATCHOPS_CONFIRM_DESTROY": "dev"})
+    assert destroy.returncode == 0, destroy.stdout + destroy.stderr
+    assert state_api.resources(address) == []
+
+
+def test_apply_refuses_lambda_zips_other_than_the_planned_ones(stack, tmp_path, state_api):
+    out = tmp_path / "out"
+    env = gitlab_job_env(stack, out, state_api)
+    assert run_wrapper("plan.sh", "staging", env=env).returncode == 0
+    with (stack / "build" / "lambda" / "notification.zip").open("ab") as zip_file:
+        zip_file.write(b"changed after review")
+    before = len(state_api.requests)
+
+    apply = run_wrapper("apply.sh", "staging", env=env)
+
+    assert apply.returncode == 2
+    assert "differ from the ones planned" in apply.stderr
+    assert len(state_api.requests) == before, "Terraform must not run at all"
+    assert state_api.resources("/api/v4/projects/42/terraform/state/staging") == []
+
+
+def test_apply_without_a_reviewed_plan_says_where_it_looked(stack, tmp_path, state_api):
+    apply = run_wrapper("apply.sh", "prod", env=gitlab_job_env(stack, tmp_path / "out", state_api))
+    assert apply.returncode == 2
+    assert f"no reviewed plan at {tmp_path / 'out' / 'prod' / 'plan.tfplan'}" in apply.stderr
+
+
+def test_plan_waits_for_and_then_reports_a_held_state_lock(stack, tmp_path, state_api):
+    env = wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(tmp_path / "out"),
+                      TF_STATE_BASE_ADDRESS=f"{state_api.base_url}/state", TF_STATE_NAME="shared",
+                      TF_HTTP_USERNAME="someone", TF_HTTP_PASSWORD="personal-token", TF_LOCK_TIMEOUT="1s")
+    state_api.locks["/state/shared/lock"] = json.dumps({"ID": "other-job", "Who": "apply:dev"}).encode()
+
+    plan = run_wrapper("plan.sh", "dev", env=env)
+
+    assert plan.returncode != 0
+    assert "lock" in plan.stderr.lower()
+    assert any(r.path == "/state/shared/lock" and r.user == "someone" for r in state_api.requests)
+    assert not (tmp_path / "out" / "dev" / "plan.tfplan").exists()
+
+
+def test_plan_without_a_state_location_fails_clearly(stack, tmp_path):
+    plan = run_wrapper("plan.sh", "dev", env=wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(tmp_path)))
+    assert plan.returncode == 2
+    assert "no Terraform state location for 'dev'" in plan.stderr
+
+
+@pytest.mark.parametrize("script", ["plan.sh", "apply.sh", "destroy.sh", "upsert.sh", "retrain.sh", "deploy.sh"])
+def test_wrappers_reject_unknown_environments(script, tmp_path):
+    result = run_wrapper(script, "qa", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
+    assert result.returncode == 2
+    assert "environment 'qa': no file env_files/qa.tfvars (known: dev local prod staging)" in result.stderr
