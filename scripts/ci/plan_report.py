@@ -24,7 +24,8 @@ class PlanJsonError(ValueError):
 def summarise(plan: Any) -> dict[str, int]:
     if not isinstance(plan, dict) or "format_version" not in plan:
         raise PlanJsonError("expected the JSON of `terraform show -json <plan file>` (an object with format_version)")
-    changes = plan.get("resource_changes") or []
+    changes = plan.get("resource_changes")
+    changes = [] if changes is None else changes
     if not isinstance(changes, list):
         raise PlanJsonError("'resource_changes' is not a list")
     counts = dict.fromkeys(COUNTED_ACTIONS, 0)

@@ -1,0 +1,189 @@
+"""The jobs that act on an environment's SageMaker side: approval-triggered deploy, promotion gate, retraining.
+
+They run the real wrappers against a moto server on 127.0.0.1 (standing in for the environment's account);
+boto3 reaches it through AWS_ENDPOINT_URL, exactly as the scripts would reach AWS.
+"""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import pytest
+from ci_testkit import run_wrapper, wrapper_env
+from moto.server import ThreadedMotoServer
+
+from batchops.config import load_settings
+
+REGION = "us-east-1"
+
+
+@pytest.fixture(scope="module")
+def aws_endpoint():
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def account(aws_endpoint):
+    """A clean moto account per test, with clients and the environment the wrappers run with."""
+    import urllib.request
+
+    urllib.request.urlopen(urllib.request.Request(f"{aws_endpoint}/moto-api/reset", method="POST"), timeout=30)
+    env = wrapper_env(AWS_ENDPOINT_URL=aws_endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
+                      AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, AWS_MAX_ATTEMPTS="2")
+
+    def client(service: str):
+        return boto3.client(service, endpoint_url=aws_endpoint, region_name=REGION, aws_access_key_id="test",
+                            aws_secret_access_key="test")
+
+    return env, client
+
+
+def register_versions(sagemaker, group: str, statuses: list[str]) -> list[str]:
+    sagemaker.create_model_package_group(ModelPackageGroupName=group)
+    arns = []
+    for status in statuses:
+        arn = sagemaker.create_model_package(
+            ModelPackageGroupName=group, ModelApprovalStatus="PendingManualApproval",
+            InferenceSpecification={"Containers": [{"Image": "111122223333.dkr.ecr.us-east-1.amazonaws.com/x:1"}],
+                                    "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        )["ModelPackageArn"]
+        if status != "PendingManualApproval":
+            sagemaker.update_model_package(ModelPackageArn=arn, ModelApprovalStatus=status)
+        arns.append(arn)
+    return arns
+
+
+def create_stack_parts(client, env_name: str) -> None:
+    """What Terraform and the pipeline upsert leave in an environment: the SSM pointer and three pipelines."""
+    settings = load_settings(env_name)
+    client("ssm").put_parameter(Name=f"/{settings.project}/{env_name}/active-model-package-arn", Value="none",
+                                Type="String")
+    definition = json.dumps({"Version": "2020-12-01", "Parameters": [], "Steps": []})
+    for name in settings.pipeline_names.values():
+        client("sagemaker").create_pipeline(PipelineName=name, PipelineDefinition=definition,
+                                            RoleArn="arn:aws:iam::123456789012:role/sagemaker")
+
+
+def active_model(client, env_name: str) -> str:
+    return client("ssm").get_parameter(Name=f"/abalone/{env_name}/active-model-package-arn")["Parameter"]["Value"]
+
+
+# ------------------------------------------------------------------------------------------------ deploy
+
+
+def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
+    env, client = account
+    create_stack_parts(client, "staging")
+    approved, _pending = register_versions(client("sagemaker"), "abalone-staging-models",
+                                           ["Approved", "PendingManualApproval"])
+    trigger = {**env, "BATCHOPS_CI_OUT": str(tmp_path), "MODEL_PACKAGE_ARN": approved, "MODEL_PACKAGE_VERSION": "1"}
+
+    first = run_wrapper("deploy.sh", "staging", env=trigger)
+
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert active_model(client, "staging") == approved
+    assert "model version 1 is now active" in first.stdout
+    record = dict(line.split("=", 1) for line in (tmp_path / "staging" / "deploy.env").read_text().splitlines())
+    assert record == {
+        "DEPLOYED_ENVIRONMENT": "staging", "DEPLOYED_MODEL_PACKAGE_ARN": approved,
+        "DEPLOYED_MODEL_PACKAGE_VERSION": "1", "PREVIOUS_MODEL_PACKAGE_ARN": "none",
+        "ACTIVE_MODEL_PARAMETER": "/abalone/staging/active-model-package-arn", "DEPLOY_ACTION": "updated",
+    }
+
+    second = run_wrapper("deploy.sh", "staging", env=trigger)
+    assert second.returncode == 0, second.stderr
+    assert "was already active" in second.stdout
+    assert "DEPLOY_ACTION=unchanged" in (tmp_path / "staging" / "deploy.env").read_text()
+
+
+def test_deploy_refuses_a_version_that_is_not_approved(account, tmp_path):
+    env, client = account
+    create_stack_parts(client, "prod")
+    _approved, pending = register_versions(client("sagemaker"), "abalone-prod-models",
+                                           ["Approved", "PendingManualApproval"])
+
+    result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
+                                                   "MODEL_PACKAGE_ARN": pending})
+
+    assert result.returncode == 1
+    assert f"model package {pending} is PendingManualApproval, not Approved: nothing deployed" in result.stderr
+    assert active_model(client, "prod") == "none"
+
+
+@pytest.mark.parametrize(("arn", "version", "message"), [
+    ("abalone-prod-models/1", "", "is not of the form arn:aws:sagemaker:"),
+    ("arn:aws:sagemaker:us-east-1:111122223333:model-package/abalone-prod-models/4", "5",
+     "MODEL_PACKAGE_VERSION=5 does not match the ARN's version 4"),
+    ("arn:aws:sagemaker:eu-west-1:111122223333:model-package/abalone-prod-models/4", "",
+     "the package is in region eu-west-1, environment 'prod' in us-east-1"),
+    ("arn:aws:sagemaker:us-east-1:123456789012:model-package/abalone-prod-models/9", "",
+     "cannot read model package"),
+])
+def test_deploy_names_what_is_wrong_with_the_trigger_variables(account, tmp_path, arn, version, message):
+    env, client = account
+    create_stack_parts(client, "prod")
+    result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
+                                                   "MODEL_PACKAGE_ARN": arn, "MODEL_PACKAGE_VERSION": version})
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert active_model(client, "prod") == "none"
+
+
+def test_deploy_into_an_environment_without_its_stack_says_so(account, tmp_path):
+    env, client = account
+    approved, = register_versions(client("sagemaker"), "abalone-prod-models", ["Approved"])
+    result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
+                                                   "MODEL_PACKAGE_ARN": approved})
+    assert result.returncode == 1
+    assert "SSM parameter /abalone/prod/active-model-package-arn of environment 'prod' is not readable" in result.stderr
+
+
+def test_deploy_without_a_package_from_the_trigger_fails_before_any_call(tmp_path):
+    result = run_wrapper("deploy.sh", "staging", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
+    assert result.returncode == 2
+    assert "MODEL_PACKAGE_ARN is not set" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------ promotion
+
+
+def test_promotion_gate_passes_only_when_the_source_environment_is_deployed(account):
+    env, client = account
+    missing = run_wrapper("promote_check.sh", "dev", "staging", env=env)
+    assert missing.returncode == 1
+    for name in ("abalone-dev-training", "abalone-dev-training-hpo", "abalone-dev-inference"):
+        assert f"pipeline '{name}'" in missing.stderr
+    assert "SSM parameter /abalone/dev/active-model-package-arn is missing" in missing.stderr
+
+    create_stack_parts(client, "dev")
+    passed = run_wrapper("promote_check.sh", "dev", "staging", env=env)
+    assert passed.returncode == 0, passed.stderr
+    assert "promotion dev -> staging approved" in passed.stdout
+
+
+def test_promotion_needs_two_environments(account):
+    env, _ = account
+    result = run_wrapper("promote_check.sh", "prod", "prod", env=env)
+    assert result.returncode == 2
+    assert "two different environments" in result.stderr
+
+
+# ------------------------------------------------------------------------------------------------ retraining
+
+
+def test_scheduled_retraining_starts_the_hpo_pipeline(account):
+    env, client = account
+    create_stack_parts(client, "prod")
+
+    result = run_wrapper("retrain.sh", "prod", env=env)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    executions = client("sagemaker").list_pipeline_executions(PipelineName="abalone-prod-training-hpo")
+    assert len(executions["PipelineExecutionSummaries"]) == 1
+    for other in ("abalone-prod-training", "abalone-prod-inference"):
+        assert client("sagemaker").list_pipeline_executions(PipelineName=other)["PipelineExecutionSummaries"] == []
