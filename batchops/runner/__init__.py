@@ -3,6 +3,9 @@ SageMaker contracts, so the same definitions and step scripts run unchanged on A
 
 The emulator calls `handle_execution(request, sink)` on a worker thread when an execution starts
 (request/sink per docs/architecture.md). Logs: `read_step_log(home, execution_id, step_name)`.
+
+Imports are lazy: job processes such as `python -m batchops.runner.xgboost_algorithm` load this package
+and must not pay for boto3 and the executor.
 """
 
 from __future__ import annotations
@@ -12,23 +15,21 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from batchops.runner.executor import ExecutionRun, ExecutionSink
-from batchops.runner.logs import batchops_home, read_step_log, read_step_record
-
-__all__ = ["handle_execution", "read_step_log", "read_step_record", "batchops_home", "ExecutionSink"]
+__all__ = ["handle_execution", "read_step_log", "read_step_record", "batchops_home"]
 
 _log = logging.getLogger(__name__)
 
 
-def handle_execution(request: Any, sink: ExecutionSink, *, home: Path | None = None) -> str:
+def handle_execution(request: Any, sink: Any, *, home: Path | None = None) -> str:
     """Run one execution to its end and return the final status (Succeeded / Failed / Stopped).
 
     Never raises: an unexpected error fails the execution with the error as its FailureReason, so an
     execution can never stay `Executing` forever.
     """
-    from batchops.runner.steps import STEP_HANDLERS
-
     try:
+        from batchops.runner.executor import ExecutionRun
+        from batchops.runner.steps import STEP_HANDLERS
+
         return ExecutionRun(request, sink, STEP_HANDLERS, home=home).run()
     except Exception as exc:
         _log.error("pipeline execution %s crashed:\n%s", getattr(request, "execution_arn", "?"),
@@ -38,3 +39,11 @@ def handle_execution(request: Any, sink: ExecutionSink, *, home: Path | None = N
         except Exception:
             _log.exception("could not report the failure of %s", getattr(request, "execution_arn", "?"))
         return "Failed"
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("read_step_log", "read_step_record", "batchops_home"):
+        from batchops.runner import logs
+
+        return getattr(logs, name)
+    raise AttributeError(f"module 'batchops.runner' has no attribute '{name}'")

@@ -27,7 +27,9 @@ from batchops.runner.logs import StepLog
 
 # One per-round log line: `[12]<TAB or #011>train-rmse:1.2<TAB>validation-rmse:1.3`.
 _ROUND_LINE = re.compile(r"\[[0-9]+\].*?(?:\t|#011)(?:train|validation)-")
-_METRIC = re.compile(r"(?:\t|#011)(train|validation)-([A-Za-z0-9_@\-.]+):(\S+)")
+# A metric value ends at the next separator; `\S+` alone would swallow `#011` separators.
+_VALUE = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
+_METRIC = re.compile(rf"(?:\t|#011)(train|validation)-([A-Za-z0-9_@\-.]+):{_VALUE}")
 
 
 @dataclass
@@ -57,7 +59,7 @@ def final_metrics(log_text: str) -> dict[str, float]:
 def objective_regex(metric_name: str) -> re.Pattern[str]:
     """The built-in algorithm's regex for `validation:rmse`, matching `\\t` as well as CloudWatch's `#011`."""
     data, _, metric = metric_name.partition(":")
-    return re.compile(rf".*\[[0-9]+\].*(?:#011|\t){re.escape(data)}-{re.escape(metric)}:(\S+)")
+    return re.compile(rf".*\[[0-9]+\].*(?:#011|\t){re.escape(data)}-{re.escape(metric)}:{_VALUE}")
 
 
 def check_training_algorithm(definition: dict[str, Any], *, what: str) -> None:
