@@ -7,7 +7,6 @@ explicitly, e.g. by an in-process emulator); every other environment uses the no
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,30 +32,11 @@ def batchops_home(explicit: str | Path | None = None) -> Path:
     return Path(value).expanduser().resolve()
 
 
-def recorded_emulator(home: Path) -> dict[str, Any] | None:
-    """The `{pid, port, endpoint_url}` record of a background emulator whose process is alive, else None."""
-    path = home / EMULATOR_INFO_FILE
-    try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-    except (OSError, ValueError) as exc:
-        raise AwsTargetError(f"{path}: unreadable emulator record ({exc}); run `batchops emulator down`") from None
-    if not isinstance(info, dict) or not isinstance(info.get("endpoint_url"), str):
-        raise AwsTargetError(f"{path}: emulator record without 'endpoint_url'; run `batchops emulator down`")
-    pid = info.get("pid")
-    if isinstance(pid, int) and not _process_alive(pid):
-        return None
-    return info
+def running_emulator(home: Path) -> dict[str, Any] | None:
+    """The `{pid, port, endpoint_url, ...}` record of the background emulator of `home` if it answers, else None."""
+    from batchops.local_runtime import status
 
-
-def _process_alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    return status(home)
 
 
 def local_client_env(endpoint_url: str, region: str) -> dict[str, str]:
@@ -132,7 +112,7 @@ def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str |
         return AwsTarget(settings, boto3.Session(region_name=settings.region))
     if endpoint_url is None:
         home = batchops_home(home)
-        info = recorded_emulator(home)
+        info = running_emulator(home)
         if info is None:
             raise AwsTargetError(f"the local emulator is not running (no live process recorded in "
                                  f"{home / EMULATOR_INFO_FILE}); start it with `batchops emulator up`")

@@ -8,6 +8,7 @@ Every command takes the environment from `--env` (default `local`, or `BATCHOPS_
 from __future__ import annotations
 
 import functools
+import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,6 +18,7 @@ from typing import Any
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from batchops import operations as ops
@@ -103,7 +105,7 @@ def _status(status: str) -> str:
     colour = {"Succeeded": "green", "Approved": "green", "Failed": "red", "Rejected": "red",
               "Executing": "yellow", "Starting": "yellow", "PendingManualApproval": "yellow",
               "Stopped": "magenta"}.get(status, "white")
-    return f"[{colour}]{status}[/{colour}]"
+    return f"[{colour}]{escape(status)}[/{colour}]"
 
 
 app = typer.Typer(
@@ -158,6 +160,8 @@ def emulator_up(ctx: typer.Context, port: int = typer.Option(None, help="Port on
     from batchops import local_runtime
 
     state = _state(ctx)
+    # The emulator process runs the pipeline runner, which keeps its logs under BATCHOPS_HOME: the same home.
+    os.environ["BATCHOPS_HOME"] = str(state.home)
     info = local_runtime.start_background(state.home, port=port)
     console.print(f"emulator running: {info['endpoint_url']} (pid {info['pid']}, record "
                   f"{state.home / 'emulator.json'})")
@@ -171,7 +175,7 @@ def emulator_down(ctx: typer.Context) -> None:
 
     state = _state(ctx)
     stopped = local_runtime.stop_background(state.home)
-    console.print("emulator stopped" if stopped is not False else "emulator was not running")
+    console.print("emulator stopped" if stopped else "emulator was not running")
 
 
 @command(emulator_app, "status")
@@ -317,13 +321,13 @@ def pipelines_start(
     param: list[str] = typer.Option(None, "--param", "-p", help="Pipeline parameter NAME=VALUE (repeatable)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the execution until it ends."),
 ) -> None:
-    """Start an execution (as a schedule or an operator would)."""
+    """Start an execution (as a schedule or an operator would); with --wait, exit 1 unless it succeeds."""
     parameters = _parse_parameters(param)
     state = _state(ctx)
     arn = ops.start_execution(state.target, name, parameters)
     console.print(f"started {arn}")
-    if wait:
-        _watch(state, ops.find_execution(state.target, arn))
+    if wait and _watch(state, ops.find_execution(state.target, arn)).status != "Succeeded":
+        raise typer.Exit(1)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -403,7 +407,7 @@ def runs_list(
     table = Table("execution", "pipeline", "status", "started", "duration", "failure reason")
     for execution in ops.list_executions(state.target, names)[:limit]:
         table.add_row(execution.execution_id, execution.pipeline, _status(execution.status), _time(execution.start),
-                      _seconds(execution.duration_seconds), execution.failure_reason or "")
+                      _seconds(execution.duration_seconds), escape(execution.failure_reason or ""))
     console.print(table)
 
 
@@ -411,8 +415,8 @@ def _steps_table(execution: ops.Execution, steps: list[ops.Step]) -> Table:
     table = Table("step", "status", "started", "duration", "failure reason",
                   title=f"{execution.pipeline} {execution.execution_id}: {_status(execution.status)}")
     for step in steps:
-        table.add_row(step.name, _status(step.status), _time(step.start), _seconds(step.duration_seconds),
-                      step.failure_reason or "")
+        table.add_row(escape(step.name), _status(step.status), _time(step.start), _seconds(step.duration_seconds),
+                      escape(step.failure_reason or ""))
     return table
 
 
@@ -485,7 +489,7 @@ def models_list(ctx: typer.Context) -> None:
                   title=f"model package group {settings.pipelines.model_package_group}")
     for version in ops.model_versions(state.target):
         table.add_row(str(version.version), _status(version.approval_status), _metric_text(settings, version.metrics),
-                      _time(version.created), version.approval_description or "", "*" if version.active else "")
+                      _time(version.created), escape(version.approval_description or ""), "*" if version.active else "")
     console.print(table)
 
 
@@ -498,14 +502,14 @@ def models_show(ctx: typer.Context, version: str = typer.Argument(..., help="Ver
     table.add_row("version", str(found.version))
     table.add_row("arn", found.arn)
     table.add_row("status", _status(found.approval_status))
-    table.add_row("approval note", found.approval_description or "-")
+    table.add_row("approval note", escape(found.approval_description or "-"))
     table.add_row("active for inference", "yes" if found.active else "no")
     table.add_row("created", _time(found.created))
-    table.add_row("generated by", found.generated_by or "-")
+    table.add_row("generated by", escape(found.generated_by or "-"))
     for name, value in sorted(found.metrics.items()):
         table.add_row(f"metric {name}", f"{value:.4f}")
     for name, value in sorted(found.metadata.items()):
-        table.add_row(name, value)
+        table.add_row(escape(name), escape(str(value)))
     console.print(table)
 
 
@@ -552,8 +556,8 @@ def outbox_list(ctx: typer.Context) -> None:
     messages = _outbox(_state(ctx))
     table = Table("#", "date", "to", "subject")
     for number, message in enumerate(messages, start=1):
-        table.add_row(str(number), str(message.get("date", "")), str(message.get("to", "")),
-                      str(message.get("subject", "")))
+        table.add_row(str(number), escape(str(message.get("date", ""))), escape(str(message.get("to", ""))),
+                      escape(str(message.get("subject", ""))))
     console.print(table)
     console.print(f"{len(messages)} message(s)")
 

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from batchops import operations as ops
-from batchops.aws_session import LOCAL_ACCOUNT_ID, AwsTarget, batchops_home, connect, recorded_emulator
+from batchops.aws_session import LOCAL_ACCOUNT_ID, AwsTarget, batchops_home, connect, running_emulator
 from batchops.config import Settings, load_settings
 from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
 
@@ -320,7 +320,7 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
     settings = settings or load_settings("local")
     check_demo_schema(settings)
     console = console or Console()
-    if recorded_emulator(home):
+    if running_emulator(home):
         raise DemoFailure(f"a background emulator is running for {home}; the demo starts a fresh one: stop it "
                           "with `batchops emulator down` (or pass another --home)")
     home.mkdir(parents=True, exist_ok=True)

@@ -265,8 +265,10 @@ def list_executions(target: AwsTarget, pipeline_names: list[str] | None = None) 
                 PipelineName=name, SortBy="CreationTime", SortOrder="Descending")
             summaries = [s for page in pages for s in page.get("PipelineExecutionSummaries", [])]
         except ClientError as exc:
-            if "does not exist" in str(exc) or exc.response["Error"].get("Code") == "ResourceNotFound":
-                continue
+            message = exc.response["Error"].get("Message", "")
+            if exc.response["Error"].get("Code") == "ResourceNotFound" or "not find pipeline" in message \
+                    or "does not exist" in message:
+                continue  # a pipeline that was not upserted yet has no executions
             raise
         for summary in summaries:
             executions.append(describe_execution(target, summary["PipelineExecutionArn"], pipeline=name))

@@ -71,21 +71,23 @@ def test_data_key_uses_the_kind_prefix_and_refuses_escapes(settings, tmp_path):
             ops.data_key(settings, "training", file, bad)
 
 
-def test_local_target_needs_a_live_emulator_record(settings, tmp_path):
+def test_local_target_needs_a_running_emulator(settings, tmp_path):
     with pytest.raises(AwsTargetError, match="the local emulator is not running"):
         connect(settings, home=tmp_path)
-    (tmp_path / "emulator.json").write_text(json.dumps({"pid": 2**22 + 12345, "port": 1,
-                                                        "endpoint_url": "http://127.0.0.1:1"}))
-    with pytest.raises(AwsTargetError, match="the local emulator is not running"):
-        connect(settings, home=tmp_path)
+    # A record whose process is not an emulator (here: this test process) is stale, not a target.
     (tmp_path / "emulator.json").write_text(json.dumps({"pid": os.getpid(), "port": 1,
                                                         "endpoint_url": "http://127.0.0.1:1"}))
-    target = connect(settings, home=tmp_path)
-    assert target.is_local and target.client("s3").meta.endpoint_url == "http://127.0.0.1:1"
-    assert target.subprocess_env()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
-    (tmp_path / "emulator.json").write_text("{broken")
-    with pytest.raises(AwsTargetError, match="unreadable emulator record"):
+    with pytest.raises(AwsTargetError, match="the local emulator is not running"):
         connect(settings, home=tmp_path)
+
+
+def test_explicit_endpoint_for_an_in_process_emulator(settings):
+    target = connect(settings, endpoint_url="http://127.0.0.1:1")
+    assert target.is_local and target.client("s3").meta.endpoint_url == "http://127.0.0.1:1"
+    assert target.client("sagemaker").meta.endpoint_url == "http://127.0.0.1:1"
+    assert target.session.client("ssm").meta.endpoint_url == "http://127.0.0.1:1"  # what upsert receives
+    assert target.subprocess_env()["AWS_ENDPOINT_URL"] == "http://127.0.0.1:1"
+    assert target.account_id == "123456789012"
 
 
 def test_real_environments_never_get_an_emulator_endpoint():

@@ -1,0 +1,235 @@
+"""CLI commands against a running local emulator with seeded state (registry, runs, outbox, bucket).
+
+One background emulator for the module, started with `batchops emulator up` and stopped with
+`batchops emulator down` (and by its recorded PID if a test broke); the state is seeded with boto3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import time
+
+import boto3
+import pytest
+from typer.testing import CliRunner
+
+from batchops.aws_session import LOCAL_ACCOUNT_ID
+from batchops.cli import app
+from batchops.config import load_settings
+from batchops.local_runtime import stop_background
+
+SETTINGS = load_settings("local")
+ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/cli-test"
+GROUP = SETTINGS.pipelines.model_package_group
+BATCH = ("record_id,sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight\n"
+         "a1,M,0.45,0.36,0.1,0.5,0.2,0.1,0.15\n")
+
+
+def _definition(steps: list[dict]) -> str:
+    return json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": steps})
+
+
+FAILING = _definition([{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "seeded failure for the CLI"}}])
+PASSING = _definition([{"Name": "Check", "Type": "Condition", "Arguments": {
+    "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}], "IfSteps": [], "ElseSteps": []}}])
+
+
+def _wait_terminal(sagemaker, arn: str) -> str:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        status = sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)["PipelineExecutionStatus"]
+        if status in ("Succeeded", "Failed", "Stopped"):
+            return status
+        time.sleep(0.2)
+    raise AssertionError(f"{arn} did not finish")
+
+
+class Clients:
+    def __init__(self, endpoint_url: str):
+        self.session = boto3.Session(aws_access_key_id="test", aws_secret_access_key="test",
+                                     region_name=SETTINGS.region)
+        self.endpoint_url = endpoint_url
+
+    def client(self, service: str):
+        return self.session.client(service, endpoint_url=self.endpoint_url)
+
+
+@pytest.fixture(scope="module")
+def seeded(tmp_path_factory):
+    home = tmp_path_factory.mktemp("cli-home")
+    previous_home = os.environ.get("BATCHOPS_HOME")
+    up = CliRunner().invoke(app, ["--home", str(home), "emulator", "up"])
+    try:
+        assert up.exit_code == 0, up.output
+        status = CliRunner().invoke(app, ["--home", str(home), "emulator", "status"])
+        assert status.exit_code == 0 and "emulator: running at http://127.0.0.1:" in status.output
+        aws = Clients(json.loads((home / "emulator.json").read_text())["endpoint_url"])
+        s3, sagemaker, ssm = aws.client("s3"), aws.client("sagemaker"), aws.client("ssm")
+        s3.create_bucket(Bucket=SETTINGS.bucket)
+        s3.put_bucket_versioning(Bucket=SETTINGS.bucket, VersioningConfiguration={"Status": "Enabled"})
+        ssm.put_parameter(Name=f"/{SETTINGS.project}/local/active-model-package-arn", Value="none", Type="String")
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        for version, rmse in ((1, 1.5), (2, 2.25)):
+            key = f"evaluations/{version}/evaluation.json"
+            s3.put_object(Bucket=SETTINGS.bucket, Key=key,
+                          Body=json.dumps({"regression_metrics": {"rmse": {"value": rmse}, "mae": {"value": 1.0}}}))
+            sagemaker.create_model_package(
+                ModelPackageGroupName=GROUP, ModelApprovalStatus="PendingManualApproval",
+                InferenceSpecification={"Containers": [{"Image": "xgboost:1", "ModelDataUrl": "s3://b/m.tar.gz"}],
+                                        "SupportedContentTypes": ["text/csv"],
+                                        "SupportedResponseMIMETypes": ["text/csv"]},
+                ModelMetrics={"ModelQuality": {"Statistics": {
+                    "ContentType": "application/json", "S3Uri": f"s3://{SETTINGS.bucket}/{key}"}}})
+        executions = {}
+        for name, definition in ((SETTINGS.pipelines.training_name, FAILING),
+                                 (SETTINGS.pipelines.inference_name, PASSING)):
+            sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=ROLE)
+            arn = sagemaker.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
+            executions[name] = arn
+            _wait_terminal(sagemaker, arn)
+        sns = aws.client("sns")
+        topic = sns.create_topic(Name="cli-test")["TopicArn"]
+        sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="reviewer@example.com")
+        sns.publish(TopicArn=topic, Subject="[local] seeded message", Message="hello from the seeded outbox")
+        deadline = time.monotonic() + 10
+        while not list((home / "outbox").glob("*.eml")) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        yield {"home": home, "aws": aws, "executions": executions}
+    finally:
+        down = CliRunner().invoke(app, ["--home", str(home), "emulator", "down"])
+        stop_background(home)  # no-op when `down` worked
+        if previous_home is None:
+            os.environ.pop("BATCHOPS_HOME", None)
+        else:
+            os.environ["BATCHOPS_HOME"] = previous_home
+    assert down.exit_code == 0 and "emulator stopped" in down.output
+    assert CliRunner().invoke(app, ["--home", str(home), "emulator", "status"]).exit_code == 1
+
+
+@pytest.fixture
+def cli(seeded, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(app, ["--home", str(seeded["home"]), *args])
+
+    return invoke
+
+
+def _execution_id(seeded, pipeline: str) -> str:
+    return seeded["executions"][pipeline].rsplit("/", 1)[-1]
+
+
+def test_models_list_show_approve_reject(cli, seeded):
+    listed = cli("models", "list")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(r"│ 1\s+│ PendingManualApproval │ 1\.5000", listed.output)
+    assert re.search(r"│ 2\s+│ PendingManualApproval │ 2\.2500", listed.output)
+    approved = cli("models", "approve", "1", "--note", "looks good")
+    assert approved.exit_code == 0 and "version 1: Approved" in approved.output
+    shown = cli("models", "show", "1")
+    assert shown.exit_code == 0
+    assert "Approved" in shown.output and "looks good" in shown.output and "metric rmse" in shown.output
+    rejected = cli("models", "reject", "2", "--reason", "worse than version 1")
+    assert rejected.exit_code == 0 and "version 2: Rejected" in rejected.output
+    detail = seeded["aws"].client("sagemaker").describe_model_package(
+        ModelPackageName=f"arn:aws:sagemaker:{SETTINGS.region}:{LOCAL_ACCOUNT_ID}:model-package/{GROUP}/2")
+    assert detail["ModelApprovalStatus"] == "Rejected"
+    assert detail["ApprovalDescription"] == "worse than version 1"
+
+
+def test_models_unknown_version_lists_the_known_ones(cli):
+    result = cli("models", "approve", "9")
+    assert result.exit_code == 1
+    assert f"model package group '{GROUP}' has no version 9 (versions: 1, 2)" in result.output
+    assert cli("models", "show", "latest").exit_code == 1
+
+
+def test_data_drop_refuses_to_overwrite(cli, seeded, tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text(BATCH)
+    first = cli("data", "drop", str(batch), "--kind", "inference", "--as", "cli/batch.csv")
+    assert first.exit_code == 0, first.output
+    assert f"s3://{SETTINGS.bucket}/data/inference/cli/batch.csv" in first.output
+    again = cli("data", "drop", str(batch), "--kind", "inference", "--as", "cli/batch.csv")
+    assert again.exit_code == 1
+    assert "already exists; choose another --as path or pass --overwrite" in again.output
+    replaced = cli("data", "drop", str(batch), "--kind", "inference", "--as", "cli/batch.csv", "--overwrite")
+    assert replaced.exit_code == 0, replaced.output
+    versions = seeded["aws"].client("s3").list_object_versions(Bucket=SETTINGS.bucket,
+                                                               Prefix="data/inference/cli/batch.csv")
+    assert len(versions["Versions"]) == 2
+
+
+def test_data_drop_checks_the_schema_before_uploading(cli, seeded, tmp_path):
+    bad = tmp_path / "labels.csv"
+    bad.write_text("record_id,rings\na1,many\n")
+    result = cli("data", "drop", str(bad), "--kind", "ground-truth")
+    assert result.exit_code == 1
+    assert f"{bad}:2: column 'rings': 'many' is not a number" in result.output
+    listed = seeded["aws"].client("s3").list_objects_v2(Bucket=SETTINGS.bucket, Prefix="data/ground-truth/")
+    assert listed.get("KeyCount", 0) == 0
+    escaped = cli("data", "drop", str(bad), "--kind", "ground-truth", "--as", "../escape.csv")
+    assert escaped.exit_code == 1 and "a relative key path" in escaped.output
+
+
+def test_runs_list_show_logs_watch(cli, seeded):
+    failed_id = _execution_id(seeded, SETTINGS.pipelines.training_name)
+    passed_id = _execution_id(seeded, SETTINGS.pipelines.inference_name)
+    listed = cli("runs", "list")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(rf"{failed_id}.*{SETTINGS.pipelines.training_name}.*Failed", listed.output)
+    assert re.search(rf"{passed_id}.*{SETTINGS.pipelines.inference_name}.*Succeeded", listed.output)
+    only = cli("runs", "list", "--pipeline", "inference")
+    assert passed_id in only.output and failed_id not in only.output
+    shown = cli("runs", "show", failed_id[:8])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"Stop\s+│ Failed", shown.output)
+    assert "seeded failure for the CLI" in shown.output
+    logs = cli("runs", "logs", failed_id, "Stop")
+    assert logs.exit_code == 0, logs.output
+    missing = cli("runs", "logs", failed_id, "Train")
+    assert missing.exit_code == 1 and "no log for step 'Train'" in missing.output
+    assert cli("runs", "watch", passed_id).exit_code == 0
+    assert cli("runs", "watch", failed_id).exit_code == 1
+    unknown = cli("runs", "show", "doesnotexist")
+    assert unknown.exit_code == 1 and "no execution 'doesnotexist'" in unknown.output
+
+
+def test_pipelines_list_and_start(cli, seeded):
+    listed = cli("pipelines", "list")
+    assert listed.exit_code == 0, listed.output
+    assert re.search(rf"training\s+│ {SETTINGS.pipelines.training_name}\s+│ yes", listed.output)
+    assert re.search(rf"training_hpo\s+│ {SETTINGS.pipelines.training_hpo_name}\s+│ no", listed.output)
+    started = cli("pipelines", "start", "inference", "--wait")
+    assert started.exit_code == 0, started.output
+    assert "started arn:aws:sagemaker" in started.output
+    failing = cli("pipelines", "start", SETTINGS.pipelines.training_name, "--wait")
+    assert failing.exit_code == 1
+    unknown = cli("pipelines", "start", "nightly")
+    assert unknown.exit_code == 1 and "unknown pipeline 'nightly'" in unknown.output
+
+
+def test_outbox_list_and_show(cli):
+    listed = cli("outbox", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "reviewer@example.com" in listed.output and "[local] seeded message" in listed.output
+    shown = cli("outbox", "show", "1")
+    assert shown.exit_code == 0
+    assert "Subject: [local] seeded message" in shown.output and "hello from the seeded outbox" in shown.output
+    missing = cli("outbox", "show", "99")
+    assert missing.exit_code == 1 and "message 99 does not exist" in missing.output
+
+
+def test_report_names_executions_versions_and_emails(cli, seeded, tmp_path):
+    out = tmp_path / "report.html"
+    result = cli("report", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    assert _execution_id(seeded, SETTINGS.pipelines.training_name) in page
+    assert "seeded failure for the CLI" in page
+    assert "[local] seeded message" in page
+    assert "1.5000" in page and "2.2500" in page
