@@ -11,6 +11,7 @@ Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits no
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -312,8 +313,13 @@ def clear_previous_demo(home: Path) -> None:
 
 
 def run_demo(home: Path | None = None, *, report_path: Path | None = None, console: Console | None = None,
-             execution_timeout: float = 600, settings: Settings | None = None) -> DemoOutcome:
-    """Start a fresh in-process emulator in `home`, run every phase, stop the emulator."""
+             execution_timeout: float = 600, settings: Settings | None = None,
+             before_stop: Callable[[Demo, Any], None] | None = None) -> DemoOutcome:
+    """Start a fresh in-process emulator in `home`, run every phase, stop the emulator.
+
+    `before_stop(demo, local_aws)` runs after the last phase while the emulator still answers (tests inspect
+    the final state there).
+    """
     from batchops.local_runtime import start_local_aws
 
     home = batchops_home(home)
@@ -325,18 +331,28 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
                           "with `batchops emulator down` (or pass another --home)")
     home.mkdir(parents=True, exist_ok=True)
     clear_previous_demo(home)
+    previous_home = os.environ.get("BATCHOPS_HOME")
+    os.environ["BATCHOPS_HOME"] = str(home)  # the runner keeps its job logs under BATCHOPS_HOME
     started = time.monotonic()
-    with console.status("starting the local AWS emulator"):
-        local_aws = start_local_aws(home)
-    emulator_seconds = time.monotonic() - started
     try:
-        console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
-        target = connect(settings, endpoint_url=local_aws.endpoint_url)
-        demo = Demo(settings, home, target, console=console, report_path=report_path,
-                    execution_timeout=execution_timeout)
-        demo.outcome.phase_seconds["emulator start"] = emulator_seconds
-        outcome = demo.run()
+        with console.status("starting the local AWS emulator"):
+            local_aws = start_local_aws(home)
+        emulator_seconds = time.monotonic() - started
+        try:
+            console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
+            target = connect(settings, endpoint_url=local_aws.endpoint_url)
+            demo = Demo(settings, home, target, console=console, report_path=report_path,
+                        execution_timeout=execution_timeout)
+            demo.outcome.phase_seconds["emulator start"] = emulator_seconds
+            outcome = demo.run()
+            if before_stop:
+                before_stop(demo, local_aws)
+        finally:
+            local_aws.stop()
     finally:
-        local_aws.stop()
+        if previous_home is None:
+            os.environ.pop("BATCHOPS_HOME", None)
+        else:
+            os.environ["BATCHOPS_HOME"] = previous_home
     console.print(f"demo finished in {time.monotonic() - started:.1f} s")
     return outcome

@@ -20,6 +20,8 @@ from batchops.cli import app
 from batchops.config import load_settings
 from batchops.local_runtime import stop_background
 
+pytestmark = pytest.mark.slow  # starts a background emulator and runs pipelines (~45 s for the module)
+
 SETTINGS = load_settings("local")
 ROLE = f"arn:aws:iam::{LOCAL_ACCOUNT_ID}:role/cli-test"
 GROUP = SETTINGS.pipelines.model_package_group
