@@ -2,8 +2,9 @@
 
 - disabled rules and schedule-only rules (no event pattern) never match events;
 - every target is delivered on its own: one failing target never cancels the others, nor later rules;
-- SQS, CloudWatch Logs, archives and other buses go through moto's own delivery; Lambda, SNS and
-  SageMaker pipeline targets are delivered here, with `Input` / `InputPath` / `InputTransformer` applied;
+- CloudWatch Logs, archives and other buses go through moto's own delivery; Lambda, SNS, SQS and
+  SageMaker pipeline targets are delivered here, with `Input` / `InputPath` / `InputTransformer` applied
+  (moto's own template drops `account` and mishandles string values);
 - every delivery is appended to `<home>/event-deliveries.jsonl`.
 
 Also the one place that builds the events AWS services emit (`emit_service_event`).
@@ -29,8 +30,8 @@ from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.events")
 
-NATIVE_TARGET_SERVICES = ("sqs", "logs", "events")  # delivered by moto itself
-OUR_TARGET_SERVICES = ("lambda", "sns", "sagemaker")
+NATIVE_TARGET_SERVICES = ("logs", "events")  # delivered by moto itself
+OUR_TARGET_SERVICES = ("lambda", "sns", "sqs", "sagemaker")
 DELIVERY_LOG_NAME = "event-deliveries.jsonl"
 
 _original_send_to_targets: Any = None
@@ -128,9 +129,17 @@ def _deliver(rule: Rule, target: dict[str, Any], original_event: dict[str, Any],
             raise RuntimeError("no Lambda invoker is configured")
         ctx.lambda_invoker.submit(rule=rule, target=target, payload=payload, event=event)
         return "queued"
+    message = payload if isinstance(payload, str) else json.dumps(payload)
+    if arn.service == "sqs":
+        from moto.sqs.models import sqs_backends
+
+        group_id = (target.get("SqsParameters") or {}).get("MessageGroupId")
+        sqs_backends[arn.account][arn.region].send_message(
+            arn.resource_id, message, group_id=group_id, deduplication_id=event["id"] if group_id else None
+        )
+        return "delivered"
     from moto.sns.models import sns_backends
 
-    message = payload if isinstance(payload, str) else json.dumps(payload)
     sns_backends[arn.account][arn.region].publish(message=message, arn=target["Arn"])
     return "delivered"
 

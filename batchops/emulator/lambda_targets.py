@@ -190,7 +190,8 @@ class LambdaInvoker:
         from moto.sqs.models import sqs_backends
 
         queue = parse_arn(delivery.dead_letter_arn or "")
-        error_message = (result.error or result.stderr_tail.strip().splitlines()[-1:] or ["function error"])[0]
+        # The exception line a handler's traceback ends with says most; else the runner's own note.
+        error_message = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
         attributes = {
             "RULE_ARN": delivery.rule_arn,
             "TARGET_ARN": delivery.target_arn,

@@ -15,7 +15,8 @@ import os
 
 # moto reads this when it builds the IAM backend; set before anything imports moto (fixes attaching
 # AWS-managed policies such as AWSLambdaBasicExecutionRole).
-os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+MANAGED_POLICIES_VARIABLE = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+os.environ.setdefault(MANAGED_POLICIES_VARIABLE, "true")
 
 import json  # noqa: E402
 import logging  # noqa: E402
@@ -26,6 +27,8 @@ from collections.abc import Callable, Iterable  # noqa: E402
 from pathlib import Path  # noqa: E402
 from typing import Any  # noqa: E402
 
+from moto.core.base_backend import BackendDict, backend_lock  # noqa: E402
+from moto.core.model_instances import reset_model_data  # noqa: E402
 from moto.moto_api._internal.models import MotoAPIBackend, moto_api_backend  # noqa: E402
 from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
 from moto.moto_server.werkzeug_app import (  # noqa: E402
@@ -62,6 +65,25 @@ def client_environment(endpoint_url: str, region: str) -> dict[str, str]:
     }
 
 
+def clear_moto_state() -> None:
+    """moto's reset, without rebuilding the IAM backend only to discard it.
+
+    moto resets every backend before dropping it; IAM's reset merely re-initialises, which reloads every
+    AWS-managed policy (about 2 s). Other backends' resets do real clean-up (S3's global bucket-name
+    index, temporary files), so they still run.
+    """
+    from moto.iam.models import iam_backends
+
+    with backend_lock:
+        for backends in BackendDict._instances:
+            if backends is not iam_backends:
+                for account_backends in backends.values():
+                    account_backends.reset()
+            backends.clear()
+        BackendDict._instances.clear()
+    reset_model_data()
+
+
 def format_exports(environment: dict[str, str]) -> str:
     return "\n".join(f"export {key}={value}" for key, value in environment.items())
 
@@ -72,6 +94,12 @@ class _Server(ThreadedMotoServer):
     def __init__(self, port: int, routes: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes] | None]):
         super().__init__(ip_address=HOST, port=port, verbose=False)
         self._routes = routes
+        self._start_error: BaseException | None = None
+
+    def start(self) -> None:
+        super().start()
+        if self._start_error is not None:  # e.g. the port is taken: moto's start() would wait forever
+            raise self._start_error
 
     def _server_entry(self) -> None:
         moto_app = DomainDispatcherApplication(create_backend_app)
@@ -80,9 +108,16 @@ class _Server(ThreadedMotoServer):
             handled = self._routes(environ, start_response)
             return handled if handled is not None else moto_app(environ, start_response)
 
-        self._server = make_server(self._ip_address, self._port, application, True, request_handler=MotoRequestHandler)
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, application, True, request_handler=MotoRequestHandler
+            )
+        except BaseException as error:
+            self._start_error = error
+            self._server_ready_event.set()
+            return
         self._server_ready_event.set()
-        self._server.serve_forever()
+        self._server.serve_forever(poll_interval=0.05)  # stop() waits for one poll: keep it short
 
     def stop(self) -> None:
         super().stop()
@@ -101,6 +136,7 @@ class Emulator:
         lambda_retry_delay_seconds: float = 0.2,
         scheduler_clock: Callable[[], float] = time.time,
         scheduler_poll_seconds: float = 1.0,
+        load_aws_managed_policies: bool = True,
     ):
         if port is not None and not 0 <= int(port) <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
@@ -110,7 +146,10 @@ class Emulator:
         self.execution_handler = execution_handler
         self.lambda_retry_delay_seconds = lambda_retry_delay_seconds
         self.scheduler = Scheduler(clock=scheduler_clock, poll_interval=scheduler_poll_seconds)
+        self.load_aws_managed_policies = load_aws_managed_policies
+        self._previous_managed_policy_setting: str | None = None
         self._patcher = Patcher()
+        self._boto_session: Any = None
         self._server: _Server | None = None
         self._context: context.EmulatorContext | None = None
         self.port: int | None = None
@@ -130,24 +169,30 @@ class Emulator:
     def start(self) -> Emulator:
         if self._server is not None:
             raise RuntimeError(f"the emulator is already running at {self.endpoint_url}")
+        already = context.active_or_none()
+        if already is not None:
+            raise RuntimeError(
+                f"a local AWS emulator is already running in this process at {already.endpoint_url}; "
+                "moto's state is process-wide, so stop that one first"
+            )
         self.home.mkdir(parents=True, exist_ok=True)
+        # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 2 s
+        # on the first IAM call, so tests that need no IAM policies may turn it off.
+        self._previous_managed_policy_setting = os.environ.get(MANAGED_POLICIES_VARIABLE)
+        os.environ[MANAGED_POLICIES_VARIABLE] = "true" if self.load_aws_managed_policies else "false"
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
-        self._server = _Server(self.requested_port, self._route)
+        server = _Server(self.requested_port, self._route)
         try:
-            self._server.start()
+            server.start()
         except OSError as error:
-            self._server = None
+            self._restore_managed_policy_setting()
             raise RuntimeError(f"cannot listen on {HOST}:{self.requested_port}: {error}") from None
-        self.port = self._server.get_host_and_port()[1]
-        try:
-            ctx = context.EmulatorContext(home=self.home, endpoint_url=self.endpoint_url, region=self.region)
-            context.activate(ctx)
-        except RuntimeError:
-            self._server.stop()
-            self._server = None
-            raise
+        self._server = server
+        self.port = server.get_host_and_port()[1]
+        ctx = context.EmulatorContext(home=self.home, endpoint_url=self.endpoint_url, region=self.region)
+        context.activate(ctx)
         self._context = ctx
-        moto_api_backend.reset()  # a clean slate, built with this process's settings
+        clear_moto_state()  # a clean slate, built with this process's settings
         ctx.execution_handler = self.execution_handler
         ctx.lambda_invoker = LambdaInvoker(
             self.home, self.endpoint_url, self.region, retry_delay_seconds=self.lambda_retry_delay_seconds
@@ -156,7 +201,11 @@ class Emulator:
         ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
         self._install_patches()
         self.scheduler.start()
-        self._wait_until_ready()
+        try:
+            self._wait_until_ready()
+        except RuntimeError:
+            self.stop()
+            raise
         log.info("local AWS emulator listening on %s (home %s)", self.endpoint_url, self.home)
         return self
 
@@ -166,11 +215,11 @@ class Emulator:
         email_outbox.install(self._patcher)
         model_registry.install(self._patcher)
         pipeline_executions.install(self._patcher)
-        original_reset = MotoAPIBackend.reset
 
         def reset_with_extensions(backend: MotoAPIBackend) -> None:
             self._reset_extensions()
-            original_reset(backend)
+            clear_moto_state()
+            backend.__init__(backend.region_name, backend.account_id)  # type: ignore[misc]
 
         self._patcher.replace(MotoAPIBackend, "reset", reset_with_extensions)
 
@@ -199,11 +248,18 @@ class Emulator:
         self._server.stop()
         self._server = None
         self._patcher.restore_all()
-        moto_api_backend.reset()  # moto's state is process-wide: leave none behind for the next user
+        clear_moto_state()  # moto's state is process-wide: leave none behind for the next user
+        self._restore_managed_policy_setting()
         if ctx is not None:
             context.deactivate(ctx)
         self._context = None
         log.info("local AWS emulator on port %s stopped", self.port)
+
+    def _restore_managed_policy_setting(self) -> None:
+        if self._previous_managed_policy_setting is None:
+            os.environ.pop(MANAGED_POLICIES_VARIABLE, None)
+        else:
+            os.environ[MANAGED_POLICIES_VARIABLE] = self._previous_managed_policy_setting
 
     def __enter__(self) -> Emulator:
         return self.start()
@@ -230,15 +286,24 @@ class Emulator:
         return client_environment(self.endpoint_url, self.region)
 
     def client(self, service: str, region: str | None = None) -> Any:
-        import boto3
         from botocore.config import Config
 
-        session = boto3.session.Session(
-            aws_access_key_id="test", aws_secret_access_key="test", region_name=region or self.region
+        return self._session().client(
+            service,
+            region_name=region or self.region,
+            endpoint_url=self.endpoint_url,
+            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
         )
-        return session.client(
-            service, endpoint_url=self.endpoint_url, config=Config(retries={"max_attempts": 2, "mode": "standard"})
-        )
+
+    def _session(self) -> Any:
+        # One session for every client: botocore then loads each service model once.
+        if self._boto_session is None:
+            import boto3
+
+            self._boto_session = boto3.session.Session(
+                aws_access_key_id="test", aws_secret_access_key="test", region_name=self.region
+            )
+        return self._boto_session
 
     def fire_rule_now(self, rule_name: str, *, region: str | None = None, event_bus: str = "default") -> dict:
         """Deliver a Scheduled Event to the rule's targets now; return the event."""
@@ -280,7 +345,7 @@ class Emulator:
                 event = self.fire_rule_now(rule, region=body.get("region"), event_bus=body.get("event_bus", "default"))
                 return _json_response(start_response, 200, {"rule": rule, "event_id": event["id"]})
             if action == "reset" and method == "POST":
-                moto_api_backend.reset()
+                moto_api_backend.reset()  # patched: the extensions' state too
                 return _json_response(start_response, 200, {"reset": True})
             return _json_response(start_response, 404, {"error": f"no route {method} {path}"})
         except RuleNotFound as error:

@@ -1,0 +1,143 @@
+"""EventBridge → Lambda: the real handler from the deployed zip runs in a subprocess, asynchronously,
+with retries and a dead-letter queue; every attempt is in the invocation log."""
+
+import json
+import time
+
+import pytest
+
+from batchops.emulator import read_invocation_log, read_outbox
+
+CUSTOM_EVENTS = {"source": ["batchops.test"]}
+
+PUBLISHING_HANDLER = """
+import json
+import os
+
+import boto3
+
+
+def handler(event, context):
+    key = event["detail"]["object"]["key"]
+    boto3.client("sns").publish(
+        TopicArn=os.environ["SNS_TOPIC_ARN"],
+        Subject=f"new data: {key}",
+        Message=json.dumps({
+            "function": context.function_name,
+            "env_name": os.environ["AWS_LAMBDA_FUNCTION_NAME"],
+            "time_left": context.get_remaining_time_in_millis() > 0,
+            "key": key,
+        }),
+    )
+    return {"leaked": os.environ.get("BATCHOPS_TEST_SECRET"), "region": os.environ["AWS_REGION"]}
+"""
+
+FAILING_HANDLER = """
+def handler(event, context):
+    raise ValueError("bad batch " + event["detail"]["batch"])
+"""
+
+SLOW_HANDLER = """
+import time
+
+
+def handler(event, context):
+    time.sleep(1.5)
+    return "done"
+"""
+
+
+def _put_custom_event(aws, detail):
+    response = aws.events.put_events(
+        Entries=[{"Source": "batchops.test", "DetailType": "Test", "Detail": json.dumps(detail)}]
+    )
+    assert response["FailedEntryCount"] == 0
+    return response["Entries"][0]["EventId"]
+
+
+def test_lambda_target_runs_the_deployed_handler_which_publishes_to_the_outbox(aws, monkeypatch):
+    monkeypatch.setenv("BATCHOPS_TEST_SECRET", "must-not-reach-the-handler")
+    aws.bucket("data-bucket")
+    topic = aws.topic_with_emails("alerts", ["ml-team@example.com"])
+    function_arn = aws.function("notify", PUBLISHING_HANDLER, {"SNS_TOPIC_ARN": topic})
+    pattern = {"source": ["aws.s3"], "detail-type": ["Object Created"]}
+    aws.events.put_rule(Name="on-data", EventPattern=json.dumps(pattern))
+    aws.events.put_targets(Rule="on-data", Targets=[{"Id": "notify", "Arn": function_arn}])
+    seen = aws.capture("seen", pattern)
+
+    aws.s3.put_object(Bucket="data-bucket", Key="data/inference/batch7.csv", Body=b"x\n")
+
+    assert aws.emulator.wait_for_lambdas(60)
+    event_id = aws.events_in(seen)[0]["id"]
+    [invocation] = read_invocation_log(aws.emulator.home)
+    assert invocation["function"] == "notify" and invocation["event_id"] == event_id
+    assert invocation["rc"] == 0, invocation["stderr_tail"]
+    assert invocation["result"] == {"leaked": None, "region": "us-east-1"}
+    assert invocation["duration_s"] > 0
+    [message] = read_outbox(aws.emulator.home)
+    assert message["to"] == "ml-team@example.com"
+    assert message["subject"] == "new data: data/inference/batch7.csv"
+    assert json.loads(message["body"]) == {
+        "function": "notify",
+        "env_name": "notify",
+        "time_left": True,
+        "key": "data/inference/batch7.csv",
+    }
+
+
+def test_the_api_call_that_emits_the_event_does_not_wait_for_the_lambda(aws):
+    function_arn = aws.function("slow", SLOW_HANDLER)
+    aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    aws.events.put_targets(Rule="custom", Targets=[{"Id": "slow", "Arn": function_arn}])
+
+    started = time.monotonic()
+    event_id = _put_custom_event(aws, {"batch": "1"})
+    assert time.monotonic() - started < 1.2
+    assert read_invocation_log(aws.emulator.home) == []
+
+    assert aws.emulator.wait_for_lambdas(60)
+    [invocation] = read_invocation_log(aws.emulator.home)
+    assert (invocation["event_id"], invocation["rc"], invocation["result"]) == (event_id, 0, "done")
+
+
+@pytest.mark.parametrize(("retry_policy", "attempts"), [(None, 3), ({"MaximumRetryAttempts": 1}, 2)])
+def test_failing_lambda_is_retried_then_its_event_lands_in_the_dead_letter_queue(aws, retry_policy, attempts):
+    function_arn = aws.function("fragile", FAILING_HANDLER)
+    dlq_url, dlq_arn = aws.queue("fragile-dlq")
+    target = {"Id": "fragile", "Arn": function_arn, "DeadLetterConfig": {"Arn": dlq_arn}}
+    if retry_policy:
+        target["RetryPolicy"] = retry_policy
+    aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    aws.events.put_targets(Rule="custom", Targets=[target])
+
+    event_id = _put_custom_event(aws, {"batch": "42"})
+
+    assert aws.emulator.wait_for_lambdas(60)
+    log = read_invocation_log(aws.emulator.home)
+    assert [(entry["attempt"], entry["rc"], entry["event_id"]) for entry in log] == [
+        (attempt, 1, event_id) for attempt in range(1, attempts + 1)
+    ]
+    assert "ValueError: bad batch 42" in log[-1]["stderr_tail"]
+    [dead_letter] = aws.drain(dlq_url)
+    body = json.loads(dead_letter["Body"])
+    assert body["id"] == event_id and body["detail"] == {"batch": "42"}
+    attributes = {name: value["StringValue"] for name, value in dead_letter["MessageAttributes"].items()}
+    assert attributes["ERROR_MESSAGE"] == "ValueError: bad batch 42"
+    assert attributes["RETRY_ATTEMPTS"] == str(attempts - 1)
+    assert attributes["RULE_ARN"].endswith(":rule/custom") and attributes["TARGET_ARN"] == function_arn
+
+
+def test_a_handler_missing_from_the_zip_fails_each_attempt_and_is_logged(aws):
+    function_arn = aws.function("broken", FAILING_HANDLER, handler="app.handler")
+    aws.awslambda.update_function_configuration(FunctionName="broken", Handler="missing_module.handler")
+    aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    aws.events.put_targets(
+        Rule="custom", Targets=[{"Id": "broken", "Arn": function_arn, "RetryPolicy": {"MaximumRetryAttempts": 0}}]
+    )
+
+    _put_custom_event(aws, {"batch": "1"})
+
+    assert aws.emulator.wait_for_lambdas(60)
+    [invocation] = read_invocation_log(aws.emulator.home)
+    assert invocation["rc"] == 1
+    assert "No module named 'missing_module'" in invocation["stderr_tail"]
