@@ -1,0 +1,1259 @@
+"""Data-quality engine: dataset statistics, suggested constraints and constraint violations in the exact file
+formats of SageMaker Model Monitor's data-quality analyzer (`statistics.json`, `constraints.json`,
+`constraint_violations.json`).
+
+Self-contained on purpose (standard library, numpy and pandas only): the same file runs as a processing script in
+the scikit-learn image, is imported by the local pipeline runner for QualityCheck steps, and is called directly by
+tools. Python 3.8+ and pandas 1.x through 3.x.
+
+How it works
+  * CSV files are streamed in chunks; memory depends on the chunk size, never on the file size.
+  * Every feature gets exact counts (present, missing, value types) and exact moments (mean, sum, population
+    std_dev, min, max). Numeric values feed a KLL-style quantile sketch (parameters c=0.64, k=2048) whose
+    compaction is deterministic; values are processed in fixed blocks of k values, so the result (moments and
+    sketch, bit for bit) does not depend on the chunk size or file boundaries.
+  * Value types are inferred per value like the analyzer: a value is Integral when it is a whole number,
+    Fractional when it is another finite number, String otherwise; a feature is String as soon as one of its
+    values is, Fractional when any value is, Integral otherwise, and Unknown when it has no value at all. (Values
+    are parsed as numbers, so `2.0` counts as Integral.)
+  * Exact per-value counts are kept for up to TRACKED_DISTINCT_LIMIT distinct values per feature. Past that, a
+    String feature's distinct_count is a HyperLogLog estimate and its categorical buckets are left empty (no
+    categorical drift check for such a feature); values named by a baseline (categories and domains) are still
+    counted exactly, so the checks against a baseline stay exact.
+
+Check semantics (against a baseline's constraints.json and statistics.json)
+  * data_type_check: share of present values matching the baseline type (Integral matches Integral; Fractional
+    matches any number; String matches anything) below `datatype_check_threshold` (the required share).
+  * completeness_check: observed share of present values below the feature's `completeness`.
+  * baseline_drift_check: numeric features compare the two KLL CDFs (L-infinity distance; `Robust` subtracts the
+    two-sample Kolmogorov-Smirnov allowance 1.8 * sqrt((n + m) / (n * m))) with `comparison_threshold`;
+    String features compare category shares with `LInfinity` (same Simple / Robust variants) or test them with
+    `ChiSquared` (violation when the p-value falls below `categorical_comparison_threshold`).
+  * missing_column_check / extra_column_check: baseline features absent from the data / data columns absent from
+    the baseline.
+  * categorical_values_check: share of present values inside `string_constraints.domains` below
+    `domain_content_threshold` (the required share).
+  `monitoring_config.evaluate_constraints` = Disabled turns every check off, per feature via
+  `monitoringConfigOverrides` (or `monitoring_config_overrides`), which may also override any other key.
+
+Entry points: compute_baseline(), check_dataset(), run_analyzer() and main() (see their docstrings).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import math
+import os
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+SKETCH_K = 2048
+SKETCH_C = 0.64
+DISTRIBUTION_BUCKETS = 10
+DEFAULT_CHUNK_ROWS = 100_000
+# Numeric values are processed in blocks of this many values: moments are merged per block and the sketch
+# compacts a whole block at once (fewer, larger compactions: faster, and no less accurate). The block size, not
+# the chunk size, fixes every floating-point operation, so results do not depend on chunking.
+NUMERIC_BLOCK_VALUES = 16 * SKETCH_K
+TRACKED_DISTINCT_LIMIT = 10_000  # exact per-value counts per feature up to this many distinct values
+DOMAIN_CARDINALITY_LIMIT = 120  # String features with at most this many distinct values get a domain constraint
+ROBUST_C_ALPHA = 1.8  # two-sample KS critical value for alpha ~ 0.003, as the analyzer's robust distance uses
+HLL_PRECISION = 12  # 4096 registers: ~1.6 % relative error on distinct counts past the tracking limit
+CHI_SQUARE_MIN_EXPECTED_2X2 = 10  # expected counts needed with two categories (Cochran)
+CHI_SQUARE_MIN_EXPECTED = 5  # ... with more categories, of which at most 20 % may fall below (Yates et al.)
+CHI_SQUARE_SMALL_SHARE = 0.2
+
+STATISTICS_FILE = "statistics.json"
+CONSTRAINTS_FILE = "constraints.json"
+VIOLATIONS_FILE = "constraint_violations.json"
+DEFAULT_BASE_DIR = "/opt/ml"
+CONTAINER_BASE_DIR = "/opt/ml"
+EXIT_VIOLATIONS = 2
+EXIT_ERROR = 1
+
+NUMERIC_TYPES = ("Integral", "Fractional")
+INFERRED_TYPES = ("Integral", "Fractional", "String", "Unknown")
+ENABLED_VALUES = ("Enabled", "Disabled")
+COMPARISON_METHODS = {"simple": "Simple", "linf_simple": "Simple", "robust": "Robust", "linf_robust": "Robust"}
+CATEGORICAL_DRIFT_METHODS = {"linfinity": "LInfinity", "chisquared": "ChiSquared"}
+
+# What a freshly computed baseline suggests (the analyzer's generated baselines use the same values).
+DEFAULT_GENERATED_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 1.0,
+    "domain_content_threshold": 1.0,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Robust",
+        "categorical_comparison_threshold": 0.1,
+        "categorical_drift_method": "LInfinity",
+    },
+}
+# What a constraints file means when it leaves a key out (documented defaults of the format).
+DEFAULT_READ_CONFIG = {
+    "evaluate_constraints": "Enabled",
+    "emit_metrics": "Enabled",
+    "datatype_check_threshold": 0.1,
+    "domain_content_threshold": 0.1,
+    "distribution_constraints": {
+        "perform_comparison": "Enabled",
+        "comparison_threshold": 0.1,
+        "comparison_method": "Simple",
+        "categorical_drift_method": "LInfinity",
+    },
+}
+
+
+class DataQualityError(ValueError):
+    """Bad input (dataset, baseline documents, settings): the message names what is wrong and where."""
+
+
+# --------------------------------------------------------------------------------------------- quantile sketch
+
+
+class QuantileSketch:
+    """Mergeable KLL-style quantile sketch over floats.
+
+    `levels[h]` holds items of weight 2**h. Level 0 is compacted whenever it reaches k items, higher levels when
+    they reach their capacity max(2, ceil(k * c**(depth - h))) (the top level holds k). A compaction sorts the
+    level and promotes every other item, starting alternately at the first and the second, so the result is
+    deterministic.
+    """
+
+    def __init__(self, k: int = SKETCH_K, c: float = SKETCH_C):
+        if int(k) < 2 or not 0.0 < float(c) < 1.0:
+            raise DataQualityError(f"sketch parameters: k must be >= 2 and 0 < c < 1, got k={k}, c={c}")
+        self.k = int(k)
+        self.c = float(c)
+        self.levels: list[np.ndarray] = [np.empty(0)]
+        self._compactions: list[int] = [0]
+
+    @classmethod
+    def from_data(cls, data: list, k: float = SKETCH_K, c: float = SKETCH_C, where: str = "sketch") -> QuantileSketch:
+        """Rebuild a sketch from the `sketch.data` lists of a statistics file (list h holds weight-2**h items)."""
+        sketch = cls(int(k), float(c))
+        if not isinstance(data, list) or not all(isinstance(level, list) for level in data):
+            raise DataQualityError(f"{where}.data: expected a list of lists of numbers")
+        try:
+            levels = [np.asarray(level, dtype=np.float64).reshape(-1) for level in data]
+        except (TypeError, ValueError) as error:
+            raise DataQualityError(f"{where}.data: expected lists of numbers ({error})") from None
+        sketch.levels = levels or [np.empty(0)]
+        sketch._compactions = [0] * len(sketch.levels)
+        return sketch
+
+    @property
+    def weight(self) -> int:
+        return int(sum(len(level) << h for h, level in enumerate(self.levels)))
+
+    def update(self, values: np.ndarray) -> None:
+        """Add values (weight 1 each)."""
+        if len(values):
+            self.levels[0] = np.concatenate([self.levels[0], np.asarray(values, dtype=np.float64)])
+            self._compress()
+
+    def merge(self, other: QuantileSketch) -> None:
+        """Fold another sketch into this one (level by level, then compact as needed)."""
+        while len(self.levels) < len(other.levels):
+            self.levels.append(np.empty(0))
+            self._compactions.append(0)
+        for h, level in enumerate(other.levels):
+            if len(level):
+                self.levels[h] = np.concatenate([self.levels[h], level])
+        self._compress()
+
+    def _capacity(self, h: int) -> int:
+        if h == 0:
+            return self.k
+        return max(2, int(math.ceil(self.k * self.c ** (len(self.levels) - 1 - h))))
+
+    def _compress(self) -> None:
+        h = 0
+        while h < len(self.levels):
+            if len(self.levels[h]) >= self._capacity(h):
+                self._compact(h)
+            h += 1
+
+    def _compact(self, h: int) -> None:
+        if h + 1 == len(self.levels):
+            self.levels.append(np.empty(0))
+            self._compactions.append(0)
+        items = np.sort(self.levels[h])
+        kept = items[len(items) - len(items) % 2:]  # an odd item out stays (its weight must not be lost)
+        offset = self._compactions[h] % 2
+        self._compactions[h] += 1
+        promoted = items[offset: len(items) - len(kept): 2]
+        self.levels[h] = kept.copy()
+        self.levels[h + 1] = np.concatenate([self.levels[h + 1], promoted])
+
+    def cdf(self) -> tuple[np.ndarray, np.ndarray]:
+        """Sorted items and the cumulative weight up to and including each one."""
+        items = np.concatenate(self.levels) if self.levels else np.empty(0)
+        weights = np.concatenate([np.full(len(level), float(1 << h)) for h, level in enumerate(self.levels)])
+        order = np.argsort(items, kind="stable")
+        return items[order], np.cumsum(weights[order])
+
+    def data(self) -> list[list[float]]:
+        """The levels as JSON lists (each sorted; trailing empty levels dropped)."""
+        levels = [sorted(level.tolist()) for level in self.levels]
+        while len(levels) > 1 and not levels[-1]:
+            levels.pop()
+        return levels
+
+
+def _rank(items: np.ndarray, cumulative: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Total weight of the items <= each key."""
+    index = np.searchsorted(items, keys, side="right")
+    padded = np.concatenate([[0.0], cumulative])
+    return padded[index]
+
+
+def _robust(distance: float, n: float, m: float) -> float:
+    return max(0.0, distance - ROBUST_C_ALPHA * math.sqrt((n + m) / (n * m)))
+
+
+def numerical_distance(baseline: QuantileSketch, current: QuantileSketch, method: str = "Simple") -> float:
+    """L-infinity distance between the two sketches' CDFs, taken at every item of either (the analyzer's
+    definition); `Robust` subtracts the two-sample KS allowance for the sample sizes."""
+    items_b, cum_b = baseline.cdf()
+    items_c, cum_c = current.cdf()
+    if not len(items_b) or not len(items_c):
+        return 0.0
+    n, m = float(cum_b[-1]), float(cum_c[-1])
+    keys = np.union1d(items_b, items_c)
+    distance = float(np.max(np.abs(_rank(items_b, cum_b, keys) / n - _rank(items_c, cum_c, keys) / m)))
+    return _robust(distance, n, m) if method == "Robust" else distance
+
+
+def categorical_distance(baseline: dict[str, float], current: dict[str, float], method: str = "Simple") -> float:
+    """L-infinity distance between the category shares of two count tables (Simple or Robust)."""
+    n, m = float(sum(baseline.values())), float(sum(current.values()))
+    if n <= 0 or m <= 0:
+        return 0.0
+    keys = set(baseline) | set(current)
+    distance = max(abs(baseline.get(key, 0.0) / n - current.get(key, 0.0) / m) for key in keys)
+    return _robust(distance, n, m) if method == "Robust" else distance
+
+
+def chi_square_p_value(baseline: dict[str, float], current: dict[str, float]) -> float | None:
+    """Goodness-of-fit p-value of the current category counts against the baseline shares.
+
+    Categories the baseline never saw are left out (categorical_values_check reports them). Small expected
+    categories are merged into the next smallest until the usual validity rules hold. None when fewer than two
+    categories remain or there is nothing to test.
+    """
+    observed = {key: float(current.get(key, 0.0)) for key in baseline}
+    observed_total = sum(observed.values())
+    baseline_total = float(sum(baseline.values()))
+    if observed_total <= 0 or baseline_total <= 0:
+        return None
+    expected = {key: float(count) / baseline_total * observed_total for key, count in baseline.items()}
+    while len(expected) >= 2:
+        if len(expected) == 2:
+            threshold, allowed_small = CHI_SQUARE_MIN_EXPECTED_2X2, 0
+        else:
+            threshold, allowed_small = CHI_SQUARE_MIN_EXPECTED, int(CHI_SQUARE_SMALL_SHARE * len(expected))
+        if sum(1 for value in expected.values() if value < threshold) <= allowed_small:
+            break
+        # merge the smallest expected category into the second smallest (ties: by name, for determinism)
+        smallest, second = sorted(expected, key=lambda key: (expected[key], key))[:2]
+        expected[second] += expected.pop(smallest)
+        observed[second] += observed.pop(smallest)
+    if len(expected) < 2:
+        return None
+    statistic = sum((observed[key] - value) ** 2 / value for key, value in expected.items() if value > 0)
+    return chi_square_survival(statistic, len(expected) - 1)
+
+
+def chi_square_survival(statistic: float, degrees_of_freedom: int) -> float:
+    """P(X >= statistic) for a chi-square variable: the regularized upper incomplete gamma Q(df/2, x/2)."""
+    if statistic <= 0:
+        return 1.0
+    a, x = degrees_of_freedom / 2.0, statistic / 2.0
+    log_prefactor = a * math.log(x) - x - math.lgamma(a)
+    if x < a + 1.0:  # series for the lower function P, then Q = 1 - P
+        term = total = 1.0 / a
+        denominator = a
+        for _ in range(10_000):
+            denominator += 1.0
+            term *= x / denominator
+            total += term
+            if abs(term) < abs(total) * 1e-15:
+                break
+        return max(0.0, 1.0 - total * math.exp(log_prefactor))
+    # continued fraction for Q (modified Lentz)
+    tiny = 1e-300
+    b = x + 1.0 - a
+    c = 1.0 / tiny
+    d = 1.0 / b
+    h = d
+    for i in range(1, 10_000):
+        an = -i * (i - a)
+        b += 2.0
+        d = an * d + b
+        d = tiny if abs(d) < tiny else d
+        c = b + an / c
+        c = tiny if abs(c) < tiny else c
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-15:
+            break
+    return min(1.0, math.exp(log_prefactor) * h)
+
+
+# --------------------------------------------------------------------------------------------- distinct values
+
+
+class HyperLogLog:
+    """Distinct-count estimator over 64-bit hashes (used only past the exact-tracking limit)."""
+
+    def __init__(self, precision: int = HLL_PRECISION):
+        self.precision = precision
+        self.registers = np.zeros(1 << precision, dtype=np.uint8)
+
+    def add_strings(self, values: list) -> None:
+        if not values:
+            return
+        hashes = pd.util.hash_array(np.asarray(values, dtype=object))
+        p = np.uint64(self.precision)
+        index = (hashes >> (np.uint64(64) - p)).astype(np.intp)
+        rest = (hashes << p) | (np.uint64(1) << (p - np.uint64(1)))  # sentinel bit bounds the run of zeros
+        # bit length of `rest`, exactly: its top 53 bits fit a float's mantissa
+        top = (rest >> np.uint64(11)).astype(np.float64)
+        bit_length = np.frexp(top)[1].astype(np.int64) + 11
+        rho = (65 - bit_length).astype(np.uint8)  # leading zeros + 1
+        np.maximum.at(self.registers, index, rho)
+
+    def estimate(self) -> int:
+        m = float(len(self.registers))
+        alpha = 0.7213 / (1.0 + 1.079 / m)
+        raw = alpha * m * m / float(np.sum(np.power(2.0, -self.registers.astype(np.float64))))
+        zeros = int(np.count_nonzero(self.registers == 0))
+        if raw <= 2.5 * m and zeros:
+            return int(round(m * math.log(m / zeros)))
+        return int(round(raw))
+
+
+class _ValueCounter:
+    """Exact counts per value while there are at most `limit` distinct values; afterwards only `watched` values
+    are counted (the overflow is a property of the whole data, so results do not depend on chunking)."""
+
+    def __init__(self, limit: int, watched: set, distinct_sketch: HyperLogLog | None = None):
+        self.limit = limit
+        self.watched = watched
+        self.counts: dict = {}
+        self.overflowed = False
+        self.distinct_sketch = distinct_sketch
+
+    def add(self, values: pd.Series) -> None:
+        """Count raw values."""
+        if not len(values) or (self.overflowed and not self.watched and self.distinct_sketch is None):
+            return
+        if self.overflowed and self.distinct_sketch is None:  # only the watched values matter any more
+            values = values[values.isin(list(self.watched))]
+        tallies = values.value_counts(sort=False, dropna=True)
+        if not self.overflowed and len(tallies) > self.limit:  # clearly too many: skip the per-value merge
+            all_keys = list(self.counts) + tallies.index.tolist() if self.distinct_sketch is not None else []
+            self._overflow(all_keys)
+            tallies = tallies[tallies.index.isin(list(self.watched))]
+        self.add_tallies(list(tallies.items()))
+
+    def add_tallies(self, pairs: list) -> None:
+        """Count distinct values given with their multiplicities: [(value, count), ...]."""
+        if self.overflowed:
+            if self.distinct_sketch is not None:
+                self.distinct_sketch.add_strings([key for key, _ in pairs])
+            pairs = [(key, count) for key, count in pairs if key in self.watched]
+        elif len(self.counts) + len(pairs) > self.limit:
+            new_keys = [key for key, _ in pairs if key not in self.counts]
+            if len(self.counts) + len(new_keys) > self.limit:
+                self._overflow(list(self.counts) + new_keys)
+                pairs = [(key, count) for key, count in pairs if key in self.watched]
+        table = self.counts
+        for key, count in pairs:
+            table[key] = table.get(key, 0) + int(count)
+
+    def _overflow(self, all_keys: list) -> None:
+        self.overflowed = True
+        if self.distinct_sketch is not None:
+            self.distinct_sketch.add_strings(all_keys)
+        self.counts = {key: count for key, count in self.counts.items() if key in self.watched}
+
+
+def _format_number(value: float) -> str:
+    """A numeric value as a category name: whole numbers without a decimal point."""
+    if value == math.floor(value) and abs(value) < 2**63:
+        return str(int(value))
+    return repr(float(value))
+
+
+NUMBER_PATTERN = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
+
+
+def _numbers_of(texts: pd.Index) -> np.ndarray:
+    """Each text as a finite float, NaN where it is not a plain decimal number."""
+    numbers = np.full(len(texts), np.nan)
+    looks_numeric = pd.Series(texts).str.fullmatch(NUMBER_PATTERN).fillna(False).to_numpy(dtype=bool)
+    for position in np.flatnonzero(looks_numeric):
+        numbers[position] = float(texts[position])
+    numbers[~np.isfinite(numbers)] = np.nan
+    return numbers
+
+
+def _parse_number(text: str) -> float | None:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        return None
+    return value if math.isfinite(value) else None
+
+
+# ------------------------------------------------------------------------------------------ feature accumulator
+
+
+class _NumericAccumulator:
+    """Exact moments and the quantile sketch, fed in fixed blocks of NUMERIC_BLOCK_VALUES values."""
+
+    def __init__(self):
+        self.sketch = QuantileSketch()
+        self._block = np.empty(NUMERIC_BLOCK_VALUES, dtype=np.float64)
+        self._staged = 0
+        self.count = 0
+        self.mean = 0.0
+        self.m2 = 0.0
+        self.sum = 0.0
+        self.min = math.inf
+        self.max = -math.inf
+        self._finished = False
+
+    def add(self, values: np.ndarray) -> None:
+        position, size = 0, len(values)
+        block = self._block
+        while position < size:
+            take = min(size - position, len(block) - self._staged)
+            block[self._staged: self._staged + take] = values[position: position + take]
+            self._staged += take
+            position += take
+            if self._staged == len(block):
+                self._absorb(block)
+                self._staged = 0
+
+    def _absorb(self, values: np.ndarray) -> None:
+        count = len(values)
+        block_sum = float(np.sum(values))
+        block_mean = block_sum / count
+        block_m2 = float(np.sum((values - block_mean) ** 2))
+        total = self.count + count
+        delta = block_mean - self.mean
+        self.mean += delta * count / total
+        self.m2 += block_m2 + delta * delta * self.count * count / total
+        self.count = total
+        self.sum += block_sum
+        self.min = min(self.min, float(np.min(values)))
+        self.max = max(self.max, float(np.max(values)))
+        self.sketch.update(values)
+
+    def finish(self) -> None:
+        if not self._finished and self._staged:
+            self._absorb(self._block[: self._staged].copy())
+            self._staged = 0
+        self._finished = True
+
+    def statistics(self) -> dict:
+        self.finish()
+        items, cumulative = self.sketch.cdf()
+        edges = np.linspace(self.min, self.max, DISTRIBUTION_BUCKETS + 1)
+        edges[-1] = self.max
+        upper_ranks = _rank(items, cumulative, edges[1:])
+        upper_ranks[-1] = cumulative[-1]
+        counts = np.diff(np.concatenate([[0.0], upper_ranks]))
+        buckets = [
+            {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+            for i in range(DISTRIBUTION_BUCKETS)
+        ]
+        return {
+            "mean": float(self.mean),
+            "sum": float(self.sum),
+            "std_dev": float(math.sqrt(max(self.m2, 0.0) / self.count)),
+            "min": float(self.min),
+            "max": float(self.max),
+            "distribution": {
+                "kll": {
+                    "buckets": buckets,
+                    "sketch": {
+                        "parameters": {"c": self.sketch.c, "k": float(self.sketch.k)},
+                        "data": self.sketch.data(),
+                    },
+                }
+            },
+        }
+
+
+class _FeatureAccumulator:
+    def __init__(self, name: str, rows_before: int, watched: set):
+        self.name = name
+        self.missing = rows_before  # rows of earlier files that did not have this column
+        self.integral = 0
+        self.fractional = 0
+        self.strings = 0
+        self.numeric = _NumericAccumulator()
+        watched_numbers = {number for number in map(_parse_number, watched) if number is not None}
+        self.string_counts = _ValueCounter(TRACKED_DISTINCT_LIMIT, set(watched), HyperLogLog())
+        self.number_counts = _ValueCounter(TRACKED_DISTINCT_LIMIT, watched_numbers)
+
+    @property
+    def present(self) -> int:
+        return self.integral + self.fractional + self.strings
+
+    def add(self, column: pd.Series) -> None:
+        dtype = column.dtype
+        if pd.api.types.is_bool_dtype(dtype):
+            self._add_strings(column.dropna().astype(str))
+        elif pd.api.types.is_integer_dtype(dtype):
+            values = column.to_numpy(dtype=np.float64)
+            self.integral += len(values)
+            self._add_numbers(values)
+        elif pd.api.types.is_float_dtype(dtype):
+            values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+            present = values[~np.isnan(values)]
+            self.missing += len(values) - len(present)
+            self._split_numbers(present)
+        else:
+            present = column[column.notna()]
+            self.missing += len(column) - len(present)
+            if len(present):
+                self._add_text(present)
+
+    def _add_text(self, present: pd.Series) -> None:
+        """Values of a column the CSV reader kept as text: numbers, other text, or both."""
+        try:  # fast path: every value converts (a numeric column with a stray "inf" or "nan", say)
+            numbers = present.astype(np.float64).to_numpy(dtype=np.float64)
+        except (TypeError, ValueError):
+            pass
+        else:
+            finite = np.isfinite(numbers)
+            if not finite.all():
+                self._add_strings(present[~finite])
+            self._split_numbers(numbers[finite])
+            return
+        # classify the distinct values, then take the numbers back in row order (for the moments and sketch)
+        tallies = present.value_counts(sort=False)
+        numbers = _numbers_of(tallies.index)
+        is_number = np.isfinite(numbers)
+        text_pairs = [pair for pair, number in zip(tallies.items(), is_number) if not number]  # noqa: B905
+        self.strings += int(sum(count for _, count in text_pairs))
+        self.string_counts.add_tallies(text_pairs)
+        if is_number.any():
+            in_row_order = present[present.isin(tallies.index[is_number]).to_numpy(dtype=bool)]
+            self._split_numbers(np.array(in_row_order.to_numpy(dtype=object), dtype=np.float64))
+
+    def _split_numbers(self, values: np.ndarray) -> None:
+        finite = np.isfinite(values)
+        if not finite.all():  # inf / -inf are not numbers a dataset can be typed with
+            self._add_strings(pd.Series([_format_number(v) if math.isfinite(v) else str(v)
+                                         for v in values[~finite]]))
+            values = values[finite]
+        whole = int(np.count_nonzero(values == np.trunc(values)))
+        self.integral += whole
+        self.fractional += len(values) - whole
+        self._add_numbers(values)
+
+    def _add_numbers(self, values: np.ndarray) -> None:
+        if len(values):
+            self.numeric.add(values)
+            self.number_counts.add(pd.Series(values))
+
+    def _add_strings(self, values: pd.Series) -> None:
+        if len(values):
+            self.strings += len(values)
+            self.string_counts.add(values)
+
+    def inferred_type(self) -> str:
+        if self.present == 0:
+            return "Unknown"
+        if self.strings:
+            return "String"
+        return "Fractional" if self.fractional else "Integral"
+
+    def category_counts(self) -> dict[str, int]:
+        """Counts per value as category names (exact for tracked and watched values)."""
+        counts = dict(self.string_counts.counts)
+        for number, count in self.number_counts.counts.items():
+            key = _format_number(number)
+            counts[key] = counts.get(key, 0) + count
+        return counts
+
+    def overflowed(self) -> bool:
+        return self.string_counts.overflowed or self.number_counts.overflowed
+
+    def distinct_count(self) -> int:
+        strings = self.string_counts
+        numbers = self.number_counts
+        string_distinct = strings.distinct_sketch.estimate() if strings.overflowed else len(strings.counts)
+        # past the limit, numbers are not tracked any more: TRACKED_DISTINCT_LIMIT + 1 is a lower bound
+        number_distinct = TRACKED_DISTINCT_LIMIT + 1 if numbers.overflowed else len(numbers.counts)
+        if not strings.overflowed and not numbers.overflowed:
+            return len(self.category_counts())
+        return string_distinct + number_distinct
+
+    def statistics(self, item_count: int) -> dict:
+        inferred = self.inferred_type()
+        common = {"num_present": self.present, "num_missing": item_count - self.present}
+        feature = {"name": self.name, "inferred_type": inferred}
+        if inferred in NUMERIC_TYPES:
+            feature["numerical_statistics"] = {"common": common, **self.numeric.statistics()}
+            return feature
+        buckets = []
+        if not self.overflowed():
+            ordered = sorted(self.category_counts().items(), key=lambda item: (-item[1], item[0]))
+            buckets = [{"value": value, "count": count} for value, count in ordered if count > 0]
+        feature["string_statistics"] = {
+            "common": common,
+            "distinct_count": self.distinct_count() if self.present else 0,
+            "distribution": {"categorical": {"buckets": buckets}},
+        }
+        return feature
+
+
+# ------------------------------------------------------------------------------------------------ reading data
+
+
+def _data_files(paths) -> list[Path]:
+    """Every data file under the given files/directories (hidden and `_`-prefixed names skipped), sorted."""
+    if isinstance(paths, (str, os.PathLike)):
+        paths = [paths]
+    files: list[Path] = []
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            found = sorted(
+                candidate for candidate in path.rglob("*")
+                if candidate.is_file()
+                and not any(part.startswith((".", "_")) for part in candidate.relative_to(path).parts)
+            )
+            files.extend(found)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise DataQualityError(f"dataset: {path} does not exist (expected a CSV file or a directory of them)")
+    if not files:
+        raise DataQualityError(f"dataset: no CSV file found under {', '.join(str(Path(p)) for p in paths)}")
+    return files
+
+
+def _read_options(header: bool, chunk_rows: int) -> dict:
+    options = {
+        "header": 0 if header else None,
+        "chunksize": chunk_rows,
+        "keep_default_na": False,  # only empty fields are missing: "NA", "null", "nan" are values
+        "na_values": [""],
+        "low_memory": False,
+    }
+    major, minor = (int(part) for part in pd.__version__.split(".")[:2])
+    if (major, minor) >= (1, 3):
+        options["on_bad_lines"] = "warn"
+        options["encoding_errors"] = "replace"
+    else:  # pandas < 1.3
+        options["error_bad_lines"] = False
+        options["warn_bad_lines"] = True
+    return options
+
+
+class _DatasetProfile:
+    """Streams a dataset and accumulates every feature."""
+
+    def __init__(self, header: bool, chunk_rows: int, watched: dict[str, set] | None = None):
+        if not isinstance(chunk_rows, int) or chunk_rows < 1:
+            raise DataQualityError(f"chunk_rows: expected a positive integer, got {chunk_rows!r}")
+        self.header = bool(header)
+        self.chunk_rows = chunk_rows
+        self.watched = watched or {}
+        self.features: dict[str, _FeatureAccumulator] = {}
+        self.item_count = 0
+        self.files: list[str] = []
+        self.empty_files: list[str] = []
+        self.skipped_lines = 0
+
+    def read(self, paths) -> _DatasetProfile:
+        for path in _data_files(paths):
+            self._read_file(path)
+        return self
+
+    def _feature(self, name: str) -> _FeatureAccumulator:
+        feature = self.features.get(name)
+        if feature is None:
+            feature = _FeatureAccumulator(name, self.item_count, self.watched.get(name, set()))
+            self.features[name] = feature
+        return feature
+
+    def _read_file(self, path: Path) -> None:
+        self.files.append(str(path))
+        try:
+            if path.stat().st_size == 0:
+                self.empty_files.append(str(path))
+                return
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    reader = pd.read_csv(path, **_read_options(self.header, self.chunk_rows))
+                except pd.errors.EmptyDataError:
+                    self.empty_files.append(str(path))
+                    return
+                with reader:
+                    for chunk in reader:
+                        self._add_chunk(chunk)
+                self.skipped_lines += sum(str(w.message).count("Skipping line") for w in caught)
+        except (OSError, pd.errors.ParserError, UnicodeError) as error:
+            raise DataQualityError(f"dataset file {path}: cannot be read as CSV ({error})") from None
+
+    def _add_chunk(self, chunk: pd.DataFrame) -> None:
+        names = [f"_c{column}" if not self.header else str(column) for column in chunk.columns]
+        for name in names:
+            self._feature(name)  # registers the column even when the chunk has no rows
+        rows = len(chunk)
+        if not rows:
+            return
+        seen = set()
+        for index, (_, column) in enumerate(chunk.items()):
+            name = names[index]
+            self._feature(name).add(column)
+            seen.add(name)
+        for name, feature in self.features.items():
+            if name not in seen:
+                feature.missing += rows
+        self.item_count += rows
+
+    def statistics(self) -> dict:
+        return {
+            "version": 0,
+            "dataset": {"item_count": self.item_count},
+            "features": [feature.statistics(self.item_count) for feature in self.features.values()],
+        }
+
+
+# ------------------------------------------------------------------------------------------------- baseline
+
+
+def suggest_constraints(statistics: dict, *, comparison_threshold: float = 0.1, comparison_method: str = "Robust",
+                        categorical_drift_method: str = "LInfinity") -> dict:
+    """constraints.json for a dataset, derived from its statistics (completeness, non-negativity, domains)."""
+    method = _choice(comparison_method, COMPARISON_METHODS, "comparison_method")
+    drift_method = _choice(categorical_drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
+    threshold = _fraction(comparison_threshold, "comparison_threshold")
+    item_count = statistics["dataset"]["item_count"]
+    features = []
+    for feature in statistics["features"]:
+        inferred = feature["inferred_type"]
+        block = feature.get("numerical_statistics") or feature.get("string_statistics")
+        present = block["common"]["num_present"]
+        constraint = {
+            "name": feature["name"],
+            "inferred_type": inferred,
+            "completeness": float(present / item_count) if item_count else 0.0,
+        }
+        if inferred in NUMERIC_TYPES:
+            constraint["num_constraints"] = {"is_non_negative": bool(block["min"] >= 0)}
+        elif inferred == "String":
+            buckets = block["distribution"]["categorical"]["buckets"]
+            if buckets and block["distinct_count"] <= DOMAIN_CARDINALITY_LIMIT:
+                constraint["string_constraints"] = {"domains": sorted(bucket["value"] for bucket in buckets)}
+        features.append(constraint)
+    config = json.loads(json.dumps(DEFAULT_GENERATED_CONFIG))
+    distribution = config["distribution_constraints"]
+    distribution.update(comparison_threshold=threshold, comparison_method=method,
+                        categorical_comparison_threshold=threshold, categorical_drift_method=drift_method)
+    return {"version": 0, "features": features, "monitoring_config": config}
+
+
+def compute_baseline(paths, *, header: bool, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                     comparison_threshold: float = 0.1, comparison_method: str = "Robust",
+                     categorical_drift_method: str = "LInfinity") -> tuple[dict, dict]:
+    """(statistics, constraints) of a CSV dataset: a file, a directory (every data file under it) or a list."""
+    statistics = _DatasetProfile(header, chunk_rows).read(paths).statistics()
+    constraints = suggest_constraints(statistics, comparison_threshold=comparison_threshold,
+                                      comparison_method=comparison_method,
+                                      categorical_drift_method=categorical_drift_method)
+    return statistics, constraints
+
+
+# -------------------------------------------------------------------------------------------- baseline input
+
+
+def _choice(value, allowed: dict[str, str], where: str) -> str:
+    if isinstance(value, str) and value.strip().lower() in allowed:
+        return allowed[value.strip().lower()]
+    names = sorted(set(allowed.values()))
+    raise DataQualityError(f"{where}: expected one of {', '.join(names)}, got {value!r}")
+
+
+def _fraction(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= float(value) <= 1.0:
+        raise DataQualityError(f"{where}: expected a number between 0 and 1, got {value!r}")
+    return float(value)
+
+
+def _enabled(value, where: str) -> bool:
+    if value not in ENABLED_VALUES:
+        raise DataQualityError(f"{where}: expected Enabled or Disabled, got {value!r}")
+    return value == "Enabled"
+
+
+def _merge_config(base: dict, override: dict, where: str) -> dict:
+    if not isinstance(override, dict):
+        raise DataQualityError(f"{where}: expected an object, got {type(override).__name__}")
+    merged = dict(base)
+    for key, value in override.items():
+        if key == "distribution_constraints":
+            if not isinstance(value, dict):
+                raise DataQualityError(f"{where}.distribution_constraints: expected an object")
+            merged[key] = {**base.get(key, {}), **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+class _CheckConfig:
+    """monitoring_config with defaults applied and every value validated."""
+
+    def __init__(self, config: dict, where: str, drift_method_override: str | None):
+        distribution = config.get("distribution_constraints", {})
+        self.evaluate = _enabled(config.get("evaluate_constraints"), f"{where}.evaluate_constraints")
+        self.datatype_threshold = _fraction(config.get("datatype_check_threshold"),
+                                            f"{where}.datatype_check_threshold")
+        self.domain_threshold = _fraction(config.get("domain_content_threshold"),
+                                          f"{where}.domain_content_threshold")
+        dwhere = f"{where}.distribution_constraints"
+        self.compare = _enabled(distribution.get("perform_comparison"), f"{dwhere}.perform_comparison")
+        self.threshold = _fraction(distribution.get("comparison_threshold"), f"{dwhere}.comparison_threshold")
+        self.method = _choice(distribution.get("comparison_method"), COMPARISON_METHODS,
+                              f"{dwhere}.comparison_method")
+        categorical = distribution.get("categorical_comparison_threshold", self.threshold)
+        self.categorical_threshold = _fraction(categorical, f"{dwhere}.categorical_comparison_threshold")
+        drift_method = drift_method_override or distribution.get("categorical_drift_method")
+        self.drift_method = _choice(drift_method, CATEGORICAL_DRIFT_METHODS, f"{dwhere}.categorical_drift_method")
+
+
+def _baseline_features(document: dict, kind: str) -> list[dict]:
+    if not isinstance(document, dict):
+        raise DataQualityError(f"baseline {kind}: expected a JSON object, got {type(document).__name__}")
+    features = document.get("features")
+    if not isinstance(features, list):
+        raise DataQualityError(f"baseline {kind}: 'features' must be a list")
+    for index, feature in enumerate(features):
+        if not isinstance(feature, dict) or not isinstance(feature.get("name"), str):
+            raise DataQualityError(f"baseline {kind}: features[{index}] must be an object with a string 'name'")
+    return features
+
+
+def _baseline_sketch(feature: dict, where: str) -> QuantileSketch | None:
+    kll = (((feature.get("numerical_statistics") or {}).get("distribution") or {}).get("kll") or {})
+    sketch = kll.get("sketch")
+    if not sketch:
+        return None
+    if not isinstance(sketch, dict):
+        raise DataQualityError(f"{where}.numerical_statistics.distribution.kll.sketch: expected an object")
+    parameters = sketch.get("parameters") or {}
+    return QuantileSketch.from_data(sketch.get("data", []), parameters.get("k", SKETCH_K),
+                                    parameters.get("c", SKETCH_C),
+                                    where=f"{where}.numerical_statistics.distribution.kll.sketch")
+
+
+def _baseline_categories(feature: dict, where: str) -> dict[str, float]:
+    buckets = (((feature.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {})
+    buckets = buckets.get("buckets") or []
+    counts: dict[str, float] = {}
+    for index, bucket in enumerate(buckets):
+        value, count = (bucket.get("value"), bucket.get("count")) if isinstance(bucket, dict) else (None, None)
+        if not isinstance(value, str) or isinstance(count, bool) or not isinstance(count, (int, float)):
+            raise DataQualityError(f"{where}.string_statistics.distribution.categorical.buckets[{index}]: "
+                                   "expected {\"value\": string, \"count\": number}")
+        counts[value] = counts.get(value, 0.0) + float(count)
+    return counts
+
+
+def _domains(constraint: dict, where: str) -> list[str] | None:
+    domains = (constraint.get("string_constraints") or {}).get("domains")
+    if domains is None:
+        return None
+    if not isinstance(domains, list) or not all(isinstance(value, str) for value in domains):
+        raise DataQualityError(f"{where}.string_constraints.domains: expected a list of strings")
+    return domains
+
+
+# ---------------------------------------------------------------------------------------------------- checks
+
+
+def _violation(feature: str, check: str, description: str) -> dict:
+    return {"feature_name": feature, "constraint_check_type": check, "description": description}
+
+
+def _percent(share: float) -> str:
+    return repr(round(share * 100.0, 10))
+
+
+def check_dataset(paths, baseline_statistics: dict, baseline_constraints: dict, *, header: bool,
+                  chunk_rows: int = DEFAULT_CHUNK_ROWS, categorical_drift_method: str | None = None,
+                  ) -> tuple[dict, dict]:
+    """Check a CSV dataset against a baseline: (statistics of the dataset, {"violations": [...]}).
+
+    `categorical_drift_method` (LInfinity / ChiSquared), when given, overrides the constraints file's.
+    """
+    profile, report = _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows,
+                             categorical_drift_method)
+    return profile.statistics(), report
+
+
+def _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows, categorical_drift_method):
+    constraint_features = _baseline_features(baseline_constraints, "constraints")
+    statistic_features = {f["name"]: f for f in _baseline_features(baseline_statistics, "statistics")}
+    monitoring = baseline_constraints.get("monitoring_config", {})
+    base_config = _merge_config(DEFAULT_READ_CONFIG, monitoring, "baseline constraints: monitoring_config")
+    override = None
+    if categorical_drift_method:
+        override = _choice(categorical_drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
+    _CheckConfig(base_config, "baseline constraints: monitoring_config", override)  # validate even if unused
+
+    watched: dict[str, set] = {}
+    for index, constraint in enumerate(constraint_features):
+        name = constraint["name"]
+        values = set(_domains(constraint, f"baseline constraints: features[{index}]") or [])
+        if name in statistic_features:
+            values |= set(_baseline_categories(statistic_features[name], f"baseline statistics: feature {name!r}"))
+        watched[name] = values
+    profile = _DatasetProfile(header, chunk_rows, watched).read(paths)
+    profile.statistics()  # finishes every accumulator
+
+    violations: list[dict] = []
+    baseline_names = {constraint["name"] for constraint in constraint_features}
+    for index, constraint in enumerate(constraint_features):
+        where = f"baseline constraints: features[{index}] ({constraint['name']!r})"
+        overrides = constraint.get("monitoringConfigOverrides", constraint.get("monitoring_config_overrides")) or {}
+        config = _CheckConfig(_merge_config(base_config, overrides, f"{where}.monitoringConfigOverrides"),
+                              f"{where} monitoring config", override)
+        if not config.evaluate:
+            continue
+        feature = profile.features.get(constraint["name"])
+        if feature is None:
+            violations.append(_violation(
+                constraint["name"], "missing_column_check",
+                f"There are missing columns in current dataset. Number of columns in current dataset: "
+                f"{len(profile.features)}, Number of columns in baseline constraints: {len(constraint_features)}"))
+            continue
+        violations.extend(_check_feature(feature, constraint, statistic_features.get(constraint["name"]),
+                                         profile.item_count, config, where))
+    top_config = _CheckConfig(base_config, "baseline constraints: monitoring_config", override)
+    if top_config.evaluate:
+        for name in profile.features:
+            if name not in baseline_names:
+                violations.append(_violation(
+                    name, "extra_column_check",
+                    f"There are extra columns in current dataset. Number of columns in current dataset: "
+                    f"{len(profile.features)}, Number of columns in baseline constraints: {len(constraint_features)}"))
+    return profile, {"violations": violations}
+
+
+def _check_feature(feature: _FeatureAccumulator, constraint: dict, baseline_feature: dict | None,
+                   item_count: int, config: _CheckConfig, where: str) -> list[dict]:
+    name = constraint["name"]
+    found: list[dict] = []
+    expected_type = constraint.get("inferred_type", "Unknown")
+    if expected_type not in INFERRED_TYPES:
+        raise DataQualityError(f"{where}.inferred_type: expected one of {', '.join(INFERRED_TYPES)}, "
+                               f"got {expected_type!r}")
+    present = feature.present
+
+    if expected_type != "Unknown" and present:
+        matching = {"Integral": feature.integral, "Fractional": feature.integral + feature.fractional,
+                    "String": present}[expected_type]
+        share = matching / present
+        if share < config.datatype_threshold:
+            found.append(_violation(
+                name, "data_type_check",
+                f"Data type match requirement is not met. Expected data type: {expected_type}, Expected match: "
+                f"{_percent(config.datatype_threshold)}%. Observed: Only {_percent(share)}% of data is "
+                f"{expected_type}."))
+
+    if "completeness" in constraint:
+        required = _fraction(constraint["completeness"], f"{where}.completeness")
+        completeness = present / item_count if item_count else 0.0
+        if completeness < required:
+            found.append(_violation(name, "completeness_check",
+                                    f"Value: {completeness!r} does not meet the constraint requirement! "))
+
+    domains = _domains(constraint, where)
+    if domains is not None and present:
+        counts = feature.category_counts()
+        inside = sum(counts.get(value, 0) for value in set(domains))
+        share = inside / present
+        if share < config.domain_threshold:
+            found.append(_violation(name, "categorical_values_check",
+                                    f"Value: {share!r} does not meet the constraint requirement! "))
+
+    if config.compare and baseline_feature is not None and present:
+        drift = _drift_violation(feature, expected_type, baseline_feature, config, where)
+        if drift:
+            found.append(drift)
+    return found
+
+
+def _drift_violation(feature: _FeatureAccumulator, expected_type: str, baseline_feature: dict,
+                     config: _CheckConfig, where: str) -> dict | None:
+    name = feature.name
+    if expected_type in NUMERIC_TYPES:
+        baseline_sketch = _baseline_sketch(baseline_feature, where)
+        feature.numeric.finish()
+        if baseline_sketch is None or baseline_sketch.weight == 0 or feature.numeric.count == 0:
+            return None
+        distance = numerical_distance(baseline_sketch, feature.numeric.sketch, config.method)
+        if distance > config.threshold:
+            return _violation(name, "baseline_drift_check",
+                              f"Numerical distance: {distance!r} exceeds numerical threshold: {config.threshold!r}")
+        return None
+    if expected_type != "String":
+        return None
+    baseline_counts = _baseline_categories(baseline_feature, where)
+    if not baseline_counts:
+        return None
+    current = feature.category_counts()
+    if config.drift_method == "ChiSquared":
+        p_value = chi_square_p_value(baseline_counts, current)
+        if p_value is not None and p_value < config.categorical_threshold:
+            return _violation(name, "baseline_drift_check",
+                              f"Categorical drift: ChiSquared p-value {p_value!r} is below categorical threshold: "
+                              f"{config.categorical_threshold!r}")
+        return None
+    if feature.overflowed():  # only baseline categories were counted: the rest of the data is one "other" share
+        current = {**current, "\x00other": feature.present - sum(current.values())}
+    distance = categorical_distance(baseline_counts, current, config.method)
+    if distance > config.categorical_threshold:
+        return _violation(name, "baseline_drift_check",
+                          f"Categorical distance: {distance!r} exceeds categorical threshold: "
+                          f"{config.categorical_threshold!r}")
+    return None
+
+
+# ------------------------------------------------------------------------------------------- analyzer contract
+
+
+def _rebase(path: str, base_dir: str | None) -> str:
+    """A container path (/opt/ml/...) under another base directory, for local runs."""
+    if base_dir and os.path.normpath(base_dir) != CONTAINER_BASE_DIR:
+        if path == CONTAINER_BASE_DIR or path.startswith(CONTAINER_BASE_DIR + "/"):
+            return os.path.join(base_dir, path[len(CONTAINER_BASE_DIR) + 1:])
+    return path
+
+
+def _dataset_format(text: str | None) -> bool:
+    """The `header` flag of a dataset_format value (only CSV datasets are supported)."""
+    if not text:
+        return True
+    try:
+        document = json.loads(text)
+    except ValueError as error:
+        raise DataQualityError(f"dataset_format: not valid JSON ({error}): {text!r}") from None
+    if not isinstance(document, dict) or "csv" not in document:
+        kinds = ", ".join(document) if isinstance(document, dict) else type(document).__name__
+        raise DataQualityError(f"dataset_format: only CSV datasets are supported, got {kinds or 'nothing'}")
+    csv = document["csv"] or {}
+    if not isinstance(csv, dict):
+        raise DataQualityError("dataset_format.csv: expected an object such as {\"header\": true}")
+    header = csv.get("header", True)
+    if not isinstance(header, bool):
+        raise DataQualityError(f"dataset_format.csv.header: expected true or false, got {header!r}")
+    position = csv.get("output_columns_position", "START")
+    if position not in ("START", "END"):
+        raise DataQualityError(f"dataset_format.csv.output_columns_position: expected START or END, got {position!r}")
+    return header
+
+
+def _load_json(path: str, key: str) -> dict:
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except OSError as error:
+        raise DataQualityError(f"{key}: cannot read {path} ({error.strerror or error})") from None
+    except ValueError as error:
+        raise DataQualityError(f"{key}: {path} is not valid JSON ({error})") from None
+
+
+def write_json(path: Path, document: dict) -> None:
+    """Deterministic JSON (same document, same bytes)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(document, indent=2, allow_nan=False) + "\n", encoding="utf-8")
+
+
+def _run_post_analytics(script: str) -> None:
+    spec = importlib.util.spec_from_file_location("post_analytics_processor", script)
+    if spec is None or spec.loader is None or not os.path.isfile(script):
+        raise DataQualityError(f"post_analytics_processor_script: cannot load {script}")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    handler = getattr(module, "postprocess_handler", None)
+    if not callable(handler):
+        raise DataQualityError(f"post_analytics_processor_script: {script} defines no postprocess_handler()")
+    handler()
+
+
+def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict:
+    """Do what the Model Monitor analyzer container does for a CSV dataset, given its Environment.
+
+    Keys: dataset_source (a directory or file), output_path, dataset_format (JSON, CSV only), baseline_statistics
+    and baseline_constraints (check mode when given), categorical_drift_method, publish_cloudwatch_metrics,
+    post_analytics_processor_script; generating a baseline also honours comparison_threshold and
+    comparison_method. Paths under /opt/ml are taken under `base_dir` when one is given.
+    Writes statistics.json and constraints.json (and constraint_violations.json in check mode) into output_path;
+    returns a summary: {"mode", "item_count", "features", "violations", "violation_counts", "files",
+    "empty_files", "skipped_lines", "output_path", "descriptions"}.
+    """
+    env = {key: value for key, value in environment.items() if value is not None}
+    source = env.get("dataset_source")
+    output = env.get("output_path")
+    if not source:
+        raise DataQualityError("dataset_source: not set (the directory holding the dataset)")
+    if not output:
+        raise DataQualityError("output_path: not set (the directory the reports are written to)")
+    source, output = _rebase(source, base_dir), _rebase(output, base_dir)
+    header = _dataset_format(env.get("dataset_format"))
+    if "publish_cloudwatch_metrics" in env:
+        _enabled(env["publish_cloudwatch_metrics"], "publish_cloudwatch_metrics")
+    if env.get("record_preprocessor_script"):
+        raise DataQualityError("record_preprocessor_script: not supported for CSV datasets by this engine")
+    drift_method = env.get("categorical_drift_method") or None
+    if drift_method:
+        drift_method = _choice(drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
+    statistics_path = env.get("baseline_statistics")
+    constraints_path = env.get("baseline_constraints")
+    if statistics_path and not constraints_path:
+        raise DataQualityError("baseline_statistics is set but baseline_constraints is not: give both or neither")
+    generation = {
+        "comparison_threshold": _threshold_setting(env.get("comparison_threshold", "0.1")),
+        "comparison_method": env.get("comparison_method", "Robust"),
+        "categorical_drift_method": drift_method or "LInfinity",
+    }
+
+    if constraints_path:
+        constraints_doc = _load_json(_rebase(constraints_path, base_dir), "baseline_constraints")
+        statistics_doc = (_load_json(_rebase(statistics_path, base_dir), "baseline_statistics")
+                          if statistics_path else {"features": []})
+        profile, report = _check(source, statistics_doc, constraints_doc, header, chunk_rows, drift_method)
+        mode = "check"
+    else:
+        profile, report = _DatasetProfile(header, chunk_rows).read(source), None
+        mode = "baseline"
+    statistics = profile.statistics()
+    constraints = suggest_constraints(statistics, **generation)
+
+    out = Path(output)
+    write_json(out / STATISTICS_FILE, statistics)
+    write_json(out / CONSTRAINTS_FILE, constraints)
+    violations = []
+    if report is not None:
+        write_json(out / VIOLATIONS_FILE, report)
+        violations = report["violations"]
+    if env.get("post_analytics_processor_script"):
+        _run_post_analytics(_rebase(env["post_analytics_processor_script"], base_dir))
+    counts: dict[str, int] = {}
+    for violation in violations:
+        counts[violation["constraint_check_type"]] = counts.get(violation["constraint_check_type"], 0) + 1
+    return {
+        "mode": mode,
+        "item_count": statistics["dataset"]["item_count"],
+        "features": len(statistics["features"]),
+        "violations": len(violations),
+        "violation_counts": counts,
+        "descriptions": [f"{v['constraint_check_type']} on {v['feature_name']!r}: {v['description'].strip()}"
+                         for v in violations],
+        "output_path": str(out),
+        "files": profile.files,
+        "empty_files": profile.empty_files,
+        "skipped_lines": profile.skipped_lines,
+    }
+
+
+def _threshold_setting(text: str) -> float:
+    try:
+        value = float(text)
+    except (TypeError, ValueError):
+        raise DataQualityError(f"comparison_threshold: expected a number between 0 and 1, got {text!r}") from None
+    return _fraction(value, "comparison_threshold")
+
+
+# ----------------------------------------------------------------------------------------------------- script
+
+
+ENVIRONMENT_KEYS = (
+    "dataset_source", "output_path", "dataset_format", "baseline_statistics", "baseline_constraints",
+    "categorical_drift_method", "publish_cloudwatch_metrics", "post_analytics_processor_script",
+    "record_preprocessor_script", "comparison_threshold", "comparison_method", "fail_on_violation",
+)
+
+
+def _arguments(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        description="Data-quality analysis in the Model Monitor formats. Settings come from the environment "
+                    "(the analyzer's keys); a flag overrides the variable of the same name.")
+    for key in ENVIRONMENT_KEYS:
+        parser.add_argument("--" + key.replace("_", "-"), dest=key, default=None, metavar="VALUE")
+    parser.add_argument("--chunk-rows", type=int, default=DEFAULT_CHUNK_ROWS, help="rows read per chunk")
+    return parser.parse_args(argv)
+
+
+def _failure_summary(summary: dict) -> str:
+    listed = summary["descriptions"][:5]
+    more = summary["violations"] - len(listed)
+    text = (f"Data quality check found {summary['violations']} constraint violation(s) in "
+            f"{summary['item_count']} rows of {summary['features']} features: " + "; ".join(listed))
+    if more > 0:
+        text += f"; and {more} more"
+    return text + f". Details: {summary['output_path']}/{VIOLATIONS_FILE}."
+
+
+def _write_message(base_dir: str, text: str) -> None:
+    path = Path(base_dir) / "output" / "message"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text[:1024], encoding="utf-8")  # SageMaker keeps 1 KiB as FailureReason
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Script entry: analyzer keys from the environment (flags override); exit 0 when done, EXIT_VIOLATIONS
+    when violations are found and fail_on_violation is true (default), EXIT_ERROR on bad input. Failures write
+    a one-paragraph reason to <SAGEMAKER_BASE_DIR or /opt/ml>/output/message."""
+    base_dir = os.environ.get("SAGEMAKER_BASE_DIR") or DEFAULT_BASE_DIR
+    try:
+        arguments = _arguments(argv)
+        env = {key: os.environ[key] for key in ENVIRONMENT_KEYS if os.environ.get(key)}
+        env.update({key: value for key, value in vars(arguments).items() if key in ENVIRONMENT_KEYS and value})
+        env.setdefault("dataset_source", f"{CONTAINER_BASE_DIR}/processing/input/baseline_dataset_input")
+        env.setdefault("output_path", f"{CONTAINER_BASE_DIR}/processing/output")
+        fail_text = env.pop("fail_on_violation", "true").strip().lower()
+        if fail_text not in ("true", "false"):
+            raise DataQualityError(f"fail_on_violation: expected true or false, got {fail_text!r}")
+        summary = run_analyzer(env, base_dir=base_dir, chunk_rows=arguments.chunk_rows)
+    except DataQualityError as error:
+        message = f"Data quality analysis failed: {error}"
+        print(message, file=sys.stderr)
+        _write_message(base_dir, message)
+        return EXIT_ERROR
+    print(json.dumps({key: value for key, value in summary.items() if key != "descriptions"}, indent=2))
+    for line in summary["descriptions"]:
+        print(f"violation: {line}")
+    if summary["violations"] and fail_text == "true":
+        message = _failure_summary(summary)
+        print(message, file=sys.stderr)
+        _write_message(base_dir, message)
+        return EXIT_VIOLATIONS
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
