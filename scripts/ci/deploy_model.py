@@ -7,7 +7,9 @@ ARN and version default to MODEL_PACKAGE_ARN / MODEL_PACKAGE_VERSION, the variab
 Lambda passes to GitLab's pipeline trigger API. The package must exist and be Approved (checked with the
 target environment's credentials); its ARN is then written to the environment's active-model SSM parameter,
 which the inference pipeline's ResolveModel step reads at run time. Writing the value the parameter already
-holds changes nothing. `--report` writes a dotenv file (GitLab `artifacts:reports:dotenv`) that records what
+holds changes nothing. Versions move forward only (dev -> staging -> prod): a version approved in an
+environment's own group is not pushed back into an earlier environment (that job reports it and does
+nothing). `--report` writes a dotenv file (GitLab `artifacts:reports:dotenv`) that records what
 was deployed and what it replaced.
 """
 
@@ -24,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from batchops.aws_session import AwsTargetError, connect  # noqa: E402
-from batchops.config import ConfigError, load_settings  # noqa: E402
+from batchops.config import ENV_DIR, ConfigError, load_settings  # noqa: E402
 from batchops.operations import active_model_parameter  # noqa: E402
 
 _PACKAGE_ARN = re.compile(
@@ -33,8 +35,30 @@ _PACKAGE_ARN = re.compile(
 )
 
 
+# The order in which .gitlab-ci.yml promotes environments.
+PROMOTION_ORDER = ("dev", "staging", "prod")
+
+
 class DeployError(RuntimeError):
     pass
+
+
+def environment_of_group(group: str) -> str | None:
+    """The environment whose env file names this model package group, if any."""
+    for path in sorted(ENV_DIR.glob("*.tfvars")):
+        try:
+            settings = load_settings(path)
+        except ConfigError:
+            continue
+        if settings.pipelines.model_package_group == group:
+            return settings.environment
+    return None
+
+
+def flows_backwards(source: str | None, target: str) -> bool:
+    if source not in PROMOTION_ORDER or target not in PROMOTION_ORDER:
+        return False
+    return PROMOTION_ORDER.index(source) > PROMOTION_ORDER.index(target)
 
 
 def parse_package_arn(arn: str) -> re.Match[str]:
@@ -51,6 +75,10 @@ def deploy(env: str, arn: str, version: str | None) -> dict[str, str]:
     if version and version != parts["version"]:
         raise DeployError(f"MODEL_PACKAGE_VERSION={version} does not match the ARN's version {parts['version']}")
     settings = load_settings(env)
+    source = environment_of_group(parts["group"])
+    if flows_backwards(source, env):
+        return {"DEPLOYED_ENVIRONMENT": env, "DEPLOYED_MODEL_PACKAGE_ARN": "", "DEPLOYED_MODEL_PACKAGE_VERSION": "",
+                "SOURCE_ENVIRONMENT": source, "DEPLOY_ACTION": "skipped"}
     if parts["region"] != settings.region:
         raise DeployError(f"the package is in region {parts['region']}, environment '{env}' in {settings.region}")
     target = connect(settings)
@@ -82,6 +110,7 @@ def deploy(env: str, arn: str, version: str | None) -> dict[str, str]:
         "DEPLOYED_ENVIRONMENT": env,
         "DEPLOYED_MODEL_PACKAGE_ARN": arn,
         "DEPLOYED_MODEL_PACKAGE_VERSION": parts["version"],
+        "SOURCE_ENVIRONMENT": source or "",
         "PREVIOUS_MODEL_PACKAGE_ARN": previous,
         "ACTIVE_MODEL_PARAMETER": parameter,
         "DEPLOY_ACTION": action,
@@ -105,7 +134,10 @@ def main(argv: list[str] | None = None) -> int:
     except (DeployError, AwsTargetError, BotoCoreError, ClientError) as exc:
         print(f"deploy_model: {exc}", file=sys.stderr)
         return 1
-    if record["DEPLOY_ACTION"] == "unchanged":
+    if record["DEPLOY_ACTION"] == "skipped":
+        print(f"{args.env}: the version was approved in '{record['SOURCE_ENVIRONMENT']}', which comes after "
+              f"'{args.env}' in the promotion order {' -> '.join(PROMOTION_ORDER)}: nothing to deploy here")
+    elif record["DEPLOY_ACTION"] == "unchanged":
         print(f"{args.env}: model version {record['DEPLOYED_MODEL_PACKAGE_VERSION']} was already active "
               f"({record['ACTIVE_MODEL_PARAMETER']})")
     else:

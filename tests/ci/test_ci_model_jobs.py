@@ -91,7 +91,7 @@ def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
     record = dict(line.split("=", 1) for line in (tmp_path / "staging" / "deploy.env").read_text().splitlines())
     assert record == {
         "DEPLOYED_ENVIRONMENT": "staging", "DEPLOYED_MODEL_PACKAGE_ARN": approved,
-        "DEPLOYED_MODEL_PACKAGE_VERSION": "1", "PREVIOUS_MODEL_PACKAGE_ARN": "none",
+        "DEPLOYED_MODEL_PACKAGE_VERSION": "1", "SOURCE_ENVIRONMENT": "staging", "PREVIOUS_MODEL_PACKAGE_ARN": "none",
         "ACTIVE_MODEL_PARAMETER": "/abalone/staging/active-model-package-arn", "DEPLOY_ACTION": "updated",
     }
 
@@ -99,6 +99,26 @@ def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
     assert second.returncode == 0, second.stderr
     assert "was already active" in second.stdout
     assert "DEPLOY_ACTION=unchanged" in (tmp_path / "staging" / "deploy.env").read_text()
+
+
+def test_a_version_approved_in_staging_is_promoted_to_prod_but_never_back(account, tmp_path):
+    env, client = account
+    create_stack_parts(client, "staging")
+    create_stack_parts(client, "prod")
+    staging_version, = register_versions(client("sagemaker"), "abalone-staging-models", ["Approved"])
+    prod_version, = register_versions(client("sagemaker"), "abalone-prod-models", ["Approved"])
+    env = {**env, "BATCHOPS_CI_OUT": str(tmp_path)}
+
+    forward = run_wrapper("deploy.sh", "prod", env={**env, "MODEL_PACKAGE_ARN": staging_version})
+    backward = run_wrapper("deploy.sh", "staging", env={**env, "MODEL_PACKAGE_ARN": prod_version})
+
+    assert forward.returncode == 0, forward.stderr
+    assert "note: package group 'abalone-staging-models' is not this environment's group" in forward.stdout
+    assert active_model(client, "prod") == staging_version
+    assert backward.returncode == 0, backward.stderr
+    assert "approved in 'prod', which comes after 'staging'" in backward.stdout
+    assert active_model(client, "staging") == "none"
+    assert "DEPLOY_ACTION=skipped" in (tmp_path / "staging" / "deploy.env").read_text()
 
 
 def test_deploy_refuses_a_version_that_is_not_approved(account, tmp_path):
