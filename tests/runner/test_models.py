@@ -96,6 +96,7 @@ def ranges_names(ranges: dict) -> set[str]:
     return {entry["Name"] for entries in ranges.values() for entry in entries}
 
 
+@pytest.mark.slow
 def test_tuning_runs_grid_jobs_and_orders_summaries_best_first(runner, aws):
     ranges = {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "2",
                                           "ScalingType": "Auto"}],
@@ -123,6 +124,7 @@ def test_tuning_runs_grid_jobs_and_orders_summaries_best_first(runner, aws):
         record["Properties"]["HyperParameterTuningJobName"].lower()
 
 
+@pytest.mark.slow
 def test_random_tuning_draws_within_ranges_and_bayesian_runs_as_random(runner, aws):
     ranges = {"ContinuousParameterRanges": [{"Name": "eta", "MinValue": "0.01", "MaxValue": "0.5",
                                              "ScalingType": "Logarithmic"}],
