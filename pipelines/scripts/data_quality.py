@@ -999,15 +999,16 @@ def _check_feature(feature: _FeatureAccumulator, constraint: dict, baseline_feat
                                     f"Value: {share!r} does not meet the constraint requirement! "))
 
     if config.compare and baseline_feature is not None and present:
-        drift = _drift_violation(feature, expected_type, baseline_feature, config, where)
+        drift = _drift_violation(feature, expected_type, baseline_feature, config)
         if drift:
             found.append(drift)
     return found
 
 
 def _drift_violation(feature: _FeatureAccumulator, expected_type: str, baseline_feature: dict,
-                     config: _CheckConfig, where: str) -> dict | None:
+                     config: _CheckConfig) -> dict | None:
     name = feature.name
+    where = f"baseline statistics: feature {name!r}"
     if expected_type in NUMERIC_TYPES:
         baseline_sketch = _baseline_sketch(baseline_feature, where)
         feature.numeric.finish()
