@@ -10,6 +10,7 @@ from lambdas.shared.runtime import EventError, client, error_code, log
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
 NO_MODEL = "none"  # the pointer value meaning "no version chosen" (ResolveModel then uses the latest Approved)
+PAGE_SIZE = 50
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:model-package/(?P<group>[^/]+)/(?P<version>\d+)$"
@@ -75,7 +76,7 @@ def latest_approved_other_than(group: str, excluded_arn: str) -> str | None:
         "ModelApprovalStatus": "Approved",
         "SortBy": "CreationTime",
         "SortOrder": "Descending",  # the API's default is Ascending: the oldest first
-        "MaxResults": 50,
+        "MaxResults": PAGE_SIZE,
     }
     while True:
         page = sagemaker.list_model_packages(**request)

@@ -60,6 +60,7 @@ def env_flag(name: str) -> bool:
 
 
 _clients: dict[str, Any] = {}
+_session: list[Any] = []  # one boto3 Session: it caches the loaded service models
 
 
 def client(service: str) -> Any:
@@ -68,14 +69,16 @@ def client(service: str) -> Any:
     The endpoint comes from the standard AWS environment (AWS_ENDPOINT_URL for the local emulator).
     """
     if service not in _clients:
-        import boto3
+        if not _session:
+            import boto3
 
-        _clients[service] = boto3.client(service)
+            _session.append(boto3.session.Session())
+        _clients[service] = _session[0].client(service)
     return _clients[service]
 
 
 def reset_clients() -> None:
-    """Forget cached clients (tests switch between mocked accounts)."""
+    """Forget cached clients (tests switch between mocked accounts); the session keeps its loaded models."""
     _clients.clear()
 
 

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-import boto3
 import pytest
 from botocore.stub import Stubber
 from moto import mock_aws
@@ -114,7 +113,7 @@ class Stack:
         return [{"subject": sent[2], "message": sent[1]} for sent in topic.sent_notifications]
 
     def dedup_item(self, event_id: str) -> dict[str, Any] | None:
-        item = boto3.client("dynamodb").get_item(TableName=DEDUP_TABLE, Key={"event_id": {"S": event_id}})
+        item = runtime.client("dynamodb").get_item(TableName=DEDUP_TABLE, Key={"event_id": {"S": event_id}})
         return item.get("Item")
 
 
@@ -136,8 +135,8 @@ def aws(monkeypatch):
 @pytest.fixture
 def stack(aws, monkeypatch) -> Stack:
     """SNS topic, dedup table (TTL on expires_at) and the environment both Lambdas share."""
-    topic_arn = boto3.client("sns").create_topic(Name="abalone-test-notifications")["TopicArn"]
-    dynamodb = boto3.client("dynamodb")
+    topic_arn = runtime.client("sns").create_topic(Name="abalone-test-notifications")["TopicArn"]
+    dynamodb = runtime.client("dynamodb")
     dynamodb.create_table(
         TableName=DEDUP_TABLE,
         KeySchema=[{"AttributeName": "event_id", "KeyType": "HASH"}],
@@ -160,9 +159,8 @@ def stack(aws, monkeypatch) -> Stack:
 @pytest.fixture
 def stub_sagemaker(aws, monkeypatch):
     """A SageMaker client whose answers the test scripts (moto lacks ListPipelineExecutionSteps)."""
-    client = boto3.client("sagemaker")
+    client = runtime.client("sagemaker")
     stubber = Stubber(client)
-    monkeypatch.setitem(runtime._clients, "sagemaker", client)
     with stubber:
         yield stubber
 

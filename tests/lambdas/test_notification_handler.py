@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-import boto3
 import pytest
 from lambda_testkit import (
     INFERENCE,
@@ -22,7 +21,7 @@ from lambdas.notification.content import Deployment, template_variables
 from lambdas.notification.events import parse_event
 from lambdas.notification.handler import handler
 from lambdas.shared.outbound import OutboundError
-from lambdas.shared.runtime import ConfigurationError, EventError
+from lambdas.shared.runtime import ConfigurationError, EventError, client
 
 
 def rule(pipeline="*", step="*", status="*", mute=False, subject="", body=""):
@@ -221,7 +220,7 @@ VIOLATIONS = {
 
 
 def put_report(key: str, document) -> str:
-    s3 = boto3.client("s3")
+    s3 = client("s3")
     s3.create_bucket(Bucket="abalone-test-data")
     s3.put_object(Bucket="abalone-test-data", Key=key, Body=json.dumps(document).encode())
     return f"s3://abalone-test-data/{key}"
@@ -338,7 +337,7 @@ def test_failed_send_releases_the_marker_so_the_retry_sends(notification_env, mo
 
 
 def test_slack_webhook_gets_the_same_text(notification_env, monkeypatch, local_server):
-    boto3.client("secretsmanager").create_secret(
+    client("secretsmanager").create_secret(
         Name="slack-hook", SecretString=json.dumps({"url": local_server.url + "/services/T000/B000/XXXX"})
     )
     monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "slack-hook")
@@ -351,7 +350,7 @@ def test_slack_webhook_gets_the_same_text(notification_env, monkeypatch, local_s
 
 
 def test_slack_failure_retries_only_what_was_not_sent(notification_env, monkeypatch, local_server, capsys):
-    boto3.client("secretsmanager").create_secret(Name="slack-hook", SecretString=local_server.url + "/hook/secret")
+    client("secretsmanager").create_secret(Name="slack-hook", SecretString=local_server.url + "/hook/secret")
     monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "slack-hook")
     local_server.answer(500, "upstream broken")
     event = step_event("Train", "Failed", pipeline=TRAINING)
