@@ -37,15 +37,24 @@ class LocalRuntimeError(RuntimeError):
     pass
 
 
-def run_with_local_runner(request: ExecutionRequest, sink: ExecutionSink) -> None:
-    """The default execution handler: the local pipeline runner, imported when the first execution starts."""
-    try:
-        from batchops.runner import handle_execution
-    except ImportError as error:
-        raise LocalRuntimeError(
-            f"the local pipeline runner (batchops.runner.handle_execution) is unavailable: {error}"
-        ) from error
-    handle_execution(request, sink)
+def local_runner_handler(home: Path | str) -> ExecutionHandler:
+    """The default execution handler: the local pipeline runner (imported when the first execution starts),
+    keeping its job directories and logs under `home`."""
+    runner_home = Path(home).resolve()
+
+    def run_with_local_runner(request: ExecutionRequest, sink: ExecutionSink) -> None:
+        try:
+            from batchops.runner import handle_execution
+        except ImportError as error:
+            raise LocalRuntimeError(
+                f"the local pipeline runner (batchops.runner.handle_execution) is unavailable: {error}"
+            ) from error
+        handle_execution(request, sink, home=runner_home)
+
+    return run_with_local_runner
+
+
+_LOCAL_RUNNER = object()  # default of start_local_aws: the runner, with the same home as the emulator
 
 
 class LocalAws:
@@ -100,13 +109,15 @@ def start_local_aws(
     port: int | None = None,
     *,
     region: str = DEFAULT_REGION,
-    execution_handler: ExecutionHandler | None = run_with_local_runner,
+    execution_handler: ExecutionHandler | None | object = _LOCAL_RUNNER,
     **emulator_options: Any,
 ) -> LocalAws:
-    """Start the emulator in this process with `execution_handler` (default: the local pipeline runner)."""
+    """Start the emulator in this process with `execution_handler` (default: the local pipeline runner;
+    None: executions fail saying no handler is registered)."""
     from batchops.emulator.server import Emulator
 
-    emulator = Emulator(home, port=port, region=region, execution_handler=execution_handler, **emulator_options)
+    handler = local_runner_handler(home) if execution_handler is _LOCAL_RUNNER else execution_handler
+    emulator = Emulator(home, port=port, region=region, execution_handler=handler, **emulator_options)
     return LocalAws(emulator.start())
 
 

@@ -44,8 +44,13 @@ def install(patcher: Patcher) -> None:
 
 
 def iso_time(value: Any) -> str:
+    """ISO-8601 UTC (`2026-11-21T06:00:00Z`) for epoch seconds or a datetime (naive ones are UTC, as in moto)."""
     if isinstance(value, int | float):
-        return datetime.fromtimestamp(value, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        value = datetime.fromtimestamp(value, UTC)
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     return str(value)
 
 

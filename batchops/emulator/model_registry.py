@@ -19,7 +19,7 @@ from moto.sagemaker.exceptions import AWSValidationException, ValidationError
 from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from .event_bus import emit_service_event
+from .event_bus import emit_service_event, iso_time
 from .patching import Patcher
 
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Model Package State Change"
@@ -220,6 +220,4 @@ def _emit_state_change(backend: SageMakerModelBackend, package: ModelPackage) ->
 
 
 def _json_default(value: Any) -> Any:
-    if isinstance(value, datetime):
-        return value.isoformat().replace("+00:00", "Z")
-    return str(value)
+    return iso_time(value) if isinstance(value, datetime) else str(value)

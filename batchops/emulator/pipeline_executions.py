@@ -34,7 +34,7 @@ from .contracts import (
     ExecutionHandler,
     ExecutionRequest,
 )
-from .event_bus import emit_service_event
+from .event_bus import emit_service_event, iso_time
 from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.pipelines")
@@ -67,11 +67,7 @@ def utc_now() -> datetime:
 
 
 def iso(moment: datetime | None) -> str | None:
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return None if moment is None else iso_time(moment)
 
 
 # ------------------------------------------------------------------------------------------- records

@@ -98,8 +98,11 @@ class _Server(ThreadedMotoServer):
 
     def start(self) -> None:
         super().start()
-        if self._start_error is not None:  # e.g. the port is taken: moto's start() would wait forever
-            raise self._start_error
+        error = self._start_error  # e.g. the port is taken: moto's own start() would wait forever
+        if isinstance(error, SystemExit):  # werkzeug reports a taken port with sys.exit(1)
+            raise OSError("the address is in use or cannot be bound")
+        if error is not None:
+            raise error
 
     def _server_entry(self) -> None:
         moto_app = DomainDispatcherApplication(create_backend_app)
