@@ -15,6 +15,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import click
 import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from rich.console import Console
@@ -77,6 +78,8 @@ def command(group: typer.Typer, name: str | None = None, **options: Any) -> Call
         def run(*args: Any, **kwargs: Any) -> Any:
             try:
                 return func(*args, **kwargs)
+            except (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+                raise  # typer.Exit is a RuntimeError: let the exit codes through untouched
             except USER_ERRORS as exc:
                 for line in _describe_error(exc).splitlines() or ["failed"]:
                     err_console.print(f"[red]error:[/red] {line}", markup=True, soft_wrap=True)
@@ -349,7 +352,10 @@ def data_check(
     kind: str = typer.Option("inference", "--kind", help=KIND_HELP),
     offline: bool = typer.Option(False, "--offline", help="Schema check only; skip the data-quality comparison."),
 ) -> None:
-    """Schema check, then a data-quality check against the active/approved model's baseline when one exists."""
+    """Schema check, then a data-quality check against the active/approved model's baseline when one exists.
+
+    Exit codes: 0 clean, 1 schema problems, 3 data-quality violations against the baseline.
+    """
     state = _state(ctx)
     problems = ops.check_csv_schema(state.settings, file, _check_kind(kind))
     if problems:

@@ -18,7 +18,9 @@ from typer.testing import CliRunner
 from batchops.aws_session import LOCAL_ACCOUNT_ID
 from batchops.cli import app
 from batchops.config import load_settings
+from batchops.demo_data import REFERENCE, SLOW_GROWING_SITE, generate
 from batchops.local_runtime import stop_background
+from pipelines.scripts.data_quality import compute_baseline
 
 pytestmark = pytest.mark.slow  # starts a background emulator and runs pipelines (~45 s for the module)
 
@@ -73,6 +75,15 @@ def seeded(tmp_path_factory):
         s3.put_bucket_versioning(Bucket=SETTINGS.bucket, VersioningConfiguration={"Status": "Enabled"})
         ssm.put_parameter(Name=f"/{SETTINGS.project}/local/active-model-package-arn", Value="none", Type="String")
         sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        baseline_dir = home / "baseline"
+        baseline_dir.mkdir()
+        features = [c.name for c in SETTINGS.dataset.feature_columns]
+        generate(REFERENCE, 1500, seed=1, id_prefix="b")[features].to_csv(baseline_dir / "b.csv", index=False)
+        baseline = {}
+        for name, document in zip(("Statistics", "Constraints"),
+                                  compute_baseline([baseline_dir / "b.csv"], header=True), strict=True):
+            s3.put_object(Bucket=SETTINGS.bucket, Key=f"baseline/{name}.json", Body=json.dumps(document))
+            baseline[name] = {"ContentType": "application/json", "S3Uri": f"s3://{SETTINGS.bucket}/baseline/{name}.json"}
         for version, rmse in ((1, 1.5), (2, 2.25)):
             key = f"evaluations/{version}/evaluation.json"
             s3.put_object(Bucket=SETTINGS.bucket, Key=key,
@@ -83,7 +94,8 @@ def seeded(tmp_path_factory):
                                         "SupportedContentTypes": ["text/csv"],
                                         "SupportedResponseMIMETypes": ["text/csv"]},
                 ModelMetrics={"ModelQuality": {"Statistics": {
-                    "ContentType": "application/json", "S3Uri": f"s3://{SETTINGS.bucket}/{key}"}}})
+                    "ContentType": "application/json", "S3Uri": f"s3://{SETTINGS.bucket}/{key}"}}},
+                DriftCheckBaselines={"ModelDataQuality": baseline})
         executions = {}
         for name, definition in ((SETTINGS.pipelines.training_name, FAILING),
                                  (SETTINGS.pipelines.inference_name, PASSING)):
@@ -235,3 +247,18 @@ def test_report_names_executions_versions_and_emails(cli, seeded, tmp_path):
     assert "seeded failure for the CLI" in page
     assert "[local] seeded message" in page
     assert "1.5000" in page and "2.2500" in page
+
+
+def test_data_check_compares_with_the_approved_baseline(cli, seeded, tmp_path):
+    sagemaker = seeded["aws"].client("sagemaker")
+    first = f"arn:aws:sagemaker:{SETTINGS.region}:{LOCAL_ACCOUNT_ID}:model-package/{GROUP}/1"
+    sagemaker.update_model_package(ModelPackageArn=first, ModelApprovalStatus="Approved")
+    clean, drifted = tmp_path / "clean.csv", tmp_path / "drifted.csv"
+    generate(REFERENCE, 600, seed=5, id_prefix="c").drop(columns=["rings"]).to_csv(clean, index=False)
+    generate(SLOW_GROWING_SITE, 600, seed=6, id_prefix="d").drop(columns=["rings"]).to_csv(drifted, index=False)
+    passed = cli("data", "check", str(clean))
+    assert passed.exit_code == 0, passed.output
+    assert "data quality vs model version 1's baseline: no violations" in passed.output
+    flagged = cli("data", "check", str(drifted))
+    assert flagged.exit_code == 3, flagged.output
+    assert re.search(r"length: baseline_drift_check: .*distance", flagged.output)

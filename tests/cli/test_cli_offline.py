@@ -149,3 +149,9 @@ def test_demo_only_runs_locally(cli):
     result = cli("--env", "dev", "demo")
     assert result.exit_code == 1
     assert "local emulator only" in result.output
+
+
+def test_exit_codes_are_not_reported_as_errors(cli):
+    result = cli("config", "check", "qa")
+    assert result.exit_code == 1
+    assert "error:" not in result.output and "qa.tfvars: file not found" in result.output
