@@ -36,7 +36,7 @@ def build_graph(definition: dict[str, Any]) -> dict[str, StepSpec]:
         explicit = spec.definition.get("DependsOn") or []
         if not isinstance(explicit, list) or not all(isinstance(name, str) for name in explicit):
             raise DefinitionError(f"step '{spec.name}': DependsOn must be a list of step names")
-        body = {k: v for k, v in spec.definition.items() if k not in ("IfSteps", "ElseSteps")}
+        body = _without_branches(spec.definition)
         spec.dependencies = set(explicit) | referenced_steps(body)
         if spec.condition:
             spec.dependencies.add(spec.condition)
@@ -68,8 +68,8 @@ def _collect(steps: Any, condition: str | None, specs: dict[str, StepSpec], wher
             raise DefinitionError(f"step '{name}' has no Type")
         specs[name] = StepSpec(name=name, type=step["Type"], definition=step, condition=condition)
         if step["Type"] == "Condition":
-            _collect(step.get("IfSteps") or [], name, specs, f"{name}.IfSteps")
-            _collect(step.get("ElseSteps") or [], name, specs, f"{name}.ElseSteps")
+            _collect(branch_definitions(step, True), name, specs, f"{name}.IfSteps")
+            _collect(branch_definitions(step, False), name, specs, f"{name}.ElseSteps")
 
 
 def _reject_cycles(specs: dict[str, StepSpec]) -> None:
@@ -90,5 +90,20 @@ def _reject_cycles(specs: dict[str, StepSpec]) -> None:
         visit(name, [])
 
 
+def branch_definitions(condition: dict[str, Any], outcome: bool) -> list[Any]:
+    """The steps of one branch; the SDK emits them inside Arguments, older definitions beside it."""
+    key = "IfSteps" if outcome else "ElseSteps"
+    arguments = condition.get("Arguments") or {}
+    return arguments.get(key) or condition.get(key) or []
+
+
 def branch_steps(condition: dict[str, Any], outcome: bool) -> list[str]:
-    return [step["Name"] for step in condition.get("IfSteps" if outcome else "ElseSteps") or []]
+    return [step["Name"] for step in branch_definitions(condition, outcome)]
+
+
+def _without_branches(step: dict[str, Any]) -> dict[str, Any]:
+    """A step's own content: a Condition's nested steps are separate steps, not its dependencies."""
+    body = {k: v for k, v in step.items() if k not in ("IfSteps", "ElseSteps")}
+    if isinstance(body.get("Arguments"), dict):
+        body["Arguments"] = {k: v for k, v in body["Arguments"].items() if k not in ("IfSteps", "ElseSteps")}
+    return body

@@ -144,9 +144,14 @@ def test_graph_collects_explicit_implicit_and_branch_dependencies():
         _step("A"),
         _step("B", Arguments={"x": {"Get": "Steps.A.ProcessingJobName"}}),
         _step("C", DependsOn=["A"]),
-        {"Name": "Check", "Type": "Condition", "Arguments": {"Conditions": []},
-         "IfSteps": [_step("Yes", "Fail")], "ElseSteps": [_step("No", Arguments={"y": {"Get": "Steps.B.X"}})]},
+        {"Name": "Check", "Type": "Condition", "Arguments": {
+            "Conditions": [], "IfSteps": [_step("Yes", "Fail")],
+            "ElseSteps": [_step("No", Arguments={"y": {"Get": "Steps.B.X"}})]}},
+        {"Name": "Legacy", "Type": "Condition", "Arguments": {"Conditions": []},
+         "IfSteps": [_step("LegacyYes", Arguments={"z": {"Get": "Steps.C.X"}})]},
     ]})
+    assert graph["Check"].dependencies == set()  # branch steps' references are theirs, not the condition's
+    assert graph["LegacyYes"].dependencies == {"Legacy", "C"}
     assert graph["B"].dependencies == {"A"}
     assert graph["C"].dependencies == {"A"}
     assert graph["Yes"].dependencies == {"Check"} and graph["Yes"].condition == "Check"

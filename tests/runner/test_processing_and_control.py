@@ -62,14 +62,16 @@ def _prepare_definition(aws, threshold_parameter: bool = True):
         environment={"MODE": {"Get": "Parameters.Mode"}, "BUCKET": aws.bucket},
         PropertyFiles=[{"PropertyFileName": "Metrics", "OutputName": "result", "FilePath": "metrics.json"}],
     )
-    check = {
+    check = {  # the SDK's shape: branches inside Arguments
         "Name": "Check", "Type": "Condition",
-        "Arguments": {"Conditions": [{"Type": "LessThanOrEqualTo", "LeftValue": {"Std:JsonGet": {
-            "PropertyFile": {"Get": "Steps.Prepare.PropertyFiles.Metrics"}, "Path": "metrics.score.value"}},
-            "RightValue": {"Get": "Parameters.Threshold"}}]},
-        "IfSteps": [processing_step("Pass", aws.put_script("sleep.py", SLEEP), arguments=["0"])],
-        "ElseSteps": [{"Name": "TooHigh", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
-            "On": " ", "Values": ["score above", {"Get": "Parameters.Threshold"}]}}}}],
+        "Arguments": {
+            "Conditions": [{"Type": "LessThanOrEqualTo", "LeftValue": {"Std:JsonGet": {
+                "PropertyFile": {"Get": "Steps.Prepare.PropertyFiles.Metrics"}, "Path": "metrics.score.value"}},
+                "RightValue": {"Get": "Parameters.Threshold"}}],
+            "IfSteps": [processing_step("Pass", aws.put_script("sleep.py", SLEEP), arguments=["0"])],
+            "ElseSteps": [{"Name": "TooHigh", "Type": "Fail", "Arguments": {"ErrorMessage": {"Std:Join": {
+                "On": " ", "Values": ["score above", {"Get": "Parameters.Threshold"}]}}}}],
+        },
     }
     parameters = [{"Name": "Scale", "Type": "Float", "DefaultValue": 1.0},
                   {"Name": "Mode", "Type": "String", "DefaultValue": "default"},

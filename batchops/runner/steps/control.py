@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchops.runner.dag import branch_steps
 from batchops.runner.errors import StepFailed
 from batchops.runner.executor import StepContext, StepResult
 from batchops.runner.expressions import to_text
@@ -73,7 +74,7 @@ def run_condition(context: StepContext) -> StepResult:
                   for index, condition in enumerate(conditions))
     context.metadata["Condition"] = {"Outcome": "True" if outcome else "False"}
     branch = "IfSteps" if outcome else "ElseSteps"
-    taken = [step.get("Name") for step in context.spec.definition.get(branch) or []]
+    taken = branch_steps(context.spec.definition, outcome)
     context.log.note(f"outcome {outcome}: running {branch} ({', '.join(taken) or 'none'})")
     return StepResult(properties={"Outcome": outcome}, condition_outcome=outcome)
 
