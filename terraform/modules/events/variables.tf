@@ -1,0 +1,69 @@
+variable "name_prefix" {
+  description = "<project>-<environment>, the start of every resource name."
+  type        = string
+}
+
+variable "bucket_name" {
+  description = "Data bucket whose Object Created events start pipelines."
+  type        = string
+}
+
+variable "training_prefix" {
+  description = "Key prefix (no trailing slash) whose new objects start the training pipeline."
+  type        = string
+}
+
+variable "inference_prefix" {
+  description = "Key prefix (no trailing slash) whose new objects start the batch-inference pipeline."
+  type        = string
+}
+
+variable "pipeline_arns" {
+  description = "SageMaker pipeline ARN per pipeline key (training, training_hpo, inference)."
+  type        = map(string)
+
+  validation {
+    condition     = length(setsubtract(["training", "training_hpo", "inference"], keys(var.pipeline_arns))) == 0
+    error_message = "pipeline_arns needs the keys training, training_hpo and inference."
+  }
+}
+
+variable "model_package_group" {
+  description = "Model package group whose approval decisions go to the approval_trigger function."
+  type        = string
+}
+
+variable "retrain_input" {
+  description = "InputBucket/InputKey passed to the training-with-HPO pipeline when model quality fails."
+  type = object({
+    bucket = string
+    key    = string
+  })
+}
+
+variable "function_arns" {
+  description = "ARN of the notification and approval_trigger functions."
+  type = object({
+    notification     = string
+    approval_trigger = string
+  })
+}
+
+variable "pipeline_starter_role_arn" {
+  description = "Role EventBridge assumes to start the pipelines."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Key that encrypts the dead-letter queue."
+  type        = string
+}
+
+variable "schedules" {
+  description = "Enabled schedules: pipeline key, cron/rate expression, pipeline parameters."
+  type = list(object({
+    pipeline   = string
+    expression = string
+    parameters = map(string)
+  }))
+}

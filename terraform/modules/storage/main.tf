@@ -1,0 +1,164 @@
+locals {
+  create_key  = var.kms_key_arn == ""
+  kms_key_arn = local.create_key ? aws_kms_key.data[0].arn : var.kms_key_arn
+  bucket_arn  = var.create_bucket ? aws_s3_bucket.data[0].arn : data.aws_s3_bucket.existing[0].arn
+  bucket_name = var.create_bucket ? aws_s3_bucket.data[0].id : data.aws_s3_bucket.existing[0].id
+}
+
+# ------------------------------------------------------------------------------------------- KMS key
+
+resource "aws_kms_key" "data" {
+  count = local.create_key ? 1 : 0
+
+  description             = "${var.name_prefix}: data bucket, topic, queues, logs, table, Lambda environment"
+  enable_key_rotation     = true
+  deletion_window_in_days = 30
+  policy                  = local.key_policy
+}
+
+resource "aws_kms_alias" "data" {
+  count = local.create_key ? 1 : 0
+
+  name          = "alias/${var.name_prefix}-data"
+  target_key_id = aws_kms_key.data[0].key_id
+}
+
+# A key policy's Resource is always "*": it means "this key", nothing else is accepted there.
+locals {
+  key_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid       = "AccountAdministersTheKeyAndDelegatesUseToIam"
+        Effect    = "Allow"
+        Principal = { AWS = "arn:${var.partition}:iam::${var.account_id}:root" }
+        Action = [
+          "kms:Create*", "kms:Describe*", "kms:Enable*", "kms:List*", "kms:Put*", "kms:Update*", "kms:Revoke*",
+          "kms:Disable*", "kms:Get*", "kms:Delete*", "kms:TagResource", "kms:UntagResource",
+          "kms:ScheduleKeyDeletion", "kms:CancelKeyDeletion", "kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*",
+          "kms:GenerateDataKey*",
+        ]
+        Resource = "*"
+      },
+      {
+        Sid       = "CloudWatchLogsEncryptsTheStackLogGroups"
+        Effect    = "Allow"
+        Principal = { Service = "logs.${var.region}.amazonaws.com" }
+        Action    = ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"]
+        Resource  = "*"
+        Condition = {
+          ArnLike = {
+            "kms:EncryptionContext:aws:logs:arn" = "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/lambda/${var.name_prefix}-*"
+          }
+        }
+      },
+      {
+        Sid       = "EventBridgeWritesToTheEncryptedDeadLetterQueue"
+        Effect    = "Allow"
+        Principal = { Service = "events.amazonaws.com" }
+        Action    = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource  = "*"
+        Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+      },
+    ]
+  })
+
+  tls_only_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "DenyRequestsWithoutTls"
+      Effect    = "Deny"
+      Principal = "*"
+      Action    = "s3:*"
+      Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
+      Condition = { Bool = { "aws:SecureTransport" = "false" } }
+    }]
+  })
+}
+
+# ------------------------------------------------------------------------------------------- bucket
+
+data "aws_s3_bucket" "existing" {
+  count  = var.create_bucket ? 0 : 1
+  bucket = var.bucket_name
+}
+
+resource "aws_s3_bucket" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  #checkov:skip=CKV_AWS_18:Access logging needs a second log bucket per environment; S3 data events go to the account's CloudTrail.
+  #checkov:skip=CKV_AWS_144:Cross-region replication is a disaster-recovery decision of the account owner, not of this stack.
+  bucket        = var.bucket_name
+  force_destroy = var.force_destroy
+}
+
+resource "aws_s3_bucket_versioning" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.data[0].id
+  versioning_configuration {
+    status = "Enabled"
+  }
+}
+
+resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.data[0].id
+  rule {
+    apply_server_side_encryption_by_default {
+      sse_algorithm     = "aws:kms"
+      kms_master_key_id = local.kms_key_arn
+    }
+    bucket_key_enabled = true
+  }
+}
+
+resource "aws_s3_bucket_public_access_block" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket                  = aws_s3_bucket.data[0].id
+  block_public_acls       = true
+  block_public_policy     = true
+  ignore_public_acls      = true
+  restrict_public_buckets = true
+}
+
+resource "aws_s3_bucket_policy" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.data[0].id
+  policy = local.tls_only_policy
+
+  # The public access block must exist first, or AWS may reject the policy while it is being applied.
+  depends_on = [aws_s3_bucket_public_access_block.data]
+}
+
+resource "aws_s3_bucket_lifecycle_configuration" "data" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket = aws_s3_bucket.data[0].id
+
+  rule {
+    id     = "expire-noncurrent-versions"
+    status = "Enabled"
+    filter {
+      prefix = ""
+    }
+    noncurrent_version_expiration {
+      noncurrent_days = var.noncurrent_version_expiration_days
+    }
+    abort_incomplete_multipart_upload {
+      days_after_initiation = 7
+    }
+  }
+
+  depends_on = [aws_s3_bucket_versioning.data]
+}
+
+# Object Created events go to EventBridge, where the rules of modules/events route them. This also applies
+# to an existing bucket: it is what makes data drops start the pipelines.
+resource "aws_s3_bucket_notification" "data" {
+  bucket      = local.bucket_name
+  eventbridge = true
+}

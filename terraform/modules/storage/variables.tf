@@ -1,0 +1,44 @@
+variable "name_prefix" {
+  description = "<project>-<environment>, the start of every resource name."
+  type        = string
+}
+
+variable "bucket_name" {
+  description = "Name of the data bucket (created, or an existing one)."
+  type        = string
+}
+
+variable "create_bucket" {
+  description = "true: create and fully configure the bucket; false: use an existing bucket of this name."
+  type        = bool
+}
+
+variable "kms_key_arn" {
+  description = "Existing KMS key ARN; empty creates a customer-managed key with rotation."
+  type        = string
+}
+
+variable "noncurrent_version_expiration_days" {
+  description = "Days after which noncurrent object versions expire."
+  type        = number
+}
+
+variable "force_destroy" {
+  description = "Whether destroying the stack also deletes every object in a created bucket."
+  type        = bool
+}
+
+variable "account_id" {
+  description = "AWS account the key and bucket live in."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the key."
+  type        = string
+}

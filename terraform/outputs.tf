@@ -1,0 +1,66 @@
+# What the CLI, the demo and the pipeline upsert read after an apply (`terraform output -json`).
+
+output "bucket_name" {
+  description = "Data bucket."
+  value       = module.storage.bucket_name
+}
+
+output "kms_key_arn" {
+  description = "Key of the bucket, topic, queues, logs, table and Lambda environment."
+  value       = module.storage.kms_key_arn
+}
+
+output "sns_topic_arn" {
+  description = "Alerts topic (email subscriptions)."
+  value       = module.notifications.topic_arn
+}
+
+output "pipeline_role_arn" {
+  description = "Role the SageMaker pipelines run as (pass it to the pipeline upsert)."
+  value       = module.iam.sagemaker_execution_role_arn
+}
+
+output "pipeline_starter_role_arn" {
+  description = "Role EventBridge assumes to start the pipelines."
+  value       = module.iam.pipeline_starter_role_arn
+}
+
+output "pipeline_arns" {
+  description = "ARNs the EventBridge rules and the starter role use, per pipeline key."
+  value       = local.pipeline_arns
+}
+
+output "model_package_group_name" {
+  description = "Model package group the training pipelines register into."
+  value       = aws_sagemaker_model_package_group.models.model_package_group_name
+}
+
+output "lambda_function_names" {
+  description = "Deployed function name per function key (notification, approval_trigger)."
+  value       = module.lambdas.function_names
+}
+
+output "rule_names" {
+  description = "EventBridge rule name per rule key."
+  value       = module.events.rule_names
+}
+
+output "dlq_urls" {
+  description = "Dead-letter queue URLs: `events` for undeliverable events, one per function."
+  value       = merge({ events = module.events.dead_letter_queue_url }, module.lambdas.dead_letter_queue_urls)
+}
+
+output "dedup_table_name" {
+  description = "DynamoDB table of processed EventBridge event ids."
+  value       = module.lambdas.dedup_table_name
+}
+
+output "active_model_parameter_name" {
+  description = "SSM parameter holding the active model package ARN ('none' until an approval)."
+  value       = module.lambdas.active_model_parameter_name
+}
+
+output "policy_documents" {
+  description = "Every IAM, key and bucket policy of the stack by name (for review and tests)."
+  value       = merge(module.iam.policy_documents, module.storage.policy_documents)
+}

@@ -1,0 +1,13 @@
+# The endpoint, credentials and retry count come from the environment (AWS_ENDPOINT_URL, AWS_PROFILE or
+# OIDC web identity, AWS_MAX_ATTEMPTS): the same HCL runs against AWS and against the local emulator.
+provider "aws" {
+  region = var.region
+
+  default_tags {
+    tags = merge(var.tags, {
+      project     = var.project
+      environment = var.environment
+      managed-by  = "terraform"
+    })
+  }
+}
