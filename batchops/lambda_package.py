@@ -30,6 +30,8 @@ ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # the earliest date a zip entry can hold
 FILE_MODE = 0o100644  # regular file, rw-r--r--
 SOURCE_SUFFIXES = frozenset({".py", ".j2"})
 COMPILED_SUFFIXES = frozenset({".so", ".pyd", ".dylib", ".dll", ".c", ".h", ".pyc", ".pyo"})
+# What the Lambda Python runtime provides besides the standard library: boto3 and its dependencies.
+RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
 @dataclass(frozen=True)
@@ -124,6 +126,24 @@ def write_zip(target: Path, entries: dict[str, bytes]) -> Path:
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return target
+
+
+def link_runtime_packages(target: Path) -> Path:
+    """Fill `target` with links to the installed copies of RUNTIME_PROVIDED: with the extracted zip, the
+    sys.path of a Lambda container (used to check that a zip imports without this project's environment)."""
+    import importlib.util
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name in RUNTIME_PROVIDED:
+        spec = importlib.util.find_spec(name)
+        if spec is None or not spec.origin:
+            raise PackagingError(f"{name} is not installed: it stands in for the Lambda runtime's copy")
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        link = target / source.name
+        if not link.exists():
+            link.symlink_to(source)
     return target
 
 

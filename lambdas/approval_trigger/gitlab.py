@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
-from dataclasses import dataclass
+from collections import namedtuple
 
 from lambdas.shared.outbound import post_form, read_secret, safe_url
 from lambdas.shared.runtime import ConfigurationError, env_flag, log, optional_env
@@ -12,12 +12,8 @@ from lambdas.shared.runtime import ConfigurationError, env_flag, log, optional_e
 TOKEN_SECRET_KEYS = ("token",)
 
 
-@dataclass(frozen=True)
-class GitLabTrigger:
-    url: str
-    project_id: str
-    ref: str
-    token_secret_name: str
+class GitLabTrigger(namedtuple("GitLabTrigger", "url project_id ref token_secret_name")):
+    __slots__ = ()
 
     @property
     def endpoint(self) -> str:

@@ -14,11 +14,10 @@ kept with the dedup marker so a retry after a partial failure finishes the same 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from lambdas.approval_trigger import registry
-from lambdas.approval_trigger.gitlab import GitLabTrigger, trigger_from_env, trigger_pipeline
+from lambdas.approval_trigger.gitlab import trigger_from_env, trigger_pipeline
 from lambdas.shared import claims
 from lambdas.shared.messages import publish
 from lambdas.shared.runtime import (
@@ -30,20 +29,15 @@ from lambdas.shared.runtime import (
     require_env,
 )
 
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
+if TYPE_CHECKING:
+    from typing import Any
+
 FUNCTION = "approval_trigger"
 HANDLED_STATUSES = ("Approved", "Rejected")
 
 
-@dataclass(frozen=True)
-class Settings:
-    project: str
-    environment: str
-    topic_arn: str
-    dedup_table: str
-    group: str
-    inference_pipeline: str
-    parameter: str
-    gitlab: GitLabTrigger | None
+Settings = namedtuple("Settings", "project environment topic_arn dedup_table group inference_pipeline parameter gitlab")
 
 
 def settings_from_env() -> Settings:

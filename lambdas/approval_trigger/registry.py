@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Any
+from collections import namedtuple
 
 from lambdas.shared.runtime import EventError, client, error_code, log
+
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 DETAIL_TYPE = "SageMaker Model Package State Change"
 NO_MODEL = "none"  # the pointer value meaning "no version chosen" (ResolveModel then uses the latest Approved)
@@ -17,14 +20,7 @@ _PACKAGE_ARN = re.compile(
 )
 
 
-@dataclass(frozen=True)
-class PackageEvent:
-    event_id: str
-    group: str
-    arn: str
-    version: str
-    approval_status: str
-    region: str
+PackageEvent = namedtuple("PackageEvent", "event_id group arn version approval_status region")
 
 
 def parse_event(event: Any) -> PackageEvent:

@@ -3,22 +3,23 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from datetime import datetime
-from typing import Any
+from collections import namedtuple
 
 from lambdas.notification.drift import drift_summary
 from lambdas.notification.events import PipelineEvent
 from lambdas.shared.runtime import client, console_base, error_code, log
 
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
+if TYPE_CHECKING:
+    from datetime import datetime
+    from typing import Any
+
 DATA_QUALITY_STEP = "DataQualityCheck"
 HIGHER_IS_BETTER = frozenset({"r2"})
 
 
-@dataclass(frozen=True)
-class QualityGate:
-    threshold_attribute: str  # which configured threshold applies
-    label: str
+# threshold_attribute: which Deployment threshold applies; label: how the message names the gate.
+QualityGate = namedtuple("QualityGate", "threshold_attribute label")
 
 
 # Steps whose failure means a quality gate said no (their failure reason carries metric and value).
@@ -28,15 +29,12 @@ QUALITY_GATES = {
 }
 
 
-@dataclass(frozen=True)
-class Deployment:
-    """What the function knows about its stack (from its environment)."""
-
-    project: str
-    environment: str
-    metric: str = ""
-    registration_threshold: str = ""
-    model_quality_threshold: str = ""
+# What the function knows about its stack (from its environment).
+Deployment = namedtuple(
+    "Deployment",
+    "project environment metric registration_threshold model_quality_threshold",
+    defaults=("", "", ""),
+)
 
 
 def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str, Any]:

@@ -11,10 +11,13 @@ Report format (Model Monitor): `{"violations": [{"feature_name", "constraint_che
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
-from typing import Any
+from collections import namedtuple
 
 from lambdas.shared.runtime import client, error_code, log
+
+TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
+if TYPE_CHECKING:
+    from typing import Any
 
 VIOLATIONS_FILE = "constraint_violations.json"
 MAX_FEATURES_LISTED = 15
@@ -25,11 +28,8 @@ class ReportUnavailable(Exception):
     """The report could not be found or read; the message still goes out and says why."""
 
 
-@dataclass
-class DriftSummary:
-    text: str
-    violations: list[dict[str, Any]] = field(default_factory=list)  # one entry per feature
-    report_uri: str = ""
+# text for the message; violations: one {"feature", "checks": [{"check", "description"}]} per feature.
+DriftSummary = namedtuple("DriftSummary", "text violations", defaults=((),))
 
 
 def drift_summary(execution_arn: str, step_name: str) -> DriftSummary:
@@ -41,7 +41,7 @@ def drift_summary(execution_arn: str, step_name: str) -> DriftSummary:
     except ReportUnavailable as exc:
         log("warning", "data-quality violation report unavailable", reason=str(exc), step=step_name)
         return DriftSummary(text=f"violation report unavailable ({exc})")
-    summary.report_uri = uri
+    log("info", "data-quality violation report read", report=uri, features=len(summary.violations))
     return summary
 
 

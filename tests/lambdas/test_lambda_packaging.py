@@ -12,11 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from batchops.lambda_package import ZIP_DATE, build_lambda_zips, sha256_of
+from batchops.lambda_package import ZIP_DATE, build_lambda_zips, link_runtime_packages, sha256_of
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# What the Lambda Python runtime provides besides the standard library: boto3 and its dependencies.
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
 @pytest.fixture(scope="module")
@@ -60,27 +58,12 @@ def test_approval_zip_carries_only_its_own_code(zips):
     assert not any(n.startswith(("jinja2", "markupsafe", "lambdas/notification")) for n in names)
 
 
-def lambda_runtime_dir(tmp_path: Path) -> Path:
-    """A folder holding only what the Lambda runtime adds to the standard library (links to the installed copies)."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    import importlib.util
-
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin, f"{name} must be installed for this test"
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (runtime / source.name).symlink_to(source)
-    return runtime
-
-
 def run_isolated(zip_path: Path, tmp_path: Path, code: str, env: dict[str, str]) -> dict:
     """Run `code` with no site-packages: only the extracted zip (first) and the runtime's boto3 on sys.path."""
     task = tmp_path / "task"
     with zipfile.ZipFile(zip_path) as archive:
         archive.extractall(task)
-    runtime = lambda_runtime_dir(tmp_path)
+    runtime = link_runtime_packages(tmp_path / "runtime")
     prelude = f"import sys\nsys.path[:0] = [{str(task)!r}, {str(runtime)!r}]\n"
     clean_env = {"PATH": os.environ.get("PATH", ""), "AWS_DEFAULT_REGION": "us-east-1", **env}
     completed = subprocess.run(
