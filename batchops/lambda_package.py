@@ -1,11 +1,11 @@
 """Deterministic Lambda zips: the same sources always give the same bytes (so Terraform sees no change).
 
-Layout of each zip (handler setting `handler.handler`):
+Layout of each zip (handler setting `handler.handler`, or equally `lambdas.<function>.handler.handler`):
 
     handler.py                    lambdas/<function>/handler.py
     lambdas/__init__.py
     lambdas/shared/...            code both functions share
-    lambdas/<function>/...        the function's other modules and templates
+    lambdas/<function>/...        the function's modules (handler included) and templates
     jinja2/, markupsafe/          vendored as pure Python (notification only), with their licences
 
 boto3 is not vendored: the Lambda Python runtime provides it. Compiled extension files are left out;
@@ -63,11 +63,11 @@ def zip_entries(spec: LambdaSpec) -> dict[str, bytes]:
     handler = function_dir / "handler.py"
     if not handler.is_file():
         raise PackagingError(f"{handler} is missing: cannot build the {spec.name} Lambda")
+    # The handler also stays inside its package, so "lambdas.<function>.handler.handler" works as well.
     entries = {"handler.py": handler.read_bytes(), "lambdas/__init__.py": (LAMBDAS_DIR / "__init__.py").read_bytes()}
     for source_dir in (LAMBDAS_DIR / "shared", function_dir):
         for path in _source_files(source_dir):
-            if path != handler:
-                entries[path.relative_to(PROJECT_ROOT).as_posix()] = path.read_bytes()
+            entries[path.relative_to(PROJECT_ROOT).as_posix()] = path.read_bytes()
     for distribution in spec.vendored:
         entries.update(vendored_files(distribution))
     return entries

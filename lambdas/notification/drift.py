@@ -99,7 +99,8 @@ def _s3_object_exists(uri: str) -> bool:
     try:
         client("s3").head_object(Bucket=bucket, Key=key)
     except Exception as exc:
-        if error_code(exc) in ("404", "NoSuchKey", "NotFound"):
+        # Without s3:ListBucket, S3 answers 403 instead of 404 for a missing key.
+        if error_code(exc) in ("404", "NoSuchKey", "NotFound", "403", "AccessDenied", "Forbidden"):
             return False
         raise ReportUnavailable(f"cannot read {uri}: {error_code(exc) or exc}") from exc
     return True

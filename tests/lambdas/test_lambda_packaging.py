@@ -48,7 +48,7 @@ def test_notification_zip_vendors_jinja2_and_markupsafe_with_licences(zips):
     assert "lambdas/notification/templates/body.j2" in names
     assert any(n.startswith("jinja2-") and "LICENSE" in n for n in names)
     assert not any(n.endswith("/RECORD") for n in names)
-    assert "lambdas/notification/handler.py" not in names, "the handler lives at the root only"
+    assert "lambdas/notification/handler.py" in names, "both handler settings work"
 
 
 def test_approval_zip_carries_only_its_own_code(zips):
@@ -144,6 +144,8 @@ def test_approval_handler_imports_from_its_zip_alone(zips, tmp_path):
         """
         import json
         import boto3, handler
+        import lambdas.approval_trigger.handler as packaged
+        assert packaged.handler.__code__.co_code == handler.handler.__code__.co_code
         event = {"id": "e-2", "detail-type": "SageMaker Model Package State Change", "detail": {
             "ModelPackageGroupName": "another-group", "ModelApprovalStatus": "Approved",
             "ModelPackageArn": "arn:aws:sagemaker:us-east-1:123456789012:model-package/another-group/4"}}
