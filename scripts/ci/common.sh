@@ -127,6 +127,15 @@ RC
   export TF_CLI_CONFIG_FILE="$CI_OUT/terraform.rc"
 }
 
+# The pinned Terraform on PATH: the one already there when it is that version, else installed (checksum
+# verified) under build/ci-tools/ by install_terraform.py, which needs only the Python standard library.
+ensure_terraform() {
+  local py="${PYTHON:-python3}" dir
+  command -v "$py" >/dev/null 2>&1 || die "Python 3 is required to install Terraform ('$py' not found; set PYTHON)"
+  dir="$("$py" "$CI_ROOT/scripts/ci/install_terraform.py")" || die "could not install the pinned Terraform"
+  export PATH="$dir:$PATH"
+}
+
 tf() { terraform -chdir="$TF_ROOT" "$@"; }
 
 # Address of the GitLab-managed state of one environment. TF_STATE_BASE_ADDRESS overrides the GitLab API
@@ -151,7 +160,7 @@ state_address() {
 # plan file or the data directory.
 terraform_init() {
   local env="$1" address
-  command -v terraform >/dev/null 2>&1 || die "terraform is not on PATH (scripts/ci/install_terraform.py installs the pinned version)"
+  ensure_terraform
   [ -d "$TF_ROOT" ] || die "Terraform root module '$TF_ROOT' does not exist"
   address="$(state_address "$env")"
   configure_provider_mirror

@@ -88,7 +88,9 @@ def install(dest: Path, *, base_url: str, expected_sha256: str, platform_name: s
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--dest", type=Path, default=ROOT / "build" / "ci-tools", help="install directory")
+    default_dest = Path(os.environ.get("TERRAFORM_INSTALL_DIR") or ROOT / "build" / "ci-tools")
+    parser.add_argument("--dest", type=Path, default=default_dest,
+                        help="install directory (default: $TERRAFORM_INSTALL_DIR, else build/ci-tools)")
     parser.add_argument("--force", action="store_true", help="install even if PATH has the pinned version")
     parser.add_argument("--base-url", default=os.environ.get("TERRAFORM_RELEASES_URL", RELEASES_URL),
                         help="release mirror (same layout as the official one)")

@@ -6,7 +6,7 @@ py="$(project_python)"
 ruff="$(dirname "$py")/ruff"
 if [ ! -x "$ruff" ]; then
   say "installing the pinned dev tools (ruff, pytest)"
-  "$py" -m pip install --quiet -c "$CI_ROOT/constraints.txt" -e "$CI_ROOT[dev]"
+  "$py" -m pip install --quiet -c "$CI_ROOT/constraints.txt" -e "${CI_ROOT}[dev]"
 fi
 say "ruff"
 (cd "$CI_ROOT" && "$ruff" check .)

@@ -3,10 +3,7 @@
 # tests), with the pinned Terraform installed first when the image has none. Extra arguments go to pytest.
 source "$(dirname "$0")/common.sh"
 
-py="${PYTHON:-python3}"
-command -v "$py" >/dev/null 2>&1 || die "Python 3.11+ is required ('$py' not found; set PYTHON)"
-tf_dir="$("$py" "$CI_ROOT/scripts/ci/install_terraform.py")"
-export PATH="$tf_dir:$PATH"
+ensure_terraform
 configure_provider_mirror
 cd "$CI_ROOT"
 exec ./run tests "$@"

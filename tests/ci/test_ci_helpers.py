@@ -204,3 +204,24 @@ def test_off_ci_without_a_token_the_local_credential_chain_is_kept():
                       env=wrapper_env(AWS_PROFILE="platform-admin"))
     assert result.returncode == 0, result.stderr
     assert parse(result.stdout) == {"ROLE": "unset", "P": "platform-admin"}
+
+
+def test_wrappers_use_the_pinned_terraform_already_on_path_without_downloading():
+    # An unreachable mirror proves that nothing is fetched when PATH already has Terraform 1.11.4.
+    env = wrapper_env(TERRAFORM_RELEASES_URL="http://127.0.0.1:9/none", PYTHON=sys.executable)
+    result = run_bash('ensure_terraform; command -v terraform; terraform version', env=env)
+    assert result.returncode == 0, result.stderr
+    assert "Terraform v1.11.4" in result.stdout
+
+
+def test_wrappers_install_terraform_when_the_image_has_none_and_refuse_a_bad_download(release_server, tmp_path):
+    base_url, files = release_server
+    files["/1.11.4/terraform_1.11.4_linux_amd64.zip"] = terraform_zip("1.11.4")  # not the official bytes
+    env = wrapper_env(TERRAFORM_RELEASES_URL=base_url, PYTHON=sys.executable, PATH="/usr/bin:/bin",
+                      TERRAFORM_INSTALL_DIR=str(tmp_path))
+    result = run_bash('ensure_terraform; echo "unreachable"', env=env)
+    assert result.returncode == 2
+    assert "checksum mismatch" in result.stderr
+    assert "could not install the pinned Terraform" in result.stderr
+    assert "unreachable" not in result.stdout
+    assert list(tmp_path.iterdir()) == []
