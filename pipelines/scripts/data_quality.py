@@ -135,6 +135,7 @@ class QuantileSketch:
         self.c = float(c)
         self.levels: list[np.ndarray] = [np.empty(0)]
         self._compactions: list[int] = [0]
+        self._level0_sorted = False
 
     @classmethod
     def from_data(cls, data: list, k: float = SKETCH_K, c: float = SKETCH_C, where: str = "sketch") -> QuantileSketch:
@@ -154,9 +155,10 @@ class QuantileSketch:
     def weight(self) -> int:
         return int(sum(len(level) << h for h, level in enumerate(self.levels)))
 
-    def update(self, values: np.ndarray) -> None:
-        """Add values (weight 1 each)."""
+    def update(self, values: np.ndarray, *, ascending: bool = False) -> None:
+        """Add values (weight 1 each); `ascending` says they are already sorted (saves a sort)."""
         if len(values):
+            self._level0_sorted = ascending and not len(self.levels[0])
             self.levels[0] = np.concatenate([self.levels[0], np.asarray(values, dtype=np.float64)])
             self._compress()
 
@@ -168,6 +170,7 @@ class QuantileSketch:
         for h, level in enumerate(other.levels):
             if len(level):
                 self.levels[h] = np.concatenate([self.levels[h], level])
+        self._level0_sorted = False
         self._compress()
 
     def _capacity(self, h: int) -> int:
@@ -186,7 +189,7 @@ class QuantileSketch:
         if h + 1 == len(self.levels):
             self.levels.append(np.empty(0))
             self._compactions.append(0)
-        items = np.sort(self.levels[h])
+        items = self.levels[h] if h == 0 and self._level0_sorted else np.sort(self.levels[h])
         kept = items[len(items) - len(items) % 2:]  # an odd item out stays (its weight must not be lost)
         offset = self._compactions[h] % 2
         self._compactions[h] += 1
@@ -344,8 +347,9 @@ class HyperLogLog:
 
 
 class _ValueCounter:
-    """Exact counts per value while there are at most `limit` distinct values; afterwards only `watched` values
-    are counted (the overflow is a property of the whole data, so results do not depend on chunking)."""
+    """Exact counts per text value while there are at most `limit` distinct values; afterwards only `watched`
+    values are counted and the distinct values go to a HyperLogLog (the overflow is a property of the whole data,
+    so results do not depend on chunking)."""
 
     def __init__(self, limit: int, watched: set, distinct_sketch: HyperLogLog | None = None):
         self.limit = limit
@@ -389,6 +393,44 @@ class _ValueCounter:
         self.counts = {key: count for key, count in self.counts.items() if key in self.watched}
 
 
+class _NumberCounter:
+    """Exact counts per numeric value (sorted key and count arrays, merged per block) while there are at most
+    `limit` distinct values; afterwards only `watched` values are counted."""
+
+    def __init__(self, limit: int, watched: set):
+        self.limit = limit
+        self.watched = np.array(sorted(watched), dtype=np.float64)
+        self.keys = np.empty(0)
+        self.tallies = np.empty(0, dtype=np.int64)
+        self.overflowed = False
+
+    def add_sorted(self, values: np.ndarray) -> None:
+        if not len(values) or (self.overflowed and not len(self.watched)):
+            return
+        starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
+        keys = values[starts]
+        tallies = np.diff(np.concatenate([starts, [len(values)]]))
+        if self.overflowed:
+            keep = np.isin(keys, self.watched)
+            keys, tallies = keys[keep], tallies[keep]
+        merged = np.union1d(self.keys, keys)
+        if not self.overflowed and len(merged) > self.limit:
+            self.overflowed = True
+            keep = np.isin(keys, self.watched)
+            keys, tallies = keys[keep], tallies[keep]
+            old = np.isin(self.keys, self.watched)
+            self.keys, self.tallies = self.keys[old], self.tallies[old]
+            merged = np.union1d(self.keys, keys)
+        counts = np.zeros(len(merged), dtype=np.int64)
+        counts[np.searchsorted(merged, self.keys)] += self.tallies
+        counts[np.searchsorted(merged, keys)] += tallies
+        self.keys, self.tallies = merged, counts
+
+    @property
+    def counts(self) -> dict:
+        return dict(zip(self.keys.tolist(), self.tallies.tolist()))  # noqa: B905 (runs on Python 3.8)
+
+
 def _format_number(value: float) -> str:
     """A numeric value as a category name: whole numbers without a decimal point."""
     if value == math.floor(value) and abs(value) < 2**63:
@@ -402,9 +444,10 @@ NUMBER_PATTERN = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
 def _numbers_of(texts: pd.Index) -> np.ndarray:
     """Each text as a finite float, NaN where it is not a plain decimal number."""
     numbers = np.full(len(texts), np.nan)
-    looks_numeric = pd.Series(texts).str.fullmatch(NUMBER_PATTERN).fillna(False).to_numpy(dtype=bool)
-    for position in np.flatnonzero(looks_numeric):
-        numbers[position] = float(texts[position])
+    texts = pd.Series(texts, dtype=object)
+    looks_numeric = texts.str.fullmatch(NUMBER_PATTERN).fillna(False).to_numpy(dtype=bool)
+    if looks_numeric.any():
+        numbers[looks_numeric] = np.array(texts[looks_numeric].tolist(), dtype=np.float64)
     numbers[~np.isfinite(numbers)] = np.nan
     return numbers
 
@@ -423,8 +466,9 @@ def _parse_number(text: str) -> float | None:
 class _NumericAccumulator:
     """Exact moments and the quantile sketch, fed in fixed blocks of NUMERIC_BLOCK_VALUES values."""
 
-    def __init__(self):
+    def __init__(self, watched: set):
         self.sketch = QuantileSketch()
+        self.values = _NumberCounter(TRACKED_DISTINCT_LIMIT, watched)
         self._block = np.empty(NUMERIC_BLOCK_VALUES, dtype=np.float64)
         self._staged = 0
         self.count = 0
@@ -458,9 +502,11 @@ class _NumericAccumulator:
         self.m2 += block_m2 + delta * delta * self.count * count / total
         self.count = total
         self.sum += block_sum
-        self.min = min(self.min, float(np.min(values)))
-        self.max = max(self.max, float(np.max(values)))
-        self.sketch.update(values)
+        ordered = np.sort(values)
+        self.min = min(self.min, float(ordered[0]))
+        self.max = max(self.max, float(ordered[-1]))
+        self.values.add_sorted(ordered)
+        self.sketch.update(ordered, ascending=True)
 
     def finish(self) -> None:
         if not self._finished and self._staged:
@@ -505,10 +551,9 @@ class _FeatureAccumulator:
         self.integral = 0
         self.fractional = 0
         self.strings = 0
-        self.numeric = _NumericAccumulator()
         watched_numbers = {number for number in map(_parse_number, watched) if number is not None}
+        self.numeric = _NumericAccumulator(watched_numbers)
         self.string_counts = _ValueCounter(TRACKED_DISTINCT_LIMIT, set(watched), HyperLogLog())
-        self.number_counts = _ValueCounter(TRACKED_DISTINCT_LIMIT, watched_numbers)
 
     @property
     def present(self) -> int:
@@ -535,16 +580,6 @@ class _FeatureAccumulator:
 
     def _add_text(self, present: pd.Series) -> None:
         """Values of a column the CSV reader kept as text: numbers, other text, or both."""
-        try:  # fast path: every value converts (a numeric column with a stray "inf" or "nan", say)
-            numbers = present.astype(np.float64).to_numpy(dtype=np.float64)
-        except (TypeError, ValueError):
-            pass
-        else:
-            finite = np.isfinite(numbers)
-            if not finite.all():
-                self._add_strings(present[~finite])
-            self._split_numbers(numbers[finite])
-            return
         # classify the distinct values, then take the numbers back in row order (for the moments and sketch)
         tallies = present.value_counts(sort=False)
         numbers = _numbers_of(tallies.index)
@@ -570,7 +605,6 @@ class _FeatureAccumulator:
     def _add_numbers(self, values: np.ndarray) -> None:
         if len(values):
             self.numeric.add(values)
-            self.number_counts.add(pd.Series(values))
 
     def _add_strings(self, values: pd.Series) -> None:
         if len(values):
@@ -587,17 +621,19 @@ class _FeatureAccumulator:
     def category_counts(self) -> dict[str, int]:
         """Counts per value as category names (exact for tracked and watched values)."""
         counts = dict(self.string_counts.counts)
-        for number, count in self.number_counts.counts.items():
+        self.numeric.finish()
+        for number, count in self.numeric.values.counts.items():
             key = _format_number(number)
             counts[key] = counts.get(key, 0) + count
         return counts
 
     def overflowed(self) -> bool:
-        return self.string_counts.overflowed or self.number_counts.overflowed
+        self.numeric.finish()
+        return self.string_counts.overflowed or self.numeric.values.overflowed
 
     def distinct_count(self) -> int:
         strings = self.string_counts
-        numbers = self.number_counts
+        numbers = self.numeric.values
         string_distinct = strings.distinct_sketch.estimate() if strings.overflowed else len(strings.counts)
         # past the limit, numbers are not tracked any more: TRACKED_DISTINCT_LIMIT + 1 is a lower bound
         number_distinct = TRACKED_DISTINCT_LIMIT + 1 if numbers.overflowed else len(numbers.counts)
