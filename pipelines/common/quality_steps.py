@@ -42,7 +42,11 @@ def data_quality_step(ctx: BuildContext, name: str, dataset: Any, *, baseline_st
 
 
 def _analyzer_env(ctx: BuildContext) -> dict[str, str]:
-    return {"categorical_drift_method": ctx.settings.data_quality.categorical_drift_method}
+    """Drift settings from the config; a baseline run writes the comparison ones into its constraints.json."""
+    quality = ctx.settings.data_quality
+    return {"categorical_drift_method": quality.categorical_drift_method,
+            "comparison_threshold": str(quality.comparison_threshold),
+            "comparison_method": quality.comparison_method}
 
 
 def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints, fail_on_violation, depends_on):

@@ -1,0 +1,82 @@
+"""Build the three pipeline definitions offline: `build_definitions(settings, account_id=...)`.
+
+Zero network calls (offline session, telemetry off, code as content-addressed s3:// URIs, explicit output
+URIs) and deterministic: the same settings and scripts give byte-identical JSON.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import logging
+import re
+import warnings
+from collections.abc import Iterator
+from typing import Any
+
+from batchops.config import PIPELINE_KEYS, Settings
+from pipelines.common.context import BuildContext, execution_role_arn
+from pipelines.common.sdk import offline_session, prepare_sdk_environment
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+
+
+def _builders() -> dict[str, Any]:
+    from pipelines.inference.pipeline import build as build_inference
+    from pipelines.train.pipeline import build as build_training
+    from pipelines.train_hpo.pipeline import build as build_training_hpo
+
+    return {"training": build_training, "training_hpo": build_training_hpo, "inference": build_inference}
+
+
+@contextlib.contextmanager
+def _building_sdk() -> Iterator[None]:
+    """While building: validate the session's SDK config once, not on every lookup; silence job-start notices.
+
+    The SDK re-validates its config dict against a large JSON schema each time it reads a value (hundreds of
+    times per build, most of the build time); the dict never changes, so one validation per content is enough.
+    It also logs and warns about every job it does not start inside a pipeline session, and prints.
+    """
+    from sagemaker.core.config.config_manager import SageMakerConfig
+
+    original = SageMakerConfig.__dict__["validate_sagemaker_config"]
+    validated: set[str] = set()
+
+    def validate_once(sagemaker_config: dict | None = None) -> None:
+        key = json.dumps(sagemaker_config, sort_keys=True, default=str)
+        if key not in validated:
+            original.__func__(sagemaker_config)
+            validated.add(key)
+
+    logger = logging.getLogger("sagemaker")
+    previous = logger.level
+    logger.setLevel(logging.ERROR)
+    SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
+    try:
+        # The tuner also prints bare lines to stdout; the callers' output stays theirs.
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        SageMakerConfig.validate_sagemaker_config = original
+        logger.setLevel(previous)
+
+
+def build_pipelines(settings: Settings, *, account_id: str) -> dict[str, Any]:
+    """The SDK `Pipeline` objects, keyed `training`, `training_hpo`, `inference`."""
+    if not _ACCOUNT.match(str(account_id)):
+        raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
+    prepare_sdk_environment(settings.region)
+    with _building_sdk():
+        session = offline_session(settings.bucket, settings.region)
+        role = execution_role_arn(settings, str(account_id))
+        builders = _builders()
+        return {key: builders[key](BuildContext(settings, key, session, role)) for key in PIPELINE_KEYS}
+
+
+def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
+    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`."""
+    pipelines = build_pipelines(settings, account_id=account_id)
+    with _building_sdk():
+        return {key: pipeline.definition() for key, pipeline in pipelines.items()}

@@ -1,0 +1,94 @@
+"""Create or update the three pipelines from their definitions: `upsert_pipelines(settings, boto_session=...)`.
+
+Step scripts are uploaded first (content-addressed, never overwritten). Each pipeline is then created, updated
+when its definition, role or tags differ, or left alone; a pipeline is never deleted, so its execution history
+is kept. The clients come from the given boto3 session (against the local emulator its clients carry the
+emulator's endpoint, or botocore takes it from AWS_ENDPOINT_URL).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from botocore.exceptions import ClientError
+
+from batchops.config import Settings
+from pipelines.common.code import all_step_scripts
+from pipelines.common.context import execution_role_arn
+from pipelines.common.sdk import prepare_sdk_environment
+
+
+@dataclass(frozen=True)
+class UpsertResult:
+    pipeline: str
+    action: str  # created | updated | unchanged
+
+
+def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
+    """Upload each step script to its content-addressed key unless it is already there; returns the new keys."""
+    uploaded = []
+    for script in all_step_scripts():
+        key = script.key(settings)
+        try:
+            s3.head_object(Bucket=settings.bucket, Key=key)
+            continue
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
+                raise
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=script.path.read_bytes(), ContentType="text/x-python")
+        uploaded.append(key)
+    return uploaded
+
+
+def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None) -> list[UpsertResult]:
+    # Real credentials may come from instance metadata here: keep that source open while the SDK imports.
+    prepare_sdk_environment(settings.region, offline=False)
+    from pipelines.definitions import build_definitions
+
+    if account_id is None:
+        account_id = boto_session.client("sts", region_name=settings.region).get_caller_identity()["Account"]
+    definitions = build_definitions(settings, account_id=account_id)
+    upload_step_scripts(settings, boto_session.client("s3", region_name=settings.region))
+    sagemaker = boto_session.client("sagemaker", region_name=settings.region)
+    role = execution_role_arn(settings, account_id)
+    tags = [{"Key": key, "Value": value} for key, value in sorted(settings.tags.items())]
+    results = []
+    for key, definition in definitions.items():
+        name = settings.pipelines.name_of(key)
+        action = _upsert_one(sagemaker, name, definition, role, tags, description=f"{settings.project} {key} pipeline")
+        print(f"pipeline {name}: {action}")
+        results.append(UpsertResult(name, action))
+    return results
+
+
+def _upsert_one(sagemaker: Any, name: str, definition: str, role: str, tags: list[dict[str, str]], *,
+                description: str) -> str:
+    try:
+        current = sagemaker.describe_pipeline(PipelineName=name)
+    except ClientError as error:
+        if not _is_not_found(error):
+            raise
+        sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=role,
+                                  PipelineDescription=description, Tags=tags)
+        return "created"
+    changed = False
+    stored = json.loads(current.get("PipelineDefinition") or "{}")
+    if stored != json.loads(definition) or current.get("RoleArn") != role:
+        sagemaker.update_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=role,
+                                  PipelineDescription=description)
+        changed = True
+    present = {t["Key"]: t["Value"] for t in sagemaker.list_tags(ResourceArn=current["PipelineArn"]).get("Tags", [])}
+    missing = [t for t in tags if present.get(t["Key"]) != t["Value"]]
+    if missing:
+        sagemaker.add_tags(ResourceArn=current["PipelineArn"], Tags=missing)
+        changed = True
+    return "updated" if changed else "unchanged"
+
+
+def _is_not_found(error: ClientError) -> bool:
+    code = error.response.get("Error", {}).get("Code", "")
+    message = error.response.get("Error", {}).get("Message", "")
+    return code in ("ResourceNotFound", "ResourceNotFoundException") or (
+        code == "ValidationException" and ("does not exist" in message or "Could not find" in message))
