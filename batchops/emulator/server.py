@@ -38,7 +38,15 @@ from moto.moto_server.werkzeug_app import (  # noqa: E402
 )
 from werkzeug.serving import make_server  # noqa: E402
 
-from . import context, email_outbox, event_bus, model_registry, pipeline_executions, s3_notifications  # noqa: E402
+from . import (  # noqa: E402
+    context,
+    email_outbox,
+    event_bus,
+    model_registry,
+    pipeline_executions,
+    s3_bucket_policies,
+    s3_notifications,
+)
 from .contracts import ExecutionHandler  # noqa: E402
 from .email_outbox import EmailOutbox  # noqa: E402
 from .lambda_targets import LambdaInvoker  # noqa: E402
@@ -215,6 +223,7 @@ class Emulator:
     def _install_patches(self) -> None:
         event_bus.install(self._patcher)
         s3_notifications.install(self._patcher)
+        s3_bucket_policies.install(self._patcher)
         email_outbox.install(self._patcher)
         model_registry.install(self._patcher)
         pipeline_executions.install(self._patcher)

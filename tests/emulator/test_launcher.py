@@ -7,6 +7,7 @@ import urllib.error
 import urllib.request
 
 import pytest
+from botocore.exceptions import ClientError
 from moto.events.models import Rule
 
 from batchops.emulator import Emulator, context
@@ -136,3 +137,30 @@ def test_aws_managed_policies_can_be_attached(tmp_path):
         iam.attach_role_policy(RoleName="fn", PolicyArn=policy)
         attached = iam.list_attached_role_policies(RoleName="fn")["AttachedPolicies"]
         assert [p["PolicyArn"] for p in attached] == [policy]
+
+
+def test_a_tls_only_bucket_policy_allows_requests_and_other_denies_still_apply(aws):
+    def statement(sid, condition):
+        return {
+            "Sid": sid,
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": ["arn:aws:s3:::data-bucket", "arn:aws:s3:::data-bucket/*"],
+            "Condition": condition,
+        }
+
+    aws.s3.create_bucket(Bucket="data-bucket")
+    tls_only = statement("DenyRequestsWithoutTls", {"Bool": {"aws:SecureTransport": "false"}})
+    aws.s3.put_bucket_policy(
+        Bucket="data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only]})
+    )
+    aws.s3.put_object(Bucket="data-bucket", Key="k.csv", Body=b"x")
+    assert aws.s3.get_object(Bucket="data-bucket", Key="k.csv")["Body"].read() == b"x"
+
+    unconditional = {key: value for key, value in statement("DenyAll", {}).items() if key != "Condition"}
+    aws.s3.put_bucket_policy(
+        Bucket="data-bucket", Policy=json.dumps({"Version": "2012-10-17", "Statement": [tls_only, unconditional]})
+    )
+    with pytest.raises(ClientError, match="403|AccessDenied|Forbidden"):
+        aws.s3.put_object(Bucket="data-bucket", Key="k2.csv", Body=b"x")
