@@ -20,7 +20,7 @@ import os
 from collections import namedtuple
 
 from lambdas.notification.events import FINAL_EXECUTION_STATUSES, PipelineEvent
-from lambdas.shared.runtime import ConfigurationError
+from lambdas.shared.runtime import ConfigurationError, log
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -140,6 +140,7 @@ class TemplateSet:
         )
         self._meta = jinja2.meta
         self._syntax_error = jinja2.TemplateSyntaxError
+        self._template_error = jinja2.TemplateError
         self.default_subject = self._compile(_read_template("subject.j2"), "default subject")
         self.default_body = self._compile(_read_template("body.j2"), "default body")
         self._by_rule: dict[int, tuple[Any, Any]] = {}
@@ -164,8 +165,21 @@ class TemplateSet:
         return self._environment.from_string(source)
 
     def render(self, rule: Rule | None, variables: dict[str, Any]) -> tuple[str, str]:
-        subject, body = self._by_rule[rule.index] if rule is not None else (self.default_subject, self.default_body)
-        return subject.render(variables).strip(), body.render(variables).strip() + "\n"
+        """Subject and body; a custom template that fails at render time falls back to the defaults, with a
+        note in the body, so a selected notification is never lost to its own template."""
+        if rule is None:
+            return _render_pair(self.default_subject, self.default_body, variables)
+        try:
+            return _render_pair(*self._by_rule[rule.index], variables)
+        except self._template_error as exc:
+            where = f"{RULES_VARIABLE}[{rule.index}]"
+            log("error", f"{where}: template failed at render time; sent with the default templates", error=str(exc))
+            subject, body = _render_pair(self.default_subject, self.default_body, variables)
+            return subject, body + f"\n(The custom template of {where} failed: {exc}. This is the default message.)\n"
+
+
+def _render_pair(subject: Any, body: Any, variables: dict[str, Any]) -> tuple[str, str]:
+    return subject.render(variables).strip(), body.render(variables).strip() + "\n"
 
 
 def _read_template(name: str) -> str:

@@ -100,6 +100,18 @@ def test_matched_custom_rule_is_sent_with_its_own_templates(notification_env, mo
     assert message["message"].startswith(f"Batch exec0001 of {INFERENCE} is scored.\nhttps://")
 
 
+def test_custom_template_failing_at_render_time_still_sends_the_default_message(notification_env, monkeypatch, capsys):
+    set_rules(monkeypatch, rule(step="Train", status="Failed", body="first feature: {{ drift_violations[0].feature }}"))
+    handler(step_event("Train", "Failed", pipeline=TRAINING), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {TRAINING}: step Train failed"
+    assert "(The custom template of NOTIFICATION_RULES[0] failed:" in message["message"]
+    assert any(
+        r["level"] == "error" and "NOTIFICATION_RULES[0]" in r["message"] for r in log_records(capsys.readouterr().out)
+    )
+
+
 def test_rule_with_empty_templates_uses_the_defaults(notification_env, monkeypatch):
     set_rules(monkeypatch, rule(step="Train", status="Succeeded"))
     handler(step_event("Train", "Succeeded", pipeline=TRAINING, stepType="Training"), None)
