@@ -4,7 +4,7 @@ formats of SageMaker Model Monitor's data-quality analyzer (`statistics.json`, `
 
 Self-contained on purpose (standard library, numpy and pandas only): the same file runs as a processing script in
 the scikit-learn image, is imported by the local pipeline runner for QualityCheck steps, and is called directly by
-tools. Python 3.8+ and pandas 1.x through 3.x.
+tools. Python 3.8+, numpy 1.x/2.x, pandas 1.1 through 3.x.
 
 How it works
   * CSV files are streamed in chunks; memory depends on the chunk size, never on the file size.
@@ -46,6 +46,7 @@ import importlib.util
 import json
 import math
 import os
+import re
 import sys
 import warnings
 from pathlib import Path
@@ -514,8 +515,10 @@ class _NumericAccumulator:
             self._staged = 0
         self._finished = True
 
-    def statistics(self) -> dict:
+    def statistics(self, name: str) -> dict:
         self.finish()
+        if not all(math.isfinite(value) for value in (self.mean, self.sum, self.m2)):
+            raise DataQualityError(f"feature {name!r}: values too large to sum in 64-bit floating point")
         items, cumulative = self.sketch.cdf()
         edges = np.linspace(self.min, self.max, DISTRIBUTION_BUCKETS + 1)
         edges[-1] = self.max
@@ -646,7 +649,7 @@ class _FeatureAccumulator:
         common = {"num_present": self.present, "num_missing": item_count - self.present}
         feature = {"name": self.name, "inferred_type": inferred}
         if inferred in NUMERIC_TYPES:
-            feature["numerical_statistics"] = {"common": common, **self.numeric.statistics()}
+            feature["numerical_statistics"] = {"common": common, **self.numeric.statistics(self.name)}
             return feature
         buckets = []
         if not self.overflowed():
@@ -686,6 +689,11 @@ def _data_files(paths) -> list[Path]:
     return files
 
 
+def _pandas_version() -> tuple[int, int]:
+    major, minor = re.match(r"(\d+)\.(\d+)", pd.__version__).groups()
+    return int(major), int(minor)
+
+
 def _read_options(header: bool, chunk_rows: int) -> dict:
     options = {
         "header": 0 if header else None,
@@ -694,8 +702,7 @@ def _read_options(header: bool, chunk_rows: int) -> dict:
         "na_values": [""],
         "low_memory": False,
     }
-    major, minor = (int(part) for part in pd.__version__.split(".")[:2])
-    if (major, minor) >= (1, 3):
+    if _pandas_version() >= (1, 3):
         options["on_bad_lines"] = "warn"
         options["encoding_errors"] = "replace"
     else:  # pandas < 1.3
