@@ -49,9 +49,9 @@ def _building_sdk() -> Iterator[None]:
             original.__func__(sagemaker_config)
             validated.add(key)
 
-    logger = logging.getLogger("sagemaker")
-    previous = logger.level
-    logger.setLevel(logging.ERROR)
+    # SDK modules set levels and handlers on loggers created while building: silence up to WARNING for the build.
+    previous_disable = logging.root.manager.disable
+    logging.disable(logging.WARNING)
     SageMakerConfig.validate_sagemaker_config = staticmethod(validate_once)
     try:
         # The tuner also prints bare lines to stdout; the callers' output stays theirs.
@@ -60,7 +60,7 @@ def _building_sdk() -> Iterator[None]:
             yield
     finally:
         SageMakerConfig.validate_sagemaker_config = original
-        logger.setLevel(previous)
+        logging.disable(previous_disable)
 
 
 def build_pipelines(settings: Settings, *, account_id: str) -> dict[str, Any]:

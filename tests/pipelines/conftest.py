@@ -1,0 +1,76 @@
+"""Fixtures for the pipeline tests: settings variants, a network guard, definitions built once per variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+# The suite imports tests with importlib (folders are not on sys.path): add this one for its helper modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from pipeline_test_support import ACCOUNT_ID, network_guard  # noqa: E402
+
+# Offline SDK settings before anything imports sagemaker (its import makes a client that needs a region).
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
+
+
+from batchops.config import Column, Dataset, Settings, load_settings  # noqa: E402
+
+
+def other_schema_settings(base: Settings, *, engine: str = "builtin") -> Settings:
+    """A non-abalone regression schema (3 numeric + 2 categorical features, other names), given engine, r2 gate."""
+    dataset = Dataset(
+        header=True, record_key="order_id", target="delivery_minutes",
+        columns=[Column(name="order_id", type="integer"), Column(name="distance_km", type="float"),
+                 Column(name="city", type="categorical"), Column(name="items", type="integer"),
+                 Column(name="vehicle", type="categorical"), Column(name="weight_kg", type="float"),
+                 Column(name="delivery_minutes", type="float")],
+    )
+    model = base.model.model_copy(update={"metric": "r2", "registration_threshold": 0.5,
+                                          "model_quality_threshold": 0.4})
+    quality = base.data_quality.model_copy(update={"engine": engine, "on_drift": "fail"})
+    return base.model_copy(update={"dataset": dataset, "model": model, "data_quality": quality})
+
+
+@pytest.fixture(scope="session")
+def local_settings() -> Settings:
+    return load_settings("local")
+
+
+@pytest.fixture(scope="session")
+def other_settings(local_settings: Settings) -> Settings:
+    return other_schema_settings(local_settings)
+
+
+@pytest.fixture(scope="session")
+def built_local(local_settings: Settings) -> dict:
+    """Definitions of the env file `local` (Model Monitor engine) built under the network guard."""
+    from pipelines.definitions import build_definitions
+
+    with network_guard() as attempts:
+        texts = build_definitions(local_settings, account_id=ACCOUNT_ID)
+    return {"texts": texts, "attempts": attempts}
+
+
+@pytest.fixture(scope="session")
+def built_other(other_settings: Settings) -> dict:
+    """Definitions of the other schema with the built-in engine, built under the network guard."""
+    from pipelines.definitions import build_definitions
+
+    with network_guard() as attempts:
+        texts = build_definitions(other_settings, account_id=ACCOUNT_ID)
+    return {"texts": texts, "attempts": attempts}
+
+
+@pytest.fixture(scope="session")
+def local_definitions(built_local: dict) -> dict[str, dict]:
+    return {key: json.loads(text) for key, text in built_local["texts"].items()}
+
+
+@pytest.fixture(scope="session")
+def other_definitions(built_other: dict) -> dict[str, dict]:
+    return {key: json.loads(text) for key, text in built_other["texts"].items()}
