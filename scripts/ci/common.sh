@@ -93,6 +93,21 @@ use_aws_role() {
   say "AWS: assuming $role_var by web identity (session $AWS_ROLE_SESSION_NAME)"
 }
 
+# The AWS account of an environment without asking AWS: AWS_ACCOUNT_ID_<ENV>, else the account in the
+# environment's deploy (or plan) role ARN. Used where an account must be named offline (pipeline definitions).
+account_of_environment() {
+  local env="$1" upper var value
+  upper="$(echo "$env" | tr 'a-z-' 'A-Z_')"
+  for var in "AWS_ACCOUNT_ID_$upper" "AWS_DEPLOY_ROLE_ARN_$upper" "AWS_PLAN_ROLE_ARN_$upper"; do
+    value="${!var:-}"
+    if [[ "$value" =~ ^([0-9]{12})$ || "$value" =~ ^arn:aws[a-z-]*:iam::([0-9]{12}):role/ ]]; then
+      echo "${BASH_REMATCH[1]}"; return 0
+    fi
+    [ -z "$value" ] || die "$var='$value' is neither a 12-digit account id nor an IAM role ARN"
+  done
+  die "no AWS account known for '$env': set AWS_ACCOUNT_ID_$upper or AWS_DEPLOY_ROLE_ARN_$upper"
+}
+
 # Cleanup actions run in reverse order when the wrapper exits, however it exits.
 CLEANUP_ACTIONS=()
 add_cleanup() { CLEANUP_ACTIONS=("$1" "${CLEANUP_ACTIONS[@]}"); }

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Build the pipeline definitions of one environment into build/ci/<env>/definitions: scripts/ci/definitions.sh <env>
+# Offline: the account named in the role ARNs comes from the environment's role variables (see common.sh).
 source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
+account="$(account_of_environment "$env")"
 out="$(env_out_dir "$env")/definitions"
 py="$(project_python)"
 rm -rf "$out"
-"$py" "$CI_ROOT/scripts/write_definitions.py" --env "$env" --out "$out"
+"$py" "$CI_ROOT/scripts/write_definitions.py" --env "$env" --out "$out" --account-id "$account"
 say "definitions for $env written to $out"

@@ -15,7 +15,7 @@ from pathlib import Path
 from threading import Thread
 
 import pytest
-from ci_testkit import CI_SCRIPTS, run_bash, wrapper_env
+from ci_testkit import CI_SCRIPTS, run_bash, run_wrapper, wrapper_env
 
 
 def load_script(name: str):
@@ -225,3 +225,28 @@ def test_wrappers_install_terraform_when_the_image_has_none_and_refuse_a_bad_dow
     assert "could not install the pinned Terraform" in result.stderr
     assert "unreachable" not in result.stdout
     assert list(tmp_path.iterdir()) == []
+
+
+# ------------------------------------------------------------------------------------------------ definitions
+
+
+def test_definitions_name_the_account_of_the_environment_role(tmp_path):
+    env = wrapper_env(BATCHOPS_CI_OUT=str(tmp_path), AWS_PLAN_ROLE_ARN_STAGING="arn:aws:iam::444455556666:role/plan")
+    result = run_wrapper("definitions.sh", "staging", env=env)
+    assert result.returncode == 0, result.stderr
+    written = sorted(p.name for p in (tmp_path / "staging" / "definitions").iterdir())
+    assert written == ["abalone-staging-inference.json", "abalone-staging-training-hpo.json",
+                       "abalone-staging-training.json"]
+    for name in written:
+        text = (tmp_path / "staging" / "definitions" / name).read_text()
+        assert "444455556666" in text and "123456789012" not in text
+
+
+@pytest.mark.parametrize(("variables", "message"), [
+    ({}, "no AWS account known for 'prod': set AWS_ACCOUNT_ID_PROD or AWS_DEPLOY_ROLE_ARN_PROD"),
+    ({"AWS_ACCOUNT_ID_PROD": "12345"}, "AWS_ACCOUNT_ID_PROD='12345' is neither a 12-digit account id"),
+])
+def test_definitions_without_a_known_account_fail_clearly(tmp_path, variables, message):
+    result = run_wrapper("definitions.sh", "prod", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path), **variables))
+    assert result.returncode == 2
+    assert message in result.stderr
