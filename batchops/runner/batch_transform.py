@@ -88,17 +88,15 @@ def transform_csv_file(booster: xgb.Booster, source: Path, target: Path, setting
     columns: int | None = None
     with source.open("rb") as reader, target.open("w", encoding="utf-8", newline="") as writer:
         for chunk in _line_chunks(reader, settings.chunk_bytes):
-            text = chunk.decode("utf-8", errors="strict") if isinstance(chunk, bytes) else chunk
-            lines = [line.rstrip("\r") for line in text.split("\n")]
-            lines = [line for line in lines if line]
-            if not lines:
+            if not chunk.strip():
                 continue
             if columns is None:
-                columns = len(next(csv.reader([lines[0]])))
-            out = _transform_lines(booster, lines, columns, settings, first_record=records)
+                first_line = _decode(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], first_record=records)
+                columns = len(next(csv.reader([first_line])))
+            out = _transform_text(booster, chunk, columns, settings, first_record=records)
             writer.write("\n".join(out))
             writer.write("\n")
-            records += len(lines)
+            records += len(out)
     return ObjectReport(records=records, seconds=time.perf_counter() - started)
 
 
@@ -120,70 +118,102 @@ def _line_chunks(reader: io.BufferedReader, size: int):
         yield block[: cut + 1]
 
 
-def _transform_lines(booster: xgb.Booster, lines: list[str], columns: int, settings: TransformSettings,
-                     *, first_record: int) -> list[str]:
+def _decode(data: bytes, *, first_record: int) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise TransformError(f"records from {first_record + 1}: not UTF-8 text ({exc.reason})") from None
+
+
+def _transform_text(booster: xgb.Booster, text: bytes, columns: int, settings: TransformSettings,
+                    *, first_record: int) -> list[str]:
+    """One chunk of records: a single CSV parse for features and any input columns the output keeps."""
     feature_columns = settings.input_filter.indices(columns) if settings.input_filter else list(range(columns))
     if not feature_columns:
         raise TransformError(f"InputFilter {settings.input_filter.expression} selects no column of a "
                              f"{columns}-column record")
-    payload = "\n".join(lines)
-    features = _read_columns(payload, sorted(set(feature_columns)), float_values=True, columns=columns,
-                             first_record=first_record)
-    matrix = features[feature_columns].to_numpy(dtype=np.float32, copy=False)
+    predictions_per_record = 1  # refined after predicting (multi-output models)
+    width = columns + predictions_per_record if settings.join_input else predictions_per_record
+    chosen = _chosen_output(settings, columns, width)
+    keep_lines = settings.join_input and chosen is None  # whole input record + prediction: keep lines verbatim
+    text_columns = sorted({i for i in (chosen or []) if i < columns}) if settings.join_input else []
+    frame = _parse(text, columns, sorted(set(feature_columns)), text_columns, first_record=first_record)
+    matrix = _features(frame, feature_columns, text_columns, first_record=first_record)
     try:
         predictions = booster.inplace_predict(matrix)
-    except xgb.core.XGBoostError as exc:
-        raise TransformError(f"the model rejected records {first_record + 1}-{first_record + len(lines)} "
+    except (xgb.core.XGBoostError, ValueError) as exc:  # ValueError: feature count mismatch
+        raise TransformError(f"the model rejected records {first_record + 1}-{first_record + len(frame)} "
                              f"({matrix.shape[1]} feature columns): {str(exc).strip().splitlines()[0]}") from None
-    prediction_columns = _format_predictions(predictions)
+    predicted = _format_predictions(predictions)
+    if len(predicted) != predictions_per_record:  # a multi-output model: the record is wider than assumed
+        width = columns + len(predicted) if settings.join_input else len(predicted)
+        chosen = _chosen_output(settings, columns, width)
+        keep_lines = settings.join_input and chosen is None
+        needed = sorted({i for i in (chosen or []) if i < columns}) if settings.join_input else []
+        if set(needed) - set(text_columns):
+            frame = _parse(text, columns, [], needed, first_record=first_record)
+    if keep_lines:
+        lines = _record_lines(_decode(text, first_record=first_record), expected=len(frame),
+                              first_record=first_record)
+        return list(map(",".join, zip(lines, *predicted, strict=True)))
     if not settings.join_input:
-        return _select(prediction_columns, settings.output_filter, lines=None, payload=payload, columns=0,
-                       first_record=first_record)
-    return _select(prediction_columns, settings.output_filter, lines=lines, payload=payload, columns=columns,
-                   first_record=first_record)
+        parts = predicted if chosen is None else [predicted[i] for i in chosen]
+    else:
+        parts = [frame[i].tolist() if i < columns else predicted[i - columns] for i in chosen]
+    return parts[0] if len(parts) == 1 else list(map(",".join, zip(*parts, strict=True)))
 
 
-def _select(prediction_columns: list[list[str]], output_filter: ColumnFilter | None, *, lines: list[str] | None,
-            payload: str, columns: int, first_record: int) -> list[str]:
-    """Assemble output records: [input columns...] + prediction columns, then the OutputFilter."""
-    width = columns + len(prediction_columns)
-    chosen = output_filter.indices(width) if output_filter else list(range(width))
+def _chosen_output(settings: TransformSettings, columns: int, width: int) -> list[int] | None:
+    """Output columns of the assembled record; None when the whole record is kept."""
+    if settings.output_filter is None:
+        return None
+    chosen = settings.output_filter.indices(width)
     if not chosen:
-        raise TransformError(f"OutputFilter {output_filter.expression} selects no column")
-    if lines is not None and chosen == list(range(width)):
-        # Fast path: the input line is kept verbatim, predictions appended.
-        predicted = _join_columns(prediction_columns)
-        return [f"{line},{value}" for line, value in zip(lines, predicted, strict=True)]
-    input_wanted = sorted({i for i in chosen if i < columns})
-    texts = _read_columns(payload, input_wanted, float_values=False, columns=columns,
-                          first_record=first_record) if input_wanted else None
-    parts = [texts[i].tolist() if i < columns else prediction_columns[i - columns] for i in chosen]
-    return _join_columns(parts)
+        raise TransformError(f"OutputFilter {settings.output_filter.expression} selects no column")
+    return None if chosen == list(range(width)) else chosen
 
 
-def _join_columns(parts: list[list[str]]) -> list[str]:
-    if len(parts) == 1:
-        return parts[0]
-    return [",".join(row) for row in zip(*parts, strict=True)]
+def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: list[int], *,
+           first_record: int) -> pd.DataFrame:
+    """Features as float32, kept input columns as their original text, in one pass of pandas' C parser."""
+    wanted = sorted(set(float_columns) | set(text_columns))
+    dtypes = {i: (str if i in text_columns else np.float32) for i in wanted}
+    try:
+        return pd.read_csv(io.BytesIO(text), header=None, encoding="utf-8", names=range(columns), usecols=wanted,
+                           dtype=dtypes, engine="c", keep_default_na=False,
+                           na_values={i: [""] for i in float_columns if i not in text_columns})
+    except UnicodeDecodeError as exc:
+        raise TransformError(f"records from {first_record + 1}: not UTF-8 text ({exc.reason})") from None
+    except ValueError as exc:  # includes pandas' ParserError
+        raise TransformError(f"records from {first_record + 1}: cannot parse CSV: {exc} (is there a header line or a "
+                             "text column? InputFilter must leave numeric columns only)") from None
+
+
+def _features(frame: pd.DataFrame, feature_columns: list[int], text_columns: list[int], *,
+              first_record: int) -> np.ndarray:
+    if not set(feature_columns) & set(text_columns):
+        return frame[feature_columns].to_numpy(dtype=np.float32, copy=False)
+    try:  # a column both sent to the model and kept in the output was read as text
+        return frame[feature_columns].replace("", np.nan).to_numpy(dtype=np.float32)
+    except ValueError as exc:
+        raise TransformError(f"records from {first_record + 1}: a feature column is not numeric: {exc}") from None
+
+
+def _record_lines(text: str, *, expected: int, first_record: int) -> list[str]:
+    lines = text.split("\n")
+    if "\r" in text:
+        lines = [line.rstrip("\r") for line in lines]
+    if lines and lines[-1] == "":
+        lines.pop()
+    if "" in lines:
+        lines = [line for line in lines if line]
+    if len(lines) != expected:
+        raise TransformError(f"records from {first_record + 1}: {len(lines)} lines but {expected} CSV records "
+                             "(quoted fields spanning lines are not supported)")
+    return lines
 
 
 def _format_predictions(predictions: np.ndarray) -> list[list[str]]:
     """One list of text values per prediction column, formatted like the container (`str` of a float)."""
-    matrix = predictions.reshape(len(predictions), -1).astype(np.float64)
-    return [[repr(value) for value in matrix[:, column].tolist()] for column in range(matrix.shape[1])]
-
-
-def _read_columns(payload: str, wanted: list[int], *, float_values: bool, columns: int,
-                  first_record: int) -> pd.DataFrame:
-    try:
-        if float_values:
-            return pd.read_csv(io.StringIO(payload), header=None, usecols=wanted, dtype=np.float32, engine="c",
-                               names=range(columns) if columns else None)
-        return pd.read_csv(io.StringIO(payload), header=None, usecols=wanted, dtype=str, engine="c",
-                           keep_default_na=False, na_filter=False, names=range(columns) if columns else None)
-    except ValueError as exc:
-        hint = " (is there a header line or a text column? use InputFilter to drop it)" if float_values else ""
-        raise TransformError(f"records {first_record + 1}-{first_record + payload.count(chr(10)) + 1}: cannot "
-                             f"parse CSV: {exc}{hint}") from None
-    except pd.errors.ParserError as exc:
-        raise TransformError(f"records from {first_record + 1}: malformed CSV: {exc}") from None
+    matrix = predictions.reshape(len(predictions), -1)
+    return [list(map(repr, matrix[:, column].tolist())) for column in range(matrix.shape[1])]
