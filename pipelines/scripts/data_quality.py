@@ -597,8 +597,7 @@ class _FeatureAccumulator:
     def _split_numbers(self, values: np.ndarray) -> None:
         finite = np.isfinite(values)
         if not finite.all():  # inf / -inf are not numbers a dataset can be typed with
-            self._add_strings(pd.Series([_format_number(v) if math.isfinite(v) else str(v)
-                                         for v in values[~finite]]))
+            self._add_strings(pd.Series([str(value) for value in values[~finite]]))
             values = values[finite]
         whole = int(np.count_nonzero(values == np.trunc(values)))
         self.integral += whole
@@ -948,141 +947,152 @@ def check_dataset(paths, baseline_statistics: dict, baseline_constraints: dict, 
                   ) -> tuple[dict, dict]:
     """Check a CSV dataset against a baseline: (statistics of the dataset, {"violations": [...]}).
 
-    `categorical_drift_method` (LInfinity / ChiSquared), when given, overrides the constraints file's.
+    The baseline documents are validated before any data is read. `categorical_drift_method` (LInfinity /
+    ChiSquared), when given, overrides the constraints file's.
     """
-    profile, report = _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows,
-                             categorical_drift_method)
-    return profile.statistics(), report
+    _, statistics, report = _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows,
+                                   categorical_drift_method)
+    return statistics, report
+
+
+class _FeaturePlan:
+    """What to check for one baseline feature, validated and parsed up front."""
+
+    def __init__(self, index: int, constraint: dict, baseline_feature: dict | None, base_config: dict,
+                 drift_method: str | None):
+        self.name = constraint["name"]
+        where = f"baseline constraints: features[{index}] ({self.name!r})"
+        overrides = constraint.get("monitoringConfigOverrides", constraint.get("monitoring_config_overrides")) or {}
+        self.config = _CheckConfig(_merge_config(base_config, overrides, f"{where}.monitoringConfigOverrides"),
+                                   f"{where} monitoring config", drift_method)
+        self.expected_type = constraint.get("inferred_type", "Unknown")
+        if self.expected_type not in INFERRED_TYPES:
+            raise DataQualityError(f"{where}.inferred_type: expected one of {', '.join(INFERRED_TYPES)}, "
+                                   f"got {self.expected_type!r}")
+        self.completeness = None
+        if "completeness" in constraint:
+            self.completeness = _fraction(constraint["completeness"], f"{where}.completeness")
+        self.domains = _domains(constraint, where)
+        statistics_where = f"baseline statistics: feature {self.name!r}"
+        self.sketch = None
+        self.categories: dict[str, float] = {}
+        if baseline_feature is not None:
+            if self.expected_type in NUMERIC_TYPES:
+                self.sketch = _baseline_sketch(baseline_feature, statistics_where)
+            self.categories = _baseline_categories(baseline_feature, statistics_where)
+
+    def watched_values(self) -> set:
+        """Values the data must be counted for exactly, however many distinct values it has."""
+        return set(self.domains or []) | set(self.categories)
+
+    def violations(self, feature: _FeatureAccumulator, item_count: int) -> list[dict]:
+        found = [
+            self._data_type(feature),
+            self._completeness(feature, item_count),
+            self._domain(feature),
+            self._drift(feature) if self.config.compare else None,
+        ]
+        return [violation for violation in found if violation]
+
+    def _data_type(self, feature: _FeatureAccumulator) -> dict | None:
+        present = feature.present
+        if self.expected_type == "Unknown" or not present:
+            return None
+        matching = {"Integral": feature.integral, "Fractional": feature.integral + feature.fractional,
+                    "String": present}[self.expected_type]
+        share = matching / present
+        if share >= self.config.datatype_threshold:
+            return None
+        return _violation(
+            self.name, "data_type_check",
+            f"Data type match requirement is not met. Expected data type: {self.expected_type}, Expected match: "
+            f"{_percent(self.config.datatype_threshold)}%. Observed: Only {_percent(share)}% of data is "
+            f"{self.expected_type}.")
+
+    def _completeness(self, feature: _FeatureAccumulator, item_count: int) -> dict | None:
+        if self.completeness is None:
+            return None
+        completeness = feature.present / item_count if item_count else 0.0
+        if completeness >= self.completeness:
+            return None
+        return _violation(self.name, "completeness_check",
+                          f"Value: {completeness!r} does not meet the constraint requirement! ")
+
+    def _domain(self, feature: _FeatureAccumulator) -> dict | None:
+        if self.domains is None or not feature.present:
+            return None
+        counts = feature.category_counts()
+        share = sum(counts.get(value, 0) for value in set(self.domains)) / feature.present
+        if share >= self.config.domain_threshold:
+            return None
+        return _violation(self.name, "categorical_values_check",
+                          f"Value: {share!r} does not meet the constraint requirement! ")
+
+    def _drift(self, feature: _FeatureAccumulator) -> dict | None:
+        config = self.config
+        if self.expected_type in NUMERIC_TYPES:
+            feature.numeric.finish()
+            if self.sketch is None or self.sketch.weight == 0 or feature.numeric.count == 0:
+                return None
+            distance = numerical_distance(self.sketch, feature.numeric.sketch, config.method)
+            if distance <= config.threshold:
+                return None
+            return _violation(self.name, "baseline_drift_check",
+                              f"Numerical distance: {distance!r} exceeds numerical threshold: {config.threshold!r}")
+        if self.expected_type != "String" or not self.categories or not feature.present:
+            return None
+        current = feature.category_counts()
+        if config.drift_method == "ChiSquared":
+            p_value = chi_square_p_value(self.categories, current)
+            if p_value is None or p_value >= config.categorical_threshold:
+                return None
+            return _violation(self.name, "baseline_drift_check",
+                              f"Categorical drift: ChiSquared p-value {p_value!r} is below categorical threshold: "
+                              f"{config.categorical_threshold!r}")
+        if feature.overflowed():  # only baseline categories were counted: the rest is one "other" share
+            current = {**current, "\x00other": feature.present - sum(current.values())}
+        distance = categorical_distance(self.categories, current, config.method)
+        if distance <= config.categorical_threshold:
+            return None
+        return _violation(self.name, "baseline_drift_check",
+                          f"Categorical distance: {distance!r} exceeds categorical threshold: "
+                          f"{config.categorical_threshold!r}")
 
 
 def _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows, categorical_drift_method):
+    """(profile, statistics, violations document) of a dataset checked against a baseline."""
     constraint_features = _baseline_features(baseline_constraints, "constraints")
     statistic_features = {f["name"]: f for f in _baseline_features(baseline_statistics, "statistics")}
-    monitoring = baseline_constraints.get("monitoring_config", {})
-    base_config = _merge_config(DEFAULT_READ_CONFIG, monitoring, "baseline constraints: monitoring_config")
-    override = None
+    base_config = _merge_config(DEFAULT_READ_CONFIG, baseline_constraints.get("monitoring_config", {}),
+                                "baseline constraints: monitoring_config")
+    drift_method = None
     if categorical_drift_method:
-        override = _choice(categorical_drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
-    _CheckConfig(base_config, "baseline constraints: monitoring_config", override)  # validate even if unused
+        drift_method = _choice(categorical_drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
+    top_config = _CheckConfig(base_config, "baseline constraints: monitoring_config", drift_method)
+    plans = [_FeaturePlan(index, constraint, statistic_features.get(constraint["name"]), base_config, drift_method)
+             for index, constraint in enumerate(constraint_features)]
 
-    watched: dict[str, set] = {}
-    for index, constraint in enumerate(constraint_features):
-        name = constraint["name"]
-        values = set(_domains(constraint, f"baseline constraints: features[{index}]") or [])
-        if name in statistic_features:
-            values |= set(_baseline_categories(statistic_features[name], f"baseline statistics: feature {name!r}"))
-        watched[name] = values
-    profile = _DatasetProfile(header, chunk_rows, watched).read(paths)
-    profile.statistics()  # finishes every accumulator
+    profile = _DatasetProfile(header, chunk_rows, {plan.name: plan.watched_values() for plan in plans})
+    statistics = profile.read(paths).statistics()  # statistics() also finishes every accumulator
 
     violations: list[dict] = []
-    baseline_names = {constraint["name"] for constraint in constraint_features}
-    for index, constraint in enumerate(constraint_features):
-        where = f"baseline constraints: features[{index}] ({constraint['name']!r})"
-        overrides = constraint.get("monitoringConfigOverrides", constraint.get("monitoring_config_overrides")) or {}
-        config = _CheckConfig(_merge_config(base_config, overrides, f"{where}.monitoringConfigOverrides"),
-                              f"{where} monitoring config", override)
-        if not config.evaluate:
+    columns = (f"Number of columns in current dataset: {len(profile.features)}, "
+               f"Number of columns in baseline constraints: {len(plans)}")
+    for plan in plans:
+        if not plan.config.evaluate:
             continue
-        feature = profile.features.get(constraint["name"])
+        feature = profile.features.get(plan.name)
         if feature is None:
-            violations.append(_violation(
-                constraint["name"], "missing_column_check",
-                f"There are missing columns in current dataset. Number of columns in current dataset: "
-                f"{len(profile.features)}, Number of columns in baseline constraints: {len(constraint_features)}"))
-            continue
-        violations.extend(_check_feature(feature, constraint, statistic_features.get(constraint["name"]),
-                                         profile.item_count, config, where))
-    top_config = _CheckConfig(base_config, "baseline constraints: monitoring_config", override)
+            violations.append(_violation(plan.name, "missing_column_check",
+                                         f"There are missing columns in current dataset. {columns}"))
+        else:
+            violations.extend(plan.violations(feature, profile.item_count))
     if top_config.evaluate:
-        for name in profile.features:
-            if name not in baseline_names:
-                violations.append(_violation(
-                    name, "extra_column_check",
-                    f"There are extra columns in current dataset. Number of columns in current dataset: "
-                    f"{len(profile.features)}, Number of columns in baseline constraints: {len(constraint_features)}"))
-    return profile, {"violations": violations}
-
-
-def _check_feature(feature: _FeatureAccumulator, constraint: dict, baseline_feature: dict | None,
-                   item_count: int, config: _CheckConfig, where: str) -> list[dict]:
-    name = constraint["name"]
-    found: list[dict] = []
-    expected_type = constraint.get("inferred_type", "Unknown")
-    if expected_type not in INFERRED_TYPES:
-        raise DataQualityError(f"{where}.inferred_type: expected one of {', '.join(INFERRED_TYPES)}, "
-                               f"got {expected_type!r}")
-    present = feature.present
-
-    if expected_type != "Unknown" and present:
-        matching = {"Integral": feature.integral, "Fractional": feature.integral + feature.fractional,
-                    "String": present}[expected_type]
-        share = matching / present
-        if share < config.datatype_threshold:
-            found.append(_violation(
-                name, "data_type_check",
-                f"Data type match requirement is not met. Expected data type: {expected_type}, Expected match: "
-                f"{_percent(config.datatype_threshold)}%. Observed: Only {_percent(share)}% of data is "
-                f"{expected_type}."))
-
-    if "completeness" in constraint:
-        required = _fraction(constraint["completeness"], f"{where}.completeness")
-        completeness = present / item_count if item_count else 0.0
-        if completeness < required:
-            found.append(_violation(name, "completeness_check",
-                                    f"Value: {completeness!r} does not meet the constraint requirement! "))
-
-    domains = _domains(constraint, where)
-    if domains is not None and present:
-        counts = feature.category_counts()
-        inside = sum(counts.get(value, 0) for value in set(domains))
-        share = inside / present
-        if share < config.domain_threshold:
-            found.append(_violation(name, "categorical_values_check",
-                                    f"Value: {share!r} does not meet the constraint requirement! "))
-
-    if config.compare and baseline_feature is not None and present:
-        drift = _drift_violation(feature, expected_type, baseline_feature, config)
-        if drift:
-            found.append(drift)
-    return found
-
-
-def _drift_violation(feature: _FeatureAccumulator, expected_type: str, baseline_feature: dict,
-                     config: _CheckConfig) -> dict | None:
-    name = feature.name
-    where = f"baseline statistics: feature {name!r}"
-    if expected_type in NUMERIC_TYPES:
-        baseline_sketch = _baseline_sketch(baseline_feature, where)
-        feature.numeric.finish()
-        if baseline_sketch is None or baseline_sketch.weight == 0 or feature.numeric.count == 0:
-            return None
-        distance = numerical_distance(baseline_sketch, feature.numeric.sketch, config.method)
-        if distance > config.threshold:
-            return _violation(name, "baseline_drift_check",
-                              f"Numerical distance: {distance!r} exceeds numerical threshold: {config.threshold!r}")
-        return None
-    if expected_type != "String":
-        return None
-    baseline_counts = _baseline_categories(baseline_feature, where)
-    if not baseline_counts:
-        return None
-    current = feature.category_counts()
-    if config.drift_method == "ChiSquared":
-        p_value = chi_square_p_value(baseline_counts, current)
-        if p_value is not None and p_value < config.categorical_threshold:
-            return _violation(name, "baseline_drift_check",
-                              f"Categorical drift: ChiSquared p-value {p_value!r} is below categorical threshold: "
-                              f"{config.categorical_threshold!r}")
-        return None
-    if feature.overflowed():  # only baseline categories were counted: the rest of the data is one "other" share
-        current = {**current, "\x00other": feature.present - sum(current.values())}
-    distance = categorical_distance(baseline_counts, current, config.method)
-    if distance > config.categorical_threshold:
-        return _violation(name, "baseline_drift_check",
-                          f"Categorical distance: {distance!r} exceeds categorical threshold: "
-                          f"{config.categorical_threshold!r}")
-    return None
+        baseline_names = {plan.name for plan in plans}
+        extra = f"There are extra columns in current dataset. {columns}"
+        violations.extend(_violation(name, "extra_column_check", extra)
+                          for name in profile.features if name not in baseline_names)
+    return profile, statistics, {"violations": violations}
 
 
 # ------------------------------------------------------------------------------------------- analyzer contract
@@ -1189,12 +1199,13 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
         constraints_doc = _load_json(_rebase(constraints_path, base_dir), "baseline_constraints")
         statistics_doc = (_load_json(_rebase(statistics_path, base_dir), "baseline_statistics")
                           if statistics_path else {"features": []})
-        profile, report = _check(source, statistics_doc, constraints_doc, header, chunk_rows, drift_method)
+        profile, statistics, report = _check(source, statistics_doc, constraints_doc, header, chunk_rows,
+                                             drift_method)
         mode = "check"
     else:
         profile, report = _DatasetProfile(header, chunk_rows).read(source), None
+        statistics = profile.statistics()
         mode = "baseline"
-    statistics = profile.statistics()
     constraints = suggest_constraints(statistics, **generation)
 
     out = Path(output)

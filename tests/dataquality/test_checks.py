@@ -230,3 +230,11 @@ def test_bad_baseline_sketch_is_a_clear_error(write_csv, make_frame, baseline):
     length["numerical_statistics"]["distribution"]["kll"]["sketch"]["data"] = [["not a number"]]
     with pytest.raises(dq.DataQualityError, match=r"baseline statistics: feature 'length'.*sketch.data"):
         check(write_csv, (statistics, constraints), make_frame(100, seed=2))
+
+
+def test_baseline_is_validated_before_any_data_is_read(baseline, tmp_path):
+    statistics, constraints = baseline
+    constraints = copy.deepcopy(constraints)
+    constraints["features"][2]["completeness"] = "most"
+    with pytest.raises(dq.DataQualityError, match=r"features\[2\] \('length'\).completeness"):
+        dq.check_dataset(tmp_path / "not-read-at-all", statistics, constraints, header=True)
