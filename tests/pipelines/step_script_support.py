@@ -1,0 +1,113 @@
+"""Running the step scripts the way a processing container does, on small generated data."""
+
+from __future__ import annotations
+
+import csv
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "scripts"
+
+# A non-abalone schema: 3 numeric + 2 categorical features with their own names.
+OTHER_SCHEMA = {
+    "header": True, "record_key": "order_id", "target": "delivery_minutes",
+    "columns": [{"name": "order_id", "type": "integer"}, {"name": "distance_km", "type": "float"},
+                {"name": "city", "type": "categorical"}, {"name": "items", "type": "integer"},
+                {"name": "vehicle", "type": "categorical"}, {"name": "weight_kg", "type": "float"},
+                {"name": "delivery_minutes", "type": "float"}],
+}
+OTHER_FEATURES = ["distance_km", "city", "items", "vehicle", "weight_kg"]
+
+
+def other_rows(count: int, seed: int = 7, first_key: int = 1) -> list[dict[str, str]]:
+    """Rows of the other schema whose target depends on every feature (so a model can learn it)."""
+    rng = np.random.RandomState(seed)
+    rows = []
+    for index in range(count):
+        distance = rng.uniform(0.5, 20)
+        city = ["north", "south", "east"][rng.randint(3)]
+        items = rng.randint(1, 8)
+        vehicle = ["bike", "van"][rng.randint(2)]
+        weight = rng.uniform(0.2, 15)
+        minutes = 10 + 2.5 * distance + 3 * items + (8 if city == "north" else 0) + (
+            5 if vehicle == "bike" and weight > 8 else 0) + rng.normal(0, 1.5)
+        rows.append({"order_id": str(first_key + index), "distance_km": f"{distance:.3f}", "city": city,
+                     "items": str(items), "vehicle": vehicle, "weight_kg": f"{weight:.2f}",
+                     "delivery_minutes": f"{minutes:.2f}"})
+    return rows
+
+
+def write_rows(path: Path, rows: list[dict[str, str]], columns: list[str], *, header: bool = True) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="") as handle:
+        writer = csv.writer(handle)
+        if header:
+            writer.writerow(columns)
+        writer.writerows([[row.get(c, "") for c in columns] for row in rows])
+    return path
+
+
+def read_csv(path: Path) -> list[list[str]]:
+    with path.open(newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@dataclass
+class JobResult:
+    returncode: int
+    message: str | None
+    stdout: str
+    stderr: str
+
+
+class Job:
+    """A job root laid out like /opt/ml (SAGEMAKER_BASE_DIR points at it)."""
+
+    def __init__(self, root: Path, schema: dict):
+        self.root, self.schema = root, schema
+
+    def path(self, *parts: str) -> Path:
+        return self.root.joinpath("processing", *parts)
+
+    def input(self, name: str) -> Path:
+        return self.path("input", name)
+
+    def output(self, name: str) -> Path:
+        return self.path("output", name)
+
+    def environment(self) -> dict[str, str]:
+        return {"SAGEMAKER_BASE_DIR": str(self.root), "DATASET_SCHEMA": json.dumps(self.schema)}
+
+    def message(self) -> str | None:
+        path = self.root / "output" / "message"
+        return path.read_text() if path.exists() else None
+
+    def run(self, script: str, *arguments: str) -> JobResult:
+        """As a container would: `python3 <script> <arguments>`, in a subprocess."""
+        env = {**os.environ, **self.environment()}
+        completed = subprocess.run([sys.executable, str(SCRIPTS_DIR / script), *arguments], env=env,
+                                   capture_output=True, text=True, timeout=300)
+        return JobResult(completed.returncode, self.message(), completed.stdout, completed.stderr)
+
+    def run_in_process(self, script: str, *arguments: str, monkeypatch) -> JobResult:
+        """Same entry point in this process (so moto's in-process mock serves the script's boto3 calls)."""
+        for key, value in self.environment().items():
+            monkeypatch.setenv(key, value)
+        module = load_script(script)
+        code = module.steplib.run_step(module.main, list(arguments))
+        return JobResult(code, self.message(), "", "")
+
+
+def load_script(script: str):
+    name = "step_script_" + script.removesuffix(".py")
+    spec = importlib.util.spec_from_file_location(name, SCRIPTS_DIR / script)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -1,0 +1,184 @@
+"""preprocess.py run as a container runs it: validation messages, split, artefact, both modes, any schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from step_script_support import OTHER_FEATURES, OTHER_SCHEMA, Job, other_rows, read_csv, write_rows
+
+COLUMNS = [c["name"] for c in OTHER_SCHEMA["columns"]]
+TRAIN_ARGS = ("--mode", "train", "--validation-fraction", "0.2", "--test-fraction", "0.1", "--seed", "3")
+
+
+@pytest.fixture
+def job(tmp_path) -> Job:
+    return Job(tmp_path / "job", OTHER_SCHEMA)
+
+
+@pytest.fixture
+def trained(tmp_path) -> Job:
+    """A training run over two files (one nested, one without the record key column, columns reordered)."""
+    job = Job(tmp_path / "trained", OTHER_SCHEMA)
+    rows = other_rows(60)
+    write_rows(job.input("data") / "part-a.csv", rows[:40], COLUMNS)
+    reordered = ["delivery_minutes", *reversed(OTHER_FEATURES)]
+    write_rows(job.input("data") / "nested" / "part-b.csv", rows[40:], reordered)
+    (job.input("data") / "notes.txt").write_text("not a CSV: ignored\n")
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    return job
+
+
+def test_train_mode_splits_reproducibly_into_xgboost_csvs(trained, tmp_path):
+    counts = {name: len(read_csv(trained.output(name) / f"{name}.csv")) for name in ("train", "validation", "test")}
+    assert counts == {"train": 42, "validation": 12, "test": 6}
+    artefact = json.loads((trained.output("preprocessing") / "preprocessing.json").read_text())
+    width = 1 + len(artefact["output_columns"])
+    train_rows = read_csv(trained.output("train") / "train.csv")
+    assert {len(row) for row in train_rows} == {width}
+    assert all(float(row[0]) > 10 for row in train_rows)  # the label (minutes), not a header or a key
+    # Same data and seed in another job root: byte-identical outputs.
+    again = Job(tmp_path / "again", OTHER_SCHEMA)
+    for source in trained.input("data").rglob("*"):
+        if source.is_file():
+            target = again.input("data") / source.relative_to(trained.input("data"))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(source.read_bytes())
+    assert again.run("preprocess.py", *TRAIN_ARGS).returncode == 0
+    for name in ("train", "validation", "test"):
+        assert (again.output(name) / f"{name}.csv").read_bytes() == (trained.output(name) / f"{name}.csv").read_bytes()
+
+
+def test_train_mode_saves_the_fitted_preprocessing(trained):
+    artefact = json.loads((trained.output("preprocessing") / "preprocessing.json").read_text())
+    assert [f["name"] for f in artefact["features"]] == OTHER_FEATURES
+    city = next(f for f in artefact["features"] if f["name"] == "city")
+    assert city["categories"] == ["east", "north", "south"]
+    assert artefact["output_columns"][:4] == ["distance_km", "city=east", "city=north", "city=south"]
+    distance = next(f for f in artefact["features"] if f["name"] == "distance_km")
+    assert 0.5 <= distance["median"] <= 20
+
+
+def test_train_mode_writes_the_baseline_dataset_with_the_shared_header(trained):
+    rows = read_csv(trained.output("baseline") / "baseline.csv")
+    assert rows[0] == OTHER_FEATURES
+    assert len(rows) == 1 + 42
+
+
+def test_transform_mode_applies_the_saved_preprocessing(trained, tmp_path):
+    job = Job(tmp_path / "batch", OTHER_SCHEMA)
+    artefact = trained.output("preprocessing") / "preprocessing.json"
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "preprocessing.json").write_bytes(artefact.read_bytes())
+    batch = [{"order_id": "901", "distance_km": "", "city": "west", "items": "2", "vehicle": "van",
+              "weight_kg": "1.5"},
+             {"order_id": "902", "distance_km": "4.0", "city": "north", "items": "3", "vehicle": "bike",
+              "weight_kg": "9"}]
+    write_rows(job.input("data") / "day1" / "batch.csv", batch, ["order_id", *OTHER_FEATURES])
+    result = job.run("preprocess.py", "--mode", "transform")
+    assert result.returncode == 0, result.stderr
+    fitted = json.loads(artefact.read_text())
+    median = fitted["features"][0]["median"]
+    rows = read_csv(job.output("transform") / "day1" / "batch.csv")
+    assert [row[0] for row in rows] == ["901", "902"]  # record key first, no header
+    columns = fitted["output_columns"]
+    first = dict(zip(columns, map(float, rows[0][1:]), strict=True))
+    assert first["distance_km"] == pytest.approx(median)  # missing -> training median
+    assert [first[f"city={c}"] for c in ("east", "north", "south")] == [0, 0, 0]  # unknown -> all zeros
+    second = dict(zip(columns, map(float, rows[1][1:]), strict=True))
+    assert second["city=north"] == 1 and second["vehicle=bike"] == 1 and second["distance_km"] == 4.0
+    quality = read_csv(job.output("dataquality") / "day1" / "batch.csv")
+    assert quality[0] == OTHER_FEATURES and quality[1][:2] == ["", "west"]
+
+
+def test_transform_mode_refuses_duplicate_record_keys(trained, tmp_path):
+    job = Job(tmp_path / "dupes", OTHER_SCHEMA)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    rows = other_rows(3)
+    rows[2]["order_id"] = rows[0]["order_id"]
+    write_rows(job.input("data") / "batch.csv", rows, ["order_id", *OTHER_FEATURES])
+    result = job.run("preprocess.py", "--mode", "transform")
+    assert result.returncode == 1
+    assert "record key 'order_id' must be present and unique" in result.message
+    assert "batch.csv line 4" in result.message and "also at batch.csv line 2" in result.message
+
+
+def test_transform_mode_refuses_an_artefact_of_another_schema(trained, tmp_path):
+    schema = json.loads(json.dumps(OTHER_SCHEMA))
+    schema["columns"].insert(2, {"name": "floor", "type": "integer"})
+    job = Job(tmp_path / "changed", schema)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    write_rows(job.input("data") / "batch.csv", other_rows(2), ["order_id", *OTHER_FEATURES])
+    result = job.run("preprocess.py", "--mode", "transform")
+    assert result.returncode == 1
+    assert "trained on the features distance_km, city" in result.message and "floor" in result.message
+
+
+@pytest.mark.parametrize("case,expected", [
+    ("missing column", "data.csv: header does not match the configured schema: missing column(s) city"),
+    ("unknown column", "unknown column(s) colour"),
+    ("not a number", "column 'distance_km' must hold numbers: data.csv line 3 ('far')"),
+    ("not whole", "column 'items' must hold whole numbers: data.csv line 2 ('2.5')"),
+    ("no target", "column 'delivery_minutes' must hold numbers and is required: data.csv line 4 (empty)"),
+    ("ragged row", "data.csv: expected 7 fields per row"),
+])
+def test_schema_mismatch_fails_with_file_line_and_column(job, case, expected):
+    rows = other_rows(12)
+    columns = list(COLUMNS)
+    if case == "missing column":
+        columns.remove("city")
+    elif case == "unknown column":
+        columns.append("colour")
+    elif case == "not a number":
+        rows[1]["distance_km"] = "far"
+    elif case == "not whole":
+        rows[0]["items"] = "2.5"
+    elif case == "no target":
+        rows[2]["delivery_minutes"] = ""
+    path = write_rows(job.input("data") / "data.csv", rows, columns)
+    if case == "ragged row":
+        path.write_text(path.read_text() + "99,1.0,north\n")
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert expected in result.message
+    assert expected in result.stderr  # also in the job log
+
+
+def test_files_without_header_are_read_by_position(tmp_path):
+    schema = {**OTHER_SCHEMA, "header": False}
+    job = Job(tmp_path / "positional", schema)
+    rows = other_rows(20)
+    write_rows(job.input("data") / "with-key.csv", rows[:10], COLUMNS, header=False)
+    write_rows(job.input("data") / "without-key.csv", rows[10:], COLUMNS[1:], header=False)
+    assert job.run("preprocess.py", *TRAIN_ARGS).returncode == 0
+    baseline = read_csv(job.output("baseline") / "baseline.csv")
+    assert baseline[0] == OTHER_FEATURES  # the data-quality header convention holds without input headers
+    write_rows(job.input("data") / "short.csv", rows[:2], COLUMNS[:4], header=False)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert "short.csv: line 1 has 4 fields, expected 6 or 7" in result.message
+
+
+def test_too_few_rows_and_no_files_are_clear_failures(job):
+    write_rows(job.input("data") / "tiny.csv", other_rows(3), COLUMNS)
+    result = job.run("preprocess.py", "--mode", "train", "--validation-fraction", "0.1", "--test-fraction", "0.1",
+                     "--seed", "1")
+    assert result.returncode == 1 and "3 row(s) cannot be split" in result.message
+    (job.input("data") / "tiny.csv").unlink()
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1 and "no CSV files in the training input" in result.message
+
+
+def test_missing_schema_and_bad_arguments(job):
+    write_rows(job.input("data") / "data.csv", other_rows(10), COLUMNS)
+    result = job.run("preprocess.py", "--mode", "train")
+    assert result.returncode == 1 and "--mode train needs --validation-fraction, --test-fraction, --seed" in \
+        result.message
+    job.schema = {"header": True}
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1 and "DATASET_SCHEMA is not a valid schema" in result.message

@@ -1,0 +1,98 @@
+"""resolve_model.py against the registry (moto): pointer, latest approved, nothing approved."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import moto
+import pytest
+from step_script_support import Job
+
+REGION = "us-east-1"
+GROUP = "shop-local-models"
+POINTER = "/shop/local/active-model-package-arn"
+IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+
+
+@pytest.fixture
+def registry(monkeypatch):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto.mock_aws():
+        sagemaker = boto3.client("sagemaker", region_name=REGION)
+        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+        yield sagemaker
+
+
+def register(sagemaker, number: int, status: str) -> str:
+    run = f"s3://bucket/runs/{number}"
+    return sagemaker.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus=status,
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": f"{run}/model.tar.gz"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
+        DriftCheckBaselines={"ModelDataQuality": {
+            "Statistics": {"ContentType": "application/json", "S3Uri": f"{run}/statistics.json"},
+            "Constraints": {"ContentType": "application/json", "S3Uri": f"{run}/constraints.json"}}},
+        CustomerMetadataProperties={"PreprocessingArtefact": f"{run}/preprocessing.json"},
+    )["ModelPackageArn"]
+
+
+def resolve(tmp_path, monkeypatch) -> tuple[int, str | None, dict | None]:
+    job = Job(tmp_path / "job", {})
+    result = job.run_in_process("resolve_model.py", "--model-package-group", GROUP, "--active-model-parameter",
+                                POINTER, "--region", REGION, monkeypatch=monkeypatch)
+    model_file = job.output("model") / "model.json"
+    return result.returncode, result.message, json.loads(model_file.read_text()) if model_file.exists() else None
+
+
+def test_nothing_approved_is_a_clear_failure(registry, tmp_path, monkeypatch):
+    register(registry, 1, "PendingManualApproval")
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 1 and document is None
+    assert f"no Approved model version in model package group '{GROUP}'" in message
+
+
+def test_the_latest_of_three_approved_versions_is_used(registry, tmp_path, monkeypatch):
+    arns = [register(registry, number, "Approved") for number in (1, 2, 3)]
+    register(registry, 4, "PendingManualApproval")
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 0, message
+    assert document == {
+        "ModelPackageArn": arns[2], "ModelPackageVersion": 3, "ImageUri": IMAGE,
+        "ModelDataUrl": "s3://bucket/runs/3/model.tar.gz",
+        "PreprocessingArtefact": "s3://bucket/runs/3/preprocessing.json",
+        "BaselineStatistics": "s3://bucket/runs/3/statistics.json",
+        "BaselineConstraints": "s3://bucket/runs/3/constraints.json",
+    }
+
+
+def test_the_active_model_pointer_is_honoured(registry, tmp_path, monkeypatch):
+    arns = [register(registry, number, "Approved") for number in (1, 2, 3)]
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=POINTER, Value=arns[0], Type="String")
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 0, message
+    assert document["ModelPackageArn"] == arns[0] and document["ModelDataUrl"] == "s3://bucket/runs/1/model.tar.gz"
+
+
+@pytest.mark.parametrize("pointer", ["none", "rejected version"])
+def test_a_pointer_to_nothing_usable_falls_back_to_the_latest_approved(registry, tmp_path, monkeypatch, pointer):
+    approved = register(registry, 1, "Approved")
+    rejected = register(registry, 2, "Rejected")
+    value = "none" if pointer == "none" else rejected
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=POINTER, Value=value, Type="String")
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 0, message
+    assert document["ModelPackageArn"] == approved
+
+
+def test_a_version_without_the_registration_metadata_is_refused(registry, tmp_path, monkeypatch):
+    registry.create_model_package(
+        ModelPackageGroupName=GROUP, ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": "s3://bucket/m.tar.gz"}],
+                                "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]})
+    code, message, _ = resolve(tmp_path, monkeypatch)
+    assert code == 1
+    assert "lacks PreprocessingArtefact, BaselineStatistics, BaselineConstraints" in message
