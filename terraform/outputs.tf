@@ -64,3 +64,8 @@ output "policy_documents" {
   description = "Every IAM, key and bucket policy of the stack by name (for review and tests)."
   value       = merge(module.iam.policy_documents, module.storage.policy_documents)
 }
+
+output "event_rules" {
+  description = "Every EventBridge rule: pattern or schedule, target, pipeline parameters, retry policy, DLQ."
+  value       = module.events.rules
+}

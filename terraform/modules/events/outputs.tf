@@ -15,3 +15,33 @@ output "dead_letter_queue_url" {
   description = "URL of the queue that receives events no target could take."
   value       = aws_sqs_queue.dead_letter.url
 }
+
+output "rules" {
+  description = "Every rule with its pattern or schedule and its one target (what starts what)."
+  value = merge(
+    {
+      for key, rule in aws_cloudwatch_event_rule.pipeline : key => {
+        name                = rule.name
+        event_pattern       = rule.event_pattern
+        schedule_expression = rule.schedule_expression
+        target_arn          = aws_cloudwatch_event_target.pipeline[key].arn
+        target_role_arn     = aws_cloudwatch_event_target.pipeline[key].role_arn
+        pipeline_parameters = { for p in aws_cloudwatch_event_target.pipeline[key].sagemaker_pipeline_target[0].pipeline_parameter_list : p.name => p.value }
+        retry_policy        = aws_cloudwatch_event_target.pipeline[key].retry_policy[0]
+        dead_letter_arn     = aws_cloudwatch_event_target.pipeline[key].dead_letter_config[0].arn
+      }
+    },
+    {
+      for key, rule in aws_cloudwatch_event_rule.function : key => {
+        name                = rule.name
+        event_pattern       = rule.event_pattern
+        schedule_expression = rule.schedule_expression
+        target_arn          = aws_cloudwatch_event_target.function[key].arn
+        target_role_arn     = aws_cloudwatch_event_target.function[key].role_arn
+        pipeline_parameters = {}
+        retry_policy        = aws_cloudwatch_event_target.function[key].retry_policy[0]
+        dead_letter_arn     = aws_cloudwatch_event_target.function[key].dead_letter_config[0].arn
+      }
+    },
+  )
+}

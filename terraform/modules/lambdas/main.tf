@@ -91,7 +91,7 @@ resource "aws_lambda_function" "function" {
   description                    = "batchops ${each.key} (${var.name_prefix})"
   role                           = var.role_arns[each.key]
   runtime                        = var.settings.runtime
-  handler                        = "lambdas.${each.key}.handler.handler"
+  handler                        = "handler.handler"
   filename                       = "${var.package_dir}/${each.key}.zip"
   source_code_hash               = filebase64sha256("${var.package_dir}/${each.key}.zip")
   timeout                        = var.settings.timeout_seconds

@@ -2,7 +2,7 @@ locals {
   create_key  = var.kms_key_arn == ""
   kms_key_arn = local.create_key ? aws_kms_key.data[0].arn : var.kms_key_arn
   bucket_arn  = var.create_bucket ? aws_s3_bucket.data[0].arn : data.aws_s3_bucket.existing[0].arn
-  bucket_name = var.create_bucket ? aws_s3_bucket.data[0].id : data.aws_s3_bucket.existing[0].id
+  bucket_name = var.create_bucket ? aws_s3_bucket.data[0].bucket : data.aws_s3_bucket.existing[0].bucket
 }
 
 # ------------------------------------------------------------------------------------------- KMS key
@@ -95,7 +95,7 @@ resource "aws_s3_bucket" "data" {
 resource "aws_s3_bucket_versioning" "data" {
   count = var.create_bucket ? 1 : 0
 
-  bucket = aws_s3_bucket.data[0].id
+  bucket = aws_s3_bucket.data[0].bucket
   versioning_configuration {
     status = "Enabled"
   }
@@ -104,7 +104,7 @@ resource "aws_s3_bucket_versioning" "data" {
 resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
   count = var.create_bucket ? 1 : 0
 
-  bucket = aws_s3_bucket.data[0].id
+  bucket = aws_s3_bucket.data[0].bucket
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
@@ -117,7 +117,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
 resource "aws_s3_bucket_public_access_block" "data" {
   count = var.create_bucket ? 1 : 0
 
-  bucket                  = aws_s3_bucket.data[0].id
+  bucket                  = aws_s3_bucket.data[0].bucket
   block_public_acls       = true
   block_public_policy     = true
   ignore_public_acls      = true
@@ -127,7 +127,7 @@ resource "aws_s3_bucket_public_access_block" "data" {
 resource "aws_s3_bucket_policy" "data" {
   count = var.create_bucket ? 1 : 0
 
-  bucket = aws_s3_bucket.data[0].id
+  bucket = aws_s3_bucket.data[0].bucket
   policy = local.tls_only_policy
 
   # The public access block must exist first, or AWS may reject the policy while it is being applied.
@@ -137,7 +137,7 @@ resource "aws_s3_bucket_policy" "data" {
 resource "aws_s3_bucket_lifecycle_configuration" "data" {
   count = var.create_bucket ? 1 : 0
 
-  bucket = aws_s3_bucket.data[0].id
+  bucket = aws_s3_bucket.data[0].bucket
 
   rule {
     id     = "expire-noncurrent-versions"

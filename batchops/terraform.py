@@ -1,0 +1,456 @@
+"""The one Terraform adapter: every `terraform` command of the project runs through `Terraform` here.
+
+    tf = Terraform(load_settings("local"), home=Path(".local"), endpoint_env=local_aws.env(), progress=print)
+    tf.init(); tf.plan(); tf.apply(); tf.output(); tf.destroy()
+
+What it takes care of:
+- the environment's variables come from `env_files/<env>.tfvars` (`-var-file`), the file Python reads too;
+- the Lambda zips are built (`batchops.lambda_package`) before anything evaluates `filebase64sha256`;
+- every environment has its own `TF_DATA_DIR` under `<home>/terraform/<env>/`, so init state is never shared;
+- state: `local` keeps it in `<home>/terraform/local/terraform.tfstate`; real environments use a remote
+  backend (`http` for GitLab-managed state, or `s3`) configured with `-backend-config` entries;
+- providers install offline from a filesystem mirror when one is found (see `find_provider_mirror`);
+- against the local emulator the process gets only the emulator's endpoint and dummy keys, never the
+  caller's AWS credentials, so a `local` run cannot touch an AWS account.
+
+python-terraform 0.10.1 builds the command lines (flags, `-var-file`, `-backend-config`). The adapter runs
+them itself: python-terraform buffers all output until the end (no progress), does not raise on errors by
+default, and its apply/destroy defaults (`-force`, no `-auto-approve`) fail on Terraform 1.11.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from batchops.config import PROJECT_ROOT, Settings
+
+TERRAFORM_DIR = PROJECT_ROOT / "terraform"
+LAMBDA_BUILD_DIR = TERRAFORM_DIR / "build" / "lambda"
+BACKEND_OVERRIDE_FILE = "backend_override.tf"
+REMOTE_BACKENDS = ("http", "s3")
+PROVIDER_SOURCE = ("registry.terraform.io", "hashicorp", "aws")
+MIRROR_ENV_VARS = ("BATCHOPS_TF_PLUGIN_MIRROR", "TF_PLUGIN_MIRROR")
+
+# Variables that could point a `local` run at a real account; they are removed from its environment.
+_AWS_CREDENTIAL_VARS = re.compile(r"^AWS_(?!CA_BUNDLE$)[A-Z_]+$")
+
+Progress = Callable[[str], None]
+
+
+class TerraformError(RuntimeError):
+    """A Terraform command failed, or the adapter cannot run it; the message says which and why."""
+
+    def __init__(self, message: str, *, command: Sequence[str] = (), returncode: int | None = None,
+                 output: str = ""):
+        self.command = list(command)
+        self.returncode = returncode
+        self.output = output
+        super().__init__(message)
+
+
+@dataclass(frozen=True)
+class PlanSummary:
+    """What a plan would do to resources (output-only changes do not count)."""
+
+    add: int = 0
+    change: int = 0
+    destroy: int = 0
+    addresses: tuple[str, ...] = field(default=())
+
+    @property
+    def changes(self) -> int:
+        return self.add + self.change + self.destroy
+
+    @property
+    def has_changes(self) -> bool:
+        return self.changes > 0
+
+    def __str__(self) -> str:
+        if not self.has_changes:
+            return "no changes"
+        return f"{self.add} to add, {self.change} to change, {self.destroy} to destroy"
+
+
+# ------------------------------------------------------------------------------------------- provider mirror
+
+
+def _is_mirror_root(path: Path) -> bool:
+    return path.joinpath(*PROVIDER_SOURCE).is_dir()
+
+
+def implied_mirror_dirs() -> list[Path]:
+    """Terraform's implied local mirror directories on Unix (Terraform CLI configuration docs)."""
+    home = Path.home()
+    data_home = Path(os.environ.get("XDG_DATA_HOME") or home / ".local" / "share")
+    data_dirs = [Path(p) for p in (os.environ.get("XDG_DATA_DIRS") or "/usr/local/share:/usr/share").split(":") if p]
+    return [home / ".terraform.d" / "plugins", data_home / "terraform" / "plugins",
+            *[d / "terraform" / "plugins" for d in data_dirs]]
+
+
+# Never descended into by the bounded search: pseudo file systems and trees that hold no provider mirror.
+_SEARCH_SKIP = {"proc", "sys", "dev", "run", "snap", "lost+found", "node_modules", "__pycache__", ".git",
+                "site-packages", "dist-packages", ".cache"}
+
+
+def search_mirror(roots: Iterable[Path] = (Path("/"),), *, max_depth: int = 4,
+                  time_budget: float = 10.0) -> Path | None:
+    """Breadth-first search for a directory holding `registry.terraform.io/hashicorp/aws`.
+
+    The mirror root is at most `max_depth` levels below a search root; the search stops after `time_budget`
+    seconds so a huge file system cannot stall a command."""
+    deadline = time.monotonic() + time_budget
+    level = [Path(root) for root in roots]
+    for _depth in range(max_depth + 1):
+        next_level: list[Path] = []
+        for directory in level:
+            if time.monotonic() > deadline:
+                return None
+            if _is_mirror_root(directory):
+                return directory
+            try:
+                with os.scandir(directory) as entries:
+                    for entry in entries:
+                        if entry.name not in _SEARCH_SKIP and entry.is_dir(follow_symlinks=False):
+                            next_level.append(Path(entry.path))
+            except OSError:
+                continue
+        level = sorted(next_level)
+    return None
+
+
+def find_provider_mirror(cache_file: Path | None = None, *, search_roots: Iterable[Path] = (Path("/"),)) -> Path | None:
+    """The filesystem mirror to install `hashicorp/aws` from, or None (then Terraform uses the registry).
+
+    Order: BATCHOPS_TF_PLUGIN_MIRROR / TF_PLUGIN_MIRROR (must be valid), Terraform's implied mirror
+    directories, the cached result of an earlier search, a bounded search of the file system (cached)."""
+    for name in MIRROR_ENV_VARS:
+        value = os.environ.get(name)
+        if value:
+            path = Path(value).expanduser()
+            if not _is_mirror_root(path):
+                raise TerraformError(f"{name}={value}: not a provider mirror (expected "
+                                     f"{path.joinpath(*PROVIDER_SOURCE)} to be a directory)")
+            return path
+    for path in implied_mirror_dirs():
+        if _is_mirror_root(path):
+            return path
+    if cache_file is not None and cache_file.is_file():
+        try:
+            cached = json.loads(cache_file.read_text(encoding="utf-8")).get("mirror")
+        except (OSError, ValueError, AttributeError):
+            cached = None
+        if cached and _is_mirror_root(Path(cached)):
+            return Path(cached)
+    found = search_mirror(search_roots)
+    if cache_file is not None and found is not None:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        cache_file.write_text(json.dumps({"mirror": str(found)}) + "\n", encoding="utf-8")
+    return found
+
+
+def cli_config_text(mirror: Path) -> str:
+    """A Terraform CLI configuration that installs hashicorp providers from `mirror` and never downloads them."""
+    namespace = "/".join(PROVIDER_SOURCE[:2]) + "/*"
+    return (
+        "# Generated by batchops.terraform: install hashicorp providers from the filesystem mirror.\n"
+        "provider_installation {\n"
+        "  filesystem_mirror {\n"
+        f"    path    = {json.dumps(str(mirror))}\n"
+        f"    include = [{json.dumps(namespace)}]\n"
+        "  }\n"
+        "  direct {\n"
+        f"    exclude = [{json.dumps(namespace)}]\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def backend_override_text(backend: str, environment: str) -> str:
+    return (
+        f"# Generated by batchops.terraform for environment '{environment}'; not committed. The backend's\n"
+        "# settings come from -backend-config (docs/infrastructure.md).\n"
+        "terraform {\n"
+        f'  backend "{backend}" {{}}\n'
+        "}\n"
+    )
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    """Atomic, and untouched when equal, so concurrent runs of the same environment never see a half file."""
+    if path.is_file() and path.read_text(encoding="utf-8") == text:
+        return
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", delete=False,
+                                     encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+
+
+# ------------------------------------------------------------------------------------------- the adapter
+
+
+class Terraform:
+    """Runs Terraform for one environment of `settings` (see the module docstring)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        home: Path | str,
+        endpoint_env: Mapping[str, str] | None,
+        progress: Progress | None = None,
+        backend: str | None = None,
+        backend_config: Sequence[str] = (),
+        terraform_bin: str | None = None,
+        module_dir: Path = TERRAFORM_DIR,
+        lambda_build_dir: Path = LAMBDA_BUILD_DIR,
+    ):
+        if settings.source_file is None:
+            raise TerraformError("settings have no source file: load them with batchops.config.load_settings")
+        self.settings = settings
+        self.environment = settings.environment
+        self.home = Path(home).resolve()
+        self.endpoint_env = dict(endpoint_env) if endpoint_env else None
+        self.progress = progress
+        self.module_dir = Path(module_dir).resolve()
+        self.lambda_build_dir = Path(lambda_build_dir)
+        self.var_file = Path(settings.source_file).resolve()
+        self.work_dir = self.home / "terraform" / self.environment
+        self.data_dir = self.work_dir / "data"
+        self.state_file = self.work_dir / "terraform.tfstate"
+        self.backend = self._choose_backend(backend)
+        self.backend_config = list(backend_config) or _backend_config_from_env()
+        self.terraform_bin = terraform_bin or os.environ.get("BATCHOPS_TERRAFORM") or shutil.which("terraform")
+        if not self.terraform_bin:
+            raise TerraformError("terraform is not on PATH: install Terraform 1.11 or set BATCHOPS_TERRAFORM")
+        self._initialized = False
+
+    def _choose_backend(self, backend: str | None) -> str:
+        backend = backend or os.environ.get("BATCHOPS_TF_BACKEND") or ("local" if self.environment == "local" else "")
+        if self.environment == "local":
+            if backend != "local":
+                raise TerraformError(f"environment 'local' keeps its state under BATCHOPS_HOME; backend '{backend}' "
+                                     "is for real environments")
+            return backend
+        if backend not in REMOTE_BACKENDS:
+            raise TerraformError(
+                f"environment '{self.environment}' needs remote state with locking: pass backend= (or set "
+                f"BATCHOPS_TF_BACKEND) to one of {', '.join(REMOTE_BACKENDS)}, found '{backend or '(none)'}'")
+        return backend
+
+    # ---------------------------------------------------------------------------------- commands
+
+    def init(self) -> None:
+        """Install providers (from the mirror when found) and configure this environment's backend."""
+        self._write_backend_override()
+        backend_config: dict[str, str] | None = None
+        if self.backend == "local":
+            self.work_dir.mkdir(parents=True, exist_ok=True)
+            backend_config = {"path": str(self.state_file)}
+        extra = [f"-backend-config={entry}" for entry in self.backend_config]
+        self._run("init", *extra, options={"reconfigure": True, "backend_config": backend_config})
+        self._initialized = True
+
+    def validate(self) -> dict[str, Any]:
+        """`terraform validate -json`; raises with every diagnostic when the configuration is invalid."""
+        self._ensure_init()
+        result = self._run("validate", options={"json": True, "input": None}, check=False)
+        try:
+            report = json.loads(result.output)
+        except ValueError:
+            raise TerraformError(f"terraform validate did not print JSON:\n{result.output[-2000:]}",
+                                 command=result.command, returncode=result.returncode, output=result.output) from None
+        if not report.get("valid"):
+            problems = [_describe_diagnostic(d) for d in report.get("diagnostics", [])]
+            raise TerraformError("terraform validate: the configuration is invalid:\n" + "\n".join(problems),
+                                 command=result.command, returncode=result.returncode, output=result.output)
+        return report
+
+    def fmt_check(self) -> list[str]:
+        """Files `terraform fmt` would rewrite (empty when everything is formatted)."""
+        result = self._run("fmt", "-check", "-recursive", "-list=true",
+                           options={"input": None}, check=False, ok_codes=(0, 3))
+        return [line.strip() for line in result.output.splitlines() if line.strip().endswith(".tf")]
+
+    def test(self, *, filter_files: Sequence[str] = ()) -> str:
+        """`terraform test` (terraform/tests/*.tftest.hcl, mocked provider); returns its output."""
+        self._ensure_init()
+        filters = [f"-filter={name}" for name in filter_files]
+        return self._run("test", *filters, options={"var_file": str(self.var_file), "input": None}).output
+
+    def plan(self) -> PlanSummary:
+        """Plan against the environment's state and return how many resources would change."""
+        self._prepare()
+        plan_file = self.work_dir / "last.tfplan"
+        self._run("plan", options={"var_file": str(self.var_file), "out": str(plan_file), "lock_timeout": "60s"})
+        shown = self._run("show", str(plan_file), options={"json": True, "input": None}, quiet=True)
+        return summarize_plan(json.loads(shown.output))
+
+    def apply(self) -> dict[str, Any]:
+        """Create or update everything; returns the outputs."""
+        self._prepare()
+        self._run("apply", options={"var_file": str(self.var_file), "auto_approve": True, "lock_timeout": "60s"})
+        return self.output()
+
+    def destroy(self) -> None:
+        """Remove everything Terraform created for this environment."""
+        self._prepare()
+        self._run("destroy", options={"var_file": str(self.var_file), "auto_approve": True, "lock_timeout": "60s"})
+
+    def output(self) -> dict[str, Any]:
+        """`terraform output -json` as {name: value} (empty before the first apply)."""
+        self._ensure_init()
+        result = self._run("output", options={"json": True, "input": None}, quiet=True)
+        return {name: entry.get("value") for name, entry in json.loads(result.output or "{}").items()}
+
+    # ---------------------------------------------------------------------------------- internals
+
+    def _ensure_init(self) -> None:
+        if not self._initialized:
+            self.init()
+
+    def _prepare(self) -> None:
+        """Before any command that evaluates the configuration: zips built, init done, target checked."""
+        if self.environment == "local" and self.endpoint_env is None:
+            raise TerraformError("environment 'local' runs only against the local emulator: pass endpoint_env "
+                                 "(start it with batchops.local_runtime.start_local_aws)")
+        self.build_lambda_packages()
+        self._ensure_init()
+
+    def build_lambda_packages(self) -> dict[str, Path]:
+        try:
+            from batchops.lambda_package import build_lambda_zips
+        except ImportError as exc:
+            raise TerraformError(f"cannot build the Lambda zips: {exc}") from None
+        zips = build_lambda_zips(self.lambda_build_dir)
+        self._say(f"lambda packages: {', '.join(f'{name}.zip' for name in sorted(zips))} in {self.lambda_build_dir}")
+        return zips
+
+    def _write_backend_override(self) -> None:
+        _write_if_changed(self.module_dir / BACKEND_OVERRIDE_FILE,
+                          backend_override_text(self.backend, self.environment))
+
+    def cli_config_file(self) -> Path | None:
+        mirror = find_provider_mirror(self.home / "terraform" / "provider-mirror.json")
+        if mirror is None:
+            return None
+        path = self.home / "terraform" / "terraformrc"
+        _write_if_changed(path, cli_config_text(mirror))
+        return path
+
+    def process_env(self) -> dict[str, str]:
+        env = dict(os.environ)
+        if self.endpoint_env is not None:
+            for name in [n for n in env if _AWS_CREDENTIAL_VARS.match(n)]:
+                del env[name]
+            env.update(self.endpoint_env)
+            env.setdefault("AWS_ACCESS_KEY_ID", "test")
+            env.setdefault("AWS_SECRET_ACCESS_KEY", "test")
+            # An unimplemented emulator operation answers HTTP 500: retry it twice, not 25 times.
+            env["AWS_MAX_ATTEMPTS"] = env.get("AWS_MAX_ATTEMPTS") or "2"
+            env["AWS_REGION"] = env["AWS_DEFAULT_REGION"] = self.settings.region
+        env["TF_DATA_DIR"] = str(self.data_dir)
+        env["TF_IN_AUTOMATION"] = "1"
+        env["TF_INPUT"] = "0"
+        config = self.cli_config_file()
+        if config is not None:
+            env["TF_CLI_CONFIG_FILE"] = str(config)
+        elif env.get("TF_CLI_CONFIG_FILE") and not Path(env["TF_CLI_CONFIG_FILE"]).is_file():
+            del env["TF_CLI_CONFIG_FILE"]  # a missing file only makes every command print a warning
+        return env
+
+    def _say(self, line: str) -> None:
+        if self.progress is not None:
+            self.progress(line)
+
+    def _run(self, command: str, *args: str, options: Mapping[str, Any],
+             check: bool = True, quiet: bool = False, ok_codes: Sequence[int] = (0,)) -> _Result:
+        argv = self._command_line(command, *args, options=options)
+        env = self.process_env()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        if not quiet:
+            self._say("$ terraform " + " ".join(argv[1:]))
+        lines: list[str] = []
+        try:
+            process = subprocess.Popen(argv, cwd=self.module_dir, env=env, stdout=subprocess.PIPE,
+                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
+        except OSError as exc:
+            raise TerraformError(f"cannot run {argv[0]}: {exc}", command=argv) from None
+        assert process.stdout is not None
+        with process:
+            for line in process.stdout:
+                line = line.rstrip("\n")
+                lines.append(line)
+                if not quiet:
+                    self._say(line)
+            returncode = process.wait()
+        output = "\n".join(lines)
+        if check and returncode not in ok_codes:
+            raise TerraformError(
+                f"terraform {command} failed (exit {returncode}) for environment '{self.environment}':\n"
+                + _error_excerpt(lines),
+                command=argv, returncode=returncode, output=output)
+        return _Result(argv, returncode, output)
+
+    def _command_line(self, command: str, *args: str, options: Mapping[str, Any]) -> list[str]:
+        from python_terraform import IsFlagged
+        from python_terraform import Terraform as CommandBuilder
+
+        # python-terraform's option syntax: True -> bare flag, False -> "=false", None -> omitted.
+        kwargs: dict[str, Any] = {"no_color": IsFlagged, "input": False}
+        for name, value in options.items():
+            kwargs[name] = IsFlagged if value is True and name != "input" else value
+        builder = CommandBuilder(working_dir=str(self.module_dir), terraform_bin_path=self.terraform_bin)
+        argv = builder.generate_cmd_string(command, **kwargs)
+        return [*argv, *args]
+
+
+@dataclass(frozen=True)
+class _Result:
+    command: list[str]
+    returncode: int
+    output: str
+
+
+def _backend_config_from_env() -> list[str]:
+    """BATCHOPS_TF_BACKEND_CONFIG: `key=value` entries or file paths, separated by newlines or ';'."""
+    raw = os.environ.get("BATCHOPS_TF_BACKEND_CONFIG", "")
+    return [entry.strip() for entry in re.split(r"[;\n]", raw) if entry.strip()]
+
+
+def _describe_diagnostic(diagnostic: Mapping[str, Any]) -> str:
+    where = diagnostic.get("range") or {}
+    location = f"{where.get('filename', '?')}:{(where.get('start') or {}).get('line', '?')}"
+    return f"{diagnostic.get('severity')}: {diagnostic.get('summary')}: {diagnostic.get('detail', '')} ({location})"
+
+
+def _error_excerpt(lines: list[str], limit: int = 40) -> str:
+    """The `Error:` blocks of Terraform's output, or its last lines when there are none."""
+    start = next((i for i, line in enumerate(lines) if re.match(r"^[│╷\s]*Error:", line)), None)
+    chosen = lines[start:] if start is not None else lines
+    return "\n".join(chosen[-limit:]) if start is None else "\n".join(chosen[:limit])
+
+
+def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
+    """Counts from `terraform show -json <plan>`: a replace counts as one add and one destroy."""
+    add = change = destroy = 0
+    addresses = []
+    for resource in plan.get("resource_changes", []):
+        actions = resource.get("change", {}).get("actions", [])
+        if actions in (["no-op"], ["read"]) or not actions:
+            continue
+        addresses.append(resource.get("address", "?"))
+        add += "create" in actions
+        destroy += "delete" in actions
+        change += actions == ["update"]
+    return PlanSummary(add=add, change=change, destroy=destroy, addresses=tuple(addresses))
