@@ -11,7 +11,6 @@ Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits no
 
 from __future__ import annotations
 
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -20,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from batchops import operations as ops
@@ -91,10 +91,11 @@ class Demo:
 
     def _ok(self, text: str) -> None:
         self.outcome.checks.append(text)
-        self.console.print(f"  [green]✓[/green] {text}", soft_wrap=True)
+        self.console.print(f"  [green]✓[/green] {escape(text)}", soft_wrap=True)
 
-    def _info(self, text: str) -> None:
-        self.console.print(f"  {text}", soft_wrap=True, highlight=False)
+    def _info(self, text: str, *, styled: bool = False) -> None:
+        """A progress line; only `styled` lines (built from our own markup) are read as rich markup."""
+        self.console.print(f"  {text if styled else escape(text)}", soft_wrap=True, highlight=False)
 
     def _expect(self, condition: bool, failure: str) -> None:
         if not condition:
@@ -109,8 +110,8 @@ class Demo:
                 if shown.get(step.name) != step.status and step.status in ops.TERMINAL_STATUSES:
                     shown[step.name] = step.status
                     colour = "green" if step.status == "Succeeded" else "red"
-                    self._info(f"{label} · {step.name}: [{colour}]{step.status}[/{colour}] "
-                               f"({(step.duration_seconds or 0):.1f} s)")
+                    self._info(f"{escape(label)} · {escape(step.name)}: [{colour}]{escape(step.status)}[/{colour}] "
+                               f"({(step.duration_seconds or 0):.1f} s)", styled=True)
 
         with self.console.status(f"{label}: {execution.pipeline} {execution.execution_id} running"):
             final = ops.wait_for_execution(self.target, execution.arn, timeout=self.timeout, poll=0.5,
@@ -143,11 +144,13 @@ class Demo:
     # -------------------------------------------------------------------------------------------- phases
 
     def set_up_infrastructure(self) -> None:
+        from batchops.terraform import Terraform
         from pipelines.upsert import upsert_pipelines
 
-        from batchops.terraform import Terraform
-
         terraform = Terraform(self.settings, home=self.home, endpoint_env=self.target.subprocess_env())
+        # The emulator starts empty: state from an earlier demo would describe resources that no longer exist.
+        for state in (terraform.state_file, terraform.state_file.with_name(terraform.state_file.name + ".backup")):
+            state.unlink(missing_ok=True)
         with self.console.status("terraform init"):
             terraform.init()
         with self.console.status("terraform apply env_files/local.tfvars"):
@@ -331,28 +334,20 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
                           "with `batchops emulator down` (or pass another --home)")
     home.mkdir(parents=True, exist_ok=True)
     clear_previous_demo(home)
-    previous_home = os.environ.get("BATCHOPS_HOME")
-    os.environ["BATCHOPS_HOME"] = str(home)  # the runner keeps its job logs under BATCHOPS_HOME
     started = time.monotonic()
+    with console.status("starting the local AWS emulator"):
+        local_aws = start_local_aws(home)  # its pipeline runner keeps job logs under <home>/runs
+    emulator_seconds = time.monotonic() - started
     try:
-        with console.status("starting the local AWS emulator"):
-            local_aws = start_local_aws(home)
-        emulator_seconds = time.monotonic() - started
-        try:
-            console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
-            target = connect(settings, endpoint_url=local_aws.endpoint_url)
-            demo = Demo(settings, home, target, console=console, report_path=report_path,
-                        execution_timeout=execution_timeout)
-            demo.outcome.phase_seconds["emulator start"] = emulator_seconds
-            outcome = demo.run()
-            if before_stop:
-                before_stop(demo, local_aws)
-        finally:
-            local_aws.stop()
+        console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
+        target = connect(settings, endpoint_url=local_aws.endpoint_url)
+        demo = Demo(settings, home, target, console=console, report_path=report_path,
+                    execution_timeout=execution_timeout)
+        demo.outcome.phase_seconds["emulator start"] = emulator_seconds
+        outcome = demo.run()
+        if before_stop:
+            before_stop(demo, local_aws)
     finally:
-        if previous_home is None:
-            os.environ.pop("BATCHOPS_HOME", None)
-        else:
-            os.environ["BATCHOPS_HOME"] = previous_home
+        local_aws.stop()
     console.print(f"demo finished in {time.monotonic() - started:.1f} s")
     return outcome
