@@ -1,0 +1,79 @@
+"""upsert_pipelines under moto: create, unchanged, updated after a config change; scripts uploaded once."""
+
+from __future__ import annotations
+
+import json
+
+import boto3
+import moto
+import pytest
+from pipeline_test_support import ACCOUNT_ID
+
+from pipelines.common.code import all_step_scripts
+
+
+@pytest.fixture
+def aws(monkeypatch, local_settings):
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": local_settings.region}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto.mock_aws():
+        session = boto3.Session(region_name=local_settings.region)
+        session.client("s3").create_bucket(Bucket=local_settings.bucket)
+        yield session
+
+
+@pytest.mark.slow
+def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings, built_local, capsys):
+    from pipelines.upsert import UpsertResult, upsert_pipelines
+
+    names = local_settings.pipeline_names
+    created = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
+    assert created == [UpsertResult(names[key], "created") for key in ("training", "training_hpo", "inference")]
+    sagemaker = aws.client("sagemaker")
+    stored = sagemaker.describe_pipeline(PipelineName=names["training"])
+    assert json.loads(stored["PipelineDefinition"]) == json.loads(built_local["texts"]["training"])
+    assert stored["RoleArn"] == f"arn:aws:iam::{ACCOUNT_ID}:role/abalone-local-sagemaker-execution"
+    tags = sagemaker.list_tags(ResourceArn=stored["PipelineArn"])["Tags"]
+    assert {t["Key"]: t["Value"] for t in tags} == local_settings.tags
+    keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=local_settings.bucket)["Contents"]}
+    assert keys == {script.key(local_settings) for script in all_step_scripts()}
+    execution = sagemaker.start_pipeline_execution(PipelineName=names["training"])["PipelineExecutionArn"]
+
+    again = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
+    assert [r.action for r in again] == ["unchanged"] * 3
+
+    stricter = local_settings.model_copy(update={"model": local_settings.model.model_copy(
+        update={"registration_threshold": 2.0})})
+    changed = upsert_pipelines(stricter, boto_session=aws, account_id=ACCOUNT_ID)
+    assert [r.action for r in changed] == ["updated", "updated", "unchanged"]  # the gate is in training only
+    definition = json.loads(sagemaker.describe_pipeline(PipelineName=names["training"])["PipelineDefinition"])
+    assert definition["Steps"][-1]["Arguments"]["Conditions"][0]["RightValue"] == 2.0
+    executions = sagemaker.list_pipeline_executions(PipelineName=names["training"])["PipelineExecutionSummaries"]
+    assert [e["PipelineExecutionArn"] for e in executions] == [execution]
+    assert "pipeline abalone-local-training: updated" in capsys.readouterr().out
+
+
+def test_scripts_are_uploaded_once_and_never_overwritten(aws, local_settings):
+    from pipelines.upsert import upload_step_scripts
+
+    s3 = aws.client("s3")
+    first = upload_step_scripts(local_settings, s3)
+    assert sorted(first) == sorted(script.key(local_settings) for script in all_step_scripts())
+    assert upload_step_scripts(local_settings, s3) == []
+    script = all_step_scripts()[0]
+    body = s3.get_object(Bucket=local_settings.bucket, Key=script.key(local_settings))["Body"].read()
+    assert body == script.path.read_bytes()
+
+
+def test_a_missing_bucket_is_not_swallowed(local_settings, monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from pipelines.upsert import upload_step_scripts
+
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto.mock_aws(), pytest.raises(ClientError):
+        upload_step_scripts(local_settings, boto3.client("s3", region_name=local_settings.region))
