@@ -11,6 +11,7 @@ Caveat: a dependency missing from the zip silently resolves from this environmen
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import io
 import json
@@ -30,6 +31,8 @@ from pathlib import Path
 from typing import Any
 
 from moto.utilities.arns import parse_arn
+
+from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.lambda")
 
@@ -85,7 +88,11 @@ def find_deployed_function(function_arn: str) -> DeployedFunction:
     from moto.awslambda.models import lambda_backends
 
     arn = parse_arn(function_arn)
-    function = lambda_backends[arn.account][arn.region].get_function(function_arn)
+    return deployed_function(lambda_backends[arn.account][arn.region].get_function(function_arn))
+
+
+def deployed_function(function: Any) -> DeployedFunction:
+    """What an invocation needs from moto's LambdaFunction."""
     if not function.handler:
         raise ValueError(f"Lambda function {function.function_name} has no handler configured")
     if not getattr(function, "code_bytes", b""):
@@ -99,6 +106,37 @@ def find_deployed_function(function_arn: str) -> DeployedFunction:
         timeout_seconds=int(function.timeout or 3),
         memory_mb=int(function.memory_size or 128),
     )
+
+
+def install(patcher: Patcher) -> None:
+    """The Invoke API runs the real handler too (moto would need Docker, or answer with a canned stub)."""
+    from moto.awslambda.models import LambdaFunction
+
+    patcher.replace(LambdaFunction, "invoke", _invoke_api)
+
+
+def _invoke_api(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
+    from . import context
+
+    invoker = context.active().lambda_invoker
+    if invoker is None:
+        raise RuntimeError("the emulator has no Lambda invoker")
+    payload = json.loads(body) if body else {}
+    function = deployed_function(self)
+    headers = {str(key).lower(): value for key, value in dict(request_headers or {}).items()}
+    if headers.get("x-amz-invocation-type") == "Event":
+        invoker.submit_direct(function, payload)
+        return b""
+    result = invoker.invoke(function, payload, event_id=None)
+    logs = (result.stdout_tail + result.stderr_tail)[-4096:]
+    response_headers["x-amz-log-result"] = base64.b64encode(logs.encode()).decode()
+    if result.succeeded:
+        return json.dumps(result.result).encode()
+    response_headers["x-amz-function-error"] = "Unhandled"
+    last_line = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
+    error_type, _, message = last_line.partition(": ")
+    error = {"errorMessage": message or last_line, "errorType": error_type if message else "Runtime.Error"}
+    return json.dumps(error).encode()
 
 
 class LambdaInvoker:
@@ -142,7 +180,13 @@ class LambdaInvoker:
             max_retries=int(retry_policy.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)),
             max_event_age_seconds=retry_policy.get("MaximumEventAgeInSeconds"),
         )
-        future = self._pool.submit(self._deliver_with_retries, delivery)
+        return self._track(self._pool.submit(self._deliver_with_retries, delivery))
+
+    def submit_direct(self, function: DeployedFunction, payload: Any) -> Future[Any]:
+        """An asynchronous Invoke (InvocationType=Event): one attempt in the background."""
+        return self._track(self._pool.submit(self.invoke, function, payload, event_id=None))
+
+    def _track(self, future: Future[Any]) -> Future[Any]:
         with self._pending_lock:
             self._pending.add(future)
         future.add_done_callback(self._forget)

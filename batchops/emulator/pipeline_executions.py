@@ -401,6 +401,8 @@ def _registry() -> ExecutionRegistry:
 
 
 def _start_pipeline_execution(self: SageMakerModelBackend, pipeline_name: str, *args: Any, **kwargs: Any) -> dict:
+    if pipeline_name.startswith("arn:") and ":pipeline/" in pipeline_name:
+        pipeline_name = pipeline_name.split(":pipeline/", 1)[1]  # AWS accepts the pipeline ARN as its name
     result = _original_start(self, pipeline_name, *args, **kwargs)
     pipeline = get_pipeline_from_name(self.pipelines, pipeline_name)
     _registry().start(self, pipeline, result["PipelineExecutionArn"])

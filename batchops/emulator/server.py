@@ -20,6 +20,7 @@ os.environ.setdefault(MANAGED_POLICIES_VARIABLE, "true")
 
 import json  # noqa: E402
 import logging  # noqa: E402
+import threading  # noqa: E402
 import time  # noqa: E402
 import urllib.error  # noqa: E402
 import urllib.request  # noqa: E402
@@ -42,6 +43,7 @@ from . import (  # noqa: E402
     context,
     email_outbox,
     event_bus,
+    lambda_targets,
     model_registry,
     pipeline_executions,
     s3_bucket_policies,
@@ -161,6 +163,7 @@ class Emulator:
         self._previous_managed_policy_setting: str | None = None
         self._patcher = Patcher()
         self._boto_session: Any = None
+        self._session_lock = threading.Lock()
         self._server: _Server | None = None
         self._context: context.EmulatorContext | None = None
         self.port: int | None = None
@@ -225,6 +228,7 @@ class Emulator:
         s3_notifications.install(self._patcher)
         s3_bucket_policies.install(self._patcher)
         email_outbox.install(self._patcher)
+        lambda_targets.install(self._patcher)
         model_registry.install(self._patcher)
         pipeline_executions.install(self._patcher)
 
@@ -300,12 +304,13 @@ class Emulator:
     def client(self, service: str, region: str | None = None) -> Any:
         from botocore.config import Config
 
-        return self._session().client(
-            service,
-            region_name=region or self.region,
-            endpoint_url=self.endpoint_url,
-            config=Config(retries={"max_attempts": 2, "mode": "standard"}),
-        )
+        with self._session_lock:  # a boto3 session must not build clients on two threads at once
+            return self._session().client(
+                service,
+                region_name=region or self.region,
+                endpoint_url=self.endpoint_url,
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+            )
 
     def _session(self) -> Any:
         # One session for every client: botocore then loads each service model once.

@@ -141,3 +141,31 @@ def test_a_handler_missing_from_the_zip_fails_each_attempt_and_is_logged(aws):
     [invocation] = read_invocation_log(aws.emulator.home)
     assert invocation["rc"] == 1
     assert "No module named 'missing_module'" in invocation["stderr_tail"]
+
+
+ECHO_HANDLER = """
+def handler(event, context):
+    if event.get("fail"):
+        raise KeyError("no such batch")
+    return {"echo": event, "function": context.function_name}
+"""
+
+
+def test_the_invoke_api_runs_the_handler_too(aws):
+    aws.function("echo", ECHO_HANDLER)
+
+    response = aws.awslambda.invoke(FunctionName="echo", Payload=json.dumps({"batch": 3}))
+    assert json.loads(response["Payload"].read()) == {"echo": {"batch": 3}, "function": "echo"}
+    assert "FunctionError" not in response
+
+    failed = aws.awslambda.invoke(FunctionName="echo", Payload=json.dumps({"fail": True}))
+    assert failed["FunctionError"] == "Unhandled"
+    assert json.loads(failed["Payload"].read()) == {"errorMessage": "'no such batch'", "errorType": "KeyError"}
+
+    queued = aws.awslambda.invoke(FunctionName="echo", InvocationType="Event", Payload=json.dumps({"batch": 4}))
+    assert queued["StatusCode"] == 202
+    assert aws.emulator.wait_for_lambdas(60)
+    assert [entry["result"] for entry in read_invocation_log(aws.emulator.home)][-1] == {
+        "echo": {"batch": 4},
+        "function": "echo",
+    }

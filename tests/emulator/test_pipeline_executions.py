@@ -184,3 +184,12 @@ def test_step_api_errors_for_unknown_executions_and_pages_results(aws, handler):
     assert names == [f"Step{i}" for i in range(5)] and "NextToken" not in second
     with pytest.raises(ClientError, match="Could not find pipeline execution"):
         aws.sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn.replace("/execution/", "/execution/x"))
+
+
+def test_a_pipeline_can_be_started_by_its_arn_and_an_unknown_one_is_a_clear_error(aws, handler):
+    pipeline_arn = aws.pipeline("abc-inference")
+    arn = aws.sagemaker.start_pipeline_execution(PipelineName=pipeline_arn)["PipelineExecutionArn"]
+    assert arn.startswith(f"{pipeline_arn}/execution/")
+    assert aws.emulator.wait_for_execution(arn) == "Succeeded"
+    with pytest.raises(ClientError, match="Could not find pipeline with PipelineName nope"):
+        aws.sagemaker.start_pipeline_execution(PipelineName="nope")
