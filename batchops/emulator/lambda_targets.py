@@ -124,7 +124,9 @@ def _invoke_api(self: Any, body: str, request_headers: Any, response_headers: An
     payload = json.loads(body) if body else {}
     function = deployed_function(self)
     headers = {str(key).lower(): value for key, value in dict(request_headers or {}).items()}
-    if headers.get("x-amz-invocation-type") == "Event":
+    # No request headers: moto delivering for another service (SNS subscription, S3 notification, event
+    # source mapping). Those deliveries are asynchronous on AWS, like an Invoke with InvocationType=Event.
+    if not headers or headers.get("x-amz-invocation-type") == "Event":
         invoker.submit_direct(function, payload)
         return b""
     result = invoker.invoke(function, payload, event_id=None)

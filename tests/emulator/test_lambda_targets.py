@@ -169,3 +169,16 @@ def test_the_invoke_api_runs_the_handler_too(aws):
         "echo": {"batch": 4},
         "function": "echo",
     }
+
+
+def test_an_sns_subscription_invokes_the_handler_asynchronously(aws):
+    function_arn = aws.function("echo", ECHO_HANDLER)
+    topic = aws.sns.create_topic(Name="to-lambda")["TopicArn"]
+    aws.sns.subscribe(TopicArn=topic, Protocol="lambda", Endpoint=function_arn)
+
+    aws.sns.publish(TopicArn=topic, Message="hello")
+
+    assert aws.emulator.wait_for_lambdas(60)
+    [invocation] = read_invocation_log(aws.emulator.home)
+    record = invocation["result"]["echo"]["Records"][0]
+    assert record["EventSource"] == "aws:sns" and record["Sns"]["Message"] == "hello"
