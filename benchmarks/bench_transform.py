@@ -75,6 +75,7 @@ def check_same_predictions(runner_out: Path, pandas_out: Path) -> float:
 def time_whole_step(booster: xgb.Booster, source: Path, work: Path) -> float:
     """The Transform step end to end through a moto server (S3 transfer and model load included)."""
     import io
+    import logging
     import socket
     import tarfile
     import uuid
@@ -88,6 +89,7 @@ def time_whole_step(booster: xgb.Booster, source: Path, work: Path) -> float:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # no line per request in the benchmark output
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:

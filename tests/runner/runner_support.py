@@ -179,3 +179,35 @@ def regression_csv(rows: int, *, seed: int = 0, features: int = 3, label_first: 
     y = 3 * x[:, 0] + 2 * x[:, 1] - x[:, 2] + rng.normal(0, 0.05, rows)
     data = np.column_stack([y, x]) if label_first else x
     return "\n".join(",".join(f"{v:.6f}" for v in row) for row in data) + "\n", y
+
+
+# ------------------------------------------------------------------------------------------- real pipelines
+
+
+def fast_settings(**hpo: Any):
+    """The local env file with few boosting rounds (and `hpo` overrides), so runs stay short."""
+    from batchops.config import load_settings
+
+    settings = load_settings("local")
+    hyperparameters = {**settings.xgboost.hyperparameters, "num_round": "15", "eta": "0.3"}
+    return settings.model_copy(update={
+        "xgboost": settings.xgboost.model_copy(update={"hyperparameters": hyperparameters}),
+        "hpo": settings.hpo.model_copy(update=hpo)})
+
+
+def deploy_pipeline(local_aws, settings, key: str) -> str:
+    """Bucket, step scripts, model package group and the `key` pipeline, as the upsert would leave them."""
+    from pipelines.common.code import all_step_scripts
+    from pipelines.definitions import build_definitions
+
+    s3 = local_aws.client("s3")
+    s3.create_bucket(Bucket=settings.bucket)
+    for script in all_step_scripts():
+        s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.path.read_bytes())
+    sagemaker = local_aws.client("sagemaker")
+    sagemaker.create_model_package_group(ModelPackageGroupName=settings.pipelines.model_package_group)
+    definition = build_definitions(settings, account_id=ACCOUNT)[key]
+    name = settings.pipelines.name_of(key)
+    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition,
+                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{settings.resource_prefix}-sagemaker-execution")
+    return name

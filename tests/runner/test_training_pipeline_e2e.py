@@ -6,46 +6,19 @@ from __future__ import annotations
 import json
 
 import pytest
+from runner_support import deploy_pipeline, fast_settings
 
-from batchops.config import load_settings
 from batchops.demo_data import REFERENCE, generate
 from batchops.local_runtime import start_local_aws
 from batchops.runner import read_step_log
 
-ACCOUNT = "123456789012"
-
-
-def _fast_settings():
-    """The local env file with few boosting rounds, so the run stays short."""
-    settings = load_settings("local")
-    hyperparameters = {**settings.xgboost.hyperparameters, "num_round": "15", "eta": "0.3"}
-    return settings.model_copy(update={"xgboost": settings.xgboost.model_copy(
-        update={"hyperparameters": hyperparameters})})
-
-
-def _deploy_training_pipeline(local_aws, settings) -> str:
-    from pipelines.common.code import all_step_scripts
-    from pipelines.definitions import build_definitions
-
-    s3 = local_aws.client("s3")
-    s3.create_bucket(Bucket=settings.bucket)
-    for script in all_step_scripts():
-        s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.path.read_bytes())
-    sagemaker = local_aws.client("sagemaker")
-    sagemaker.create_model_package_group(ModelPackageGroupName=settings.pipelines.model_package_group)
-    definition = build_definitions(settings, account_id=ACCOUNT)["training"]
-    name = settings.pipelines.training_name
-    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition,
-                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{settings.resource_prefix}-sagemaker-execution")
-    return name
-
 
 @pytest.mark.slow
 def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(tmp_path):
-    settings = _fast_settings()
+    settings = fast_settings()
     data = generate(REFERENCE, 900, seed=11, id_prefix="t")
     with start_local_aws(tmp_path / "home") as local_aws:
-        pipeline = _deploy_training_pipeline(local_aws, settings)
+        pipeline = deploy_pipeline(local_aws, settings, "training")
         key = f"{settings.prefixes.training}/2026/batch-1.csv"
         local_aws.client("s3").put_object(Bucket=settings.bucket, Key=key, Body=data.to_csv(index=False).encode())
         sagemaker = local_aws.client("sagemaker")
@@ -79,3 +52,55 @@ def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(tmp_path):
         assert package["CustomerMetadataProperties"]["TrainingData"] == f"s3://{settings.bucket}/{key}"
         train_log = read_step_log(tmp_path / "home", execution_id, "Train")
         assert "[14]\ttrain-rmse:" in train_log
+
+
+def test_every_step_of_the_real_definitions_has_a_local_implementation():
+    from batchops.runner.dag import build_graph
+    from batchops.runner.expressions import coerce_parameters
+    from batchops.runner.jobs import ANALYZER_IMAGE, SCRIPT_IMAGES, XGBOOST_IMAGE, image_repository
+    from batchops.runner.steps import STEP_HANDLERS
+    from pipelines.definitions import build_definitions
+
+    settings = fast_settings()
+    images = {"Processing": SCRIPT_IMAGES, "QualityCheck": (ANALYZER_IMAGE,), "Training": (XGBOOST_IMAGE,)}
+    for key, text in build_definitions(settings, account_id="123456789012").items():
+        definition = json.loads(text)
+        graph = build_graph(definition)
+        coerce_parameters(definition["Parameters"], {"InputBucket": settings.bucket, "InputKey": "x/y.csv"})
+        for spec in graph.values():
+            assert spec.type in STEP_HANDLERS, f"{key}: {spec.name} ({spec.type})"
+            arguments = spec.definition.get("Arguments", {})
+            image = (arguments.get("AppSpecification") or {}).get("ImageUri") or \
+                (arguments.get("AlgorithmSpecification") or {}).get("TrainingImage")
+            if spec.type in images:
+                assert image_repository(image) in images[spec.type], f"{key}: {spec.name} uses {image}"
+
+
+@pytest.mark.slow
+def test_training_with_hpo_registers_the_best_tuning_job(tmp_path):
+    settings = fast_settings(max_jobs=2, max_parallel_jobs=2)
+    data = generate(REFERENCE, 700, seed=12, id_prefix="h")
+    with start_local_aws(tmp_path / "home") as local_aws:
+        pipeline = deploy_pipeline(local_aws, settings, "training_hpo")
+        key = f"{settings.prefixes.training}/hpo/batch.csv"
+        local_aws.client("s3").put_object(Bucket=settings.bucket, Key=key, Body=data.to_csv(index=False).encode())
+        sagemaker = local_aws.client("sagemaker")
+        arn = sagemaker.start_pipeline_execution(PipelineName=pipeline, PipelineParameters=[
+            {"Name": "InputBucket", "Value": settings.bucket}, {"Name": "InputKey", "Value": key}])[
+            "PipelineExecutionArn"]
+        status = local_aws.wait_for_execution(arn, timeout=900)
+        steps = {s["StepName"]: s for s in sagemaker.list_pipeline_execution_steps(
+            PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
+        assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
+        assert "Tune" in steps and "Train" not in steps
+        from batchops.runner import read_step_record
+
+        tuning = read_step_record(tmp_path / "home", arn.rsplit("/", 1)[-1], "Tune")["Properties"]
+        summaries = tuning["TrainingJobSummaries"]
+        assert len(summaries) == 2
+        values = [s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] for s in summaries]
+        assert values == sorted(values)
+        package_arn = steps["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
+        package = sagemaker.describe_model_package(ModelPackageName=package_arn)
+        model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+        assert model_url.endswith(f"/Tune/model/{summaries[0]['TrainingJobName']}/output/model.tar.gz")
