@@ -327,7 +327,7 @@ class HyperLogLog:
     def add_strings(self, values: list) -> None:
         if not values:
             return
-        hashes = pd.util.hash_array(np.asarray(values, dtype=object))
+        hashes = pd.util.hash_array(np.asarray(values, dtype=object), categorize=False)
         p = np.uint64(self.precision)
         index = (hashes >> (np.uint64(64) - p)).astype(np.intp)
         rest = (hashes << p) | (np.uint64(1) << (p - np.uint64(1)))  # sentinel bit bounds the run of zeros
@@ -377,7 +377,7 @@ class _ValueCounter:
         if self.overflowed:
             if self.distinct_sketch is not None:
                 self.distinct_sketch.add_strings([key for key, _ in pairs])
-            pairs = [(key, count) for key, count in pairs if key in self.watched]
+            pairs = [(key, count) for key, count in pairs if key in self.watched] if self.watched else []
         elif len(self.counts) + len(pairs) > self.limit:
             new_keys = [key for key, _ in pairs if key not in self.counts]
             if len(self.counts) + len(new_keys) > self.limit:
@@ -439,17 +439,18 @@ def _format_number(value: float) -> str:
     return repr(float(value))
 
 
-NUMBER_PATTERN = r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*"
+NUMBER_PATTERN = re.compile(r"\s*[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?\s*")
+NUMBER_START = frozenset("0123456789+-. \t")  # a text not starting with one of these is no number
 
 
-def _numbers_of(texts: pd.Index) -> np.ndarray:
+def _numbers_of(texts: list) -> np.ndarray:
     """Each text as a finite float, NaN where it is not a plain decimal number."""
     numbers = np.full(len(texts), np.nan)
-    texts = pd.Series(texts, dtype=object)
-    looks_numeric = texts.str.fullmatch(NUMBER_PATTERN).fillna(False).to_numpy(dtype=bool)
-    if looks_numeric.any():
-        numbers[looks_numeric] = np.array(texts[looks_numeric].tolist(), dtype=np.float64)
-    numbers[~np.isfinite(numbers)] = np.nan
+    for position, text in enumerate(texts):
+        if text[:1] in NUMBER_START and NUMBER_PATTERN.fullmatch(text):
+            value = float(text)
+            if math.isfinite(value):
+                numbers[position] = value
     return numbers
 
 
@@ -585,14 +586,17 @@ class _FeatureAccumulator:
         """Values of a column the CSV reader kept as text: numbers, other text, or both."""
         # classify the distinct values, then take the numbers back in row order (for the moments and sketch)
         tallies = present.value_counts(sort=False)
-        numbers = _numbers_of(tallies.index)
-        is_number = np.isfinite(numbers)
-        text_pairs = [pair for pair, number in zip(tallies.items(), is_number) if not number]  # noqa: B905
-        self.strings += int(sum(count for _, count in text_pairs))
-        self.string_counts.add_tallies(text_pairs)
+        keys = tallies.index.tolist()
+        counts = tallies.to_numpy(dtype=np.int64)
+        is_number = np.isfinite(_numbers_of(keys))
         if is_number.any():
-            in_row_order = present[present.isin(tallies.index[is_number]).to_numpy(dtype=bool)]
-            self._split_numbers(np.array(in_row_order.to_numpy(dtype=object), dtype=np.float64))
+            number_keys = [key for key, number in zip(keys, is_number) if number]  # noqa: B905
+            keys = [key for key, number in zip(keys, is_number) if not number]  # noqa: B905
+            counts = counts[~is_number]
+            in_row_order = present[present.isin(number_keys).to_numpy(dtype=bool)]
+            self._split_numbers(np.array(in_row_order.tolist(), dtype=np.float64))
+        self.strings += int(counts.sum())
+        self.string_counts.add_tallies(list(zip(keys, counts.tolist())))  # noqa: B905
 
     def _split_numbers(self, values: np.ndarray) -> None:
         finite = np.isfinite(values)
