@@ -1213,12 +1213,15 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     constraints = suggest_constraints(statistics, **generation)
 
     out = Path(output)
-    write_json(out / STATISTICS_FILE, statistics)
-    write_json(out / CONSTRAINTS_FILE, constraints)
-    violations = []
+    documents = [(STATISTICS_FILE, statistics), (CONSTRAINTS_FILE, constraints)]
     if report is not None:
-        write_json(out / VIOLATIONS_FILE, report)
-        violations = report["violations"]
+        documents.append((VIOLATIONS_FILE, report))
+    for file_name, document in documents:
+        try:
+            write_json(out / file_name, document)
+        except OSError as error:
+            raise DataQualityError(f"output_path: cannot write {out / file_name} ({error})") from None
+    violations = report["violations"] if report is not None else []
     if env.get("post_analytics_processor_script"):
         _run_post_analytics(_rebase(env["post_analytics_processor_script"], base_dir))
     counts: dict[str, int] = {}
@@ -1279,8 +1282,11 @@ def _failure_summary(summary: dict) -> str:
 
 def _write_message(base_dir: str, text: str) -> None:
     path = Path(base_dir) / "output" / "message"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text[:1024], encoding="utf-8")  # SageMaker keeps 1 KiB as FailureReason
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text[:1024], encoding="utf-8")  # SageMaker keeps 1 KiB as FailureReason
+    except OSError as error:
+        print(f"cannot write the failure message to {path}: {error}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> int:

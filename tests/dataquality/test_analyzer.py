@@ -188,3 +188,11 @@ def test_script_rejects_a_bad_fail_on_violation_value(layout):
                         output_path="/opt/ml/processing/output", fail_on_violation="maybe")
     assert result.returncode == dq.EXIT_ERROR
     assert "fail_on_violation: expected true or false" in (layout / "output/message").read_text()
+
+
+def test_unwritable_output_path_is_a_clear_error(layout, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a directory")
+    env = baseline_env(str(layout / "processing/input/train"), str(blocker / "out"))
+    with pytest.raises(dq.DataQualityError, match="output_path: cannot write .*statistics.json"):
+        dq.run_analyzer(env)
