@@ -178,6 +178,7 @@ class ExecutionRun:
                 context.metadata.update(exc.metadata)
         except StepStopped:
             status, reason = "Stopped", "the execution was stopped"
+            self._step_status(spec, "Stopping", start_time=start)
         except Exception as exc:  # a bug or an unexpected service error must still fail the step visibly
             reason = f"{type(exc).__name__}: {exc}"
             log.write(traceback.format_exc())

@@ -49,7 +49,7 @@ def is_csv_content_type(content_type: str | None) -> bool:
 
 
 def load_channel(directory: Path, channel: str, content_type: str | None) -> tuple[np.ndarray, np.ndarray]:
-    """All files of a CSV channel (sorted, recursive) -> (features, labels); label is column 0."""
+    """All files of a CSV channel (sorted, recursive) -> (columns after the label, labels); label is column 0."""
     if not is_csv_content_type(content_type):
         raise AlgorithmError(f"channel '{channel}': content type '{content_type or 'text/libsvm (default)'}' is "
                              "not supported by the local algorithm; set ContentType 'text/csv'")
@@ -134,15 +134,21 @@ def train(base: Path) -> None:
                              "validation")
     params, num_round, early_stopping = split_hyperparameters({k: str(v) for k, v in hyperparameters.items()})
     data_dir = base / "input" / "data"
-    features, labels = load_channel(data_dir / "train", "train", channels["train"].get("ContentType"))
-    watchlist = [(xgb.DMatrix(features, label=labels), "train")]
-    if "validation" in channels:
-        val_features, val_labels = load_channel(data_dir / "validation", "validation",
-                                                channels["validation"].get("ContentType"))
-        if val_features.shape[1] != features.shape[1]:
-            raise AlgorithmError(f"validation has {val_features.shape[1]} feature columns, train has "
-                                 f"{features.shape[1]}")
-        watchlist.append((xgb.DMatrix(val_features, label=val_labels), "validation"))
+    weighted = str(hyperparameters.get("csv_weights", "0")) == "1"
+    watchlist = []
+    for channel in ("train", "validation"):
+        if channel not in channels:
+            continue
+        columns, labels = load_channel(data_dir / channel, channel, channels[channel].get("ContentType"))
+        if weighted and columns.shape[1] < 2:
+            raise AlgorithmError(f"channel '{channel}': csv_weights=1 needs a weight column after the label")
+        # csv_weights=1: column 1 holds the instance weight, features follow it.
+        matrix = xgb.DMatrix(columns[:, 1:], label=labels, weight=columns[:, 0]) if weighted else \
+            xgb.DMatrix(columns, label=labels)
+        if watchlist and matrix.num_col() != watchlist[0][0].num_col():
+            raise AlgorithmError(f"{channel} has {matrix.num_col()} feature columns, train has "
+                                 f"{watchlist[0][0].num_col()}")
+        watchlist.append((matrix, channel))
     if early_stopping and len(watchlist) < 2:
         raise AlgorithmError("early_stopping_rounds needs a validation channel")
     try:

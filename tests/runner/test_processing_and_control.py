@@ -169,7 +169,7 @@ def test_stop_request_stops_the_running_job_and_the_execution(runner, aws):
     steps = [processing_step("Long", code, arguments=["30"]),
              processing_step("Later", code, arguments=["0"], DependsOn=["Long"])]
     sink, _ = runner.run(steps, sink=RecordingSink(stop_when_executing="Long"))
-    assert sink.last("Long")["status"] == "Stopped"
+    assert sink.statuses("Long") == ["Starting", "Executing", "Stopping", "Stopped"]
     assert "Later" not in sink.ran()
     assert sink.final == ("Stopped", None)
     assert (sink.last("Long")["end"] - sink.last("Long")["start"]).total_seconds() < 10

@@ -1,0 +1,79 @@
+"""The built-in XGBoost algorithm program, called in-process on a temporary SageMaker training layout."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from runner_support import regression_csv
+
+from batchops.runner import xgboost_algorithm
+
+
+def _layout(tmp_path, monkeypatch, hyperparameters: dict, channels: dict[str, tuple[str, str]]):
+    """channels: name -> (content type, CSV text)."""
+    base = tmp_path / "opt_ml"
+    config = base / "input" / "config"
+    config.mkdir(parents=True)
+    (config / "hyperparameters.json").write_text(json.dumps(hyperparameters))
+    (config / "inputdataconfig.json").write_text(json.dumps({n: {"ContentType": c} for n, (c, _) in channels.items()}))
+    for name, (_, text) in channels.items():
+        (base / "input" / "data" / name).mkdir(parents=True)
+        (base / "input" / "data" / name / "part.csv").write_text(text)
+    monkeypatch.setenv("SAGEMAKER_BASE_DIR", str(base))
+    return base
+
+
+def test_training_prints_rounds_and_saves_a_loadable_model(tmp_path, monkeypatch, capsys):
+    train, _ = regression_csv(200, seed=1)
+    base = _layout(tmp_path, monkeypatch, {"num_round": "4", "max_depth": "2", "eval_metric": "rmse"},
+                   {"train": ("text/csv", train), "validation": ("text/csv", regression_csv(50, seed=2)[0])})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    rounds = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")]
+    assert len(rounds) == 4 and rounds[3].startswith("[3]\ttrain-rmse:") and "\tvalidation-rmse:" in rounds[3]
+    booster = xgboost_algorithm.load_booster(base / "model")
+    assert booster.num_boosted_rounds() == 4 and booster.num_features() == 3
+
+
+def test_csv_weights_take_column_one_as_the_instance_weight(tmp_path, monkeypatch):
+    rows = "\n".join(f"{i % 3},{1 if i % 2 else 5},{i / 10},{(i * 7) % 5}" for i in range(60)) + "\n"
+    base = _layout(tmp_path, monkeypatch, {"num_round": "2", "csv_weights": "1"}, {"train": ("text/csv", rows)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    assert xgboost_algorithm.load_booster(base / "model").num_features() == 2
+
+
+def test_tab_separated_files_are_sniffed(tmp_path, monkeypatch):
+    text = regression_csv(40, seed=3)[0].replace(",", "\t")
+    base = _layout(tmp_path, monkeypatch, {"num_round": "2"}, {"train": ("csv", text)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    assert xgboost_algorithm.load_booster(base / "model").num_features() == 3
+
+
+@pytest.mark.parametrize(("hyperparameters", "channels", "message"), [
+    ({"num_round": "2"}, {"train": ("text/libsvm", "1 1:0.5\n")},
+     "channel 'train': content type 'text/libsvm' is not supported by the local algorithm"),
+    ({"num_round": "2", "early_stopping_rounds": "3"}, {"train": ("text/csv", "1,2\n3,4\n")},
+     "early_stopping_rounds needs a validation channel"),
+    ({"max_depth": "2"}, {"train": ("text/csv", "1,2\n")}, "hyperparameter 'num_round' is required"),
+    ({"num_round": "2"}, {"validation": ("text/csv", "1,2\n")}, "channel 'train' is required"),
+    ({"num_round": "2"}, {"train": ("text/csv", "1,2\n"), "test": ("text/csv", "1,2\n")},
+     "unsupported channel(s) test"),
+    ({"num_round": "2"}, {"train": ("text/csv", ",2\n3,4\n")}, "channel 'train': 1 row(s) have no label in column 0"),
+    ({"num_round": "2", "sagemaker_program": "train.py"}, {"train": ("text/csv", "1,2\n")},
+     "script mode (sagemaker_program) is not supported"),
+])
+def test_problems_are_written_to_the_failure_file(tmp_path, monkeypatch, hyperparameters, channels, message):
+    base = _layout(tmp_path, monkeypatch, hyperparameters, channels)
+    assert xgboost_algorithm.main(["prog", "train"]) == 1
+    failure = (base / "output" / "failure").read_text()
+    assert failure.startswith("AlgorithmError: ") and message in failure
+
+
+def test_the_model_loader_refuses_a_directory_without_a_model(tmp_path):
+    (tmp_path / ".hidden").write_text("x")
+    with pytest.raises(xgboost_algorithm.AlgorithmError, match="no model file"):
+        xgboost_algorithm.load_booster(tmp_path)
+    (tmp_path / "model.bin").write_bytes(np.arange(10, dtype=np.uint8).tobytes())
+    with pytest.raises(xgboost_algorithm.AlgorithmError, match="'model.bin' is not an XGBoost model"):
+        xgboost_algorithm.load_booster(tmp_path)
