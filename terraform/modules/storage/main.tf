@@ -159,6 +159,6 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
 # Object Created events go to EventBridge, where the rules of modules/events route them. This also applies
 # to an existing bucket: it is what makes data drops start the pipelines.
 resource "aws_s3_bucket_notification" "data" {
-  bucket      = local.bucket_name
+  bucket      = var.create_bucket ? aws_s3_bucket.data[0].id : data.aws_s3_bucket.existing[0].id
   eventbridge = true
 }

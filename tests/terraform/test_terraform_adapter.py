@@ -1,0 +1,244 @@
+"""The adapter without AWS: command lines, errors, environment, backends, mirror discovery, plan summaries.
+
+A stand-in `terraform` script records each call (arguments and selected environment) and answers with the
+exit code and output the test asks for, so these tests run in milliseconds.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchops.config import Settings
+from batchops.terraform import (
+    BACKEND_OVERRIDE_FILE,
+    PlanSummary,
+    Terraform,
+    TerraformError,
+    cli_config_text,
+    find_provider_mirror,
+    search_mirror,
+    summarize_plan,
+)
+
+FAKE_TERRAFORM = """#!{python}
+import json, os, sys
+log = os.environ["FAKE_TF_LOG"]
+keep = ("TF_DATA_DIR", "TF_CLI_CONFIG_FILE", "AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN",
+        "AWS_ACCESS_KEY_ID", "AWS_MAX_ATTEMPTS", "AWS_REGION", "AWS_CA_BUNDLE")
+with open(log, "a") as handle:
+    handle.write(json.dumps({{"argv": sys.argv[1:], "env": {{k: os.environ.get(k) for k in keep}}}}) + "\\n")
+command = sys.argv[1]
+if command == "show":
+    print(os.environ.get("FAKE_TF_SHOW", "{{}}"))
+elif command == "output":
+    print(json.dumps({{"bucket_name": {{"value": "abalone-local-data", "type": "string", "sensitive": False}}}}))
+else:
+    print("line one of " + command)
+    print("line two of " + command)
+if command == os.environ.get("FAKE_TF_FAIL"):
+    print("Error: something specific went wrong")
+    print("  on main.tf line 3")
+    sys.exit(1)
+"""
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    script = tmp_path / "terraform"
+    script.write_text(FAKE_TERRAFORM.format(python=sys.executable), encoding="utf-8")
+    script.chmod(0o755)
+    log = tmp_path / "calls.jsonl"
+    monkeypatch.setenv("FAKE_TF_LOG", str(log))
+    mirror = tmp_path / "mirror"
+    (mirror / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    monkeypatch.setenv("BATCHOPS_TF_PLUGIN_MIRROR", str(mirror))
+    monkeypatch.delenv("BATCHOPS_TF_BACKEND", raising=False)
+    monkeypatch.delenv("BATCHOPS_TF_BACKEND_CONFIG", raising=False)
+    return script
+
+
+@pytest.fixture
+def module_dir(tmp_path: Path) -> Path:
+    directory = tmp_path / "module"
+    directory.mkdir()
+    return directory
+
+
+def _calls(tmp_path: Path) -> list[dict]:
+    log = tmp_path / "calls.jsonl"
+    return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+
+def _adapter(settings: Settings, tmp_path: Path, fake: Path, module_dir: Path, **kwargs) -> Terraform:
+    kwargs.setdefault("endpoint_env", {"AWS_ENDPOINT_URL": "http://127.0.0.1:4599"})
+    return Terraform(settings, home=tmp_path / "home", terraform_bin=str(fake), module_dir=module_dir,
+                     lambda_build_dir=tmp_path / "build", **kwargs)
+
+
+# ------------------------------------------------------------------------------------------- commands
+
+
+def test_apply_auto_approves_with_the_env_file_and_never_prompts(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    lines: list[str] = []
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir, progress=lines.append)
+    outputs = terraform.apply()
+    calls = _calls(tmp_path)
+    assert [call["argv"][0] for call in calls] == ["init", "apply", "output"]
+    apply = calls[1]["argv"]
+    assert "-auto-approve" in apply and "-input=false" in apply and "-no-color" in apply
+    assert f"-var-file={local_settings.source_file.resolve()}" in apply
+    assert outputs == {"bucket_name": "abalone-local-data"}
+    assert "line two of apply" in lines, "progress lines are streamed to the callback"
+    assert (tmp_path / "build" / "notification.zip").is_file(), "the Lambda zips are built before apply"
+
+
+def test_destroy_does_not_pass_force(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    _adapter(local_settings, tmp_path, fake_terraform, module_dir).destroy()
+    destroy = _calls(tmp_path)[-1]["argv"]
+    assert destroy[0] == "destroy" and "-auto-approve" in destroy
+    assert not any(arg.startswith("-force") for arg in destroy)
+
+
+def test_a_failing_command_raises_with_terraforms_error(local_settings, tmp_path, fake_terraform, module_dir,
+                                                        monkeypatch) -> None:
+    monkeypatch.setenv("FAKE_TF_FAIL", "apply")
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    with pytest.raises(TerraformError) as failure:
+        terraform.apply()
+    message = str(failure.value)
+    assert "terraform apply failed (exit 1)" in message and "environment 'local'" in message
+    assert "Error: something specific went wrong" in message and "main.tf line 3" in message
+    assert "line one of apply" not in message, "the excerpt starts at Terraform's Error block"
+    assert failure.value.returncode == 1
+
+
+def test_plan_summarises_the_saved_plan(local_settings, tmp_path, fake_terraform, module_dir, monkeypatch) -> None:
+    plan = {"resource_changes": [
+        {"address": "module.events.aws_cloudwatch_event_rule.pipeline[\"training-data\"]",
+         "change": {"actions": ["create"]}},
+        {"address": "module.storage.aws_s3_bucket_notification.data", "change": {"actions": ["update"]}},
+        {"address": "aws_sagemaker_model_package_group.models", "change": {"actions": ["no-op"]}},
+    ]}
+    monkeypatch.setenv("FAKE_TF_SHOW", json.dumps(plan))
+    summary = _adapter(local_settings, tmp_path, fake_terraform, module_dir).plan()
+    assert (summary.add, summary.change, summary.destroy) == (1, 1, 0)
+    assert summary.has_changes and summary.changes == 2
+    plan_call = next(call["argv"] for call in _calls(tmp_path) if call["argv"][0] == "plan")
+    assert any(arg.startswith("-out=") for arg in plan_call)
+
+
+def test_summary_counts_a_replacement_as_add_and_destroy() -> None:
+    summary = summarize_plan({"resource_changes": [
+        {"address": "a", "change": {"actions": ["delete", "create"]}},
+        {"address": "b", "change": {"actions": ["read"]}},
+    ]})
+    assert (summary.add, summary.change, summary.destroy, summary.addresses) == (1, 0, 1, ("a",))
+    assert str(PlanSummary()) == "no changes" and not PlanSummary().has_changes
+    assert str(summary) == "1 to add, 0 to change, 1 to destroy"
+
+
+# ------------------------------------------------------------------------------------------- environments
+
+
+def test_local_runs_get_the_emulator_and_never_the_callers_credentials(
+        local_settings, tmp_path, fake_terraform, module_dir, monkeypatch) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "production-admin")
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "secret-token")
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    _adapter(local_settings, tmp_path, fake_terraform, module_dir).apply()
+    env = _calls(tmp_path)[1]["env"]
+    assert env["AWS_PROFILE"] is None and env["AWS_SESSION_TOKEN"] is None
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4599"
+    assert env["AWS_ACCESS_KEY_ID"] == "test" and env["AWS_MAX_ATTEMPTS"] == "2"
+    assert env["AWS_REGION"] == local_settings.region
+    assert env["AWS_CA_BUNDLE"] == "/etc/ssl/certs/ca-certificates.crt"
+    assert env["TF_DATA_DIR"] == str((tmp_path / "home" / "terraform" / "local" / "data").resolve())
+
+
+def test_local_state_stays_under_home(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    _adapter(local_settings, tmp_path, fake_terraform, module_dir).init()
+    init = _calls(tmp_path)[0]["argv"]
+    state = (tmp_path / "home" / "terraform" / "local" / "terraform.tfstate").resolve()
+    assert f"-backend-config=path={state}" in init and "-reconfigure" in init
+    assert 'backend "local"' in (module_dir / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
+
+
+def test_local_refuses_to_plan_without_the_emulator(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir, endpoint_env=None)
+    with pytest.raises(TerraformError, match="only against the local emulator"):
+        terraform.plan()
+    assert _calls(tmp_path) == []
+
+
+def test_a_real_environment_needs_a_remote_backend(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    dev = local_settings.model_copy(update={"environment": "dev"})
+    with pytest.raises(TerraformError, match="needs remote state with locking"):
+        _adapter(dev, tmp_path, fake_terraform, module_dir, endpoint_env=None)
+    with pytest.raises(TerraformError, match="keeps its state under BATCHOPS_HOME"):
+        _adapter(local_settings, tmp_path, fake_terraform, module_dir, backend="s3")
+
+
+def test_a_real_environment_inits_its_remote_backend_in_its_own_data_dir(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    dev = local_settings.model_copy(update={"environment": "dev"})
+    terraform = _adapter(dev, tmp_path, fake_terraform, module_dir, endpoint_env=None, backend="http",
+                         backend_config=["address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev",
+                                         "lock_method=POST"])
+    terraform.init()
+    call = _calls(tmp_path)[0]
+    assert "-backend-config=lock_method=POST" in call["argv"]
+    assert not any(arg.startswith("-backend-config=path=") for arg in call["argv"])
+    assert call["env"]["TF_DATA_DIR"].endswith("/terraform/dev/data")
+    assert 'backend "http"' in (module_dir / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
+
+
+def test_settings_must_come_from_an_env_file(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    detached = local_settings.model_copy(update={"source_file": None})
+    with pytest.raises(TerraformError, match="load_settings"):
+        _adapter(detached, tmp_path, fake_terraform, module_dir)
+
+
+# ------------------------------------------------------------------------------------------- provider mirror
+
+
+def test_cli_config_installs_hashicorp_from_the_mirror_only(tmp_path, fake_terraform, local_settings,
+                                                            module_dir) -> None:
+    _adapter(local_settings, tmp_path, fake_terraform, module_dir).init()
+    config_path = Path(_calls(tmp_path)[0]["env"]["TF_CLI_CONFIG_FILE"])
+    text = config_path.read_text(encoding="utf-8")
+    assert text == cli_config_text(tmp_path / "mirror")
+    assert 'path    = "' + str(tmp_path / "mirror") + '"' in text
+    assert 'exclude = ["registry.terraform.io/hashicorp/*"]' in text
+
+
+def test_a_mirror_variable_that_is_not_a_mirror_is_an_error(tmp_path, monkeypatch) -> None:
+    monkeypatch.setenv("BATCHOPS_TF_PLUGIN_MIRROR", str(tmp_path / "nothing-here"))
+    with pytest.raises(TerraformError, match="BATCHOPS_TF_PLUGIN_MIRROR=.*not a provider mirror"):
+        find_provider_mirror()
+
+
+def test_search_finds_a_mirror_and_the_result_is_cached(tmp_path, monkeypatch) -> None:
+    for name in ("BATCHOPS_TF_PLUGIN_MIRROR", "TF_PLUGIN_MIRROR"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("batchops.terraform.implied_mirror_dirs", lambda: [tmp_path / "no-implied"])
+    root = tmp_path / "fs"
+    mirror = root / "opt" / "plugins"
+    (mirror / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0").mkdir(parents=True)
+    (root / "proc" / "x" / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    cache = tmp_path / "cache.json"
+    assert find_provider_mirror(cache, search_roots=[root]) == mirror
+    assert json.loads(cache.read_text(encoding="utf-8")) == {"mirror": str(mirror)}
+    # The cached answer is used while it is still a mirror, without searching again.
+    assert find_provider_mirror(cache, search_roots=[tmp_path / "empty"]) == mirror
+
+
+def test_search_is_bounded_in_depth(tmp_path) -> None:
+    deep = tmp_path / "a" / "b" / "c" / "d" / "e"
+    (deep / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
+    assert search_mirror([tmp_path], max_depth=3) is None
+    assert search_mirror([tmp_path], max_depth=5) == deep

@@ -1,0 +1,69 @@
+"""Static checks of terraform/: formatting, validation, declared variables, and `terraform test` (mocked AWS)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import hcl2
+import pytest
+
+from batchops.config import ENV_DIR, parse_tfvars
+from batchops.terraform import TERRAFORM_DIR, Terraform, TerraformError
+
+
+def _declared_variables() -> dict[str, dict]:
+    with (TERRAFORM_DIR / "variables.tf").open(encoding="utf-8") as handle:
+        document = hcl2.load(handle)
+    declared: dict[str, dict] = {}
+    for block in document.get("variable", []):
+        for name, body in block.items():
+            declared[name.strip('"')] = body
+    return declared
+
+
+def test_terraform_files_are_formatted(offline_terraform: Terraform) -> None:
+    assert offline_terraform.fmt_check() == []
+
+
+def test_configuration_is_valid(offline_terraform: Terraform) -> None:
+    report = offline_terraform.validate()
+    assert report["valid"] is True
+    assert report["error_count"] == 0 and report["warning_count"] == 0
+
+
+@pytest.mark.parametrize("env_file", sorted(ENV_DIR.glob("*.tfvars")), ids=lambda p: p.name)
+def test_every_env_file_key_is_a_declared_variable(env_file: Path) -> None:
+    declared = _declared_variables()
+    assert set(parse_tfvars(env_file)) == set(declared), (
+        f"{env_file.name}: keys and terraform/variables.tf declarations differ")
+
+
+def test_every_variable_has_a_precise_type_and_a_validation_or_a_reason() -> None:
+    declared = _declared_variables()
+    untyped = [name for name, body in declared.items() if "type" not in body or body["type"] in ("any", "${any}")]
+    assert untyped == []
+    # Free-form maps need no validation beyond their type; everything else says what can be wrong.
+    free_form = {"tags"}
+    unvalidated = [name for name, body in declared.items() if name not in free_form and "validation" not in body]
+    assert unvalidated == []
+
+
+def test_validate_reports_an_invalid_configuration(tmp_path: Path, local_settings) -> None:
+    broken = tmp_path / "module"
+    broken.mkdir()
+    (broken / "main.tf").write_text('output "x" {\n  value = var.not_declared\n}\n', encoding="utf-8")
+    terraform = Terraform(local_settings, home=tmp_path / "home", endpoint_env=None, module_dir=broken)
+    with pytest.raises(TerraformError) as failure:
+        terraform.validate()
+    assert "var.not_declared" in str(failure.value) or "undeclared" in str(failure.value).lower()
+
+
+@pytest.mark.slow
+def test_terraform_test_with_mocked_provider(offline_terraform: Terraform) -> None:
+    output = offline_terraform.test()
+    summary = re.search(r"Success! (\d+) passed, 0 failed", output)
+    assert summary, output[-3000:]
+    runs = re.findall(r'run "([^"]+)"\.\.\. pass', output)
+    assert {"local_env_file", "rejects_invalid_values"} <= set(runs)
+    assert int(summary.group(1)) == len(runs) >= 4
