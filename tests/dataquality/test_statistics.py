@@ -213,3 +213,23 @@ def test_high_cardinality_strings_fall_back_to_an_estimate(write_csv, monkeypatc
     strings = feature["string_statistics"]
     assert strings["distribution"]["categorical"]["buckets"] == []
     assert strings["distinct_count"] == pytest.approx(3000, rel=0.05)
+
+
+def test_compressed_files_are_read(tmp_path):
+    import gzip
+
+    path = tmp_path / "part.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.write("v\n1\n2\n3\n")
+    statistics, _ = dq.compute_baseline(path, header=True)
+    assert statistics["features"][0]["numerical_statistics"]["sum"] == 6.0
+
+
+def test_boolean_and_infinite_text_values_are_strings(write_csv):
+    statistics, _ = dq.compute_baseline(write_csv("b.csv", "flag,level\nTrue,1\nFalse,inf\nTrue,2\n"), header=True)
+    flag, level = statistics["features"]
+    assert flag["inferred_type"] == "String"
+    assert {b["value"]: b["count"] for b in flag["string_statistics"]["distribution"]["categorical"]["buckets"]} \
+        == {"True": 2, "False": 1}
+    assert level["inferred_type"] == "String"  # "inf" is no number a feature can be typed with
+    assert level["string_statistics"]["distinct_count"] == 3
