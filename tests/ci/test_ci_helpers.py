@@ -230,6 +230,7 @@ def test_wrappers_install_terraform_when_the_image_has_none_and_refuse_a_bad_dow
 # ------------------------------------------------------------------------------------------------ definitions
 
 
+@pytest.mark.slow  # a pipeline build with the SageMaker SDK
 def test_definitions_name_the_account_of_the_environment_role(tmp_path):
     env = wrapper_env(BATCHOPS_CI_OUT=str(tmp_path), AWS_PLAN_ROLE_ARN_STAGING="arn:aws:iam::444455556666:role/plan")
     result = run_wrapper("definitions.sh", "staging", env=env)

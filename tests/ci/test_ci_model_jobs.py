@@ -207,3 +207,26 @@ def test_scheduled_retraining_starts_the_hpo_pipeline(account):
     assert len(executions["PipelineExecutionSummaries"]) == 1
     for other in ("abalone-prod-training", "abalone-prod-inference"):
         assert client("sagemaker").list_pipeline_executions(PipelineName=other)["PipelineExecutionSummaries"] == []
+
+
+# ------------------------------------------------------------------------------------------------ upsert
+
+
+@pytest.mark.slow  # two pipeline builds with the SageMaker SDK
+def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(account):
+    env, client = account
+    client("s3").create_bucket(Bucket="abalone-dev-data")
+    client("ssm").put_parameter(Name="/abalone/dev/active-model-package-arn", Value="none", Type="String")
+
+    first = run_wrapper("upsert.sh", "dev", env=env)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert sorted(line for line in first.stdout.splitlines() if line.startswith("abalone-dev-")) == [
+        "abalone-dev-inference: created", "abalone-dev-training-hpo: created", "abalone-dev-training: created"]
+
+    gate = run_wrapper("promote_check.sh", "dev", "staging", env=env)
+    assert gate.returncode == 0, gate.stdout + gate.stderr
+
+    second = run_wrapper("upsert.sh", "dev", env=env)
+    assert second.returncode == 0, second.stderr
+    assert sorted(line for line in second.stdout.splitlines() if line.startswith("abalone-dev-")) == [
+        "abalone-dev-inference: unchanged", "abalone-dev-training-hpo: unchanged", "abalone-dev-training: unchanged"]
