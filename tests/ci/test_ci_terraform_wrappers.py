@@ -37,6 +37,17 @@ def gitlab_job_env(stack: Path, out: Path, api) -> dict[str, str]:
                        CI_PROJECT_ID="42", CI_JOB_TOKEN=JOB_TOKEN)
 
 
+def hand_over_plan_artifacts(stack: Path, out: Path, job_dir: Path, env: str) -> tuple[Path, Path]:
+    """A new job's view: the module as checked out, plus exactly the paths plan:<env> publishes."""
+    new_stack, new_out = job_dir / "stack", job_dir / "out"
+    shutil.copytree(FIXTURE, new_stack)
+    shutil.copytree(stack / "build" / "lambda", new_stack / "build" / "lambda")
+    (new_out / env).mkdir(parents=True)
+    for name in ("plan.tfplan", "plan.txt", "lambda.sha256"):
+        shutil.copy2(out / env / name, new_out / env / name)
+    return new_stack, new_out
+
+
 def files_containing(directory: Path, needle: bytes) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
@@ -60,12 +71,15 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
     assert files_containing(out, JOB_TOKEN.encode()) == []
     assert not list(stack.glob("*_override.tf")), "the backend override must not outlive the wrapper"
 
-    apply = run_wrapper("apply.sh", "dev", env=env)
+    # The apply job starts from a fresh checkout plus the plan job's artifacts, nothing else.
+    apply_stack, apply_out = hand_over_plan_artifacts(stack, out, tmp_path / "apply-job", "dev")
+    apply_env = gitlab_job_env(apply_stack, apply_out, state_api)
+    apply = run_wrapper("apply.sh", "dev", env=apply_env)
     assert apply.returncode == 0, apply.stdout + apply.stderr
     assert state_api.resources(address) == ["terraform_data.stack"]
     assert state_api.locks == {}
 
-    again = run_wrapper("apply.sh", "dev", env=env)
+    again = run_wrapper("apply.sh", "dev", env=apply_env)
     assert again.returncode != 0
     assert "stale" in (again.stdout + again.stderr).lower()
 
