@@ -7,19 +7,26 @@ the scikit-learn image, is imported by the local pipeline runner for QualityChec
 tools. Python 3.8+, numpy 1.x/2.x, pandas 1.1 through 3.x.
 
 How it works
-  * CSV files are streamed in chunks; memory depends on the chunk size, never on the file size.
+  * CSV files are streamed in chunks; memory depends on the chunk size, never on the file size. A directory means
+    every file under it (names starting with "." or "_" skipped, sorted by path; .gz and other compressions
+    pandas recognises are read too). Files are combined by column name with a header, by position without one
+    (columns `_c0`, `_c1`, ...). Only empty fields are missing values: "NA" or "null" are text. Lines with more
+    fields than the header are skipped and counted.
   * Every feature gets exact counts (present, missing, value types) and exact moments (mean, sum, population
     std_dev, min, max). Numeric values feed a KLL-style quantile sketch (parameters c=0.64, k=2048) whose
-    compaction is deterministic; values are processed in fixed blocks of k values, so the result (moments and
-    sketch, bit for bit) does not depend on the chunk size or file boundaries.
+    compaction is deterministic; values are processed in fixed blocks of NUMERIC_BLOCK_VALUES, so the result
+    (moments and sketch, bit for bit) does not depend on the chunk size or file boundaries. Same input, same
+    bytes.
   * Value types are inferred per value like the analyzer: a value is Integral when it is a whole number,
     Fractional when it is another finite number, String otherwise; a feature is String as soon as one of its
     values is, Fractional when any value is, Integral otherwise, and Unknown when it has no value at all. (Values
-    are parsed as numbers, so `2.0` counts as Integral.)
+    are parsed as numbers, so `2.0` counts as Integral; pandas reads True/False columns as booleans, which become
+    the text values "True" and "False".)
   * Exact per-value counts are kept for up to TRACKED_DISTINCT_LIMIT distinct values per feature. Past that, a
     String feature's distinct_count is a HyperLogLog estimate and its categorical buckets are left empty (no
     categorical drift check for such a feature); values named by a baseline (categories and domains) are still
-    counted exactly, so the checks against a baseline stay exact.
+    counted exactly, so the checks against a baseline stay exact. (A String feature with more than that many
+    distinct numbers among its values reports a lower bound as distinct_count.)
 
 Check semantics (against a baseline's constraints.json and statistics.json)
   * data_type_check: share of present values matching the baseline type (Integral matches Integral; Fractional
