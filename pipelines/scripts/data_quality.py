@@ -131,9 +131,9 @@ class QuantileSketch:
     """Mergeable KLL-style quantile sketch over floats.
 
     `levels[h]` holds items of weight 2**h. Level 0 is compacted whenever it reaches k items, higher levels when
-    they reach their capacity max(2, ceil(k * c**(depth - h))) (the top level holds k). A compaction sorts the
-    level and promotes every other item, starting alternately at the first and the second, so the result is
-    deterministic.
+    they reach their capacity max(2, ceil(k * c**(depth - h))) (the top level holds k). A compaction promotes
+    every other item of the sorted level, starting alternately at the first and the second, so the result is
+    deterministic. Levels above 0 are kept sorted (promoted items are merged in, not re-sorted).
     """
 
     def __init__(self, k: int = SKETCH_K, c: float = SKETCH_C):
@@ -155,7 +155,7 @@ class QuantileSketch:
             levels = [np.asarray(level, dtype=np.float64).reshape(-1) for level in data]
         except (TypeError, ValueError) as error:
             raise DataQualityError(f"{where}.data: expected lists of numbers ({error})") from None
-        sketch.levels = levels or [np.empty(0)]
+        sketch.levels = [np.sort(level) for level in levels] or [np.empty(0)]
         sketch._compactions = [0] * len(sketch.levels)
         return sketch
 
@@ -177,7 +177,8 @@ class QuantileSketch:
             self._compactions.append(0)
         for h, level in enumerate(other.levels):
             if len(level):
-                self.levels[h] = np.concatenate([self.levels[h], level])
+                mine = self.levels[h]
+                self.levels[h] = _merge_sorted(mine, level) if h else np.concatenate([mine, level])
         self._level0_sorted = False
         self._compress()
 
@@ -197,13 +198,13 @@ class QuantileSketch:
         if h + 1 == len(self.levels):
             self.levels.append(np.empty(0))
             self._compactions.append(0)
-        items = self.levels[h] if h == 0 and self._level0_sorted else np.sort(self.levels[h])
+        items = np.sort(self.levels[h]) if h == 0 and not self._level0_sorted else self.levels[h]
         kept = items[len(items) - len(items) % 2:]  # an odd item out stays (its weight must not be lost)
         offset = self._compactions[h] % 2
         self._compactions[h] += 1
         promoted = items[offset: len(items) - len(kept): 2]
         self.levels[h] = kept.copy()
-        self.levels[h + 1] = np.concatenate([self.levels[h + 1], promoted])
+        self.levels[h + 1] = _merge_sorted(self.levels[h + 1], promoted)
 
     def cdf(self) -> tuple[np.ndarray, np.ndarray]:
         """Sorted items and the cumulative weight up to and including each one."""
@@ -218,6 +219,20 @@ class QuantileSketch:
         while len(levels) > 1 and not levels[-1]:
             levels.pop()
         return levels
+
+
+def _merge_sorted(first: np.ndarray, second: np.ndarray) -> np.ndarray:
+    """The sorted union (with repeats) of two sorted arrays, in linear-ish time."""
+    if not len(first):
+        return second.copy()
+    if not len(second):
+        return first
+    merged = np.empty(len(first) + len(second), dtype=np.float64)
+    from_second = np.zeros(len(merged), dtype=bool)
+    from_second[np.searchsorted(first, second, side="right") + np.arange(len(second))] = True
+    merged[from_second] = second
+    merged[~from_second] = first
+    return merged
 
 
 def _rank(items: np.ndarray, cumulative: np.ndarray, keys: np.ndarray) -> np.ndarray:

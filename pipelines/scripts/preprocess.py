@@ -87,9 +87,9 @@ def transform_features(table, schema, artefact: dict) -> np.ndarray:
     for feature in artefact["features"]:
         column = feature["name"]
         if feature["type"] == "categorical":
-            values = table.values[column]
-            blocks.append(np.array([[1.0 if v == c else 0.0 for c in feature["categories"]] for v in values],
-                                   dtype=np.float64).reshape(len(values), len(feature["categories"])))
+            values = np.array(table.values[column], dtype=object)
+            blocks.append(np.column_stack([values == c for c in feature["categories"]]).astype(np.float64)
+                          if feature["categories"] else np.empty((len(table), 0)))
         else:
             numbers = steplib.numeric_column(table, column, integer=feature["type"] == "integer",
                                              allow_missing=True)
@@ -146,9 +146,7 @@ def run_train(args, schema) -> None:
     features = transform_features(table, schema, artefact)
     output = steplib.processing_path("output")
     for name, rows in (("train", train), ("validation", validation), ("test", test)):
-        labelled = np.column_stack([target[rows], features[rows]])
-        steplib.write_csv(output / name / f"{name}.csv",
-                          ([steplib.format_number(v) for v in row] for row in labelled))
+        steplib.write_matrix(output / name / f"{name}.csv", np.column_stack([target[rows], features[rows]]))
     baseline = table.take(train)
     steplib.write_csv(output / "baseline" / "baseline.csv",
                       baseline.rows(schema.features), header=schema.features)
@@ -170,8 +168,7 @@ def run_transform(args, schema) -> None:
         features = transform_features(table, schema, artefact)
         keys = table.values[schema.record_key]
         relative = name if name.lower().endswith(".csv") else name + ".csv"
-        steplib.write_csv(output / "transform" / relative,
-                          ([keys[i], *(steplib.format_number(v) for v in row)] for i, row in enumerate(features)))
+        steplib.write_matrix(output / "transform" / relative, features, keys=keys)
         steplib.write_csv(output / "dataquality" / relative,
                           table.rows(schema.features), header=schema.features)
         total += len(table)

@@ -7,6 +7,7 @@ scikit-learn 1.2-1 and XGBoost containers (Python 3.8+, numpy 1.x) and locally: 
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 import os
@@ -156,7 +157,7 @@ def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional:
     has_header = schema.header if header is None else header
     with path.open(newline="", encoding="utf-8-sig") as handle:
         rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
-                if row and any(cell.strip() for cell in row)]
+                if len(row) > 1 or (row and row[0].strip())]
     if has_header:
         if not rows:
             raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
@@ -171,11 +172,12 @@ def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional:
                           f"{_list_some([f'line {n}' for n in bad_width])} differ")
     kept = [c for c in columns if c in required or c in optional]
     table = Table(kept)
-    positions = {c: columns.index(c) for c in kept}
-    for number, row in rows:
-        for column in kept:
-            table.values[column].append(row[positions[column]].strip())
-        table.origins.append((name, number))
+    # Column-wise (transposed once) rather than cell by cell: several times faster on large files.
+    # Widths were checked above; zip(strict=) would need Python 3.10 (containers run older ones).
+    cells = list(zip(*(row for _, row in rows))) if rows else [() for _ in columns]  # noqa: B905
+    for column in kept:
+        table.values[column] = [value.strip() for value in cells[columns.index(column)]]
+    table.origins = [(name, number) for number, _ in rows]
     for column in optional:
         if column not in table.values:
             table.columns.append(column)
@@ -225,13 +227,20 @@ def read_tables(files: list[tuple[Path, str]], schema: Schema, *, required: Sequ
 def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: bool) -> np.ndarray:
     """The column as float64 (missing = NaN); a StepFailure lists the offending rows."""
     values = table.values[column]
-    out = np.empty(len(values), dtype=np.float64)
+    try:  # the common case, converted in C; a bad value sends us to the row-by-row check below
+        out = np.array([v if v else "nan" for v in values], dtype=np.float64)
+    except ValueError:
+        out = None
+    if out is not None:
+        empty = np.array([v == "" for v in values], dtype=bool)
+        bad_number = (~empty & ~np.isfinite(out)) | (~empty & integer & (out != np.floor(out)))
+        if not bad_number.any() and (allow_missing or not empty.any()):
+            return out
     bad: list[str] = []
     for index, text in enumerate(values):
         if text == "":
             if not allow_missing:
                 bad.append(f"{table.where(index)} (empty)")
-            out[index] = np.nan
             continue
         try:
             number = float(text)
@@ -240,12 +249,9 @@ def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: b
             continue
         if not math.isfinite(number) or (integer and number != int(number)):
             bad.append(f"{table.where(index)} ('{text}')")
-        out[index] = number
-    if bad:
-        kind = "whole numbers" if integer else "numbers"
-        raise StepFailure(f"column '{column}' must hold {kind}" + ("" if allow_missing else " and is required")
-                          + f": {_list_some(bad)}")
-    return out
+    kind = "whole numbers" if integer else "numbers"
+    raise StepFailure(f"column '{column}' must hold {kind}" + ("" if allow_missing else " and is required")
+                      + f": {_list_some(bad)}")
 
 
 def _list_some(items: list[str]) -> str:
@@ -255,6 +261,24 @@ def _list_some(items: list[str]) -> str:
 
 def format_number(value: float) -> str:
     return format(float(value), ".10g")
+
+
+def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = None) -> None:
+    """Numbers as CSV without header (`%.10g`), optionally each row led by its key."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.StringIO()
+    if matrix.shape[1]:
+        np.savetxt(buffer, matrix, delimiter=",", fmt="%.10g")
+    lines = buffer.getvalue().splitlines() if matrix.shape[1] else [""] * matrix.shape[0]
+    if keys is not None:
+        lines = [_csv_field(keys[i]) + ("," + line if line else "") for i, line in enumerate(lines)]
+    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def _csv_field(text: str) -> str:
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> None:
