@@ -126,6 +126,9 @@ def aws(monkeypatch):
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_REGION", REGION)
+    # Importing the emulator turns moto's managed-policy loading on for the whole process; these tests use
+    # no IAM, and loading ~1,000 policies at every reset of an IAM backend costs seconds per test.
+    monkeypatch.setenv("MOTO_IAM_LOAD_MANAGED_POLICIES", "false")
     runtime.reset_clients()
     with mock_aws():
         yield
