@@ -132,3 +132,10 @@ def test_hyperloglog_hashes_object_and_arrow_strings_alike():
     as_object = pd.util.hash_array(np.asarray(texts, dtype=object))
     as_series = pd.util.hash_array(np.asarray(pd.Series(texts, dtype="str").tolist(), dtype=object))
     assert np.array_equal(as_object, as_series)
+
+
+def test_merge_sorted_keeps_every_item_in_order():
+    rng = np.random.default_rng(5)
+    first, second = np.sort(rng.integers(0, 50, 300).astype(float)), np.sort(rng.integers(0, 50, 200).astype(float))
+    assert np.array_equal(dq._merge_sorted(first, second), np.sort(np.concatenate([first, second])))
+    assert np.array_equal(dq._merge_sorted(np.empty(0), second), second)
