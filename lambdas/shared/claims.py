@@ -74,7 +74,7 @@ class EventClaim:
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise
+            raise RuntimeError(f"cannot claim event {event_id} in DynamoDB table {table}: {exc}") from exc
         item = response.get("Attributes", {})
         completed = [entry["S"] for entry in item.get("completed", {}).get("L", [])]
         saved = json.loads(item["saved"]["S"]) if "saved" in item else {}

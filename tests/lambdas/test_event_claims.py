@@ -78,3 +78,8 @@ def test_lease_follows_the_remaining_invocation_time():
 
     assert lease_seconds_for(Context()) == 45 + 60
     assert lease_seconds_for(None) == 960
+
+
+def test_a_missing_dedup_table_is_named(stack):
+    with pytest.raises(RuntimeError, match="cannot claim event evt-6 in DynamoDB table no-such-table"):
+        EventClaim.acquire("no-such-table", "evt-6")
