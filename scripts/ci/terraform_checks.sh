@@ -18,9 +18,11 @@ terraform -chdir="$tf_root" init -input=false -backend=false -no-color
 echo "==> terraform validate"
 terraform -chdir="$tf_root" validate -no-color
 if ls "$tf_root"/tests/*.tftest.hcl >/dev/null 2>&1; then
-  echo "==> terraform test"
-  terraform -chdir="$tf_root" test -no-color
+  # The test files take their variables from an env file, as batchops.terraform runs them.
+  test_env="${TF_TEST_ENV:-local}"
+  echo "==> terraform test (env_files/$test_env.tfvars)"
+  terraform -chdir="$tf_root" test -no-color -var-file="$root/env_files/$test_env.tfvars"
 else
-  echo "error: no terraform/tests/*.tftest.hcl found: the module's tests are missing" >&2
+  echo "error: no $tf_root/tests/*.tftest.hcl found: the module's tests are missing" >&2
   exit 2
 fi

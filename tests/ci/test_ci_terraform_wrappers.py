@@ -144,3 +144,37 @@ def test_wrappers_reject_unknown_environments(script, tmp_path):
     result = run_wrapper(script, "qa", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
     assert result.returncode == 2
     assert "environment 'qa': no file env_files/qa.tfvars (known: dev local prod staging)" in result.stderr
+
+
+def run_checks(stack: Path, tmp_path: Path):
+    return run_wrapper("terraform_checks.sh", env=wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(tmp_path)))
+
+
+def test_terraform_checks_run_fmt_validate_and_the_module_tests(stack, tmp_path):
+    result = run_checks(stack, tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Success! The configuration is valid." in result.stdout
+    assert "Success! 1 passed, 0 failed." in result.stdout
+
+
+def test_terraform_checks_fail_on_a_failing_module_test(stack, tmp_path):
+    test_file = stack / "tests" / "stack.tftest.hcl"
+    test_file.write_text(test_file.read_text().replace('"abalone-local"', '"abalone-prod"'))
+    result = run_checks(stack, tmp_path)
+    assert result.returncode != 0
+    assert "the stack name comes from project and environment" in result.stdout + result.stderr
+
+
+def test_terraform_checks_fail_on_unformatted_code(stack, tmp_path):
+    (stack / "extra.tf").write_text('output "x" {\nvalue = 1\n}\n')
+    result = run_checks(stack, tmp_path)
+    assert result.returncode == 3
+    assert "extra.tf" in result.stdout
+    assert "terraform validate" not in result.stdout
+
+
+def test_terraform_checks_require_module_tests(stack, tmp_path):
+    shutil.rmtree(stack / "tests")
+    result = run_checks(stack, tmp_path)
+    assert result.returncode == 2
+    assert f"no {stack}/tests/*.tftest.hcl found" in result.stderr
