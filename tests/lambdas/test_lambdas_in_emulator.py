@@ -31,8 +31,11 @@ def local_aws(tmp_path):
         runtime.stop()
 
 
-def deploy(local_aws, tmp_path) -> dict[str, str]:
-    """Topic with a mail recipient, dedup table, pointer, group, both functions and their rules."""
+def deploy(local_aws, tmp_path, packaged_handler: bool = False) -> dict[str, str]:
+    """Topic with a mail recipient, dedup table, pointer, group, both functions and their rules.
+
+    The handler setting is `handler.handler`, or with `packaged_handler` `lambdas.<function>.handler.handler`
+    (the form Terraform uses): the zips support both."""
     sns, dynamodb, ssm = (local_aws.client(s) for s in ("sns", "dynamodb", "ssm"))
     topic = sns.create_topic(Name="abalone-e2e-notifications")["TopicArn"]
     sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="ml-team@example.com")
@@ -77,7 +80,7 @@ def deploy(local_aws, tmp_path) -> dict[str, str]:
             FunctionName=f"abalone-e2e-{name}",
             Runtime="python3.12",
             Role=role["Role"]["Arn"],
-            Handler="handler.handler",
+            Handler=f"lambdas.{name}.handler.handler" if packaged_handler else "handler.handler",
             Code={"ZipFile": path.read_bytes()},
             Environment={"Variables": environments[name]},
             Timeout=60,
@@ -111,7 +114,7 @@ def test_approval_in_the_registry_moves_the_pointer_and_mails_the_team(local_aws
 
 
 def test_failed_step_event_becomes_one_readable_mail(local_aws, tmp_path):
-    deploy(local_aws, tmp_path)
+    deploy(local_aws, tmp_path, packaged_handler=True)
     detail = {
         "pipelineArn": PIPELINE_ARN,
         "pipelineExecutionArn": f"{PIPELINE_ARN}/execution/run42",
