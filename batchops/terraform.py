@@ -313,6 +313,12 @@ class Terraform:
         result = self._run("output", options={"json": True, "input": None}, quiet=True)
         return {name: entry.get("value") for name, entry in json.loads(result.output or "{}").items()}
 
+    def resources(self) -> list[str]:
+        """Addresses of every resource in this environment's state (`terraform state list`)."""
+        self._ensure_init()
+        result = self._run("state list", options={"input": None}, quiet=True)
+        return [line.strip() for line in result.output.splitlines() if line.strip()]
+
     # ---------------------------------------------------------------------------------- internals
 
     def _ensure_init(self) -> None:

@@ -1,0 +1,70 @@
+"""env_files/local.tfvars applied to the local emulator: apply, no drift, destroy removes everything, apply again."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from batchops.config import Settings
+from batchops.local_runtime import start_local_aws
+from batchops.terraform import Terraform
+
+pytestmark = pytest.mark.slow
+
+
+def _check_applied(aws, settings: Settings, outputs: dict) -> None:
+    s3 = aws.client("s3")
+    assert s3.get_bucket_versioning(Bucket=settings.bucket)["Status"] == "Enabled"
+    encryption = s3.get_bucket_encryption(Bucket=settings.bucket)["ServerSideEncryptionConfiguration"]
+    assert encryption["Rules"][0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
+    assert "EventBridgeConfiguration" in s3.get_bucket_notification_configuration(Bucket=settings.bucket)
+
+    rules = {rule["Name"] for rule in aws.client("events").list_rules(NamePrefix=settings.resource_prefix)["Rules"]}
+    assert rules == set(outputs["rule_names"].values())
+
+    functions = outputs["lambda_function_names"]
+    environment = aws.client("lambda").get_function_configuration(
+        FunctionName=functions["approval_trigger"])["Environment"]["Variables"]
+    assert environment["ACTIVE_MODEL_PARAMETER"] == outputs["active_model_parameter_name"]
+    assert environment["DEDUP_TABLE"] == outputs["dedup_table_name"]
+    assert environment["MODEL_PACKAGE_GROUP"] == settings.pipelines.model_package_group
+    parameter = aws.client("ssm").get_parameter(Name=outputs["active_model_parameter_name"])["Parameter"]
+    assert parameter["Value"] == "none"
+    assert aws.client("sagemaker").describe_model_package_group(
+        ModelPackageGroupName=settings.pipelines.model_package_group)["ModelPackageGroupName"]
+
+
+def _check_destroyed(aws, settings: Settings, outputs: dict) -> None:
+    assert aws.client("events").list_rules(NamePrefix=settings.resource_prefix)["Rules"] == []
+    assert settings.bucket not in {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
+    deployed = {f["FunctionName"] for f in aws.client("lambda").list_functions()["Functions"]}
+    assert not deployed & set(outputs["lambda_function_names"].values())
+    roles = {r["RoleName"] for r in aws.client("iam").list_roles()["Roles"]}
+    assert not {r for r in roles if r.startswith(settings.resource_prefix)}
+    assert outputs["dedup_table_name"] not in aws.client("dynamodb").list_tables()["TableNames"]
+
+
+def test_apply_then_no_drift_then_destroy_then_apply_again(tmp_path: Path, local_settings: Settings) -> None:
+    home = tmp_path / "home"
+    lines: list[str] = []
+    with start_local_aws(home, execution_handler=None) as aws:
+        terraform = Terraform(local_settings, home=home, endpoint_env=aws.env(), progress=lines.append)
+        outputs = terraform.apply()
+        assert outputs["bucket_name"] == local_settings.bucket
+        created = terraform.resources()
+        assert len(created) >= 40, created
+        _check_applied(aws, local_settings, outputs)
+
+        drift = terraform.plan()
+        assert not drift.has_changes, f"plan after apply should be empty, found {drift}: {drift.addresses}"
+
+        terraform.destroy()
+        assert terraform.resources() == []
+        _check_destroyed(aws, local_settings, outputs)
+
+        again = terraform.apply()
+        assert again["rule_names"] == outputs["rule_names"]
+        _check_applied(aws, local_settings, again)
+    assert (home / "terraform" / "local" / "terraform.tfstate").is_file(), "local state lives under the home"
+    assert any("Apply complete!" in line for line in lines)
