@@ -460,3 +460,53 @@ def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
         destroy += "delete" in actions
         change += actions == ["update"]
     return PlanSummary(add=add, change=change, destroy=destroy, addresses=tuple(addresses))
+
+
+# ------------------------------------------------------------------------------------------- command line
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """`python -m batchops.terraform ENV COMMAND`: the adapter for CI jobs and people (scripts/terraform.sh).
+
+    Real environments take their backend from BATCHOPS_TF_BACKEND / BATCHOPS_TF_BACKEND_CONFIG and their
+    credentials from the usual AWS variables (OIDC web identity in CI). `local` needs AWS_ENDPOINT_URL of a
+    running emulator (`batchops` starts one) and never uses the caller's credentials."""
+    import argparse
+    import sys
+
+    from batchops.config import ConfigError, load_settings
+
+    parser = argparse.ArgumentParser(prog="python -m batchops.terraform", description=main.__doc__.splitlines()[0])
+    parser.add_argument("env", help="environment name (local, dev, staging, prod) or path to a .tfvars file")
+    parser.add_argument("command", choices=["init", "validate", "plan", "apply", "destroy", "output", "test"])
+    parser.add_argument("--home", default=os.environ.get("BATCHOPS_HOME") or str(PROJECT_ROOT / ".local"),
+                        help="state and cache directory (default: BATCHOPS_HOME or .local)")
+    parser.add_argument("--report", help="plan only: write {create, update, delete} counts here (GitLab report)")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings(args.env)
+        endpoint = os.environ.get("AWS_ENDPOINT_URL")
+        endpoint_env = {"AWS_ENDPOINT_URL": endpoint} if settings.environment == "local" and endpoint else None
+        terraform = Terraform(settings, home=args.home, endpoint_env=endpoint_env, progress=print)
+        if args.command == "plan":
+            summary = terraform.plan()
+            print(f"plan: {summary}")
+            if args.report:
+                Path(args.report).write_text(json.dumps(
+                    {"create": summary.add, "update": summary.change, "delete": summary.destroy}) + "\n",
+                    encoding="utf-8")
+        elif args.command == "output":
+            print(json.dumps(terraform.output(), indent=2, sort_keys=True))
+        else:
+            getattr(terraform, args.command)()
+    except ConfigError as exc:
+        print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    except TerraformError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -242,3 +242,29 @@ def test_search_is_bounded_in_depth(tmp_path) -> None:
     (deep / "registry.terraform.io" / "hashicorp" / "aws").mkdir(parents=True)
     assert search_mirror([tmp_path], max_depth=3) is None
     assert search_mirror([tmp_path], max_depth=5) == deep
+
+
+# ------------------------------------------------------------------------------------------- command line
+
+
+def test_command_line_plan_writes_a_gitlab_report(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
+    from batchops.terraform import main
+
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
+    monkeypatch.setenv("FAKE_TF_SHOW", json.dumps({"resource_changes": [
+        {"address": "a", "change": {"actions": ["create"]}}, {"address": "b", "change": {"actions": ["delete"]}}]}))
+    report = tmp_path / "plan.json"
+    assert main(["local", "plan", "--home", str(tmp_path / "home"), "--report", str(report)]) == 0
+    assert json.loads(report.read_text(encoding="utf-8")) == {"create": 1, "update": 0, "delete": 1}
+    assert "plan: 1 to add, 0 to change, 1 to destroy" in capsys.readouterr().out
+
+
+def test_command_line_reports_errors_without_a_traceback(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
+    from batchops.terraform import main
+
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    assert main(["dev", "plan", "--home", str(tmp_path / "home")]) == 1
+    assert "needs remote state with locking" in capsys.readouterr().err
+    assert main([str(tmp_path / "missing.tfvars"), "plan"]) == 2
+    assert "file not found" in capsys.readouterr().err
