@@ -8,7 +8,6 @@ Every command takes the environment from `--env` (default `local`, or `BATCHOPS_
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -17,7 +16,7 @@ from typing import Any
 
 import click
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, EndpointConnectionError
 from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
@@ -65,8 +64,10 @@ def _describe_error(exc: BaseException) -> str:
         error = exc.response.get("Error", {})
         operation = getattr(exc, "operation_name", "AWS call")
         return f"{operation} failed: {error.get('Code', 'Error')}: {error.get('Message', exc)}"
+    if isinstance(exc, EndpointConnectionError) and "127.0.0.1" in str(exc):
+        return f"{exc}: is the local emulator still running? (`batchops emulator status`)"
     if isinstance(exc, BotoCoreError):
-        return f"AWS client error: {exc} (for env 'local', is the emulator running? `batchops emulator status`)"
+        return f"AWS client error: {exc}"
     return str(exc) or type(exc).__name__
 
 
@@ -163,8 +164,6 @@ def emulator_up(ctx: typer.Context, port: int = typer.Option(None, help="Port on
     from batchops import local_runtime
 
     state = _state(ctx)
-    # The emulator process runs the pipeline runner, which keeps its logs under BATCHOPS_HOME: the same home.
-    os.environ["BATCHOPS_HOME"] = str(state.home)
     info = local_runtime.start_background(state.home, port=port)
     console.print(f"emulator running: {info['endpoint_url']} (pid {info['pid']}, record "
                   f"{state.home / 'emulator.json'})")

@@ -12,6 +12,7 @@ Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits no
 from __future__ import annotations
 
 import shutil
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,7 +31,7 @@ from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
 DEMO_FOLDER = "demo"  # relative key path of every demo object under its prefix
 REPORT_NAME = "demo-report.html"
 # State a previous demo left in the home directory; removed so each run starts from nothing.
-DEMO_STATE = ("outbox", "runs", "demo-data", "lambda-invocations.jsonl", REPORT_NAME)
+DEMO_STATE = ("outbox", "runs", "demo-data", "lambda-invocations.jsonl", "event-deliveries.jsonl", REPORT_NAME)
 
 
 class DemoFailure(RuntimeError):
@@ -147,6 +148,8 @@ class Demo:
         from batchops.terraform import Terraform
         from pipelines.upsert import upsert_pipelines
 
+        # Importing the SageMaker SDK takes a while: do it while Terraform (a subprocess) applies.
+        threading.Thread(target=_preload_pipeline_builders, args=(self.settings.region,), daemon=True).start()
         terraform = Terraform(self.settings, home=self.home, endpoint_env=self.target.subprocess_env())
         # The emulator starts empty: state from an earlier demo would describe resources that no longer exist.
         for state in (terraform.state_file, terraform.state_file.with_name(terraform.state_file.name + ".backup")):
@@ -279,7 +282,7 @@ class Demo:
 
         with self.console.status("waiting for the notification Lambda's emails"):
             try:
-                messages = ops.wait_for(every_execution_mailed, timeout=60,
+                messages = ops.wait_for(every_execution_mailed, timeout=120,
                                         what="an email about each execution in the outbox")
             except ops.OperationError as exc:
                 raise DemoFailure(str(exc)) from None
@@ -296,13 +299,27 @@ class Demo:
         self._ok(f"report written: {path}")
 
     def _summary(self) -> None:
-        table = Table("phase", "seconds", title="batchops demo: every expected outcome happened")
+        self.console.rule("[bold green]batchops demo: every expected outcome happened")
+        table = Table("phase", "seconds")
         for name, seconds in self.outcome.phase_seconds.items():
             table.add_row(name, f"{seconds:.1f}")
         table.add_row("total", f"{sum(self.outcome.phase_seconds.values()):.1f}")
         self.console.print(table)
         self.console.print(f"Open {self.outcome.report} in a browser; emails are in {self.home / 'outbox'} "
                            f"(`batchops outbox list`).", soft_wrap=True)
+
+
+def _preload_pipeline_builders(region: str) -> None:
+    """Warm-up only: import the pipeline builders (and the SDK) so the upsert that follows starts at once."""
+    try:
+        from pipelines.common.sdk import prepare_sdk_environment
+
+        prepare_sdk_environment(region, offline=False)  # what the upsert sets before its own SDK import
+        import pipelines.inference.pipeline  # noqa: F401
+        import pipelines.train.pipeline  # noqa: F401
+        import pipelines.train_hpo.pipeline  # noqa: F401
+    except Exception:  # noqa: BLE001 - a failed warm-up only means the upsert imports the SDK itself
+        return
 
 
 def clear_previous_demo(home: Path) -> None:
