@@ -78,6 +78,13 @@ locals {
         Action   = ["s3:GetObject"]
         Resource = "${var.bucket_arn}/${var.outputs_prefix}/*"
       },
+      {
+        # The built-in data-quality engine runs as a processing job; its outcome is read from the job.
+        Sid      = "ReadDataQualityJobs"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeProcessingJob"]
+        Resource = "arn:${var.partition}:sagemaker:${var.region}:${var.account_id}:processing-job/*"
+      },
     ]
     approval_trigger = [
       {
