@@ -55,6 +55,7 @@ import math
 import os
 import re
 import sys
+import traceback
 import warnings
 from pathlib import Path
 
@@ -1180,7 +1181,11 @@ def _run_post_analytics(script: str) -> None:
     handler = getattr(module, "postprocess_handler", None)
     if not callable(handler):
         raise DataQualityError(f"post_analytics_processor_script: {script} defines no postprocess_handler()")
-    handler()
+    try:
+        handler()
+    except Exception as error:  # the user's code: report it as the step's failure reason
+        raise DataQualityError(f"post_analytics_processor_script: postprocess_handler() of {script} failed: "
+                               f"{type(error).__name__}: {error}") from error
 
 
 def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
@@ -1215,9 +1220,9 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     constraints_path = env.get("baseline_constraints")
     if statistics_path and not constraints_path:
         raise DataQualityError("baseline_statistics is set but baseline_constraints is not: give both or neither")
-    generation = {
+    generation = {  # settings written into the constraints suggested for this data
         "comparison_threshold": _threshold_setting(env.get("comparison_threshold", "0.1")),
-        "comparison_method": env.get("comparison_method", "Robust"),
+        "comparison_method": _choice(env.get("comparison_method", "Robust"), COMPARISON_METHODS, "comparison_method"),
         "categorical_drift_method": drift_method or "LInfinity",
     }
 
@@ -1330,6 +1335,10 @@ def main(argv: list[str] | None = None) -> int:
         message = f"Data quality analysis failed: {error}"
         print(message, file=sys.stderr)
         _write_message(base_dir, message)
+        return EXIT_ERROR
+    except Exception as error:  # a bug: keep the traceback in the log and a summary as the failure reason
+        traceback.print_exc()
+        _write_message(base_dir, f"Data quality analysis failed unexpectedly: {type(error).__name__}: {error}")
         return EXIT_ERROR
     print(json.dumps({key: value for key, value in summary.items() if key != "descriptions"}, indent=2))
     for line in summary["descriptions"]:

@@ -90,11 +90,21 @@ def test_post_analytics_script_runs_after_the_reports(layout, tmp_path):
     ({"baseline_statistics": "/nowhere/statistics.json"}, "baseline_statistics is set but baseline_constraints"),
     ({"baseline_constraints": "/nowhere/constraints.json"}, r"baseline_constraints: cannot read /nowhere"),
     ({"comparison_threshold": "lots"}, "comparison_threshold"),
+    ({"comparison_method": "Median"}, "comparison_method: expected one of Robust, Simple"),
 ])
 def test_bad_environment_is_a_clear_error(layout, change, pattern):
     env = baseline_env(str(layout / "processing/input/train"), str(layout / "out"))
     env.update(change)
     with pytest.raises(dq.DataQualityError, match=pattern):
+        dq.run_analyzer(env)
+
+
+def test_failing_post_analytics_script_is_reported(layout, tmp_path):
+    script = tmp_path / "post.py"
+    script.write_text("def postprocess_handler():\n    raise RuntimeError('no dashboard today')\n")
+    env = baseline_env(str(layout / "processing/input/train"), str(layout / "out"))
+    env["post_analytics_processor_script"] = str(script)
+    with pytest.raises(dq.DataQualityError, match="postprocess_handler.*failed: RuntimeError: no dashboard today"):
         dq.run_analyzer(env)
 
 
