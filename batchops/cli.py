@@ -216,12 +216,15 @@ def _terraform(state: CliState):
 
 
 @command(infra_app, "plan")
-def infra_plan(ctx: typer.Context) -> None:
+def infra_plan(ctx: typer.Context, exit_code: bool = typer.Option(
+        False, "--exit-code", help="Exit 2 when there are changes (drift checks in CI).")) -> None:
     """Show what `apply` would change."""
     terraform = _terraform(_state(ctx))
     terraform.init()
     summary = terraform.plan()
     console.print(f"plan: {summary}")
+    if exit_code and summary.has_changes:
+        raise typer.Exit(2)
 
 
 @command(infra_app, "apply")

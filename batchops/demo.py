@@ -136,11 +136,17 @@ class Demo:
         return {s.name: s for s in ops.execution_steps(self.target, execution.arn)}
 
     def _violations(self, execution: ops.Execution) -> list[dict[str, Any]]:
-        step = self._steps(execution).get("DataQualityCheck")
-        uri = ((step.metadata if step else {}).get("QualityCheck") or {}).get("ViolationReport")
-        report = ops.read_s3_json(self.target, uri) if uri else ops.step_output_json(
-            self.target, execution, "DataQualityCheck", "constraint_violations.json")
-        return list((report or {}).get("violations", []))
+        return ops.data_quality_violations(self.target, execution, self._steps(execution).get("DataQualityCheck"))
+
+    def _ended(self, execution: ops.Execution, expected: str, what: str) -> None:
+        """Fail the demo unless the execution ended as expected, pointing at the failed steps' logs."""
+        if execution.status == expected:
+            return
+        runs = self.home / "runs" / execution.execution_id
+        hints = [f"{s.name}: {s.failure_reason} (log: {runs / s.name / 'job.log'})"
+                 for s in self._steps(execution).values() if s.status == "Failed"]
+        raise DemoFailure(f"{what} {execution.execution_id} ended {execution.status}, expected {expected}: "
+                          f"{execution.failure_reason or ''}" + "".join(f"\n  {hint}" for hint in hints))
 
     # -------------------------------------------------------------------------------------------- phases
 
@@ -178,9 +184,7 @@ class Demo:
         dropped = ops.drop_data(self.target, self.files.training, "training", rel_path=f"{DEMO_FOLDER}/training.csv")
         self._info(f"data engineer drops training data -> {dropped.uri}")
         execution = self._follow(self._started_by_event("training", known, "training data dropped"), "training")
-        self._expect(execution.status == "Succeeded",
-                     f"training execution {execution.execution_id} ended {execution.status}: "
-                     f"{execution.failure_reason}")
+        self._ended(execution, "Succeeded", "training")
         self.outcome.executions["training"] = execution
         versions = [v for v in ops.model_versions(self.target) if v.generated_by in (None, execution.arn)]
         pending = [v for v in versions if v.approval_status == "PendingManualApproval"]
@@ -218,8 +222,7 @@ class Demo:
         assert self.files is not None
         execution = self._score(self.files.clean_batch, self.files.clean_ground_truth, "batch-clean")
         self.outcome.executions["clean"] = execution
-        self._expect(execution.status == "Succeeded", f"clean batch scoring {execution.execution_id} ended "
-                                                      f"{execution.status}: {execution.failure_reason}")
+        self._ended(execution, "Succeeded", "clean batch scoring")
         steps = self._steps(execution)
         self._expect(steps.get("BatchTransform") is not None and steps["BatchTransform"].status == "Succeeded",
                      "the clean batch should have been scored by BatchTransform")
@@ -256,8 +259,7 @@ class Demo:
         retraining = self._follow(self._started_by_event("training_hpo", known_retraining,
                                                          "model-quality failure"), "retraining")
         self.outcome.executions["retraining"] = retraining
-        self._expect(retraining.status == "Succeeded", f"retraining {retraining.execution_id} ended "
-                                                       f"{retraining.status}: {retraining.failure_reason}")
+        self._ended(retraining, "Succeeded", "retraining")
         newest = ops.model_versions(self.target)[-1]
         first = self.outcome.first_version
         self._expect(first is not None and newest.version > first.version

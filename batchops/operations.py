@@ -536,3 +536,15 @@ def baseline_comparison(target: AwsTarget, file: Path, kind: str) -> BaselineCom
     summary = (f"data quality vs model version {version.version}'s baseline: "
                + (f"{len(violations)} violation(s)" if violations else "no violations"))
     return BaselineComparison(summary, violations, version)
+
+
+def data_quality_violations(target: AwsTarget, execution: Execution, step: Step | None) -> list[dict[str, Any]]:
+    """Violations found by an execution's DataQualityCheck: its ViolationReport, else its step outputs."""
+    uri = ((step.metadata if step else {}).get("QualityCheck") or {}).get("ViolationReport")
+    try:
+        report = read_s3_json(target, uri) if uri else step_output_json(
+            target, execution, "DataQualityCheck", "constraint_violations.json")
+    except OperationError:
+        report = None
+    return list((report or {}).get("violations", []))
+

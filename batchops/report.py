@@ -130,7 +130,7 @@ def _gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -
             gates.append(Gate("registration", "fail", f"{shown} outside the threshold {threshold}: not registered"))
     if "DataQualityCheck" in by_name:
         step = by_name["DataQualityCheck"]
-        violations = _violations(target, execution, step)
+        violations = ops.data_quality_violations(target, execution, step)
         if step.status == "Failed":
             gates.append(Gate("data quality", "fail", step.failure_reason or "check failed"))
         elif violations:
@@ -160,16 +160,6 @@ def _safe_json(target: AwsTarget, execution: ops.Execution, step: str, name: str
         return None
 
 
-def _violations(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[dict[str, Any]]:
-    uri = (step.metadata.get("QualityCheck") or {}).get("ViolationReport")
-    try:
-        report = ops.read_s3_json(target, uri) if uri else ops.step_output_json(
-            target, execution, step.name, "constraint_violations.json")
-    except ops.OperationError:
-        report = None
-    return list((report or {}).get("violations", []))
-
-
 def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[FeatureDrift]:
     quality = step.metadata.get("QualityCheck") or {}
     try:
@@ -185,7 +175,7 @@ def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step)
         return []
     if not batch or not baseline:
         return []
-    return compare_statistics(baseline, batch, _violations(target, execution, step))
+    return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step))
 
 
 # ------------------------------------------------------------------------------------------------ drift maths

@@ -262,3 +262,14 @@ def test_data_check_compares_with_the_approved_baseline(cli, seeded, tmp_path):
     flagged = cli("data", "check", str(drifted))
     assert flagged.exit_code == 3, flagged.output
     assert re.search(r"length: baseline_drift_check: .*distance", flagged.output)
+
+
+def test_emulator_reset_wipes_everything(cli, seeded):
+    """Last in this module: it empties the emulator the other tests use."""
+    assert cli("models", "list").exit_code == 0
+    reset = cli("emulator", "reset")
+    assert reset.exit_code == 0 and "emulator state wiped" in reset.output
+    after = cli("models", "list")
+    assert after.exit_code == 1
+    assert f"model package group '{GROUP}'" in after.output
+    assert seeded["aws"].client("s3").list_buckets()["Buckets"] == []
