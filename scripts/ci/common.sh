@@ -75,7 +75,10 @@ use_aws_role() {
     say "no OIDC id token: using the local AWS credential chain for '$env'"
     return 0
   fi
-  [ -n "$role" ] || die "no role to assume for '$env': set the CI/CD variable $role_var (see docs/gitlab-ci.md)"
+  if [ -z "$role" ]; then
+    [ "$kind" = plan ] && role_var="AWS_PLAN_ROLE_ARN_$upper (or AWS_DEPLOY_ROLE_ARN_$upper)"
+    die "no role to assume for '$env': set the CI/CD variable $role_var (see docs/gitlab-ci.md)"
+  fi
   case "$role" in
     arn:aws*:iam::[0-9]*:role/*) ;;
     *) die "$role_var='$role' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)" ;;

@@ -199,6 +199,12 @@ def test_missing_or_wrong_oidc_inputs_are_named(env, message):
     assert message in result.stderr
 
 
+def test_a_plan_without_any_role_names_both_variables():
+    result = run_bash("use_aws_role prod plan", env=wrapper_env(AWS_ID_TOKEN="t"))
+    assert result.returncode == 2
+    assert "set the CI/CD variable AWS_PLAN_ROLE_ARN_PROD (or AWS_DEPLOY_ROLE_ARN_PROD)" in result.stderr
+
+
 def test_off_ci_without_a_token_the_local_credential_chain_is_kept():
     result = run_bash('use_aws_role prod deploy; echo "ROLE=${AWS_ROLE_ARN:-unset}"; echo "P=$AWS_PROFILE"',
                       env=wrapper_env(AWS_PROFILE="platform-admin"))
