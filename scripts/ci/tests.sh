@@ -5,5 +5,5 @@ source "$(dirname "$0")/common.sh"
 
 ensure_terraform
 configure_provider_mirror
-cd "$CI_ROOT"
+cd "$CI_ROOT" || die "cannot enter $CI_ROOT"
 exec ./run tests "$@"
