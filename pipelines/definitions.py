@@ -17,7 +17,7 @@ from typing import Any
 
 from batchops.config import PIPELINE_KEYS, Settings
 from pipelines.common.context import BuildContext, execution_role_arn
-from pipelines.common.sdk import offline_session, prepare_sdk_environment
+from pipelines.common.sdk import offline_session, sdk_environment
 
 _ACCOUNT = re.compile(r"^\d{12}$")
 
@@ -63,20 +63,13 @@ def _building_sdk() -> Iterator[None]:
         logging.disable(previous_disable)
 
 
-def build_pipelines(settings: Settings, *, account_id: str) -> dict[str, Any]:
-    """The SDK `Pipeline` objects, keyed `training`, `training_hpo`, `inference`."""
+def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
+    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`."""
     if not _ACCOUNT.match(str(account_id)):
         raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
-    prepare_sdk_environment(settings.region)
-    with _building_sdk():
+    with sdk_environment(settings.region), _building_sdk():
         session = offline_session(settings.bucket, settings.region)
         role = execution_role_arn(settings, str(account_id))
         builders = _builders()
-        return {key: builders[key](BuildContext(settings, key, session, role)) for key in PIPELINE_KEYS}
-
-
-def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
-    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`."""
-    pipelines = build_pipelines(settings, account_id=account_id)
-    with _building_sdk():
+        pipelines = {key: builders[key](BuildContext(settings, key, session, role)) for key in PIPELINE_KEYS}
         return {key: pipeline.definition() for key, pipeline in pipelines.items()}

@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from batchops.config import Settings
 from pipelines.common.code import all_step_scripts
 from pipelines.common.context import execution_role_arn
-from pipelines.common.sdk import prepare_sdk_environment
+from pipelines.definitions import build_definitions
 
 
 @dataclass(frozen=True)
@@ -43,10 +43,6 @@ def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
 
 
 def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None) -> list[UpsertResult]:
-    # Real credentials may come from instance metadata here: keep that source open while the SDK imports.
-    prepare_sdk_environment(settings.region, offline=False)
-    from pipelines.definitions import build_definitions
-
     if account_id is None:
         account_id = boto_session.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     definitions = build_definitions(settings, account_id=account_id)

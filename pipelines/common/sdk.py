@@ -1,23 +1,43 @@
 """The SageMaker SDK session used to build definitions without any network call.
 
-The SDK reads some settings at import time (a module-level SageMaker client needs a region; role validation
-is switched by environment), so `prepare_sdk_environment` must run before the first `import sagemaker...`.
-Every builder imports the SDK lazily, inside functions, after calling it.
+The SDK reads some settings at import time (a module-level SageMaker client needs a region and, without
+credentials in the environment, would ask the instance-metadata service), and validates roles through IAM unless
+told not to. `sdk_environment` sets what the SDK needs around a build and puts the environment back afterwards,
+so later credential lookups (an upsert from a CI runner with an instance role) are untouched. Every builder
+imports the SDK lazily, inside functions, so the first import happens inside that context.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from typing import Any
 
 TELEMETRY_OFF = {"SchemaVersion": "1.0", "SageMaker": {"PythonSDK": {"Modules": {"TelemetryOptOut": True}}}}
 
 
-def prepare_sdk_environment(region: str, *, offline: bool = True) -> None:
-    """Environment the SDK needs before import: a region, no role validation (it calls IAM), and offline no IMDS.
+@contextlib.contextmanager
+def sdk_environment(region: str) -> Iterator[None]:
+    """A region (unless one is set), no role validation (it calls IAM), no instance-metadata lookups."""
+    wanted = {"AWS_DEFAULT_REGION": os.environ.get("AWS_DEFAULT_REGION") or region,
+              "SAGEMAKER_VALIDATE_ROLE": "false", "AWS_EC2_METADATA_DISABLED": "true"}
+    previous = {key: os.environ.get(key) for key in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    Values already set by the user win (setdefault), except role validation, which building never needs.
-    `offline=False` keeps the instance-metadata credential source usable (an upsert from a CI runner).
+
+def prepare_sdk_environment(region: str, *, offline: bool = True) -> None:
+    """For callers that import the SDK early (a warm-up): the import-time settings, left in place.
+
+    `offline=False` keeps the instance-metadata credential source usable. Builds use `sdk_environment` instead.
     """
     os.environ.setdefault("AWS_DEFAULT_REGION", region)
     os.environ["SAGEMAKER_VALIDATE_ROLE"] = "false"
@@ -27,7 +47,6 @@ def prepare_sdk_environment(region: str, *, offline: bool = True) -> None:
 
 def offline_session(bucket: str, region: str) -> Any:
     """A PipelineSession that never talks to AWS while steps are built (dummy credentials, fixed bucket)."""
-    prepare_sdk_environment(region)
     import boto3
     from sagemaker.core.workflow.pipeline_context import PipelineSession
 

@@ -42,7 +42,7 @@ class FittedModel:
 ModelFitting = Callable[[BuildContext, Any, Any], FittedModel]
 
 
-def preprocess_output_uri(preprocess: Any, output_name: str) -> Any:
+def processing_output_uri(preprocess: Any, output_name: str) -> Any:
     return preprocess.properties.ProcessingOutputConfig.Outputs[output_name].S3Output.S3Uri
 
 
@@ -65,7 +65,7 @@ def training_channels(preprocess: Any) -> list[Any]:
     """The `train` and `validation` channels as CSV (the algorithm's default would be libsvm)."""
     from sagemaker.core.training.configs import InputData
 
-    return [InputData(channel_name=name, data_source=preprocess_output_uri(preprocess, name), content_type=CSV)
+    return [InputData(channel_name=name, data_source=processing_output_uri(preprocess, name), content_type=CSV)
             for name in ("train", "validation")]
 
 
@@ -97,7 +97,7 @@ def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tu
     step = processing_step(
         ctx, EVALUATE, script="evaluate.py", image_uri=ctx.xgboost_image,
         inputs=[s3_input("model", fitted.model_data_uri, "input/model"),
-                s3_input("test", preprocess_output_uri(preprocess, "test"), "input/test")],
+                s3_input("test", processing_output_uri(preprocess, "test"), "input/test")],
         outputs=[step_output(ctx, EVALUATE, "evaluation")], property_files=[evaluation],
     )
     return step, evaluation
@@ -106,7 +106,7 @@ def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tu
 def evaluation_uri(evaluate: Any) -> Any:
     from sagemaker.core.workflow.functions import Join
 
-    return Join(on="/", values=[preprocess_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
+    return Join(on="/", values=[processing_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
 
 
 def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep, fitted: FittedModel,
@@ -131,7 +131,7 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
         model_data_constraints=json_source(baseline.drift_check_constraints),
     )
     metadata_properties = {
-        "PreprocessingArtefact": Join(on="/", values=[preprocess_output_uri(preprocess, "preprocessing"),
+        "PreprocessingArtefact": Join(on="/", values=[processing_output_uri(preprocess, "preprocessing"),
                                                       PREPROCESSING_ARTEFACT]),
         "TrainingData": ctx.input_data_uri,
         "CodeVersion": code_version(),
@@ -173,7 +173,7 @@ def build_training_pipeline(ctx: BuildContext, fit_model: ModelFitting, *, with_
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     preprocess = training_preprocess_step(ctx, with_feedback=with_feedback)
-    baseline = data_quality_step(ctx, BASELINE, preprocess_output_uri(preprocess, "baseline"))
+    baseline = data_quality_step(ctx, BASELINE, processing_output_uri(preprocess, "baseline"))
     fitted = fit_model(ctx, preprocess, baseline.step)
     evaluate, evaluation = evaluate_step(ctx, preprocess, fitted)
     register = register_step(ctx, preprocess, baseline, fitted, evaluate)

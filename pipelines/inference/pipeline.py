@@ -12,7 +12,7 @@ from typing import Any
 from pipelines.common.context import BuildContext, dataset_schema_json
 from pipelines.common.processing import processing_step, s3_input, s3_output, step_output
 from pipelines.common.quality_steps import data_quality_step
-from pipelines.common.training import CSV, PREPROCESS, preprocess_output_uri
+from pipelines.common.training import CSV, PREPROCESS, processing_output_uri
 
 RESOLVE_MODEL = "ResolveModel"
 CREATE_MODEL = "CreateModel"
@@ -78,7 +78,7 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
         tags=ctx.tags(),
     )
     step_args = transformer.transform(
-        data=preprocess_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
+        data=processing_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
         input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
     )
     return TransformStep(name=BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
@@ -117,7 +117,7 @@ def build(ctx: BuildContext) -> Any:
     preprocess = inference_preprocess_step(ctx, resolved)
     create_model = create_model_step(ctx, resolved)
     check = data_quality_step(
-        ctx, DATA_QUALITY_CHECK, preprocess_output_uri(preprocess, "dataquality"),
+        ctx, DATA_QUALITY_CHECK, processing_output_uri(preprocess, "dataquality"),
         baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=resolved("BaselineConstraints"),
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )

@@ -367,3 +367,14 @@ def test_schema_travels_to_the_scripts(other_definitions, other_settings):
     schema = json.loads(preprocess["Arguments"]["Environment"]["DATASET_SCHEMA"])
     assert schema["record_key"] == "order_id" and schema["target"] == "delivery_minutes"
     assert [c["name"] for c in schema["columns"]] == other_settings.dataset.column_names
+
+
+def test_building_leaves_the_environment_as_it_was(local_settings, monkeypatch):
+    from pipelines.definitions import build_definitions
+
+    monkeypatch.delenv("AWS_EC2_METADATA_DISABLED", raising=False)
+    monkeypatch.delenv("SAGEMAKER_VALIDATE_ROLE", raising=False)
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-1")
+    before = dict(os.environ)
+    build_definitions(local_settings, account_id=ACCOUNT_ID)
+    assert dict(os.environ) == before  # an instance-role credential lookup after the build still works
