@@ -75,10 +75,12 @@ def worker(mode: str, csv: Path, work: Path, chunk_rows: int) -> dict:
     start = time.perf_counter()
     if mode == "baseline":
         statistics, constraints = dq.compute_baseline(csv, header=True, chunk_rows=chunk_rows)
+        seconds = time.perf_counter() - start  # the computation only: the pandas run writes no files either
         dq.write_json(work / "statistics.json", statistics)
         dq.write_json(work / "constraints.json", constraints)
-        rows = statistics["dataset"]["item_count"]
-    elif mode == "check":
+        return {"mode": mode, "rows": statistics["dataset"]["item_count"], "seconds": seconds,
+                "peak_mb": peak_rss_mb(), "after_imports_mb": after_imports}
+    if mode == "check":
         statistics = json.loads((work / "statistics.json").read_text())
         constraints = json.loads((work / "constraints.json").read_text())
         current, report = dq.check_dataset(csv, statistics, constraints, header=True, chunk_rows=chunk_rows)
