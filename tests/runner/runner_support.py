@@ -195,10 +195,16 @@ def fast_settings(**hpo: Any):
         "hpo": settings.hpo.model_copy(update=hpo)})
 
 
-def deploy_pipeline(local_aws, settings, key: str) -> str:
-    """Bucket, step scripts, model package group and the `key` pipeline, as the upsert would leave them."""
-    from pipelines.common.code import all_step_scripts
+def build_real_definitions(settings) -> dict[str, str]:
     from pipelines.definitions import build_definitions
+
+    return build_definitions(settings, account_id=ACCOUNT)
+
+
+def deploy_pipelines(local_aws, settings, definitions: dict[str, str]) -> dict[str, str]:
+    """Bucket, step scripts, model package group and the pipelines, as the upsert would leave them;
+    returns pipeline name per key."""
+    from pipelines.common.code import all_step_scripts
 
     s3 = local_aws.client("s3")
     s3.create_bucket(Bucket=settings.bucket)
@@ -206,8 +212,9 @@ def deploy_pipeline(local_aws, settings, key: str) -> str:
         s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.path.read_bytes())
     sagemaker = local_aws.client("sagemaker")
     sagemaker.create_model_package_group(ModelPackageGroupName=settings.pipelines.model_package_group)
-    definition = build_definitions(settings, account_id=ACCOUNT)[key]
-    name = settings.pipelines.name_of(key)
-    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition,
-                              RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{settings.resource_prefix}-sagemaker-execution")
-    return name
+    names = {}
+    for key, definition in definitions.items():
+        names[key] = settings.pipelines.name_of(key)
+        sagemaker.create_pipeline(PipelineName=names[key], PipelineDefinition=definition,
+                                  RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{settings.resource_prefix}-sagemaker-execution")
+    return names
