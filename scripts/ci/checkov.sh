@@ -7,14 +7,9 @@ version="$(sed -n 's/^CHECKOV_VERSION="\(.*\)"$/\1/p' "$CI_ROOT/run")"
 [ -n "$version" ] || die "no CHECKOV_VERSION=\"...\" line in ./run"
 checkov="${BATCHOPS_CHECKOV:-}"
 if [ -z "$checkov" ]; then
-  venv="$CI_ROOT/.venv-checkov"
-  if [ "$(cat "$venv/.batchops-stamp" 2>/dev/null)" != "$version" ]; then
-    say "installing checkov $version into $venv"
-    "${PYTHON:-python3}" -m venv "$venv"
-    "$venv/bin/python" -m pip install --quiet "checkov==$version"
-    echo "$version" > "$venv/.batchops-stamp"
-  fi
-  checkov="$venv/bin/checkov"
+  # Its own tool directory: ./run keeps .venv-checkov with a stamp format of its own.
+  ensure_tool_venv "$CI_ROOT/build/ci-tools/checkov" "checkov==$version"
+  checkov="$CI_ROOT/build/ci-tools/checkov/bin/checkov"
 fi
 mkdir -p "$CI_OUT"
 say "checkov $version over $TF_ROOT"

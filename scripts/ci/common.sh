@@ -53,6 +53,19 @@ project_python() {
   echo "$venv/bin/python"
 }
 
+# A tool that must not share the project's environment (checkov pins an old boto3) in a virtual environment
+# of its own: ensure_tool_venv <venv dir> <pip requirement>. A stamp makes the second call a no-op.
+ensure_tool_venv() {
+  local venv="$1" requirement="$2"
+  if [ "$(cat "$venv/.batchops-stamp" 2>/dev/null)" = "$requirement" ]; then
+    return 0
+  fi
+  say "installing $requirement into $venv"
+  "${PYTHON:-python3}" -m venv "$venv"
+  "$venv/bin/python" -m pip install --quiet "$requirement"
+  echo "$requirement" > "$venv/.batchops-stamp"
+}
+
 # AWS credentials for jobs that touch an account. In GitLab the job's OIDC id token (AWS_ID_TOKEN, from
 # `id_tokens:`) is written to a file and AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE are exported: boto3 and
 # the Terraform AWS provider then call sts:AssumeRoleWithWebIdentity themselves. No access keys anywhere.

