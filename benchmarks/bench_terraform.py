@@ -70,7 +70,7 @@ def main() -> int:
             summary = _timed("plan (expect no changes)", terraform.plan, results)
             _timed("destroy", terraform.destroy, results)
             _timed("apply again", terraform.apply, results)
-        print(f"\nresources: {resources}; plan after apply: {summary}")
+        print(f"\nresources: {resources}; plan after apply: {summary} {list(summary.addresses)}")
         print("slowest resources of the first apply:")
         for address, seconds in slowest_resources(first_apply):
             print(f"  {seconds:4d} s  {address}")

@@ -276,6 +276,34 @@ run "an_existing_execution_role_is_used_and_none_is_created" {
   }
 }
 
+run "an_existing_bucket_and_key_are_used_and_not_managed" {
+  command = apply
+
+  variables {
+    storage = {
+      bucket_name                        = "platform-owned-data"
+      create_bucket                      = false
+      kms_key_arn                        = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      noncurrent_version_expiration_days = 30
+      force_destroy                      = false
+    }
+  }
+
+  assert {
+    condition = (
+      output.bucket_name == "platform-owned-data"
+      && output.kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      && !contains(keys(output.policy_documents), "bucket") && !contains(keys(output.policy_documents), "kms_key")
+    )
+    error_message = "an existing bucket and key are used as they are: no bucket policy, no key created"
+  }
+
+  assert {
+    condition     = jsondecode(output.event_rules["training-data"].event_pattern).detail.bucket.name == ["platform-owned-data"]
+    error_message = "data drops in the existing bucket must start the pipelines"
+  }
+}
+
 # ------------------------------------------------------------------------------------------- validation
 
 # One run with several invalid values: each listed variable must fail its own validation (a listed variable
