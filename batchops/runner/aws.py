@@ -1,7 +1,7 @@
 """The runner's only way to "AWS": boto3 against the emulator's endpoint, like any client.
 
 Also the S3 staging rules every job shares: an `S3Prefix` URI is a key-prefix match and each object keeps its
-path relative to the prefix's last `/` (so a single-object URI lands as `<dir>/<file name>`).
+path relative to the prefix (a single-object URI lands as `<dir>/<file name>`), see `relative_key`.
 """
 
 from __future__ import annotations
@@ -38,7 +38,16 @@ def join_uri(base: str, *parts: str) -> str:
 
 
 def relative_key(prefix: str, key: str) -> str:
-    """The path an object keeps below its local directory: relative to the prefix's last '/'."""
+    """The path an object keeps below its local directory (or output prefix).
+
+    Relative to the prefix (`data/in` + `data/in/sub/a.csv` -> `sub/a.csv`); an object named by the prefix
+    itself keeps its file name; a prefix ending inside a name (`data/tr` matching `data/train.csv`) keeps the
+    whole last name component (`train.csv`) instead of a cut-off fragment.
+    """
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    if prefix == "" or prefix.endswith("/") or key[len(prefix)] == "/":
+        return key[len(prefix):].lstrip("/")
     return key[prefix.rfind("/") + 1:]
 
 

@@ -168,3 +168,16 @@ def test_graph_collects_explicit_implicit_and_branch_dependencies():
 def test_graph_rejects_broken_definitions_before_running(steps, message):
     with pytest.raises(DefinitionError, match=message):
         build_graph({"Parameters": [], "Steps": steps})
+
+
+@pytest.mark.parametrize(("prefix", "key", "relative"), [
+    ("data/in", "data/in/a.csv", "a.csv"),
+    ("data/in/", "data/in/sub/b.csv", "sub/b.csv"),
+    ("data/in/one.csv", "data/in/one.csv", "one.csv"),
+    ("data/in", "data/input-other/c.csv", "input-other/c.csv"),
+    ("", "top.csv", "top.csv"),
+])
+def test_objects_keep_their_path_relative_to_the_prefix(prefix, key, relative):
+    from batchops.runner.aws import relative_key
+
+    assert relative_key(prefix, key) == relative

@@ -92,8 +92,9 @@ def test_processing_stages_inputs_runs_the_script_and_uploads_outputs(runner, aw
 
     prefix = f"runs/{request.execution_id}/Prepare/result"
     assert aws.keys(prefix) == [f"{prefix}/metrics.json", f"{prefix}/nested/files.json"]
-    # Key-prefix match relative to the prefix's last '/': 'data/in' also matches 'data/input-other/...'.
-    assert json.loads(aws.get(f"{prefix}/nested/files.json")) == ["in/a.csv", "in/sub/b.csv", "input-other/c.csv"]
+    # Key-prefix match, paths relative to the prefix; 'data/in' also matches 'data/input-other/...', which keeps
+    # its whole directory name.
+    assert json.loads(aws.get(f"{prefix}/nested/files.json")) == ["a.csv", "input-other/c.csv", "sub/b.csv"]
     metrics = json.loads(aws.get(f"{prefix}/metrics.json"))
     assert metrics["mode"] == "given" and metrics["single"] == "only-object"
     assert metrics["metrics"]["score"]["value"] == 2.0
