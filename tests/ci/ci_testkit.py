@@ -131,6 +131,18 @@ def run_wrapper(script: str, *args: str, env: dict[str, str], timeout: float = 2
                           timeout=timeout)
 
 
+def run_job(name: str, *, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """Run a job's script lines from .gitlab-ci.yml the way a runner does: one shell, stop at the first failing
+    line, with the job's own `variables:` (after extends) on top of `env`."""
+    from gitlab_ci_model import effective_job, load
+
+    job = effective_job(load(ROOT / ".gitlab-ci.yml"), name)
+    lines = [*job.get("before_script", []), *job["script"]]
+    job_env = {**env, **{key: str(value) for key, value in (job.get("variables") or {}).items()}}
+    return subprocess.run(["bash", "-e", "-o", "pipefail", "-c", "\n".join(lines)], env=job_env, cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
 def run_bash(snippet: str, *, env: dict[str, str]) -> subprocess.CompletedProcess:
     """Run `snippet` in bash after sourcing scripts/ci/common.sh (for its helper functions)."""
     return subprocess.run(["bash", "-c", f'source "{CI_SCRIPTS}/common.sh"\n{snippet}'], env=env, cwd=ROOT,

@@ -10,7 +10,7 @@ import json
 
 import boto3
 import pytest
-from ci_testkit import run_wrapper, wrapper_env
+from ci_testkit import run_job, run_wrapper, wrapper_env
 from moto.server import ThreadedMotoServer
 
 from batchops.config import load_settings
@@ -83,7 +83,7 @@ def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
                                            ["Approved", "PendingManualApproval"])
     trigger = {**env, "BATCHOPS_CI_OUT": str(tmp_path), "MODEL_PACKAGE_ARN": approved, "MODEL_PACKAGE_VERSION": "1"}
 
-    first = run_wrapper("deploy.sh", "staging", env=trigger)
+    first = run_job("deploy:staging", env=trigger)  # as the trigger pipeline runs it
 
     assert first.returncode == 0, first.stdout + first.stderr
     assert active_model(client, "staging") == approved
@@ -200,7 +200,7 @@ def test_scheduled_retraining_starts_the_hpo_pipeline(account):
     env, client = account
     create_stack_parts(client, "prod")
 
-    result = run_wrapper("retrain.sh", "prod", env=env)
+    result = run_job("retrain", env={**env, "RETRAIN_ENVIRONMENT": "prod"})  # the schedule's variable
 
     assert result.returncode == 0, result.stdout + result.stderr
     executions = client("sagemaker").list_pipeline_executions(PipelineName="abalone-prod-training-hpo")

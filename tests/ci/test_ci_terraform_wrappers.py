@@ -12,10 +12,11 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ci_testkit import run_wrapper, start_state_api, wrapper_env
+from ci_testkit import run_job, run_wrapper, start_state_api, wrapper_env
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tf_stack"
 JOB_TOKEN = "job-token-0123456789"
+
 
 @pytest.fixture
 def state_api():
@@ -57,7 +58,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
     env = gitlab_job_env(stack, out, state_api)
     address = "/api/v4/projects/42/terraform/state/dev"
 
-    plan = run_wrapper("plan.sh", "dev", env=env)
+    plan = run_job("plan:dev", env=env)  # the job's own script lines and variables from .gitlab-ci.yml
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert json.loads((out / "dev" / "plan-report.json").read_text()) == {"create": 1, "update": 0, "delete": 0}
     assert "terraform_data.stack" in (out / "dev" / "plan.txt").read_text()
@@ -74,7 +75,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
     # The apply job starts from a fresh checkout plus the plan job's artifacts, nothing else.
     apply_stack, apply_out = hand_over_plan_artifacts(stack, out, tmp_path / "apply-job", "dev")
     apply_env = gitlab_job_env(apply_stack, apply_out, state_api)
-    apply = run_wrapper("apply.sh", "dev", env=apply_env)
+    apply = run_job("apply:dev", env=apply_env)
     assert apply.returncode == 0, apply.stdout + apply.stderr
     assert state_api.resources(address) == ["terraform_data.stack"]
     assert state_api.locks == {}
@@ -92,9 +93,17 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
     assert "BATCHOPS_CONFIRM_DESTROY=dev" in refused.stderr
     assert state_api.resources(address) == ["terraform_data.stack"]
 
-    destroy = run_wrapper("destroy.sh", "dev", env={**env, "BATCHOPS_CONFIRM_DESTROY": "dev"})
+    destroy = run_job("destroy:dev", env=env)  # the dev job confirms by itself
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     assert state_api.resources(address) == []
+
+
+def test_prod_destroy_job_needs_the_confirmation_typed_by_a_person(stack, tmp_path, state_api):
+    env = gitlab_job_env(stack, tmp_path / "out", state_api)
+    refused = run_job("destroy:prod", env=env)
+    assert refused.returncode == 2
+    assert "refusing to destroy 'prod': set BATCHOPS_CONFIRM_DESTROY=prod" in refused.stderr
+    assert state_api.requests == []
 
 
 def test_apply_refuses_lambda_zips_other_than_the_planned_ones(stack, tmp_path, state_api):
