@@ -108,3 +108,17 @@ def test_serve_rejects_a_bad_port(capsys):
     with pytest.raises(SystemExit):
         local_runtime.main(["serve", "--home", "/tmp/x", "--port", "70000"])
     assert "--port must be between 0 and 65535" in capsys.readouterr().err
+
+
+def test_background_start_on_a_taken_port_reports_the_servers_error(tmp_path):
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(
+            local_runtime.LocalRuntimeError, match=f"exited with status 1(.|\\n)*cannot listen on 127.0.0.1:{port}"
+        ):
+            local_runtime.start_background(tmp_path / "home", port=port)
+    assert not (tmp_path / "home" / "emulator.json").exists()
