@@ -395,12 +395,13 @@ def model_versions(target: AwsTarget, *, with_metrics: bool = True) -> list[Mode
     sagemaker = target.client("sagemaker")
     group = target.settings.pipelines.model_package_group
     try:
+        sagemaker.describe_model_package_group(ModelPackageGroupName=group)
         pages = sagemaker.get_paginator("list_model_packages").paginate(
             ModelPackageGroupName=group, SortBy="CreationTime", SortOrder="Ascending")
         summaries = [s for page in pages for s in page.get("ModelPackageSummaryList", [])]
     except ClientError as exc:
-        raise OperationError(f"model package group '{group}': {exc.response['Error'].get('Message', exc)}") \
-            from None
+        raise OperationError(f"model package group '{group}': {exc.response['Error'].get('Message', exc)} "
+                             "(Terraform creates it: `batchops infra apply`)") from None
     active = active_model_arn(target)
     versions = []
     for summary in summaries:
