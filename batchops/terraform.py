@@ -7,6 +7,9 @@ What it takes care of:
 - the environment's variables come from `env_files/<env>.tfvars` (`-var-file`), the file Python reads too;
 - the Lambda zips are built (`batchops.lambda_package`) before anything evaluates `filebase64sha256`;
 - every environment has its own `TF_DATA_DIR` under `<home>/terraform/<env>/`, so init state is never shared;
+- Terraform runs in a per-environment root, `<home>/terraform/<env>/root/`, made of links to the files of
+  `terraform/` plus the run's own `backend_override.tf`: nothing is written into the source tree, and an
+  override file someone else puts into `terraform/` (a CI wrapper's backend, say) never changes this run;
 - state: `local` keeps it in `<home>/terraform/local/terraform.tfstate`; real environments use a remote
   backend (`http` for GitLab-managed state, or `s3`) configured with `-backend-config` entries;
 - providers install offline from a filesystem mirror when one is found (see `find_provider_mirror`);
@@ -185,6 +188,15 @@ def backend_override_text(backend: str, environment: str) -> str:
     )
 
 
+# Directories of the root module that its configuration or its tests refer to by relative path.
+_LINKED_DIRS = {"modules", "tests"}
+
+
+def _is_override_file(name: str) -> bool:
+    """Terraform's override files: `override.tf` and `*_override.tf`."""
+    return name == "override.tf" or name.endswith("_override.tf")
+
+
 def _write_if_changed(path: Path, text: str) -> None:
     """Atomic, and untouched when equal, so concurrent runs of the same environment never see a half file."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
@@ -228,6 +240,7 @@ class Terraform:
         self.work_dir = self.home / "terraform" / self.environment
         self.data_dir = self.work_dir / "data"
         self.state_file = self.work_dir / "terraform.tfstate"
+        self.root_dir = self.work_dir / "root"
         self.backend = self._choose_backend(backend)
         self.backend_config = list(backend_config) or _backend_config_from_env()
         self.terraform_bin = terraform_bin or os.environ.get("BATCHOPS_TERRAFORM") or shutil.which("terraform")
@@ -252,7 +265,6 @@ class Terraform:
 
     def init(self) -> None:
         """Install providers (from the mirror when found) and configure this environment's backend."""
-        self._write_backend_override()
         backend_config: dict[str, str] | None = None
         if self.backend == "local":
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -279,7 +291,7 @@ class Terraform:
     def fmt_check(self) -> list[str]:
         """Files `terraform fmt` would rewrite (empty when everything is formatted)."""
         result = self._run("fmt", "-check", "-recursive", "-list=true",
-                           options={"input": None}, check=False, ok_codes=(0, 3))
+                           options={"input": None}, check=False, ok_codes=(0, 3), cwd=self.module_dir)
         return [line.strip() for line in result.output.splitlines() if line.strip().endswith(".tf")]
 
     def test(self, *, filter_files: Sequence[str] = ()) -> str:
@@ -343,8 +355,38 @@ class Terraform:
         return zips
 
     def _write_backend_override(self) -> None:
-        _write_if_changed(self.module_dir / BACKEND_OVERRIDE_FILE,
-                          backend_override_text(self.backend, self.environment))
+        _write_if_changed(self.root_dir / BACKEND_OVERRIDE_FILE, backend_override_text(self.backend, self.environment))
+
+    def stage_root(self) -> Path:
+        """Link the module's files into this environment's root; override files of the source tree are left out.
+
+        The lock file is copied, not linked, so an init that records extra hashes never edits the committed one."""
+        self.root_dir.mkdir(parents=True, exist_ok=True)
+        wanted: dict[str, Path] = {}
+        for entry in sorted(self.module_dir.iterdir()):
+            if entry.is_dir() and entry.name in _LINKED_DIRS:
+                wanted[entry.name] = entry
+            elif entry.suffix == ".tf" and not _is_override_file(entry.name):
+                wanted[entry.name] = entry
+        build = self.module_dir / "build"
+        build.mkdir(exist_ok=True)
+        wanted["build"] = build
+        for existing in self.root_dir.iterdir():
+            if existing.is_symlink() and existing.name not in wanted:
+                existing.unlink()
+        for name, target in wanted.items():
+            link = self.root_dir / name
+            if link.is_symlink() and Path(os.readlink(link)) == target:
+                continue
+            temporary = self.root_dir / f".{name}.{os.getpid()}.link"
+            temporary.unlink(missing_ok=True)
+            temporary.symlink_to(target, target_is_directory=target.is_dir())
+            os.replace(temporary, link)
+        lock = self.module_dir / ".terraform.lock.hcl"
+        if lock.is_file():
+            _write_if_changed(self.root_dir / lock.name, lock.read_text(encoding="utf-8"))
+        self._write_backend_override()
+        return self.root_dir
 
     def cli_config_file(self) -> Path | None:
         mirror = find_provider_mirror(self.home / "terraform" / "provider-mirror.json")
@@ -380,15 +422,18 @@ class Terraform:
             self.progress(line)
 
     def _run(self, command: str, *args: str, options: Mapping[str, Any],
-             check: bool = True, quiet: bool = False, ok_codes: Sequence[int] = (0,)) -> _Result:
+             check: bool = True, quiet: bool = False, ok_codes: Sequence[int] = (0,),
+             cwd: Path | None = None) -> _Result:
         argv = self._command_line(command, *args, options=options)
         env = self.process_env()
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if cwd is None:
+            self.stage_root()
         if not quiet:
             self._say("$ terraform " + " ".join(argv[1:]))
         lines: list[str] = []
         try:
-            process = subprocess.Popen(argv, cwd=self.module_dir, env=env, stdout=subprocess.PIPE,
+            process = subprocess.Popen(argv, cwd=cwd or self.root_dir, env=env, stdout=subprocess.PIPE,
                                        stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, text=True, bufsize=1)
         except OSError as exc:
             raise TerraformError(f"cannot run {argv[0]}: {exc}", command=argv) from None
@@ -416,7 +461,7 @@ class Terraform:
         kwargs: dict[str, Any] = {"no_color": IsFlagged, "input": False}
         for name, value in options.items():
             kwargs[name] = IsFlagged if value is True and name != "input" else value
-        builder = CommandBuilder(working_dir=str(self.module_dir), terraform_bin_path=self.terraform_bin)
+        builder = CommandBuilder(working_dir=str(self.root_dir), terraform_bin_path=self.terraform_bin)
         argv = builder.generate_cmd_string(command, **kwargs)
         return [*argv, *args]
 

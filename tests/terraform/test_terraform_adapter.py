@@ -165,7 +165,9 @@ def test_local_state_stays_under_home(local_settings, tmp_path, fake_terraform, 
     init = _calls(tmp_path)[0]["argv"]
     state = (tmp_path / "home" / "terraform" / "local" / "terraform.tfstate").resolve()
     assert f"-backend-config=path={state}" in init and "-reconfigure" in init
-    assert 'backend "local"' in (module_dir / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
+    root = tmp_path / "home" / "terraform" / "local" / "root"
+    assert 'backend "local"' in (root / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
+    assert not (module_dir / BACKEND_OVERRIDE_FILE).exists(), "nothing is written into the source tree"
 
 
 def test_local_refuses_to_plan_without_the_emulator(local_settings, tmp_path, fake_terraform, module_dir) -> None:
@@ -194,7 +196,8 @@ def test_a_real_environment_inits_its_remote_backend_in_its_own_data_dir(
     assert "-backend-config=lock_method=POST" in call["argv"]
     assert not any(arg.startswith("-backend-config=path=") for arg in call["argv"])
     assert call["env"]["TF_DATA_DIR"].endswith("/terraform/dev/data")
-    assert 'backend "http"' in (module_dir / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
+    root = tmp_path / "home" / "terraform" / "dev" / "root"
+    assert 'backend "http"' in (root / BACKEND_OVERRIDE_FILE).read_text(encoding="utf-8")
 
 
 def test_settings_must_come_from_an_env_file(local_settings, tmp_path, fake_terraform, module_dir) -> None:
@@ -268,3 +271,22 @@ def test_command_line_reports_errors_without_a_traceback(tmp_path, fake_terrafor
     assert "needs remote state with locking" in capsys.readouterr().err
     assert main([str(tmp_path / "missing.tfvars"), "plan"]) == 2
     assert "file not found" in capsys.readouterr().err
+
+
+def test_the_staged_root_links_the_sources_but_not_foreign_override_files(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    (module_dir / "main.tf").write_text("# main\n", encoding="utf-8")
+    (module_dir / "modules").mkdir()
+    (module_dir / "zz_ci_http_backend_override.tf").write_text('terraform {\n  backend "http" {}\n}\n',
+                                                                  encoding="utf-8")
+    (module_dir / ".terraform.lock.hcl").write_text("# lock\n", encoding="utf-8")
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    root = terraform.stage_root()
+    assert sorted(p.name for p in root.iterdir()) == [
+        ".terraform.lock.hcl", BACKEND_OVERRIDE_FILE, "build", "main.tf", "modules"]
+    assert (root / "main.tf").resolve() == (module_dir / "main.tf").resolve()
+    assert not (root / ".terraform.lock.hcl").is_symlink(), "the committed lock file is copied, never edited"
+    (module_dir / "main.tf").unlink()
+    (module_dir / "variables.tf").write_text("# variables\n", encoding="utf-8")
+    terraform.stage_root()
+    assert not (root / "main.tf").exists() and (root / "variables.tf").is_symlink()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -29,6 +30,19 @@ def _check_applied(aws, settings: Settings, outputs: dict) -> None:
     assert environment["ACTIVE_MODEL_PARAMETER"] == outputs["active_model_parameter_name"]
     assert environment["DEDUP_TABLE"] == outputs["dedup_table_name"]
     assert environment["MODEL_PACKAGE_GROUP"] == settings.pipelines.model_package_group
+    notification = aws.client("lambda").get_function_configuration(
+        FunctionName=functions["notification"])["Environment"]["Variables"]
+    assert json.loads(notification["NOTIFICATION_RULES"]) == [rule.model_dump() for rule in
+                                                              settings.notifications.rules]
+    assert notification["MODEL_METRIC"] == settings.model.metric
+
+    targets = aws.client("events").list_targets_by_rule(Rule=outputs["rule_names"]["training-data"])["Targets"]
+    assert len(targets) == 1
+    assert targets[0]["Arn"] == outputs["pipeline_arns"]["training"]
+    assert targets[0]["DeadLetterConfig"]["Arn"].endswith(":" + outputs["dlq_urls"]["events"].rsplit("/", 1)[1])
+    assert targets[0]["RetryPolicy"]["MaximumRetryAttempts"] > 0
+    parameters = {p["Name"]: p["Value"] for p in targets[0]["SageMakerPipelineParameters"]["PipelineParameterList"]}
+    assert parameters == {"InputBucket": "$.detail.bucket.name", "InputKey": "$.detail.object.key"}
     parameter = aws.client("ssm").get_parameter(Name=outputs["active_model_parameter_name"])["Parameter"]
     assert parameter["Value"] == "none"
     assert aws.client("sagemaker").describe_model_package_group(
@@ -68,3 +82,5 @@ def test_apply_then_no_drift_then_destroy_then_apply_again(tmp_path: Path, local
         _check_applied(aws, local_settings, again)
     assert (home / "terraform" / "local" / "terraform.tfstate").is_file(), "local state lives under the home"
     assert any("Apply complete!" in line for line in lines)
+    # Undeclared variables, deprecated arguments and the like would show up here.
+    assert [line for line in lines if "Warning:" in line] == []
