@@ -16,6 +16,7 @@ import csv
 import io
 import re
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -81,23 +82,72 @@ class ObjectReport:
     seconds: float
 
 
+@dataclass(frozen=True)
+class _Plan:
+    """What to read and what to write for records of `columns` columns with `predicted` prediction columns."""
+
+    columns: int
+    feature_columns: list[int]
+    text_columns: list[int]  # input columns the output keeps, read as their original text
+    chosen: list[int] | None  # output columns of the assembled record; None: the whole record
+    join_input: bool
+
+    @classmethod
+    def make(cls, settings: TransformSettings, columns: int, predicted: int = 1) -> _Plan:
+        filtered = settings.input_filter
+        feature_columns = filtered.indices(columns) if filtered else list(range(columns))
+        if not feature_columns:
+            raise TransformError(f"InputFilter {filtered.expression} selects no column of a {columns}-column record")
+        width = columns + predicted if settings.join_input else predicted
+        chosen = None
+        if settings.output_filter is not None:
+            chosen = settings.output_filter.indices(width)
+            if not chosen:
+                raise TransformError(f"OutputFilter {settings.output_filter.expression} selects no column")
+            chosen = None if chosen == list(range(width)) else chosen
+        text_columns = sorted({i for i in chosen or [] if i < columns}) if settings.join_input else []
+        return cls(columns, feature_columns, text_columns, chosen, settings.join_input)
+
+    @property
+    def keeps_lines(self) -> bool:
+        """The whole input record plus the prediction: input lines are kept verbatim."""
+        return self.join_input and self.chosen is None
+
+
 def transform_csv_file(booster: xgb.Booster, source: Path, target: Path, settings: TransformSettings) -> ObjectReport:
-    """Transform one CSV object into `target` (written completely or the call raises TransformError)."""
+    """Transform one CSV object into `target` (written completely or the call raises TransformError).
+
+    The next chunk is parsed on a helper thread (pandas' parser releases the GIL) while the current one is
+    predicted and formatted.
+    """
     started = time.perf_counter()
     records = 0
-    columns: int | None = None
-    with source.open("rb") as reader, target.open("w", encoding="utf-8", newline="") as writer:
+    plan: _Plan | None = None
+    with source.open("rb") as reader, target.open("w", encoding="utf-8", newline="") as writer, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-parse") as parser:
+        pending = None
+        line = 1
         for chunk in _line_chunks(reader, settings.chunk_bytes):
             if not chunk.strip():
+                line += chunk.count(b"\n")
                 continue
-            if columns is None:
-                first_line = _decode(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], first_record=records)
-                columns = len(next(csv.reader([first_line])))
-            out = _transform_text(booster, chunk, columns, settings, first_record=records)
-            writer.write("\n".join(out))
-            writer.write("\n")
-            records += len(out)
+            if plan is None:
+                first_line = _decode(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], line=line)
+                plan = _Plan.make(settings, len(next(csv.reader([first_line]))))
+            parsed = parser.submit(_parse, chunk, plan.columns, plan.feature_columns, plan.text_columns, line=line)
+            if pending is not None:
+                records += _write(writer, _assemble(booster, settings, plan, *pending))
+            pending = (chunk, parsed, line)
+            line += chunk.count(b"\n")
+        if pending is not None:
+            records += _write(writer, _assemble(booster, settings, plan, *pending))
     return ObjectReport(records=records, seconds=time.perf_counter() - started)
+
+
+def _write(writer: io.TextIOBase, records: list[str]) -> int:
+    writer.write("\n".join(records))
+    writer.write("\n")
+    return len(records)
 
 
 def _line_chunks(reader: io.BufferedReader, size: int):
@@ -118,63 +168,40 @@ def _line_chunks(reader: io.BufferedReader, size: int):
         yield block[: cut + 1]
 
 
-def _decode(data: bytes, *, first_record: int) -> str:
+def _decode(data: bytes, *, line: int) -> str:
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise TransformError(f"records from {first_record + 1}: not UTF-8 text ({exc.reason})") from None
+        raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
 
 
-def _transform_text(booster: xgb.Booster, text: bytes, columns: int, settings: TransformSettings,
-                    *, first_record: int) -> list[str]:
-    """One chunk of records: a single CSV parse for features and any input columns the output keeps."""
-    feature_columns = settings.input_filter.indices(columns) if settings.input_filter else list(range(columns))
-    if not feature_columns:
-        raise TransformError(f"InputFilter {settings.input_filter.expression} selects no column of a "
-                             f"{columns}-column record")
-    predictions_per_record = 1  # refined after predicting (multi-output models)
-    width = columns + predictions_per_record if settings.join_input else predictions_per_record
-    chosen = _chosen_output(settings, columns, width)
-    keep_lines = settings.join_input and chosen is None  # whole input record + prediction: keep lines verbatim
-    text_columns = sorted({i for i in (chosen or []) if i < columns}) if settings.join_input else []
-    frame = _parse(text, columns, sorted(set(feature_columns)), text_columns, first_record=first_record)
-    matrix = _features(frame, feature_columns, text_columns, first_record=first_record)
+def _assemble(booster: xgb.Booster, settings: TransformSettings, plan: _Plan, text: bytes, parsed: Future,
+              line: int) -> list[str]:
+    """Predict one parsed chunk and build its output records."""
+    frame = parsed.result()
+    matrix = _features(frame, plan.feature_columns, plan.text_columns, line=line)
     try:
         predictions = booster.inplace_predict(matrix)
     except (xgb.core.XGBoostError, ValueError) as exc:  # ValueError: feature count mismatch
-        raise TransformError(f"the model rejected records {first_record + 1}-{first_record + len(frame)} "
-                             f"({matrix.shape[1]} feature columns): {str(exc).strip().splitlines()[0]}") from None
+        raise TransformError(f"the model rejected the records from line {line} ({matrix.shape[1]} feature "
+                             f"columns): {str(exc).strip().splitlines()[0]}") from None
     predicted = _format_predictions(predictions)
-    if len(predicted) != predictions_per_record:  # a multi-output model: the record is wider than assumed
-        width = columns + len(predicted) if settings.join_input else len(predicted)
-        chosen = _chosen_output(settings, columns, width)
-        keep_lines = settings.join_input and chosen is None
-        needed = sorted({i for i in (chosen or []) if i < columns}) if settings.join_input else []
-        if set(needed) - set(text_columns):
-            frame = _parse(text, columns, [], needed, first_record=first_record)
-    if keep_lines:
-        lines = _record_lines(_decode(text, first_record=first_record), expected=len(frame),
-                              first_record=first_record)
+    if len(predicted) != 1:  # a multi-output model: the assembled record is wider than planned
+        plan = _Plan.make(settings, plan.columns, len(predicted))
+        if set(plan.text_columns) - set(frame.columns):
+            frame = _parse(text, plan.columns, [], plan.text_columns, line=line)
+    if plan.keeps_lines:
+        lines = _record_lines(_decode(text, line=line), expected=len(frame), line=line)
         return list(map(",".join, zip(lines, *predicted, strict=True)))
-    if not settings.join_input:
-        parts = predicted if chosen is None else [predicted[i] for i in chosen]
+    if not plan.join_input:
+        parts = predicted if plan.chosen is None else [predicted[i] for i in plan.chosen]
     else:
-        parts = [frame[i].tolist() if i < columns else predicted[i - columns] for i in chosen]
+        parts = [frame[i].tolist() if i < plan.columns else predicted[i - plan.columns] for i in plan.chosen]
     return parts[0] if len(parts) == 1 else list(map(",".join, zip(*parts, strict=True)))
 
 
-def _chosen_output(settings: TransformSettings, columns: int, width: int) -> list[int] | None:
-    """Output columns of the assembled record; None when the whole record is kept."""
-    if settings.output_filter is None:
-        return None
-    chosen = settings.output_filter.indices(width)
-    if not chosen:
-        raise TransformError(f"OutputFilter {settings.output_filter.expression} selects no column")
-    return None if chosen == list(range(width)) else chosen
-
-
 def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: list[int], *,
-           first_record: int) -> pd.DataFrame:
+           line: int) -> pd.DataFrame:
     """Features as float32, kept input columns as their original text, in one pass of pandas' C parser."""
     wanted = sorted(set(float_columns) | set(text_columns))
     dtypes = {i: (str if i in text_columns else np.float32) for i in wanted}
@@ -183,32 +210,32 @@ def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: li
                            dtype=dtypes, engine="c", keep_default_na=False,
                            na_values={i: [""] for i in float_columns if i not in text_columns})
     except UnicodeDecodeError as exc:
-        raise TransformError(f"records from {first_record + 1}: not UTF-8 text ({exc.reason})") from None
+        raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
     except ValueError as exc:  # includes pandas' ParserError
-        raise TransformError(f"records from {first_record + 1}: cannot parse CSV: {exc} (is there a header line or a "
+        raise TransformError(f"lines from {line}: cannot parse CSV: {exc} (is there a header line or a "
                              "text column? InputFilter must leave numeric columns only)") from None
 
 
 def _features(frame: pd.DataFrame, feature_columns: list[int], text_columns: list[int], *,
-              first_record: int) -> np.ndarray:
+              line: int) -> np.ndarray:
     if not set(feature_columns) & set(text_columns):
         return frame[feature_columns].to_numpy(dtype=np.float32, copy=False)
     try:  # a column both sent to the model and kept in the output was read as text
         return frame[feature_columns].replace("", np.nan).to_numpy(dtype=np.float32)
     except ValueError as exc:
-        raise TransformError(f"records from {first_record + 1}: a feature column is not numeric: {exc}") from None
+        raise TransformError(f"lines from {line}: a feature column is not numeric: {exc}") from None
 
 
-def _record_lines(text: str, *, expected: int, first_record: int) -> list[str]:
+def _record_lines(text: str, *, expected: int, line: int) -> list[str]:
     lines = text.split("\n")
     if "\r" in text:
-        lines = [line.rstrip("\r") for line in lines]
+        lines = [record.rstrip("\r") for record in lines]
     if lines and lines[-1] == "":
         lines.pop()
     if "" in lines:
-        lines = [line for line in lines if line]
+        lines = [record for record in lines if record]
     if len(lines) != expected:
-        raise TransformError(f"records from {first_record + 1}: {len(lines)} lines but {expected} CSV records "
+        raise TransformError(f"lines from {line}: {len(lines)} lines but {expected} CSV records "
                              "(quoted fields spanning lines are not supported)")
     return lines
 

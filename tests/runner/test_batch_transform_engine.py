@@ -82,5 +82,5 @@ def test_a_text_column_sent_to_the_model_fails_the_object_with_a_hint(booster, t
 
 
 def test_a_feature_count_the_model_does_not_take_is_a_clear_error(booster, tmp_path):
-    with pytest.raises(TransformError, match="the model rejected records 1-1 \\(3 feature columns\\)"):
+    with pytest.raises(TransformError, match="the model rejected the records from line 1 \\(3 feature columns\\)"):
         _run(booster, tmp_path, "0.1,0.2,0.3\n")
