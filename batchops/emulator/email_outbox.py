@@ -17,8 +17,6 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from moto.sns.models import Subscription
-
 from . import context
 from .patching import Patcher
 
@@ -32,11 +30,13 @@ _original_publish: Any = None
 
 def install(patcher: Patcher) -> None:
     global _original_publish
+    from moto.sns.models import Subscription  # here, so that reading the outbox does not load moto
+
     _original_publish = patcher.replace(Subscription, "publish", _publish)
 
 
 def _publish(
-    self: Subscription,
+    self: Any,
     message: str,
     message_id: str,
     subject: str | None = None,

@@ -30,8 +30,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from moto.utilities.arns import parse_arn
-
 from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.lambda")
@@ -87,8 +85,16 @@ def read_invocation_log(home: Path) -> list[dict[str, Any]]:
 def find_deployed_function(function_arn: str) -> DeployedFunction:
     from moto.awslambda.models import lambda_backends
 
-    arn = parse_arn(function_arn)
-    return deployed_function(lambda_backends[arn.account][arn.region].get_function(function_arn))
+    region, account = _arn_fields(function_arn)[3:5]
+    return deployed_function(lambda_backends[account][region].get_function(function_arn))
+
+
+def _arn_fields(arn: str) -> list[str]:
+    """`arn:partition:service:region:account:resource` split into its six fields."""
+    fields = arn.split(":", 5)
+    if len(fields) != 6 or fields[0] != "arn":
+        raise ValueError(f"{arn!r} is not an ARN")
+    return fields
 
 
 def deployed_function(function: Any) -> DeployedFunction:
@@ -235,7 +241,6 @@ class LambdaInvoker:
     def _send_to_dead_letter_queue(self, delivery: _Delivery, result: InvocationResult, attempts: int) -> None:
         from moto.sqs.models import sqs_backends
 
-        queue = parse_arn(delivery.dead_letter_arn or "")
         # The exception line a handler's traceback ends with says most; else the runner's own note.
         error_message = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
         attributes = {
@@ -247,8 +252,9 @@ class LambdaInvoker:
             "RETRY_ATTEMPTS": str(attempts - 1),
         }
         try:
-            sqs_backends[queue.account][queue.region].send_message(
-                queue.resource_id,
+            region, account, queue_name = _arn_fields(delivery.dead_letter_arn or "")[3:6]
+            sqs_backends[account][region].send_message(
+                queue_name,
                 json.dumps(delivery.event),
                 message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
             )
@@ -256,7 +262,7 @@ class LambdaInvoker:
                 "event %s for %s sent to dead-letter queue %s",
                 delivery.event.get("id"),
                 delivery.function.name,
-                queue.resource_id,
+                delivery.dead_letter_arn,
             )
         except Exception as error:
             log.warning(
@@ -350,8 +356,8 @@ class LambdaInvoker:
                 "AWS_ENDPOINT_URL": self.endpoint_url,
                 "AWS_ACCESS_KEY_ID": "test",
                 "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_REGION": parse_arn(function.arn).region or self.region,
-                "AWS_DEFAULT_REGION": parse_arn(function.arn).region or self.region,
+                "AWS_REGION": _arn_fields(function.arn)[3] or self.region,
+                "AWS_DEFAULT_REGION": _arn_fields(function.arn)[3] or self.region,
                 "AWS_MAX_ATTEMPTS": "2",
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,
