@@ -278,9 +278,23 @@ class LambdaInvoker:
         self, function: DeployedFunction, payload: Any, *, event_id: str | None, attempt: int = 1
     ) -> InvocationResult:
         """Run the handler once in a subprocess and log the outcome."""
-        code_dir = self._extract(function)
-        timeout = max(function.timeout_seconds, MINIMUM_TIMEOUT_SECONDS)
         request_id = str(uuid.uuid4())
+        try:
+            code_dir = self._extract(function)
+        except (zipfile.BadZipFile, OSError) as error:
+            failed = InvocationResult(
+                function=function.name,
+                event_id=event_id,
+                attempt=attempt,
+                rc=None,
+                duration_s=0.0,
+                stdout_tail="",
+                stderr_tail="",
+                error=f"cannot unpack the deployment package: {error}",
+            )
+            self._log(failed, request_id)
+            return failed
+        timeout = max(function.timeout_seconds, MINIMUM_TIMEOUT_SECONDS)
         with tempfile.TemporaryDirectory(prefix="batchops-lambda-run-") as scratch:
             result_path = Path(scratch) / "result.json"
             request = {

@@ -182,3 +182,18 @@ def test_an_sns_subscription_invokes_the_handler_asynchronously(aws):
     [invocation] = read_invocation_log(aws.emulator.home)
     record = invocation["result"]["echo"]["Records"][0]
     assert record["EventSource"] == "aws:sns" and record["Sns"]["Message"] == "hello"
+
+
+def test_a_deployment_package_that_is_not_a_zip_is_logged_as_a_failed_invocation(aws):
+    aws.role()
+    aws.awslambda.create_function(
+        FunctionName="corrupt",
+        Runtime="python3.12",
+        Role=aws.role(),
+        Handler="app.handler",
+        Code={"ZipFile": b"this is not a zip archive"},
+    )
+    response = aws.awslambda.invoke(FunctionName="corrupt", Payload=b"{}")
+    assert response["FunctionError"] == "Unhandled"
+    [invocation] = read_invocation_log(aws.emulator.home)
+    assert invocation["rc"] is None and "cannot unpack the deployment package" in invocation["error"]
