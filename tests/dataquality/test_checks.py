@@ -238,3 +238,43 @@ def test_baseline_is_validated_before_any_data_is_read(baseline, tmp_path):
     constraints["features"][2]["completeness"] = "most"
     with pytest.raises(dq.DataQualityError, match=r"features\[2\] \('length'\).completeness"):
         dq.check_dataset(tmp_path / "not-read-at-all", statistics, constraints, header=True)
+
+
+def hand_written_baseline(comparison_method: str) -> tuple[dict, dict]:
+    """A baseline written the way the analyzer publishes it (version 0.0, a one-level sketch of 1, 2, 3, 4)."""
+    statistics = {"version": 0.0, "dataset": {"item_count": 4}, "features": [{
+        "name": "x", "inferred_type": "Integral",
+        "numerical_statistics": {
+            "common": {"num_present": 4, "num_missing": 0}, "mean": 2.5, "sum": 10.0, "std_dev": 1.118, "min": 1.0,
+            "max": 4.0, "distribution": {"kll": {
+                "buckets": [{"lower_bound": 1.0, "upper_bound": 4.0, "count": 4.0}],
+                "sketch": {"parameters": {"c": 0.64, "k": 2048.0}, "data": [[1.0, 2.0, 3.0, 4.0]]}}}}}]}
+    constraints = {"version": 0.0, "features": [{
+        "name": "x", "inferred_type": "Integral", "completeness": 1.0, "num_constraints": {"is_non_negative": True}}],
+        "monitoring_config": {"evaluate_constraints": "Enabled", "emit_metrics": "Enabled",
+                              "datatype_check_threshold": 1.0, "domain_content_threshold": 1.0,
+                              "distribution_constraints": {"perform_comparison": "Enabled",
+                                                           "comparison_threshold": 0.1,
+                                                           "comparison_method": comparison_method}}}
+    return statistics, constraints
+
+
+def test_hand_written_analyzer_baseline_and_exact_distance(write_csv):
+    # 2, 3, 4, 5 against 1, 2, 3, 4: the CDFs differ by 0.25 everywhere between 1 and 5
+    report = check(write_csv, hand_written_baseline("linf_simple"), "x\n2\n3\n4\n5\n")
+    assert report["violations"] == [{
+        "feature_name": "x", "constraint_check_type": "baseline_drift_check",
+        "description": "Numerical distance: 0.25 exceeds numerical threshold: 0.1"}]
+    # robust: 0.25 - 1.8 * sqrt(8 / 16) < 0, so four values each are far too few to call it drift
+    assert check(write_csv, hand_written_baseline("linf_robust"), "x\n2\n3\n4\n5\n")["violations"] == []
+
+
+def test_feature_override_of_a_threshold(write_csv, make_frame, baseline):
+    statistics, constraints = baseline
+    constraints = copy.deepcopy(constraints)
+    next(f for f in constraints["features"] if f["name"] == "length")["monitoringConfigOverrides"] = {
+        "distribution_constraints": {"comparison_threshold": 0.95}}
+    shifted = make_frame(2000, seed=2, shift=1.0)
+    drifted = {name for name, kind in found(check(write_csv, (statistics, constraints), shifted))
+               if kind == "baseline_drift_check"}
+    assert drifted == {"count", "weight"}
