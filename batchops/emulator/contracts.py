@@ -6,7 +6,7 @@ This module imports nothing from moto, so the runner can depend on it without lo
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -29,8 +29,7 @@ class ExecutionRequest:
     region: str
     account_id: str
     endpoint_url: str
-    display_name: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
+    display_name: str | None = None  # PipelineExecutionDisplayName, when the caller gave one
 
 
 class ExecutionSink(Protocol):

@@ -246,7 +246,7 @@ class LambdaInvoker:
         attributes = {
             "RULE_ARN": delivery.rule_arn,
             "TARGET_ARN": delivery.target_arn,
-            "ERROR_CODE": "FunctionError" if result.rc is not None else "Timeout",
+            "ERROR_CODE": "Timeout" if (result.error or "").startswith("Task timed out") else "FunctionError",
             "ERROR_MESSAGE": str(error_message)[:256],
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
             "RETRY_ATTEMPTS": str(attempts - 1),
