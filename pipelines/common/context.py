@@ -118,6 +118,10 @@ class BuildContext:
         """Where the inference pipeline leaves labelled batches for retraining (one folder per execution)."""
         return f"s3://{self.settings.bucket}/{self.settings.prefixes.outputs}/feedback/"
 
+    def job_name_base(self, step_name: str) -> str:
+        """Base name of the jobs a step starts (SageMaker appends a unique suffix; 32 characters at most)."""
+        return f"{self.pipeline_name}-{step_name}"[:32].rstrip("-").lower()
+
     def code_uri(self, script_name: str) -> str:
         return step_script(script_name).uri(self.settings)
 

@@ -49,7 +49,7 @@ def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict
         instance_type=compute.processing_instance_type,
         volume_size_in_gb=compute.volume_size_gb,
         max_runtime_in_seconds=compute.max_runtime_seconds,
-        base_job_name=f"{ctx.pipeline_name}-{job_name}"[:32].rstrip("-").lower(),
+        base_job_name=ctx.job_name_base(job_name),
         sagemaker_session=ctx.session,
         env=dict(sorted((env or {}).items())),
         tags=ctx.tags(),

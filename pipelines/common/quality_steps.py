@@ -58,7 +58,7 @@ def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints
     check_job = CheckJobConfig(
         role=ctx.role_arn, instance_count=compute.processing_instance_count,
         instance_type=compute.processing_instance_type, volume_size_in_gb=compute.volume_size_gb,
-        max_runtime_in_seconds=compute.max_runtime_seconds, base_job_name=f"{ctx.pipeline_name}-{name}"[:32].lower(),
+        max_runtime_in_seconds=compute.max_runtime_seconds, base_job_name=ctx.job_name_base(name),
         sagemaker_session=ctx.session, env=_analyzer_env(ctx), tags=ctx.tags(),
     )
     csv = DATASET_FORMAT["csv"]

@@ -79,7 +79,7 @@ def model_trainer(ctx: BuildContext, step_name: str) -> Any:
         training_image=ctx.xgboost_image,
         role=ctx.role_arn,
         sagemaker_session=ctx.session,
-        base_job_name=f"{ctx.pipeline_name}-{step_name}"[:32].lower(),
+        base_job_name=ctx.job_name_base(step_name),
         compute=Compute(instance_type=compute.training_instance_type, instance_count=compute.training_instance_count,
                         volume_size_in_gb=compute.volume_size_gb),
         # The trainer's own default stops jobs after one hour: always take the configured limit.

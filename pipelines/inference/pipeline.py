@@ -73,7 +73,7 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
         assemble_with="Line",
         accept=CSV,
         output_path=ctx.output_uri(BATCH_TRANSFORM, "predictions"),
-        base_transform_job_name=f"{ctx.pipeline_name}-{BATCH_TRANSFORM}"[:32].lower(),
+        base_transform_job_name=ctx.job_name_base(BATCH_TRANSFORM),
         sagemaker_session=ctx.session,
         tags=ctx.tags(),
     )
