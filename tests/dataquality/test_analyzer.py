@@ -206,3 +206,20 @@ def test_unwritable_output_path_is_a_clear_error(layout, tmp_path):
     env = baseline_env(str(layout / "processing/input/train"), str(blocker / "out"))
     with pytest.raises(dq.DataQualityError, match="output_path: cannot write .*statistics.json"):
         dq.run_analyzer(env)
+
+
+def test_same_bytes_across_processes_and_hash_seeds(layout, write_csv, make_frame):
+    frame = make_frame(dq.TRACKED_DISTINCT_LIMIT + 2000, seed=8)
+    frame["user"] = [f"user-{i}" for i in range(len(frame))]  # past the tracking limit: HyperLogLog estimate
+    write_csv("processing/input/wide/data.csv", frame)
+    outputs = []
+    for seed in ("1", "2"):
+        result = run_script(layout, dataset_source="/opt/ml/processing/input/wide",
+                            output_path=f"/opt/ml/processing/output-{seed}", dataset_format=CSV_WITH_HEADER,
+                            PYTHONHASHSEED=seed)
+        assert result.returncode == 0, result.stderr
+        written = layout / "processing" / f"output-{seed}"
+        outputs.append({name: (written / name).read_bytes() for name in ("statistics.json", "constraints.json")})
+    assert outputs[0] == outputs[1]
+    user = json.loads(outputs[0]["statistics.json"])["features"][-1]["string_statistics"]
+    assert user["distinct_count"] == pytest.approx(len(frame), rel=0.05)
