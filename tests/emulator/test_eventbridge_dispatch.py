@@ -4,7 +4,8 @@ import json
 
 from batchops.emulator import read_outbox
 
-from .conftest import ACCOUNT, REGION
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
 
 DATA_DROP = {
     "source": ["aws.s3"],
