@@ -202,13 +202,21 @@ def _assemble(booster: xgb.Booster, settings: TransformSettings, plan: _Plan, te
 
 def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: list[int], *,
            line: int) -> pd.DataFrame:
-    """Features as float32, kept input columns as their original text, in one pass of pandas' C parser."""
+    """Features as float32, kept input columns as their original text, in one pass of pandas' C parser.
+
+    The fast pass does no missing-value detection; a chunk with empty feature fields (missing values) or a
+    bad value takes a second, careful pass that maps empty fields to NaN or names the problem.
+    """
     wanted = sorted(set(float_columns) | set(text_columns))
-    dtypes = {i: (str if i in text_columns else np.float32) for i in wanted}
+    dtypes = {i: (object if i in text_columns else np.float32) for i in wanted}
+    options = {"header": None, "encoding": "utf-8", "names": range(columns), "usecols": wanted, "dtype": dtypes,
+               "engine": "c"}
     try:
-        return pd.read_csv(io.BytesIO(text), header=None, encoding="utf-8", names=range(columns), usecols=wanted,
-                           dtype=dtypes, engine="c", keep_default_na=False,
-                           na_values={i: [""] for i in float_columns if i not in text_columns})
+        try:
+            return pd.read_csv(io.BytesIO(text), na_filter=False, **options)
+        except ValueError:
+            return pd.read_csv(io.BytesIO(text), keep_default_na=False,
+                               na_values={i: [""] for i in float_columns if i not in text_columns}, **options)
     except UnicodeDecodeError as exc:
         raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
     except ValueError as exc:  # includes pandas' ParserError
