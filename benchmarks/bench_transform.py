@@ -12,6 +12,8 @@ load, upload included). Prints rows/s and the ratio runner / pandas (target >= 0
 from __future__ import annotations
 
 import argparse
+import os
+import statistics
 import tempfile
 import time
 from pathlib import Path
@@ -53,15 +55,15 @@ def runner_engine(booster: xgb.Booster, source: Path, target: Path) -> None:
     transform_csv_file(booster, source, target, settings)
 
 
-def best_seconds(functions: dict[str, object], repeat: int) -> dict[str, float]:
-    """Best wall time of each function over `repeat` rounds, run alternately so load changes hit both."""
-    best = {name: float("inf") for name in functions}
+def timed_rounds(functions: dict[str, object], repeat: int) -> dict[str, list[float]]:
+    """Wall times of each function over `repeat` rounds, run alternately so load changes hit both alike."""
+    times: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeat):
         for name, function in functions.items():
             started = time.perf_counter()
             function()
-            best[name] = min(best[name], time.perf_counter() - started)
-    return best
+            times[name].append(time.perf_counter() - started)
+    return times
 
 
 def check_same_predictions(runner_out: Path, pandas_out: Path) -> float:
@@ -152,7 +154,7 @@ def time_whole_step(booster: xgb.Booster, source: Path, work: Path) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--with-step", action="store_true", help="also time the whole Transform step via moto")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-transform-") as directory:
@@ -164,15 +166,18 @@ def main() -> None:
         print(f"input: {args.rows} rows, {source.stat().st_size / 1e6:.1f} MB, {FEATURES} features "
               f"(prepared in {time.perf_counter() - started:.1f} s); model: 60 trees, depth 5")
         runner_out, pandas_out = work / "runner.out", work / "pandas.out"
-        best = best_seconds({"runner": lambda: runner_engine(booster, source, runner_out),
-                             "pandas": lambda: pandas_script(booster, source, pandas_out)}, args.repeat)
-        runner_seconds, pandas_seconds = best["runner"], best["pandas"]
+        times = timed_rounds({"runner": lambda: runner_engine(booster, source, runner_out),
+                              "pandas": lambda: pandas_script(booster, source, pandas_out)}, args.repeat)
         difference = check_same_predictions(runner_out, pandas_out)
-        runner_rate, pandas_rate = args.rows / runner_seconds, args.rows / pandas_seconds
-        print(f"runner transform engine : {runner_seconds:6.2f} s  {runner_rate:12,.0f} rows/s")
-        print(f"pandas + xgboost script : {pandas_seconds:6.2f} s  {pandas_rate:12,.0f} rows/s")
-        print(f"ratio runner / pandas   : {runner_rate / pandas_rate:6.2f}  (target >= 0.8)")
-        print(f"max |prediction difference| : {difference:.2e}")
+        for label, name in (("runner transform engine", "runner"), ("pandas + xgboost script", "pandas")):
+            best, median = min(times[name]), statistics.median(times[name])
+            print(f"{label} : best {best:6.2f} s ({args.rows / best:10,.0f} rows/s), "
+                  f"median {median:6.2f} s ({args.rows / median:10,.0f} rows/s)")
+        best_ratio = min(times["pandas"]) / min(times["runner"])
+        median_ratio = statistics.median(times["pandas"]) / statistics.median(times["runner"])
+        print(f"ratio runner / pandas (rows/s): best {best_ratio:.2f}, median {median_ratio:.2f}  (target >= 0.8)")
+        print(f"max |prediction difference| : {difference:.2e}; load average {os.getloadavg()[0]:.1f} on "
+              f"{os.cpu_count()} cores")
         if args.with_step:
             step_seconds = time_whole_step(booster, source, work)
             print(f"whole Transform step (moto S3 in and out, model load): {step_seconds:6.2f} s  "
