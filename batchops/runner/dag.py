@@ -4,11 +4,14 @@ checks that can be made before anything runs (unknown step or parameter referenc
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from batchops.runner.errors import DefinitionError
 from batchops.runner.expressions import iter_gets, referenced_steps, step_of_reference
+
+_STEP_NAME = re.compile(r"^[A-Za-z0-9_\-]{1,64}$")  # SageMaker's pattern for step names
 
 
 @dataclass
@@ -62,6 +65,8 @@ def _collect(steps: Any, condition: str | None, specs: dict[str, StepSpec], wher
         if not isinstance(step, dict) or not isinstance(step.get("Name"), str) or not step.get("Name"):
             raise DefinitionError(f"{where}[{index}] has no Name")
         name = step["Name"]
+        if not _STEP_NAME.match(name):
+            raise DefinitionError(f"step name '{name}' is not valid (1-64 letters, digits, '-', '_')")
         if name in specs:
             raise DefinitionError(f"step name '{name}' is used more than once")
         if not isinstance(step.get("Type"), str):

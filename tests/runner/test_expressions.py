@@ -162,6 +162,7 @@ def test_graph_collects_explicit_implicit_and_branch_dependencies():
 @pytest.mark.parametrize(("steps", "message"), [
     ([_step("A", DependsOn=["Ghost"])], "step 'A' references unknown step\\(s\\): Ghost"),
     ([_step("A"), _step("A")], "step name 'A' is used more than once"),
+    ([_step("../escape")], "step name '../escape' is not valid"),
     ([_step("A", DependsOn=["B"]), _step("B", DependsOn=["A"])], "cycle: A -> B -> A"),
     ([_step("A", Arguments={"p": {"Get": "Parameters.Nope"}})], "step 'A' uses undeclared parameter 'Nope'"),
 ])
