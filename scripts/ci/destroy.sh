@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Destroy one environment's stack: BATCHOPS_CONFIRM_DESTROY=<env> scripts/ci/destroy.sh <env>
 # The confirmation variable must name the environment: a second, explicit "yes" besides the manual job.
-# Data in a bucket with force_destroy = false stays (Terraform then fails on the non-empty bucket).
+# Data in a bucket with force_destroy = false stays (Terraform then fails on the non-empty bucket), and so do
+# the registered model versions.
 source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
@@ -12,6 +13,9 @@ state_address "$env" >/dev/null  # fail before any work when no state location i
 
 build_lambda_zips
 use_aws_role "$env" deploy
+# The pipelines and their uploaded step scripts are not Terraform's: removed first, so that the pipelines
+# never outlive their execution role and the code prefix does not keep the bucket from being deleted.
+"$(project_python)" "$CI_ROOT/scripts/ci/teardown_pipelines.py" --env "$env"
 terraform_init "$env"
 say "terraform destroy ($env)"
 tf destroy -input=false -no-color -auto-approve -lock-timeout="${TF_LOCK_TIMEOUT:-120s}" \

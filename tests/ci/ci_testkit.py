@@ -10,11 +10,14 @@ import base64
 import json
 import os
 import subprocess
+import sys
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from moto.server import ThreadedMotoServer
 
 ROOT = Path(__file__).resolve().parents[2]
 CI_SCRIPTS = ROOT / "scripts" / "ci"
@@ -122,13 +125,26 @@ def start_state_api() -> FakeStateApi:
 def wrapper_env(**overrides: str) -> dict[str, str]:
     """The process environment minus CI/AWS variables of the calling shell, plus `overrides`."""
     env = {k: v for k, v in os.environ.items() if k not in _CLEARED}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"  # never look for credentials beyond what a test provides
     env.update(overrides)
     return env
 
 
+def start_moto() -> tuple[ThreadedMotoServer, dict[str, str]]:
+    """A moto server on 127.0.0.1 standing in for an environment's account, and the variables that send boto3
+    there. Stop it with `.stop()`."""
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    return server, {"AWS_ENDPOINT_URL": f"http://{host}:{port}", "AWS_ACCESS_KEY_ID": "test",
+                    "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1",
+                    "AWS_MAX_ATTEMPTS": "2"}
+
+
 def run_wrapper(script: str, *args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    return subprocess.run([str(CI_SCRIPTS / script), *args], env=env, cwd=ROOT, capture_output=True, text=True,
-                          timeout=timeout)
+    # Python helpers run with the project's interpreter, as the shell wrappers run them.
+    command = [sys.executable, str(CI_SCRIPTS / script)] if script.endswith(".py") else [str(CI_SCRIPTS / script)]
+    return subprocess.run([*command, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
 
 
 def run_job(name: str, *, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:

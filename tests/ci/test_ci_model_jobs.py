@@ -7,11 +7,11 @@ boto3 reaches it through AWS_ENDPOINT_URL, exactly as the scripts would reach AW
 from __future__ import annotations
 
 import json
+import urllib.request
 
 import boto3
 import pytest
-from ci_testkit import run_job, run_wrapper, wrapper_env
-from moto.server import ThreadedMotoServer
+from ci_testkit import run_job, run_wrapper, start_moto, wrapper_env
 
 from batchops.config import load_settings
 
@@ -19,28 +19,23 @@ REGION = "us-east-1"
 
 
 @pytest.fixture(scope="module")
-def aws_endpoint():
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
+def moto_server():
+    server, variables = start_moto()
+    yield variables
     server.stop()
 
 
 @pytest.fixture
-def account(aws_endpoint):
+def account(moto_server):
     """A clean moto account per test, with clients and the environment the wrappers run with."""
-    import urllib.request
-
-    urllib.request.urlopen(urllib.request.Request(f"{aws_endpoint}/moto-api/reset", method="POST"), timeout=30)
-    env = wrapper_env(AWS_ENDPOINT_URL=aws_endpoint, AWS_ACCESS_KEY_ID="test", AWS_SECRET_ACCESS_KEY="test",
-                      AWS_DEFAULT_REGION=REGION, AWS_REGION=REGION, AWS_MAX_ATTEMPTS="2")
+    endpoint = moto_server["AWS_ENDPOINT_URL"]
+    urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
 
     def client(service: str):
-        return boto3.client(service, endpoint_url=aws_endpoint, region_name=REGION, aws_access_key_id="test",
+        return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test",
                             aws_secret_access_key="test")
 
-    return env, client
+    return wrapper_env(**moto_server), client
 
 
 def register_versions(sagemaker, group: str, statuses: list[str]) -> list[str]:
@@ -232,3 +227,30 @@ def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(a
     actions = dict(line.split(": ", 1) for line in second.stdout.splitlines() if line.startswith("abalone-dev-"))
     assert set(actions) == {"abalone-dev-inference", "abalone-dev-training-hpo", "abalone-dev-training"}
     assert set(actions.values()) <= {"unchanged", "updated"}
+
+
+# ------------------------------------------------------------------------------------------------ teardown
+
+
+def test_teardown_removes_pipelines_and_every_step_script_version_but_keeps_data(account):
+    env, client = account
+    create_stack_parts(client, "dev")
+    s3 = client("s3")
+    s3.create_bucket(Bucket="abalone-dev-data")
+    s3.put_bucket_versioning(Bucket="abalone-dev-data", VersioningConfiguration={"Status": "Enabled"})
+    for body in (b"v1", b"v2"):
+        s3.put_object(Bucket="abalone-dev-data", Key="pipeline-code/abc/preprocess.py", Body=body)
+    s3.delete_object(Bucket="abalone-dev-data", Key="pipeline-code/abc/preprocess.py")  # a delete marker too
+    s3.put_object(Bucket="abalone-dev-data", Key="data/training/batch.csv", Body=b"a,b\n1,2\n")
+
+    first = run_wrapper("teardown_pipelines.py", "--env", "dev", env=env)
+    again = run_wrapper("teardown_pipelines.py", "--env", "dev", env=env)
+
+    assert first.returncode == 0, first.stderr
+    assert "removed 3 step-script object version(s)" in first.stdout
+    assert client("sagemaker").list_pipelines()["PipelineSummaries"] == []
+    versions = s3.list_object_versions(Bucket="abalone-dev-data")
+    assert [v["Key"] for v in versions.get("Versions", [])] == ["data/training/batch.csv"]
+    assert versions.get("DeleteMarkers", []) == []
+    assert again.returncode == 0, again.stderr
+    assert "deleted pipelines: none; removed 0" in again.stdout

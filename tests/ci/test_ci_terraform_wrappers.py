@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ci_testkit import run_job, run_wrapper, start_state_api, wrapper_env
+from ci_testkit import run_job, run_wrapper, start_moto, start_state_api, wrapper_env
 
 FIXTURE = Path(__file__).parent / "fixtures" / "tf_stack"
 JOB_TOKEN = "job-token-0123456789"
@@ -25,6 +25,14 @@ def state_api():
     api.stop()
 
 
+@pytest.fixture(scope="module")
+def aws_account():
+    """destroy.sh removes the upserted pipelines through boto3 first: an empty moto account takes those calls."""
+    server, variables = start_moto()
+    yield variables
+    server.stop()
+
+
 @pytest.fixture
 def stack(tmp_path: Path) -> Path:
     root = tmp_path / "stack"
@@ -32,10 +40,10 @@ def stack(tmp_path: Path) -> Path:
     return root
 
 
-def gitlab_job_env(stack: Path, out: Path, api) -> dict[str, str]:
+def gitlab_job_env(stack: Path, out: Path, api, aws: dict[str, str] | None = None) -> dict[str, str]:
     """What a GitLab job provides (API URL, project, job token), pointed at the stand-in API."""
     return wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(out), CI_API_V4_URL=f"{api.base_url}/api/v4",
-                       CI_PROJECT_ID="42", CI_JOB_TOKEN=JOB_TOKEN)
+                       CI_PROJECT_ID="42", CI_JOB_TOKEN=JOB_TOKEN, **(aws or {}))
 
 
 def hand_over_plan_artifacts(stack: Path, out: Path, job_dir: Path, env: str) -> tuple[Path, Path]:
@@ -53,9 +61,9 @@ def files_containing(directory: Path, needle: bytes) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
+def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account):
     out = tmp_path / "out"
-    env = gitlab_job_env(stack, out, state_api)
+    env = gitlab_job_env(stack, out, state_api, aws_account)
     address = "/api/v4/projects/42/terraform/state/dev"
 
     plan = run_job("plan:dev", env=env)  # the job's own script lines and variables from .gitlab-ci.yml
@@ -74,7 +82,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api):
 
     # The apply job starts from a fresh checkout plus the plan job's artifacts, nothing else.
     apply_stack, apply_out = hand_over_plan_artifacts(stack, out, tmp_path / "apply-job", "dev")
-    apply_env = gitlab_job_env(apply_stack, apply_out, state_api)
+    apply_env = gitlab_job_env(apply_stack, apply_out, state_api, aws_account)
     apply = run_job("apply:dev", env=apply_env)
     assert apply.returncode == 0, apply.stdout + apply.stderr
     assert state_api.resources(address) == ["terraform_data.stack"]
