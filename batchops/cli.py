@@ -258,11 +258,8 @@ pipelines_app = _group("pipelines", "SageMaker pipeline definitions: upsert, wri
 @command(pipelines_app, "upsert")
 def pipelines_upsert(ctx: typer.Context) -> None:
     """Upload the step scripts and create or update the three pipelines (never delete-and-recreate)."""
-    from pipelines.upsert import upsert_pipelines
-
     state = _state(ctx)
-    results = upsert_pipelines(state.settings, boto_session=state.target.session,
-                               account_id=state.target.account_id)
+    results = ops.upsert_pipelines(state.target)
     for result in results:
         console.print(f"{result.pipeline}: {result.action}")
 

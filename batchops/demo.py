@@ -24,7 +24,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from batchops import operations as ops
-from batchops.aws_session import LOCAL_ACCOUNT_ID, AwsTarget, batchops_home, connect, running_emulator
+from batchops.aws_session import AwsTarget, batchops_home, connect, running_emulator
 from batchops.config import Settings, load_settings
 from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
 
@@ -152,7 +152,6 @@ class Demo:
 
     def set_up_infrastructure(self) -> None:
         from batchops.terraform import Terraform
-        from pipelines.upsert import upsert_pipelines
 
         # Importing the SageMaker SDK takes a while: do it while Terraform (a subprocess) applies.
         threading.Thread(target=_preload_pipeline_builders, args=(self.settings.region,), daemon=True).start()
@@ -160,21 +159,30 @@ class Demo:
         # The emulator starts empty: state from an earlier demo would describe resources that no longer exist.
         for state in (terraform.state_file, terraform.state_file.with_name(terraform.state_file.name + ".backup")):
             state.unlink(missing_ok=True)
+        started = time.monotonic()
         with self.console.status("terraform init"):
             terraform.init()
-        with self.console.status("terraform apply env_files/local.tfvars"):
+        with self.console.status("terraform apply env_files/local.tfvars (the provider waits for the emulator "
+                                 "like for AWS)"):
             terraform.apply()
+        applied = time.monotonic() - started
         s3 = self.target.client("s3")
         versioning = s3.get_bucket_versioning(Bucket=self.settings.bucket).get("Status")
         self._expect(versioning == "Enabled", f"bucket {self.settings.bucket} should be versioned, found "
                                               f"{versioning!r}")
-        self._ok(f"Terraform applied: bucket {self.settings.bucket} (versioned), rules, topic, Lambdas, roles")
+        rules = self.target.client("events").list_rules(NamePrefix=self.settings.resource_prefix)["Rules"]
+        self._expect(len(rules) >= 4, f"Terraform should have created the EventBridge rules, found "
+                                      f"{[r['Name'] for r in rules]}")
+        self._ok(f"Terraform applied {len(terraform.resources())} resources in {applied:.0f} s: bucket "
+                 f"{self.settings.bucket} (versioned), {len(rules)} EventBridge rules, topic, Lambdas, roles")
+        started = time.monotonic()
         with self.console.status("upserting the three pipelines"):
-            results = upsert_pipelines(self.settings, boto_session=self.target.session, account_id=LOCAL_ACCOUNT_ID)
+            results = ops.upsert_pipelines(self.target)
         sagemaker = self.target.client("sagemaker")
         for name in self.settings.pipeline_names.values():
             sagemaker.describe_pipeline(PipelineName=name)
-        self._ok("pipelines upserted: " + ", ".join(f"{r.pipeline} ({r.action})" for r in results))
+        self._ok(f"pipelines upserted in {time.monotonic() - started:.0f} s: "
+                 + ", ".join(f"{r.pipeline} ({r.action})" for r in results))
         self.files = write_demo_files(self.home / "demo-data")
         self._info(f"demo data written to {self.files.training.parent}")
 

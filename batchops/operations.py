@@ -549,3 +549,17 @@ def data_quality_violations(target: AwsTarget, execution: Execution, step: Step 
         report = None
     return list((report or {}).get("violations", []))
 
+
+def upsert_pipelines(target: AwsTarget) -> list[Any]:
+    """Create or update the three pipelines of the target's environment; returns `UpsertResult`s.
+
+    The upsert reports each pipeline itself; that text is captured so callers present the results their way.
+    """
+    import contextlib
+    import io
+
+    from pipelines.upsert import upsert_pipelines as upsert
+
+    with contextlib.redirect_stdout(io.StringIO()):
+        return upsert(target.settings, boto_session=target.session, account_id=target.account_id)
+
