@@ -155,3 +155,25 @@ def test_exit_codes_are_not_reported_as_errors(cli):
     result = cli("config", "check", "qa")
     assert result.exit_code == 1
     assert "error:" not in result.output and "qa.tfvars: file not found" in result.output
+
+
+def test_pipelines_definitions_written_offline(cli, tmp_path):
+    import json
+
+    from batchops.config import load_settings
+
+    out = tmp_path / "definitions"
+    result = cli("pipelines", "definitions", "--out", str(out))
+    assert result.exit_code == 0, result.output
+    settings = load_settings("local")
+    written = sorted(p.name for p in out.iterdir())
+    assert written == sorted(f"{name}.json" for name in settings.pipeline_names.values())
+    inference = json.loads((out / f"{settings.pipelines.inference_name}.json").read_text())
+    assert [s["Name"] for s in inference["Steps"]][0] == "ResolveModel"
+    assert {p["Name"] for p in inference["Parameters"]} >= {"InputBucket", "InputKey"}
+
+
+def test_pipelines_definitions_reject_a_bad_account(cli, tmp_path):
+    result = cli("pipelines", "definitions", "--out", str(tmp_path), "--account-id", "12ab")
+    assert result.exit_code == 1
+    assert "account_id must be a 12-digit AWS account id, found '12ab'" in result.output
