@@ -1,5 +1,6 @@
-"""End to end with the real definitions: the training pipelines, started in the local emulator with
-InputBucket/InputKey, from a CSV in S3 to a registered model version (PendingManualApproval).
+"""End to end with the real definitions, started in the local emulator with InputBucket/InputKey: training
+(and training with HPO) from a CSV in S3 to a registered model version (PendingManualApproval), then batch
+inference of a dropped batch with that model once approved.
 
 One emulator and one definition build serve the module (building definitions imports the SDK: slow)."""
 
@@ -13,7 +14,7 @@ from typing import Any
 import pytest
 from runner_support import build_real_definitions, deploy_pipelines, fast_settings
 
-from batchops.demo_data import REFERENCE, generate
+from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate
 from batchops.local_runtime import start_local_aws
 from batchops.runner import read_step_log, read_step_record
 
@@ -50,20 +51,34 @@ def _start(deployed: RealPipelines, key: str, body: bytes, pipeline_key: str) ->
         "PipelineExecutionArn"]
 
 
-@pytest.mark.slow
-def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(deployed):
-    settings, local_aws, home = deployed.settings, deployed.local_aws, deployed.home
+@dataclass
+class TrainingRun:
+    arn: str
+    key: str
+    status: str
+    steps: dict[str, dict]
+
+
+@pytest.fixture(scope="module")
+def training_run(deployed) -> TrainingRun:
+    """One run of the training pipeline from a CSV drop; later tests use the model it registers."""
     data = generate(REFERENCE, 900, seed=11, id_prefix="t")
-    pipeline = deployed.names["training"]
-    key = f"{settings.prefixes.training}/2026/batch-1.csv"
+    key = f"{deployed.settings.prefixes.training}/2026/batch-1.csv"
     arn = _start(deployed, key, data.to_csv(index=False).encode(), "training")
+    status = deployed.local_aws.wait_for_execution(arn, timeout=900)
+    steps = deployed.local_aws.client("sagemaker").list_pipeline_execution_steps(PipelineExecutionArn=arn)[
+        "PipelineExecutionSteps"]
+    return TrainingRun(arn, key, status, {s["StepName"]: s for s in steps})
+
+
+@pytest.mark.slow
+def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(deployed, training_run):
+    settings, local_aws, home = deployed.settings, deployed.local_aws, deployed.home
+    pipeline, arn, key, by_name = deployed.names["training"], training_run.arn, training_run.key, training_run.steps
     sagemaker = local_aws.client("sagemaker")
-    status = local_aws.wait_for_execution(arn, timeout=900)
-    steps = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
     execution_id = arn.rsplit("/", 1)[-1]
-    by_name = {s["StepName"]: s for s in steps}
     failed = {n: s.get("FailureReason") for n, s in by_name.items() if s["StepStatus"] != "Succeeded"}
-    assert status == "Succeeded", failed
+    assert training_run.status == "Succeeded", failed
     assert set(by_name) == {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric",
                             "RegisterModel"}
     assert by_name["CheckMetric"]["Metadata"]["Condition"]["Outcome"] == "True"
@@ -84,6 +99,36 @@ def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(deployed):
     assert package["CustomerMetadataProperties"]["TrainingData"] == f"s3://{settings.bucket}/{key}"
     train_log = read_step_log(home, execution_id, "Train")
     assert "[14]\ttrain-rmse:" in train_log
+
+
+@pytest.mark.slow
+def test_inference_pipeline_scores_a_batch_with_the_approved_model(deployed, training_run):
+    settings, local_aws = deployed.settings, deployed.local_aws
+    sagemaker, s3 = local_aws.client("sagemaker"), local_aws.client("s3")
+    assert training_run.status == "Succeeded"
+    package_arn = training_run.steps["RegisterModel"]["Metadata"]["RegisterModel"]["Arn"]
+    sagemaker.update_model_package(ModelPackageArn=package_arn, ModelApprovalStatus="Approved")
+    batch = generate(REFERENCE, 200, seed=21, id_prefix="b")
+    truth_key = f"{settings.prefixes.ground_truth}/day-1/batch.csv"
+    s3.put_object(Bucket=settings.bucket, Key=truth_key,
+                  Body=batch[[DEMO_RECORD_KEY, DEMO_TARGET]].to_csv(index=False).encode())
+    arn = _start(deployed, f"{settings.prefixes.inference}/day-1/batch.csv",
+                 batch.drop(columns=[DEMO_TARGET]).to_csv(index=False).encode(), "inference")
+    status = local_aws.wait_for_execution(arn, timeout=900)
+    steps = {s["StepName"]: s for s in sagemaker.list_pipeline_execution_steps(
+        PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
+    assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
+    assert set(steps) == {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
+                          "ModelQualityCheck"}
+    quality = steps["DataQualityCheck"]["Metadata"]["QualityCheck"]
+    registered = sagemaker.describe_model_package(ModelPackageName=package_arn)["DriftCheckBaselines"]
+    assert quality["BaselineUsedForDriftCheckStatistics"] == registered["ModelDataQuality"]["Statistics"]["S3Uri"]
+    prefix = f"{settings.prefixes.outputs}/{deployed.names['inference']}/{arn.rsplit('/', 1)[-1]}/BatchTransform/"
+    outputs = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix).get("Contents", [])]
+    assert len(outputs) == 1 and outputs[0].endswith(".out")
+    lines = s3.get_object(Bucket=settings.bucket, Key=outputs[0])["Body"].read().decode().splitlines()
+    scored = dict(line.split(",") for line in lines)  # OutputFilter $[0,-1]: record key, prediction
+    assert set(scored) == set(batch[DEMO_RECORD_KEY]) and all(float(v) > 0 for v in scored.values())
 
 
 @pytest.mark.slow  # building the definitions imports the SageMaker SDK
