@@ -182,3 +182,18 @@ def test_objects_keep_their_path_relative_to_the_prefix(prefix, key, relative):
     from batchops.runner.aws import relative_key
 
     assert relative_key(prefix, key) == relative
+
+
+def test_json_get_also_reads_an_s3_uri_expression():
+    resolver = _resolver({"s3://b/reports/exec1/report.json": {"rows": [3, 5]}})
+    value = resolver.resolve({"Std:JsonGet": {"S3Uri": {"Std:Join": {"On": "/", "Values": [
+        "s3://b/reports", {"Get": "Execution.PipelineExecutionId"}, "report.json"]}}, "Path": "rows[1]"}})
+    assert value == 5
+
+
+def test_job_scoped_execution_variables_resolve_only_inside_their_job():
+    resolver = _resolver()
+    with pytest.raises(StepFailed, match="execution variable 'ProcessingJobName' is not available here"):
+        resolver.resolve({"Get": "Execution.ProcessingJobName"})
+    assert resolver.for_job(ProcessingJobName="job-1").resolve({"Get": "Execution.ProcessingJobName"}) == "job-1"
+    assert resolver.resolve({"Get": "Execution.CurrentDateTime"}) == "now"
