@@ -14,7 +14,6 @@ import argparse
 import csv
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -57,14 +56,26 @@ def write_dataset(path: Path, rows: int, *, with_target: bool) -> None:
             writer.writerow([*row, rings[index]] if with_target else row)
 
 
+# Runs the script as its own __main__ and reports the process's own peak memory (kB on Linux) on stderr.
+PEAK_WRAPPER = (
+    "import resource, runpy, sys\n"
+    "sys.argv = sys.argv[1:]\n"
+    "try:\n    runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    "finally:\n    print('PEAK', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)\n"
+)
+
+
 def run_step(root: Path, *arguments: str) -> tuple[float, float]:
+    """Seconds and peak MiB of one preprocess run in a fresh process."""
     env = {**os.environ, "SAGEMAKER_BASE_DIR": str(root), "DATASET_SCHEMA": json.dumps(SCHEMA)}
-    before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
     start = time.perf_counter()
-    subprocess.run([sys.executable, str(SCRIPT), *arguments], env=env, check=True, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(SCRIPT), *arguments], env=env,
+                          capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return seconds, max(peak, before) / 1024
+    if done.returncode != 0:
+        raise SystemExit(f"preprocess failed: {done.stderr[-2000:]}")
+    peak_kb = int(done.stderr.rsplit("PEAK", 1)[1].split()[0])
+    return seconds, peak_kb / 1024
 
 
 def main() -> None:
