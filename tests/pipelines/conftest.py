@@ -22,7 +22,7 @@ from batchops.config import Column, Dataset, Settings, load_settings  # noqa: E4
 
 
 def other_schema_settings(base: Settings, *, engine: str = "builtin") -> Settings:
-    """A non-abalone regression schema (3 numeric + 2 categorical features, other names), given engine, r2 gate."""
+    """A non-abalone schema (3 numeric + 2 categorical features, other names), given engine, r2 gate, XGBoost 3."""
     dataset = Dataset(
         header=True, record_key="order_id", target="delivery_minutes",
         columns=[Column(name="order_id", type="integer"), Column(name="distance_km", type="float"),
@@ -33,7 +33,8 @@ def other_schema_settings(base: Settings, *, engine: str = "builtin") -> Setting
     model = base.model.model_copy(update={"metric": "r2", "registration_threshold": 0.5,
                                           "model_quality_threshold": 0.4})
     quality = base.data_quality.model_copy(update={"engine": engine, "on_drift": "fail"})
-    return base.model_copy(update={"dataset": dataset, "model": model, "data_quality": quality})
+    xgboost = base.xgboost.model_copy(update={"framework_version": "3.0-5"})
+    return base.model_copy(update={"dataset": dataset, "model": model, "data_quality": quality, "xgboost": xgboost})
 
 
 @pytest.fixture(scope="session")

@@ -378,3 +378,12 @@ def test_building_leaves_the_environment_as_it_was(local_settings, monkeypatch):
     before = dict(os.environ)
     build_definitions(local_settings, account_id=ACCOUNT_ID)
     assert dict(os.environ) == before  # an instance-role credential lookup after the build still works
+
+
+def test_xgboost_version_selects_every_xgboost_image(other_definitions):
+    steps = {**all_steps(other_definitions["training"]), **all_steps(other_definitions["training_hpo"])}
+    images = [steps["Train"]["Arguments"]["AlgorithmSpecification"]["TrainingImage"],
+              steps["Tune"]["Arguments"]["TrainingJobDefinition"]["AlgorithmSpecification"]["TrainingImage"],
+              steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"],
+              steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Image"]]
+    assert all(image.endswith("/sagemaker-xgboost:3.0-5") for image in images), images
