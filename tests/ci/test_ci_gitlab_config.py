@@ -119,6 +119,12 @@ def test_needs_point_at_same_or_earlier_stages(config, jobs):
     assert late == []
 
 
+def test_loader_keeps_reference_tags(tmp_path):
+    ci_file = tmp_path / "ci.yml"
+    ci_file.write_text(".setup:\n  script: [echo a]\njob:\n  script:\n    - !reference [.setup, script]\n")
+    assert load(ci_file)["job"]["script"] == [{"!reference": [".setup", "script"]}]
+
+
 def test_extends_resolution_reports_unknown_templates():
     with pytest.raises(CiConfigError, match="unknown '.missing'"):
         resolve({"job": {"extends": ".missing", "script": ["true"]}}, "job")
