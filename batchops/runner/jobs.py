@@ -48,7 +48,8 @@ def require_image(image_uri: Any, allowed: tuple[str, ...], *, what: str) -> str
 def job_name(execution_id: str, step_name: str, *, max_length: int = 63) -> str:
     """A unique SageMaker-valid job name: `<execution id>-<step>-<random>`."""
     suffix = secrets.token_hex(4)
-    stem = _NAME_CHARS.sub("-", f"{execution_id[:12]}-{step_name}").strip("-")
+    # Lower case: job ARNs are lower case on SageMaker, so name and ARN agree.
+    stem = _NAME_CHARS.sub("-", f"{execution_id[:12]}-{step_name}".lower()).strip("-")
     return f"{stem[: max_length - len(suffix) - 1].rstrip('-')}-{suffix}"
 
 
