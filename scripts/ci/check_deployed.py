@@ -1,15 +1,18 @@
 #!/usr/bin/env python3
 """Check that an environment's stack and pipelines are in place (the gate before promoting to the next one).
 
-    check_deployed.py --env dev
+    check_deployed.py --env dev [--definitions DIR]
 
 Passes when the environment's three SageMaker pipelines exist and its active-model SSM parameter (created by
-Terraform) is readable; otherwise prints one line per missing piece and exits 1. Read-only.
+Terraform) is readable. With --definitions (the `<pipeline name>.json` files of scripts/write_definitions.py
+for this commit), each deployed definition must also equal the built one, so what gets promoted is what ran
+in this environment. Otherwise prints one line per problem and exits 1. Read-only.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -26,15 +29,18 @@ def _error_text(exc: ClientError) -> str:
     return exc.response["Error"].get("Message") or exc.response["Error"].get("Code") or str(exc)
 
 
-def missing_parts(target: AwsTarget) -> list[str]:
+def missing_parts(target: AwsTarget, definitions: Path | None = None) -> list[str]:
     settings = target.settings
     problems = []
     sagemaker = target.client("sagemaker")
     for key, name in settings.pipeline_names.items():
         try:
-            sagemaker.describe_pipeline(PipelineName=name)
+            deployed = sagemaker.describe_pipeline(PipelineName=name)
         except ClientError as exc:
             problems.append(f"{settings.environment}: pipeline '{name}' ({key}) is not deployed: {_error_text(exc)}")
+            continue
+        if definitions is not None:
+            problems += _definition_differences(settings.environment, name, deployed, definitions / f"{name}.json")
     parameter = active_model_parameter(settings)
     try:
         target.client("ssm").get_parameter(Name=parameter)
@@ -43,13 +49,27 @@ def missing_parts(target: AwsTarget) -> list[str]:
     return problems
 
 
+def _definition_differences(env: str, name: str, deployed: dict, built_file: Path) -> list[str]:
+    try:
+        built = json.loads(built_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{env}: no readable built definition for '{name}' at {built_file} ({exc})"]
+    if json.loads(deployed.get("PipelineDefinition") or "null") != built:
+        return [f"{env}: pipeline '{name}' differs from this commit's definition ({built_file}): "
+                f"upsert {env} from this commit before promoting"]
+    return []
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--env", required=True, help="environment to check (env_files/<env>.tfvars)")
+    parser.add_argument("--definitions", type=Path, help="directory of this commit's built definitions")
     args = parser.parse_args(argv)
+    if args.definitions is not None and not args.definitions.is_dir():
+        parser.error(f"--definitions: {args.definitions} is not a directory")
     try:
         settings = load_settings(args.env)
-        problems = missing_parts(connect(settings))
+        problems = missing_parts(connect(settings), args.definitions)
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
         return 1
@@ -60,8 +80,9 @@ def main(argv: list[str] | None = None) -> int:
         print(line, file=sys.stderr)
     if problems:
         return 1
+    compared = " and match this commit's definitions" if args.definitions else ""
     print(f"{args.env}: pipelines {', '.join(settings.pipeline_names.values())} and the active-model parameter "
-          f"are in place")
+          f"are in place{compared}")
     return 0
 
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Promotion gate: scripts/ci/promote_check.sh <from env> <to env>
-# Checks that <from env> is deployed (pipelines and stack in place) with its read-only role before <to env>
-# may be applied.
+# Checks that <from env> is deployed (pipelines and stack in place, pipelines equal to this commit's built
+# definitions when build/ci/<from>/definitions exists) with its read-only role before <to env> may be applied.
 source "$(dirname "$0")/common.sh"
 
 from="${1:-}" to="${2:-}"
@@ -10,5 +10,12 @@ require_environment "$to"
 [ "$from" != "$to" ] || die "promotion needs two different environments, got '$from' twice"
 py="$(project_python)"
 use_aws_role "$from" plan
-"$py" "$CI_ROOT/scripts/ci/check_deployed.py" --env "$from"
+definitions="$CI_OUT/$from/definitions"
+if [ -d "$definitions" ]; then
+  # In CI the definitions:<from> job's artifact: the deployed pipelines must be this commit's.
+  "$py" "$CI_ROOT/scripts/ci/check_deployed.py" --env "$from" --definitions "$definitions"
+else
+  say "no built definitions in $definitions: checking presence only"
+  "$py" "$CI_ROOT/scripts/ci/check_deployed.py" --env "$from"
+fi
 say "promotion $from -> $to approved"

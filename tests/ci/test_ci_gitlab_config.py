@@ -243,10 +243,10 @@ def test_promotion_chain_runs_dev_then_staging_then_prod(jobs):
     expected_needs = {
         "apply:dev": {"plan:dev"},
         "upsert:dev": {"apply:dev"},
-        "promote:staging": {"upsert:dev"},
+        "promote:staging": {"upsert:dev", "definitions:dev"},
         "apply:staging": {"plan:staging", "promote:staging"},
         "upsert:staging": {"apply:staging"},
-        "promote:prod": {"upsert:staging"},
+        "promote:prod": {"upsert:staging", "definitions:staging"},
         "apply:prod": {"plan:prod", "promote:prod"},
         "upsert:prod": {"apply:prod"},
     }

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from pathlib import Path
 
 import boto3
 import pytest
@@ -26,7 +27,7 @@ def moto_server():
 
 
 @pytest.fixture
-def account(moto_server):
+def account(moto_server, tmp_path):
     """A clean moto account per test, with clients and the environment the wrappers run with."""
     endpoint = moto_server["AWS_ENDPOINT_URL"]
     urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=30)
@@ -35,7 +36,7 @@ def account(moto_server):
         return boto3.client(service, endpoint_url=endpoint, region_name=REGION, aws_access_key_id="test",
                             aws_secret_access_key="test")
 
-    return wrapper_env(**moto_server), client
+    return wrapper_env(**moto_server, BATCHOPS_CI_OUT=str(tmp_path / "ci")), client
 
 
 def register_versions(sagemaker, group: str, statuses: list[str]) -> list[str]:
@@ -220,6 +221,23 @@ def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(a
 
     gate = run_wrapper("promote_check.sh", "dev", "staging", env=env)
     assert gate.returncode == 0, gate.stdout + gate.stderr
+    assert "checking presence only" in gate.stdout
+
+    # With the definitions:dev artifact present, the gate also proves dev runs exactly those definitions.
+    built = Path(env["BATCHOPS_CI_OUT"]) / "dev" / "definitions"
+    built.mkdir(parents=True)
+    for name in ("abalone-dev-training", "abalone-dev-training-hpo", "abalone-dev-inference"):
+        definition = client("sagemaker").describe_pipeline(PipelineName=name)["PipelineDefinition"]
+        (built / f"{name}.json").write_text(definition)
+    matching = run_wrapper("promote_check.sh", "dev", "staging", env=env)
+    assert matching.returncode == 0, matching.stderr
+    assert "match this commit's definitions" in matching.stdout
+    changed = json.loads((built / "abalone-dev-inference.json").read_text())
+    changed["Steps"] = changed["Steps"][:-1]
+    (built / "abalone-dev-inference.json").write_text(json.dumps(changed))
+    stale = run_wrapper("promote_check.sh", "dev", "staging", env=env)
+    assert stale.returncode == 1
+    assert "pipeline 'abalone-dev-inference' differs from this commit's definition" in stale.stderr
 
     # Re-running the job updates in place (the pipelines' own tests pin "unchanged" for identical code).
     second = run_wrapper("upsert.sh", "dev", env=env)
