@@ -159,33 +159,35 @@ def run_transform(args, schema) -> None:
     artefact = load_artefact(steplib.processing_path("input", "preprocessing"), schema)
     files = input_files(steplib.processing_path("input", "data"), "batch")
     required = [schema.record_key, *schema.features]
-    seen: dict[str, str] = {}
+    seen: dict[str, tuple[str, int]] = {}
     output = steplib.processing_path("output")
     total = 0
     for path, name in files:
-        table = steplib.read_table(path, schema, required=required, optional=[schema.target], display_name=name)
-        _check_keys(table, schema.record_key, seen)
-        features = transform_features(table, schema, artefact)
-        keys = table.values[schema.record_key]
         relative = name if name.lower().endswith(".csv") else name + ".csv"
-        steplib.write_matrix(output / "transform" / relative, features, keys=keys)
-        steplib.write_csv(output / "dataquality" / relative,
-                          table.rows(schema.features), header=schema.features)
-        total += len(table)
+        # In chunks: memory stays flat however large the batch (only the record keys are kept, to check them).
+        chunks = steplib.read_table_chunks(path, schema, required=required, optional=[schema.target],
+                                           display_name=name, chunk_rows=args.chunk_rows)
+        for number, table in enumerate(chunks):
+            _check_keys(table, schema.record_key, seen)
+            features = transform_features(table, schema, artefact)
+            steplib.write_matrix(output / "transform" / relative, features, keys=table.values[schema.record_key],
+                                 append=number > 0)
+            steplib.write_csv(output / "dataquality" / relative, table.rows(schema.features),
+                              header=None if number else schema.features, append=number > 0)
+            total += len(table)
     print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
 
 
-def _check_keys(table, key_column: str, seen: dict[str, str]) -> None:
+def _check_keys(table, key_column: str, seen: dict[str, tuple[str, int]]) -> None:
     """Record keys join predictions to ground truth: each must be present and unique in the batch."""
     problems = []
     for index, key in enumerate(table.values[key_column]):
-        where = table.where(index)
         if key == "":
-            problems.append(f"{where} (empty)")
+            problems.append(f"{table.where(index)} (empty)")
         elif key in seen:
-            problems.append(f"{where} ('{key}' also at {seen[key]})")
+            problems.append(f"{table.where(index)} ('{key}' also at {seen[key][0]} line {seen[key][1]})")
         else:
-            seen[key] = where
+            seen[key] = table.origins[index]
     if problems:
         raise StepFailure(f"record key '{key_column}' must be present and unique: "
                           + ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""))
@@ -199,6 +201,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--feedback-uri", default="", help="s3:// prefix of labelled batches to train on too")
     parser.add_argument("--region", default="")
+    parser.add_argument("--chunk-rows", type=int, default=100_000, help="transform mode: rows processed at once")
     args = parser.parse_args(argv)
     if args.mode == "train":
         missing = [f"--{n.replace('_', '-')}" for n in ("validation_fraction", "test_fraction", "seed")

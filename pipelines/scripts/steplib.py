@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import math
 import os
 import sys
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -148,24 +149,50 @@ def list_files(directory: Path, suffix: str) -> list[Path]:
 
 def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
                display_name: str | None = None, header: bool | None = None) -> Table:
-    """Read one CSV by the schema's header convention and check its columns.
+    """Read one CSV by the schema's header convention and check its columns (see `read_table_chunks`)."""
+    chunks = list(read_table_chunks(path, schema, required=required, optional=optional, display_name=display_name,
+                                    header=header, chunk_rows=None))
+    table = chunks[0]
+    for chunk in chunks[1:]:
+        table.extend(chunk)
+    return table
+
+
+def read_table_chunks(path: Path, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
+                      display_name: str | None = None, header: bool | None = None,
+                      chunk_rows: int | None = 100_000) -> Iterator[Table]:
+    """Read one CSV in tables of at most `chunk_rows` rows (None: one table), checking columns and widths.
 
     With a header, columns are found by name (any order) and must be the required ones plus any optional ones.
     Without one, the row must hold the schema's columns in schema order, the optional ones possibly left out.
+    An empty file (or a header alone) yields one empty table.
     """
     name = display_name or path.name
     has_header = schema.header if header is None else header
     with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = [(number, row) for number, row in enumerate(csv.reader(handle), start=1)
-                if len(row) > 1 or (row and row[0].strip())]
-    if has_header:
-        if not rows:
-            raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
-        (_, head), rows = rows[0], rows[1:]
-        columns = [cell.strip() for cell in head]
-        _check_header(name, columns, required, optional)
-    else:
-        columns = _positional_columns(name, rows, schema, required, optional)
+        rows = ((number, row) for number, row in enumerate(csv.reader(handle), start=1)
+                if len(row) > 1 or (row and row[0].strip()))
+        first = next(rows, None)
+        if has_header:
+            if first is None:
+                raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
+            columns = [cell.strip() for cell in first[1]]
+            _check_header(name, columns, required, optional)
+        else:
+            columns = _positional_columns(name, first, schema, required, optional)
+            rows = itertools.chain([first] if first else [], rows)
+        yielded = False
+        while True:
+            batch = list(itertools.islice(rows, chunk_rows)) if chunk_rows else list(rows)
+            if batch or not yielded:
+                yield _table_of(name, columns, batch, required, optional)
+                yielded = True
+            if not batch or chunk_rows is None:
+                return
+
+
+def _table_of(name: str, columns: list[str], rows: list, required: Sequence[str],
+              optional: Sequence[str]) -> Table:
     bad_width = [number for number, row in rows if len(row) != len(columns)]
     if bad_width:
         raise StepFailure(f"{name}: expected {len(columns)} fields per row ({', '.join(columns)}); "
@@ -202,17 +229,18 @@ def _check_header(name: str, columns: list[str], required: Sequence[str], option
                                                                 else ")"))
 
 
-def _positional_columns(name, rows, schema, required, optional) -> list[str]:
+def _positional_columns(name, first, schema, required, optional) -> list[str]:
+    """Columns of a file without header, told apart by the width of its first row."""
     full = [c for c in schema.columns if c in required or c in optional]
-    if not rows:
+    if first is None:
         return full
-    width = len(rows[0][1])
+    number, row = first
     for count in range(len(optional) + 1):
         candidate = [c for c in full if c in required or c in optional[count:]]
-        if len(candidate) == width:
+        if len(candidate) == len(row):
             return candidate
     widths = sorted({len([c for c in full if c in required or c in optional[k:]]) for k in range(len(optional) + 1)})
-    raise StepFailure(f"{name}: line {rows[0][0]} has {width} fields, expected {' or '.join(map(str, widths))} "
+    raise StepFailure(f"{name}: line {number} has {len(row)} fields, expected {' or '.join(map(str, widths))} "
                       f"(columns in schema order: {', '.join(full)}; the file has no header row)")
 
 
@@ -263,7 +291,7 @@ def format_number(value: float) -> str:
     return format(float(value), ".10g")
 
 
-def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = None) -> None:
+def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = None, *, append: bool = False) -> None:
     """Numbers as CSV without header (`%.10g`), optionally each row led by its key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.StringIO()
@@ -272,7 +300,8 @@ def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = No
     lines = buffer.getvalue().splitlines() if matrix.shape[1] else [""] * matrix.shape[0]
     if keys is not None:
         lines = [_csv_field(keys[i]) + ("," + line if line else "") for i, line in enumerate(lines)]
-    path.write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+    with path.open("a" if append else "w", encoding="utf-8", newline="") as handle:
+        handle.write("".join(line + "\n" for line in lines))
 
 
 def _csv_field(text: str) -> str:
@@ -281,9 +310,10 @@ def _csv_field(text: str) -> str:
     return text
 
 
-def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] | None = None) -> None:
+def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] | None = None, *,
+              append: bool = False) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="", encoding="utf-8") as handle:
+    with path.open("a" if append else "w", newline="", encoding="utf-8") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         if header is not None:
             writer.writerow(header)

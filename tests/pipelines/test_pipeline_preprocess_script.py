@@ -182,3 +182,30 @@ def test_missing_schema_and_bad_arguments(job):
     job.schema = {"header": True}
     result = job.run("preprocess.py", *TRAIN_ARGS)
     assert result.returncode == 1 and "DATASET_SCHEMA is not a valid schema" in result.message
+
+
+def test_transform_mode_in_small_chunks_gives_the_same_files(trained, tmp_path):
+    outputs = {}
+    for chunk_rows in ("2", "100000"):
+        job = Job(tmp_path / f"chunks-{chunk_rows}", OTHER_SCHEMA)
+        job.input("preprocessing").mkdir(parents=True)
+        (job.input("preprocessing") / "p.json").write_bytes(
+            (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+        write_rows(job.input("data") / "batch.csv", other_rows(7, first_key=500), ["order_id", *OTHER_FEATURES])
+        result = job.run("preprocess.py", "--mode", "transform", "--chunk-rows", chunk_rows)
+        assert result.returncode == 0, result.stderr
+        outputs[chunk_rows] = [(job.output(name) / "batch.csv").read_bytes() for name in ("transform", "dataquality")]
+    assert outputs["2"] == outputs["100000"]
+    assert len(outputs["2"][0].splitlines()) == 7 and len(outputs["2"][1].splitlines()) == 8
+
+
+def test_duplicate_keys_across_chunks_and_files_are_found(trained, tmp_path):
+    job = Job(tmp_path / "dupes-chunks", OTHER_SCHEMA)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    write_rows(job.input("data") / "a.csv", other_rows(5, first_key=1), ["order_id", *OTHER_FEATURES])
+    write_rows(job.input("data") / "b.csv", other_rows(3, first_key=5), ["order_id", *OTHER_FEATURES])
+    result = job.run("preprocess.py", "--mode", "transform", "--chunk-rows", "2")
+    assert result.returncode == 1
+    assert "b.csv line 2 ('5' also at a.csv line 6)" in result.message
