@@ -11,35 +11,29 @@ One emulator per process (moto's state is process-wide). Extra HTTP routes besid
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
 
-# moto reads this when it builds the IAM backend; set before anything imports moto (fixes attaching
-# AWS-managed policies such as AWSLambdaBasicExecutionRole).
-MANAGED_POLICIES_VARIABLE = "MOTO_IAM_LOAD_MANAGED_POLICIES"
-os.environ.setdefault(MANAGED_POLICIES_VARIABLE, "true")
-
-import json  # noqa: E402
-import logging  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-import urllib.error  # noqa: E402
-import urllib.request  # noqa: E402
-from collections.abc import Callable, Iterable  # noqa: E402
-from pathlib import Path  # noqa: E402
-from typing import Any  # noqa: E402
-
-from moto.core.base_backend import BackendDict, backend_lock  # noqa: E402
-from moto.core.model_instances import reset_model_data  # noqa: E402
-from moto.moto_api._internal.models import MotoAPIBackend, moto_api_backend  # noqa: E402
-from moto.moto_server.threaded_moto_server import ThreadedMotoServer  # noqa: E402
-from moto.moto_server.werkzeug_app import (  # noqa: E402
+from moto.core.base_backend import BackendDict, backend_lock
+from moto.core.model_instances import reset_model_data
+from moto.moto_api._internal.models import MotoAPIBackend, moto_api_backend
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
     DomainDispatcherApplication,
     MotoRequestHandler,
     create_backend_app,
 )
-from werkzeug.serving import make_server  # noqa: E402
+from werkzeug.serving import make_server
 
-from . import (  # noqa: E402
+from . import (
     context,
     email_outbox,
     event_bus,
@@ -48,13 +42,20 @@ from . import (  # noqa: E402
     pipeline_executions,
     s3_bucket_policies,
     s3_notifications,
+    sqs_encryption,
 )
-from .contracts import ExecutionHandler  # noqa: E402
-from .email_outbox import EmailOutbox  # noqa: E402
-from .lambda_targets import LambdaInvoker  # noqa: E402
-from .patching import Patcher  # noqa: E402
-from .pipeline_executions import ExecutionRegistry  # noqa: E402
-from .schedules import RuleNotFound, Scheduler, fire_rule_now  # noqa: E402
+from .contracts import ExecutionHandler
+from .email_outbox import EmailOutbox
+from .lambda_targets import LambdaInvoker
+from .patching import Patcher
+from .pipeline_executions import ExecutionRegistry
+from .schedules import RuleNotFound, Scheduler, fire_rule_now
+from .service_warmup import ServiceWarmup
+
+# moto reads this each time it builds an IAM backend (not at import), so the launcher sets it only while an
+# emulator runs (start/stop): AWS-managed policies such as AWSLambdaBasicExecutionRole must be attachable,
+# but plain `moto.mock_aws` users in the same process must not pay for loading them on every start.
+MANAGED_POLICIES_VARIABLE = "MOTO_IAM_LOAD_MANAGED_POLICIES"
 
 log = logging.getLogger("batchops.emulator")
 
@@ -105,6 +106,7 @@ class _Server(ThreadedMotoServer):
         super().__init__(ip_address=HOST, port=port, verbose=False)
         self._routes = routes
         self._start_error: BaseException | None = None
+        self.dispatcher: DomainDispatcherApplication | None = None
 
     def start(self) -> None:
         super().start()
@@ -115,7 +117,7 @@ class _Server(ThreadedMotoServer):
             raise error
 
     def _server_entry(self) -> None:
-        moto_app = DomainDispatcherApplication(create_backend_app)
+        moto_app = self.dispatcher = DomainDispatcherApplication(create_backend_app)
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             handled = self._routes(environ, start_response)
@@ -150,6 +152,7 @@ class Emulator:
         scheduler_clock: Callable[[], float] = time.time,
         scheduler_poll_seconds: float = 1.0,
         load_aws_managed_policies: bool = True,
+        warm_up_services: bool = True,
     ):
         if port is not None and not 0 <= int(port) <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
@@ -160,6 +163,8 @@ class Emulator:
         self.lambda_retry_delay_seconds = lambda_retry_delay_seconds
         self.scheduler = Scheduler(clock=scheduler_clock, poll_interval=scheduler_poll_seconds)
         self.load_aws_managed_policies = load_aws_managed_policies
+        self.warm_up_services = warm_up_services
+        self.warmup: ServiceWarmup | None = None
         self._previous_managed_policy_setting: str | None = None
         self._patcher = Patcher()
         self._boto_session: Any = None
@@ -190,8 +195,8 @@ class Emulator:
                 "moto's state is process-wide, so stop that one first"
             )
         self.home.mkdir(parents=True, exist_ok=True)
-        # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 2 s
-        # on the first IAM call, so tests that need no IAM policies may turn it off.
+        # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 1.3 s
+        # (on the warm-up thread), so tests that need no IAM policies may turn it off.
         self._previous_managed_policy_setting = os.environ.get(MANAGED_POLICIES_VARIABLE)
         os.environ[MANAGED_POLICIES_VARIABLE] = "true" if self.load_aws_managed_policies else "false"
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
@@ -214,6 +219,7 @@ class Emulator:
         ctx.outbox = EmailOutbox(self.home)
         ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
         self._install_patches()
+        self._start_warmup(server.dispatcher)  # after the patches: handlers are built as on a first request
         self.scheduler.start()
         try:
             self._wait_until_ready()
@@ -227,6 +233,7 @@ class Emulator:
         event_bus.install(self._patcher)
         s3_notifications.install(self._patcher)
         s3_bucket_policies.install(self._patcher)
+        sqs_encryption.install(self._patcher)
         email_outbox.install(self._patcher)
         lambda_targets.install(self._patcher)
         model_registry.install(self._patcher)
@@ -234,7 +241,9 @@ class Emulator:
 
         def reset_with_extensions(backend: MotoAPIBackend) -> None:
             self._reset_extensions()
+            self._stop_warmup()  # never build backends while they are being dropped
             clear_moto_state()
+            self._start_warmup(None)  # the handlers survive a reset; the IAM backends do not
             backend.__init__(backend.region_name, backend.account_id)  # type: ignore[misc]
 
         self._patcher.replace(MotoAPIBackend, "reset", reset_with_extensions)
@@ -256,6 +265,7 @@ class Emulator:
         if self._server is None:
             return
         ctx = self._context
+        self._stop_warmup()
         self.scheduler.stop()
         if ctx is not None and ctx.executions is not None:
             ctx.executions.shutdown()
@@ -270,6 +280,15 @@ class Emulator:
             context.deactivate(ctx)
         self._context = None
         log.info("local AWS emulator on port %s stopped", self.port)
+
+    def _start_warmup(self, dispatcher: DomainDispatcherApplication | None) -> None:
+        if self.warm_up_services:
+            self.warmup = ServiceWarmup(dispatcher, context.ACCOUNT_ID).start()
+
+    def _stop_warmup(self) -> None:
+        if self.warmup is not None:
+            self.warmup.stop()
+            self.warmup = None
 
     def _restore_managed_policy_setting(self) -> None:
         if self._previous_managed_policy_setting is None:
