@@ -90,7 +90,7 @@ def _sniff_delimiter(path: Path) -> str:
     return ","
 
 
-def split_hyperparameters(hyperparameters: dict[str, str]) -> tuple[dict[str, str], int, int | None]:
+def split_hyperparameters(hyperparameters: dict[str, str]) -> tuple[dict[str, Any], int, int | None]:
     if "num_round" not in hyperparameters:
         raise AlgorithmError("hyperparameter 'num_round' is required")
     try:
@@ -103,7 +103,16 @@ def split_hyperparameters(hyperparameters: dict[str, str]) -> tuple[dict[str, st
         raise AlgorithmError(f"num_round must be at least 1, found {num_round}")
     if "sagemaker_program" in hyperparameters:
         raise AlgorithmError("script mode (sagemaker_program) is not supported by the local algorithm")
-    params = {k: v for k, v in hyperparameters.items() if k not in _CONTAINER_HYPERPARAMETERS}
+    params: dict[str, Any] = {k: v for k, v in hyperparameters.items() if k not in _CONTAINER_HYPERPARAMETERS}
+    # eval_metric may list several metrics ("rmse,mae"); a tuning objective's metric is always evaluated.
+    metrics = [m.strip() for m in str(params.pop("eval_metric", "")).split(",") if m.strip()]
+    objective = hyperparameters.get("_tuning_objective_metric", "")
+    if objective:
+        metric = objective.split(":", 1)[-1]
+        if metric not in metrics:
+            metrics.append(metric)
+    if metrics:
+        params["eval_metric"] = metrics
     return params, num_round, early_stopping
 
 

@@ -36,6 +36,16 @@ def test_training_prints_rounds_and_saves_a_loadable_model(tmp_path, monkeypatch
     assert booster.num_boosted_rounds() == 4 and booster.num_features() == 3
 
 
+def test_the_tuning_objective_metric_is_always_evaluated(tmp_path, monkeypatch, capsys):
+    train, validation = regression_csv(100, seed=4)[0], regression_csv(40, seed=5)[0]
+    _layout(tmp_path, monkeypatch, {"num_round": "2", "eval_metric": "rmse", "_tuning_objective_metric":
+                                    "validation:mae"},
+            {"train": ("text/csv", train), "validation": ("text/csv", validation)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[1]")][0]
+    assert "\tvalidation-rmse:" in last and "\tvalidation-mae:" in last
+
+
 def test_csv_weights_take_column_one_as_the_instance_weight(tmp_path, monkeypatch):
     rows = "\n".join(f"{i % 3},{1 if i % 2 else 5},{i / 10},{(i * 7) % 5}" for i in range(60)) + "\n"
     base = _layout(tmp_path, monkeypatch, {"num_round": "2", "csv_weights": "1"}, {"train": ("text/csv", rows)})
