@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # small enough to overlap parsing/predicting with formatting
 
 _SLICE = re.compile(r"^\$\[\s*(-?\d+)?\s*:\s*(-?\d+)?\s*\]$")
 _LIST = re.compile(r"^\$\[\s*-?\d+\s*(,\s*-?\d+\s*)*\]$")
@@ -117,8 +117,8 @@ class _Plan:
 def transform_csv_file(booster: xgb.Booster, source: Path, target: Path, settings: TransformSettings) -> ObjectReport:
     """Transform one CSV object into `target` (written completely or the call raises TransformError).
 
-    The next chunk is parsed on a helper thread (pandas' parser releases the GIL) while the current one is
-    predicted and formatted.
+    The next chunk is parsed and predicted on a helper thread (pandas' parser and XGBoost release the GIL)
+    while the current one is formatted and written.
     """
     started = time.perf_counter()
     records = 0
@@ -134,13 +134,13 @@ def transform_csv_file(booster: xgb.Booster, source: Path, target: Path, setting
             if plan is None:
                 first_line = _decode(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], line=line)
                 plan = _Plan.make(settings, len(next(csv.reader([first_line]))))
-            parsed = parser.submit(_parse, chunk, plan.columns, plan.feature_columns, plan.text_columns, line=line)
+            parsed = parser.submit(_parse_and_predict, booster, chunk, plan, line=line)
             if pending is not None:
-                records += _write(writer, _assemble(booster, settings, plan, *pending))
+                records += _write(writer, _assemble(settings, plan, *pending))
             pending = (chunk, parsed, line)
             line += chunk.count(b"\n")
         if pending is not None:
-            records += _write(writer, _assemble(booster, settings, plan, *pending))
+            records += _write(writer, _assemble(settings, plan, *pending))
     return ObjectReport(records=records, seconds=time.perf_counter() - started)
 
 
@@ -175,16 +175,21 @@ def _decode(data: bytes, *, line: int) -> str:
         raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
 
 
-def _assemble(booster: xgb.Booster, settings: TransformSettings, plan: _Plan, text: bytes, parsed: Future,
-              line: int) -> list[str]:
-    """Predict one parsed chunk and build its output records."""
-    frame = parsed.result()
+def _parse_and_predict(booster: xgb.Booster, text: bytes, plan: _Plan, *, line: int) -> tuple[pd.DataFrame,
+                                                                                               np.ndarray]:
+    """The GIL-free part of a chunk (pandas' parser, XGBoost's predictor), run ahead on a helper thread."""
+    frame = _parse(text, plan.columns, plan.feature_columns, plan.text_columns, line=line)
     matrix = _features(frame, plan.feature_columns, plan.text_columns, line=line)
     try:
-        predictions = booster.inplace_predict(matrix)
+        return frame, booster.inplace_predict(matrix)
     except (xgb.core.XGBoostError, ValueError) as exc:  # ValueError: feature count mismatch
         raise TransformError(f"the model rejected the records from line {line} ({matrix.shape[1]} feature "
                              f"columns): {str(exc).strip().splitlines()[0]}") from None
+
+
+def _assemble(settings: TransformSettings, plan: _Plan, text: bytes, parsed: Future, line: int) -> list[str]:
+    """Build one chunk's output records from its parsed input and predictions."""
+    frame, predictions = parsed.result()
     predicted = _format_predictions(predictions)
     if len(predicted) != 1:  # a multi-output model: the assembled record is wider than planned
         plan = _Plan.make(settings, plan.columns, len(predicted))
