@@ -97,10 +97,17 @@ def collect(target: AwsTarget, home: Path) -> ReportData:
         registration_threshold=settings.model.registration_threshold,
         model_quality_threshold=settings.model.model_quality_threshold,
         executions=executions,
-        models=ops.model_versions(target),
+        models=_models(target),
         drift=drift,
         emails=_emails(home),
     )
+
+
+def _models(target: AwsTarget) -> list[ops.ModelVersion]:
+    try:
+        return ops.model_versions(target)
+    except ops.OperationError:  # no model package group yet (infrastructure not applied): nothing registered
+        return []
 
 
 def _emails(home: Path) -> list[dict[str, Any]]:

@@ -273,3 +273,8 @@ def test_emulator_reset_wipes_everything(cli, seeded):
     assert after.exit_code == 1
     assert f"model package group '{GROUP}'" in after.output
     assert seeded["aws"].client("s3").list_buckets()["Buckets"] == []
+    empty_report = seeded["home"] / "empty.html"
+    reported = cli("report", "--out", str(empty_report))
+    assert reported.exit_code == 0, reported.output
+    assert "No executions yet." in empty_report.read_text()
+    assert "No model version registered yet." in empty_report.read_text()
