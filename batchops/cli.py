@@ -600,6 +600,9 @@ def demo(
     ctx: typer.Context,
     report_path: Path = typer.Option(None, "--report", help="Report file (default <home>/demo-report.html)."),
     timeout: float = typer.Option(600, help="Seconds to wait for any one pipeline execution."),
+    keep_running: bool = typer.Option(False, "--keep-running",
+                                      help="Leave the emulator running in the background afterwards, so every "
+                                           "command can inspect the result (`batchops emulator down` stops it)."),
 ) -> None:
     """Run the whole lifecycle offline: infrastructure, training, approval, scoring, drift, retraining."""
     from batchops.demo import DemoFailure, run_demo
@@ -608,7 +611,8 @@ def demo(
     if state.env != "local":
         raise ValueError(f"the demo runs against the local emulator only (--env local), not '{state.env}'")
     try:
-        run_demo(state.home, report_path=report_path, console=console, execution_timeout=timeout)
+        run_demo(state.home, report_path=report_path, console=console, execution_timeout=timeout,
+                 keep_running=keep_running)
     except DemoFailure as exc:
         err_console.print(f"[red]demo failed:[/red] {exc}", soft_wrap=True)
         raise typer.Exit(1) from None

@@ -343,14 +343,17 @@ def clear_previous_demo(home: Path) -> None:
 
 
 def run_demo(home: Path | None = None, *, report_path: Path | None = None, console: Console | None = None,
-             execution_timeout: float = 600, settings: Settings | None = None,
+             execution_timeout: float = 600, settings: Settings | None = None, keep_running: bool = False,
              before_stop: Callable[[Demo, Any], None] | None = None) -> DemoOutcome:
-    """Start a fresh in-process emulator in `home`, run every phase, stop the emulator.
+    """Start a fresh emulator in `home`, run every phase, stop the emulator.
 
-    `before_stop(demo, local_aws)` runs after the last phase while the emulator still answers (tests inspect
-    the final state there).
+    By default the emulator runs in this process and stops at the end. With `keep_running` it is the background
+    emulator of `home` (as `batchops emulator up` starts it) and stays up, so every `batchops` command can look
+    at what the demo left; `batchops emulator down` stops it.
+    `before_stop(demo, local_aws)` runs after the last phase while the in-process emulator still answers (tests
+    inspect the final state there; `local_aws` is None with `keep_running`).
     """
-    from batchops.local_runtime import start_local_aws
+    from batchops import local_runtime
 
     home = batchops_home(home)
     settings = settings or load_settings("local")
@@ -362,12 +365,18 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
     home.mkdir(parents=True, exist_ok=True)
     clear_previous_demo(home)
     started = time.monotonic()
+    local_aws = None
     with console.status("starting the local AWS emulator"):
-        local_aws = start_local_aws(home)  # its pipeline runner keeps job logs under <home>/runs
+        # Either way, the emulator's pipeline runner keeps job logs under <home>/runs.
+        if keep_running:
+            endpoint_url = local_runtime.start_background(home)["endpoint_url"]
+        else:
+            local_aws = local_runtime.start_local_aws(home)
+            endpoint_url = local_aws.endpoint_url
     emulator_seconds = time.monotonic() - started
     try:
-        console.print(f"local AWS emulator at {local_aws.endpoint_url} (state in {home})")
-        target = connect(settings, endpoint_url=local_aws.endpoint_url)
+        console.print(f"local AWS emulator at {endpoint_url} (state in {home})")
+        target = connect(settings, endpoint_url=endpoint_url)
         demo = Demo(settings, home, target, console=console, report_path=report_path,
                     execution_timeout=execution_timeout)
         demo.outcome.phase_seconds["emulator start"] = emulator_seconds
@@ -375,6 +384,10 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
         if before_stop:
             before_stop(demo, local_aws)
     finally:
-        local_aws.stop()
+        if local_aws is not None:
+            local_aws.stop()
     console.print(f"demo finished in {time.monotonic() - started:.1f} s")
+    if keep_running:
+        console.print(f"the emulator keeps running at {endpoint_url}: try `batchops --home {home} models list`, "
+                      "`runs list`, `outbox list`; stop it with `batchops emulator down`", soft_wrap=True)
     return outcome

@@ -429,7 +429,7 @@ def _summary_section(data: ReportData) -> str:
     drifted = sum(any(f.violations for f in d.features) for d in data.drift)
     return (f"<p>{len(data.executions)} executions ({succeeded} succeeded, {failed} failed); {len(data.models)} "
             f"model versions ({approved} approved, {pending} pending approval); {drifted} batch(es) with data-quality "
-            f"violations; {len(data.emails)} emails.</p>")
+            f"violations; {len(_group_emails(data.emails))} emails.</p>")
 
 
 def _executions_table(data: ReportData) -> str:
@@ -499,13 +499,23 @@ def _drift_section(data: ReportData) -> str:
     return "".join(blocks)
 
 
+def _group_emails(emails: list[dict[str, Any]]) -> dict[tuple[str, str, str], list[str]]:
+    """One outbox file per recipient and message: (date, subject, body) -> recipients, each message once."""
+    grouped: dict[tuple[str, str, str], list[str]] = {}
+    for message in emails:
+        key = (str(message.get("date", "")), str(message.get("subject", "")), str(message.get("body", "")))
+        grouped.setdefault(key, []).append(str(message.get("to", "")))
+    return grouped
+
+
 def _emails_section(data: ReportData) -> str:
     if not data.emails:
         return "<p>No emails.</p>"
+    grouped = _group_emails(data.emails)
     items = "".join(
-        f"<details><summary>{_e(m.get('date', ''))} to {_e(m.get('to', ''))}: <b>{_e(m.get('subject', ''))}</b>"
-        f"</summary><pre>{_e(m.get('body', ''))}</pre></details>" for m in data.emails)
-    return f"<p>{len(data.emails)} message(s) in the local outbox.</p>{items}"
+        f"<details><summary>{_e(date)} to {_e(', '.join(recipients))}: <b>{_e(subject)}</b></summary>"
+        f"<pre>{_e(body)}</pre></details>" for (date, subject, body), recipients in grouped.items())
+    return f"<p>{len(grouped)} message(s), {len(data.emails)} outbox file(s) (one per recipient).</p>{items}"
 
 
 def checked_output_path(out: Path | str) -> Path:

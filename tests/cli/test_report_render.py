@@ -80,8 +80,9 @@ def sample_data() -> ReportData:
                       [ExecutionView(training, steps, [Gate("registration", "pass", "rmse 1.42 within 2.6")]),
                        ExecutionView(inference, failed, [Gate("model quality", "fail", "rmse 6.2 > 3.0")])],
                       [version], [drift],
-                      [{"date": "Sat, 01 Jun 2024 12:00:00 +0000", "to": "a@example.com",
-                        "subject": "[local] training Succeeded", "body": "execution exec1 <ok>"}])
+                      [{"date": "Sat, 01 Jun 2024 12:00:00 +0000", "to": to,
+                        "subject": "[local] training Succeeded", "body": "execution exec1 <ok>"}
+                       for to in ("a@example.com", "b@example.com")])
 
 
 def test_render_is_self_contained_and_complete():
@@ -96,6 +97,8 @@ def test_render_is_self_contained_and_complete():
         assert text in page, text
     assert page.count("<svg") >= 5  # timeline, metrics chart, drift chart, one per feature
     assert "&lt;b&gt;" in page and "<b>:" not in page  # category values are escaped
+    assert "1 message(s), 2 outbox file(s)" in page
+    assert "to a@example.com, b@example.com: <b>[local] training Succeeded</b>" in page
 
 
 def test_render_empty_environment():
