@@ -6,6 +6,10 @@ Measured in one process with an in-process emulator (managed IAM policies off un
   S3 → SQS event          put_object until the Object Created event is in a queue target (EventBridge dispatch)
   S3 → Lambda             put_object until the deployed handler's subprocess has finished (zip extracted once)
   pipeline events         step_status calls per second through the sink (each event goes to one SNS target)
+  first requests          one request to each of the product's services at once, as `terraform apply` opens,
+                          in a fresh process with managed IAM policies on (as the CLI runs): moto building
+                          everything on first use ("cold") against the emulator's warm-up having done it
+                          ("warmed"; the warm-up's own time, on its background thread, is printed too)
 Each is repeated (--repeat) and the median and the fastest run are printed.
 
     python benchmarks/bench_emulator.py
@@ -18,10 +22,13 @@ import argparse
 import io
 import json
 import statistics
+import subprocess
+import sys
 import tempfile
 import threading
 import time
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from batchops.emulator import Emulator, context, read_invocation_log
@@ -43,13 +50,71 @@ def _report(name: str, seconds: list[float], unit: str = "ms") -> None:
     )
 
 
+# One cheap read per service the product uses (Terraform's first requests are of the same kind).
+FIRST_REQUESTS = {
+    "sts": lambda c: c.get_caller_identity(),
+    "iam": lambda c: c.list_roles(),
+    "kms": lambda c: c.list_keys(),
+    "s3": lambda c: c.list_buckets(),
+    "sqs": lambda c: c.list_queues(),
+    "sns": lambda c: c.list_topics(),
+    "events": lambda c: c.list_rules(),
+    "lambda": lambda c: c.list_functions(),
+    "logs": lambda c: c.describe_log_groups(),
+    "dynamodb": lambda c: c.list_tables(),
+    "ssm": lambda c: c.describe_parameters(),
+    "sagemaker": lambda c: c.list_model_package_groups(),
+    "secretsmanager": lambda c: c.list_secrets(),
+}
+
+
+def first_request_burst(warm: bool) -> dict[str, float]:
+    """In this (fresh) process: seconds for one concurrent request per service right after start."""
+    home = Path(tempfile.mkdtemp(prefix="bench-emulator-burst-"))
+    started = time.perf_counter()
+    emulator = Emulator(home, warm_up_services=warm, execution_handler=None).start()
+    try:
+        clients = {name: emulator.client(name) for name in FIRST_REQUESTS}  # botocore's own cost: not timed
+        warmup_seconds = 0.0
+        if warm:
+            emulator.warmup.wait(120)  # Terraform's init and provider start take longer than this
+            warmup_seconds = time.perf_counter() - started
+        began = time.perf_counter()
+        with ThreadPoolExecutor(len(FIRST_REQUESTS)) as pool:
+            for future in [pool.submit(call, clients[name]) for name, call in FIRST_REQUESTS.items()]:
+                future.result()
+        return {"burst": time.perf_counter() - began, "warmup": warmup_seconds}
+    finally:
+        emulator.stop()
+
+
+def _first_request_bursts(repeat: int) -> None:
+    for mode in ("cold", "warmed"):
+        bursts, warmups = [], []
+        for _ in range(repeat):
+            output = subprocess.run(
+                [sys.executable, __file__, "--first-burst", mode], capture_output=True, text=True, check=True
+            ).stdout
+            measured = json.loads(output.strip().splitlines()[-1])
+            bursts.append(measured["burst"])
+            warmups.append(measured["warmup"])
+        _report(f"first requests ({mode})", bursts)
+        if mode == "warmed":
+            _report("  warm-up (background)", warmups)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument(
         "--managed-policies", action="store_true", help="load AWS-managed IAM policies (as the CLI does)"
     )
+    parser.add_argument("--first-burst", choices=("cold", "warmed"), help=argparse.SUPPRESS)  # one child run
     args = parser.parse_args()
+    if args.first_burst:
+        print(json.dumps(first_request_burst(warm=args.first_burst == "warmed")))
+        return
+    _first_request_bursts(args.repeat)
     home = Path(tempfile.mkdtemp(prefix="bench-emulator-"))
     options = {"load_aws_managed_policies": args.managed_policies, "execution_handler": None}
 
