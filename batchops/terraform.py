@@ -3,6 +3,12 @@
     tf = Terraform(load_settings("local"), home=Path(".local"), endpoint_env=local_aws.env(), progress=print)
     tf.init(); tf.plan(); tf.apply(); tf.output(); tf.destroy()
 
+    # A reviewed change: save the plan, apply exactly that file later (possibly in another job).
+    tf.plan(out=Path("build/ci/dev/plan.tfplan")); tf.apply(plan_file=Path("build/ci/dev/plan.tfplan"))
+
+It is also the command line the CI wrappers in `scripts/ci/` and people use (`python -m batchops.terraform
+ENV COMMAND`, see `main`): no other file of the project runs the `terraform` binary (a test checks it).
+
 What it takes care of:
 - the environment's variables come from `env_files/<env>.tfvars` (`-var-file`), the file Python reads too;
 - the Lambda zips are built (`batchops.lambda_package`) before anything evaluates `filebase64sha256`;
@@ -11,7 +17,11 @@ What it takes care of:
   `terraform/` plus the run's own `backend_override.tf`: nothing is written into the source tree, and an
   override file someone else puts into `terraform/` (a CI wrapper's backend, say) never changes this run;
 - state: `local` keeps it in `<home>/terraform/local/terraform.tfstate`; real environments use a remote
-  backend (`http` for GitLab-managed state, or `s3`) configured with `-backend-config` entries;
+  backend (`http` for GitLab-managed state, or `s3`) configured with `-backend-config` entries, which must
+  not carry credentials (Terraform records them in the data directory and in saved plans): those come from
+  the backend's environment variables (`TF_HTTP_PASSWORD`, the AWS credential chain);
+- a saved plan records the SHA-256 of the Lambda zips it was made with (`<plan>.lambda.sha256`, the
+  `sha256sum` format); applying that plan refuses other zips and never rebuilds them;
 - providers install offline from a filesystem mirror when one is found (see `find_provider_mirror`);
 - against the local emulator the process gets only the emulator's endpoint and dummy keys, never the
   caller's AWS credentials, so a `local` run cannot touch an AWS account.
@@ -23,6 +33,7 @@ default, and its apply/destroy defaults (`-force`, no `-auto-approve`) fail on T
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -61,6 +72,11 @@ class TerraformError(RuntimeError):
         super().__init__(message)
 
 
+class TerraformRefusal(TerraformError):
+    """The adapter refused an input before running Terraform (missing plan file, changed Lambda zips, a secret
+    in the backend settings, an unconfirmed destroy): the command line exits 2 for these, 1 for failures."""
+
+
 @dataclass(frozen=True)
 class PlanSummary:
     """What a plan would do to resources (output-only changes do not count)."""
@@ -77,6 +93,10 @@ class PlanSummary:
     @property
     def has_changes(self) -> bool:
         return self.changes > 0
+
+    def gitlab_report(self) -> dict[str, int]:
+        """GitLab's Terraform report (`artifacts:reports:terraform`), shown in the merge-request widget."""
+        return {"create": self.add, "update": self.change, "delete": self.destroy}
 
     def __str__(self) -> str:
         if not self.has_changes:
@@ -225,7 +245,8 @@ class Terraform:
         backend_config: Sequence[str] = (),
         terraform_bin: str | None = None,
         module_dir: Path = TERRAFORM_DIR,
-        lambda_build_dir: Path = LAMBDA_BUILD_DIR,
+        lambda_build_dir: Path | None = None,
+        lock_timeout: str = "60s",
     ):
         if settings.source_file is None:
             raise TerraformError("settings have no source file: load them with batchops.config.load_settings")
@@ -235,7 +256,13 @@ class Terraform:
         self.endpoint_env = dict(endpoint_env) if endpoint_env else None
         self.progress = progress
         self.module_dir = Path(module_dir).resolve()
-        self.lambda_build_dir = Path(lambda_build_dir)
+        if not self.module_dir.is_dir():
+            raise TerraformRefusal(f"Terraform root module {self.module_dir} is not a directory")
+        # The module reads its zips from `${path.module}/build/lambda`.
+        self.lambda_build_dir = Path(lambda_build_dir) if lambda_build_dir else self.module_dir / "build" / "lambda"
+        if not re.fullmatch(r"\d+[smh]", lock_timeout):
+            raise TerraformRefusal(f"lock timeout '{lock_timeout}': expected a duration like 60s, 5m or 1h")
+        self.lock_timeout = lock_timeout
         self.var_file = Path(settings.source_file).resolve()
         self.work_dir = self.home / "terraform" / self.environment
         self.data_dir = self.work_dir / "data"
@@ -243,6 +270,7 @@ class Terraform:
         self.root_dir = self.work_dir / "root"
         self.backend = self._choose_backend(backend)
         self.backend_config = list(backend_config) or _backend_config_from_env()
+        check_backend_config(self.backend_config)
         self.terraform_bin = terraform_bin or os.environ.get("BATCHOPS_TERRAFORM") or shutil.which("terraform")
         if not self.terraform_bin:
             raise TerraformError("terraform is not on PATH: install Terraform 1.11 or set BATCHOPS_TERRAFORM")
@@ -263,8 +291,14 @@ class Terraform:
 
     # ---------------------------------------------------------------------------------- commands
 
-    def init(self) -> None:
-        """Install providers (from the mirror when found) and configure this environment's backend."""
+    def init(self, *, backend: bool = True) -> None:
+        """Install providers (from the mirror when found) and configure this environment's backend.
+
+        `backend=False` initialises without any backend: enough for validate and test, never touches state."""
+        if not backend:
+            self._run("init", options={"backend": False})
+            self._initialized = True
+            return
         backend_config: dict[str, str] | None = None
         if self.backend == "local":
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -300,24 +334,71 @@ class Terraform:
         filters = [f"-filter={name}" for name in filter_files]
         return self._run("test", *filters, options={"var_file": str(self.var_file), "input": None}).output
 
-    def plan(self) -> PlanSummary:
-        """Plan against the environment's state and return how many resources would change."""
-        self._prepare()
-        plan_file = self.work_dir / "last.tfplan"
-        self._run("plan", options={"var_file": str(self.var_file), "out": str(plan_file), "lock_timeout": "60s"})
-        shown = self._run("show", str(plan_file), options={"json": True, "input": None}, quiet=True)
-        return summarize_plan(json.loads(shown.output))
+    @property
+    def default_plan_file(self) -> Path:
+        return self.work_dir / "last.tfplan"
 
-    def apply(self) -> dict[str, Any]:
-        """Create or update everything; returns the outputs."""
+    def check_module_tests(self) -> list[Path]:
+        """The module's `tests/*.tftest.hcl`; refuses a module without any (its tests must not vanish silently)."""
+        tests = sorted((self.module_dir / "tests").glob("*.tftest.hcl"))
+        if not tests:
+            raise TerraformRefusal(f"no {self.module_dir}/tests/*.tftest.hcl found: the module's tests are missing")
+        return tests
+
+    def plan(self, out: Path | str | None = None) -> PlanSummary:
+        """Plan against the environment's state and return how many resources would change.
+
+        The plan is saved to `out` (default `<home>/terraform/<env>/last.tfplan`) with its Lambda manifest
+        beside it; a failed plan leaves neither behind, so an older plan file can never be mistaken for it."""
         self._prepare()
-        self._run("apply", options={"var_file": str(self.var_file), "auto_approve": True, "lock_timeout": "60s"})
+        plan_file = Path(out).resolve() if out else self.default_plan_file
+        manifest = lambda_manifest_path(plan_file)
+        plan_file.unlink(missing_ok=True)
+        manifest.unlink(missing_ok=True)
+        plan_file.parent.mkdir(parents=True, exist_ok=True)
+        self._run("plan", options={"var_file": str(self.var_file), "out": str(plan_file),
+                                   "lock_timeout": self.lock_timeout})
+        write_lambda_manifest(self.lambda_build_dir, manifest)
+        return summarize_plan(self.show_plan_json(plan_file))
+
+    def show_plan_json(self, plan_file: Path | str) -> dict[str, Any]:
+        """`terraform show -json <plan file>`, parsed."""
+        self._ensure_init()
+        shown = self._run("show", str(Path(plan_file).resolve()), options={"json": True, "input": None}, quiet=True)
+        try:
+            return json.loads(shown.output)
+        except ValueError:
+            raise TerraformError(f"terraform show -json {plan_file} did not print JSON:\n{shown.output[-2000:]}",
+                                 command=shown.command, output=shown.output) from None
+
+    def show_plan_text(self, plan_file: Path | str) -> str:
+        """The human-readable plan (`terraform show <plan file>`), for reviewers."""
+        self._ensure_init()
+        return self._run("show", str(Path(plan_file).resolve()), options={"input": None}, quiet=True).output + "\n"
+
+    def apply(self, plan_file: Path | str | None = None) -> dict[str, Any]:
+        """Create or update everything; returns the outputs.
+
+        With `plan_file`, applies exactly that saved plan: its Lambda zips are checked against the plan's
+        manifest first (and not rebuilt), and Terraform itself refuses a plan whose state has moved on."""
+        if plan_file is None:
+            self._prepare()
+            self._run("apply", options={"var_file": str(self.var_file), "auto_approve": True,
+                                        "lock_timeout": self.lock_timeout})
+            return self.output()
+        plan_file = Path(plan_file).resolve()
+        if not plan_file.is_file():
+            raise TerraformRefusal(f"no reviewed plan at {plan_file}: make one with the plan command (--out)")
+        verify_lambda_manifest(self.lambda_build_dir, lambda_manifest_path(plan_file))
+        self._prepare(build_lambdas=False)
+        self._run("apply", str(plan_file), options={"auto_approve": True, "lock_timeout": self.lock_timeout})
         return self.output()
 
     def destroy(self) -> None:
         """Remove everything Terraform created for this environment."""
         self._prepare()
-        self._run("destroy", options={"var_file": str(self.var_file), "auto_approve": True, "lock_timeout": "60s"})
+        self._run("destroy", options={"var_file": str(self.var_file), "auto_approve": True,
+                                      "lock_timeout": self.lock_timeout})
 
     def output(self) -> dict[str, Any]:
         """`terraform output -json` as {name: value} (empty before the first apply)."""
@@ -337,12 +418,13 @@ class Terraform:
         if not self._initialized:
             self.init()
 
-    def _prepare(self) -> None:
+    def _prepare(self, *, build_lambdas: bool = True) -> None:
         """Before any command that evaluates the configuration: zips built, init done, target checked."""
         if self.environment == "local" and self.endpoint_env is None:
             raise TerraformError("environment 'local' runs only against the local emulator: pass endpoint_env "
                                  "(start it with batchops.local_runtime.start_local_aws)")
-        self.build_lambda_packages()
+        if build_lambdas:
+            self.build_lambda_packages()
         self._ensure_init()
 
     def build_lambda_packages(self) -> dict[str, Path]:
@@ -479,6 +561,71 @@ def _backend_config_from_env() -> list[str]:
     return [entry.strip() for entry in re.split(r"[;\n]", raw) if entry.strip()]
 
 
+# Backend settings that are credentials, and where each backend reads them from instead.
+_SECRET_BACKEND_KEY = re.compile(r"password|secret|token|access_key|private_key", re.IGNORECASE)
+_SECRET_HINT = ("credentials come from the environment instead: TF_HTTP_USERNAME / TF_HTTP_PASSWORD for the "
+                "http backend, the AWS credential chain for s3")
+
+
+def check_backend_config(entries: Sequence[str]) -> None:
+    """Refuse credentials in `-backend-config`: Terraform writes those settings into its data directory and
+    into every saved plan, which CI publishes as an artifact. Files are checked for the same keys."""
+    for entry in entries:
+        key, separator, _value = entry.partition("=")
+        if separator:
+            keys = [key.strip()]
+            where = f"backend setting '{key.strip()}'"
+        else:
+            path = Path(entry).expanduser()
+            if not path.is_file():
+                raise TerraformRefusal(f"backend config '{entry}': neither key=value nor an existing file")
+            keys = re.findall(r"^\s*([A-Za-z_][\w-]*)\s*=", path.read_text(encoding="utf-8"), re.MULTILINE)
+            where = f"backend config file {path}"
+        secret = [name for name in keys if _SECRET_BACKEND_KEY.search(name)]
+        if secret:
+            raise TerraformRefusal(f"{where}: {', '.join(secret)} is a credential and would be written into "
+                                   f"saved plans; {_SECRET_HINT}")
+
+
+# ------------------------------------------------------------------------------------------- Lambda manifest
+
+
+def lambda_manifest_path(plan_file: Path) -> Path:
+    """Where the SHA-256 of the Lambda zips a plan was made with are kept: beside the plan file."""
+    return plan_file.with_name(plan_file.name + ".lambda.sha256")
+
+
+def _zip_digests(directory: Path) -> dict[str, str]:
+    return {path.name: hashlib.sha256(path.read_bytes()).hexdigest() for path in sorted(directory.glob("*.zip"))}
+
+
+def write_lambda_manifest(lambda_dir: Path, manifest: Path) -> None:
+    """`sha256sum` format, so a person can check it too: `cd <lambda dir> && sha256sum -c <manifest>`."""
+    digests = _zip_digests(lambda_dir)
+    if not digests:
+        raise TerraformError(f"no Lambda zips in {lambda_dir} to record with the plan")
+    manifest.write_text("".join(f"{digest}  {name}\n" for name, digest in digests.items()), encoding="utf-8")
+
+
+def verify_lambda_manifest(lambda_dir: Path, manifest: Path) -> None:
+    """Refuse zips other than the planned ones: the plan recorded their hashes, apply would upload these."""
+    if not manifest.is_file():
+        raise TerraformRefusal(f"no {manifest} beside the plan: the plan's artifacts are incomplete")
+    planned: dict[str, str] = {}
+    for number, line in enumerate(manifest.read_text(encoding="utf-8").splitlines(), start=1):
+        digest, _, name = line.partition("  ")
+        if not re.fullmatch(r"[0-9a-f]{64}", digest) or not name:
+            raise TerraformRefusal(f"{manifest}:{number}: expected '<sha256>  <zip name>', found {line!r}")
+        planned[name] = digest
+    present = _zip_digests(lambda_dir) if lambda_dir.is_dir() else {}
+    problems = [f"{name} {'missing' if name not in present else 'changed'}"
+                for name, digest in planned.items() if present.get(name) != digest]
+    problems += [f"{name} not planned" for name in present if name not in planned]
+    if problems:
+        raise TerraformRefusal(f"the Lambda zips in {lambda_dir} differ from the ones planned "
+                               f"({', '.join(problems)}): plan again")
+
+
 def _describe_diagnostic(diagnostic: Mapping[str, Any]) -> str:
     where = diagnostic.get("range") or {}
     location = f"{where.get('filename', '?')}:{(where.get('start') or {}).get('line', '?')}"
@@ -492,60 +639,154 @@ def _error_excerpt(lines: list[str], limit: int = 40) -> str:
     return "\n".join(chosen[-limit:]) if start is None else "\n".join(chosen[:limit])
 
 
-def summarize_plan(plan: Mapping[str, Any]) -> PlanSummary:
-    """Counts from `terraform show -json <plan>`: a replace counts as one add and one destroy."""
+_PLAN_ACTIONS = {"create", "update", "delete", "no-op", "read", "forget"}
+
+
+def summarize_plan(plan: Any) -> PlanSummary:
+    """Counts from `terraform show -json <plan>`: a replace counts as one add and one destroy, as Terraform's own
+    summary line does; reads, no-ops and forgets are not changes. Anything else is not a plan: an error."""
+    if not isinstance(plan, Mapping):
+        raise TerraformError("not a plan: expected the JSON object of `terraform show -json <plan file>`")
+    resources = plan.get("resource_changes")
+    resources = [] if resources is None else resources
+    if not isinstance(resources, list):
+        raise TerraformError("not a plan: 'resource_changes' is not a list")
     add = change = destroy = 0
     addresses = []
-    for resource in plan.get("resource_changes", []):
-        actions = resource.get("change", {}).get("actions", [])
-        if actions in (["no-op"], ["read"]) or not actions:
-            continue
-        addresses.append(resource.get("address", "?"))
-        add += "create" in actions
-        destroy += "delete" in actions
-        change += actions == ["update"]
+    for index, resource in enumerate(resources):
+        address = resource.get("address", f"resource_changes[{index}]") if isinstance(resource, Mapping) else None
+        actions = (resource.get("change") or {}).get("actions") if isinstance(resource, Mapping) else None
+        if not isinstance(actions, list) or not all(isinstance(action, str) for action in actions):
+            raise TerraformError(f"not a plan: {address or f'resource_changes[{index}]'} has no list of actions "
+                                 "under change.actions")
+        unknown = sorted(set(actions) - _PLAN_ACTIONS)
+        if unknown:
+            raise TerraformError(f"{address}: unknown plan action(s) {', '.join(unknown)}")
+        counted = ("create" in actions, actions == ["update"], "delete" in actions)
+        if any(counted):
+            addresses.append(address)
+            add, change, destroy = add + counted[0], change + counted[1], destroy + counted[2]
     return PlanSummary(add=add, change=change, destroy=destroy, addresses=tuple(addresses))
 
 
 # ------------------------------------------------------------------------------------------- command line
 
 
+_COMMANDS = ("init", "validate", "plan", "apply", "destroy", "output", "test", "checks")
+
+
+def _parser():
+    import argparse
+
+    parser = argparse.ArgumentParser(
+        prog="python -m batchops.terraform",
+        description="Terraform for one environment through the project's adapter (docs/infrastructure.md).",
+        epilog="checks = fmt -check, then validate and `terraform test` without any backend (exit 3: unformatted "
+               "files). Exit 2: refused before Terraform ran (bad configuration or arguments, missing or changed "
+               "plan artifacts, unconfirmed destroy); exit 1: Terraform failed.")
+    parser.add_argument("env", help="environment name (local, dev, staging, prod) or path to a .tfvars file")
+    parser.add_argument("command", choices=_COMMANDS)
+    parser.add_argument("--home", default=os.environ.get("BATCHOPS_HOME") or str(PROJECT_ROOT / ".local"),
+                        help="state and cache directory (default: BATCHOPS_HOME or .local)")
+    parser.add_argument("--module-dir", default=str(TERRAFORM_DIR),
+                        help="Terraform root module (default: the repository's terraform/)")
+    parser.add_argument("--backend", choices=["local", *REMOTE_BACKENDS],
+                        help="state backend (default: BATCHOPS_TF_BACKEND; local for the local environment)")
+    parser.add_argument("--backend-config", action="append", default=[], metavar="KEY=VALUE|FILE",
+                        help="backend setting, repeatable (default: BATCHOPS_TF_BACKEND_CONFIG); no credentials")
+    parser.add_argument("--lock-timeout", default=os.environ.get("BATCHOPS_TF_LOCK_TIMEOUT") or "60s",
+                        help="how long to wait for the state lock (default: BATCHOPS_TF_LOCK_TIMEOUT or 60s)")
+    parser.add_argument("--out", help="plan: save the plan here (its Lambda manifest goes beside it)")
+    parser.add_argument("--report", help="plan: write GitLab's Terraform report {create, update, delete} here")
+    parser.add_argument("--text", help="plan: write the human-readable plan here")
+    parser.add_argument("--plan", help="apply: apply exactly this saved plan")
+    parser.add_argument("--confirm", default=os.environ.get("BATCHOPS_CONFIRM_DESTROY"),
+                        help="destroy of a real environment: its name, typed again (or BATCHOPS_CONFIRM_DESTROY)")
+    return parser
+
+
+def _check_arguments(parser, args) -> None:
+    """Options that belong to another command are mistakes, not silently ignored."""
+    allowed = {"plan": {"out", "report", "text"}, "apply": {"plan"}}
+    misplaced = [f"--{name}" for name in ("out", "report", "text", "plan")
+                 if getattr(args, name) and name not in allowed.get(args.command, set())]
+    if misplaced:
+        parser.error(f"{', '.join(misplaced)} cannot be used with '{args.command}'")
+
+
+def _write_text(path: str, text: str) -> None:
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(text, encoding="utf-8")
+
+
+def _run_checks(terraform: Terraform) -> int:
+    unformatted = terraform.fmt_check()
+    if unformatted:
+        import sys
+
+        print(f"error: not formatted: {', '.join(unformatted)} (run `terraform fmt -recursive` in "
+              f"{terraform.module_dir})", file=sys.stderr)
+        return 3
+    terraform.check_module_tests()
+    terraform.build_lambda_packages()  # `terraform test` evaluates filebase64sha256 over the zips
+    terraform.init(backend=False)
+    terraform.validate()
+    print("validate: the configuration is valid")
+    terraform.test()
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """`python -m batchops.terraform ENV COMMAND`: the adapter for CI jobs and people (scripts/terraform.sh).
 
-    Real environments take their backend from BATCHOPS_TF_BACKEND / BATCHOPS_TF_BACKEND_CONFIG and their
-    credentials from the usual AWS variables (OIDC web identity in CI). `local` needs AWS_ENDPOINT_URL of a
-    running emulator (`batchops` starts one) and never uses the caller's credentials."""
-    import argparse
+    Real environments take their backend from --backend / --backend-config (or BATCHOPS_TF_BACKEND /
+    BATCHOPS_TF_BACKEND_CONFIG) and their credentials from the usual variables (OIDC web identity in CI,
+    TF_HTTP_PASSWORD for GitLab-managed state). `local` needs AWS_ENDPOINT_URL of a running emulator (`batchops`
+    starts one) and never uses the caller's credentials."""
     import sys
 
     from batchops.config import ConfigError, load_settings
 
-    parser = argparse.ArgumentParser(prog="python -m batchops.terraform", description=main.__doc__.splitlines()[0])
-    parser.add_argument("env", help="environment name (local, dev, staging, prod) or path to a .tfvars file")
-    parser.add_argument("command", choices=["init", "validate", "plan", "apply", "destroy", "output", "test"])
-    parser.add_argument("--home", default=os.environ.get("BATCHOPS_HOME") or str(PROJECT_ROOT / ".local"),
-                        help="state and cache directory (default: BATCHOPS_HOME or .local)")
-    parser.add_argument("--report", help="plan only: write {create, update, delete} counts here (GitLab report)")
+    parser = _parser()
     args = parser.parse_args(argv)
+    _check_arguments(parser, args)
+    for name in ("out", "report", "text"):  # a failed plan must not leave an older one looking current
+        if getattr(args, name):
+            Path(getattr(args, name)).unlink(missing_ok=True)
     try:
         settings = load_settings(args.env)
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         endpoint_env = {"AWS_ENDPOINT_URL": endpoint} if settings.environment == "local" and endpoint else None
-        terraform = Terraform(settings, home=args.home, endpoint_env=endpoint_env, progress=print)
+        terraform = Terraform(settings, home=args.home, endpoint_env=endpoint_env, progress=print,
+                              backend=args.backend, backend_config=args.backend_config,
+                              module_dir=Path(args.module_dir), lock_timeout=args.lock_timeout)
         if args.command == "plan":
-            summary = terraform.plan()
+            summary = terraform.plan(out=args.out)
             print(f"plan: {summary}")
+            plan_file = Path(args.out).resolve() if args.out else terraform.default_plan_file
             if args.report:
-                Path(args.report).write_text(json.dumps(
-                    {"create": summary.add, "update": summary.change, "delete": summary.destroy}) + "\n",
-                    encoding="utf-8")
+                _write_text(args.report, json.dumps(summary.gitlab_report()) + "\n")
+            if args.text:
+                _write_text(args.text, terraform.show_plan_text(plan_file))
+        elif args.command == "apply":
+            terraform.apply(plan_file=args.plan)
+        elif args.command == "destroy":
+            if settings.environment != "local" and args.confirm != settings.environment:
+                raise TerraformRefusal(f"refusing to destroy '{settings.environment}': confirm with --confirm "
+                                       f"{settings.environment} (or BATCHOPS_CONFIRM_DESTROY={settings.environment})")
+            terraform.destroy()
         elif args.command == "output":
             print(json.dumps(terraform.output(), indent=2, sort_keys=True))
+        elif args.command == "checks":
+            return _run_checks(terraform)
         else:
             getattr(terraform, args.command)()
     except ConfigError as exc:
         print("\n".join(exc.problems), file=sys.stderr)
+        return 2
+    except TerraformRefusal as exc:
+        print(f"error: {exc}", file=sys.stderr)
         return 2
     except TerraformError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -134,29 +134,10 @@ run_cleanup() {
 trap run_cleanup EXIT
 
 # ------------------------------------------------------------------------------------------------ Terraform
-
-# Optional offline provider mirror for laptops without registry access (CI downloads from the registry).
-# TF_CLI_CONFIG_FILE set by the caller wins; TF_PLUGIN_MIRROR names a directory holding registry.terraform.io/.
-configure_provider_mirror() {
-  if [ -n "${TF_CLI_CONFIG_FILE:-}" ] || [ -z "${TF_PLUGIN_MIRROR:-}" ]; then
-    return 0
-  fi
-  [ -d "$TF_PLUGIN_MIRROR/registry.terraform.io" ] ||
-    die "TF_PLUGIN_MIRROR='$TF_PLUGIN_MIRROR' has no registry.terraform.io/ directory"
-  mkdir -p "$CI_OUT"
-  cat > "$CI_OUT/terraform.rc" <<RC
-provider_installation {
-  filesystem_mirror {
-    path    = "$TF_PLUGIN_MIRROR"
-    include = ["registry.terraform.io/hashicorp/*"]
-  }
-  direct {
-    exclude = ["registry.terraform.io/hashicorp/*"]
-  }
-}
-RC
-  export TF_CLI_CONFIG_FILE="$CI_OUT/terraform.rc"
-}
+# Every Terraform command goes through the project's adapter (batchops/terraform.py): it stages a root of its
+# own per environment (nothing is written into $TF_ROOT), keeps a TF_DATA_DIR per environment under
+# $CI_OUT/terraform/<env>/, builds the Lambda zips, installs providers from a filesystem mirror when one is
+# found (TF_PLUGIN_MIRROR or BATCHOPS_TF_PLUGIN_MIRROR) and saves and applies plan files.
 
 # The pinned Terraform on PATH: the one already there when it is that version, else installed (checksum
 # verified) under build/ci-tools/ by install_terraform.py, which needs only the Python standard library.
@@ -167,7 +148,15 @@ ensure_terraform() {
   export PATH="$dir:$PATH"
 }
 
-tf() { terraform -chdir="$TF_ROOT" "$@"; }
+# terraform_adapter <env> <command> [options]: the adapter with this checkout's module and output directory.
+terraform_adapter() {
+  local env="$1" command="$2" py
+  shift 2
+  [ -d "$TF_ROOT" ] || die "Terraform root module '$TF_ROOT' does not exist"
+  py="$(project_python)"
+  ensure_terraform
+  "$py" -m batchops.terraform "$env" "$command" --home "$CI_OUT" --module-dir "$TF_ROOT" "$@"
+}
 
 # Address of the GitLab-managed state of one environment. TF_STATE_BASE_ADDRESS overrides the GitLab API
 # location (e.g. a laptop using a personal access token); TF_STATE_NAME overrides the state name.
@@ -184,37 +173,27 @@ state_address() {
   echo "${base%/}/${TF_STATE_NAME:-$env}"
 }
 
-# `terraform init` against the environment's GitLab-managed HTTP state, with its own TF_DATA_DIR so that
-# environments never share init state. The backend block is added as an override file for the duration of
-# this wrapper only: the root module stays free of CI details. Credentials go through TF_HTTP_USERNAME /
-# TF_HTTP_PASSWORD (the job token in CI), never through -backend-config, so they are not written into the
-# plan file or the data directory.
-terraform_init() {
+# The adapter's backend options for the environment's GitLab-managed HTTP state (locking built in), in the
+# array GITLAB_STATE_ARGS. Credentials go through TF_HTTP_USERNAME / TF_HTTP_PASSWORD (the job token in CI),
+# never through -backend-config: the adapter refuses that, as Terraform would write them into the plan file.
+use_gitlab_state() {
   local env="$1" address
-  ensure_terraform
-  [ -d "$TF_ROOT" ] || die "Terraform root module '$TF_ROOT' does not exist"
   address="$(state_address "$env")"
-  configure_provider_mirror
-  export TF_DATA_DIR="$CI_OUT/$env/tf-data"
-  mkdir -p "$TF_DATA_DIR"
   if [ -z "${TF_HTTP_PASSWORD:-}" ] && [ -n "${CI_JOB_TOKEN:-}" ]; then
     export TF_HTTP_USERNAME="gitlab-ci-token" TF_HTTP_PASSWORD="$CI_JOB_TOKEN"
   fi
-  local override="$TF_ROOT/$BACKEND_OVERRIDE_NAME"
-  [ -e "$override" ] && die "$override exists: another CI wrapper is running in this checkout, or one was killed (remove the file)"
-  printf '%s\n' '# Written by scripts/ci for one command, then removed.' 'terraform {' '  backend "http" {}' '}' > "$override"
-  add_cleanup "rm -f '$override'"
-  say "terraform init ($env, state $address)"
-  tf init -input=false -reconfigure -no-color \
-    -backend-config="address=$address" \
-    -backend-config="lock_address=$address/lock" \
-    -backend-config="unlock_address=$address/lock" \
-    -backend-config="lock_method=POST" \
-    -backend-config="unlock_method=DELETE" \
-    -backend-config="retry_wait_min=5"
+  GITLAB_STATE_ARGS=(--backend http
+    --backend-config "address=$address"
+    --backend-config "lock_address=$address/lock"
+    --backend-config "unlock_address=$address/lock"
+    --backend-config "lock_method=POST"
+    --backend-config "unlock_method=DELETE"
+    --backend-config "retry_wait_min=5"
+    --lock-timeout "${TF_LOCK_TIMEOUT:-120s}")
+  say "Terraform state of $env: $address"
 }
 
-# Lambda zips are built by the project's packager before any plan or destroy (filebase64sha256 reads them).
+# Lambda zips built by the project's packager (the validate-stage job that publishes them as an artifact).
 build_lambda_zips() {
   local py
   py="$(project_python)"

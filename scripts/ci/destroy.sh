@@ -7,16 +7,14 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
-state_address "$env" >/dev/null  # fail before any work when no state location is known
+use_gitlab_state "$env"  # fails before any work when no state location is known
+# Checked here too, not only by the adapter: the pipelines are removed before Terraform runs.
 [ "${BATCHOPS_CONFIRM_DESTROY:-}" = "$env" ] ||
   die "refusing to destroy '$env': set BATCHOPS_CONFIRM_DESTROY=$env to confirm"
 
-build_lambda_zips
 use_aws_role "$env" deploy
 # The pipelines and their uploaded step scripts are not Terraform's: removed first, so that the pipelines
 # never outlive their execution role and the code prefix does not keep the bucket from being deleted.
 "$(project_python)" "$CI_ROOT/scripts/ci/teardown_pipelines.py" --env "$env"
-terraform_init "$env"
 say "terraform destroy ($env)"
-tf destroy -input=false -no-color -auto-approve -lock-timeout="${TF_LOCK_TIMEOUT:-120s}" \
-  -var-file="$(env_file "$env")"
+terraform_adapter "$env" destroy "${GITLAB_STATE_ARGS[@]}" --confirm "$env"

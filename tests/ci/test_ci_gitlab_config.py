@@ -185,11 +185,18 @@ def test_no_unpinned_image_anywhere(config, jobs):
     assert bad == {}
 
 
-def test_terraform_image_matches_the_pinned_installer(jobs):
-    installer = (CI_SCRIPTS / "install_terraform.py").read_text()
-    version = re.search(r'TERRAFORM_VERSION = "([\d.]+)"', installer).group(1)
-    terraform_images = {_image_name(j["image"]) for j in jobs.values() if "terraform" in _image_name(j["image"])}
-    assert terraform_images == {f"hashicorp/terraform:{version}"}
+def test_terraform_runs_only_where_the_adapter_and_the_pinned_installer_can(jobs):
+    """Jobs that run Terraform call the adapter, which needs the project's Python; the wrappers install the
+    pinned Terraform themselves (install_terraform.py), so no job depends on a Terraform image."""
+    adapter_wrappers = {f"scripts/ci/{path.name}" for path in CI_SCRIPTS.glob("*.sh")
+                        if "terraform_adapter " in path.read_text()}
+    assert {"scripts/ci/plan.sh", "scripts/ci/apply.sh", "scripts/ci/destroy.sh",
+            "scripts/ci/terraform_checks.sh"} <= adapter_wrappers
+    terraform_jobs = {name for name, job in jobs.items() if set(called_paths(job)) & adapter_wrappers}
+    assert {"terraform", "plan:dev", "apply:prod", "destroy:staging"} <= terraform_jobs
+    images = {_image_name(jobs[name]["image"]) for name in terraform_jobs}
+    assert images == {_image_name(jobs["tests"]["image"])}, images
+    assert all("terraform" not in _image_name(job["image"]) for job in jobs.values())
 
 
 # ------------------------------------------------------------------------------------------------ rules
@@ -291,7 +298,8 @@ def test_plan_jobs_publish_the_merge_request_report_and_plan_file(jobs):
         artifacts = jobs[f"plan:{env}"]["artifacts"]
         assert artifacts["reports"]["terraform"] == "build/ci/$ENVIRONMENT/plan-report.json"
         # What apply.sh needs besides a checkout (tests/ci/test_ci_terraform_wrappers.py hands over the same).
-        assert {"build/ci/$ENVIRONMENT/plan.tfplan", "build/ci/$ENVIRONMENT/lambda.sha256"} <= set(artifacts["paths"])
+        assert {"build/ci/$ENVIRONMENT/plan.tfplan",
+                "build/ci/$ENVIRONMENT/plan.tfplan.lambda.sha256"} <= set(artifacts["paths"])
         assert "terraform/build/lambda/" in artifacts["paths"]
         assert artifacts["access"] == "developer"
 

@@ -1,13 +1,11 @@
-"""The small helpers behind the CI jobs: plan report, pinned Terraform installer, OIDC role set-up."""
+"""The small helpers behind the CI jobs: pinned Terraform installer, OIDC role set-up, definitions."""
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
 import io
-import json
 import re
-import subprocess
 import sys
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -25,57 +23,7 @@ def load_script(name: str):
     return module
 
 
-plan_report = load_script("plan_report.py")
 install_terraform = load_script("install_terraform.py")
-
-
-# ------------------------------------------------------------------------------------------------ plan report
-
-
-def change(address: str, *actions: str) -> dict:
-    return {"address": address, "change": {"actions": list(actions)}}
-
-
-def test_plan_report_counts_like_terraform_summary():
-    plan = {"format_version": "1.2", "resource_changes": [
-        change("aws_s3_bucket.data", "create"),
-        change("aws_sns_topic.alerts", "update"),
-        change("aws_lambda_function.notification", "delete", "create"),
-        change("aws_iam_role.events", "create", "delete"),
-        change("aws_kms_key.data", "no-op"),
-        change("data.aws_caller_identity.current", "read"),
-        change("aws_sqs_queue.old", "delete"),
-    ]}
-    assert plan_report.summarise(plan) == {"create": 3, "update": 1, "delete": 3}
-
-
-def test_plan_report_of_a_plan_without_changes_is_all_zero():
-    assert plan_report.summarise({"format_version": "1.2"}) == {"create": 0, "update": 0, "delete": 0}
-
-
-@pytest.mark.parametrize(("plan", "message"), [
-    ([], "expected the JSON of `terraform show -json"),
-    ({"format_version": "1.2", "resource_changes": {}}, "'resource_changes' is not a list"),
-    ({"format_version": "1.2", "resource_changes": [{"address": "aws_s3_bucket.x", "change": {}}]},
-     "aws_s3_bucket.x: no list of actions"),
-    ({"format_version": "1.2", "resource_changes": [change("aws_s3_bucket.x", "explode")]},
-     "aws_s3_bucket.x: unknown action(s) explode"),
-])
-def test_plan_report_rejects_what_is_not_a_plan(plan, message):
-    with pytest.raises(plan_report.PlanJsonError) as raised:
-        plan_report.summarise(plan)
-    assert message in str(raised.value)
-
-
-def test_plan_report_command_line(tmp_path):
-    script = str(CI_SCRIPTS / "plan_report.py")
-    ok = subprocess.run([sys.executable, script], input=json.dumps({"format_version": "1.2", "resource_changes": [
-        change("a.b", "create")]}), capture_output=True, text=True, timeout=30)
-    assert (ok.returncode, json.loads(ok.stdout)) == (0, {"create": 1, "update": 0, "delete": 0})
-    bad = subprocess.run([sys.executable, script], input="Terraform plan: 1 to add", capture_output=True,
-                         text=True, timeout=30)
-    assert bad.returncode == 1
-    assert "stdin is not JSON" in bad.stderr
 
 
 # ------------------------------------------------------------------------------------------------ installer

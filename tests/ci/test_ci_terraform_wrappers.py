@@ -52,7 +52,7 @@ def hand_over_plan_artifacts(stack: Path, out: Path, job_dir: Path, env: str) ->
     shutil.copytree(FIXTURE, new_stack)
     shutil.copytree(stack / "build" / "lambda", new_stack / "build" / "lambda")
     (new_out / env).mkdir(parents=True)
-    for name in ("plan.tfplan", "plan.txt", "lambda.sha256"):
+    for name in ("plan.tfplan", "plan.txt", "plan.tfplan.lambda.sha256"):
         shutil.copy2(out / env / name, new_out / env / name)
     return new_stack, new_out
 
@@ -70,7 +70,8 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account):
     assert plan.returncode == 0, plan.stdout + plan.stderr
     assert json.loads((out / "dev" / "plan-report.json").read_text()) == {"create": 1, "update": 0, "delete": 0}
     assert "terraform_data.stack" in (out / "dev" / "plan.txt").read_text()
-    assert sorted(line.split()[1] for line in (out / "dev" / "lambda.sha256").read_text().splitlines()) == \
+    manifest = (out / "dev" / "plan.tfplan.lambda.sha256").read_text()
+    assert sorted(line.split()[1] for line in manifest.splitlines()) == \
         ["approval_trigger.zip", "notification.zip"]
     calls = [(r.method, r.path) for r in state_api.requests]
     assert ("POST", f"{address}/lock") in calls and ("DELETE", f"{address}/lock") in calls
@@ -170,7 +171,7 @@ def run_checks(stack: Path, tmp_path: Path):
 def test_terraform_checks_run_fmt_validate_and_the_module_tests(stack, tmp_path):
     result = run_checks(stack, tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert "Success! The configuration is valid." in result.stdout
+    assert "validate: the configuration is valid" in result.stdout
     assert "Success! 1 passed, 0 failed." in result.stdout
 
 
@@ -186,8 +187,8 @@ def test_terraform_checks_fail_on_unformatted_code(stack, tmp_path):
     (stack / "extra.tf").write_text('output "x" {\nvalue = 1\n}\n')
     result = run_checks(stack, tmp_path)
     assert result.returncode == 3
-    assert "extra.tf" in result.stdout
-    assert "terraform validate" not in result.stdout
+    assert "error: not formatted: extra.tf" in result.stderr
+    assert "$ terraform init" not in result.stdout, "nothing runs after fmt fails"
 
 
 def test_terraform_checks_require_module_tests(stack, tmp_path):

@@ -132,6 +132,39 @@ def test_plan_summarises_the_saved_plan(local_settings, tmp_path, fake_terraform
     assert any(arg.startswith("-out=") for arg in plan_call)
 
 
+def change(address: str, *actions: str) -> dict:
+    return {"address": address, "change": {"actions": list(actions)}}
+
+
+def test_gitlab_report_counts_like_terraforms_summary_line() -> None:
+    plan = {"format_version": "1.2", "resource_changes": [
+        change("aws_s3_bucket.data", "create"),
+        change("aws_sns_topic.alerts", "update"),
+        change("aws_lambda_function.notification", "delete", "create"),
+        change("aws_iam_role.events", "create", "delete"),
+        change("aws_kms_key.data", "no-op"),
+        change("data.aws_caller_identity.current", "read"),
+        change("aws_sqs_queue.old", "delete"),
+        change("aws_sqs_queue.kept", "forget"),
+    ]}
+    assert summarize_plan(plan).gitlab_report() == {"create": 3, "update": 1, "delete": 3}
+    assert summarize_plan({"format_version": "1.2"}).gitlab_report() == {"create": 0, "update": 0, "delete": 0}
+
+
+@pytest.mark.parametrize(("plan", "message"), [
+    ([], "expected the JSON object of `terraform show -json"),
+    ({"format_version": "1.2", "resource_changes": {}}, "'resource_changes' is not a list"),
+    ({"format_version": "1.2", "resource_changes": [{"address": "aws_s3_bucket.x", "change": {}}]},
+     "aws_s3_bucket.x has no list of actions"),
+    ({"format_version": "1.2", "resource_changes": [change("aws_s3_bucket.x", "explode")]},
+     "aws_s3_bucket.x: unknown plan action(s) explode"),
+])
+def test_what_is_not_a_plan_is_rejected_by_name(plan, message) -> None:
+    with pytest.raises(TerraformError) as raised:
+        summarize_plan(plan)
+    assert message in str(raised.value)
+
+
 def test_summary_counts_a_replacement_as_add_and_destroy() -> None:
     summary = summarize_plan({"resource_changes": [
         {"address": "a", "change": {"actions": ["delete", "create"]}},
