@@ -8,7 +8,9 @@ the reviewed plan, destroy.
 from __future__ import annotations
 
 import json
+import os
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,44 @@ def aws_account():
     server, variables = start_moto()
     yield variables
     server.stop()
+
+
+@dataclass
+class TerraformSpy:
+    """A `terraform` first on PATH that records who runs it (the parent's command line) and hands over to the
+    real binary: the wrappers must run Terraform only through the adapter."""
+
+    bin_dir: Path
+    log: Path
+
+    def path(self) -> str:
+        return f"{self.bin_dir}:{os.environ['PATH']}"
+
+    def calls(self) -> list[tuple[str, str]]:
+        lines = self.log.read_text().splitlines() if self.log.exists() else []
+        return [tuple(line.split("\t", 1)) for line in lines]
+
+    def assert_only_the_adapter_ran_terraform(self, *expected: str) -> None:
+        calls = self.calls()
+        operations = [(parent, args) for parent, args in calls if args.split()[:1] != ["version"]]
+        assert {args.split()[0] for _, args in operations} >= set(expected), calls
+        strangers = [(parent, args) for parent, args in operations if "-m batchops.terraform" not in parent]
+        assert strangers == [], "terraform run by something other than the adapter"
+
+
+@pytest.fixture
+def terraform_spy(tmp_path: Path) -> TerraformSpy:
+    real = shutil.which("terraform")
+    assert real, "these tests run the real Terraform"
+    spy = TerraformSpy(tmp_path / "spy-bin", tmp_path / "terraform-calls.log")
+    spy.bin_dir.mkdir()
+    script = spy.bin_dir / "terraform"
+    script.write_text("#!/usr/bin/env bash\n"
+                      "parent=\"$(tr '\\0' ' ' < \"/proc/$PPID/cmdline\")\"\n"
+                      f"printf '%s\\t%s\\n' \"$parent\" \"$*\" >> '{spy.log}'\n"
+                      f"exec '{real}' \"$@\"\n")
+    script.chmod(0o755)
+    return spy
 
 
 @pytest.fixture
@@ -61,9 +101,9 @@ def files_containing(directory: Path, needle: bytes) -> list[Path]:
     return [p for p in directory.rglob("*") if p.is_file() and needle in p.read_bytes()]
 
 
-def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account):
+def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account, terraform_spy):
     out = tmp_path / "out"
-    env = gitlab_job_env(stack, out, state_api, aws_account)
+    env = gitlab_job_env(stack, out, state_api, {**aws_account, "PATH": terraform_spy.path()})
     address = "/api/v4/projects/42/terraform/state/dev"
 
     plan = run_job("plan:dev", env=env)  # the job's own script lines and variables from .gitlab-ci.yml
@@ -83,7 +123,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account):
 
     # The apply job starts from a fresh checkout plus the plan job's artifacts, nothing else.
     apply_stack, apply_out = hand_over_plan_artifacts(stack, out, tmp_path / "apply-job", "dev")
-    apply_env = gitlab_job_env(apply_stack, apply_out, state_api, aws_account)
+    apply_env = gitlab_job_env(apply_stack, apply_out, state_api, {**aws_account, "PATH": terraform_spy.path()})
     apply = run_job("apply:dev", env=apply_env)
     assert apply.returncode == 0, apply.stdout + apply.stderr
     assert state_api.resources(address) == ["terraform_data.stack"]
@@ -105,6 +145,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account):
     destroy = run_job("destroy:dev", env=env)  # the dev job confirms by itself
     assert destroy.returncode == 0, destroy.stdout + destroy.stderr
     assert state_api.resources(address) == []
+    terraform_spy.assert_only_the_adapter_ran_terraform("init", "plan", "show", "apply", "destroy")
 
 
 def test_prod_destroy_job_needs_the_confirmation_typed_by_a_person(stack, tmp_path, state_api):
@@ -164,13 +205,17 @@ def test_wrappers_reject_unknown_environments(script, tmp_path):
     assert "environment 'qa': no file env_files/qa.tfvars (known: dev local prod staging)" in result.stderr
 
 
-def run_checks(stack: Path, tmp_path: Path):
-    return run_wrapper("terraform_checks.sh", env=wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(tmp_path)))
+def run_checks(stack: Path, tmp_path: Path, **overrides: str):
+    return run_wrapper("terraform_checks.sh",
+                       env=wrapper_env(TF_ROOT=str(stack), BATCHOPS_CI_OUT=str(tmp_path), **overrides))
 
 
-def test_terraform_checks_run_fmt_validate_and_the_module_tests(stack, tmp_path):
-    result = run_checks(stack, tmp_path)
+def test_terraform_checks_run_fmt_validate_and_the_module_tests(stack, tmp_path, terraform_spy):
+    result = run_checks(stack, tmp_path, PATH=terraform_spy.path())
     assert result.returncode == 0, result.stdout + result.stderr
+    terraform_spy.assert_only_the_adapter_ran_terraform("fmt", "init", "validate", "test")
+    init = next(args for _, args in terraform_spy.calls() if args.startswith("init"))
+    assert "-backend=false" in init, "the checks never touch any environment's state"
     assert "validate: the configuration is valid" in result.stdout
     assert "Success! 1 passed, 0 failed." in result.stdout
 
