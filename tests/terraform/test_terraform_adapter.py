@@ -18,8 +18,11 @@ from batchops.terraform import (
     PlanSummary,
     Terraform,
     TerraformError,
+    TerraformRefusal,
+    check_backend_config,
     cli_config_text,
     find_provider_mirror,
+    lambda_manifest_path,
     search_mirror,
     summarize_plan,
 )
@@ -323,3 +326,167 @@ def test_the_staged_root_links_the_sources_but_not_foreign_override_files(
     (module_dir / "variables.tf").write_text("# variables\n", encoding="utf-8")
     terraform.stage_root()
     assert not (root / "main.tf").exists() and (root / "variables.tf").is_symlink()
+
+
+# ------------------------------------------------------------------------------------------- saved plans
+
+
+def test_a_saved_plan_records_its_lambda_zips_and_apply_uses_exactly_that_file(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    plan_file = tmp_path / "review" / "plan.tfplan"
+    terraform.plan(out=plan_file)
+    plan_call = next(call["argv"] for call in _calls(tmp_path) if call["argv"][0] == "plan")
+    assert f"-out={plan_file}" in plan_call
+    manifest = lambda_manifest_path(plan_file)
+    assert sorted(line.split("  ")[1] for line in manifest.read_text(encoding="utf-8").splitlines()) == [
+        "approval_trigger.zip", "notification.zip"]
+    plan_file.write_text("the saved plan\n", encoding="utf-8")  # the fake terraform writes none
+
+    zip_times = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "build").glob("*.zip")}
+    terraform.apply(plan_file=plan_file)
+    apply = next(call["argv"] for call in _calls(tmp_path) if call["argv"][0] == "apply")
+    assert apply[-1] == str(plan_file), "the saved plan is the last argument"
+    assert not any(arg.startswith("-var-file") for arg in apply), "a saved plan carries its variables"
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "build").glob("*.zip")} == zip_times, \
+        "applying a saved plan never rebuilds the zips"
+
+
+def test_apply_refuses_changed_lambda_zips_before_terraform_runs(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    plan_file = tmp_path / "plan.tfplan"
+    terraform.plan(out=plan_file)
+    plan_file.write_text("the saved plan\n", encoding="utf-8")
+    with (tmp_path / "build" / "notification.zip").open("ab") as handle:
+        handle.write(b"changed after review")
+    (tmp_path / "build" / "approval_trigger.zip").unlink()
+    (tmp_path / "build" / "extra.zip").write_bytes(b"not planned")
+    calls_before = len(_calls(tmp_path))
+    with pytest.raises(TerraformRefusal) as refused:
+        terraform.apply(plan_file=plan_file)
+    assert "differ from the ones planned (approval_trigger.zip missing, notification.zip changed, " \
+           "extra.zip not planned): plan again" in str(refused.value)
+    assert len(_calls(tmp_path)) == calls_before
+
+
+def test_apply_of_a_missing_plan_or_manifest_says_what_is_missing(
+        local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    with pytest.raises(TerraformRefusal, match=f"no reviewed plan at {tmp_path / 'nowhere.tfplan'}"):
+        terraform.apply(plan_file=tmp_path / "nowhere.tfplan")
+    (tmp_path / "bare.tfplan").write_text("plan\n", encoding="utf-8")
+    with pytest.raises(TerraformRefusal, match="bare.tfplan.lambda.sha256 beside the plan"):
+        terraform.apply(plan_file=tmp_path / "bare.tfplan")
+    lambda_manifest_path(tmp_path / "bare.tfplan").write_text("not a checksum line\n", encoding="utf-8")
+    with pytest.raises(TerraformRefusal, match=r"bare.tfplan.lambda.sha256:1: expected '<sha256>  <zip name>'"):
+        terraform.apply(plan_file=tmp_path / "bare.tfplan")
+    assert _calls(tmp_path) == []
+
+
+def test_a_failed_plan_leaves_no_plan_file_behind(local_settings, tmp_path, fake_terraform, module_dir,
+                                                  monkeypatch) -> None:
+    plan_file = tmp_path / "plan.tfplan"
+    plan_file.write_text("an older plan\n", encoding="utf-8")
+    lambda_manifest_path(plan_file).write_text("older\n", encoding="utf-8")
+    monkeypatch.setenv("FAKE_TF_FAIL", "plan")
+    with pytest.raises(TerraformError, match="terraform plan failed"):
+        _adapter(local_settings, tmp_path, fake_terraform, module_dir).plan(out=plan_file)
+    assert not plan_file.exists() and not lambda_manifest_path(plan_file).exists()
+
+
+# ------------------------------------------------------------------------------------------- backend settings
+
+
+@pytest.mark.parametrize("entry", ["password=job-token", "token=abc", "secret_key=abc", "access_key=AKIA"])
+def test_backend_settings_refuse_credentials(entry) -> None:
+    with pytest.raises(TerraformRefusal) as refused:
+        check_backend_config(["address=https://gitlab.example.com/state/dev", entry])
+    key = entry.split("=")[0]
+    assert f"backend setting '{key}': {key} is a credential" in str(refused.value)
+    assert "TF_HTTP_PASSWORD" in str(refused.value)
+
+
+def test_backend_config_files_are_checked_too(tmp_path) -> None:
+    good = tmp_path / "s3.hcl"
+    good.write_text('bucket = "state"\nkey = "prod.tfstate"\nuse_lockfile = true\n', encoding="utf-8")
+    check_backend_config([str(good)])
+    bad = tmp_path / "http.hcl"
+    bad.write_text('address = "https://x"\npassword = "glpat-123"\n', encoding="utf-8")
+    with pytest.raises(TerraformRefusal, match=f"backend config file {bad}: password is a credential"):
+        check_backend_config([str(bad)])
+    with pytest.raises(TerraformRefusal, match="neither key=value nor an existing file"):
+        check_backend_config([str(tmp_path / "missing.hcl")])
+
+
+def test_backend_settings_from_the_environment_are_checked(local_settings, tmp_path, fake_terraform, module_dir,
+                                                           monkeypatch) -> None:
+    dev = local_settings.model_copy(update={"environment": "dev"})
+    monkeypatch.setenv("BATCHOPS_TF_BACKEND", "http")
+    monkeypatch.setenv("BATCHOPS_TF_BACKEND_CONFIG", "address=https://x/state/dev;password=glpat-123")
+    with pytest.raises(TerraformRefusal, match="'password': password is a credential"):
+        _adapter(dev, tmp_path, fake_terraform, module_dir, endpoint_env=None)
+
+
+def test_lock_timeout_must_be_a_duration(local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    with pytest.raises(TerraformRefusal, match="lock timeout 'soon': expected a duration like 60s"):
+        _adapter(local_settings, tmp_path, fake_terraform, module_dir, lock_timeout="soon")
+    _adapter(local_settings, tmp_path, fake_terraform, module_dir, lock_timeout="5m").destroy()
+    assert "-lock-timeout=5m" in _calls(tmp_path)[-1]["argv"]
+
+
+# ------------------------------------------------------------------------------------------- command line (CI)
+
+
+def _main_dev(tmp_path: Path, *args: str) -> int:
+    from batchops.terraform import main
+
+    return main(["dev", *args, "--home", str(tmp_path / "home"), "--backend", "http",
+                 "--backend-config", "address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev"])
+
+
+def test_command_line_plan_writes_plan_text_report_and_manifest(tmp_path, fake_terraform, monkeypatch,
+                                                                capsys) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    monkeypatch.setenv("FAKE_TF_SHOW", json.dumps({"resource_changes": [change("a", "update")]}))
+    out = tmp_path / "ci" / "dev"
+    assert _main_dev(tmp_path, "plan", "--out", str(out / "plan.tfplan"), "--text", str(out / "plan.txt"),
+                     "--report", str(out / "plan-report.json")) == 0
+    assert json.loads((out / "plan-report.json").read_text(encoding="utf-8")) == {"create": 0, "update": 1,
+                                                                                  "delete": 0}
+    assert (out / "plan.txt").read_text(encoding="utf-8").strip()  # the fake's `show` output
+    assert lambda_manifest_path(out / "plan.tfplan").is_file()
+    shows = [call["argv"] for call in _calls(tmp_path) if call["argv"][0] == "show"]
+    assert any("-json" in argv for argv in shows) and any("-json" not in argv for argv in shows)
+    assert "-backend-config=address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev" in \
+        _calls(tmp_path)[0]["argv"]
+
+
+def test_command_line_destroy_of_a_real_environment_needs_its_name_typed(tmp_path, fake_terraform, monkeypatch,
+                                                                         capsys) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    monkeypatch.delenv("BATCHOPS_CONFIRM_DESTROY", raising=False)
+    assert _main_dev(tmp_path, "destroy") == 2
+    assert "refusing to destroy 'dev': confirm with --confirm dev" in capsys.readouterr().err
+    assert _main_dev(tmp_path, "destroy", "--confirm", "prod") == 2
+    assert _calls(tmp_path) == []
+    assert _main_dev(tmp_path, "destroy", "--confirm", "dev") == 0
+    assert _calls(tmp_path)[-1]["argv"][0] == "destroy"
+
+
+def test_command_line_refuses_options_of_another_command(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    with pytest.raises(SystemExit) as exited:
+        _main_dev(tmp_path, "apply", "--out", str(tmp_path / "plan.tfplan"))
+    assert exited.value.code == 2
+    assert "--out cannot be used with 'apply'" in capsys.readouterr().err
+
+
+def test_command_line_checks_refuse_a_module_without_tests(tmp_path, fake_terraform, monkeypatch, capsys,
+                                                           module_dir) -> None:
+    from batchops.terraform import main
+
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    assert main(["local", "checks", "--home", str(tmp_path / "home"), "--module-dir", str(module_dir)]) == 2
+    assert f"no {module_dir.resolve()}/tests/*.tftest.hcl found" in capsys.readouterr().err
+    assert [call["argv"][0] for call in _calls(tmp_path)] == ["fmt"]
