@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Terraform for one environment through the project's adapter (batchops/terraform.py):
-#   scripts/terraform.sh ENV COMMAND [--report plan.json]
+#   scripts/terraform.sh ENV COMMAND [options]     (--help lists them all)
 #   ENV      local | dev | staging | prod (or a path to a .tfvars file)
-#   COMMAND  init | validate | plan | apply | destroy | output | test
-# Real environments: BATCHOPS_TF_BACKEND=http|s3 and BATCHOPS_TF_BACKEND_CONFIG="key=value;key=value",
-# credentials from the usual AWS variables (see docs/infrastructure.md).
-# local: needs AWS_ENDPOINT_URL of a running emulator (`batchops` prints it); `batchops infra ...` does it all.
+#   COMMAND  init | validate | plan | apply | destroy | output | test | checks
+#   plan --out F --text F --report F; apply --plan F (exactly that plan); destroy --confirm ENV
+# Real environments: --backend http|s3 and --backend-config key=value (or BATCHOPS_TF_BACKEND and
+# BATCHOPS_TF_BACKEND_CONFIG="key=value;key=value"), credentials from the usual variables
+# (docs/infrastructure.md). local: needs AWS_ENDPOINT_URL of a running emulator; `batchops infra ...` does it all.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 PYTHON="${BATCHOPS_PYTHON:-$ROOT/.venv/bin/python}"

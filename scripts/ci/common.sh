@@ -8,7 +8,6 @@ CI_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # Terraform root module (override for a different checkout layout) and where job outputs go.
 TF_ROOT="${TF_ROOT:-$CI_ROOT/terraform}"
 CI_OUT="${BATCHOPS_CI_OUT:-$CI_ROOT/build/ci}"
-BACKEND_OVERRIDE_NAME="zz_ci_http_backend_override.tf"
 
 export TF_IN_AUTOMATION=1 TF_INPUT=0
 
@@ -182,6 +181,7 @@ use_gitlab_state() {
   if [ -z "${TF_HTTP_PASSWORD:-}" ] && [ -n "${CI_JOB_TOKEN:-}" ]; then
     export TF_HTTP_USERNAME="gitlab-ci-token" TF_HTTP_PASSWORD="$CI_JOB_TOKEN"
   fi
+  # shellcheck disable=SC2034  # read by the wrapper that called this function
   GITLAB_STATE_ARGS=(--backend http
     --backend-config "address=$address"
     --backend-config "lock_address=$address/lock"
