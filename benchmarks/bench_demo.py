@@ -49,6 +49,9 @@ def main(argv: list[str] | None = None) -> int:
     for name in runs[0]:
         print(f"{name:<20} {statistics.median(r[name] for r in runs):>9.1f}")
     total = statistics.median(r["wall clock"] for r in runs)
+    # Terraform's apply is mostly the provider waiting for resources to settle (as it does on AWS).
+    lifecycle = statistics.median(r["wall clock"] - r["infrastructure"] - r["emulator start"] for r in runs)
+    print(f"lifecycle after the infrastructure (data drops to report): {lifecycle:.1f} s")
     print(f"target {TARGET_SECONDS:.0f} s: {'met' if total <= TARGET_SECONDS else 'MISSED'} ({total:.1f} s)")
     return 0
 
