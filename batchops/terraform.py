@@ -49,7 +49,6 @@ from typing import Any
 from batchops.config import PROJECT_ROOT, Settings
 
 TERRAFORM_DIR = PROJECT_ROOT / "terraform"
-LAMBDA_BUILD_DIR = TERRAFORM_DIR / "build" / "lambda"
 BACKEND_OVERRIDE_FILE = "backend_override.tf"
 REMOTE_BACKENDS = ("http", "s3")
 PROVIDER_SOURCE = ("registry.terraform.io", "hashicorp", "aws")
