@@ -757,8 +757,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = load_settings(args.env)
         endpoint = os.environ.get("AWS_ENDPOINT_URL")
         endpoint_env = {"AWS_ENDPOINT_URL": endpoint} if settings.environment == "local" and endpoint else None
+        backend = args.backend
+        if args.command == "checks" and settings.environment != "local" and not (
+                backend or os.environ.get("BATCHOPS_TF_BACKEND")):
+            backend = REMOTE_BACKENDS[0]  # checks init with -backend=false: any remote type stages the same root
         terraform = Terraform(settings, home=args.home, endpoint_env=endpoint_env, progress=print,
-                              backend=args.backend, backend_config=args.backend_config,
+                              backend=backend, backend_config=args.backend_config,
                               module_dir=Path(args.module_dir), lock_timeout=args.lock_timeout)
         if args.command == "plan":
             summary = terraform.plan(out=args.out)

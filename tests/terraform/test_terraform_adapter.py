@@ -490,3 +490,18 @@ def test_command_line_checks_refuse_a_module_without_tests(tmp_path, fake_terraf
     assert main(["local", "checks", "--home", str(tmp_path / "home"), "--module-dir", str(module_dir)]) == 2
     assert f"no {module_dir.resolve()}/tests/*.tftest.hcl found" in capsys.readouterr().err
     assert [call["argv"][0] for call in _calls(tmp_path)] == ["fmt"]
+
+
+def test_command_line_checks_of_a_real_environment_need_no_backend(tmp_path, fake_terraform, monkeypatch,
+                                                                   module_dir) -> None:
+    from batchops.terraform import main
+
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    (module_dir / "tests").mkdir()
+    (module_dir / "tests" / "stack.tftest.hcl").write_text("# a module test\n", encoding="utf-8")
+    monkeypatch.setattr(Terraform, "validate", lambda self: {"valid": True})  # the fake prints no JSON
+    assert main(["staging", "checks", "--home", str(tmp_path / "home"), "--module-dir", str(module_dir)]) == 0
+    calls = [call["argv"] for call in _calls(tmp_path)]
+    assert [argv[0] for argv in calls] == ["fmt", "init", "test"]
+    assert "-backend=false" in calls[1] and not any(a.startswith("-backend-config") for a in calls[1])
+    assert any(arg.endswith("env_files/staging.tfvars") for arg in calls[2])
