@@ -157,6 +157,7 @@ def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems:
 
 
 def _numeric_problems(path: Path, column: str, values, kind: str, limit: int) -> list[str]:
+    import numpy as np
     import pandas as pd
 
     filled = values[values != ""]
@@ -168,7 +169,7 @@ def _numeric_problems(path: Path, column: str, values, kind: str, limit: int) ->
         fractional = numbers[numbers.notna() & (numbers != numbers.round())]
         problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not a whole number"
                      for line in fractional.index[:limit] + 2]
-    infinite = numbers[numbers.notna() & ~numbers.apply(lambda v: math.isfinite(v))]
+    infinite = numbers[numbers.notna() & ~np.isfinite(numbers.to_numpy(dtype=float))]
     problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not finite"
                  for line in infinite.index[:limit] + 2]
     return problems

@@ -95,3 +95,8 @@ def test_real_environments_never_get_an_emulator_endpoint():
     assert connect(dev).endpoint_url is None
     with pytest.raises(AwsTargetError, match="only used for the local environment"):
         connect(dev, endpoint_url="http://127.0.0.1:1")
+
+
+def test_schema_check_flags_infinite_numbers(settings, tmp_path):
+    path = write(tmp_path, "g.csv", "record_id,rings\na1,inf\na2,4\n")
+    assert ops.check_csv_schema(settings, path, "ground-truth") == [f"{path}:2: column 'rings': 'inf' is not finite"]
