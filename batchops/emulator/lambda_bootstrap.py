@@ -1,12 +1,19 @@
-"""Runs one Lambda invocation inside a fresh interpreter (standard library only).
+"""A warm Lambda execution environment: imports the handler once, then serves invocations one at a time.
 
-The launcher runs this file's source with `python -c`, the extracted deployment package as working
-directory and first on sys.path, and a request on stdin: {"handler", "event", "context", "result_path"}.
-The handler's return value is written as JSON to `result_path`; an exception exits with status 1.
+Standard library only. The launcher runs this file's source with `python -c SOURCE RESPONSE_FD`, the
+extracted deployment package as working directory and the function's environment. Requests arrive on
+stdin, one JSON object a line: {"handler", "code_dir", "event", "context", "stdout_path", "stderr_path"}.
+For each, one JSON line goes to RESPONSE_FD: {"rc", "result", "cpu_s", "init"}; rc 0 = the handler
+returned, 1 = it raised (traceback on the captured stderr), 2 = the handler setting is malformed. A module
+that cannot be imported answers rc 1 and ends the environment (as a failed init does on AWS).
+
+The handler's stdout and stderr (file descriptors 1 and 2, so child processes too) go to the request's
+capture files; stdin is /dev/null, so a handler never reads the protocol stream.
 """
 
 import importlib
 import json
+import os
 import sys
 import time
 import traceback
@@ -27,24 +34,94 @@ class LambdaContext:
         return max(0, int((self._deadline - time.monotonic()) * 1000))
 
 
+def _cpu_seconds():
+    user, system = os.times()[:2]
+    return user + system
+
+
+class _CapturedOutput:
+    """Points file descriptors 1 and 2 at one invocation's capture files, and back afterwards."""
+
+    def __init__(self, stdout_path, stderr_path):
+        self.paths = (stdout_path, stderr_path)
+
+    def __enter__(self):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        self.saved = (os.dup(1), os.dup(2))
+        for target, path in zip((1, 2), self.paths, strict=True):
+            descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.dup2(descriptor, target)
+            os.close(descriptor)
+        return self
+
+    def __exit__(self, *exc_info):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        for target, saved in zip((1, 2), self.saved, strict=True):
+            os.dup2(saved, target)
+            os.close(saved)
+        return False
+
+
+class Environment:
+    def __init__(self):
+        self.handler = None
+        self.handler_setting = None
+
+    def load(self, request):
+        """Import the handler on the first invocation; the answer is an rc when that fails."""
+        if self.handler is not None:
+            return None
+        code_dir = request["code_dir"]
+        if sys.path[:1] != [code_dir]:
+            sys.path.insert(0, code_dir)
+        module_name, _, function_name = request["handler"].rpartition(".")
+        if not module_name:
+            print(f"handler {request['handler']!r} must look like 'module.function'", file=sys.stderr)
+            return 2
+        try:
+            self.handler = getattr(importlib.import_module(module_name), function_name)
+        except Exception:
+            traceback.print_exc()
+            return 1
+        return None
+
+    def invoke(self, request):
+        cold = self.handler is None
+        cpu_before = 0.0 if cold else _cpu_seconds()  # a cold start also pays the interpreter's start
+        answer = {"rc": 0, "result": None, "init_failed": False}
+        with _CapturedOutput(request["stdout_path"], request["stderr_path"]):
+            failed_init = self.load(request)
+            if failed_init is not None:
+                answer.update(rc=failed_init, init_failed=True)
+            else:
+                deadline = time.monotonic() + request["context"].get("timeout_seconds", 30)
+                try:
+                    result = self.handler(request["event"], LambdaContext(request["context"], deadline))
+                    answer["result"] = json.loads(json.dumps(result, default=str))
+                except Exception:
+                    traceback.print_exc()
+                    answer["rc"] = 1
+        answer["cpu_s"] = round(_cpu_seconds() - cpu_before, 4)
+        return answer
+
+
 def main():
-    request = json.load(sys.stdin)
-    code_dir = request["code_dir"]
-    if sys.path[:1] != [code_dir]:
-        sys.path.insert(0, code_dir)
-    module_name, _, function_name = request["handler"].rpartition(".")
-    if not module_name:
-        print(f"handler {request['handler']!r} must look like 'module.function'", file=sys.stderr)
-        return 2
-    deadline = time.monotonic() + request["context"].get("timeout_seconds", 30)
-    handler = getattr(importlib.import_module(module_name), function_name)
-    try:
-        result = handler(request["event"], LambdaContext(request["context"], deadline))
-    except Exception:
-        traceback.print_exc()
-        return 1
-    with open(request["result_path"], "w", encoding="utf-8") as stream:
-        json.dump(result, stream, default=str)
+    responses = os.fdopen(int(sys.argv[1]), "w", encoding="utf-8")
+    requests = os.fdopen(os.dup(0), "r", encoding="utf-8")
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    environment = Environment()
+    for line in requests:
+        if not line.strip():
+            continue
+        answer = environment.invoke(json.loads(line))
+        responses.write(json.dumps(answer) + "\n")
+        responses.flush()
+        if answer["init_failed"]:
+            return 0
     return 0
 
 

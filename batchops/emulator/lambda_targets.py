@@ -1,10 +1,11 @@
 """EventBridge → Lambda: run the deployed function's real handler, asynchronously, with retries and a DLQ.
 
-Each invocation runs in a subprocess of this Python (`sys.executable`) with the function's zip extracted
-first on sys.path, the function's environment plus the emulator endpoint, dummy credentials and region,
-and the event on stdin. A failing invocation is retried per the target's RetryPolicy (default 2 retries,
-a short delay locally); then the event goes to the target's DeadLetterConfig SQS queue. Every attempt is
-appended to `<home>/lambda-invocations.jsonl`.
+Each invocation runs in a warm execution environment (`lambda_workers`): a subprocess of this Python
+(`sys.executable`) with the function's zip extracted first on sys.path and the function's environment plus
+the emulator endpoint, dummy credentials and region, which imports the handler once and then serves events
+one at a time (module-level state such as boto3 clients persists, as on AWS). A failing invocation is
+retried per the target's RetryPolicy (default 2 retries, a short delay locally); then the event goes to the
+target's DeadLetterConfig SQS queue. Every attempt is appended to `<home>/lambda-invocations.jsonl`.
 
 Caveat: a dependency missing from the zip silently resolves from this environment's site-packages.
 """
@@ -17,8 +18,6 @@ import io
 import json
 import logging
 import os
-import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -30,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS, ConcurrencyUnavailable, WorkerPool, WorkerSpec
 from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.lambda")
@@ -38,7 +38,6 @@ INVOCATION_LOG_NAME = "lambda-invocations.jsonl"
 DEFAULT_RETRY_ATTEMPTS = 2
 MINIMUM_TIMEOUT_SECONDS = 30
 OUTPUT_TAIL_CHARS = 4000
-_BOOTSTRAP_SOURCE = (Path(__file__).with_name("lambda_bootstrap.py")).read_text(encoding="utf-8")
 
 
 @dataclass(frozen=True)
@@ -52,6 +51,7 @@ class DeployedFunction:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    reserved_concurrency: int | None = None
 
     @property
     def code_sha256(self) -> str:
@@ -69,6 +69,9 @@ class InvocationResult:
     stderr_tail: str
     result: Any = None
     error: str | None = None
+    cold_start: bool | None = None
+    worker_pid: int | None = None
+    cpu_s: float | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -111,7 +114,20 @@ def deployed_function(function: Any) -> DeployedFunction:
         environment=dict(function.environment_vars or {}),
         timeout_seconds=int(function.timeout or 3),
         memory_mb=int(function.memory_size or 128),
+        reserved_concurrency=_reserved_concurrency(function),
     )
+
+
+def _reserved_concurrency(function: Any) -> int | None:
+    reserved = getattr(function, "reserved_concurrency", None)
+    if reserved is None or reserved == "":
+        return None
+    try:
+        return int(reserved)
+    except (TypeError, ValueError):
+        raise ValueError(
+            f"Lambda function {function.function_name}: reserved concurrency {reserved!r} is not a whole number"
+        ) from None
 
 
 def install(patcher: Patcher) -> None:
@@ -156,6 +172,9 @@ class LambdaInvoker:
         *,
         retry_delay_seconds: float = 0.2,
         max_workers: int = 4,
+        default_concurrency: int = DEFAULT_CONCURRENCY,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        minimum_timeout_seconds: float = MINIMUM_TIMEOUT_SECONDS,
     ):
         self.home = Path(home)
         self.endpoint_url = endpoint_url
@@ -167,7 +186,9 @@ class LambdaInvoker:
         self._log_lock = threading.Lock()
         self._pending: set[Future[Any]] = set()
         self._pending_lock = threading.Lock()
-        self._processes: set[subprocess.Popen[bytes]] = set()
+        # Locally a cold start is slower than on AWS: short function timeouts are raised to this minimum.
+        self.minimum_timeout_seconds = minimum_timeout_seconds
+        self.workers = WorkerPool(default_concurrency=default_concurrency, idle_seconds=idle_seconds)
         self._closed = threading.Event()
 
     # ----------------------------------------------------------------- EventBridge target entry point
@@ -277,7 +298,7 @@ class LambdaInvoker:
     def invoke(
         self, function: DeployedFunction, payload: Any, *, event_id: str | None, attempt: int = 1
     ) -> InvocationResult:
-        """Run the handler once in a subprocess and log the outcome."""
+        """Run the handler once on a warm (or new) execution environment and log the outcome."""
         request_id = str(uuid.uuid4())
         try:
             code_dir = self._extract(function)
@@ -294,73 +315,67 @@ class LambdaInvoker:
             )
             self._log(failed, request_id)
             return failed
-        timeout = max(function.timeout_seconds, MINIMUM_TIMEOUT_SECONDS)
-        with tempfile.TemporaryDirectory(prefix="batchops-lambda-run-") as scratch:
-            result_path = Path(scratch) / "result.json"
-            request = {
-                "handler": function.handler,
-                "code_dir": str(code_dir),
-                "event": payload,
-                "result_path": str(result_path),
-                "context": {
-                    "function_name": function.name,
-                    "invoked_function_arn": function.arn,
-                    "memory_limit_in_mb": function.memory_mb,
-                    "aws_request_id": request_id,
-                    "timeout_seconds": timeout,
-                },
-            }
-            started = time.monotonic()
-            rc, stdout, stderr, error = self._run(code_dir, function, request, timeout, scratch)
-            duration = time.monotonic() - started
-            returned = None
-            if rc == 0 and result_path.exists():
-                returned = json.loads(result_path.read_text(encoding="utf-8"))
+        timeout = max(function.timeout_seconds, self.minimum_timeout_seconds)
+        request = {
+            "handler": function.handler,
+            "code_dir": str(code_dir),
+            "event": payload,
+            "context": {
+                "function_name": function.name,
+                "invoked_function_arn": function.arn,
+                "memory_limit_in_mb": function.memory_mb,
+                "aws_request_id": request_id,
+                "timeout_seconds": timeout,
+            },
+        }
+        spec = WorkerSpec(
+            function_arn=function.arn,
+            code_sha256=function.code_sha256,
+            handler=function.handler,
+            code_dir=code_dir,
+            environment=self._environment(function),
+            timeout_seconds=timeout,
+            reserved_concurrency=function.reserved_concurrency,
+        )
+        started = time.monotonic()
+        try:
+            answer = self.workers.run(spec, spec.environment, request, timeout)
+        except (ConcurrencyUnavailable, RuntimeError, OSError) as error:
+            failed = InvocationResult(
+                function=function.name,
+                event_id=event_id,
+                attempt=attempt,
+                rc=None,
+                duration_s=round(time.monotonic() - started, 3),
+                stdout_tail="",
+                stderr_tail="",
+                error=str(error),
+            )
+            self._log(failed, request_id)
+            return failed
         result = InvocationResult(
             function=function.name,
             event_id=event_id,
             attempt=attempt,
-            rc=rc,
-            duration_s=round(duration, 3),
-            stdout_tail=stdout[-OUTPUT_TAIL_CHARS:],
-            stderr_tail=stderr[-OUTPUT_TAIL_CHARS:],
-            result=returned,
-            error=error,
+            rc=answer.rc,
+            duration_s=round(time.monotonic() - started, 3),
+            stdout_tail=answer.stdout[-OUTPUT_TAIL_CHARS:],
+            stderr_tail=answer.stderr[-OUTPUT_TAIL_CHARS:],
+            result=answer.result if answer.rc == 0 else None,
+            error=answer.error,
+            cold_start=answer.cold_start,
+            worker_pid=answer.worker_pid,
+            cpu_s=answer.cpu_s,
         )
         self._log(result, request_id)
         return result
 
-    def _run(
-        self, code_dir: Path, function: DeployedFunction, request: dict[str, Any], timeout: int, scratch: str
-    ) -> tuple[int | None, str, str, str | None]:
-        process = subprocess.Popen(
-            [sys.executable, "-c", _BOOTSTRAP_SOURCE],
-            cwd=code_dir,
-            env=self._environment(function, scratch),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        self._processes.add(process)
-        try:
-            stdout, stderr = process.communicate(json.dumps(request, default=str).encode(), timeout=timeout)
-            error = None if process.returncode == 0 else f"handler exited with status {process.returncode}"
-            return process.returncode, stdout.decode(errors="replace"), stderr.decode(errors="replace"), error
-        except subprocess.TimeoutExpired:
-            process.kill()
-            stdout, stderr = process.communicate()
-            message = f"Task timed out after {timeout} seconds"
-            return None, stdout.decode(errors="replace"), stderr.decode(errors="replace"), message
-        finally:
-            self._processes.discard(process)
-
-    def _environment(self, function: DeployedFunction, scratch: str) -> dict[str, str]:
-        # A clean environment like Lambda's: nothing of the caller's (no real credentials) leaks in.
+    def _environment(self, function: DeployedFunction) -> dict[str, str]:
+        # A clean environment like Lambda's: nothing of the caller's (no real credentials) leaks in. The pool
+        # adds HOME and TMPDIR: the environment's own scratch directory (Lambda's /tmp, kept while warm).
         environment = {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "LANG": "C.UTF-8",
-            "HOME": scratch,
-            "TMPDIR": scratch,
             "PYTHONDONTWRITEBYTECODE": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -405,6 +420,9 @@ class LambdaInvoker:
             "result": result.result,
             "stdout_tail": result.stdout_tail,
             "stderr_tail": result.stderr_tail,
+            "cold_start": result.cold_start,
+            "worker_pid": result.worker_pid,
+            "cpu_s": result.cpu_s,
         }
         with self._log_lock:
             self.home.mkdir(parents=True, exist_ok=True)
@@ -417,9 +435,9 @@ class LambdaInvoker:
         """Stop accepting work, let running invocations finish for `timeout` seconds, then kill the rest."""
         self._closed.set()
         if not self.wait_idle(timeout):
-            for process in list(self._processes):
-                process.kill()
+            self.workers.stop_all(closing=True)  # running invocations fail and are not retried
         self._pool.shutdown(wait=True, cancel_futures=True)
+        self.workers.stop_all(closing=True)
         _remove_tree(self._code_root)
 
 

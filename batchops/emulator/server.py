@@ -46,7 +46,8 @@ from . import (
 )
 from .contracts import ExecutionHandler
 from .email_outbox import EmailOutbox
-from .lambda_targets import LambdaInvoker
+from .lambda_targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
+from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
 from .patching import Patcher
 from .pipeline_executions import ExecutionRegistry
 from .schedules import RuleNotFound, Scheduler, fire_rule_now
@@ -149,6 +150,9 @@ class Emulator:
         region: str = DEFAULT_REGION,
         execution_handler: ExecutionHandler | None = None,
         lambda_retry_delay_seconds: float = 0.2,
+        lambda_idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        lambda_concurrency: int = DEFAULT_CONCURRENCY,
+        lambda_minimum_timeout_seconds: float = MINIMUM_TIMEOUT_SECONDS,
         scheduler_clock: Callable[[], float] = time.time,
         scheduler_poll_seconds: float = 1.0,
         load_aws_managed_policies: bool = True,
@@ -161,6 +165,11 @@ class Emulator:
         self.requested_port = int(port or 0)
         self.execution_handler = execution_handler
         self.lambda_retry_delay_seconds = lambda_retry_delay_seconds
+        self.lambda_options = {
+            "idle_seconds": lambda_idle_seconds,
+            "default_concurrency": lambda_concurrency,
+            "minimum_timeout_seconds": lambda_minimum_timeout_seconds,
+        }
         self.scheduler = Scheduler(clock=scheduler_clock, poll_interval=scheduler_poll_seconds)
         self.load_aws_managed_policies = load_aws_managed_policies
         self.warm_up_services = warm_up_services
@@ -214,7 +223,11 @@ class Emulator:
         clear_moto_state()  # a clean slate, built with this process's settings
         ctx.execution_handler = self.execution_handler
         ctx.lambda_invoker = LambdaInvoker(
-            self.home, self.endpoint_url, self.region, retry_delay_seconds=self.lambda_retry_delay_seconds
+            self.home,
+            self.endpoint_url,
+            self.region,
+            retry_delay_seconds=self.lambda_retry_delay_seconds,
+            **self.lambda_options,
         )
         ctx.outbox = EmailOutbox(self.home)
         ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
@@ -315,6 +328,8 @@ class Emulator:
         ctx = self._context
         if ctx is not None and ctx.executions is not None:
             ctx.executions.reset()
+        if ctx is not None and ctx.lambda_invoker is not None:
+            ctx.lambda_invoker.workers.stop_all()  # the functions are gone: so are their environments
         self.scheduler.reset()
 
     def env(self) -> dict[str, str]:
