@@ -112,6 +112,10 @@ module "events" {
   source = "./modules/events"
 
   name_prefix         = local.name_prefix
+  account_id          = local.account_id
+  region              = var.region
+  partition           = local.partition
+  notification_rules  = var.notifications.rules
   bucket_name         = module.storage.bucket_name
   training_prefix     = var.prefixes.training
   inference_prefix    = var.prefixes.inference

@@ -61,11 +61,20 @@ output "active_model_parameter_name" {
 }
 
 output "policy_documents" {
-  description = "Every IAM, key and bucket policy of the stack by name (for review and tests)."
-  value       = merge(module.iam.policy_documents, module.storage.policy_documents)
+  description = "Every IAM, key, bucket and queue policy of the stack by name (for review and tests)."
+  value = merge(
+    module.iam.policy_documents,
+    module.storage.policy_documents,
+    { events_dead_letter_queue = module.events.dead_letter_queue_policy },
+  )
 }
 
 output "event_rules" {
   description = "Every EventBridge rule: pattern or schedule, target, pipeline parameters, retry policy, DLQ."
   value       = module.events.rules
+}
+
+output "notified_statuses" {
+  description = "Statuses the pipeline-status rule forwards to the notification function, per event kind (execution, step); null: every status."
+  value       = module.events.notified_statuses
 }

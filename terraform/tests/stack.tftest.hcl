@@ -109,6 +109,30 @@ run "local_env_file" {
     error_message = "the status rule must be limited to exactly the three pipelines of the environment"
   }
 
+  # The local rules select DataQualityCheck Succeeded and ModelQualityCheck Failed besides the defaults
+  # (final execution statuses, failed steps): Starting/Executing/Stopping of steps and Executing/Stopping of
+  # executions can never produce a message, so they are not forwarded.
+  assert {
+    condition = (
+      jsonencode(output.notified_statuses) == jsonencode({ execution = ["Failed", "Stopped", "Succeeded"], step = ["Failed", "Succeeded"] })
+      && jsonencode(jsondecode(output.event_rules["pipeline-status"].event_pattern).detail["$or"]) == jsonencode([
+        { currentPipelineExecutionStatus = ["Failed", "Stopped", "Succeeded"] },
+        { currentStepStatus = ["Failed", "Succeeded"] },
+      ])
+    )
+    error_message = "the status rule must forward exactly the statuses the notification rules can send"
+  }
+
+  assert {
+    condition = (
+      jsondecode(output.policy_documents.events_dead_letter_queue).Statement[0].Resource == "arn:aws:sqs:us-east-1:123456789012:abalone-local-events-dlq"
+      && toset(jsondecode(output.policy_documents.events_dead_letter_queue).Statement[0].Condition.ArnEquals["aws:SourceArn"]) == toset([
+        for name in values(output.rule_names) : "arn:aws:events:us-east-1:123456789012:rule/${name}"
+      ])
+    )
+    error_message = "only this stack's rules may send to the events dead-letter queue, and to no other queue"
+  }
+
   assert {
     condition     = output.event_rules["pipeline-status"].target_arn == module.lambdas.function_arns.notification
     error_message = "status changes must be delivered to the notification function"
@@ -254,6 +278,58 @@ run "enabled_schedules_start_their_pipeline_with_parameters" {
   assert {
     condition     = length([for key in keys(output.event_rules) : key if startswith(key, "schedule-")]) == 1
     error_message = "disabled schedules must not create rules"
+  }
+}
+
+# Which statuses reach the notification function follows the rules: a wildcard status (any fnmatch pattern)
+# lifts the filter for the event kinds its step pattern covers; a muted rule adds nothing; step "*" covers
+# execution events too, step "" only them.
+run "notification_filter_follows_the_rules" {
+  command = plan
+
+  variables {
+    notifications = {
+      recipients                = ["ml-team@example.com"]
+      slack_webhook_secret_name = ""
+      rules = [
+        { pipeline = "*", step = "Train", status = "*", mute = false, subject = "", body = "" },
+        { pipeline = "*", step = "*", status = "Executing", mute = true, subject = "", body = "" },
+        { pipeline = "*", step = "", status = "Stopping", mute = false, subject = "", body = "" },
+      ]
+    }
+  }
+
+  assert {
+    condition = (
+      jsonencode(output.notified_statuses) == jsonencode({ execution = ["Failed", "Stopped", "Stopping", "Succeeded"], step = null })
+      && jsonencode(jsondecode(output.event_rules["pipeline-status"].event_pattern).detail["$or"]) == jsonencode([
+        { currentPipelineExecutionStatus = ["Failed", "Stopped", "Stopping", "Succeeded"] },
+        { currentStepStatus = [{ exists = true }] },
+      ])
+    )
+    error_message = "a step rule with status '*' must forward every step status, and only a rule covering executions adds execution statuses"
+  }
+}
+
+run "notification_filter_is_lifted_by_a_wildcard_rule_for_every_step" {
+  command = plan
+
+  variables {
+    notifications = {
+      recipients                = ["ml-team@example.com"]
+      slack_webhook_secret_name = ""
+      rules = [
+        { pipeline = "*training", step = "*", status = "*", mute = false, subject = "", body = "" },
+      ]
+    }
+  }
+
+  assert {
+    condition = (
+      jsonencode(output.notified_statuses) == jsonencode({ execution = null, step = null })
+      && !can(jsondecode(output.event_rules["pipeline-status"].event_pattern).detail["$or"])
+    )
+    error_message = "status '*' on step '*' covers executions and steps: no status filter at all"
   }
 }
 

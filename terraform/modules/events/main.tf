@@ -1,4 +1,25 @@
 locals {
+  dead_letter_queue_name = "${var.name_prefix}-events-dlq"
+  # EventBridge writes undeliverable events to the queue, only on behalf of this stack's rules.
+  dead_letter_queue_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "EventBridgeRulesOfThisStack"
+      Effect    = "Allow"
+      Principal = { Service = "events.amazonaws.com" }
+      Action    = "sqs:SendMessage"
+      Resource  = "arn:${var.partition}:sqs:${var.region}:${var.account_id}:${local.dead_letter_queue_name}"
+      Condition = {
+        ArnEquals = {
+          "aws:SourceArn" = [
+            for key in sort(concat(keys(local.pipeline_rules), keys(local.function_rules))) :
+            "arn:${var.partition}:events:${var.region}:${var.account_id}:rule/${var.name_prefix}-${key}"
+          ]
+        }
+      }
+    }]
+  })
+
   # SageMaker sends these two detail-types for the pipelines' executions and steps.
   execution_status_change = "SageMaker Model Building Pipeline Execution Status Change"
   step_status_change      = "SageMaker Model Building Pipeline Execution Step Status Change"
@@ -7,6 +28,35 @@ locals {
   retry = {
     maximum_event_age_in_seconds = 3600
     maximum_retry_attempts       = 10
+  }
+
+  # The statuses for which the notification function can send a message (lambdas/notification/rules.py):
+  # final execution statuses and failed steps always, plus the status of every unmuted rule. A muted rule
+  # only ever suppresses messages, so its status is not needed. A rule's step pattern matches execution
+  # events (step "") only when it is empty or all '*', and step events unless it is empty. A status that is
+  # an fnmatch pattern ('*', '?', '[') could match any status, so that kind of event is not filtered (null).
+  unmuted_notification_rules = [for rule in var.notification_rules : rule if !rule.mute]
+  notification_sources = {
+    execution = {
+      always = ["Failed", "Stopped", "Succeeded"]
+      rules  = [for rule in local.unmuted_notification_rules : rule if can(regex("^\\**$", rule.step))]
+    }
+    step = {
+      always = ["Failed"]
+      rules  = [for rule in local.unmuted_notification_rules : rule if rule.step != ""]
+    }
+  }
+  notified_statuses = {
+    for kind, source in local.notification_sources : kind => (
+      anytrue([for rule in source.rules : can(regex("[*?\\[]", rule.status))])
+      ? null
+      : sort(distinct(concat(source.always, source.rules[*].status)))
+    )
+  }
+  # As JSON text, because a status list and the "any status" filter have different types.
+  status_filter_json = {
+    for kind, statuses in local.notified_statuses :
+    kind => statuses == null ? jsonencode([{ exists = true }]) : jsonencode(statuses)
   }
 
   # Rules whose target is a SageMaker pipeline. S3 rules pass the dropped object's location; the others
@@ -75,7 +125,16 @@ locals {
       pattern = jsonencode({
         source        = ["aws.sagemaker"]
         "detail-type" = [local.execution_status_change, local.step_status_change]
-        detail        = { pipelineArn = sort(values(var.pipeline_arns)) }
+        detail = merge(
+          { pipelineArn = sort(values(var.pipeline_arns)) },
+          # Execution events carry only currentPipelineExecutionStatus, step events only currentStepStatus.
+          local.notified_statuses.execution == null && local.notified_statuses.step == null ? {} : {
+            "$or" = [
+              { currentPipelineExecutionStatus = jsondecode(local.status_filter_json.execution) },
+              { currentStepStatus = jsondecode(local.status_filter_json.step) },
+            ]
+          },
+        )
       })
     }
     model-approval = {
@@ -95,33 +154,15 @@ locals {
 
 # ------------------------------------------------------------------------------------------- delivery failures
 
+# The rules' and the queue's ARNs are built from their names, so the policy is part of the queue itself: a
+# separate aws_sqs_queue_policy would add the provider's propagation wait (about 25 s on create and on
+# destroy) after the rules exist, on the apply's critical path.
 resource "aws_sqs_queue" "dead_letter" {
-  name                      = "${var.name_prefix}-events-dlq"
+  name                      = local.dead_letter_queue_name
   kms_master_key_id         = var.kms_key_arn
   message_retention_seconds = 1209600
-}
 
-# EventBridge writes undeliverable events here, only on behalf of this stack's rules.
-resource "aws_sqs_queue_policy" "dead_letter" {
-  queue_url = aws_sqs_queue.dead_letter.id
-  policy = jsonencode({
-    Version = "2012-10-17"
-    Statement = [{
-      Sid       = "EventBridgeRulesOfThisStack"
-      Effect    = "Allow"
-      Principal = { Service = "events.amazonaws.com" }
-      Action    = "sqs:SendMessage"
-      Resource  = aws_sqs_queue.dead_letter.arn
-      Condition = {
-        ArnEquals = {
-          "aws:SourceArn" = concat(
-            [for rule in aws_cloudwatch_event_rule.pipeline : rule.arn],
-            [for rule in aws_cloudwatch_event_rule.function : rule.arn],
-          )
-        }
-      }
-    }]
-  })
+  policy = local.dead_letter_queue_policy
 }
 
 

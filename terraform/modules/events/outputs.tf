@@ -45,3 +45,13 @@ output "rules" {
     },
   )
 }
+
+output "notified_statuses" {
+  description = "Statuses forwarded to the notification function per event kind (execution, step); null: every status."
+  value       = local.notified_statuses
+}
+
+output "dead_letter_queue_policy" {
+  description = "Resource policy of the events dead-letter queue (for review and tests)."
+  value       = local.dead_letter_queue_policy
+}

@@ -67,3 +67,28 @@ variable "schedules" {
     parameters = map(string)
   }))
 }
+
+variable "account_id" {
+  description = "Account of the stack (the dead-letter queue's policy names its own and the rules' ARNs)."
+  type        = string
+}
+
+variable "region" {
+  description = "Region of the rules and the dead-letter queue."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition of the ARNs (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
+variable "notification_rules" {
+  description = "notifications.rules of the env file: the status-change rule forwards only the statuses they can notify."
+  type = list(object({
+    pipeline = string
+    step     = string
+    status   = string
+    mute     = bool
+  }))
+}
