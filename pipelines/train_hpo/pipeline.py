@@ -42,6 +42,7 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
         strategy=hpo.strategy,
         max_jobs=hpo.max_jobs,
         max_parallel_jobs=hpo.max_parallel_jobs,
+        random_seed=ctx.settings.model.split_seed,  # the same data and config pick the same candidates
     )
     # Channels go to tune(), not to the trainer: the tuner rejects trainer-level channels.
     step = TuningStep(name=TUNE, step_args=tuner.tune(inputs=training_channels(preprocess)), depends_on=[baseline])

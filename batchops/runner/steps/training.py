@@ -75,12 +75,13 @@ def check_training_algorithm(definition: dict[str, Any], *, what: str) -> None:
 
 def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameters: dict[str, str], *,
                      name: str, directory: Path, log: StepLog, stop_requested: Any,
-                     keep_job_dir: bool) -> TrainingOutcome:
+                     keep_job_dir: bool, cpu_share: int | None = None) -> TrainingOutcome:
     """One training job: stage channels, run the algorithm, upload model.tar.gz.
 
     The job directory goes below `directory`, the job's output into `log` (its text is parsed for metrics, so
     give each concurrent job its own log). A job that ran and failed is an outcome, not an exception, so
-    tuning can go on with other jobs; staging problems raise StepFailed."""
+    tuning can go on with other jobs; staging problems raise StepFailed. `cpu_share` caps the job's threads:
+    on SageMaker each job has an instance of its own, here parallel jobs share this machine's cores."""
     start = datetime.now(UTC)
     arn = aws.arn("training-job", name)
     job = JobDir(directory, name)
@@ -111,6 +112,8 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     environment = {key: job.rewrite(to_text(value)) for key, value in (definition.get("Environment") or {}).items()}
     environment.update(aws.job_environment())
     environment.update({"SAGEMAKER_BASE_DIR": str(job.opt_ml), "TRAINING_JOB_NAME": name, "TRAINING_JOB_ARN": arn})
+    if cpu_share:
+        environment["OMP_NUM_THREADS"] = str(cpu_share)
     max_runtime = (definition.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     code = run_job_process([sys.executable, "-m", "batchops.runner.xgboost_algorithm", "train"],
                            env=job_process_environment(environment), cwd=job.root, log=log,

@@ -135,6 +135,7 @@ def run_tuning(context: StepContext) -> StepResult:
     if max_jobs < 1:
         raise StepFailed(f"{what}: ResourceLimits.MaxNumberOfTrainingJobs must be at least 1")
     parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs") or 1), max_jobs, os.cpu_count() or 1))
+    cpu_share = max(1, (os.cpu_count() or 1) // parallel)
     seed = int(config["RandomSeed"]) if config.get("RandomSeed") is not None else \
         int(hashlib.sha256(tuning_name.encode()).hexdigest()[:8], 16)
     candidates = candidate_hyperparameters(strategy, ranges, max_jobs, seed)
@@ -153,7 +154,7 @@ def run_tuning(context: StepContext) -> StepResult:
         hyperparameters = {**static, **tuned, "_tuning_objective_metric": metric}
         outcome = run_training_job(context.aws, definition, hyperparameters, name=name, directory=directory,
                                    log=StepLog(directory), stop_requested=context.stop_requested,
-                                   keep_job_dir=context.keep_job_dirs)
+                                   keep_job_dir=context.keep_job_dirs, cpu_share=cpu_share)
         return tuned, outcome
 
     with ThreadPoolExecutor(max_workers=parallel, thread_name_prefix="tuning") as pool:
