@@ -131,7 +131,9 @@ class Worker:
         self.idle_since = time.monotonic()
         output = [_read_and_remove(path) for path in (stdout_path, stderr_path)]
         if answer is None:
-            return WorkerAnswer(None, None, None, error, *output, cold_start=cold, worker_pid=self.pid)
+            # A worker that died reports its exit status (never 0: no answer is a failure); a timeout None.
+            died = None if error.startswith("Task timed out") else (self.process.returncode or None)
+            return WorkerAnswer(died, None, None, error, *output, cold_start=cold, worker_pid=self.pid)
         rc = answer["rc"]
         if answer.get("init_failed"):
             self.kill()  # the environment's init failed: the next event gets a fresh one
@@ -224,9 +226,7 @@ class WorkerPool:
     def _acquire(self, spec: WorkerSpec, environment: dict[str, str]) -> Worker:
         cap = self.default_concurrency if spec.reserved_concurrency is None else spec.reserved_concurrency
         if cap < 1:
-            raise ConcurrencyUnavailable(
-                f"Rate exceeded: function {spec.function_arn} has reserved concurrency {cap}"
-            )
+            raise ConcurrencyUnavailable(f"Rate exceeded: function {spec.function_arn} has reserved concurrency {cap}")
         with self._condition:
             retired = self._retire_older_versions(spec)
             while True:
@@ -268,9 +268,7 @@ class WorkerPool:
     def _release(self, worker: Worker) -> None:
         with self._condition:
             self._busy.discard(worker)
-            keep = (
-                worker.alive and not self._closed and self._latest_key.get(worker.spec.function_arn) == worker.key
-            )
+            keep = worker.alive and not self._closed and self._latest_key.get(worker.spec.function_arn) == worker.key
             if keep:
                 worker.idle_since = time.monotonic()
                 self._idle.setdefault(worker.key, []).append(worker)
