@@ -4,7 +4,10 @@ Measured in one process with an in-process emulator (managed IAM policies off un
   start / stop            Emulator.start() until it answers, and stop()
   reset                   POST /moto-api/reset with a bucket, queue, rule and pipeline present
   S3 → SQS event          put_object until the Object Created event is in a queue target (EventBridge dispatch)
-  S3 → Lambda             put_object until the deployed handler's subprocess has finished (zip extracted once)
+  S3 → Lambda             put_object until the deployed handler has run (warm environment after the first)
+  Lambda invoke cold/warm synchronous Invoke of a handler that imports boto3 at module level (as the product's
+                          do): "cold" after a configuration change each time (a new execution environment),
+                          "warm" on the same environment; with the handler process's CPU per invocation
   pipeline events         step_status calls per second through the sink (each event goes to one SNS target)
   first requests          one request to each of the product's services at once, as `terraform apply` opens,
                           in a fresh process with managed IAM policies on (as the CLI runs): moto building
@@ -30,10 +33,12 @@ import time
 import zipfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from batchops.emulator import Emulator, context, read_invocation_log
 
 HANDLER = "def handler(event, context):\n    return event['detail']['object']['key']\n"
+BOTO3_HANDLER = "import boto3\n\nSNS = boto3.client('sns')\n\n\ndef handler(event, context):\n    return event\n"
 
 
 def _zip(text: str) -> bytes:
@@ -101,6 +106,31 @@ def _first_request_bursts(repeat: int) -> None:
         _report(f"first requests ({mode})", bursts)
         if mode == "warmed":
             _report("  warm-up (background)", warmups)
+
+
+def _cold_and_warm_invocations(awslambda: Any, home: Path, repeat: int) -> None:
+    awslambda.create_function(
+        FunctionName="bench-boto3",
+        Runtime="python3.12",
+        Role="arn:aws:iam::123456789012:role/bench-fn",
+        Handler="app.handler",
+        Code={"ZipFile": _zip(BOTO3_HANDLER)},
+        Timeout=60,
+    )
+    for mode in ("cold", "warm"):
+        latencies = []
+        for index in range(repeat):
+            if mode == "cold":  # a configuration change: the next event needs a new environment
+                variables = {"Variables": {"GENERATION": str(index)}}
+                awslambda.update_function_configuration(FunctionName="bench-boto3", Environment=variables)
+            began = time.perf_counter()
+            awslambda.invoke(FunctionName="bench-boto3", Payload=b"{}")
+            latencies.append(time.perf_counter() - began)
+        entries = [entry for entry in read_invocation_log(home) if entry["function"] == "bench-boto3"][-repeat:]
+        if not all(entry["cold_start"] is (mode == "cold") for entry in entries):
+            raise RuntimeError(f"the {mode} invocations did not run on {mode} environments: {entries}")
+        _report(f"Lambda invoke ({mode})", latencies)
+        _report(f"  handler CPU ({mode})", [entry["cpu_s"] for entry in entries])
 
 
 def main() -> None:
@@ -186,6 +216,7 @@ def main() -> None:
                 time.sleep(0.005)
             latencies.append(time.perf_counter() - began)
         _report("S3 -> Lambda handler done", latencies)
+        _cold_and_warm_invocations(awslambda, home, args.repeat)
 
         sagemaker.create_pipeline(
             PipelineName="bench",

@@ -204,7 +204,7 @@ class WorkerPool:
         self.idle_seconds = idle_seconds
         self._condition = threading.Condition()
         self._idle: dict[tuple[str, str, str], list[Worker]] = {}
-        self._busy: set[Worker] = set()
+        self._busy: set[Worker | _Reservation] = set()
         self._latest_key: dict[str, tuple[str, str, str]] = {}  # function ARN -> key of its current version
         self._closed = False
         self._reaper = threading.Thread(target=self._reap_idle_workers, name="lambda-worker-reaper", daemon=True)
@@ -220,48 +220,49 @@ class WorkerPool:
 
     def live_workers(self) -> list[Worker]:
         with self._condition:
-            workers = [*self._busy, *(worker for idle in self._idle.values() for worker in idle)]
-        return [worker for worker in workers if isinstance(worker, Worker)]
+            busy = [worker for worker in self._busy if isinstance(worker, Worker)]
+            return [*busy, *(worker for idle in self._idle.values() for worker in idle)]
 
     def _acquire(self, spec: WorkerSpec, environment: dict[str, str]) -> Worker:
         cap = self.default_concurrency if spec.reserved_concurrency is None else spec.reserved_concurrency
         if cap < 1:
             raise ConcurrencyUnavailable(f"Rate exceeded: function {spec.function_arn} has reserved concurrency {cap}")
-        with self._condition:
-            retired = self._retire_older_versions(spec)
-            while True:
-                if self._closed:
-                    raise RuntimeError("the emulator is stopping; no new Lambda environments")
-                idle = self._idle.get(spec.key)
-                if idle:
-                    worker = idle.pop()  # the most recently used: the likeliest to be warm in every sense
-                    self._busy.add(worker)
-                    break
-                if self._count(spec.function_arn) < cap:
-                    worker = None
-                    break
-                self._condition.wait()
-        for stale in retired:
-            stale.close()
-        if worker is None:
-            worker = self._start(spec, environment)
-        return worker
+        retired: list[Worker] = []
+        try:
+            with self._condition:
+                retired += self._retire_older_versions(spec)
+                while True:
+                    if self._closed:
+                        raise RuntimeError("the emulator is stopping; no new Lambda environments")
+                    idle = self._idle.get(spec.key)
+                    while idle and not idle[-1].alive:  # died while idle (killed from outside): never hand it out
+                        retired.append(idle.pop())
+                    if idle:
+                        worker = idle.pop()  # the most recently used one
+                        self._busy.add(worker)
+                        return worker
+                    if self._count(spec.function_arn) < cap:
+                        # Holds the function's slot while the process starts, so no other caller takes it.
+                        reservation = _Reservation(spec)
+                        self._busy.add(reservation)
+                        break
+                    self._condition.wait()
+        finally:
+            for stale in retired:
+                stale.close()
+        return self._start(spec, environment, reservation)
 
-    def _start(self, spec: WorkerSpec, environment: dict[str, str]) -> Worker:
-        # Counted as busy before it exists, so a concurrent caller cannot exceed the cap meanwhile.
-        placeholder = _Reservation(spec)
-        with self._condition:
-            self._busy.add(placeholder)  # type: ignore[arg-type]
+    def _start(self, spec: WorkerSpec, environment: dict[str, str], reservation: _Reservation) -> Worker:
         try:
             scratch = Path(tempfile.mkdtemp(prefix="batchops-lambda-env-"))
             worker = Worker(spec, {**environment, "HOME": str(scratch), "TMPDIR": str(scratch)}, scratch)
         except BaseException:
             with self._condition:
-                self._busy.discard(placeholder)  # type: ignore[arg-type]
+                self._busy.discard(reservation)
                 self._condition.notify_all()
             raise
         with self._condition:
-            self._busy.discard(placeholder)  # type: ignore[arg-type]
+            self._busy.discard(reservation)
             self._busy.add(worker)
         return worker
 
