@@ -29,7 +29,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS, ConcurrencyUnavailable, WorkerPool, WorkerSpec
+from .lambda_workers import (
+    DEFAULT_CONCURRENCY,
+    DEFAULT_IDLE_SECONDS,
+    ConcurrencyUnavailable,
+    WorkerPool,
+    WorkerSpec,
+    is_timeout_error,
+)
 from .patching import Patcher
 
 log = logging.getLogger("batchops.emulator.lambda")
@@ -267,7 +274,7 @@ class LambdaInvoker:
         attributes = {
             "RULE_ARN": delivery.rule_arn,
             "TARGET_ARN": delivery.target_arn,
-            "ERROR_CODE": "Timeout" if (result.error or "").startswith("Task timed out") else "FunctionError",
+            "ERROR_CODE": "Timeout" if is_timeout_error(result.error) else "FunctionError",
             "ERROR_MESSAGE": str(error_message)[:256],
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
             "RETRY_ATTEMPTS": str(attempts - 1),

@@ -124,6 +124,8 @@ class Worker:
                 error = f"Task timed out after {timeout:g} seconds"
         except (BrokenPipeError, EOFError, ConnectionResetError):
             pass
+        except json.JSONDecodeError as unreadable:  # only the bootstrap writes there: the environment is broken
+            error = f"the execution environment sent an unreadable answer: {unreadable}"
         if answer is None:
             self.kill()
             if error is None:
@@ -132,7 +134,7 @@ class Worker:
         output = [_read_and_remove(path) for path in (stdout_path, stderr_path)]
         if answer is None:
             # A worker that died reports its exit status (never 0: no answer is a failure); a timeout None.
-            died = None if error.startswith("Task timed out") else (self.process.returncode or None)
+            died = None if is_timeout_error(error) else (self.process.returncode or None)
             return WorkerAnswer(died, None, None, error, *output, cold_start=cold, worker_pid=self.pid)
         rc = answer["rc"]
         if answer.get("init_failed"):
@@ -157,8 +159,12 @@ class Worker:
         return json.loads(line)
 
     def kill(self) -> None:
-        """End the worker's process group (by its own pid) and wait for it."""
-        if self.alive:
+        """End the worker's process group (by its own pid) and wait for it.
+
+        Until the worker is reaped (returncode set) its pid, and so its group id, cannot be reused; a crashed
+        worker's group is still killed, so processes the handler started go too.
+        """
+        if self.process.returncode is None:
             try:
                 os.killpg(self.process.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -176,6 +182,10 @@ class Worker:
             os.close(self._responses)
             self._responses = -1
         shutil.rmtree(self.scratch, ignore_errors=True)
+
+
+def is_timeout_error(error: str | None) -> bool:
+    return (error or "").startswith("Task timed out")
 
 
 def _read_and_remove(path: Path) -> str:

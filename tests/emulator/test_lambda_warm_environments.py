@@ -41,9 +41,13 @@ def handler(event, context):
 
 CRASHING_HANDLER = """
 import os
+import subprocess
 
 
 def handler(event, context):
+    child = subprocess.Popen(["sleep", "60"])
+    with open(event["detail"]["child_pid_file"], "w") as stream:
+        stream.write(str(child.pid))
     print("about to exit")
     os._exit(3)
 """
@@ -165,7 +169,7 @@ def test_new_code_or_configuration_gets_a_new_environment_and_retires_the_old_on
     assert [entry["cold_start"] for entry in _log(warm)] == [True, True, True]
 
 
-def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then_dead_lettered(warm):
+def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then_dead_lettered(warm, tmp_path):
     function_arn = warm.function("crasher", CRASHING_HANDLER)
     dlq_url, dlq_arn = warm.queue("crasher-dlq")
     warm.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
@@ -181,7 +185,9 @@ def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then
         ],
     )
 
-    event_id = _put_custom_event(warm, {"batch": "9"})
+    child_pid_file = tmp_path / "child.pid"
+
+    event_id = _put_custom_event(warm, {"child_pid_file": str(child_pid_file)})
 
     assert warm.emulator.wait_for_lambdas(60)
     attempts = _log(warm)
@@ -190,6 +196,7 @@ def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then
     assert all(entry["error"] == "Runtime exited with status 3 before answering" for entry in attempts)
     assert attempts[0]["stdout_tail"] == "about to exit\n"
     assert all(_gone(entry["worker_pid"]) for entry in attempts)
+    assert _gone(int(child_pid_file.read_text()))  # what the handler started went with its environment
     assert _worker_pids(warm) == set()
     [dead_letter] = warm.drain(dlq_url)
     assert json.loads(dead_letter["Body"])["id"] == event_id
