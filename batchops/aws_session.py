@@ -16,6 +16,7 @@ import boto3
 from botocore.config import Config
 
 from batchops.config import PROJECT_ROOT, Settings
+from batchops.emulator.contracts import client_environment
 
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_ENVIRONMENT = "local"
@@ -37,18 +38,6 @@ def running_emulator(home: Path) -> dict[str, Any] | None:
     from batchops.local_runtime import status
 
     return status(home)
-
-
-def local_client_env(endpoint_url: str, region: str) -> dict[str, str]:
-    """Environment variables that point any AWS client (boto3, Terraform, a Lambda subprocess) at the emulator."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_MAX_ATTEMPTS": "2",
-    }
 
 
 class _EndpointSession(boto3.Session):
@@ -100,7 +89,7 @@ class AwsTarget:
 
     def subprocess_env(self) -> dict[str, str]:
         """Variables a child process (Terraform) needs to reach the same target; empty for real AWS."""
-        return local_client_env(self.endpoint_url, self.settings.region) if self.endpoint_url else {}
+        return client_environment(self.endpoint_url, self.settings.region) if self.endpoint_url else {}
 
 
 def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:

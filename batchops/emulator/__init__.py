@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .contracts import ExecutionHandler, ExecutionRequest, ExecutionSink
+from .contracts import ExecutionHandler, ExecutionRequest, ExecutionSink, client_environment
 
 if TYPE_CHECKING:
     from .email_outbox import read_outbox
     from .lambda_targets import read_invocation_log
-    from .server import Emulator, client_environment, format_exports
+    from .server import Emulator, format_exports
 
 __all__ = [
     "Emulator",
@@ -30,7 +30,6 @@ __all__ = [
 
 _LAZY = {
     "Emulator": "server",
-    "client_environment": "server",
     "format_exports": "server",
     "read_outbox": "email_outbox",
     "read_invocation_log": "lambda_targets",

@@ -16,6 +16,18 @@ STEP_STATUSES = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succ
 FINAL_STEP_STATUSES = ("Stopped", "Failed", "Succeeded")
 
 
+def client_environment(endpoint_url: str, region: str) -> dict[str, str]:
+    """The environment a client (boto3, Terraform, a Lambda handler) needs to talk to the emulator."""
+    return {
+        "AWS_ENDPOINT_URL": endpoint_url,
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "AWS_MAX_ATTEMPTS": "2",  # moto answers unimplemented calls with HTTP 500: never retry for minutes
+    }
+
+
 @dataclass
 class ExecutionRequest:
     """One started pipeline execution, handed to the registered execution handler."""

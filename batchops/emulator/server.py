@@ -44,7 +44,7 @@ from . import (
     s3_notifications,
     sqs_encryption,
 )
-from .contracts import ExecutionHandler
+from .contracts import ExecutionHandler, client_environment
 from .email_outbox import EmailOutbox
 from .lambda_targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
 from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
@@ -63,18 +63,6 @@ log = logging.getLogger("batchops.emulator")
 HOST = "127.0.0.1"  # never another interface: with `localhost` S3 clients switch to virtual-host addressing
 DEFAULT_REGION = "us-east-1"
 API_PREFIX = "/batchops-api/"
-
-
-def client_environment(endpoint_url: str, region: str) -> dict[str, str]:
-    """The environment a client (boto3, Terraform, a Lambda handler) needs to talk to the emulator."""
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
-        "AWS_REGION": region,
-        "AWS_DEFAULT_REGION": region,
-        "AWS_MAX_ATTEMPTS": "2",  # moto answers unimplemented calls with HTTP 500: never retry for minutes
-    }
 
 
 def clear_moto_state() -> None:
