@@ -4,13 +4,22 @@
     python benchmarks/bench_pipelines.py --rows 1000000
 
 Printed: seconds for a cold build (fresh process: SDK import + build) and a warm one (same process, second
-build); for each row count, the preprocess step in train mode and in transform mode (fresh subprocess each, as a
+build), each next to a baseline measured in the same run:
+- cold build vs SDK import: a fresh process that only runs the `from sagemaker... import ...` statements found
+  in the builders' sources (pipelines/, read with `ast`, so the list follows the code). Their ratio says how much
+  of a cold build is the SDK's import cost that any SDK-based builder pays, and how much is our building.
+- warm build vs JSON serialisation: `json.dumps` of the three definitions' parsed JSON, i.e. writing the same
+  definition text from plain Python data. That is the floor of producing the definitions at all; the ratio is
+  what the SDK's object model (step and property objects, request building, its own serialisation) costs above
+  it. Importing the SDK is not part of either side, since the warm build runs in an already-warm process.
+For each row count, the preprocess step in train mode and in transform mode (fresh subprocess each, as a
 container runs it), with rows per second and peak resident memory of the step.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import csv
 import json
 import os
@@ -30,15 +39,49 @@ SCHEMA = {"header": True, "record_key": "record_id", "target": "rings",
                       {"name": "rings", "type": "integer"}]}
 
 
-def build_seconds() -> tuple[float, float]:
-    code = ("import time; t = time.perf_counter(); from batchops.config import load_settings; "
+def _last_numbers(code: str) -> list[float]:
+    """Run `code` in a fresh interpreter; the numbers on its last output line."""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT)
+    if done.returncode != 0:
+        raise SystemExit(f"benchmark subprocess failed: {done.stderr[-2000:]}")
+    return [float(value) for value in done.stdout.splitlines()[-1].split()]
+
+
+def build_seconds() -> tuple[float, float, float]:
+    """Cold build, warm build and JSON serialisation of the three definitions (best of 20), in seconds."""
+    code = ("import json, time; t = time.perf_counter(); from batchops.config import load_settings; "
             "from pipelines.definitions import build_definitions; s = load_settings('local'); "
             "build_definitions(s, account_id='123456789012'); cold = time.perf_counter() - t; "
-            "t = time.perf_counter(); build_definitions(s, account_id='123456789012'); "
-            "print(cold, time.perf_counter() - t)")
-    output = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
-    cold, warm = output.stdout.split()[-2:]
-    return float(cold), float(warm)
+            "t = time.perf_counter(); built = build_definitions(s, account_id='123456789012'); "
+            "warm = time.perf_counter() - t; parsed = [json.loads(text) for text in built.values()]; "
+            "dumps = []\n"
+            "for _ in range(20):\n"
+            "    t = time.perf_counter(); [json.dumps(d) for d in parsed]; dumps.append(time.perf_counter() - t)\n"
+            "print(cold, warm, min(dumps))")
+    cold, warm, serialise = _last_numbers(code)
+    return cold, warm, serialise
+
+
+def sdk_import_statements(source_dir: Path = ROOT / "pipelines") -> list[str]:
+    """Every `from sagemaker... import ...` / `import sagemaker...` in the builders' sources, deduplicated."""
+    statements: set[str] = set()
+    for path in sorted(source_dir.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"), filename=str(path))):
+            if isinstance(node, ast.ImportFrom) and node.level == 0 and (node.module or "").startswith("sagemaker"):
+                names = ", ".join(alias.name for alias in node.names)
+                statements.add(f"from {node.module} import {names}")
+            elif isinstance(node, ast.Import):
+                statements.update(f"import {alias.name}" for alias in node.names
+                                  if alias.name.split(".")[0] == "sagemaker")
+    if not statements:
+        raise SystemExit(f"no SageMaker SDK import found under {source_dir}: the baseline would measure nothing")
+    return sorted(statements)
+
+
+def sdk_import_seconds() -> float:
+    """A fresh process that only imports what the builders import from the SDK."""
+    body = "; ".join(sdk_import_statements())
+    return _last_numbers(f"import time; t = time.perf_counter(); {body}; print(time.perf_counter() - t)")[0]
 
 
 def write_dataset(path: Path, rows: int, *, with_target: bool) -> None:
@@ -84,8 +127,15 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="only the preprocess step")
     args = parser.parse_args()
     if not args.skip_build:
-        cold, warm = build_seconds()
+        cold, warm, serialise = build_seconds()
+        sdk_import = sdk_import_seconds()
         print(f"definitions (3 pipelines): cold build {cold:.1f} s (incl. SDK import), warm build {warm:.1f} s")
+        print(f"{'build':<6} {'seconds':>9} {'baseline':<32} {'seconds':>9} {'ratio':>8}")
+        print(f"{'cold':<6} {cold:>9.2f} {'SDK import only (fresh process)':<32} {sdk_import:>9.2f} "
+              f"{cold / sdk_import:>7.1f}x")
+        print(f"{'warm':<6} {warm:>9.3f} {'json.dumps of the definitions':<32} {serialise:>9.4f} "
+              f"{warm / serialise:>7.0f}x")
+        print()
     print(f"{'rows':>10} {'mode':>10} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9}")
     for rows in args.rows:
         with tempfile.TemporaryDirectory() as folder:

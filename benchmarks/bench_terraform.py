@@ -5,6 +5,12 @@ resources of the first apply, taken from Terraform's own "complete after Ns" lin
 provider waiter, an emulator answer the provider does not accept at once) is visible by name. Also times
 the offline checks: `terraform validate` and `terraform test` (mocked provider).
 
+Baseline (same run, same emulator): the same adapter (`batchops.terraform.Terraform`, so the same binary,
+generated CLI config with the provider mirror, environment and endpoint) on a minimal root module written to a
+temp dir with one `terraform_data` resource and no AWS resources: init, apply, plan, destroy. That is
+Terraform's fixed cost per command (process start, CLI config, state handling, the adapter's staging and Lambda
+zip build); each stack command is printed next to it with the ratio, i.e. what the stack's own resources cost.
+
     python benchmarks/bench_terraform.py            # everything
     python benchmarks/bench_terraform.py --offline  # validate + terraform test only (no emulator)
 """
@@ -21,6 +27,16 @@ from typing import Any
 
 from batchops.config import load_settings
 from batchops.terraform import Terraform
+
+# The baseline declares no variables: Terraform only warns about the env file's values it does not use.
+MINIMAL_MODULE = """terraform {
+  required_version = ">= 1.5"
+}
+
+resource "terraform_data" "baseline" {
+  input = "fixed cost of one command"
+}
+"""
 
 _COMPLETE = re.compile(r"^(?P<address>\S+): (?:Creation|Modifications|Destruction) complete after "
                        r"(?:(?P<minutes>\d+)m)?(?P<seconds>\d+)s")
@@ -41,6 +57,14 @@ def slowest_resources(lines: list[str], count: int = 6) -> list[tuple[str, int]]
         if match:
             durations.append((match["address"], int(match["minutes"] or 0) * 60 + int(match["seconds"])))
     return sorted(durations, key=lambda item: -item[1])[:count]
+
+
+def print_ratios(stack: dict[str, float], baseline: dict[str, float]) -> None:
+    print(f"\n{'command':<28} {'stack s':>8} {'baseline s':>11} {'ratio':>7}")
+    for label, seconds in stack.items():
+        base = baseline.get(label.removesuffix(" again").removesuffix(" (expect no changes)"))
+        if base is not None:
+            print(f"{label:<28} {seconds:8.1f} {base:11.1f} {seconds / base:6.1f}x")
 
 
 def main() -> int:
@@ -70,6 +94,20 @@ def main() -> int:
             summary = _timed("plan (expect no changes)", terraform.plan, results)
             _timed("destroy", terraform.destroy, results)
             _timed("apply again", terraform.apply, results)
+            stack = dict(results[-5:])
+
+            module = home / "minimal-module"
+            module.mkdir()
+            (module / "main.tf").write_text(MINIMAL_MODULE, encoding="utf-8")
+            minimal = Terraform(settings, home=home / "baseline", endpoint_env=aws.env(), module_dir=module)
+            baseline: list[tuple[str, float]] = []
+            print("baseline: minimal module (one terraform_data resource)")
+            for label, call in (("init", minimal.init), ("apply", minimal.apply), ("plan", minimal.plan),
+                                ("destroy", minimal.destroy)):
+                _timed(f"  {label}", call, baseline)
+            if minimal.resources():
+                raise SystemExit("baseline: the minimal module still has resources after destroy")
+        print_ratios(stack, {label.strip(): seconds for label, seconds in baseline})
         print(f"\nresources: {resources}; plan after apply: {summary} {list(summary.addresses)}")
         print("slowest resources of the first apply:")
         for address, seconds in slowest_resources(first_apply):
