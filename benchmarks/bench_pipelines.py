@@ -12,6 +12,10 @@ build), each next to a baseline measured in the same run:
   definition text from plain Python data. That is the floor of producing the definitions at all; the ratio is
   what the SDK's object model (step and property objects, request building, its own serialisation) costs above
   it. Importing the SDK is not part of either side, since the warm build runs in an already-warm process.
+- warm build vs one SDK session: creating the `PipelineSession` the builders use, in the same warm process.
+  Every SDK-based build pays it (a session builds its boto clients, whose service models are parsed again per
+  session), so it is the honest fixed cost of an SDK build; the ratio counts how many session-sized costs the
+  three definitions take (the SDK also creates sessions inside steps).
 For each row count, the preprocess step in train mode and in transform mode (fresh subprocess each, as a
 container runs it), with rows per second and peak resident memory of the step.
 """
@@ -47,19 +51,37 @@ def _last_numbers(code: str) -> list[float]:
     return [float(value) for value in done.stdout.splitlines()[-1].split()]
 
 
-def build_seconds() -> tuple[float, float, float]:
-    """Cold build, warm build and JSON serialisation of the three definitions (best of 20), in seconds."""
-    code = ("import json, time; t = time.perf_counter(); from batchops.config import load_settings; "
-            "from pipelines.definitions import build_definitions; s = load_settings('local'); "
-            "build_definitions(s, account_id='123456789012'); cold = time.perf_counter() - t; "
-            "t = time.perf_counter(); built = build_definitions(s, account_id='123456789012'); "
-            "warm = time.perf_counter() - t; parsed = [json.loads(text) for text in built.values()]; "
-            "dumps = []\n"
-            "for _ in range(20):\n"
-            "    t = time.perf_counter(); [json.dumps(d) for d in parsed]; dumps.append(time.perf_counter() - t)\n"
-            "print(cold, warm, min(dumps))")
-    cold, warm, serialise = _last_numbers(code)
-    return cold, warm, serialise
+# Runs in a fresh interpreter; prints cold build, warm build, json.dumps (best of 20), one warm SDK session.
+BUILD_TIMING = """
+import json, time
+t = time.perf_counter()
+from batchops.config import load_settings
+from pipelines.definitions import build_definitions
+settings = load_settings('local')
+build_definitions(settings, account_id='123456789012')
+cold = time.perf_counter() - t
+t = time.perf_counter()
+built = build_definitions(settings, account_id='123456789012')
+warm = time.perf_counter() - t
+parsed = [json.loads(text) for text in built.values()]
+dumps = []
+for _ in range(20):
+    t = time.perf_counter()
+    [json.dumps(definition) for definition in parsed]
+    dumps.append(time.perf_counter() - t)
+from pipelines.common.sdk import offline_session, sdk_environment
+with sdk_environment(settings.region):
+    t = time.perf_counter()
+    offline_session(settings.bucket, settings.region)
+    session = time.perf_counter() - t
+print(cold, warm, min(dumps), session)
+"""
+
+
+def build_seconds() -> tuple[float, float, float, float]:
+    """Cold build, warm build, json.dumps of the definitions and one SDK session in a warm process, in seconds."""
+    cold, warm, serialise, session = _last_numbers(BUILD_TIMING)
+    return cold, warm, serialise, session
 
 
 def sdk_import_statements(source_dir: Path = ROOT / "pipelines") -> list[str]:
@@ -81,7 +103,11 @@ def sdk_import_statements(source_dir: Path = ROOT / "pipelines") -> list[str]:
 def sdk_import_seconds() -> float:
     """A fresh process that only imports what the builders import from the SDK."""
     body = "; ".join(sdk_import_statements())
-    return _last_numbers(f"import time; t = time.perf_counter(); {body}; print(time.perf_counter() - t)")[0]
+    # Some SDK modules resolve a region at import: set the same environment the builders build in, untimed.
+    setup = ("import time; from batchops.config import load_settings; "
+             "from pipelines.common.sdk import prepare_sdk_environment; "
+             "prepare_sdk_environment(load_settings('local').region)")
+    return _last_numbers(f"{setup}; t = time.perf_counter(); {body}; print(time.perf_counter() - t)")[0]
 
 
 def write_dataset(path: Path, rows: int, *, with_target: bool) -> None:
@@ -127,7 +153,7 @@ def main() -> None:
     parser.add_argument("--skip-build", action="store_true", help="only the preprocess step")
     args = parser.parse_args()
     if not args.skip_build:
-        cold, warm, serialise = build_seconds()
+        cold, warm, serialise, session = build_seconds()
         sdk_import = sdk_import_seconds()
         print(f"definitions (3 pipelines): cold build {cold:.1f} s (incl. SDK import), warm build {warm:.1f} s")
         print(f"{'build':<6} {'seconds':>9} {'baseline':<32} {'seconds':>9} {'ratio':>8}")
@@ -135,6 +161,8 @@ def main() -> None:
               f"{cold / sdk_import:>7.1f}x")
         print(f"{'warm':<6} {warm:>9.3f} {'json.dumps of the definitions':<32} {serialise:>9.4f} "
               f"{warm / serialise:>7.0f}x")
+        print(f"{'warm':<6} {warm:>9.3f} {'one SDK session (warm process)':<32} {session:>9.3f} "
+              f"{warm / session:>7.1f}x")
         print()
     print(f"{'rows':>10} {'mode':>10} {'seconds':>8} {'rows/s':>10} {'peak MiB':>9}")
     for rows in args.rows:
