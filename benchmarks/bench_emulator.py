@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops.emulator import Emulator, context, read_invocation_log
+from batchops.emulator.service_warmup import FIRST_REQUEST_PER_SERVICE
 
 HANDLER = "def handler(event, context):\n    return event['detail']['object']['key']\n"
 BOTO3_HANDLER = "import boto3\n\nSNS = boto3.client('sns')\n\n\ndef handler(event, context):\n    return event\n"
@@ -55,22 +56,6 @@ def _report(name: str, seconds: list[float], unit: str = "ms") -> None:
     )
 
 
-# One cheap read per service the product uses (Terraform's first requests are of the same kind).
-FIRST_REQUESTS = {
-    "sts": lambda c: c.get_caller_identity(),
-    "iam": lambda c: c.list_roles(),
-    "kms": lambda c: c.list_keys(),
-    "s3": lambda c: c.list_buckets(),
-    "sqs": lambda c: c.list_queues(),
-    "sns": lambda c: c.list_topics(),
-    "events": lambda c: c.list_rules(),
-    "lambda": lambda c: c.list_functions(),
-    "logs": lambda c: c.describe_log_groups(),
-    "dynamodb": lambda c: c.list_tables(),
-    "ssm": lambda c: c.describe_parameters(),
-    "sagemaker": lambda c: c.list_model_package_groups(),
-    "secretsmanager": lambda c: c.list_secrets(),
-}
 
 
 def first_request_burst(warm: bool) -> dict[str, float]:
@@ -79,14 +64,14 @@ def first_request_burst(warm: bool) -> dict[str, float]:
     started = time.perf_counter()
     emulator = Emulator(home, warm_up_services=warm, execution_handler=None).start()
     try:
-        clients = {name: emulator.client(name) for name in FIRST_REQUESTS}  # botocore's own cost: not timed
+        clients = {name: emulator.client(name) for name in FIRST_REQUEST_PER_SERVICE}  # botocore's own cost: not timed
         warmup_seconds = 0.0
         if warm:
             emulator.warmup.wait(120)  # Terraform's init and provider start take longer than this
             warmup_seconds = time.perf_counter() - started
         began = time.perf_counter()
-        with ThreadPoolExecutor(len(FIRST_REQUESTS)) as pool:
-            for future in [pool.submit(call, clients[name]) for name, call in FIRST_REQUESTS.items()]:
+        with ThreadPoolExecutor(len(FIRST_REQUEST_PER_SERVICE)) as pool:
+            for future in [pool.submit(call, clients[name]) for name, call in FIRST_REQUEST_PER_SERVICE.items()]:
                 future.result()
         return {"burst": time.perf_counter() - began, "warmup": warmup_seconds}
     finally:

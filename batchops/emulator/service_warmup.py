@@ -41,6 +41,23 @@ PRODUCT_SERVICES = (
     "sagemaker",
     "secretsmanager",
 )
+# One cheap read per product service, keyed by boto3 client name: the kind of request Terraform sends first.
+# Used to probe that the warm-up left nothing to build on the request path (tests, benchmarks).
+FIRST_REQUEST_PER_SERVICE = {
+    "sts": lambda c: c.get_caller_identity(),
+    "iam": lambda c: c.list_roles(),
+    "kms": lambda c: c.list_keys(),
+    "s3": lambda c: c.list_buckets(),
+    "sqs": lambda c: c.list_queues(),
+    "sns": lambda c: c.list_topics(),
+    "events": lambda c: c.list_rules(),
+    "lambda": lambda c: c.list_functions(),
+    "logs": lambda c: c.describe_log_groups(),
+    "dynamodb": lambda c: c.list_tables(),
+    "ssm": lambda c: c.describe_parameters(),
+    "sagemaker": lambda c: c.list_model_package_groups(),
+    "secretsmanager": lambda c: c.list_secrets(),
+}
 IAM_BACKENDS = "iam backends"  # the name of the second step in `warmed` / `failures`
 
 

@@ -8,23 +8,12 @@ from moto.iam.models import iam_backends
 from moto.utilities.utils import PARTITION_NAMES
 
 from batchops.emulator import Emulator, context
-from batchops.emulator.service_warmup import IAM_BACKENDS, PRODUCT_SERVICES, ServiceWarmup
-
-FIRST_CALLS = {
-    "sts": lambda c: c.get_caller_identity(),
-    "iam": lambda c: c.list_roles(),
-    "kms": lambda c: c.list_keys(),
-    "s3": lambda c: c.list_buckets(),
-    "sqs": lambda c: c.list_queues(),
-    "sns": lambda c: c.list_topics(),
-    "events": lambda c: c.list_rules(),
-    "lambda": lambda c: c.list_functions(),
-    "logs": lambda c: c.describe_log_groups(),
-    "dynamodb": lambda c: c.list_tables(),
-    "ssm": lambda c: c.describe_parameters(),
-    "sagemaker": lambda c: c.list_model_package_groups(),
-    "secretsmanager": lambda c: c.list_secrets(),
-}
+from batchops.emulator.service_warmup import (
+    FIRST_REQUEST_PER_SERVICE,
+    IAM_BACKENDS,
+    PRODUCT_SERVICES,
+    ServiceWarmup,
+)
 
 
 def _record_handler_builds(dispatcher) -> list[str]:
@@ -46,7 +35,7 @@ def test_first_requests_of_every_product_service_find_their_handler_ready(tmp_pa
         assert emulator.warmup.warmed == [*PRODUCT_SERVICES, IAM_BACKENDS]
         dispatcher = emulator._server.dispatcher
         built = _record_handler_builds(dispatcher)
-        for service, call in FIRST_CALLS.items():
+        for service, call in FIRST_REQUEST_PER_SERVICE.items():
             call(emulator.client(service))
         # the warm-up used the dispatcher's own keys: no request had to build a handler
         assert built == []
