@@ -15,8 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from batchops.config import PROJECT_ROOT, Settings
-from batchops.emulator.contracts import client_environment
+from batchops_core.settings import PROJECT_ROOT, Settings
+from batchops_local.emulator.contracts import client_environment
 
 LOCAL_ACCOUNT_ID = "123456789012"
 LOCAL_ENVIRONMENT = "local"
@@ -35,7 +35,7 @@ def batchops_home(explicit: str | Path | None = None) -> Path:
 
 def running_emulator(home: Path) -> dict[str, Any] | None:
     """The `{pid, port, endpoint_url, ...}` record of the background emulator of `home` if it answers, else None."""
-    from batchops.local_runtime import status
+    from batchops_local.runtime import status
 
     return status(home)
 

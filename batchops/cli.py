@@ -23,7 +23,7 @@ from rich.table import Table
 
 from batchops import operations as ops
 from batchops.aws_session import LOCAL_ACCOUNT_ID, AwsTarget, batchops_home, connect
-from batchops.config import ENV_DIR, ConfigError, Settings, check_env_file, env_file_path, load_settings
+from batchops_core.settings import ENV_DIR, ConfigError, Settings, check_env_file, env_file_path, load_settings
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -465,7 +465,7 @@ def runs_logs(
     step: str = typer.Argument(..., help="Step name, e.g. Train or ModelQualityCheck."),
 ) -> None:
     """Print what a step's jobs wrote (local runner logs under <home>/runs/)."""
-    from batchops.runner.logs import read_step_log
+    from batchops_local.runner.logs import read_step_log
 
     state = _state(ctx)
     if state.settings.environment != "local":
@@ -550,7 +550,7 @@ outbox_app = _group("outbox", "Emails the local environment would have sent (one
 
 
 def _outbox(state: CliState) -> list[dict[str, Any]]:
-    from batchops.emulator import read_outbox
+    from batchops_local.emulator import read_outbox
 
     return read_outbox(state.home)
 

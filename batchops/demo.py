@@ -25,8 +25,8 @@ from rich.table import Table
 
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget, batchops_home, connect, running_emulator
-from batchops.config import Settings, load_settings
 from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
+from batchops_core.settings import Settings, load_settings
 
 DEMO_FOLDER = "demo"  # relative key path of every demo object under its prefix
 REPORT_NAME = "demo-report.html"
@@ -280,8 +280,8 @@ class Demo:
         self.outcome.retrained_version = newest
 
     def collect_emails_and_report(self) -> None:
-        from batchops.emulator import read_outbox
         from batchops.report import write_report
+        from batchops_local.emulator import read_outbox
 
         expected = {label: e.execution_id for label, e in self.outcome.executions.items()}
 

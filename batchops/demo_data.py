@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from batchops.config import Settings
+from batchops_core.settings import Settings
 
 DEMO_COLUMNS = [
     ("record_id", "categorical"),

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchops.aws_session import AwsTarget
-from batchops.config import Settings
+from batchops_core.settings import Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
 TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")

@@ -112,7 +112,7 @@ def _models(target: AwsTarget) -> list[ops.ModelVersion]:
 
 def _emails(home: Path) -> list[dict[str, Any]]:
     try:
-        from batchops.emulator import read_outbox
+        from batchops_local.emulator import read_outbox
     except ImportError:
         return []
     return read_outbox(home)

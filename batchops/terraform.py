@@ -46,7 +46,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchops.config import PROJECT_ROOT, Settings
+from batchops_core.settings import PROJECT_ROOT, Settings
 
 TERRAFORM_DIR = PROJECT_ROOT / "terraform"
 BACKEND_OVERRIDE_FILE = "backend_override.tf"
@@ -248,7 +248,7 @@ class Terraform:
         lock_timeout: str = "60s",
     ):
         if settings.source_file is None:
-            raise TerraformError("settings have no source file: load them with batchops.config.load_settings")
+            raise TerraformError("settings have no source file: load them with batchops_core.settings.load_settings")
         self.settings = settings
         self.environment = settings.environment
         self.home = Path(home).resolve()
@@ -421,7 +421,7 @@ class Terraform:
         """Before any command that evaluates the configuration: zips built, init done, target checked."""
         if self.environment == "local" and self.endpoint_env is None:
             raise TerraformError("environment 'local' runs only against the local emulator: pass endpoint_env "
-                                 "(start it with batchops.local_runtime.start_local_aws)")
+                                 "(start it with batchops_local.runtime.start_local_aws)")
         if build_lambdas:
             self.build_lambda_packages()
         self._ensure_init()
@@ -745,7 +745,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     starts one) and never uses the caller's credentials."""
     import sys
 
-    from batchops.config import ConfigError, load_settings
+    from batchops_core.settings import ConfigError, load_settings
 
     parser = _parser()
     args = parser.parse_args(argv)

@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT / "tests" / "ci"))  # the state API stand-in is shar
 
 from ci_testkit import start_state_api, wrapper_env  # noqa: E402
 
-from batchops.local_runtime import start_local_aws  # noqa: E402
 from batchops.terraform import cli_config_text, find_provider_mirror  # noqa: E402
+from batchops_local.runtime import start_local_aws  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

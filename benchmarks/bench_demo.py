@@ -38,8 +38,8 @@ def baseline_ml_work(data_dir: Path) -> dict[str, float]:
     import pandas as pd
     import xgboost
 
-    from batchops.config import load_settings
     from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, write_demo_files
+    from batchops_core.settings import load_settings
 
     result: dict[str, float] = {"seconds imports": time.perf_counter() - started}
     settings = load_settings("local")

@@ -35,8 +35,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from batchops.emulator import Emulator, context, read_invocation_log
-from batchops.emulator.service_warmup import FIRST_REQUEST_PER_SERVICE
+from batchops_local.emulator import Emulator, context, read_invocation_log
+from batchops_local.emulator.service_warmup import FIRST_REQUEST_PER_SERVICE
 
 HANDLER = "def handler(event, context):\n    return event['detail']['object']['key']\n"
 BOTO3_HANDLER = "import boto3\n\nSNS = boto3.client('sns')\n\n\ndef handler(event, context):\n    return event\n"

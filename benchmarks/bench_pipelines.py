@@ -55,7 +55,7 @@ def _last_numbers(code: str) -> list[float]:
 BUILD_TIMING = """
 import json, time
 t = time.perf_counter()
-from batchops.config import load_settings
+from batchops_core.settings import load_settings
 from pipelines.definitions import build_definitions
 settings = load_settings('local')
 build_definitions(settings, account_id='123456789012')
@@ -104,7 +104,7 @@ def sdk_import_seconds() -> float:
     """A fresh process that only imports what the builders import from the SDK."""
     body = "; ".join(sdk_import_statements())
     # Some SDK modules resolve a region at import: set the same environment the builders build in, untimed.
-    setup = ("import time; from batchops.config import load_settings; "
+    setup = ("import time; from batchops_core.settings import load_settings; "
              "from pipelines.common.sdk import prepare_sdk_environment; "
              "prepare_sdk_environment(load_settings('local').region)")
     return _last_numbers(f"{setup}; t = time.perf_counter(); {body}; print(time.perf_counter() - t)")[0]

@@ -25,8 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchops.config import load_settings
 from batchops.terraform import Terraform
+from batchops_core.settings import load_settings
 
 # The baseline declares no variables: Terraform only warns about the env file's values it does not use.
 MINIMAL_MODULE = """terraform {
@@ -82,7 +82,7 @@ def main() -> int:
         if args.offline:
             return 0
 
-        from batchops.local_runtime import start_local_aws
+        from batchops_local.runtime import start_local_aws
 
         lines: list[str] = []
         with start_local_aws(home / "emulator", execution_handler=None) as aws:

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-from batchops.runner.batch_transform import ColumnFilter, TransformSettings, transform_csv_file
+from batchops_local.runner.batch_transform import ColumnFilter, TransformSettings, transform_csv_file
 
 FEATURES = 8
 
@@ -85,8 +85,8 @@ def time_whole_step(booster: xgb.Booster, source: Path, work: Path) -> float:
     import boto3
     from moto.server import ThreadedMotoServer
 
-    from batchops.emulator.contracts import ExecutionRequest
-    from batchops.runner import handle_execution
+    from batchops_local.emulator.contracts import ExecutionRequest
+    from batchops_local.runner import handle_execution
 
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

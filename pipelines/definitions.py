@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from batchops.config import PIPELINE_KEYS, Settings
+from batchops_core.settings import PIPELINE_KEYS, Settings
 from pipelines.common.context import BuildContext, execution_role_arn
 from pipelines.common.sdk import offline_session, sdk_environment
 

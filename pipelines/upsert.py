@@ -14,7 +14,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from batchops.config import Settings
+from batchops_core.settings import Settings
 from pipelines.common.code import all_step_scripts
 from pipelines.common.context import execution_role_arn
 from pipelines.definitions import build_definitions

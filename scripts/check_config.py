@@ -12,7 +12,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from batchops.config import ENV_DIR, check_env_file, env_file_path  # noqa: E402
+from batchops_core.settings import ENV_DIR, check_env_file, env_file_path  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:

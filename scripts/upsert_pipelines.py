@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from batchops.aws_session import AwsTargetError, connect  # noqa: E402
-from batchops.config import ConfigError, load_settings  # noqa: E402
+from batchops_core.settings import ConfigError, load_settings  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

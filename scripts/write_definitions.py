@@ -15,7 +15,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from batchops.aws_session import LOCAL_ACCOUNT_ID  # noqa: E402
-from batchops.config import ConfigError, load_settings  # noqa: E402
+from batchops_core.settings import ConfigError, load_settings  # noqa: E402
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

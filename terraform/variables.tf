@@ -1,4 +1,4 @@
-# One variable per top-level key of env_files/<env>.tfvars, the file batchops.config also reads.
+# One variable per top-level key of env_files/<env>.tfvars, the file batchops_core.settings also reads.
 # Keys that only the pipelines use (dataset, model, xgboost, hpo, data_quality, compute) are declared with
 # their full type too, so `-var-file` never warns about undeclared variables and a wrong value fails here
 # as well as in Python.

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from batchops.config import Settings
+from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
 STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "steplib.py", "data_quality.py")

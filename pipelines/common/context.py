@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from batchops.config import Settings
+from batchops_core.settings import Settings
 from pipelines.common.code import step_script
 
 SKLEARN_FRAMEWORK_VERSION = "1.2-1"

@@ -21,8 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from batchops.aws_session import AwsTarget, AwsTargetError, connect  # noqa: E402
-from batchops.config import ConfigError, load_settings  # noqa: E402
 from batchops.operations import active_model_parameter  # noqa: E402
+from batchops_core.settings import ConfigError, load_settings  # noqa: E402
 
 
 def _error_text(exc: ClientError) -> str:

@@ -40,7 +40,7 @@ env_out_dir() { mkdir -p "$CI_OUT/$1" && echo "$CI_OUT/$1"; }
 # dependencies (runtime only; `./run tests` adds the dev tools). PYTHON overrides the interpreter used.
 project_python() {
   local venv="$CI_ROOT/.venv"
-  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import batchops.config' >/dev/null 2>&1; then
+  if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import batchops_core.settings' >/dev/null 2>&1; then
     echo "$venv/bin/python"; return 0
   fi
   local base="${PYTHON:-python3}"

@@ -26,8 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from batchops.aws_session import AwsTargetError, connect  # noqa: E402
-from batchops.config import ENV_DIR, ConfigError, load_settings  # noqa: E402
 from batchops.operations import active_model_parameter  # noqa: E402
+from batchops_core.settings import ENV_DIR, ConfigError, load_settings  # noqa: E402
 
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:sagemaker:(?P<region>[a-z0-9\-]+):(?P<account>\d{12}):"

@@ -20,7 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 from botocore.exceptions import BotoCoreError, ClientError  # noqa: E402
 
 from batchops.aws_session import AwsTarget, AwsTargetError, connect  # noqa: E402
-from batchops.config import ConfigError, load_settings  # noqa: E402
+from batchops_core.settings import ConfigError, load_settings  # noqa: E402
 
 _MISSING = {"ResourceNotFound", "ValidationException", "NoSuchBucket", "404"}
 

@@ -14,7 +14,7 @@ import boto3
 import pytest
 from ci_testkit import run_job, run_wrapper, start_moto, wrapper_env
 
-from batchops.config import load_settings
+from batchops_core.settings import load_settings
 
 REGION = "us-east-1"
 

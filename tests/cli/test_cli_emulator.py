@@ -17,9 +17,9 @@ from typer.testing import CliRunner
 
 from batchops.aws_session import LOCAL_ACCOUNT_ID
 from batchops.cli import app
-from batchops.config import load_settings
 from batchops.demo_data import REFERENCE, SLOW_GROWING_SITE, generate
-from batchops.local_runtime import stop_background
+from batchops_core.settings import load_settings
+from batchops_local.runtime import stop_background
 from pipelines.scripts.data_quality import compute_baseline
 
 pytestmark = pytest.mark.slow  # starts a background emulator and runs pipelines (~45 s for the module)

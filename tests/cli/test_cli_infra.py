@@ -6,7 +6,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchops.cli import app
-from batchops.local_runtime import stop_background
+from batchops_local.runtime import stop_background
 
 pytestmark = pytest.mark.slow  # Terraform applies ~35 resources twice (a minute or more)
 

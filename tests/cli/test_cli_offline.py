@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchops.cli import app
-from batchops.config import ENV_DIR
+from batchops_core.settings import ENV_DIR
 
 GROUP_COMMANDS = {
     "config": ["check"],
@@ -160,7 +160,7 @@ def test_exit_codes_are_not_reported_as_errors(cli):
 def test_pipelines_definitions_written_offline(cli, tmp_path):
     import json
 
-    from batchops.config import load_settings
+    from batchops_core.settings import load_settings
 
     out = tmp_path / "definitions"
     result = cli("pipelines", "definitions", "--out", str(out))

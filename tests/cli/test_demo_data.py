@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 import xgboost
 
-from batchops.config import load_settings
 from batchops.demo_data import REFERENCE, SLOW_GROWING_SITE, check_demo_schema, generate, write_demo_files
+from batchops_core.settings import load_settings
 
 
 def test_same_seed_same_bytes(tmp_path):

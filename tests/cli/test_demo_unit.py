@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchops.config import load_settings
 from batchops.demo import DEMO_STATE, clear_previous_demo, run_demo
+from batchops_core.settings import load_settings
 
 
 def test_clear_previous_demo_removes_only_demo_state(tmp_path):

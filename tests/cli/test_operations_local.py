@@ -9,7 +9,7 @@ import pytest
 
 from batchops import operations as ops
 from batchops.aws_session import AwsTargetError, connect
-from batchops.config import load_settings
+from batchops_core.settings import load_settings
 
 HEADER = "record_id,sex,length,diameter,height,whole_weight,shucked_weight,viscera_weight,shell_weight"
 

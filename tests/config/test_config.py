@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops.config import (
+from batchops_core.settings import (
     ENV_DIR,
     ENVIRONMENTS,
     ConfigError,

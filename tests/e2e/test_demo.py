@@ -8,8 +8,8 @@ import re
 import pytest
 from rich.console import Console
 
-from batchops.config import load_settings
 from batchops.demo import run_demo
+from batchops_core.settings import load_settings
 
 pytestmark = pytest.mark.slow
 
@@ -76,7 +76,7 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     assert {"length", "whole_weight"} <= set(outcome.drift_features)
 
     # Emails: the outbox names every execution; the configured retraining subject was rendered.
-    from batchops.emulator import read_outbox
+    from batchops_local.emulator import read_outbox
 
     messages = read_outbox(home)
     assert outcome.emails == len(messages) > 0

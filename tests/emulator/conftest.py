@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from batchops.emulator.contracts import ExecutionRequest, ExecutionSink
+from batchops_local.emulator.contracts import ExecutionRequest, ExecutionSink
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
@@ -43,7 +43,7 @@ def handler() -> RecordingHandler:
 
 @pytest.fixture
 def emulator(tmp_path, handler) -> Iterator[Any]:
-    from batchops.emulator import Emulator
+    from batchops_local.emulator import Emulator
 
     instance = Emulator(
         tmp_path / "home", execution_handler=handler, lambda_retry_delay_seconds=0.05, load_aws_managed_policies=False

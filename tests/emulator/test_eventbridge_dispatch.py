@@ -2,7 +2,7 @@
 
 import json
 
-from batchops.emulator import read_outbox
+from batchops_local.emulator import read_outbox
 
 ACCOUNT = "123456789012"
 REGION = "us-east-1"

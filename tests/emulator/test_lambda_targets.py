@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from batchops.emulator import read_invocation_log, read_outbox
+from batchops_local.emulator import read_invocation_log, read_outbox
 
 CUSTOM_EVENTS = {"source": ["batchops.test"]}
 

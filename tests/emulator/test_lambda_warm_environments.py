@@ -11,8 +11,8 @@ from typing import Any
 import psutil
 import pytest
 
-from batchops.emulator import read_invocation_log
-from batchops.emulator.lambda_workers import WorkerPool
+from batchops_local.emulator import read_invocation_log
+from batchops_local.emulator.lambda_workers import WorkerPool
 
 from .conftest import Aws, make_zip, wait_until
 
@@ -83,7 +83,7 @@ CUSTOM_EVENTS = {"source": ["batchops.test"]}
 @pytest.fixture
 def warm(tmp_path) -> Iterator[Aws]:
     """An emulator whose short-timeout functions really time out quickly, and whose idle workers stay."""
-    from batchops.emulator import Emulator
+    from batchops_local.emulator import Emulator
 
     instance = Emulator(
         tmp_path / "home",
@@ -284,7 +284,7 @@ def test_reserved_concurrency_zero_fails_every_invocation_with_a_clear_error(war
 
 
 def test_idle_environments_are_reaped_and_the_next_event_starts_cold(tmp_path):
-    from batchops.emulator import Emulator
+    from batchops_local.emulator import Emulator
 
     with Emulator(
         tmp_path / "home", lambda_idle_seconds=0.3, load_aws_managed_policies=False, warm_up_services=False

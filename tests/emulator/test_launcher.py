@@ -10,7 +10,7 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.events.models import Rule
 
-from batchops.emulator import Emulator, context
+from batchops_local.emulator import Emulator, context
 
 
 def _free_port():

@@ -1,4 +1,4 @@
-"""batchops.local_runtime: the in-process LocalAws and the background `serve` process."""
+"""batchops_local.runtime: the in-process LocalAws and the background `serve` process."""
 
 import json
 
@@ -36,7 +36,7 @@ def test_start_local_aws_in_process_with_a_handler(tmp_path):
 
 
 def test_the_default_handler_is_the_local_runner_with_the_same_home(tmp_path, monkeypatch):
-    import batchops.runner
+    import batchops_local.runner
 
     calls = []
 
@@ -44,7 +44,7 @@ def test_the_default_handler_is_the_local_runner_with_the_same_home(tmp_path, mo
         calls.append(home)
         sink.execution_status(request.execution_arn, "Succeeded")
 
-    monkeypatch.setattr(batchops.runner, "handle_execution", fake_runner)
+    monkeypatch.setattr(batchops_local.runner, "handle_execution", fake_runner)
     handler = local_runtime.local_runner_handler(tmp_path / "home")
 
     class Sink:

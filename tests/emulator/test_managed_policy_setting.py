@@ -26,8 +26,8 @@ PROBE = textwrap.dedent(
             iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x", aws_secret_access_key="x")
             return len(iam.list_policies(Scope="AWS", MaxItems=5)["Policies"])
 
-    import batchops.emulator.server  # the import under test
-    from batchops.emulator import Emulator
+    import batchops_local.emulator.server  # the import under test
+    from batchops_local.emulator import Emulator
 
     report = {"after_import": os.environ.get("MOTO_IAM_LOAD_MANAGED_POLICIES"),
               "plain_moto_after_import": aws_policies_in_plain_moto()}

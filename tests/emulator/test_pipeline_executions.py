@@ -5,8 +5,8 @@ import threading
 import pytest
 from botocore.exceptions import ClientError
 
-from batchops.emulator import Emulator, context
-from batchops.emulator.pipeline_executions import NO_HANDLER_REASON
+from batchops_local.emulator import Emulator, context
+from batchops_local.emulator.pipeline_executions import NO_HANDLER_REASON
 
 PIPELINE_EVENTS = {
     "source": ["aws.sagemaker"],

@@ -2,7 +2,7 @@
 
 import pytest
 
-from batchops.emulator.s3_bucket_policies import conditions_hold
+from batchops_local.emulator.s3_bucket_policies import conditions_hold
 
 CONTEXT = {"aws:securetransport": "true"}
 

@@ -7,8 +7,8 @@ import threading
 from moto.iam.models import iam_backends
 from moto.utilities.utils import PARTITION_NAMES
 
-from batchops.emulator import Emulator, context
-from batchops.emulator.service_warmup import (
+from batchops_local.emulator import Emulator, context
+from batchops_local.emulator.service_warmup import (
     FIRST_REQUEST_PER_SERVICE,
     IAM_BACKENDS,
     PRODUCT_SERVICES,

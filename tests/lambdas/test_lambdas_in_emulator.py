@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from batchops.emulator import read_invocation_log, read_outbox
 from batchops.lambda_package import build_lambda_zips
-from batchops.local_runtime import start_local_aws
+from batchops_local.emulator import read_invocation_log, read_outbox
+from batchops_local.runtime import start_local_aws
 
 GROUP = "abalone-e2e-models"
 POINTER = "/abalone/e2e/active-model-package-arn"

@@ -15,7 +15,7 @@ from lambda_testkit import (
     step_event,
 )
 
-from batchops.config import load_settings
+from batchops_core.settings import load_settings
 from lambdas.notification import rules as rule_engine
 from lambdas.notification.content import Deployment, template_variables
 from lambdas.notification.events import parse_event

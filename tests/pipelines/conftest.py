@@ -18,7 +18,7 @@ os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 
-from batchops.config import Column, Dataset, Settings, load_settings  # noqa: E402
+from batchops_core.settings import Column, Dataset, Settings, load_settings  # noqa: E402
 
 
 def other_schema_settings(base: Settings, *, engine: str = "builtin") -> Settings:

@@ -50,7 +50,7 @@ def test_two_builds_are_byte_identical(built_local, local_settings):
 
 @pytest.mark.slow
 def test_a_fresh_process_builds_the_same_bytes(built_local):
-    code = ("import json, sys; from batchops.config import load_settings; "
+    code = ("import json, sys; from batchops_core.settings import load_settings; "
             "from pipelines.definitions import build_definitions; "
             f"json.dump(build_definitions(load_settings('local'), account_id='{ACCOUNT_ID}'), sys.stdout)")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}

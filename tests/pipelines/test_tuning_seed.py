@@ -2,7 +2,7 @@
 
 import json
 
-from batchops.config import load_settings
+from batchops_core.settings import load_settings
 from pipelines.definitions import build_definitions
 
 

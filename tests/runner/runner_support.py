@@ -12,8 +12,8 @@ from typing import Any
 import boto3
 import numpy as np
 
-from batchops.emulator.contracts import ExecutionRequest
-from batchops.runner import handle_execution
+from batchops_local.emulator.contracts import ExecutionRequest
+from batchops_local.runner import handle_execution
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -186,7 +186,7 @@ def regression_csv(rows: int, *, seed: int = 0, features: int = 3, label_first: 
 
 def fast_settings(**hpo: Any):
     """The local env file with few boosting rounds (and `hpo` overrides), so runs stay short."""
-    from batchops.config import load_settings
+    from batchops_core.settings import load_settings
 
     settings = load_settings("local")
     hyperparameters = {**settings.xgboost.hyperparameters, "num_round": "15", "eta": "0.3"}

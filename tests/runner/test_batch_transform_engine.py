@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from batchops.runner.batch_transform import ColumnFilter, TransformError, TransformSettings, transform_csv_file
+from batchops_local.runner.batch_transform import ColumnFilter, TransformError, TransformSettings, transform_csv_file
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import time
 import pytest
 from runner_support import ROLE, processing_step
 
-from batchops.local_runtime import start_local_aws
+from batchops_local.runtime import start_local_aws
 
 SLEEP = "import sys, time\ntime.sleep(float(sys.argv[1]))\n"
 BUCKET = "runner-integration"

@@ -6,10 +6,16 @@ import json
 
 import pytest
 
-from batchops.runner.dag import build_graph
-from batchops.runner.errors import DefinitionError, StepFailed
-from batchops.runner.expressions import PropertyFile, Resolver, coerce_parameters, parse_property_path, referenced_steps
-from batchops.runner.steps.control import evaluate_condition
+from batchops_local.runner.dag import build_graph
+from batchops_local.runner.errors import DefinitionError, StepFailed
+from batchops_local.runner.expressions import (
+    PropertyFile,
+    Resolver,
+    coerce_parameters,
+    parse_property_path,
+    referenced_steps,
+)
+from batchops_local.runner.steps.control import evaluate_condition
 
 DECLARED = [
     {"Name": "InputBucket", "Type": "String", "DefaultValue": "bucket-a"},
@@ -179,7 +185,7 @@ def test_graph_rejects_broken_definitions_before_running(steps, message):
     ("", "top.csv", "top.csv"),
 ])
 def test_objects_keep_their_path_relative_to_the_prefix(prefix, key, relative):
-    from batchops.runner.aws import relative_key
+    from batchops_local.runner.aws import relative_key
 
     assert relative_key(prefix, key) == relative
 

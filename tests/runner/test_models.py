@@ -11,8 +11,8 @@ import pytest
 import xgboost as xgb
 from runner_support import ROLE, XGBOOST_IMAGE, regression_csv, training_arguments
 
-from batchops.runner import read_step_log
-from batchops.runner.steps.training import final_metrics, objective_regex
+from batchops_local.runner import read_step_log
+from batchops_local.runner.steps.training import final_metrics, objective_regex
 
 HYPERPARAMETERS = {"objective": "reg:squarederror", "eval_metric": "rmse", "num_round": "15", "max_depth": "3",
                    "eta": "0.3"}
@@ -107,7 +107,7 @@ def test_tuning_runs_grid_jobs_and_orders_summaries_best_first(runner, aws):
         "output/model.tar.gz"]}}}}
     sink, request = runner.run([tune, pick])
     assert sink.last("Tune")["status"] == "Succeeded", sink.last("Tune")["reason"]
-    from batchops.runner import read_step_record
+    from batchops_local.runner import read_step_record
     record = read_step_record(runner.home, request.execution_id, "Tune")
     summaries = record["Properties"]["TrainingJobSummaries"]
     assert len(summaries) == 4
@@ -132,7 +132,7 @@ def test_random_tuning_draws_within_ranges_and_bayesian_runs_as_random(runner, a
                                           "ScalingType": "Linear"}]}
     sink, request = runner.run([_tuning_step(aws, "Bayesian", 3, 3, ranges)])
     assert sink.final == ("Succeeded", None)
-    from batchops.runner import read_step_record
+    from batchops_local.runner import read_step_record
     summaries = read_step_record(runner.home, request.execution_id, "Tune")["Properties"]["TrainingJobSummaries"]
     assert len(summaries) == 3
     for summary in summaries:

@@ -8,7 +8,7 @@ import os
 import pytest
 from runner_support import RecordingSink, processing_step
 
-from batchops.runner import read_step_log, read_step_record
+from batchops_local.runner import read_step_log, read_step_record
 
 PREPARE = r'''
 import argparse, json, os, pathlib, sys

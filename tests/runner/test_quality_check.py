@@ -123,7 +123,7 @@ def test_previous_baseline_comes_from_the_latest_approved_package(runner, aws):
     metadata = sink.last("DataQualityCheck")["metadata"]["QualityCheck"]
     assert metadata["BaselineUsedForDriftCheckConstraints"] == constraints
     assert json.loads(aws.get("dq/ok/constraint_violations.json"))["violations"] == []
-    from batchops.runner import read_step_log
+    from batchops_local.runner import read_step_log
     assert f"previous baseline from {arn}" in read_step_log(runner.home, request.execution_id, "DataQualityCheck")
 
 

@@ -15,8 +15,8 @@ import pytest
 from runner_support import build_real_definitions, deploy_pipelines, fast_settings
 
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate
-from batchops.local_runtime import start_local_aws
-from batchops.runner import read_step_log, read_step_record
+from batchops_local.runner import read_step_log, read_step_record
+from batchops_local.runtime import start_local_aws
 
 
 @dataclass
@@ -133,10 +133,10 @@ def test_inference_pipeline_scores_a_batch_with_the_approved_model(deployed, tra
 
 @pytest.mark.slow  # building the definitions imports the SageMaker SDK
 def test_every_step_of_the_real_definitions_has_a_local_implementation(real_definitions):
-    from batchops.runner.dag import build_graph
-    from batchops.runner.expressions import coerce_parameters
-    from batchops.runner.jobs import ANALYZER_IMAGE, SCRIPT_IMAGES, XGBOOST_IMAGE, image_repository
-    from batchops.runner.steps import STEP_HANDLERS
+    from batchops_local.runner.dag import build_graph
+    from batchops_local.runner.expressions import coerce_parameters
+    from batchops_local.runner.jobs import ANALYZER_IMAGE, SCRIPT_IMAGES, XGBOOST_IMAGE, image_repository
+    from batchops_local.runner.steps import STEP_HANDLERS
 
     settings = real_definitions.settings
     images = {"Processing": SCRIPT_IMAGES, "QualityCheck": (ANALYZER_IMAGE,), "Training": (XGBOOST_IMAGE,)}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from runner_support import regression_csv
 
-from batchops.runner import xgboost_algorithm
+from batchops_local.runner import xgboost_algorithm
 
 
 def _layout(tmp_path, monkeypatch, hyperparameters: dict, channels: dict[str, tuple[str, str]]):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from batchops.config import Settings, load_settings
+from batchops_core.settings import Settings, load_settings
 from batchops.terraform import Terraform
 
 

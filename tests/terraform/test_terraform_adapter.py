@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from batchops.config import Settings
+from batchops_core.settings import Settings
 from batchops.terraform import (
     BACKEND_OVERRIDE_FILE,
     PlanSummary,

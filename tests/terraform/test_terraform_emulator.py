@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from batchops.config import Settings
-from batchops.local_runtime import start_local_aws
+from batchops_core.settings import Settings
+from batchops_local.runtime import start_local_aws
 from batchops.terraform import Terraform
 
 pytestmark = pytest.mark.slow

@@ -8,7 +8,7 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from batchops.config import ENV_DIR, parse_tfvars
+from batchops_core.settings import ENV_DIR, parse_tfvars
 from batchops.terraform import TERRAFORM_DIR, Terraform, TerraformError
 
 

@@ -1,7 +1,7 @@
 # expect: region: missing required key
 # Environment "local": the embedded default. Everything runs on this machine against the
 # local AWS emulator; no AWS account is touched. Same keys as every other environment:
-# this file is read by Terraform (-var-file) and by Python (batchops.config).
+# this file is read by Terraform (-var-file) and by Python (batchops_core.settings).
 
 project     = "abalone"
 environment = "local"

@@ -1,0 +1,13 @@
+"""The core of batchops: the facts every other part reads, defined once.
+
+This package is the bottom layer: it imports nothing of the project (a layering check in the test suite
+enforces it). Modules:
+
+- `settings`   the typed configuration of an environment (`env_files/<env>.tfvars`) and its defaults
+- `contracts`  names shared across languages: steps, statuses, events, the SSM pointer, output files
+- `metrics`    the metric registry: direction, threshold rule, computation, XGBoost names, display
+- `results`    the structured result a deciding step writes and every reader parses
+
+`contracts`, `metrics` and `results` are shipped to the step scripts and the Lambdas: they stay importable on
+Python 3.9 with the standard library only (numpy is imported inside metric computations).
+"""

@@ -1,0 +1,129 @@
+"""Names shared across languages and processes: Python, Terraform (HCL), Jinja templates and the step scripts.
+
+Defined here once. Terraform reads them from a generated JSON file (`terraform/contracts.json`, written by
+`export()`; a test fails when the file and this module disagree). Step scripts receive this module as a shipped
+file, so it must stay importable on the processing images' Python (3.9) with the standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# ------------------------------------------------------------------------------------------ pipelines
+
+TRAINING = "training"
+TRAINING_HPO = "training_hpo"
+INFERENCE = "inference"
+PIPELINE_KINDS: tuple[str, ...] = (TRAINING, TRAINING_HPO, INFERENCE)
+
+
+class Step:
+    """Step names: stable, because EventBridge rules, notification rules and the report match them."""
+
+    PREPROCESS = "Preprocess"
+    DATA_QUALITY_BASELINE = "DataQualityBaseline"
+    TRAIN = "Train"
+    TUNE = "Tune"
+    EVALUATE = "Evaluate"
+    CHECK_METRIC = "CheckMetric"
+    REGISTER_MODEL = "RegisterModel"
+    METRIC_ABOVE_THRESHOLD = "MetricAboveThreshold"
+    RESOLVE_MODEL = "ResolveModel"
+    CREATE_MODEL = "CreateModel"
+    DATA_QUALITY_CHECK = "DataQualityCheck"
+    BATCH_TRANSFORM = "BatchTransform"
+    MODEL_QUALITY_CHECK = "ModelQualityCheck"
+
+
+_TRAINING_STEPS = (Step.PREPROCESS, Step.DATA_QUALITY_BASELINE, Step.TRAIN, Step.EVALUATE, Step.CHECK_METRIC,
+                   Step.REGISTER_MODEL, Step.METRIC_ABOVE_THRESHOLD)
+
+PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
+    TRAINING: _TRAINING_STEPS,
+    TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
+    INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
+                Step.BATCH_TRANSFORM, Step.MODEL_QUALITY_CHECK),
+}
+ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))
+
+# Pipeline parameters every pipeline declares; EventBridge S3 targets fill the first two.
+PARAM_INPUT_BUCKET = "InputBucket"
+PARAM_INPUT_KEY = "InputKey"
+
+# ------------------------------------------------------------------------------------------ statuses
+# SageMaker's values (DescribePipelineExecution / ListPipelineExecutionSteps and the status-change events).
+
+EXECUTION_STATUSES: tuple[str, ...] = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+STEP_STATUSES: tuple[str, ...] = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded")
+FINAL_EXECUTION_STATUSES: tuple[str, ...] = ("Stopped", "Failed", "Succeeded")
+MODEL_APPROVAL_STATUSES: tuple[str, ...] = ("PendingManualApproval", "Approved", "Rejected")
+
+# ------------------------------------------------------------------------------------------ events
+
+SAGEMAKER_EVENT_SOURCE = "aws.sagemaker"
+S3_EVENT_SOURCE = "aws.s3"
+EXECUTION_STATUS_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
+STEP_STATUS_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Step Status Change"
+MODEL_PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
+S3_OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+
+# ------------------------------------------------------------------------------------------ resources
+
+ACTIVE_MODEL_PARAMETER_TEMPLATE = "/{project}/{environment}/active-model-package-arn"
+ACTIVE_MODEL_NONE = "none"  # the pointer's value before any approval (and after the last one is rejected)
+DEDUP_TABLE_TEMPLATE = "{project}-{environment}-event-dedup"
+
+
+def active_model_parameter(project: str, environment: str) -> str:
+    """SSM parameter that names the model package version the inference pipeline uses."""
+    return ACTIVE_MODEL_PARAMETER_TEMPLATE.format(project=project, environment=environment)
+
+
+def dedup_table(project: str, environment: str) -> str:
+    return DEDUP_TABLE_TEMPLATE.format(project=project, environment=environment)
+
+
+# ------------------------------------------------------------------------------------------ step outputs
+
+
+class OutputFile:
+    """File names the steps write and the CLI, report and Lambdas read."""
+
+    PREPROCESSING = "preprocessing.json"  # the fitted feature preprocessing (Preprocess, training)
+    EVALUATION = "evaluation.json"  # Evaluate's metrics (the registration gate reads it)
+    MODEL_QUALITY_REPORT = "report.json"  # ModelQualityCheck's report
+    FEEDBACK = "feedback.csv"  # labelled batch for retraining
+    STEP_RESULT = "result.json"  # the structured result of a deciding step (see `StepResult` in results.py)
+    STATISTICS = "statistics.json"  # Model Monitor formats
+    CONSTRAINTS = "constraints.json"
+    CONSTRAINT_VIOLATIONS = "constraint_violations.json"
+
+
+STEP_RESULT_OUTPUT = "result"  # the processing output name under which a deciding step writes STEP_RESULT
+
+
+def export() -> dict[str, Any]:
+    """Everything above as plain JSON data, for Terraform (`terraform/contracts.json`) and templates."""
+    return {
+        "pipeline_kinds": list(PIPELINE_KINDS),
+        "steps": {name.lower(): value for name, value in vars(Step).items() if not name.startswith("_")},
+        "pipeline_steps": {kind: list(steps) for kind, steps in PIPELINE_STEPS.items()},
+        "execution_statuses": list(EXECUTION_STATUSES),
+        "step_statuses": list(STEP_STATUSES),
+        "final_execution_statuses": list(FINAL_EXECUTION_STATUSES),
+        "model_approval_statuses": list(MODEL_APPROVAL_STATUSES),
+        "parameters": {"input_bucket": PARAM_INPUT_BUCKET, "input_key": PARAM_INPUT_KEY},
+        "events": {
+            "sagemaker_source": SAGEMAKER_EVENT_SOURCE,
+            "s3_source": S3_EVENT_SOURCE,
+            "execution_status_detail_type": EXECUTION_STATUS_DETAIL_TYPE,
+            "step_status_detail_type": STEP_STATUS_DETAIL_TYPE,
+            "model_package_detail_type": MODEL_PACKAGE_DETAIL_TYPE,
+            "s3_object_created_detail_type": S3_OBJECT_CREATED_DETAIL_TYPE,
+        },
+        "active_model_parameter_template": ACTIVE_MODEL_PARAMETER_TEMPLATE,
+        "active_model_none": ACTIVE_MODEL_NONE,
+        "dedup_table_template": DEDUP_TABLE_TEMPLATE,
+        "output_files": {name.lower(): value for name, value in vars(OutputFile).items() if not name.startswith("_")},
+        "step_result_output": STEP_RESULT_OUTPUT,
+    }

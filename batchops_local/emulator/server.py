@@ -1,0 +1,425 @@
+"""The launcher: moto's threaded server on 127.0.0.1 with the emulator's patches and extensions.
+
+    with Emulator(home, execution_handler=handler) as emulator:
+        s3 = emulator.client("s3")
+        ...
+
+One emulator per process (moto's state is process-wide). Extra HTTP routes beside moto's:
+`GET /batchops-api/status`, `POST /batchops-api/fire-rule` (`{"rule": name}`), `POST /batchops-api/reset`.
+`POST /moto-api/reset` also resets the extensions' own state.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from moto.core.base_backend import BackendDict, backend_lock
+from moto.core.model_instances import reset_model_data
+from moto.moto_api._internal.models import MotoAPIBackend, moto_api_backend
+from moto.moto_server.threaded_moto_server import ThreadedMotoServer
+from moto.moto_server.werkzeug_app import (
+    DomainDispatcherApplication,
+    MotoRequestHandler,
+    create_backend_app,
+)
+from werkzeug.serving import make_server
+
+from . import (
+    context,
+    email_outbox,
+    event_bus,
+    lambda_targets,
+    model_registry,
+    pipeline_executions,
+    s3_bucket_policies,
+    s3_notifications,
+    sqs_encryption,
+)
+from .contracts import ExecutionHandler, client_environment
+from .email_outbox import EmailOutbox
+from .lambda_targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
+from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
+from .patching import Patcher
+from .pipeline_executions import ExecutionRegistry
+from .schedules import RuleNotFound, Scheduler, fire_rule_now
+from .service_warmup import ServiceWarmup
+
+# moto reads this each time it builds an IAM backend (not at import), so the launcher sets it only while an
+# emulator runs (start/stop): AWS-managed policies such as AWSLambdaBasicExecutionRole must be attachable,
+# but plain `moto.mock_aws` users in the same process must not pay for loading them on every start.
+MANAGED_POLICIES_VARIABLE = "MOTO_IAM_LOAD_MANAGED_POLICIES"
+
+log = logging.getLogger("batchops_local.emulator")
+
+HOST = "127.0.0.1"  # never another interface: with `localhost` S3 clients switch to virtual-host addressing
+DEFAULT_REGION = "us-east-1"
+API_PREFIX = "/batchops-api/"
+
+
+def clear_moto_state() -> None:
+    """moto's reset, without rebuilding the IAM backend only to discard it.
+
+    moto resets every backend before dropping it; IAM's reset merely re-initialises, which reloads every
+    AWS-managed policy (about 2 s). Other backends' resets do real clean-up (S3's global bucket-name
+    index, temporary files), so they still run.
+    """
+    from moto.iam.models import iam_backends
+
+    with backend_lock:
+        for backends in BackendDict._instances:
+            if backends is not iam_backends:
+                for account_backends in backends.values():
+                    account_backends.reset()
+            backends.clear()
+        BackendDict._instances.clear()
+    reset_model_data()
+
+
+def format_exports(environment: dict[str, str]) -> str:
+    return "\n".join(f"export {key}={value}" for key, value in environment.items())
+
+
+class _Server(ThreadedMotoServer):
+    """moto's threaded server with the emulator's routes in front and a socket that is really closed."""
+
+    def __init__(self, port: int, routes: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes] | None]):
+        super().__init__(ip_address=HOST, port=port, verbose=False)
+        self._routes = routes
+        self._start_error: BaseException | None = None
+        self.dispatcher: DomainDispatcherApplication | None = None
+
+    def start(self) -> None:
+        super().start()
+        error = self._start_error  # e.g. the port is taken: moto's own start() would wait forever
+        if isinstance(error, SystemExit):  # werkzeug reports a taken port with sys.exit(1)
+            raise OSError("the address is in use or cannot be bound")
+        if error is not None:
+            raise error
+
+    def _server_entry(self) -> None:
+        moto_app = self.dispatcher = DomainDispatcherApplication(create_backend_app)
+
+        def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+            handled = self._routes(environ, start_response)
+            return handled if handled is not None else moto_app(environ, start_response)
+
+        try:
+            self._server = make_server(
+                self._ip_address, self._port, application, True, request_handler=MotoRequestHandler
+            )
+        except BaseException as error:
+            self._start_error = error
+            self._server_ready_event.set()
+            return
+        self._server_ready_event.set()
+        self._server.serve_forever(poll_interval=0.05)  # stop() waits for one poll: keep it short
+
+    def stop(self) -> None:
+        super().stop()
+        if self._server is not None:
+            self._server.server_close()
+
+
+class Emulator:
+    def __init__(
+        self,
+        home: Path | str,
+        *,
+        port: int | None = None,
+        region: str = DEFAULT_REGION,
+        execution_handler: ExecutionHandler | None = None,
+        lambda_retry_delay_seconds: float = 0.2,
+        lambda_idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        lambda_concurrency: int = DEFAULT_CONCURRENCY,
+        lambda_minimum_timeout_seconds: float = MINIMUM_TIMEOUT_SECONDS,
+        scheduler_clock: Callable[[], float] = time.time,
+        scheduler_poll_seconds: float = 1.0,
+        load_aws_managed_policies: bool = True,
+        warm_up_services: bool = True,
+    ):
+        if port is not None and not 0 <= int(port) <= 65535:
+            raise ValueError(f"port must be between 0 and 65535, got {port}")
+        self.home = Path(home).resolve()
+        self.region = region
+        self.requested_port = int(port or 0)
+        self.execution_handler = execution_handler
+        self.lambda_retry_delay_seconds = lambda_retry_delay_seconds
+        self.lambda_options = {
+            "idle_seconds": lambda_idle_seconds,
+            "default_concurrency": lambda_concurrency,
+            "minimum_timeout_seconds": lambda_minimum_timeout_seconds,
+        }
+        self.scheduler = Scheduler(clock=scheduler_clock, poll_interval=scheduler_poll_seconds)
+        self.load_aws_managed_policies = load_aws_managed_policies
+        self.warm_up_services = warm_up_services
+        self.warmup: ServiceWarmup | None = None
+        self._previous_managed_policy_setting: str | None = None
+        self._patcher = Patcher()
+        self._boto_session: Any = None
+        self._session_lock = threading.Lock()
+        self._server: _Server | None = None
+        self._context: context.EmulatorContext | None = None
+        self.port: int | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def endpoint_url(self) -> str:
+        if self.port is None:
+            raise RuntimeError("the emulator is not started")
+        return f"http://{HOST}:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self._server is not None
+
+    def start(self) -> Emulator:
+        if self._server is not None:
+            raise RuntimeError(f"the emulator is already running at {self.endpoint_url}")
+        already = context.active_or_none()
+        if already is not None:
+            raise RuntimeError(
+                f"a local AWS emulator is already running in this process at {already.endpoint_url}; "
+                "moto's state is process-wide, so stop that one first"
+            )
+        self.home.mkdir(parents=True, exist_ok=True)
+        # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 1.3 s
+        # (on the warm-up thread), so tests that need no IAM policies may turn it off.
+        self._previous_managed_policy_setting = os.environ.get(MANAGED_POLICIES_VARIABLE)
+        os.environ[MANAGED_POLICIES_VARIABLE] = "true" if self.load_aws_managed_policies else "false"
+        logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
+        server = _Server(self.requested_port, self._route)
+        try:
+            server.start()
+        except OSError as error:
+            self._restore_managed_policy_setting()
+            raise RuntimeError(f"cannot listen on {HOST}:{self.requested_port}: {error}") from None
+        self._server = server
+        self.port = server.get_host_and_port()[1]
+        ctx = context.EmulatorContext(home=self.home, endpoint_url=self.endpoint_url, region=self.region)
+        context.activate(ctx)
+        self._context = ctx
+        clear_moto_state()  # a clean slate, built with this process's settings
+        ctx.execution_handler = self.execution_handler
+        ctx.lambda_invoker = LambdaInvoker(
+            self.home,
+            self.endpoint_url,
+            self.region,
+            retry_delay_seconds=self.lambda_retry_delay_seconds,
+            **self.lambda_options,
+        )
+        ctx.outbox = EmailOutbox(self.home)
+        ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
+        self._install_patches()
+        self._start_warmup(server.dispatcher)  # after the patches: handlers are built as on a first request
+        self.scheduler.start()
+        try:
+            self._wait_until_ready()
+        except RuntimeError:
+            self.stop()
+            raise
+        log.info("local AWS emulator listening on %s (home %s)", self.endpoint_url, self.home)
+        return self
+
+    def _install_patches(self) -> None:
+        event_bus.install(self._patcher)
+        s3_notifications.install(self._patcher)
+        s3_bucket_policies.install(self._patcher)
+        sqs_encryption.install(self._patcher)
+        email_outbox.install(self._patcher)
+        lambda_targets.install(self._patcher)
+        model_registry.install(self._patcher)
+        pipeline_executions.install(self._patcher)
+
+        def reset_with_extensions(backend: MotoAPIBackend) -> None:
+            self._reset_extensions()
+            self._stop_warmup()  # never build backends while they are being dropped
+            clear_moto_state()
+            self._start_warmup(None)  # the handlers survive a reset; the IAM backends do not
+            backend.__init__(backend.region_name, backend.account_id)  # type: ignore[misc]
+
+        self._patcher.replace(MotoAPIBackend, "reset", reset_with_extensions)
+
+    def _wait_until_ready(self, timeout: float = 10.0) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(f"{self.endpoint_url}{API_PREFIX}status", timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError) as error:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"the emulator did not answer on {self.endpoint_url}: {error}") from None
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        """Stop the scheduler, running executions, Lambda invocations and the server; forget all state."""
+        if self._server is None:
+            return
+        ctx = self._context
+        self._stop_warmup()
+        self.scheduler.stop()
+        if ctx is not None and ctx.executions is not None:
+            ctx.executions.shutdown()
+        if ctx is not None and ctx.lambda_invoker is not None:
+            ctx.lambda_invoker.shutdown()
+        self._server.stop()
+        self._server = None
+        self._patcher.restore_all()
+        clear_moto_state()  # moto's state is process-wide: leave none behind for the next user
+        self._restore_managed_policy_setting()
+        if ctx is not None:
+            context.deactivate(ctx)
+        self._context = None
+        log.info("local AWS emulator on port %s stopped", self.port)
+
+    def _start_warmup(self, dispatcher: DomainDispatcherApplication | None) -> None:
+        if self.warm_up_services:
+            self.warmup = ServiceWarmup(dispatcher, context.ACCOUNT_ID).start()
+
+    def _stop_warmup(self) -> None:
+        if self.warmup is not None:
+            self.warmup.stop()
+            self.warmup = None
+
+    def _restore_managed_policy_setting(self) -> None:
+        if self._previous_managed_policy_setting is None:
+            os.environ.pop(MANAGED_POLICIES_VARIABLE, None)
+        else:
+            os.environ[MANAGED_POLICIES_VARIABLE] = self._previous_managed_policy_setting
+
+    def __enter__(self) -> Emulator:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------------ operations
+
+    def reset(self) -> None:
+        """Forget every resource and the extensions' in-memory state (files under home are kept)."""
+        request = urllib.request.Request(f"{self.endpoint_url}/moto-api/reset", method="POST", data=b"")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            if response.status != 200:
+                raise RuntimeError(f"reset failed with HTTP {response.status}")
+
+    def _reset_extensions(self) -> None:
+        ctx = self._context
+        if ctx is not None and ctx.executions is not None:
+            ctx.executions.reset()
+        if ctx is not None and ctx.lambda_invoker is not None:
+            ctx.lambda_invoker.workers.stop_all()  # the functions are gone: so are their environments
+        self.scheduler.reset()
+
+    def env(self) -> dict[str, str]:
+        return client_environment(self.endpoint_url, self.region)
+
+    def client(self, service: str, region: str | None = None) -> Any:
+        from botocore.config import Config
+
+        with self._session_lock:  # a boto3 session must not build clients on two threads at once
+            return self._session().client(
+                service,
+                region_name=region or self.region,
+                endpoint_url=self.endpoint_url,
+                config=Config(retries={"max_attempts": 2, "mode": "standard"}),
+            )
+
+    def _session(self) -> Any:
+        # One session for every client: botocore then loads each service model once.
+        if self._boto_session is None:
+            import boto3
+
+            self._boto_session = boto3.session.Session(
+                aws_access_key_id="test", aws_secret_access_key="test", region_name=self.region
+            )
+        return self._boto_session
+
+    def fire_rule_now(self, rule_name: str, *, region: str | None = None, event_bus: str = "default") -> dict:
+        """Deliver a Scheduled Event to the rule's targets now; return the event."""
+        ctx = self._require_context()
+        return fire_rule_now(rule_name, account_id=ctx.account_id, region=region or self.region, event_bus=event_bus)
+
+    def wait_for_lambdas(self, timeout: float = 60.0) -> bool:
+        """Wait until every queued Lambda invocation (with retries) has finished."""
+        invoker = self._require_context().lambda_invoker
+        return invoker.wait_idle(timeout) if invoker is not None else True
+
+    def wait_for_execution(self, execution_arn: str, timeout: float = 60.0) -> str:
+        registry = self._require_context().executions
+        if registry is None:
+            raise RuntimeError("the emulator has no execution registry")
+        return registry.wait(execution_arn, timeout)
+
+    def _require_context(self) -> context.EmulatorContext:
+        if self._context is None:
+            raise RuntimeError("the emulator is not running")
+        return self._context
+
+    # ------------------------------------------------------------------ HTTP routes
+
+    def _route(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes] | None:
+        path = environ.get("PATH_INFO", "")
+        if not path.startswith(API_PREFIX):
+            return None
+        method = environ.get("REQUEST_METHOD", "GET")
+        action = path[len(API_PREFIX) :].strip("/")
+        try:
+            body = _read_json(environ)
+            if action == "status" and method == "GET":
+                return _json_response(start_response, 200, self._status())
+            if action == "fire-rule" and method == "POST":
+                rule = body.get("rule")
+                if not isinstance(rule, str) or not rule:
+                    return _json_response(start_response, 400, {"error": 'body must be {"rule": "<rule name>"}'})
+                event = self.fire_rule_now(rule, region=body.get("region"), event_bus=body.get("event_bus", "default"))
+                return _json_response(start_response, 200, {"rule": rule, "event_id": event["id"]})
+            if action == "reset" and method == "POST":
+                moto_api_backend.reset()  # patched: the extensions' state too
+                return _json_response(start_response, 200, {"reset": True})
+            return _json_response(start_response, 404, {"error": f"no route {method} {path}"})
+        except RuleNotFound as error:
+            return _json_response(start_response, 404, {"error": str(error)})
+        except ValueError as error:
+            return _json_response(start_response, 400, {"error": str(error)})
+
+    def _status(self) -> dict[str, Any]:
+        return {
+            "pid": os.getpid(),
+            "endpoint_url": self.endpoint_url,
+            "region": self.region,
+            "home": str(self.home),
+            "execution_handler": self.execution_handler is not None,
+        }
+
+
+def _read_json(environ: dict[str, Any]) -> dict[str, Any]:
+    length = int(environ.get("CONTENT_LENGTH") or 0)
+    if not length:
+        return {}
+    raw = environ["wsgi.input"].read(length)
+    try:
+        body = json.loads(raw)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"request body is not JSON: {error}") from None
+    if not isinstance(body, dict):
+        raise ValueError("request body must be a JSON object")
+    return body
+
+
+def _json_response(start_response: Callable[..., Any], status: int, body: dict[str, Any]) -> list[bytes]:
+    reasons = {200: "OK", 400: "Bad Request", 404: "Not Found"}
+    data = json.dumps(body).encode()
+    start_response(
+        f"{status} {reasons[status]}", [("Content-Type", "application/json"), ("Content-Length", str(len(data)))]
+    )
+    return [data]

@@ -1,0 +1,147 @@
+"""The runner's only way to "AWS": boto3 against the emulator's endpoint, like any client.
+
+Also the S3 staging rules every job shares: an `S3Prefix` URI is a key-prefix match and each object keeps its
+path relative to the prefix (a single-object URI lands as `<dir>/<file name>`), see `relative_key`.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from batchops_local.runner.errors import StepFailed
+
+DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
+
+
+def parse_s3_uri(uri: Any, *, what: str) -> tuple[str, str]:
+    """`s3://bucket/key/prefix` -> (bucket, key/prefix); a clear failure naming `what` otherwise."""
+    if not isinstance(uri, str) or not uri.startswith("s3://") or len(uri) <= 5:
+        raise StepFailed(f"{what}: expected an s3:// URI, found {uri!r}")
+    bucket, _, key = uri[5:].partition("/")
+    if not bucket:
+        raise StepFailed(f"{what}: no bucket in '{uri}'")
+    return bucket, key
+
+
+def join_uri(base: str, *parts: str) -> str:
+    return "/".join([base.rstrip("/"), *(p.strip("/") for p in parts if p)])
+
+
+def relative_key(prefix: str, key: str) -> str:
+    """The path an object keeps below its local directory (or output prefix).
+
+    Relative to the prefix (`data/in` + `data/in/sub/a.csv` -> `sub/a.csv`); an object named by the prefix
+    itself keeps its file name; a prefix ending inside a name (`data/tr` matching `data/train.csv`) keeps the
+    whole last name component (`train.csv`) instead of a cut-off fragment.
+    """
+    if key == prefix:
+        return key.rsplit("/", 1)[-1]
+    if prefix == "" or prefix.endswith("/") or key[len(prefix)] == "/":
+        return key[len(prefix):].lstrip("/")
+    return key[prefix.rfind("/") + 1:]
+
+
+@dataclass
+class AwsClients:
+    """boto3 clients for one execution (thread-safe to share once created; creation is serialised)."""
+
+    endpoint_url: str
+    region: str
+    account_id: str
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _client(self, service: str) -> Any:
+        with self._lock:
+            session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+            return session.client(service, endpoint_url=self.endpoint_url,
+                                   config=Config(retries={"max_attempts": 2, "mode": "standard"},
+                                                 max_pool_connections=32))
+
+    @cached_property
+    def s3(self) -> Any:
+        return self._client("s3")
+
+    @cached_property
+    def sagemaker(self) -> Any:
+        return self._client("sagemaker")
+
+    def arn(self, resource_type: str, name: str) -> str:
+        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name}"
+
+    def job_environment(self) -> dict[str, str]:
+        """What a container's boto3 needs to reach the emulator instead of AWS."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_EC2_METADATA_DISABLED": "true",
+        }
+
+    # ---- S3
+
+    def list_objects(self, uri: str, *, what: str) -> Iterator[tuple[str, str, int]]:
+        """(bucket, key, size) of every object whose key starts with the URI's key (directory markers skipped)."""
+        bucket, prefix = parse_s3_uri(uri, what=what)
+        paginator = self.s3.get_paginator("list_objects_v2")
+        try:
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    if not item["Key"].endswith("/"):
+                        yield bucket, item["Key"], item["Size"]
+        except self.s3.exceptions.NoSuchBucket:
+            raise StepFailed(f"{what}: bucket '{bucket}' does not exist ({uri})") from None
+
+    def download_prefix(self, uri: str, local_dir: Path, *, what: str) -> list[Path]:
+        """Download every object under `uri` into `local_dir`; no object is a failure (as in SageMaker)."""
+        _, prefix = parse_s3_uri(uri, what=what)
+        written = []
+        for bucket, key, _size in self.list_objects(uri, what=what):
+            target = local_dir / relative_key(prefix, key)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            self.s3.download_file(bucket, key, str(target))
+            written.append(target)
+        if not written:
+            raise StepFailed(f"{what}: no S3 objects found under {uri}")
+        return written
+
+    def upload_directory(self, local_dir: Path, uri: str, *, what: str) -> int:
+        """Upload every regular file below `local_dir` to `uri/<relative path>` (symlinks are not followed)."""
+        bucket, prefix = parse_s3_uri(uri, what=what)
+        count = 0
+        if not local_dir.is_dir():
+            return 0
+        for path in sorted(local_dir.rglob("*")):
+            if path.is_symlink() or not path.is_file():
+                continue
+            key = "/".join(p for p in (prefix.rstrip("/"), path.relative_to(local_dir).as_posix()) if p)
+            self.s3.upload_file(str(path), bucket, key)
+            count += 1
+        return count
+
+    def upload_file(self, path: Path, uri: str, *, what: str) -> None:
+        bucket, key = parse_s3_uri(uri, what=what)
+        self.s3.upload_file(str(path), bucket, key)
+
+    def download_file(self, uri: str, target: Path, *, what: str) -> Path:
+        bucket, key = parse_s3_uri(uri, what=what)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.s3.download_file(bucket, key, str(target))
+        except ClientError as exc:
+            raise StepFailed(f"{what}: cannot download {uri}: {exc}") from None
+        return target
+
+    def read_json(self, uri: str) -> Any:
+        bucket, key = parse_s3_uri(uri, what="JSON document")
+        body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        return json.loads(body)
