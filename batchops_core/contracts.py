@@ -32,7 +32,9 @@ class Step:
     CREATE_MODEL = "CreateModel"
     DATA_QUALITY_CHECK = "DataQualityCheck"
     BATCH_TRANSFORM = "BatchTransform"
-    MODEL_QUALITY_CHECK = "ModelQualityCheck"
+    MODEL_QUALITY_CHECK = "ModelQualityCheck"  # computes the batch's metric and writes its result; succeeds
+    CHECK_MODEL_QUALITY = "CheckModelQuality"  # Condition on that result
+    MODEL_QUALITY_VIOLATED = "ModelQualityViolated"  # Fail: a genuine violation; the retraining rule matches it
 
 
 _TRAINING_STEPS = (Step.PREPROCESS, Step.DATA_QUALITY_BASELINE, Step.TRAIN, Step.EVALUATE, Step.CHECK_METRIC,
@@ -42,13 +44,17 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING: _TRAINING_STEPS,
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
     INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
-                Step.BATCH_TRANSFORM, Step.MODEL_QUALITY_CHECK),
+                Step.BATCH_TRANSFORM, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
 }
 ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))
 
 # Pipeline parameters every pipeline declares; EventBridge S3 targets fill the first two.
 PARAM_INPUT_BUCKET = "InputBucket"
 PARAM_INPUT_KEY = "InputKey"
+# Gate thresholds are parameters too (defaults from the config), so a run can use another threshold and every
+# reader sees the one the run used.
+PARAM_REGISTRATION_THRESHOLD = "RegistrationThreshold"  # training pipelines
+PARAM_MODEL_QUALITY_THRESHOLD = "ModelQualityThreshold"  # inference pipeline
 
 # ------------------------------------------------------------------------------------------ statuses
 # SageMaker's values (DescribePipelineExecution / ListPipelineExecutionSteps and the status-change events).
@@ -112,7 +118,9 @@ def export() -> dict[str, Any]:
         "step_statuses": list(STEP_STATUSES),
         "final_execution_statuses": list(FINAL_EXECUTION_STATUSES),
         "model_approval_statuses": list(MODEL_APPROVAL_STATUSES),
-        "parameters": {"input_bucket": PARAM_INPUT_BUCKET, "input_key": PARAM_INPUT_KEY},
+        "parameters": {"input_bucket": PARAM_INPUT_BUCKET, "input_key": PARAM_INPUT_KEY,
+                       "registration_threshold": PARAM_REGISTRATION_THRESHOLD,
+                       "model_quality_threshold": PARAM_MODEL_QUALITY_THRESHOLD},
         "events": {
             "sagemaker_source": SAGEMAKER_EVENT_SOURCE,
             "s3_source": S3_EVENT_SOURCE,
