@@ -7,7 +7,8 @@ enforces it). Modules:
 - `contracts`  names shared across languages: steps, statuses, events, the SSM pointer, output files
 - `metrics`    the metric registry: direction, threshold rule, computation, XGBoost names, display
 - `results`    the structured result a deciding step writes and every reader parses
+- `s3uri`      split and join s3:// URIs
 
-`contracts`, `metrics` and `results` are shipped to the step scripts and the Lambdas: they stay importable on
+`contracts`, `metrics`, `results` and `s3uri` are shipped to the step scripts and the Lambdas: they stay importable on
 Python 3.9 with the standard library only (numpy is imported inside metric computations).
 """
