@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 from .contracts import ExecutionHandler, ExecutionRequest, ExecutionSink, client_environment
 
 if TYPE_CHECKING:
-    from .email_outbox import read_outbox
-    from .lambda_targets import read_invocation_log
+    from .awslambda.targets import read_invocation_log
     from .server import Emulator, format_exports
+    from .sns.email_outbox import read_outbox
 
 __all__ = [
     "Emulator",
@@ -31,8 +31,8 @@ __all__ = [
 _LAZY = {
     "Emulator": "server",
     "format_exports": "server",
-    "read_outbox": "email_outbox",
-    "read_invocation_log": "lambda_targets",
+    "read_outbox": "sns.email_outbox",
+    "read_invocation_log": "awslambda.targets",
 }
 
 

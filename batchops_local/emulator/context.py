@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .awslambda.targets import LambdaInvoker
     from .contracts import ExecutionHandler
-    from .email_outbox import EmailOutbox
-    from .lambda_targets import LambdaInvoker
-    from .pipeline_executions import ExecutionRegistry
+    from .sagemaker.pipeline_executions import ExecutionRegistry
+    from .sns.email_outbox import EmailOutbox
 
 ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the emulator makes uses it
 

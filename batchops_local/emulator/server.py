@@ -33,25 +33,15 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
-from . import (
-    context,
-    email_outbox,
-    event_bus,
-    lambda_targets,
-    model_registry,
-    pipeline_executions,
-    s3_bucket_policies,
-    s3_notifications,
-    sqs_encryption,
-)
+from . import awslambda, context, events, s3, sagemaker, sns, sqs
+from .awslambda.targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
+from .awslambda.workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
 from .contracts import ExecutionHandler, client_environment
-from .email_outbox import EmailOutbox
-from .lambda_targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
-from .lambda_workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
+from .events.schedules import RuleNotFound, Scheduler, fire_rule_now
 from .patching import Patcher
-from .pipeline_executions import ExecutionRegistry
-from .schedules import RuleNotFound, Scheduler, fire_rule_now
+from .sagemaker.pipeline_executions import ExecutionRegistry
 from .service_warmup import ServiceWarmup
+from .sns.email_outbox import EmailOutbox
 
 # moto reads this each time it builds an IAM backend (not at import), so the launcher sets it only while an
 # emulator runs (start/stop): AWS-managed policies such as AWSLambdaBasicExecutionRole must be attachable,
@@ -231,14 +221,8 @@ class Emulator:
         return self
 
     def _install_patches(self) -> None:
-        event_bus.install(self._patcher)
-        s3_notifications.install(self._patcher)
-        s3_bucket_policies.install(self._patcher)
-        sqs_encryption.install(self._patcher)
-        email_outbox.install(self._patcher)
-        lambda_targets.install(self._patcher)
-        model_registry.install(self._patcher)
-        pipeline_executions.install(self._patcher)
+        for service in (events, s3, sqs, sns, awslambda, sagemaker):  # one package per AWS service
+            service.install(self._patcher)
 
         def reset_with_extensions(backend: MotoAPIBackend) -> None:
             self._reset_extensions()

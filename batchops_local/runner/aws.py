@@ -18,19 +18,18 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_local.runner.errors import StepFailed
 
 DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def parse_s3_uri(uri: Any, *, what: str) -> tuple[str, str]:
-    """`s3://bucket/key/prefix` -> (bucket, key/prefix); a clear failure naming `what` otherwise."""
-    if not isinstance(uri, str) or not uri.startswith("s3://") or len(uri) <= 5:
-        raise StepFailed(f"{what}: expected an s3:// URI, found {uri!r}")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise StepFailed(f"{what}: no bucket in '{uri}'")
-    return bucket, key
+    """`s3://bucket/key/prefix` -> (bucket, key/prefix); otherwise the step fails with a message naming `what`."""
+    try:
+        return split_s3_uri(uri, what=what)
+    except S3UriError as error:
+        raise StepFailed(str(error)) from None
 
 
 def join_uri(base: str, *parts: str) -> str:

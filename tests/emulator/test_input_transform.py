@@ -2,7 +2,7 @@
 
 import pytest
 
-from batchops_local.emulator.input_transform import (
+from batchops_local.emulator.events.input_transform import (
     TargetInputError,
     render_input_template,
     resolve_json_path,

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 from batchops_local.emulator import read_invocation_log
-from batchops_local.emulator.lambda_workers import WorkerPool
+from batchops_local.emulator.awslambda.workers import WorkerPool
 
 from .conftest import Aws, make_zip, wait_until
 

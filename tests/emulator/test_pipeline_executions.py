@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchops_local.emulator import Emulator, context
-from batchops_local.emulator.pipeline_executions import NO_HANDLER_REASON
+from batchops_local.emulator.sagemaker.pipeline_executions import NO_HANDLER_REASON
 
 PIPELINE_EVENTS = {
     "source": ["aws.sagemaker"],

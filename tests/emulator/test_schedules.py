@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from batchops_local.emulator import Emulator
-from batchops_local.emulator.schedules import RuleNotFound, ScheduleExpressionError, parse_schedule
+from batchops_local.emulator.events.schedules import RuleNotFound, ScheduleExpressionError, parse_schedule
 
 T0 = datetime(2026, 11, 21, 6, 30, tzinfo=UTC)  # a Saturday
 

@@ -19,8 +19,8 @@ from moto.sagemaker.exceptions import AWSValidationException, ValidationError
 from moto.sagemaker.models import ModelPackage, SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 
-from .event_bus import emit_service_event, iso_time
-from .patching import Patcher
+from ..events.bus import emit_service_event, iso_time
+from ..patching import Patcher
 
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 _EVENT_FIELDS = (

@@ -12,7 +12,7 @@ from typing import Any
 
 from moto.sqs.models import Queue
 
-from .patching import Patcher
+from ..patching import Patcher
 
 _original_attributes: Any = None
 

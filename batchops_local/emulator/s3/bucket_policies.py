@@ -17,7 +17,7 @@ from typing import Any
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
 from moto.s3.models import FakeBucket
 
-from .patching import Patcher
+from ..patching import Patcher
 
 REQUEST_CONTEXT = {"aws:securetransport": "true"}  # keys are case-insensitive in IAM
 

@@ -24,9 +24,9 @@ from moto.core.utils import unix_time
 from moto.events.models import Rule, events_backends
 from moto.utilities.arns import parse_arn
 
-from . import context
+from .. import context
+from ..patching import Patcher
 from .input_transform import resolve_pipeline_parameters, target_input
-from .patching import Patcher
 
 log = logging.getLogger("batchops_local.emulator.events")
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from croniter import croniter
 
-from .event_bus import deliver_to_targets, event_for_targets, new_event
+from .bus import deliver_to_targets, event_for_targets, new_event
 
 log = logging.getLogger("batchops_local.emulator.schedules")
 

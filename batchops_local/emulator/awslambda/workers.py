@@ -6,7 +6,7 @@ concurrency cap (reserved concurrency when set, else `default_concurrency`); oth
 A code or configuration change retires the function's older workers. A worker that times out or dies is
 killed (its whole process group) and discarded; idle workers are reaped after `idle_seconds`.
 
-Protocol (see `lambda_bootstrap.py`): one JSON request a line on the worker's stdin, one JSON answer a
+Protocol (see `bootstrap.py`): one JSON request a line on the worker's stdin, one JSON answer a
 line on a dedicated pipe; the handler's stdout/stderr go to per-invocation files.
 """
 
@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-_BOOTSTRAP_SOURCE = (Path(__file__).with_name("lambda_bootstrap.py")).read_text(encoding="utf-8")
+_BOOTSTRAP_SOURCE = (Path(__file__).with_name("bootstrap.py")).read_text(encoding="utf-8")
 
 DEFAULT_CONCURRENCY = 2
 DEFAULT_IDLE_SECONDS = 60.0

@@ -17,8 +17,8 @@ from email.utils import format_datetime
 from pathlib import Path
 from typing import Any
 
-from . import context
-from .patching import Patcher
+from .. import context
+from ..patching import Patcher
 
 OUTBOX_DIR_NAME = "outbox"
 EMAIL_PROTOCOLS = ("email", "email-json")

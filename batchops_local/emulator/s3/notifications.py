@@ -16,8 +16,8 @@ from typing import Any
 from moto.s3 import notifications
 from moto.s3.responses import S3Response
 
-from .event_bus import emit_service_event
-from .patching import Patcher
+from ..events.bus import emit_service_event
+from ..patching import Patcher
 
 log = logging.getLogger("batchops_local.emulator.s3")
 

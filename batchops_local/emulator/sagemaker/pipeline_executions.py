@@ -25,8 +25,8 @@ from moto.sagemaker.models import SageMakerModelBackend
 from moto.sagemaker.responses import SageMakerResponse
 from moto.sagemaker.utils import get_pipeline_execution_from_arn, get_pipeline_from_name
 
-from . import context
-from .contracts import (
+from .. import context
+from ..contracts import (
     EXECUTION_STATUSES,
     FINAL_EXECUTION_STATUSES,
     FINAL_STEP_STATUSES,
@@ -34,8 +34,8 @@ from .contracts import (
     ExecutionHandler,
     ExecutionRequest,
 )
-from .event_bus import emit_service_event, iso_time
-from .patching import Patcher
+from ..events.bus import emit_service_event, iso_time
+from ..patching import Patcher
 
 log = logging.getLogger("batchops_local.emulator.pipelines")
 

@@ -1,6 +1,6 @@
 """EventBridge → Lambda: run the deployed function's real handler, asynchronously, with retries and a DLQ.
 
-Each invocation runs in a warm execution environment (`lambda_workers`): a subprocess of this Python
+Each invocation runs in a warm execution environment (`workers`): a subprocess of this Python
 (`sys.executable`) with the function's zip extracted first on sys.path and the function's environment plus
 the emulator endpoint, dummy credentials and region, which imports the handler once and then serves events
 one at a time (module-level state such as boto3 clients persists, as on AWS). A failing invocation is
@@ -29,7 +29,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from .lambda_workers import (
+from ..patching import Patcher
+from .workers import (
     DEFAULT_CONCURRENCY,
     DEFAULT_IDLE_SECONDS,
     ConcurrencyUnavailable,
@@ -37,7 +38,6 @@ from .lambda_workers import (
     WorkerSpec,
     is_timeout_error,
 )
-from .patching import Patcher
 
 log = logging.getLogger("batchops_local.emulator.lambda")
 
@@ -145,7 +145,7 @@ def install(patcher: Patcher) -> None:
 
 
 def _invoke_api(self: Any, body: str, request_headers: Any, response_headers: Any) -> bytes:
-    from . import context
+    from .. import context
 
     invoker = context.active().lambda_invoker
     if invoker is None:

@@ -1,0 +1,21 @@
+"""SageMaker: the model registry (`model_registry`: Create/Update/DeleteModelPackage(Group), state change
+events) and pipeline executions (`pipeline_executions`: Start/Stop/Describe/ListPipelineExecution(s),
+ListPipelineExecutionSteps, handed to the local runner). CreatePipeline, UpdatePipeline and the other
+pipeline and model calls are moto's own, unchanged.
+
+Importing the package loads no moto; `install` applies the service's patches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..patching import Patcher
+
+
+def install(patcher: Patcher) -> None:
+    from . import model_registry, pipeline_executions
+
+    model_registry.install(patcher)
+    pipeline_executions.install(patcher)
