@@ -25,6 +25,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
+from batchops_local import require_local_extra
 from batchops_local.emulator.contracts import ExecutionHandler, ExecutionRequest, ExecutionSink
 
 EMULATOR_INFO_FILE = "emulator.json"
@@ -114,6 +115,7 @@ def start_local_aws(
 ) -> LocalAws:
     """Start the emulator in this process with `execution_handler` (default: the local pipeline runner;
     None: executions fail saying no handler is registered)."""
+    require_local_extra()
     from batchops_local.emulator.server import Emulator
 
     handler = local_runner_handler(home) if execution_handler is _LOCAL_RUNNER else execution_handler
@@ -163,6 +165,7 @@ def start_background(
     home: Path | str, port: int | None = None, *, region: str = DEFAULT_REGION, timeout: float = 60.0
 ) -> dict[str, Any]:
     """Start `serve` as a detached process (or return the running one's record); wait until it answers."""
+    require_local_extra()  # here, not only in the child: its failure would only show in its log
     home = Path(home).resolve()
     running = status(home)
     if running:
