@@ -6,6 +6,8 @@ Layout of each zip (handler setting `handler.handler`, or equally `lambdas.<func
     lambdas/__init__.py
     lambdas/shared/...            code both functions share
     lambdas/<function>/...        the function's modules (handler included) and templates
+    batchops_core/...             the core modules the function imports (standard library only; never
+                                  settings.py, which needs pydantic)
     jinja2/, markupsafe/          vendored as pure Python (notification only), with their licences
 
 boto3 is not vendored: the Lambda Python runtime provides it. Compiled extension files are left out;
@@ -34,15 +36,21 @@ COMPILED_SUFFIXES = frozenset({".so", ".pyd", ".dylib", ".dll", ".c", ".h", ".py
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
 
 
+CORE_DIR = PROJECT_ROOT / "batchops_core"
+# Core modules that may go into a zip: importable with the standard library alone (see batchops_core/__init__.py).
+SHIPPABLE_CORE = frozenset({"contracts", "metrics", "results", "s3uri"})
+
+
 @dataclass(frozen=True)
 class LambdaSpec:
     name: str
     vendored: tuple[str, ...]  # distributions copied into the zip
+    core: tuple[str, ...]  # batchops_core modules the function imports
 
 
 LAMBDA_SPECS = (
-    LambdaSpec("notification", vendored=("jinja2", "markupsafe")),
-    LambdaSpec("approval_trigger", vendored=()),  # uses boto3 and the standard library only
+    LambdaSpec("notification", vendored=("jinja2", "markupsafe"), core=("contracts", "metrics", "results", "s3uri")),
+    LambdaSpec("approval_trigger", vendored=(), core=("contracts",)),  # boto3 and the standard library only
 )
 
 
@@ -68,9 +76,26 @@ def zip_entries(spec: LambdaSpec) -> dict[str, bytes]:
     for source_dir in (LAMBDAS_DIR / "shared", function_dir):
         for path in _source_files(source_dir):
             entries[path.relative_to(PROJECT_ROOT).as_posix()] = path.read_bytes()
+    entries.update(core_files(spec))
     for distribution in spec.vendored:
         entries.update(vendored_files(distribution))
     return entries
+
+
+def core_files(spec: LambdaSpec) -> dict[str, bytes]:
+    """batchops_core/__init__.py plus the modules the function imports."""
+    unshippable = sorted(set(spec.core) - SHIPPABLE_CORE)
+    if unshippable:
+        raise PackagingError(f"{spec.name}: batchops_core module(s) {', '.join(unshippable)} need more than the "
+                             f"standard library and cannot go into a Lambda zip (shippable: "
+                             f"{', '.join(sorted(SHIPPABLE_CORE))})")
+    files = {}
+    for module in ("__init__", *spec.core):
+        path = CORE_DIR / f"{module}.py"
+        if not path.is_file():
+            raise PackagingError(f"{path} is missing: cannot build the {spec.name} Lambda")
+        files[path.relative_to(PROJECT_ROOT).as_posix()] = path.read_bytes()
+    return files
 
 
 def _source_files(directory: Path) -> list[Path]:

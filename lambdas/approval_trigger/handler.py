@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 FUNCTION = "approval_trigger"
-HANDLED_STATUSES = ("Approved", "Rejected")
+HANDLED_STATUSES = (registry.APPROVED, registry.REJECTED)
 
 
 Settings = namedtuple("Settings", "project environment topic_arn dedup_table group inference_pipeline parameter gitlab")
@@ -100,7 +100,7 @@ def plan_change(package: registry.PackageEvent, settings: Settings) -> dict[str,
     live_status = registry.current_approval_status(package.arn)
     if live_status != package.approval_status:
         return unchanged(f"the event says {package.approval_status} but the version is {live_status} now")
-    if package.approval_status == "Approved":
+    if package.approval_status == registry.APPROVED:
         if previous == package.arn:
             return unchanged("the approved version is already the active model")
         return {"action": "activate", "previous": previous, "new": package.arn, "reason": "version approved"}

@@ -5,16 +5,18 @@ from __future__ import annotations
 import re
 from collections import namedtuple
 
+from batchops_core import contracts
 from lambdas.shared.runtime import EventError, client, error_code, log
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
     from typing import Any
 
-DETAIL_TYPE = "SageMaker Model Package State Change"
-NO_MODEL = "none"  # the pointer value meaning "no version chosen" (ResolveModel then uses the latest Approved)
+DETAIL_TYPE = contracts.MODEL_PACKAGE_DETAIL_TYPE
+NO_MODEL = contracts.ACTIVE_MODEL_NONE  # "no version chosen" (ResolveModel then uses the latest Approved)
 PAGE_SIZE = 50
-APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
+APPROVAL_STATUSES = contracts.MODEL_APPROVAL_STATUSES
+APPROVED, REJECTED = "Approved", "Rejected"  # the two members of APPROVAL_STATUSES this function acts on
 _PACKAGE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:sagemaker:[a-z0-9\-]+:\d{12}:model-package/(?P<group>[^/]+)/(?P<version>\d+)$"
 )
@@ -69,7 +71,7 @@ def latest_approved_other_than(group: str, excluded_arn: str) -> str | None:
     sagemaker = client("sagemaker")
     request: dict[str, Any] = {
         "ModelPackageGroupName": group,
-        "ModelApprovalStatus": "Approved",
+        "ModelApprovalStatus": APPROVED,
         "SortBy": "CreationTime",
         "SortOrder": "Descending",  # the API's default is Ascending: the oldest first
         "MaxResults": PAGE_SIZE,

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from collections import namedtuple
 
+from batchops_core import contracts
+from lambdas.notification import gates
 from lambdas.notification.drift import drift_summary
-from lambdas.notification.events import PipelineEvent
+from lambdas.notification.events import FAILED, SUCCEEDED, PipelineEvent
 from lambdas.shared.runtime import client, console_base, error_code, log
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
@@ -14,32 +15,18 @@ if TYPE_CHECKING:
     from datetime import datetime
     from typing import Any
 
-DATA_QUALITY_STEP = "DataQualityCheck"
-HIGHER_IS_BETTER = frozenset({"r2"})
+DRIFT_STATUSES = (SUCCEEDED, FAILED)
+GATE_EXECUTION_STATUSES = (SUCCEEDED, FAILED)  # final executions whose email shows their gate's result
 
 
-# threshold_attribute: which Deployment threshold applies; label: how the message names the gate.
-QualityGate = namedtuple("QualityGate", "threshold_attribute label")
-
-
-# Steps whose failure means a quality gate said no (their failure reason carries metric and value).
-QUALITY_GATES = {
-    "ModelQualityCheck": QualityGate("model_quality_threshold", "model quality threshold; retraining starts"),
-    "MetricAboveThreshold": QualityGate("registration_threshold", "registration threshold; no model registered"),
-}
-
-
-# What the function knows about its stack (from its environment).
-Deployment = namedtuple(
-    "Deployment",
-    "project environment metric registration_threshold model_quality_threshold",
-    defaults=("", "", ""),
-)
+# What the function knows about its stack (from its environment). Metric and thresholds are not here: messages
+# show those the run used, from the deciding step's result.
+Deployment = namedtuple("Deployment", "project environment")
 
 
 def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str, Any]:
     failure_reason = event.failure_reason
-    if event.kind == "execution" and event.status == "Failed" and not failure_reason:
+    if event.kind == "execution" and event.status == FAILED and not failure_reason:
         failure_reason = _execution_failure_reason(event.execution_arn)
     variables: dict[str, Any] = {
         "environment": deployment.environment,
@@ -60,21 +47,15 @@ def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str
         "duration": format_duration(event.duration_seconds),
         "failure_reason": failure_reason,
         "console_link": console_link(event),
-        "metric": deployment.metric,
-        "metric_value": "",
-        "threshold": "",
-        "registration_threshold": deployment.registration_threshold,
-        "model_quality_threshold": deployment.model_quality_threshold,
-        "quality_gate": "",
+        **gates.empty_variables(),
         "drift_summary": "",
         "drift_violations": [],
     }
-    gate = QUALITY_GATES.get(event.step) if event.kind == "step" and event.status == "Failed" else None
-    if gate is not None:
-        threshold = getattr(deployment, gate.threshold_attribute)
-        value = metric_value_in(failure_reason, deployment.metric)
-        variables.update(threshold=threshold, metric_value=value, quality_gate=_gate_text(deployment, gate, value))
-    if event.kind == "step" and event.step == DATA_QUALITY_STEP and event.status in ("Succeeded", "Failed"):
+    if event.kind == "step" and event.status == FAILED and event.step in gates.GATE_BY_FAIL_STEP:
+        variables.update(gates.variables_for_fail_step(event.execution_arn, event.step))
+    elif event.kind == "execution" and event.status in GATE_EXECUTION_STATUSES:
+        variables.update(gates.variables_for_execution(event.execution_arn))
+    if event.kind == "step" and event.step == contracts.Step.DATA_QUALITY_CHECK and event.status in DRIFT_STATUSES:
         summary = drift_summary(event.execution_arn, event.step)
         variables.update(drift_summary=summary.text, drift_violations=summary.violations)
     return variables
@@ -93,24 +74,6 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(whole, 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}h {minutes:02d}m {secs:02d}s" if hours else f"{minutes}m {secs:02d}s"
-
-
-def metric_value_in(text: str, metric: str) -> str:
-    """The number written right after the metric's name in a failure reason (e.g. 'rmse 3.41'), or ''."""
-    if not text or not metric:
-        return ""
-    number = r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
-    found = re.search(rf"\b{re.escape(metric)}\b[^0-9+\-]{{0,12}}{number}", text, flags=re.IGNORECASE)
-    return found.group(1) if found else ""
-
-
-def _gate_text(deployment: Deployment, gate: QualityGate, value: str) -> str:
-    metric = deployment.metric or "the metric"
-    threshold = getattr(deployment, gate.threshold_attribute)
-    comparison = ">=" if deployment.metric in HIGHER_IS_BETTER else "<="
-    rule = f"{comparison} {threshold}" if threshold else "within its threshold"
-    observed = f"{metric} = {value}, " if value else ""
-    return f"{observed}{metric} must be {rule} ({gate.label})"
 
 
 def _format_time(moment: datetime | None) -> str:

@@ -11,37 +11,22 @@ import re
 from collections import namedtuple
 from datetime import UTC, datetime
 
+from batchops_core import contracts
 from lambdas.shared.runtime import EventError
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
     from typing import Any
 
-EXECUTION_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
-STEP_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Step Status Change"
-
-EXECUTION_STATUSES = ("Executing", "Stopping", "Stopped", "Failed", "Succeeded")
-STEP_STATUSES = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded")
-FINAL_EXECUTION_STATUSES = ("Succeeded", "Failed", "Stopped")
+EXECUTION_DETAIL_TYPE = contracts.EXECUTION_STATUS_DETAIL_TYPE
+STEP_DETAIL_TYPE = contracts.STEP_STATUS_DETAIL_TYPE
+EXECUTION_STATUSES = contracts.EXECUTION_STATUSES
+STEP_STATUSES = contracts.STEP_STATUSES
+# The two values the notification logic branches on (members of both tuples above).
+SUCCEEDED, FAILED = "Succeeded", "Failed"
 
 # The step names of the product's pipelines; another name still gets notified, with a warning in the log.
-KNOWN_STEPS = frozenset(
-    {
-        "Preprocess",
-        "DataQualityBaseline",
-        "Train",
-        "Tune",
-        "Evaluate",
-        "CheckMetric",
-        "RegisterModel",
-        "MetricAboveThreshold",
-        "ResolveModel",
-        "CreateModel",
-        "DataQualityCheck",
-        "BatchTransform",
-        "ModelQualityCheck",
-    }
-)
+KNOWN_STEPS = frozenset(contracts.ALL_STEPS)
 
 _PIPELINE_ARN = re.compile(
     r"^arn:aws[a-z\-]*:sagemaker:(?P<region>[a-z0-9\-]+):(?P<account>\d{12}):pipeline/(?P<name>.+)$"

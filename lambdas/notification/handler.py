@@ -37,19 +37,12 @@ Settings = namedtuple("Settings", "deployment topic_arn dedup_table rules_text s
 
 
 def settings_from_env() -> Settings:
-    for name in ("REGISTRATION_THRESHOLD", "MODEL_QUALITY_THRESHOLD"):
-        value = optional_env(name)
-        try:
-            float(value or 0)
-        except ValueError:
-            raise ConfigurationError(f"environment variable {name} must be a number, found {value!r}") from None
+    # MODEL_METRIC, REGISTRATION_THRESHOLD and MODEL_QUALITY_THRESHOLD are no longer read (ignored if still set):
+    # messages show the metric and threshold each run used, from its deciding step's result.
     return Settings(
         deployment=Deployment(
             project=require_env("PROJECT", "names the project in messages"),
             environment=require_env("ENVIRONMENT", "names the environment in messages"),
-            metric=optional_env("MODEL_METRIC"),
-            registration_threshold=optional_env("REGISTRATION_THRESHOLD"),
-            model_quality_threshold=optional_env("MODEL_QUALITY_THRESHOLD"),
         ),
         topic_arn=require_env("SNS_TOPIC_ARN", "the topic notifications are published to"),
         dedup_table=require_env("DEDUP_TABLE", "the DynamoDB table that makes redelivered events a no-op"),

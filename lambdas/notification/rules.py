@@ -19,7 +19,8 @@ import json
 import os
 from collections import namedtuple
 
-from lambdas.notification.events import FINAL_EXECUTION_STATUSES, PipelineEvent
+from batchops_core.contracts import FINAL_EXECUTION_STATUSES
+from lambdas.notification.events import FAILED, PipelineEvent
 from lambdas.shared.runtime import ConfigurationError, log
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
@@ -57,6 +58,7 @@ TEMPLATE_VARIABLES = frozenset(
         "registration_threshold",
         "model_quality_threshold",
         "quality_gate",
+        "quality_outcome",
         "drift_summary",
         "drift_violations",
     }
@@ -118,7 +120,7 @@ def decide(event: PipelineEvent, rules: list[Rule]) -> Decision:
         return Decision(True, f"selected by {RULES_VARIABLE}[{rule.index}]", rule)
     if event.kind == "execution" and event.status in FINAL_EXECUTION_STATUSES:
         return Decision(True, "final execution status (always sent)", None)
-    if event.kind == "step" and event.status == "Failed":
+    if event.kind == "step" and event.status == FAILED:
         return Decision(True, "failed step (always sent)", None)
     return Decision(False, f"{event.kind} status {event.status} is sent only when a rule selects it", None)
 

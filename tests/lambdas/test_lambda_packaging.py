@@ -12,7 +12,15 @@ from pathlib import Path
 
 import pytest
 
-from batchops.lambda_package import ZIP_DATE, build_lambda_zips, link_runtime_packages, sha256_of
+from batchops.lambda_package import (
+    ZIP_DATE,
+    LambdaSpec,
+    PackagingError,
+    build_lambda_zips,
+    core_files,
+    link_runtime_packages,
+    sha256_of,
+)
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -49,6 +57,13 @@ def test_notification_zip_vendors_jinja2_and_markupsafe_with_licences(zips):
     assert any(n.startswith("jinja2-") and "LICENSE" in n for n in names)
     assert not any(n.endswith("/RECORD") for n in names)
     assert "lambdas/notification/handler.py" in names, "both handler settings work"
+    core = {n for n in names if n.startswith("batchops_core/")}
+    assert core == {f"batchops_core/{m}.py" for m in ("__init__", "contracts", "metrics", "results", "s3uri")}
+
+
+def test_settings_needing_pydantic_can_never_be_shipped():
+    with pytest.raises(PackagingError, match="batchops_core module.s. settings need more than the standard library"):
+        core_files(LambdaSpec("notification", vendored=(), core=("contracts", "settings")))
 
 
 def test_approval_zip_carries_only_its_own_code(zips):
@@ -56,6 +71,8 @@ def test_approval_zip_carries_only_its_own_code(zips):
         names = set(archive.namelist())
     assert "lambdas/approval_trigger/registry.py" in names
     assert not any(n.startswith(("jinja2", "markupsafe", "lambdas/notification")) for n in names)
+    assert {n for n in names if n.startswith("batchops_core/")} == {"batchops_core/__init__.py",
+                                                                     "batchops_core/contracts.py"}
 
 
 def run_isolated(zip_path: Path, tmp_path: Path, code: str, env: dict[str, str]) -> dict:
@@ -97,6 +114,11 @@ def test_notification_handler_imports_from_its_zip_alone_and_renders(zips, tmp_p
             sagemaker_importable = True
         except ImportError:
             sagemaker_importable = False
+        try:
+            import batchops_core.settings
+            settings_importable = True
+        except ImportError:
+            settings_importable = False
         custom = [{"pipeline": "*", "step": "Train", "status": "Failed", "mute": False,
                    "subject": "[{{ environment }}] {{ step }} {{ status }}", "body": ""}]
         loaded, templates = rules.load(json.dumps(custom))
@@ -110,7 +132,13 @@ def test_notification_handler_imports_from_its_zip_alone_and_renders(zips, tmp_p
                      "pipelineExecutionArn": "arn:aws:sagemaker:us-east-1:123456789012:pipeline/p/execution/e1",
                      "stepName": "Train", "stepType": "Training", "currentStepStatus": "Succeeded"}}
         outcome = handler.handler(event, None)
+        from batchops_core import results
+        from lambdas.notification import gates
+        document = results.StepResult(step="Evaluate", outcome="failed", message="m", metric="r2", value=0.4,
+                                      threshold=0.5).to_json()
+        gate = gates.describe(results.parse(document), "registration threshold")
         print(json.dumps({
+            "gate": gate, "settings": settings_importable,
             "jinja2": jinja2.__file__, "markupsafe_escape": markupsafe._escape_inner.__module__,
             "escaped": str(markupsafe.escape("<b>")), "sagemaker": sagemaker_importable,
             "subject": subject, "body": body, "outcome": outcome["status"],
@@ -123,6 +151,8 @@ def test_notification_handler_imports_from_its_zip_alone_and_renders(zips, tmp_p
     assert result["markupsafe_escape"] == "markupsafe._native", "pure-Python markupsafe, no compiled speedups"
     assert result["escaped"] == "&lt;b&gt;"
     assert result["sagemaker"] is False
+    assert result["settings"] is False, "settings.py (pydantic) is never in a zip"
+    assert result["gate"] == "r2 = 0.4000, r2 must be >= 0.5 (registration threshold)", "registry and results ship"
     assert result["subject"] == "[local] Train Failed"
     assert result["body"].startswith("Step Train of pipeline p failed.")
     assert result["outcome"] == "skipped"

@@ -15,6 +15,8 @@ from lambda_testkit import (
     step_event,
 )
 
+from batchops_core.contracts import STEP_RESULT_OUTPUT, OutputFile
+from batchops_core.results import StepResult
 from batchops_core.settings import load_settings
 from lambdas.notification import rules as rule_engine
 from lambdas.notification.content import Deployment, template_variables
@@ -32,9 +34,6 @@ def rule(pipeline="*", step="*", status="*", mute=False, subject="", body=""):
 def notification_env(stack, monkeypatch):
     monkeypatch.setenv("NOTIFICATION_RULES", "[]")
     monkeypatch.setenv("SLACK_WEBHOOK_SECRET_NAME", "")
-    monkeypatch.setenv("MODEL_METRIC", "rmse")
-    monkeypatch.setenv("REGISTRATION_THRESHOLD", "2.6")
-    monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "3.0")
     return stack
 
 
@@ -170,31 +169,212 @@ def test_env_file_rules_are_accepted_by_the_lambda():
 # ----------------------------------------------------------------------------------------- gates and drift
 
 
-def test_model_quality_failure_names_metric_value_and_threshold(notification_env, monkeypatch):
-    set_rules(
-        monkeypatch,
-        rule(step="ModelQualityCheck", status="Failed", subject="retraining: {{ quality_gate }}"),
-    )
-    reason = "rmse 3.412 is above the model quality threshold 3.0 (1000 rows)"
-    handler(step_event("ModelQualityCheck", "Failed", failureReason=reason), None)
+RESULTS_BUCKET = "abalone-test-data"
+
+
+def put_result(step: str, document: str | None, pipeline: str = INFERENCE) -> str:
+    """Write `document` as the step's result.json (None: write nothing) and return its output prefix."""
+    s3 = client("s3")
+    s3.create_bucket(Bucket=RESULTS_BUCKET)
+    prefix = f"outputs/{pipeline}/exec0001/{step}/{STEP_RESULT_OUTPUT}"
+    if document is not None:
+        s3.put_object(Bucket=RESULTS_BUCKET, Key=f"{prefix}/{OutputFile.STEP_RESULT}", Body=document.encode())
+    return f"s3://{RESULTS_BUCKET}/{prefix}"
+
+
+def processing_job(name: str, outputs: dict[str, str]) -> dict:
+    """A DescribeProcessingJob answer with the given output name -> S3 prefix."""
+    return {
+        "ProcessingJobName": name,
+        "ProcessingJobArn": f"arn:aws:sagemaker:{REGION}:123456789012:processing-job/{name}",
+        "ProcessingJobStatus": "Completed",
+        "CreationTime": "2026-11-21T06:00:00Z",
+        "AppSpecification": {"ImageUri": "image"},
+        "ProcessingResources": {
+            "ClusterConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 30}
+        },
+        "ProcessingOutputConfig": {
+            "Outputs": [
+                {"OutputName": output, "S3Output": {"S3Uri": uri + "/", "LocalPath": f"/opt/ml/processing/{output}",
+                                                     "S3UploadMode": "EndOfJob"}}
+                for output, uri in outputs.items()
+            ]
+        },
+    }
+
+
+def stub_deciding_step(stubber, step: str, outputs: dict[str, str], pipeline: str = INFERENCE,
+                       listed_status: str = "Succeeded", fail_step: str | None = None,
+                       described: bool = True) -> None:
+    """ListPipelineExecutionSteps names the deciding step's processing job; DescribeProcessingJob its outputs."""
+    job = f"pipelines-exec0001-{step.lower()}"
+    listed = [{"StepName": "Preprocess", "StepStatus": "Succeeded", "Metadata": {}},
+              {"StepName": step, "StepStatus": listed_status,
+               "Metadata": {"ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}}]
+    if fail_step:
+        listed.append({"StepName": fail_step, "StepStatus": "Failed", "Metadata": {}})
+    stubber.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": listed},
+                         {"PipelineExecutionArn": execution_arn(pipeline)})
+    if described:
+        stubber.add_response("describe_processing_job", processing_job(job, outputs), {"ProcessingJobName": job})
+
+
+def gate_result(step: str, outcome: str, metric: str = "rmse", value: float = 3.412, threshold: float = 3.5,
+                comparison: str | None = "<=") -> str:
+    return StepResult(step=step, outcome=outcome, message=f"{metric} {value} vs {threshold}", metric=metric,
+                      value=value, threshold=threshold, comparison=comparison, counts={"rows": 1000}).to_json()
+
+
+def test_model_quality_violation_shows_metric_value_and_the_threshold_the_run_used(
+        notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="ModelQualityViolated", status="Failed",
+                                subject="retraining: {{ quality_gate }}",
+                                body="{{ metric }}={{ metric_value }} vs {{ threshold }} ({{ quality_outcome }}, "
+                                     "{{ model_quality_threshold }}|{{ registration_threshold }})"))
+    # The deployment's old variables disagree with the run: they are ignored, the result decides.
+    monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "3.0")
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "failed", threshold=3.25))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"report": prefix + "-report", "result": prefix})
+    reason = "Model quality of this batch is below its threshold"
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail", failureReason=reason), None)
 
     [message] = notification_env.published()
-    gate = "rmse = 3.412, rmse must be <= 3.0 (model quality threshold; retraining starts)"
+    gate = "rmse = 3.4120, rmse must be <= 3.25 (model quality threshold; retraining starts)"
     assert message["subject"] == f"retraining: {gate}"
-    assert f"Quality gate: {gate}" in message["message"]
-    assert reason in message["message"]
+    assert message["message"] == "rmse=3.4120 vs 3.25 (failed, 3.25|)\n"
+    stub_sagemaker.assert_no_pending_responses()
 
 
-def test_registration_gate_failure_uses_the_registration_threshold(notification_env):
-    reason = "Model rejected: rmse 2.91 > registration threshold 2.6"
-    event = step_event("MetricAboveThreshold", "Failed", pipeline=TRAINING, stepType="Fail", failureReason=reason)
+def test_model_quality_violation_default_message_carries_the_gate_and_the_reason(notification_env, stub_sagemaker):
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "failed"))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail", failureReason="quality violated"), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {INFERENCE}: step ModelQualityViolated failed"
+    assert "Quality gate: rmse = 3.4120, rmse must be <= 3.5 (model quality threshold; retraining starts)" in (
+        message["message"])
+    assert "Failure reason:\n  quality violated" in message["message"]
+
+
+def test_registration_gate_failure_reads_the_evaluate_result(notification_env, stub_sagemaker):
+    prefix = put_result("Evaluate", gate_result("Evaluate", "failed", value=2.91, threshold=2.6), pipeline=TRAINING)
+    stub_deciding_step(stub_sagemaker, "Evaluate", {"evaluation": prefix + "-eval", "result": prefix},
+                       pipeline=TRAINING)
+    event = step_event("MetricAboveThreshold", "Failed", pipeline=TRAINING, stepType="Fail",
+                       failureReason="metric above threshold")
     handler(event, None)
 
     [message] = notification_env.published()
-    assert (
-        "Quality gate: rmse = 2.91, rmse must be <= 2.6 (registration threshold; no model registered)"
-        in (message["message"])
-    )
+    assert ("Quality gate: rmse = 2.9100, rmse must be <= 2.6 (registration threshold; no model registered)"
+            in message["message"])
+
+
+def test_higher_is_better_metric_takes_its_comparison_from_the_registry_when_the_result_has_none(
+        notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="MetricAboveThreshold", status="Failed", subject="{{ quality_gate }}"))
+    document = gate_result("Evaluate", "failed", metric="r2", value=0.41234, threshold=0.5, comparison=None)
+    prefix = put_result("Evaluate", document, pipeline=TRAINING)
+    stub_deciding_step(stub_sagemaker, "Evaluate", {"result": prefix}, pipeline=TRAINING)
+    handler(step_event("MetricAboveThreshold", "Failed", pipeline=TRAINING, stepType="Fail"), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == "r2 = 0.4123, r2 must be >= 0.5 (registration threshold; no model registered)"
+
+
+def test_malformed_result_is_stated_in_the_message_not_raised(notification_env, stub_sagemaker, capsys):
+    prefix = put_result("ModelQualityCheck", json.dumps(
+        {"schema_version": 1, "step": "ModelQualityCheck", "outcome": "bad", "message": "m"}))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    result = handler(step_event("ModelQualityViolated", "Failed", stepType="Fail"), None)
+
+    assert result["status"] == "sent"
+    [message] = notification_env.published()
+    assert (f"Quality gate: (not available: the result of ModelQualityCheck could not be read: "
+            f"{prefix}/result.json: ") in message["message"]
+    assert "outcome must be one of passed, failed, skipped, warning, found 'bad'" in message["message"]
+    warnings = [r for r in log_records(capsys.readouterr().out) if r["level"] == "warning"]
+    assert warnings and warnings[0]["message"] == "quality-gate result unavailable"
+
+
+def test_result_that_is_not_json_is_stated_in_the_message(notification_env, stub_sagemaker):
+    prefix = put_result("ModelQualityCheck", "rmse 3.4 > 3.0")
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail"), None)
+
+    [message] = notification_env.published()
+    assert f"could not be read: {prefix}/result.json: not JSON" in message["message"]
+
+
+def test_missing_result_is_stated_in_the_message(notification_env, stub_sagemaker):
+    prefix = put_result("ModelQualityCheck", None)
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail"), None)
+
+    [message] = notification_env.published()
+    assert (f"Quality gate: (not available: the result of ModelQualityCheck could not be read: cannot read "
+            f"{prefix}/result.json: NoSuchKey)") in message["message"]
+
+
+def test_deciding_step_without_a_result_output_is_stated_in_the_message(notification_env, stub_sagemaker):
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"report": "s3://b/report"})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail"), None)
+
+    [message] = notification_env.published()
+    assert ("has no output 'result' (outputs: report))" in message["message"])
+
+
+def test_deciding_step_not_listed_is_stated_in_the_message(notification_env, stub_sagemaker):
+    stub_sagemaker.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": []},
+                                {"PipelineExecutionArn": execution_arn()})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail"), None)
+
+    [message] = notification_env.published()
+    assert ("(not available: the result of ModelQualityCheck could not be read: step ModelQualityCheck is not "
+            "listed for execution") in message["message"]
+
+
+def test_inference_success_email_shows_the_model_quality_result(notification_env, stub_sagemaker):
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "passed", value=1.5))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert "Quality gate: passed: rmse = 1.5000, rmse must be <= 3.5 (model quality threshold)" in message["message"]
+
+
+def test_failed_inference_execution_email_shows_the_violated_gate(notification_env, stub_sagemaker):
+    stub_sagemaker.add_response("describe_pipeline_execution", {"FailureReason": "Step ModelQualityViolated failed"},
+                                {"PipelineExecutionArn": execution_arn()})
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "failed"))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix}, fail_step="ModelQualityViolated")
+    handler(execution_event("Failed"), None)
+
+    [message] = notification_env.published()
+    assert "Quality gate: rmse = 3.4120, rmse must be <= 3.5 (model quality threshold)\n" in message["message"]
+
+
+def test_skipped_model_quality_is_shown_as_skipped(notification_env, stub_sagemaker):
+    document = StepResult(step="ModelQualityCheck", outcome="skipped", message="no ground truth for this batch",
+                          metric="rmse", threshold=3.0, comparison="<=").to_json()
+    prefix = put_result("ModelQualityCheck", document)
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert ("Quality gate: skipped: rmse value not recorded, rmse must be <= 3.0 (model quality threshold)"
+            in message["message"])
+
+
+def test_execution_that_ended_before_its_gate_has_no_gate_line(notification_env, stub_sagemaker):
+    stub_sagemaker.add_response("describe_pipeline_execution", {"FailureReason": "Step ModelQualityCheck failed"},
+                                {"PipelineExecutionArn": execution_arn()})
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {}, listed_status="Failed", described=False)
+    handler(execution_event("Failed"), None)
+
+    [message] = notification_env.published()
+    assert "Quality gate:" not in message["message"]
+    stub_sagemaker.assert_no_pending_responses()  # and no DescribeProcessingJob: nothing was decided
 
 
 def test_failed_execution_reads_its_failure_reason(notification_env, stub_sagemaker):
@@ -203,10 +383,13 @@ def test_failed_execution_reads_its_failure_reason(notification_env, stub_sagema
         {"FailureReason": "Step MetricAboveThreshold failed: rmse 2.91 > 2.6"},
         {"PipelineExecutionArn": execution_arn(TRAINING)},
     )
+    stub_sagemaker.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": []},
+                                {"PipelineExecutionArn": execution_arn(TRAINING)})
     handler(execution_event("Failed", pipeline=TRAINING), None)
 
     [message] = notification_env.published()
     assert "Failure reason:\n  Step MetricAboveThreshold failed: rmse 2.91 > 2.6" in message["message"]
+    assert "Quality gate:" not in message["message"]
     stub_sagemaker.assert_no_pending_responses()
 
 
@@ -438,10 +621,10 @@ def test_missing_environment_variables_are_named(notification_env, monkeypatch, 
         handler(step_event("Train", "Failed"), None)
 
 
-def test_non_numeric_threshold_is_a_configuration_error(notification_env, monkeypatch):
-    monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "three")
-    with pytest.raises(ConfigurationError, match="MODEL_QUALITY_THRESHOLD must be a number, found 'three'"):
-        handler(step_event("Train", "Failed"), None)
+@pytest.mark.parametrize("name", ["MODEL_METRIC", "REGISTRATION_THRESHOLD", "MODEL_QUALITY_THRESHOLD"])
+def test_former_metric_and_threshold_variables_are_ignored(notification_env, monkeypatch, name):
+    monkeypatch.setenv(name, "three")  # was a configuration error while the function read them
+    assert handler(step_event("Train", "Failed"), None)["status"] == "sent"
 
 
 # ----------------------------------------------------------------------------------------- pieces
