@@ -7,12 +7,23 @@ locals {
   account_id  = data.aws_caller_identity.current.account_id
   partition   = data.aws_partition.current.partition
 
-  # Pipelines are upserted by the SageMaker builders, not by Terraform; their ARNs are known from the names.
-  pipeline_names = {
-    training     = var.pipelines.training_name
-    training_hpo = var.pipelines.training_hpo_name
-    inference    = var.pipelines.inference_name
+  # Names shared with the pipelines and the Lambdas, generated from batchops_core/contracts.py.
+  contracts = jsondecode(file("${path.module}/contracts.json"))
+  shared_names = {
+    for key, template in {
+      active_model_parameter = local.contracts.active_model_parameter_template
+      dedup_table            = local.contracts.dedup_table_template
+    } : key => replace(replace(template, "{project}", var.project), "{environment}", var.environment)
   }
+  # contracts.json lists the statuses without naming them: index() fails the plan if one is no longer listed.
+  step_failed_status = local.contracts.step_statuses[index(local.contracts.step_statuses, "Failed")]
+  approval_decisions = [
+    for status in ["Approved", "Rejected"] :
+    local.contracts.model_approval_statuses[index(local.contracts.model_approval_statuses, status)]
+  ]
+
+  # Pipelines are upserted by the SageMaker builders, not by Terraform; their ARNs are known from the names
+  # (local.pipeline_names: derived.tf).
   pipeline_arns = {
     for key, name in local.pipeline_names : key => "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:pipeline/${name}"
   }
@@ -25,13 +36,10 @@ locals {
     notification = {
       NOTIFICATION_RULES        = jsonencode(var.notifications.rules)
       SLACK_WEBHOOK_SECRET_NAME = var.notifications.slack_webhook_secret_name
-      MODEL_METRIC              = var.model.metric
-      REGISTRATION_THRESHOLD    = tostring(var.model.registration_threshold)
-      MODEL_QUALITY_THRESHOLD   = tostring(var.model.model_quality_threshold)
     }
     approval_trigger = {
-      MODEL_PACKAGE_GROUP      = var.pipelines.model_package_group
-      INFERENCE_PIPELINE_NAME  = var.pipelines.inference_name
+      MODEL_PACKAGE_GROUP      = local.model_package_group_name
+      INFERENCE_PIPELINE_NAME  = local.pipeline_names.inference
       GITLAB_TRIGGER_ENABLED   = tostring(var.approval.gitlab_trigger_enabled)
       GITLAB_URL               = var.approval.gitlab_url
       GITLAB_PROJECT_ID        = var.approval.gitlab_project_id
@@ -39,17 +47,13 @@ locals {
       GITLAB_TOKEN_SECRET_NAME = var.approval.gitlab_token_secret_name
     }
   }
-  function_secrets = {
-    notification     = compact([var.notifications.slack_webhook_secret_name])
-    approval_trigger = compact([var.approval.gitlab_token_secret_name])
-  }
 }
 
 module "storage" {
   source = "./modules/storage"
 
   name_prefix                        = local.name_prefix
-  bucket_name                        = var.storage.bucket_name
+  bucket_name                        = local.bucket_name
   create_bucket                      = var.storage.create_bucket
   kms_key_arn                        = var.storage.kms_key_arn
   noncurrent_version_expiration_days = var.storage.noncurrent_version_expiration_days
@@ -73,39 +77,43 @@ module "lambdas" {
   name_prefix          = local.name_prefix
   project              = var.project
   environment          = var.environment
+  account_id           = local.account_id
+  region               = var.region
+  partition            = local.partition
   package_dir          = local.lambda_package_dir
   settings             = var.lambdas
-  role_arns            = module.iam.lambda_role_arns
   kms_key_arn          = module.storage.kms_key_arn
   topic_arn            = module.notifications.topic_arn
   function_environment = local.function_environment
+  secret_names = {
+    notification     = compact([var.notifications.slack_webhook_secret_name])
+    approval_trigger = compact([var.approval.gitlab_token_secret_name])
+  }
+  dedup_table_name         = local.shared_names.dedup_table
+  active_model_parameter   = module.sagemaker.active_model_parameter
+  model_package_group_arns = module.sagemaker.model_package_group_arns
+  pipeline_arns            = local.pipeline_arns
+  reports = {
+    bucket_arn = module.storage.bucket_arn
+    prefix     = var.prefixes.outputs
+  }
 }
 
-module "iam" {
-  source = "./modules/iam"
+module "sagemaker" {
+  source = "./modules/sagemaker"
 
-  name_prefix                  = local.name_prefix
-  account_id                   = local.account_id
-  region                       = var.region
-  partition                    = local.partition
-  bucket_arn                   = module.storage.bucket_arn
-  outputs_prefix               = var.prefixes.outputs
-  kms_key_arn                  = module.storage.kms_key_arn
-  topic_arn                    = module.notifications.topic_arn
-  pipeline_arns                = local.pipeline_arns
-  model_package_group          = var.pipelines.model_package_group
-  events_dead_letter_queue_arn = module.events.dead_letter_queue_arn
-  dedup_table_arn              = module.lambdas.dedup_table_arn
-  active_model_parameter_arn   = module.lambdas.active_model_parameter_arn
-  execution_role_arn           = var.pipelines.execution_role_arn
-  functions = {
-    for key, name in module.lambdas.function_names_planned : key => {
-      function_name         = name
-      log_group_arn         = module.lambdas.log_group_arns[key]
-      dead_letter_queue_arn = module.lambdas.dead_letter_queue_arns[key]
-      secret_names          = local.function_secrets[key]
-    }
+  name_prefix              = local.name_prefix
+  account_id               = local.account_id
+  region                   = var.region
+  partition                = local.partition
+  model_package_group_name = local.model_package_group_name
+  active_model_parameter = {
+    name          = local.shared_names.active_model_parameter
+    initial_value = local.contracts.active_model_none
   }
+  execution_role_arn = var.pipelines.execution_role_arn
+  bucket_arn         = module.storage.bucket_arn
+  kms_key_arn        = module.storage.kms_key_arn
 }
 
 module "events" {
@@ -120,14 +128,13 @@ module "events" {
   training_prefix     = var.prefixes.training
   inference_prefix    = var.prefixes.inference
   pipeline_arns       = local.pipeline_arns
-  model_package_group = var.pipelines.model_package_group
+  model_package_group = module.sagemaker.model_package_group_name
   retrain_input = {
     bucket = module.storage.bucket_name
     key    = "${var.prefixes.training}/"
   }
-  function_arns             = module.lambdas.function_arns
-  pipeline_starter_role_arn = module.iam.pipeline_starter_role_arn
-  kms_key_arn               = module.storage.kms_key_arn
+  function_arns = module.lambdas.function_arns
+  kms_key_arn   = module.storage.kms_key_arn
   schedules = [
     for schedule in var.schedules : {
       pipeline   = schedule.pipeline
@@ -135,9 +142,52 @@ module "events" {
       parameters = schedule.parameters
     } if schedule.enabled
   ]
+  contracts = merge(local.contracts, {
+    failed_status      = local.step_failed_status
+    approval_decisions = local.approval_decisions
+  })
 }
 
-resource "aws_sagemaker_model_package_group" "models" {
-  model_package_group_name        = var.pipelines.model_package_group
-  model_package_group_description = "Model versions of ${local.name_prefix}, registered by the training pipelines"
+# ------------------------------------------------------------------------------------------- state moves
+
+# Each module owns its IAM now (the former modules/iam hub and the root's model package group moved into the
+# modules that use them): existing states move their objects instead of destroying and recreating them.
+moved {
+  from = module.iam.aws_iam_role.pipeline_starter
+  to   = module.events.aws_iam_role.pipeline_starter
+}
+
+moved {
+  from = module.iam.aws_iam_role_policy.pipeline_starter
+  to   = module.events.aws_iam_role_policy.pipeline_starter
+}
+
+moved {
+  from = module.iam.aws_iam_role.lambda
+  to   = module.lambdas.aws_iam_role.function
+}
+
+moved {
+  from = module.iam.aws_iam_role_policy.lambda
+  to   = module.lambdas.aws_iam_role_policy.function
+}
+
+moved {
+  from = module.iam.aws_iam_role.sagemaker_execution
+  to   = module.sagemaker.aws_iam_role.execution
+}
+
+moved {
+  from = module.iam.aws_iam_role_policy.sagemaker_execution
+  to   = module.sagemaker.aws_iam_role_policy.execution
+}
+
+moved {
+  from = aws_sagemaker_model_package_group.models
+  to   = module.sagemaker.aws_sagemaker_model_package_group.models
+}
+
+moved {
+  from = module.lambdas.aws_ssm_parameter.active_model
+  to   = module.sagemaker.aws_ssm_parameter.active_model
 }

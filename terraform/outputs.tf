@@ -17,12 +17,12 @@ output "sns_topic_arn" {
 
 output "pipeline_role_arn" {
   description = "Role the SageMaker pipelines run as (pass it to the pipeline upsert)."
-  value       = module.iam.sagemaker_execution_role_arn
+  value       = module.sagemaker.execution_role_arn
 }
 
 output "pipeline_starter_role_arn" {
   description = "Role EventBridge assumes to start the pipelines."
-  value       = module.iam.pipeline_starter_role_arn
+  value       = module.events.pipeline_starter_role_arn
 }
 
 output "pipeline_arns" {
@@ -32,7 +32,7 @@ output "pipeline_arns" {
 
 output "model_package_group_name" {
   description = "Model package group the training pipelines register into."
-  value       = aws_sagemaker_model_package_group.models.model_package_group_name
+  value       = module.sagemaker.model_package_group_name
 }
 
 output "lambda_function_names" {
@@ -57,15 +57,16 @@ output "dedup_table_name" {
 
 output "active_model_parameter_name" {
   description = "SSM parameter holding the active model package ARN ('none' until an approval)."
-  value       = module.lambdas.active_model_parameter_name
+  value       = module.sagemaker.active_model_parameter.name
 }
 
 output "policy_documents" {
   description = "Every IAM, key, bucket and queue policy of the stack by name (for review and tests)."
   value = merge(
-    module.iam.policy_documents,
     module.storage.policy_documents,
-    { events_dead_letter_queue = module.events.dead_letter_queue_policy },
+    module.lambdas.policy_documents,
+    module.events.policy_documents,
+    module.sagemaker.policy_documents,
   )
 }
 

@@ -154,18 +154,18 @@ run "local_env_file" {
     error_message = "approval decisions must be delivered to the approval_trigger function"
   }
 
-  # --- a failed model quality check starts training with hpo
+  # --- a model-quality violation starts training with hpo
 
   assert {
     condition = (
       jsondecode(output.event_rules["retrain-on-model-quality"].event_pattern)["detail-type"] == ["SageMaker Model Building Pipeline Execution Step Status Change"]
       && jsondecode(output.event_rules["retrain-on-model-quality"].event_pattern).detail == {
         pipelineArn       = ["${var.pipeline_arn_prefix}abalone-local-inference"]
-        stepName          = ["ModelQualityCheck"]
+        stepName          = [local.contracts.steps.model_quality_violated]
         currentStepStatus = ["Failed"]
       }
     )
-    error_message = "the retraining rule must match only a Failed ModelQualityCheck step of the inference pipeline"
+    error_message = "the retraining rule must match only a Failed ModelQualityViolated step (the Fail step of a genuine violation) of the inference pipeline"
   }
 
   assert {

@@ -20,9 +20,37 @@ locals {
     }]
   })
 
-  # SageMaker sends these two detail-types for the pipelines' executions and steps.
-  execution_status_change = "SageMaker Model Building Pipeline Execution Status Change"
-  step_status_change      = "SageMaker Model Building Pipeline Execution Step Status Change"
+  events = var.contracts.events
+  # S3 targets pass the dropped object's location to the pipeline parameters.
+  s3_object_parameters = {
+    (var.contracts.parameters.input_bucket) = "$.detail.bucket.name"
+    (var.contracts.parameters.input_key)    = "$.detail.object.key"
+  }
+
+  # EventBridge may start exactly the stack's pipelines and park what it cannot deliver in the queue.
+  pipeline_starter_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        Sid      = "StartTheStackPipelines"
+        Effect   = "Allow"
+        Action   = ["sagemaker:StartPipelineExecution"]
+        Resource = sort(values(var.pipeline_arns))
+      },
+      {
+        Sid      = "DeadLetterQueue"
+        Effect   = "Allow"
+        Action   = ["sqs:SendMessage"]
+        Resource = aws_sqs_queue.dead_letter.arn
+      },
+      {
+        Sid      = "ProjectKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+        Resource = var.kms_key_arn
+      },
+    ]
+  })
 
   # Every target gets the same delivery guarantees: retried for an hour, then parked in the DLQ.
   retry = {
@@ -38,11 +66,11 @@ locals {
   unmuted_notification_rules = [for rule in var.notification_rules : rule if !rule.mute]
   notification_sources = {
     execution = {
-      always = ["Failed", "Stopped", "Succeeded"]
+      always = var.contracts.final_execution_statuses
       rules  = [for rule in local.unmuted_notification_rules : rule if can(regex("^\\**$", rule.step))]
     }
     step = {
-      always = ["Failed"]
+      always = [var.contracts.failed_status]
       rules  = [for rule in local.unmuted_notification_rules : rule if rule.step != ""]
     }
   }
@@ -67,44 +95,47 @@ locals {
         description = "New objects under ${var.training_prefix}/ start the training pipeline"
         pipeline    = "training"
         pattern = jsonencode({
-          source        = ["aws.s3"]
-          "detail-type" = ["Object Created"]
+          source        = [local.events.s3_source]
+          "detail-type" = [local.events.s3_object_created_detail_type]
           detail = {
             bucket = { name = [var.bucket_name] }
             object = { key = [{ prefix = "${var.training_prefix}/" }] }
           }
         })
         schedule   = null
-        parameters = { InputBucket = "$.detail.bucket.name", InputKey = "$.detail.object.key" }
+        parameters = local.s3_object_parameters
       }
       inference-data = {
         description = "New objects under ${var.inference_prefix}/ start the batch-inference pipeline"
         pipeline    = "inference"
         pattern = jsonencode({
-          source        = ["aws.s3"]
-          "detail-type" = ["Object Created"]
+          source        = [local.events.s3_source]
+          "detail-type" = [local.events.s3_object_created_detail_type]
           detail = {
             bucket = { name = [var.bucket_name] }
             object = { key = [{ prefix = "${var.inference_prefix}/" }] }
           }
         })
         schedule   = null
-        parameters = { InputBucket = "$.detail.bucket.name", InputKey = "$.detail.object.key" }
+        parameters = local.s3_object_parameters
       }
       retrain-on-model-quality = {
-        description = "A failed ModelQualityCheck of the batch-inference pipeline starts training with HPO"
+        description = "A model-quality violation (${var.contracts.steps.model_quality_violated} failed) of the batch-inference pipeline starts training with HPO"
         pipeline    = "training_hpo"
         pattern = jsonencode({
-          source        = ["aws.sagemaker"]
-          "detail-type" = [local.step_status_change]
+          source        = [local.events.sagemaker_source]
+          "detail-type" = [local.events.step_status_detail_type]
           detail = {
             pipelineArn       = [var.pipeline_arns.inference]
-            stepName          = ["ModelQualityCheck"]
-            currentStepStatus = ["Failed"]
+            stepName          = [var.contracts.steps.model_quality_violated]
+            currentStepStatus = [var.contracts.failed_status]
           }
         })
-        schedule   = null
-        parameters = { InputBucket = var.retrain_input.bucket, InputKey = var.retrain_input.key }
+        schedule = null
+        parameters = {
+          (var.contracts.parameters.input_bucket) = var.retrain_input.bucket
+          (var.contracts.parameters.input_key)    = var.retrain_input.key
+        }
       }
     },
     {
@@ -123,8 +154,8 @@ locals {
       description = "Execution and step status changes of the three pipelines go to the notification function"
       function    = "notification"
       pattern = jsonencode({
-        source        = ["aws.sagemaker"]
-        "detail-type" = [local.execution_status_change, local.step_status_change]
+        source        = [local.events.sagemaker_source]
+        "detail-type" = [local.events.execution_status_detail_type, local.events.step_status_detail_type]
         detail = merge(
           { pipelineArn = sort(values(var.pipeline_arns)) },
           # Execution events carry only currentPipelineExecutionStatus, step events only currentStepStatus.
@@ -141,11 +172,11 @@ locals {
       description = "Approval decisions in the model package group go to the approval_trigger function"
       function    = "approval_trigger"
       pattern = jsonencode({
-        source        = ["aws.sagemaker"]
-        "detail-type" = ["SageMaker Model Package State Change"]
+        source        = [local.events.sagemaker_source]
+        "detail-type" = [local.events.model_package_detail_type]
         detail = {
           ModelPackageGroupName = [var.model_package_group]
-          ModelApprovalStatus   = ["Approved", "Rejected"]
+          ModelApprovalStatus   = var.contracts.approval_decisions
         }
       })
     }
@@ -166,6 +197,28 @@ resource "aws_sqs_queue" "dead_letter" {
 }
 
 
+# ------------------------------------------------------------------------------------------- pipeline starter
+
+resource "aws_iam_role" "pipeline_starter" {
+  name        = "${var.name_prefix}-pipeline-starter"
+  description = "EventBridge starts the three pipelines of ${var.name_prefix}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "events.amazonaws.com" }
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "pipeline_starter" {
+  name   = "start-pipelines"
+  role   = aws_iam_role.pipeline_starter.id
+  policy = local.pipeline_starter_policy
+}
+
 # ------------------------------------------------------------------------------------------- pipeline rules
 
 resource "aws_cloudwatch_event_rule" "pipeline" {
@@ -183,7 +236,7 @@ resource "aws_cloudwatch_event_target" "pipeline" {
   rule      = aws_cloudwatch_event_rule.pipeline[each.key].name
   target_id = "start-${replace(each.value.pipeline, "_", "-")}"
   arn       = var.pipeline_arns[each.value.pipeline]
-  role_arn  = var.pipeline_starter_role_arn
+  role_arn  = aws_iam_role.pipeline_starter.arn
 
   sagemaker_pipeline_target {
     dynamic "pipeline_parameter_list" {
@@ -203,6 +256,9 @@ resource "aws_cloudwatch_event_target" "pipeline" {
   dead_letter_config {
     arn = aws_sqs_queue.dead_letter.arn
   }
+
+  # EventBridge needs the role's permissions from the first matching event on.
+  depends_on = [aws_iam_role_policy.pipeline_starter]
 }
 
 # ------------------------------------------------------------------------------------------- function rules

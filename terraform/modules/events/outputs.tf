@@ -6,11 +6,6 @@ output "rule_names" {
   )
 }
 
-output "dead_letter_queue_arn" {
-  description = "ARN of the queue that receives events no target could take."
-  value       = aws_sqs_queue.dead_letter.arn
-}
-
 output "dead_letter_queue_url" {
   description = "URL of the queue that receives events no target could take."
   value       = aws_sqs_queue.dead_letter.url
@@ -51,7 +46,16 @@ output "notified_statuses" {
   value       = local.notified_statuses
 }
 
-output "dead_letter_queue_policy" {
-  description = "Resource policy of the events dead-letter queue (for review and tests)."
-  value       = local.dead_letter_queue_policy
+output "pipeline_starter_role_arn" {
+  description = "Role EventBridge assumes to start the pipelines (published once its policy is attached)."
+  value       = aws_iam_role.pipeline_starter.arn
+  depends_on  = [aws_iam_role_policy.pipeline_starter]
+}
+
+output "policy_documents" {
+  description = "The pipeline starter role's policy and the dead-letter queue's resource policy (for review and tests)."
+  value = {
+    pipeline_starter         = local.pipeline_starter_policy
+    events_dead_letter_queue = local.dead_letter_queue_policy
+  }
 }

@@ -49,13 +49,8 @@ variable "function_arns" {
   })
 }
 
-variable "pipeline_starter_role_arn" {
-  description = "Role EventBridge assumes to start the pipelines."
-  type        = string
-}
-
 variable "kms_key_arn" {
-  description = "Key that encrypts the dead-letter queue."
+  description = "Key that encrypts the dead-letter queue (the pipeline starter role may use it)."
   type        = string
 }
 
@@ -91,4 +86,24 @@ variable "notification_rules" {
     status   = string
     mute     = bool
   }))
+}
+
+variable "contracts" {
+  description = "The names shared with the pipelines and the Lambdas (terraform/contracts.json) that the rules match and pass."
+  type = object({
+    steps = object({ model_quality_violated = string })
+    events = object({
+      sagemaker_source              = string
+      s3_source                     = string
+      execution_status_detail_type  = string
+      step_status_detail_type       = string
+      model_package_detail_type     = string
+      s3_object_created_detail_type = string
+    })
+    parameters               = object({ input_bucket = string, input_key = string })
+    final_execution_statuses = list(string)
+    # Statuses picked by meaning; the root module takes each from contracts.json's lists.
+    failed_status      = string
+    approval_decisions = list(string)
+  })
 }

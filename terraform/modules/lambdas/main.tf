@@ -1,10 +1,13 @@
 locals {
-  # Function key (as in docs/architecture.md and the zip names) -> deployed name.
+  # Function key (as in docs/architecture.md and the zip names) -> deployed name and role name.
   functions = {
     notification     = "${var.name_prefix}-notification"
     approval_trigger = "${var.name_prefix}-approval-trigger"
   }
-  active_model_parameter_name = "/${var.project}/${var.environment}/active-model-package-arn"
+  role_names = {
+    notification     = "${var.name_prefix}-notification-lambda"
+    approval_trigger = "${var.name_prefix}-approval-trigger-lambda"
+  }
   common_environment = {
     PROJECT       = var.project
     ENVIRONMENT   = var.environment
@@ -13,7 +16,114 @@ locals {
   }
   own_environment = {
     notification     = {}
-    approval_trigger = { ACTIVE_MODEL_PARAMETER = aws_ssm_parameter.active_model.name }
+    approval_trigger = { ACTIVE_MODEL_PARAMETER = var.active_model_parameter.name }
+  }
+
+  # Allowed to every function: its logs, traces, DLQ, the topic, the dedup table, the key, its secrets.
+  common_statements = {
+    for key in keys(local.functions) : key => concat(
+      [
+        {
+          Sid      = "OwnLogGroup"
+          Effect   = "Allow"
+          Action   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+          Resource = [aws_cloudwatch_log_group.function[key].arn, "${aws_cloudwatch_log_group.function[key].arn}:log-stream:*"]
+        },
+        {
+          # X-Ray has no resource-level permissions: "*" is the only accepted resource.
+          Sid      = "Tracing"
+          Effect   = "Allow"
+          Action   = ["xray:PutTraceSegments", "xray:PutTelemetryRecords"]
+          Resource = "*"
+        },
+        {
+          Sid      = "OwnDeadLetterQueue"
+          Effect   = "Allow"
+          Action   = ["sqs:SendMessage"]
+          Resource = aws_sqs_queue.dead_letter[key].arn
+        },
+        {
+          Sid      = "PublishAlerts"
+          Effect   = "Allow"
+          Action   = ["sns:Publish"]
+          Resource = var.topic_arn
+        },
+        {
+          Sid      = "EventDeduplication"
+          Effect   = "Allow"
+          Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
+          Resource = aws_dynamodb_table.event_dedup.arn
+        },
+        {
+          Sid      = "ProjectKey"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
+          Resource = var.kms_key_arn
+        },
+      ],
+      length(var.secret_names[key]) == 0 ? [] : [
+        {
+          Sid    = "ConfiguredSecrets"
+          Effect = "Allow"
+          Action = ["secretsmanager:GetSecretValue"]
+          # Secrets Manager appends a 6-character suffix to every secret ARN.
+          Resource = [for name in var.secret_names[key] : "arn:${var.partition}:secretsmanager:${var.region}:${var.account_id}:secret:${name}-??????"]
+        },
+      ],
+    )
+  }
+
+  own_statements = {
+    notification = [
+      {
+        Sid      = "ReadExecutionSteps"
+        Effect   = "Allow"
+        Action   = ["sagemaker:ListPipelineExecutionSteps", "sagemaker:DescribePipelineExecution"]
+        Resource = [for arn in values(var.pipeline_arns) : "${arn}/execution/*"]
+      },
+      {
+        # Step results (result.json) and reports of the pipelines' processing jobs.
+        Sid      = "ReadReports"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = "${var.reports.bucket_arn}/${var.reports.prefix}/*"
+      },
+      {
+        # Where a step's result and report are is read from its processing job's outputs.
+        Sid      = "ReadDataQualityJobs"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeProcessingJob"]
+        Resource = "arn:${var.partition}:sagemaker:${var.region}:${var.account_id}:processing-job/*"
+      },
+    ]
+    approval_trigger = [
+      {
+        Sid      = "ActiveModelPointer"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameter", "ssm:PutParameter"]
+        Resource = var.active_model_parameter.arn
+      },
+      {
+        Sid      = "DescribeModelVersions"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup"]
+        Resource = [var.model_package_group_arns.packages, var.model_package_group_arns.group]
+      },
+      {
+        # ListModelPackages supports no resource-level permissions: "*" is the only accepted resource.
+        Sid      = "ListModelVersions"
+        Effect   = "Allow"
+        Action   = ["sagemaker:ListModelPackages"]
+        Resource = "*"
+      },
+    ]
+  }
+
+  policies = {
+    for key in keys(local.functions) : key => jsonencode({
+      Version   = "2012-10-17"
+      Statement = concat(local.common_statements[key], local.own_statements[key])
+    })
   }
 }
 
@@ -22,7 +132,7 @@ locals {
 # Both functions claim each EventBridge event id here with a conditional put, so a duplicate delivery
 # (SageMaker may send several events for one change) is processed once. Items expire through TTL.
 resource "aws_dynamodb_table" "event_dedup" {
-  name         = "${var.name_prefix}-event-dedup"
+  name         = var.dedup_table_name
   billing_mode = "PAY_PER_REQUEST"
   hash_key     = "event_id"
 
@@ -46,18 +156,29 @@ resource "aws_dynamodb_table" "event_dedup" {
   }
 }
 
-# The active model pointer: written by the approval_trigger function, read by the inference ResolveModel
-# step. Terraform only creates it; later applies leave the value the function wrote.
-resource "aws_ssm_parameter" "active_model" {
-  #checkov:skip=CKV2_AWS_34:The value is a model package ARN, not a secret; the pipelines read it as a String.
-  name        = local.active_model_parameter_name
-  description = "ARN of the model package version the batch-inference pipeline uses ('none': latest approved)"
-  type        = "String"
-  value       = "none"
+# ------------------------------------------------------------------------------------------- roles
 
-  lifecycle {
-    ignore_changes = [value]
-  }
+resource "aws_iam_role" "function" {
+  for_each = local.role_names
+
+  name        = each.value
+  description = "Execution role of ${local.functions[each.key]}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "lambda.amazonaws.com" }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.role_names
+
+  name   = "function"
+  role   = aws_iam_role.function[each.key].id
+  policy = local.policies[each.key]
 }
 
 # ------------------------------------------------------------------------------------------- functions
@@ -89,7 +210,7 @@ resource "aws_lambda_function" "function" {
   #checkov:skip=CKV_AWS_272:The zips are built deterministically from the repository in CI; code signing needs an AWS Signer profile per account.
   function_name                  = each.value
   description                    = "batchops ${each.key} (${var.name_prefix})"
-  role                           = var.role_arns[each.key]
+  role                           = aws_iam_role.function[each.key].arn
   runtime                        = var.settings.runtime
   handler                        = "handler.handler"
   filename                       = "${var.package_dir}/${each.key}.zip"
@@ -107,7 +228,8 @@ resource "aws_lambda_function" "function" {
     mode = "Active"
   }
 
-  depends_on = [aws_cloudwatch_log_group.function]
+  # AWS checks the role's permissions (logs, the on-failure queue) when the function is created.
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
 }
 
 resource "aws_lambda_function_event_invoke_config" "function" {

@@ -4,12 +4,12 @@ variable "name_prefix" {
 }
 
 variable "project" {
-  description = "Project name (PROJECT in the Lambda environment; part of the SSM parameter name)."
+  description = "Project name (PROJECT in the Lambda environment)."
   type        = string
 }
 
 variable "environment" {
-  description = "Environment name (ENVIRONMENT in the Lambda environment; part of the SSM parameter name)."
+  description = "Environment name (ENVIRONMENT in the Lambda environment)."
   type        = string
 }
 
@@ -29,11 +29,6 @@ variable "settings" {
   })
 }
 
-variable "role_arns" {
-  description = "Execution role ARN per function key (notification, approval_trigger)."
-  type        = map(string)
-}
-
 variable "kms_key_arn" {
   description = "Key that encrypts the queues, logs, table and the functions' environment."
   type        = string
@@ -47,4 +42,61 @@ variable "topic_arn" {
 variable "function_environment" {
   description = "Function-specific environment variables per function key (docs/architecture.md)."
   type        = map(map(string))
+}
+
+variable "secret_names" {
+  description = "Secrets Manager secrets each function may read, per function key (empty list: none)."
+  type = object({
+    notification     = list(string)
+    approval_trigger = list(string)
+  })
+}
+
+variable "dedup_table_name" {
+  description = "Name of the DynamoDB table of processed EventBridge event ids (contracts.json)."
+  type        = string
+}
+
+variable "active_model_parameter" {
+  description = "SSM parameter holding the active model package ARN: the approval_trigger function writes it."
+  type = object({
+    name = string
+    arn  = string
+  })
+}
+
+variable "model_package_group_arns" {
+  description = "The model package group's ARN and the ARN pattern of its versions (the approval_trigger function describes them)."
+  type = object({
+    group    = string
+    packages = string
+  })
+}
+
+variable "pipeline_arns" {
+  description = "SageMaker pipeline ARN per pipeline key (the notification function reads their executions' steps)."
+  type        = map(string)
+}
+
+variable "reports" {
+  description = "Where the notification function reads step results and reports: the bucket's ARN and the outputs prefix."
+  type = object({
+    bucket_arn = string
+    prefix     = string
+  })
+}
+
+variable "account_id" {
+  description = "AWS account of the stack."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
 }

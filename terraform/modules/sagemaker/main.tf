@@ -1,0 +1,160 @@
+# The model registry side of the stack: the model package group, the active model pointer and the role the
+# pipelines and their jobs run as (unless an existing role is configured).
+
+locals {
+  arn_base = "arn:${var.partition}:sagemaker:${var.region}:${var.account_id}"
+  # Model package ARNs carry the group name in lower case.
+  model_package_group_arn = "${local.arn_base}:model-package-group/${lower(var.model_package_group_name)}"
+  model_packages_arn      = "${local.arn_base}:model-package/${lower(var.model_package_group_name)}/*"
+
+  create_execution_role = var.execution_role_arn == ""
+  execution_role_name   = "${var.name_prefix}-sagemaker-execution"
+  execution_role_arn    = "arn:${var.partition}:iam::${var.account_id}:role/${local.execution_role_name}"
+
+  execution_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [
+      {
+        # No DeleteObject: inputs are never modified and outputs are execution-scoped.
+        Sid      = "DataBucketObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+        Resource = "${var.bucket_arn}/*"
+      },
+      {
+        Sid      = "DataBucket"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
+        Resource = var.bucket_arn
+      },
+      {
+        Sid      = "ProjectKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+        Resource = var.kms_key_arn
+      },
+      {
+        Sid    = "PipelineJobs"
+        Effect = "Allow"
+        Action = [
+          "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+          "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
+          "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob",
+          "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
+          "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
+          "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags", "sagemaker:ListTags",
+        ]
+        Resource = [
+          "${local.arn_base}:processing-job/*",
+          "${local.arn_base}:training-job/*",
+          "${local.arn_base}:hyper-parameter-tuning-job/*",
+          "${local.arn_base}:transform-job/*",
+          "${local.arn_base}:model/*",
+        ]
+      },
+      {
+        Sid      = "ModelRegistry"
+        Effect   = "Allow"
+        Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"]
+        Resource = [local.model_packages_arn, local.model_package_group_arn]
+      },
+      {
+        # ListModelPackages supports no resource-level permissions: "*" is the only accepted resource.
+        Sid      = "ListModelVersions"
+        Effect   = "Allow"
+        Action   = ["sagemaker:ListModelPackages"]
+        Resource = "*"
+      },
+      {
+        Sid      = "ActiveModelPointer"
+        Effect   = "Allow"
+        Action   = ["ssm:GetParameter"]
+        Resource = aws_ssm_parameter.active_model.arn
+      },
+      {
+        Sid      = "PassThisRoleToJobs"
+        Effect   = "Allow"
+        Action   = ["iam:PassRole"]
+        Resource = local.execution_role_arn
+        Condition = {
+          StringEquals = { "iam:PassedToService" = "sagemaker.amazonaws.com" }
+        }
+      },
+      {
+        # ECR issues registry tokens for the whole account: "*" is the only accepted resource.
+        Sid      = "RegistryToken"
+        Effect   = "Allow"
+        Action   = ["ecr:GetAuthorizationToken"]
+        Resource = "*"
+      },
+      {
+        # The built-in images live in AWS-owned accounts that differ per region.
+        Sid      = "PullBuiltInImages"
+        Effect   = "Allow"
+        Action   = ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer", "ecr:BatchCheckLayerAvailability"]
+        Resource = "arn:${var.partition}:ecr:${var.region}:*:repository/sagemaker-*"
+      },
+      {
+        Sid      = "JobLogs"
+        Effect   = "Allow"
+        Action   = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogStreams"]
+        Resource = "arn:${var.partition}:logs:${var.region}:${var.account_id}:log-group:/aws/sagemaker/*"
+      },
+      {
+        # CloudWatch metrics have no resource-level permissions: "*" narrowed by the namespace condition.
+        Sid       = "JobMetrics"
+        Effect    = "Allow"
+        Action    = ["cloudwatch:PutMetricData"]
+        Resource  = "*"
+        Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
+      },
+    ]
+  })
+}
+
+# ------------------------------------------------------------------------------------------- registry
+
+resource "aws_sagemaker_model_package_group" "models" {
+  model_package_group_name        = var.model_package_group_name
+  model_package_group_description = "Model versions of ${var.name_prefix}, registered by the training pipelines"
+}
+
+# The active model pointer: written by the approval_trigger function, read by the inference ResolveModel
+# step. Terraform only creates it; later applies leave the value the function wrote.
+resource "aws_ssm_parameter" "active_model" {
+  #checkov:skip=CKV2_AWS_34:The value is a model package ARN, not a secret; the pipelines read it as a String.
+  name        = var.active_model_parameter.name
+  description = "ARN of the model package version the batch-inference pipeline uses ('${var.active_model_parameter.initial_value}': latest approved)"
+  type        = "String"
+  value       = var.active_model_parameter.initial_value
+
+  lifecycle {
+    ignore_changes = [value]
+  }
+}
+
+# ------------------------------------------------------------------------------------------- execution role
+
+resource "aws_iam_role" "execution" {
+  count = local.create_execution_role ? 1 : 0
+
+  name        = local.execution_role_name
+  description = "SageMaker pipelines and jobs of ${var.name_prefix}"
+  assume_role_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Effect    = "Allow"
+      Action    = "sts:AssumeRole"
+      Principal = { Service = "sagemaker.amazonaws.com" }
+      Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
+    }]
+  })
+}
+
+resource "aws_iam_role_policy" "execution" {
+  count = local.create_execution_role ? 1 : 0
+
+  name   = "pipelines"
+  role   = aws_iam_role.execution[0].id
+  policy = local.execution_policy
+}

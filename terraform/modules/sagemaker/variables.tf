@@ -1,0 +1,47 @@
+variable "name_prefix" {
+  description = "<project>-<environment>, the start of every resource name."
+  type        = string
+}
+
+variable "account_id" {
+  description = "AWS account of the stack."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region of the stack."
+  type        = string
+}
+
+variable "partition" {
+  description = "AWS partition (aws, aws-cn, aws-us-gov)."
+  type        = string
+}
+
+variable "model_package_group_name" {
+  description = "Name of the model package group the training pipelines register into (lower case)."
+  type        = string
+}
+
+variable "active_model_parameter" {
+  description = "SSM parameter of the active model package ARN: its name and its value at creation (contracts.json)."
+  type = object({
+    name          = string
+    initial_value = string
+  })
+}
+
+variable "execution_role_arn" {
+  description = "Existing SageMaker execution role; empty creates <name_prefix>-sagemaker-execution."
+  type        = string
+}
+
+variable "bucket_arn" {
+  description = "ARN of the data bucket the jobs read and write."
+  type        = string
+}
+
+variable "kms_key_arn" {
+  description = "Key of the bucket (the jobs encrypt their outputs and volumes with it)."
+  type        = string
+}
