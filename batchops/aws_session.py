@@ -15,6 +15,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from batchops.errors import UserError
 from batchops_core.settings import PROJECT_ROOT, Settings
 from batchops_local.emulator.contracts import client_environment
 
@@ -23,7 +24,7 @@ LOCAL_ENVIRONMENT = "local"
 EMULATOR_INFO_FILE = "emulator.json"
 
 
-class AwsTargetError(RuntimeError):
+class AwsTargetError(UserError):
     """The environment's AWS endpoint cannot be reached or is not configured."""
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,6 +19,10 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchops.aws_session import AwsTarget
+from batchops.errors import UserError
+from batchops_core import contracts
+from batchops_core.contracts import Step as StepName
+from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_core.settings import Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
@@ -25,22 +30,18 @@ TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 
-class OperationError(RuntimeError):
+class OperationError(UserError):
     """A user-facing failure: the message says what went wrong and where."""
 
 
 # ------------------------------------------------------------------------------------------------ S3 helpers
 
 
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://") or "/" not in uri[5:]:
-        raise OperationError(f"not an s3://bucket/key URI: '{uri}'")
-    bucket, _, key = uri[5:].partition("/")
-    return bucket, key
-
-
 def read_s3_json(target: AwsTarget, uri: str) -> Any:
-    bucket, key = split_s3_uri(uri)
+    try:
+        bucket, key = split_s3_uri(uri)
+    except S3UriError as exc:
+        raise OperationError(str(exc)) from None
     try:
         body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
     except ClientError as exc:
@@ -206,7 +207,9 @@ def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None 
     key = data_key(settings, kind, file, rel_path)
     problems = check_csv_schema(settings, file, kind)
     if problems:
-        raise OperationError("\n".join(problems))
+        more = (f" (+{len(problems) - 1} more: `batchops data check {file} --kind {kind} --offline` lists them)"
+                if len(problems) > 1 else "")
+        raise OperationError(problems[0] + more)
     bucket = settings.bucket
     if not overwrite and object_exists(target, bucket, key):
         raise OperationError(f"s3://{bucket}/{key} already exists; choose another --as path or pass --overwrite "
@@ -379,7 +382,7 @@ class ModelVersion:
 
 
 def active_model_parameter(settings: Settings) -> str:
-    return f"/{settings.project}/{settings.environment}/active-model-package-arn"
+    return contracts.active_model_parameter(settings.project, settings.environment)
 
 
 def active_model_arn(target: AwsTarget) -> str | None:
@@ -545,14 +548,16 @@ def data_quality_violations(target: AwsTarget, execution: Execution, step: Step 
     uri = ((step.metadata if step else {}).get("QualityCheck") or {}).get("ViolationReport")
     try:
         report = read_s3_json(target, uri) if uri else step_output_json(
-            target, execution, "DataQualityCheck", "constraint_violations.json")
+            target, execution, StepName.DATA_QUALITY_CHECK, contracts.OutputFile.CONSTRAINT_VIOLATIONS)
     except OperationError:
         report = None
     return list((report or {}).get("violations", []))
 
 
-def upsert_pipelines(target: AwsTarget) -> list[Any]:
+def upsert_pipelines(target: AwsTarget, *, account_id: str | None = None) -> list[Any]:
     """Create or update the three pipelines of the target's environment; returns `UpsertResult`s.
+
+    `account_id` names the account in the role ARNs (default: the target's account).
 
     The upsert reports each pipeline itself; that text is captured so callers present the results their way.
     """
@@ -562,5 +567,173 @@ def upsert_pipelines(target: AwsTarget) -> list[Any]:
     from pipelines.upsert import upsert_pipelines as upsert
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return upsert(target.settings, boto_session=target.session, account_id=target.account_id)
+        return upsert(target.settings, boto_session=target.session, account_id=account_id or target.account_id)
 
+
+
+# ------------------------------------------------------------------------------------ CI: deploy, gate, teardown
+
+# The order in which .gitlab-ci.yml promotes environments.
+PROMOTION_ORDER = ("dev", "staging", "prod")
+_PACKAGE_ARN = re.compile(
+    r"^arn:aws[a-z\-]*:sagemaker:(?P<region>[a-z0-9\-]+):(?P<account>\d{12}):"
+    r"model-package/(?P<group>[A-Za-z0-9\-]+)/(?P<version>\d+)$"
+)
+_MISSING_CODES = {"ResourceNotFound", "ValidationException", "NoSuchBucket", "404"}
+
+
+def _aws_message(exc: ClientError) -> str:
+    return exc.response["Error"].get("Message") or exc.response["Error"].get("Code") or str(exc)
+
+
+def environment_of_group(group: str) -> str | None:
+    """The environment whose env file names this model package group, if any."""
+    from batchops_core.settings import ENV_DIR, ConfigError, load_settings
+
+    for path in sorted(ENV_DIR.glob("*.tfvars")):
+        try:
+            settings = load_settings(path)
+        except ConfigError:
+            continue
+        if settings.pipelines.model_package_group == group:
+            return settings.environment
+    return None
+
+
+def flows_backwards(source: str | None, target: str) -> bool:
+    if source not in PROMOTION_ORDER or target not in PROMOTION_ORDER:
+        return False
+    return PROMOTION_ORDER.index(source) > PROMOTION_ORDER.index(target)
+
+
+def parse_package_arn(arn: str) -> re.Match[str]:
+    found = _PACKAGE_ARN.match(arn)
+    if not found:
+        raise OperationError(f"model package ARN '{arn}' is not of the form "
+                             "arn:aws:sagemaker:<region>:<account>:model-package/<group>/<version>")
+    return found
+
+
+def deploy_model(target: AwsTarget, arn: str, version: str | None,
+                 note: Callable[[str], None] = lambda _line: None) -> dict[str, str]:
+    """Make an approved model version the active one of the target's environment (the approval-triggered job).
+
+    The package must exist and be Approved (checked with the environment's credentials); its ARN is then
+    written to the active-model SSM parameter that ResolveModel reads. Writing the value it already holds
+    changes nothing. Versions move forward only (PROMOTION_ORDER): a version approved in a later environment is
+    not pushed back (DEPLOY_ACTION=skipped). Returns the dotenv record of what was done."""
+    settings = target.settings
+    env = settings.environment
+    parts = parse_package_arn(arn)
+    if version and version != parts["version"]:
+        raise OperationError(f"MODEL_PACKAGE_VERSION={version} does not match the ARN's version {parts['version']}")
+    source = environment_of_group(parts["group"])
+    if flows_backwards(source, env):
+        return {"DEPLOYED_ENVIRONMENT": env, "DEPLOYED_MODEL_PACKAGE_ARN": "", "DEPLOYED_MODEL_PACKAGE_VERSION": "",
+                "SOURCE_ENVIRONMENT": source or "", "DEPLOY_ACTION": "skipped"}
+    if parts["region"] != settings.region:
+        raise OperationError(f"the package is in region {parts['region']}, environment '{env}' in {settings.region}")
+    sagemaker, ssm = target.client("sagemaker"), target.client("ssm")
+    try:
+        package = sagemaker.describe_model_package(ModelPackageName=arn)
+    except ClientError as exc:
+        raise OperationError(f"cannot read model package {arn} as environment '{env}': {_aws_message(exc)}") from None
+    status = package.get("ModelApprovalStatus", "unknown")
+    if status != "Approved":
+        raise OperationError(f"model package {arn} is {status}, not Approved: nothing deployed")
+    parameter = active_model_parameter(settings)
+    try:
+        previous = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ClientError as exc:
+        raise OperationError(f"SSM parameter {parameter} of environment '{env}' is not readable "
+                             f"({_aws_message(exc)}): is the stack applied?") from None
+    group = settings.pipelines.model_package_group
+    if parts["group"] != group:
+        note(f"note: package group '{parts['group']}' is not this environment's group '{group}': "
+             "promoting a version approved elsewhere")
+    if previous == arn:
+        action = "unchanged"
+    else:
+        ssm.put_parameter(Name=parameter, Value=arn, Type="String", Overwrite=True)
+        action = "updated"
+    return {
+        "DEPLOYED_ENVIRONMENT": env,
+        "DEPLOYED_MODEL_PACKAGE_ARN": arn,
+        "DEPLOYED_MODEL_PACKAGE_VERSION": parts["version"],
+        "SOURCE_ENVIRONMENT": source or "",
+        "PREVIOUS_MODEL_PACKAGE_ARN": previous,
+        "ACTIVE_MODEL_PARAMETER": parameter,
+        "DEPLOY_ACTION": action,
+    }
+
+
+def deployment_problems(target: AwsTarget, definitions: Path | None = None) -> list[str]:
+    """What keeps the environment from being promoted: missing pipelines, a missing active-model parameter, and
+    with `definitions` (this commit's `<pipeline name>.json` files) any deployed pipeline that differs."""
+    settings = target.settings
+    problems = []
+    sagemaker = target.client("sagemaker")
+    for key, name in settings.pipeline_names.items():
+        try:
+            deployed = sagemaker.describe_pipeline(PipelineName=name)
+        except ClientError as exc:
+            problems.append(f"{settings.environment}: pipeline '{name}' ({key}) is not deployed: {_aws_message(exc)}")
+            continue
+        if definitions is not None:
+            problems += _definition_differences(settings.environment, name, deployed, definitions / f"{name}.json")
+    parameter = active_model_parameter(settings)
+    try:
+        target.client("ssm").get_parameter(Name=parameter)
+    except ClientError as exc:
+        problems.append(f"{settings.environment}: SSM parameter {parameter} is missing: {_aws_message(exc)}")
+    return problems
+
+
+def _definition_differences(env: str, name: str, deployed: dict, built_file: Path) -> list[str]:
+    try:
+        built = json.loads(built_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        return [f"{env}: no readable built definition for '{name}' at {built_file} ({exc})"]
+    if json.loads(deployed.get("PipelineDefinition") or "null") != built:
+        return [f"{env}: pipeline '{name}' differs from this commit's definition ({built_file}): "
+                f"upsert {env} from this commit before promoting"]
+    return []
+
+
+def delete_pipelines(target: AwsTarget) -> list[str]:
+    """Delete the environment's pipelines (missing ones are skipped, so the teardown can be repeated)."""
+    deleted = []
+    sagemaker = target.client("sagemaker")
+    for name in target.settings.pipeline_names.values():
+        try:
+            sagemaker.describe_pipeline(PipelineName=name)
+        except ClientError as exc:
+            if exc.response["Error"].get("Code") in _MISSING_CODES:
+                continue
+            raise
+        sagemaker.delete_pipeline(PipelineName=name)  # botocore fills the idempotency token
+        deleted.append(name)
+    return deleted
+
+
+def delete_step_scripts(target: AwsTarget) -> int:
+    """Every object version and delete marker under the code prefix (the bucket is versioned)."""
+    s3 = target.client("s3")
+    bucket, prefix = target.settings.bucket, target.settings.prefixes.code + "/"
+    removed = 0
+    try:
+        pages = s3.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix)
+        for page in pages:
+            keys = [{"Key": v["Key"], "VersionId": v["VersionId"]}
+                    for v in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]]
+            for start in range(0, len(keys), 1000):
+                answer = s3.delete_objects(Bucket=bucket, Delete={"Objects": keys[start:start + 1000], "Quiet": True})
+                if answer.get("Errors"):
+                    first = answer["Errors"][0]
+                    raise OperationError(f"s3://{bucket}/{first['Key']}: {first.get('Message', first.get('Code'))}")
+                removed += len(keys[start:start + 1000])
+    except ClientError as exc:
+        if exc.response["Error"].get("Code") in _MISSING_CODES:
+            return removed
+        raise
+    return removed

@@ -6,8 +6,9 @@
     # A reviewed change: save the plan, apply exactly that file later (possibly in another job).
     tf.plan(out=Path("build/ci/dev/plan.tfplan")); tf.apply(plan_file=Path("build/ci/dev/plan.tfplan"))
 
-It is also the command line the CI wrappers in `scripts/ci/` and people use (`python -m batchops.terraform
-ENV COMMAND`, see `main`): no other file of the project runs the `terraform` binary (a test checks it).
+People and the CI wrappers in `scripts/ci/` run it through `batchops infra ...` (batchops/cli/infra.py): no
+other file of the project runs the `terraform` binary (a test checks it). `install_pinned` below installs the
+pinned release, verified by its checksum, for CI images without Terraform.
 
 What it takes care of:
 - the environment's variables come from `env_files/<env>.tfvars` (`-var-file`), the file Python reads too;
@@ -46,6 +47,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from batchops.errors import UserError
 from batchops_core.settings import PROJECT_ROOT, Settings
 
 TERRAFORM_DIR = PROJECT_ROOT / "terraform"
@@ -71,9 +73,9 @@ class TerraformError(RuntimeError):
         super().__init__(message)
 
 
-class TerraformRefusal(TerraformError):
+class TerraformRefusal(TerraformError, UserError):
     """The adapter refused an input before running Terraform (missing plan file, changed Lambda zips, a secret
-    in the backend settings, an unconfirmed destroy): the command line exits 2 for these, 1 for failures."""
+    in the backend settings, an unconfirmed destroy): a user error (exit 2); other TerraformErrors exit 1."""
 
 
 @dataclass(frozen=True)
@@ -668,134 +670,85 @@ def summarize_plan(plan: Any) -> PlanSummary:
     return PlanSummary(add=add, change=change, destroy=destroy, addresses=tuple(addresses))
 
 
-# ------------------------------------------------------------------------------------------- command line
+# ------------------------------------------------------------------------------------------- pinned installer
+
+TERRAFORM_VERSION = "1.11.4"
+# sha256 of terraform_<version>_<platform>.zip from the release's terraform_<version>_SHA256SUMS
+# (https://releases.hashicorp.com/terraform/1.11.4/terraform_1.11.4_SHA256SUMS).
+RELEASE_SHA256 = {
+    "linux_amd64": "1ce994251c00281d6845f0f268637ba50c0005657eb3cf096b92f753b42ef4dc",
+    "linux_arm64": "a43d1d0da9b9bab214a8305a39db0e40869572594ccf50c416a7756499143633",
+}
+RELEASES_URL = "https://releases.hashicorp.com/terraform"
 
 
-_COMMANDS = ("init", "validate", "plan", "apply", "destroy", "output", "test", "checks")
+class InstallError(TerraformError):
+    """The pinned Terraform could not be installed (download, checksum or unpacking failed)."""
 
 
-def _parser():
-    import argparse
+def current_platform() -> str:
+    import platform
 
-    parser = argparse.ArgumentParser(
-        prog="python -m batchops.terraform",
-        description="Terraform for one environment through the project's adapter (docs/infrastructure.md).",
-        epilog="checks = fmt -check, then validate and `terraform test` without any backend (exit 3: unformatted "
-               "files). Exit 2: refused before Terraform ran (bad configuration or arguments, missing or changed "
-               "plan artifacts, unconfirmed destroy); exit 1: Terraform failed.")
-    parser.add_argument("env", help="environment name (local, dev, staging, prod) or path to a .tfvars file")
-    parser.add_argument("command", choices=_COMMANDS)
-    parser.add_argument("--home", default=os.environ.get("BATCHOPS_HOME") or str(PROJECT_ROOT / ".local"),
-                        help="state and cache directory (default: BATCHOPS_HOME or .local)")
-    parser.add_argument("--module-dir", default=str(TERRAFORM_DIR),
-                        help="Terraform root module (default: the repository's terraform/)")
-    parser.add_argument("--backend", choices=["local", *REMOTE_BACKENDS],
-                        help="state backend (default: BATCHOPS_TF_BACKEND; local for the local environment)")
-    parser.add_argument("--backend-config", action="append", default=[], metavar="KEY=VALUE|FILE",
-                        help="backend setting, repeatable (default: BATCHOPS_TF_BACKEND_CONFIG); no credentials")
-    parser.add_argument("--lock-timeout", default=os.environ.get("BATCHOPS_TF_LOCK_TIMEOUT") or "60s",
-                        help="how long to wait for the state lock (default: BATCHOPS_TF_LOCK_TIMEOUT or 60s)")
-    parser.add_argument("--out", help="plan: save the plan here (its Lambda manifest goes beside it)")
-    parser.add_argument("--report", help="plan: write GitLab's Terraform report {create, update, delete} here")
-    parser.add_argument("--text", help="plan: write the human-readable plan here")
-    parser.add_argument("--plan", help="apply: apply exactly this saved plan")
-    parser.add_argument("--confirm", default=os.environ.get("BATCHOPS_CONFIRM_DESTROY"),
-                        help="destroy of a real environment: its name, typed again (or BATCHOPS_CONFIRM_DESTROY)")
-    return parser
+    machines = {"x86_64": "amd64", "amd64": "amd64", "aarch64": "arm64", "arm64": "arm64"}
+    machine = machines.get(platform.machine().lower(), platform.machine().lower())
+    name = f"{platform.system().lower()}_{machine}"
+    if name not in RELEASE_SHA256:
+        raise InstallError(f"no pinned Terraform checksum for platform '{name}' (pinned: {', '.join(RELEASE_SHA256)})")
+    return name
 
 
-def _check_arguments(parser, args) -> None:
-    """Options that belong to another command are mistakes, not silently ignored."""
-    allowed = {"plan": {"out", "report", "text"}, "apply": {"plan"}}
-    misplaced = [f"--{name}" for name in ("out", "report", "text", "plan")
-                 if getattr(args, name) and name not in allowed.get(args.command, set())]
-    if misplaced:
-        parser.error(f"{', '.join(misplaced)} cannot be used with '{args.command}'")
-
-
-def _write_text(path: str, text: str) -> None:
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(text, encoding="utf-8")
-
-
-def _run_checks(terraform: Terraform) -> int:
-    unformatted = terraform.fmt_check()
-    if unformatted:
-        import sys
-
-        print(f"error: not formatted: {', '.join(unformatted)} (run `terraform fmt -recursive` in "
-              f"{terraform.module_dir})", file=sys.stderr)
-        return 3
-    terraform.check_module_tests()
-    terraform.build_lambda_packages()  # `terraform test` evaluates filebase64sha256 over the zips
-    terraform.init(backend=False)
-    terraform.validate()
-    print("validate: the configuration is valid")
-    terraform.test()
-    return 0
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """`python -m batchops.terraform ENV COMMAND`: the adapter for CI jobs and people (scripts/terraform.sh).
-
-    Real environments take their backend from --backend / --backend-config (or BATCHOPS_TF_BACKEND /
-    BATCHOPS_TF_BACKEND_CONFIG) and their credentials from the usual variables (OIDC web identity in CI,
-    TF_HTTP_PASSWORD for GitLab-managed state). `local` needs AWS_ENDPOINT_URL of a running emulator (`batchops`
-    starts one) and never uses the caller's credentials."""
-    import sys
-
-    from batchops_core.settings import ConfigError, load_settings
-
-    parser = _parser()
-    args = parser.parse_args(argv)
-    _check_arguments(parser, args)
-    for name in ("out", "report", "text"):  # a failed plan must not leave an older one looking current
-        if getattr(args, name):
-            Path(getattr(args, name)).unlink(missing_ok=True)
+def installed_version(binary: str | Path) -> str | None:
+    """The version `<binary> version` reports, or None (`terraform version` runs no Terraform operation)."""
     try:
-        settings = load_settings(args.env)
-        endpoint = os.environ.get("AWS_ENDPOINT_URL")
-        endpoint_env = {"AWS_ENDPOINT_URL": endpoint} if settings.environment == "local" and endpoint else None
-        backend = args.backend
-        if args.command == "checks" and settings.environment != "local" and not (
-                backend or os.environ.get("BATCHOPS_TF_BACKEND")):
-            backend = REMOTE_BACKENDS[0]  # checks init with -backend=false: any remote type stages the same root
-        terraform = Terraform(settings, home=args.home, endpoint_env=endpoint_env, progress=print,
-                              backend=backend, backend_config=args.backend_config,
-                              module_dir=Path(args.module_dir), lock_timeout=args.lock_timeout)
-        if args.command == "plan":
-            summary = terraform.plan(out=args.out)
-            print(f"plan: {summary}")
-            plan_file = Path(args.out).resolve() if args.out else terraform.default_plan_file
-            if args.report:
-                _write_text(args.report, json.dumps(summary.gitlab_report()) + "\n")
-            if args.text:
-                _write_text(args.text, terraform.show_plan_text(plan_file))
-        elif args.command == "apply":
-            terraform.apply(plan_file=args.plan)
-        elif args.command == "destroy":
-            if settings.environment != "local" and args.confirm != settings.environment:
-                raise TerraformRefusal(f"refusing to destroy '{settings.environment}': confirm with --confirm "
-                                       f"{settings.environment} (or BATCHOPS_CONFIRM_DESTROY={settings.environment})")
-            terraform.destroy()
-        elif args.command == "output":
-            print(json.dumps(terraform.output(), indent=2, sort_keys=True))
-        elif args.command == "checks":
-            return _run_checks(terraform)
-        else:
-            getattr(terraform, args.command)()
-    except ConfigError as exc:
-        print("\n".join(exc.problems), file=sys.stderr)
-        return 2
-    except TerraformRefusal as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    except TerraformError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        out = subprocess.run([str(binary), "version"], capture_output=True, text=True, timeout=60).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    found = re.search(r"Terraform v(\d+\.\d+\.\d+)", out)
+    return found.group(1) if found else None
 
 
-if __name__ == "__main__":
-    raise SystemExit(main())
+def install(dest: Path, *, base_url: str, expected_sha256: str, platform_name: str, version: str) -> Path:
+    """Download, verify and unpack; returns the directory holding the `terraform` binary. Nothing unverified
+    is ever written where it could run."""
+    import io
+    import urllib.error
+    import urllib.request
+    import zipfile
+
+    bin_dir = dest / f"terraform-{version}"
+    binary = bin_dir / "terraform"
+    if binary.exists() and installed_version(binary) == version:
+        return bin_dir
+    url = f"{base_url.rstrip('/')}/{version}/terraform_{version}_{platform_name}.zip"
+    try:
+        with urllib.request.urlopen(url, timeout=120) as response:
+            payload = response.read()
+    except (urllib.error.URLError, TimeoutError) as exc:
+        raise InstallError(f"download of {url} failed: {exc}") from None
+    digest = hashlib.sha256(payload).hexdigest()
+    if digest != expected_sha256:
+        raise InstallError(f"checksum mismatch for {url}: expected {expected_sha256}, got {digest}; not installed")
+    try:
+        member = zipfile.ZipFile(io.BytesIO(payload)).read("terraform")
+    except (zipfile.BadZipFile, KeyError) as exc:
+        raise InstallError(f"{url} is not a Terraform release zip ({exc})") from None
+    bin_dir.mkdir(parents=True, exist_ok=True)
+    partial = bin_dir / "terraform.partial"
+    partial.write_bytes(member)
+    partial.chmod(0o755)
+    os.replace(partial, binary)
+    found = installed_version(binary)
+    if found != version:
+        raise InstallError(f"{binary} reports version {found!r}, expected {version}")
+    return bin_dir
+
+
+def install_pinned(dest: Path, *, base_url: str = RELEASES_URL, force: bool = False) -> Path:
+    """The directory of a `terraform` at TERRAFORM_VERSION: the one on PATH when it is that version (unless
+    `force`), else the verified release installed under `dest`."""
+    on_path = shutil.which("terraform")
+    if on_path and not force and installed_version(on_path) == TERRAFORM_VERSION:
+        return Path(on_path).resolve().parent
+    platform_name = current_platform()
+    return install(dest.resolve(), base_url=base_url, expected_sha256=RELEASE_SHA256[platform_name],
+                   platform_name=platform_name, version=TERRAFORM_VERSION)

@@ -157,9 +157,9 @@ def test_models_list_show_approve_reject(cli, seeded):
 
 def test_models_unknown_version_lists_the_known_ones(cli):
     result = cli("models", "approve", "9")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"model package group '{GROUP}' has no version 9 (versions: 1, 2)" in result.output
-    assert cli("models", "show", "latest").exit_code == 1
+    assert cli("models", "show", "latest").exit_code == 2
 
 
 def test_data_drop_refuses_to_overwrite(cli, seeded, tmp_path):
@@ -169,7 +169,7 @@ def test_data_drop_refuses_to_overwrite(cli, seeded, tmp_path):
     assert first.exit_code == 0, first.output
     assert f"s3://{SETTINGS.bucket}/data/inference/cli/batch.csv" in first.output
     again = cli("data", "drop", str(batch), "--kind", "inference", "--as", "cli/batch.csv")
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "already exists; choose another --as path or pass --overwrite" in again.output
     replaced = cli("data", "drop", str(batch), "--kind", "inference", "--as", "cli/batch.csv", "--overwrite")
     assert replaced.exit_code == 0, replaced.output
@@ -182,12 +182,12 @@ def test_data_drop_checks_the_schema_before_uploading(cli, seeded, tmp_path):
     bad = tmp_path / "labels.csv"
     bad.write_text("record_id,rings\na1,many\n")
     result = cli("data", "drop", str(bad), "--kind", "ground-truth")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert f"{bad}:2: column 'rings': 'many' is not a number" in result.output
     listed = seeded["aws"].client("s3").list_objects_v2(Bucket=SETTINGS.bucket, Prefix="data/ground-truth/")
     assert listed.get("KeyCount", 0) == 0
     escaped = cli("data", "drop", str(bad), "--kind", "ground-truth", "--as", "../escape.csv")
-    assert escaped.exit_code == 1 and "a relative key path" in escaped.output
+    assert escaped.exit_code == 2 and "a relative key path" in escaped.output
 
 
 def test_runs_list_show_logs_watch(cli, seeded):
@@ -206,11 +206,11 @@ def test_runs_list_show_logs_watch(cli, seeded):
     logs = cli("runs", "logs", failed_id, "Stop")
     assert logs.exit_code == 0, logs.output
     missing = cli("runs", "logs", failed_id, "Train")
-    assert missing.exit_code == 1 and "no log for step 'Train'" in missing.output
+    assert missing.exit_code == 2 and "no log for step 'Train'" in missing.output
     assert cli("runs", "watch", passed_id).exit_code == 0
     assert cli("runs", "watch", failed_id).exit_code == 1
     unknown = cli("runs", "show", "doesnotexist")
-    assert unknown.exit_code == 1 and "no execution 'doesnotexist'" in unknown.output
+    assert unknown.exit_code == 2 and "no execution 'doesnotexist'" in unknown.output
 
 
 def test_pipelines_list_and_start(cli, seeded):
@@ -224,7 +224,7 @@ def test_pipelines_list_and_start(cli, seeded):
     failing = cli("pipelines", "start", SETTINGS.pipelines.training_name, "--wait")
     assert failing.exit_code == 1
     unknown = cli("pipelines", "start", "nightly")
-    assert unknown.exit_code == 1 and "unknown pipeline 'nightly'" in unknown.output
+    assert unknown.exit_code == 2 and "unknown pipeline 'nightly'" in unknown.output
 
 
 def test_outbox_list_and_show(cli):
@@ -235,7 +235,7 @@ def test_outbox_list_and_show(cli):
     assert shown.exit_code == 0
     assert "Subject: [local] seeded message" in shown.output and "hello from the seeded outbox" in shown.output
     missing = cli("outbox", "show", "99")
-    assert missing.exit_code == 1 and "message 99 does not exist" in missing.output
+    assert missing.exit_code == 2 and "message 99 does not exist" in missing.output
 
 
 def test_report_names_executions_versions_and_emails(cli, seeded, tmp_path):
@@ -270,7 +270,7 @@ def test_emulator_reset_wipes_everything(cli, seeded):
     reset = cli("emulator", "reset")
     assert reset.exit_code == 0 and "emulator state wiped" in reset.output
     after = cli("models", "list")
-    assert after.exit_code == 1
+    assert after.exit_code == 2
     assert f"model package group '{GROUP}'" in after.output
     assert seeded["aws"].client("s3").list_buckets()["Buckets"] == []
     empty_report = seeded["home"] / "empty.html"

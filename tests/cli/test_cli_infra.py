@@ -19,7 +19,8 @@ def test_apply_then_no_drift_then_destroy(tmp_path, monkeypatch):
     def cli(*args: str):
         return runner.invoke(app, ["--home", str(home), *args])
 
-    assert cli("infra", "plan").exit_code == 1  # no emulator yet: a clear error, not a traceback
+    no_emulator = cli("infra", "plan")  # no emulator yet: a clear one-line user error, not a traceback
+    assert no_emulator.exit_code == 2 and "the local emulator is not running" in no_emulator.output
     up = cli("emulator", "up")
     try:
         assert up.exit_code == 0, up.output

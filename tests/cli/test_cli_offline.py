@@ -11,14 +11,16 @@ from batchops.cli import app
 from batchops_core.settings import ENV_DIR
 
 GROUP_COMMANDS = {
-    "config": ["check"],
+    "config": ["check", "show"],
     "emulator": ["up", "down", "status", "reset"],
-    "infra": ["plan", "apply", "destroy"],
+    "infra": ["init", "plan", "apply", "destroy", "output", "checks"],
     "pipelines": ["upsert", "definitions", "list", "start"],
     "data": ["check", "drop"],
     "runs": ["list", "show", "watch", "logs"],
     "models": ["list", "show", "approve", "reject"],
     "outbox": ["list", "show"],
+    "ci": ["package-lambdas", "install-terraform", "deploy-model", "check-deployed", "teardown-pipelines"],
+    "dev": ["regenerate"],
 }
 
 
@@ -68,25 +70,25 @@ def test_bad_kind_is_a_clear_error(cli, tmp_path):
     path = tmp_path / "x.csv"
     path.write_text("a\n1\n")
     result = cli("data", "check", str(path), "--kind", "labels", "--offline")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--kind 'labels': expected one of training, inference, ground-truth" in result.output
 
 
 def test_bad_pipeline_parameter_is_a_clear_error(cli):
     result = cli("pipelines", "start", "training", "--param", "InputKey")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "--param 'InputKey': expected NAME=VALUE" in result.output
 
 
 def test_unknown_environment_is_a_clear_error(cli):
     result = cli("--env", "qa", "models", "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "qa.tfvars: file not found" in result.output
 
 
 def test_local_commands_without_emulator_say_how_to_start_it(cli):
     result = cli("models", "list")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "the local emulator is not running" in result.output
     assert "batchops emulator up" in result.output
 
@@ -135,19 +137,19 @@ def test_data_check_offline_accepts_a_good_batch_and_names_bad_cells(cli, tmp_pa
 
 def test_data_check_missing_file(cli, tmp_path):
     result = cli("data", "check", str(tmp_path / "nope.csv"), "--offline")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "nope.csv: file not found" in result.output
 
 
 def test_report_refuses_a_non_html_name_before_connecting(cli, tmp_path):
     result = cli("report", "--out", str(tmp_path / "r.pdf"))
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "use a file name ending in .html" in result.output
 
 
 def test_demo_only_runs_locally(cli):
     result = cli("--env", "dev", "demo")
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     assert "local emulator only" in result.output
 
 
@@ -175,5 +177,6 @@ def test_pipelines_definitions_written_offline(cli, tmp_path):
 
 def test_pipelines_definitions_reject_a_bad_account(cli, tmp_path):
     result = cli("pipelines", "definitions", "--out", str(tmp_path), "--account-id", "12ab")
-    assert result.exit_code == 1
-    assert "account_id must be a 12-digit AWS account id, found '12ab'" in result.output
+    assert result.exit_code == 2
+    assert "--account-id: expected 12 digits, found '12ab'" in result.output
+    assert not any(tmp_path.iterdir()), "nothing is written after a refused argument"

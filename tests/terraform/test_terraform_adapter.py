@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 
-from batchops_core.settings import Settings
 from batchops.terraform import (
     BACKEND_OVERRIDE_FILE,
     PlanSummary,
@@ -26,6 +25,7 @@ from batchops.terraform import (
     search_mirror,
     summarize_plan,
 )
+from batchops_core.settings import Settings
 
 FAKE_TERRAFORM = """#!{python}
 import json, os, sys
@@ -284,29 +284,38 @@ def test_search_is_bounded_in_depth(tmp_path) -> None:
 
 
 # ------------------------------------------------------------------------------------------- command line
+# `batchops infra ...` (batchops/cli/infra.py) is the adapter's command line: exit 2 for refusals and user
+# errors (one line on stderr), 1 for Terraform failures.
 
 
-def test_command_line_plan_writes_a_gitlab_report(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
-    from batchops.terraform import main
+def _infra(tmp_path: Path, env: str, *args: str):
+    from typer.testing import CliRunner
 
+    from batchops.cli import app
+
+    return CliRunner().invoke(app, ["--env", env, "--home", str(tmp_path / "home"), "infra", *args])
+
+
+def test_command_line_plan_writes_a_gitlab_report(tmp_path, fake_terraform, monkeypatch) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
     monkeypatch.setenv("FAKE_TF_SHOW", json.dumps({"resource_changes": [
         {"address": "a", "change": {"actions": ["create"]}}, {"address": "b", "change": {"actions": ["delete"]}}]}))
     report = tmp_path / "plan.json"
-    assert main(["local", "plan", "--home", str(tmp_path / "home"), "--report", str(report)]) == 0
+    result = _infra(tmp_path, "local", "plan", "--report", str(report))
+    assert result.exit_code == 0, result.output
     assert json.loads(report.read_text(encoding="utf-8")) == {"create": 1, "update": 0, "delete": 1}
-    assert "plan: 1 to add, 0 to change, 1 to destroy" in capsys.readouterr().out
+    assert "plan: 1 to add, 0 to change, 1 to destroy" in result.stdout
 
 
-def test_command_line_reports_errors_without_a_traceback(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
-    from batchops.terraform import main
-
+def test_command_line_reports_errors_without_a_traceback(tmp_path, fake_terraform, monkeypatch) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
-    assert main(["dev", "plan", "--home", str(tmp_path / "home")]) == 1
-    assert "needs remote state with locking" in capsys.readouterr().err
-    assert main([str(tmp_path / "missing.tfvars"), "plan"]) == 2
-    assert "file not found" in capsys.readouterr().err
+    failed = _infra(tmp_path, "dev", "plan")
+    assert failed.exit_code == 1 and failed.exception is not None and isinstance(failed.exception, SystemExit)
+    assert "needs remote state with locking" in failed.stderr
+    missing = _infra(tmp_path, str(tmp_path / "missing.tfvars"), "plan")
+    assert missing.exit_code == 2
+    assert "file not found" in missing.stderr and len(missing.stderr.strip().splitlines()) == 1
 
 
 def test_the_staged_root_links_the_sources_but_not_foreign_override_files(
@@ -438,20 +447,18 @@ def test_lock_timeout_must_be_a_duration(local_settings, tmp_path, fake_terrafor
 # ------------------------------------------------------------------------------------------- command line (CI)
 
 
-def _main_dev(tmp_path: Path, *args: str) -> int:
-    from batchops.terraform import main
-
-    return main(["dev", *args, "--home", str(tmp_path / "home"), "--backend", "http",
-                 "--backend-config", "address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev"])
+def _infra_dev(tmp_path: Path, command: str, *args: str):
+    return _infra(tmp_path, "dev", command, *args, "--backend", "http", "--backend-config",
+                  "address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev")
 
 
-def test_command_line_plan_writes_plan_text_report_and_manifest(tmp_path, fake_terraform, monkeypatch,
-                                                                capsys) -> None:
+def test_command_line_plan_writes_plan_text_report_and_manifest(tmp_path, fake_terraform, monkeypatch) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
     monkeypatch.setenv("FAKE_TF_SHOW", json.dumps({"resource_changes": [change("a", "update")]}))
     out = tmp_path / "ci" / "dev"
-    assert _main_dev(tmp_path, "plan", "--out", str(out / "plan.tfplan"), "--text", str(out / "plan.txt"),
-                     "--report", str(out / "plan-report.json")) == 0
+    result = _infra_dev(tmp_path, "plan", "--out", str(out / "plan.tfplan"), "--text", str(out / "plan.txt"),
+                        "--report", str(out / "plan-report.json"))
+    assert result.exit_code == 0, result.output
     assert json.loads((out / "plan-report.json").read_text(encoding="utf-8")) == {"create": 0, "update": 1,
                                                                                   "delete": 0}
     assert (out / "plan.txt").read_text(encoding="utf-8").strip()  # the fake's `show` output
@@ -462,46 +469,51 @@ def test_command_line_plan_writes_plan_text_report_and_manifest(tmp_path, fake_t
         _calls(tmp_path)[0]["argv"]
 
 
-def test_command_line_destroy_of_a_real_environment_needs_its_name_typed(tmp_path, fake_terraform, monkeypatch,
-                                                                         capsys) -> None:
+def test_command_line_destroy_of_a_real_environment_needs_its_name_typed(tmp_path, fake_terraform,
+                                                                         monkeypatch) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
     monkeypatch.delenv("BATCHOPS_CONFIRM_DESTROY", raising=False)
-    assert _main_dev(tmp_path, "destroy") == 2
-    assert "refusing to destroy 'dev': confirm with --confirm dev" in capsys.readouterr().err
-    assert _main_dev(tmp_path, "destroy", "--confirm", "prod") == 2
+    unconfirmed = _infra_dev(tmp_path, "destroy")
+    assert unconfirmed.exit_code == 2
+    assert "refusing to destroy 'dev': confirm with --confirm dev" in unconfirmed.stderr
+    assert _infra_dev(tmp_path, "destroy", "--confirm", "prod").exit_code == 2
     assert _calls(tmp_path) == []
-    assert _main_dev(tmp_path, "destroy", "--confirm", "dev") == 0
+    confirmed = _infra_dev(tmp_path, "destroy", "--confirm", "dev")
+    assert confirmed.exit_code == 0, confirmed.output
     assert _calls(tmp_path)[-1]["argv"][0] == "destroy"
 
 
-def test_command_line_refuses_options_of_another_command(tmp_path, fake_terraform, monkeypatch, capsys) -> None:
+def test_command_line_refuses_options_of_another_command(tmp_path, fake_terraform, monkeypatch) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
-    with pytest.raises(SystemExit) as exited:
-        _main_dev(tmp_path, "apply", "--out", str(tmp_path / "plan.tfplan"))
-    assert exited.value.code == 2
-    assert "--out cannot be used with 'apply'" in capsys.readouterr().err
+    result = _infra_dev(tmp_path, "apply", "--out", str(tmp_path / "plan.tfplan"))
+    assert result.exit_code == 2
+    assert "No such option: --out" in result.output
+    assert _calls(tmp_path) == []
 
 
-def test_command_line_checks_refuse_a_module_without_tests(tmp_path, fake_terraform, monkeypatch, capsys,
-                                                           module_dir) -> None:
-    from batchops.terraform import main
-
+def test_command_line_checks_refuse_a_module_without_tests(tmp_path, fake_terraform, monkeypatch, module_dir) -> None:
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
-    assert main(["local", "checks", "--home", str(tmp_path / "home"), "--module-dir", str(module_dir)]) == 2
-    assert f"no {module_dir.resolve()}/tests/*.tftest.hcl found" in capsys.readouterr().err
+    result = _infra(tmp_path, "local", "checks", "--module-dir", str(module_dir))
+    assert result.exit_code == 2
+    assert f"no {module_dir.resolve()}/tests/*.tftest.hcl found" in result.stderr
     assert [call["argv"][0] for call in _calls(tmp_path)] == ["fmt"]
 
 
 def test_command_line_checks_of_a_real_environment_need_no_backend(tmp_path, fake_terraform, monkeypatch,
                                                                    module_dir) -> None:
-    from batchops.terraform import main
-
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
     (module_dir / "tests").mkdir()
     (module_dir / "tests" / "stack.tftest.hcl").write_text("# a module test\n", encoding="utf-8")
     monkeypatch.setattr(Terraform, "validate", lambda self: {"valid": True})  # the fake prints no JSON
-    assert main(["staging", "checks", "--home", str(tmp_path / "home"), "--module-dir", str(module_dir)]) == 0
+    result = _infra(tmp_path, "staging", "checks", "--module-dir", str(module_dir))
+    assert result.exit_code == 0, result.output
     calls = [call["argv"] for call in _calls(tmp_path)]
     assert [argv[0] for argv in calls] == ["fmt", "init", "test"]
     assert "-backend=false" in calls[1] and not any(a.startswith("-backend-config") for a in calls[1])
     assert any(arg.endswith("env_files/staging.tfvars") for arg in calls[2])
+
+
+def test_the_adapter_module_has_no_command_line_of_its_own() -> None:
+    import batchops.terraform as adapter
+
+    assert not hasattr(adapter, "main") and not hasattr(adapter, "_parser"), "the command line is `batchops infra`"

@@ -1,0 +1,116 @@
+"""Local-only groups: `batchops emulator` (the background emulator), `batchops outbox` (emails), `batchops demo`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from batchops.cli._base import app, command, console, err_console, group, state_of
+from batchops.errors import UserError
+
+emulator_app = group("emulator", "The local AWS emulator as a background process (env 'local').")
+
+
+@command(emulator_app, "up")
+def emulator_up(ctx: typer.Context, port: int = typer.Option(None, help="Port on 127.0.0.1 (default: a free one).")
+                ) -> None:
+    """Start the emulator in the background and record its PID and endpoint in <home>/emulator.json."""
+    from batchops_local import runtime
+
+    state = state_of(ctx)
+    info = runtime.start_background(state.home, port=port)
+    console.print(f"emulator running: {info['endpoint_url']} (pid {info['pid']}, record "
+                  f"{state.home / 'emulator.json'})")
+    console.print("next: `batchops infra apply` then `batchops pipelines upsert`")
+
+
+@command(emulator_app, "down")
+def emulator_down(ctx: typer.Context) -> None:
+    """Stop the background emulator by its recorded PID (its in-memory state is gone afterwards)."""
+    from batchops_local import runtime
+
+    stopped = runtime.stop_background(state_of(ctx).home)
+    console.print("emulator stopped" if stopped else "emulator was not running")
+
+
+@command(emulator_app, "status")
+def emulator_status(ctx: typer.Context) -> None:
+    """Show whether the background emulator runs, with its endpoint; exit 1 when it does not."""
+    from batchops_local import runtime
+
+    info = runtime.status(state_of(ctx).home)
+    if not info:
+        console.print("emulator: not running (start it with `batchops emulator up`)")
+        raise typer.Exit(1)
+    console.print(f"emulator: running at {info.get('endpoint_url')} (pid {info.get('pid')})")
+
+
+@command(emulator_app, "reset")
+def emulator_reset(ctx: typer.Context) -> None:
+    """Wipe every resource in the running emulator (re-run `infra apply` and `pipelines upsert` after)."""
+    from batchops_local import runtime
+
+    runtime.reset_background(state_of(ctx).home)
+    console.print("emulator state wiped")
+
+
+outbox_app = group("outbox", "Emails the local environment would have sent (one file per message).")
+
+
+def _outbox(ctx: typer.Context) -> list[dict[str, Any]]:
+    from batchops_local.emulator import read_outbox
+
+    return read_outbox(state_of(ctx).home)
+
+
+@command(outbox_app, "list")
+def outbox_list(ctx: typer.Context) -> None:
+    """Messages in <home>/outbox, oldest first, numbered for `outbox show`."""
+    messages = _outbox(ctx)
+    table = Table("#", "date", "to", "subject")
+    for number, message in enumerate(messages, start=1):
+        table.add_row(str(number), escape(str(message.get("date", ""))), escape(str(message.get("to", ""))),
+                      escape(str(message.get("subject", ""))))
+    console.print(table)
+    console.print(f"{len(messages)} message(s)")
+
+
+@command(outbox_app, "show")
+def outbox_show(ctx: typer.Context, number: int = typer.Argument(..., help="Message number from `outbox list`.")
+                ) -> None:
+    """Print one message with its headers."""
+    messages = _outbox(ctx)
+    if not 1 <= number <= len(messages):
+        raise UserError(f"message {number} does not exist (the outbox has {len(messages)} message(s))")
+    message = messages[number - 1]
+    for header in ("date", "to", "subject"):
+        console.print(f"{header.capitalize()}: {message.get(header, '')}", markup=False)
+    console.print()
+    console.print(str(message.get("body", "")), markup=False, soft_wrap=True)
+
+
+@command(app, "demo")
+def demo(
+    ctx: typer.Context,
+    report_path: Path = typer.Option(None, "--report", help="Report file (default <home>/demo-report.html)."),
+    timeout: float = typer.Option(600, help="Seconds to wait for any one pipeline execution."),
+    keep_running: bool = typer.Option(False, "--keep-running",
+                                      help="Leave the emulator running in the background afterwards, so every "
+                                           "command can inspect the result (`batchops emulator down` stops it)."),
+) -> None:
+    """Run the whole lifecycle offline: infrastructure, training, approval, scoring, drift, retraining."""
+    from batchops.demo import DemoFailure, run_demo
+
+    state = state_of(ctx)
+    if state.env != "local":
+        raise UserError(f"the demo runs against the local emulator only (--env local), not '{state.env}'")
+    try:
+        run_demo(state.home, report_path=report_path, console=console, execution_timeout=timeout,
+                 keep_running=keep_running)
+    except DemoFailure as exc:
+        err_console.print(f"[red]demo failed:[/red] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from None

@@ -1,0 +1,98 @@
+"""`batchops runs`: pipeline executions (list, inspect, follow, read step logs)."""
+
+from __future__ import annotations
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from batchops import operations as ops
+from batchops.cli._base import CliState, command, console, fmt_seconds, fmt_status, fmt_time, group, state_of
+from batchops.errors import UserError
+
+runs_app = group("runs", "Pipeline executions: list, inspect, follow, read step logs.")
+
+
+@command(runs_app, "list")
+def runs_list(
+    ctx: typer.Context,
+    pipeline: str = typer.Option(None, help="Only this pipeline (name or key)."),
+    limit: int = typer.Option(20, min=1, help="Newest N executions."),
+) -> None:
+    """Executions of the configured pipelines, newest first."""
+    state = state_of(ctx)
+    names = None
+    if pipeline:
+        names = [state.settings.pipeline_names.get(pipeline, pipeline)]
+        if names[0] not in state.settings.pipeline_names.values():
+            raise UserError(f"--pipeline '{pipeline}': expected one of "
+                            f"{', '.join(state.settings.pipeline_names.values())}")
+    table = Table("execution", "pipeline", "status", "started", "duration", "failure reason")
+    for execution in ops.list_executions(state.target, names)[:limit]:
+        table.add_row(execution.execution_id, execution.pipeline, fmt_status(execution.status),
+                      fmt_time(execution.start), fmt_seconds(execution.duration_seconds),
+                      escape(execution.failure_reason or ""))
+    console.print(table)
+
+
+def _steps_table(execution: ops.Execution, steps: list[ops.Step]) -> Table:
+    table = Table("step", "status", "started", "duration", "failure reason",
+                  title=f"{execution.pipeline} {execution.execution_id}: {fmt_status(execution.status)}")
+    for step in steps:
+        table.add_row(escape(step.name), fmt_status(step.status), fmt_time(step.start),
+                      fmt_seconds(step.duration_seconds), escape(step.failure_reason or ""))
+    return table
+
+
+@command(runs_app, "show")
+def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Execution id, id prefix or ARN.")
+              ) -> None:
+    """Steps of one execution: status, duration, failure reason."""
+    state = state_of(ctx)
+    found = ops.find_execution(state.target, execution)
+    console.print(_steps_table(found, ops.execution_steps(state.target, found.arn)))
+    if found.failure_reason:
+        console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
+
+
+def watch(state: CliState, execution: ops.Execution, timeout: float = 3600) -> ops.Execution:
+    from rich.live import Live
+
+    with Live(_steps_table(execution, []), console=console, refresh_per_second=4) as live:
+        final = ops.wait_for_execution(state.target, execution.arn, timeout=timeout, poll=1.0,
+                                       on_change=lambda e, steps: live.update(_steps_table(e, steps)))
+    return final
+
+
+@command(runs_app, "watch")
+def runs_watch(
+    ctx: typer.Context,
+    execution: str = typer.Argument(..., help="Execution id, id prefix or ARN."),
+    timeout: float = typer.Option(3600, help="Give up after this many seconds."),
+) -> None:
+    """Follow an execution live until it ends; exit 1 unless it succeeds."""
+    state = state_of(ctx)
+    final = watch(state, ops.find_execution(state.target, execution), timeout)
+    if final.status != "Succeeded":
+        raise typer.Exit(1)
+
+
+@command(runs_app, "logs")
+def runs_logs(
+    ctx: typer.Context,
+    execution: str = typer.Argument(..., help="Execution id, id prefix or ARN."),
+    step: str = typer.Argument(..., help="Step name, e.g. Train or ModelQualityCheck."),
+) -> None:
+    """Print what a step's jobs wrote (local runner logs under <home>/runs/)."""
+    from batchops_local.runner.logs import read_step_log
+
+    state = state_of(ctx)
+    if state.settings.environment != "local":
+        raise UserError("step logs of AWS environments are in CloudWatch Logs (/aws/sagemaker/...); "
+                        "`runs logs` reads the local runner's logs")
+    found = ops.find_execution(state.target, execution)
+    try:
+        text = read_step_log(state.home, found.execution_id, step)
+    except (FileNotFoundError, ValueError) as exc:  # no such log, or a step name that cannot name a directory
+        raise UserError(str(exc)) from None
+    console.print(text, markup=False, end="", soft_wrap=True)
