@@ -21,7 +21,11 @@ LOCAL_EXTRA_MODULES = {
 INSTALL_HINT = "pip install 'batchops[local]'"
 
 
-class LocalExtraMissing(ImportError):
+class LocalRuntimeError(RuntimeError):
+    """A problem of the local harness the user can act on (the CLI shows it as one line)."""
+
+
+class LocalExtraMissing(LocalRuntimeError, ImportError):
     """The harness's dependencies are not installed (the `local` extra)."""
 
 

@@ -25,17 +25,13 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from batchops_local import require_local_extra
+from batchops_local import LocalRuntimeError, require_local_extra
 from batchops_local.emulator.contracts import ExecutionHandler, ExecutionRequest, ExecutionSink
 
 EMULATOR_INFO_FILE = "emulator.json"
 EMULATOR_LOG_FILE = "emulator.log"
 DEFAULT_REGION = "us-east-1"
 SERVE_MODULE = "batchops_local.runtime"
-
-
-class LocalRuntimeError(RuntimeError):
-    pass
 
 
 def local_runner_handler(home: Path | str) -> ExecutionHandler:

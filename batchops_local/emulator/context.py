@@ -12,10 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .awslambda.targets import LambdaInvoker
     from .contracts import ExecutionHandler
-    from .sagemaker.pipeline_executions import ExecutionRegistry
-    from .sns.email_outbox import EmailOutbox
 
 ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the emulator makes uses it
 
@@ -27,9 +24,11 @@ class EmulatorContext:
     region: str
     account_id: str = ACCOUNT_ID
     execution_handler: ExecutionHandler | None = None
-    lambda_invoker: LambdaInvoker | None = None
-    outbox: EmailOutbox | None = None
-    executions: ExecutionRegistry | None = None
+    # The services' own objects, set by the launcher (server.py). Typed Any so that this module, which every
+    # service imports, imports none of them (no package cycle).
+    lambda_invoker: Any = None  # awslambda.targets.LambdaInvoker
+    outbox: Any = None  # sns.email_outbox.EmailOutbox
+    executions: Any = None  # sagemaker.pipeline_executions.ExecutionRegistry
     extras: dict[str, Any] = field(default_factory=dict)
 
 

@@ -6,7 +6,7 @@ import boto3
 import psutil
 import pytest
 
-from batchops import local_runtime
+from batchops_local import runtime as local_runtime
 
 
 def test_start_local_aws_in_process_with_a_handler(tmp_path):
