@@ -26,6 +26,9 @@ from rich.table import Table
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget, batchops_home, connect, running_emulator
 from batchops.demo_data import DemoFiles, check_demo_schema, write_demo_files
+from batchops.report import result_text, step_result
+from batchops_core import metrics, results
+from batchops_core.contracts import Step
 from batchops_core.settings import Settings, load_settings
 
 DEMO_FOLDER = "demo"  # relative key path of every demo object under its prefix
@@ -45,6 +48,7 @@ class DemoOutcome:
     first_version: ops.ModelVersion | None = None
     retrained_version: ops.ModelVersion | None = None
     drift_features: list[str] = field(default_factory=list)
+    model_quality: results.StepResult | None = None  # the drifted batch's ModelQualityCheck result
     emails: int = 0
     report: Path | None = None
     checks: list[str] = field(default_factory=list)
@@ -136,7 +140,7 @@ class Demo:
         return {s.name: s for s in ops.execution_steps(self.target, execution.arn)}
 
     def _violations(self, execution: ops.Execution) -> list[dict[str, Any]]:
-        return ops.data_quality_violations(self.target, execution, self._steps(execution).get("DataQualityCheck"))
+        return ops.data_quality_violations(self.target, execution, self._steps(execution).get(Step.DATA_QUALITY_CHECK))
 
     def _ended(self, execution: ops.Execution, expected: str, what: str) -> None:
         """Fail the demo unless the execution ended as expected, pointing at the failed steps' logs."""
@@ -232,22 +236,28 @@ class Demo:
         self.outcome.executions["clean"] = execution
         self._ended(execution, "Succeeded", "clean batch scoring")
         steps = self._steps(execution)
-        self._expect(steps.get("BatchTransform") is not None and steps["BatchTransform"].status == "Succeeded",
+        self._expect(steps.get(Step.BATCH_TRANSFORM) is not None and steps[Step.BATCH_TRANSFORM].status == "Succeeded",
                      "the clean batch should have been scored by BatchTransform")
         violations = self._violations(execution)
         self._expect(not violations, f"the clean batch should show no drift, found "
                                      f"{[(v['feature_name'], v['constraint_check_type']) for v in violations]}")
         self._ok("clean batch scored; data quality: no violations")
-        quality = ops.step_output_json(self.target, execution, "ModelQualityCheck", "report.json") or {}
-        self._expect(str(quality.get("status", "")).lower() != "skipped",
-                     "model quality should have been checked against the ground truth, it was skipped")
-        self._ok(f"model quality passed ({self._quality_text(quality)})")
+        quality = self._model_quality(execution)
+        self._expect(quality.outcome == results.PASSED,
+                     f"model quality should have passed against the ground truth, it was {quality.outcome}: "
+                     f"{quality.message}")
+        self._ok(f"model quality passed ({result_text(quality)})")
 
-    def _quality_text(self, report: dict[str, Any]) -> str:
-        metric = self.settings.model.metric
-        value = report.get("value", report.get(metric))
-        shown = f"{metric} {value:.3f}" if isinstance(value, int | float) else metric
-        return f"{shown}, threshold {self.settings.model.model_quality_threshold}"
+    def _model_quality(self, execution: ops.Execution) -> results.StepResult:
+        """ModelQualityCheck's result.json; a missing or malformed one fails the demo."""
+        result = step_result(self.target, execution, Step.MODEL_QUALITY_CHECK)
+        if result is None:
+            raise DemoFailure(f"{Step.MODEL_QUALITY_CHECK} of {execution.execution_id} wrote no result.json")
+        self._expect(result.metric == self.settings.model.metric and result.value is not None
+                     and result.threshold is not None,
+                     f"{Step.MODEL_QUALITY_CHECK}'s result should carry metric {self.settings.model.metric}, its value "
+                     f"and the threshold used, found {result}")
+        return result
 
     def score_drifted_batch_and_retrain(self) -> None:
         assert self.files is not None
@@ -255,15 +265,21 @@ class Demo:
         execution = self._score(self.files.drifted_batch, self.files.drifted_ground_truth, "batch-drifted")
         self.outcome.executions["drifted"] = execution
         steps = self._steps(execution)
-        self._expect(execution.status == "Failed" and steps.get("ModelQualityCheck") is not None
-                     and steps["ModelQualityCheck"].status == "Failed",
-                     f"the drifted batch should fail at ModelQualityCheck, execution ended {execution.status} "
-                     f"with steps {[(s.name, s.status) for s in steps.values()]}")
+        statuses = {name: step.status for name, step in steps.items()}
+        self._expect(execution.status == "Failed" and statuses.get(Step.MODEL_QUALITY_VIOLATED) == "Failed"
+                     and statuses.get(Step.MODEL_QUALITY_CHECK) == "Succeeded",
+                     f"the drifted batch should fail at {Step.MODEL_QUALITY_VIOLATED} after {Step.MODEL_QUALITY_CHECK} "
+                     f"succeeded, execution ended {execution.status} with steps {sorted(statuses.items())}")
         self.outcome.drift_features = sorted({v["feature_name"] for v in self._violations(execution)})
-        self._expect(steps["DataQualityCheck"].status == "Succeeded" and bool(self.outcome.drift_features),
+        self._expect(statuses.get(Step.DATA_QUALITY_CHECK) == "Succeeded" and bool(self.outcome.drift_features),
                      "the drifted batch should pass DataQualityCheck with drift violations (on_drift = warn)")
         self._ok(f"data-quality warning: drift on {', '.join(self.outcome.drift_features)}")
-        self._ok(f"model-quality failure: {steps['ModelQualityCheck'].failure_reason}")
+        quality = self._model_quality(execution)
+        self._expect(quality.outcome == results.FAILED,
+                     f"{Step.MODEL_QUALITY_CHECK} should have found a violation, its outcome is {quality.outcome}: "
+                     f"{quality.message}")
+        self.outcome.model_quality = quality
+        self._ok(f"model-quality failure: {result_text(quality)} ({Step.MODEL_QUALITY_VIOLATED} failed)")
         retraining = self._follow(self._started_by_event("training_hpo", known_retraining,
                                                          "model-quality failure"), "retraining")
         self.outcome.executions["retraining"] = retraining
@@ -284,22 +300,32 @@ class Demo:
         from batchops_local.emulator import read_outbox
 
         expected = {label: e.execution_id for label, e in self.outcome.executions.items()}
+        drifted = self.outcome.executions["drifted"].execution_id
 
         def every_execution_mailed() -> list[dict[str, Any]] | None:
             messages = read_outbox(self.home)
             text = "\n".join(f"{m.get('subject')}\n{m.get('body')}" for m in messages)
-            return messages if all(execution_id in text for execution_id in expected.values()) else None
+            if not all(execution_id in text for execution_id in expected.values()):
+                return None
+            return messages if quality_gate_lines(messages, drifted) else None
 
         with self.console.status("waiting for the notification Lambda's emails"):
             try:
                 messages = ops.wait_for(every_execution_mailed, timeout=120,
-                                        what="an email about each execution in the outbox")
+                                        what="an email about each execution and one about "
+                                             f"{Step.MODEL_QUALITY_VIOLATED} in the outbox")
             except ops.OperationError as exc:
                 raise DemoFailure(str(exc)) from None
         self.outcome.emails = len(messages)
         self._ok(f"{len(messages)} emails in {self.home / 'outbox'}; the latest subjects:")
         for message in messages[-6:]:
             self._info(f"  {message.get('to')}: {message.get('subject')}")
+        assert self.outcome.model_quality is not None
+        line = quality_gate_lines(messages, drifted)[0]
+        problem = gate_line_problem(line, self.outcome.model_quality)
+        self._expect(problem is None, f"the {Step.MODEL_QUALITY_VIOLATED} email should show the metric, value and "
+                                      f"threshold of {Step.MODEL_QUALITY_CHECK}'s result: {problem}")
+        self._ok(f"the model-quality email shows the run's result: {line}")
         with self.console.status("writing the report"):
             path = write_report(self.target, self.home, self.report_path)
         text = path.read_text(encoding="utf-8")
@@ -317,6 +343,25 @@ class Demo:
         self.console.print(table)
         self.console.print(f"Open {self.outcome.report} in a browser; emails are in {self.home / 'outbox'} "
                            f"(`batchops outbox list`).", soft_wrap=True)
+
+
+def quality_gate_lines(messages: list[dict[str, Any]], execution_id: str) -> list[str]:
+    """The 'Quality gate:' lines of the emails about the model-quality Fail step of one execution."""
+    lines = []
+    for message in messages:
+        body = str(message.get("body", ""))
+        if execution_id in body and Step.MODEL_QUALITY_VIOLATED in f"{message.get('subject')}\n{body}":
+            lines += [line.strip() for line in body.splitlines() if line.strip().startswith("Quality gate:")]
+    return lines
+
+
+def gate_line_problem(line: str, result: results.StepResult) -> str | None:
+    """None when the email's gate line names the result's metric, value (as the registry formats it) and threshold."""
+    value = metrics.get(result.metric or "").format(result.value) if result.value is not None else None
+    missing = [f"{what} {text!r}" for what, text in (("metric", result.metric), ("value", value),
+                                                     ("threshold", str(result.threshold)))
+               if not text or text not in line]
+    return f"{line!r} lacks {', '.join(missing)}" if missing else None
 
 
 def _preload_pipeline_builders(region: str) -> None:
@@ -353,7 +398,7 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
     `before_stop(demo, local_aws)` runs after the last phase while the in-process emulator still answers (tests
     inspect the final state there; `local_aws` is None with `keep_running`).
     """
-    from batchops import local_runtime
+    from batchops_local import runtime as local_runtime
 
     home = batchops_home(home)
     settings = settings or load_settings("local")

@@ -16,8 +16,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
+from batchops_core import contracts, metrics, results
+from batchops_core.contracts import Step
+from batchops_core.s3uri import join_s3_uri, split_s3_uri
 
 STATUS_COLOURS = {"Succeeded": "#2e7d32", "Failed": "#c62828", "Executing": "#f9a825", "Starting": "#f9a825",
                   "Stopped": "#6a1b9a", "Approved": "#2e7d32", "Rejected": "#c62828",
@@ -83,7 +88,7 @@ def collect(target: AwsTarget, home: Path) -> ReportData:
     for execution in sorted(ops.list_executions(target), key=lambda e: e.start.timestamp() if e.start else 0):
         steps = ops.execution_steps(target, execution.arn)
         executions.append(ExecutionView(execution, steps, _gates(target, execution, steps)))
-        check = next((s for s in steps if s.name == "DataQualityCheck" and s.status in ("Succeeded", "Failed")),
+        check = next((s for s in steps if s.name == Step.DATA_QUALITY_CHECK and s.status in ("Succeeded", "Failed")),
                      None)
         if check:
             features = _drift_features(target, execution, check)
@@ -118,53 +123,111 @@ def _emails(home: Path) -> list[dict[str, Any]]:
     return read_outbox(home)
 
 
-def _gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> list[Gate]:
+GATE_BADGES = {results.PASSED: "pass", results.FAILED: "fail", results.WARNING: "warn", results.SKIPPED: "skipped"}
+
+
+def step_result(target: AwsTarget, execution: ops.Execution, step: str) -> results.StepResult | None:
+    """The structured result a deciding step wrote (`<outputs>/<pipeline>/<execution>/<step>/result/result.json`,
+    the execution-scoped output layout), or None when it wrote none.
+
+    A result that cannot be read or does not follow the schema raises OperationError naming its URI."""
     settings = target.settings
-    by_name = {s.name: s for s in steps}
-    gates = []
-    metric = settings.model.metric
-    if "CheckMetric" in by_name:
-        evaluation = _safe_json(target, execution, "Evaluate", "evaluation.json") or {}
-        value = ((evaluation.get("regression_metrics") or {}).get(metric) or {}).get("value")
-        shown = f"{metric} {value:.4f}" if isinstance(value, int | float) else metric
-        threshold = settings.model.registration_threshold
-        if "RegisterModel" in by_name:
-            registered = by_name["RegisterModel"].status == "Succeeded"
-            gates.append(Gate("registration", "pass" if registered else "fail",
-                              f"{shown} within {threshold}: registered for approval" if registered
-                              else f"{shown}: registration step {by_name['RegisterModel'].status}"))
-        elif "MetricAboveThreshold" in by_name:
-            gates.append(Gate("registration", "fail", f"{shown} outside the threshold {threshold}: not registered"))
-    if "DataQualityCheck" in by_name:
-        step = by_name["DataQualityCheck"]
-        violations = ops.data_quality_violations(target, execution, step)
-        if step.status == "Failed":
-            gates.append(Gate("data quality", "fail", step.failure_reason or "check failed"))
-        elif violations:
-            features = sorted({v.get("feature_name", "?") for v in violations})
-            gates.append(Gate("data quality", "warn", f"{len(violations)} violation(s) on {', '.join(features)}"))
-        elif step.status == "Succeeded":
-            gates.append(Gate("data quality", "pass", "no violations against the model's baseline"))
-    if "ModelQualityCheck" in by_name:
-        step = by_name["ModelQualityCheck"]
-        report = _safe_json(target, execution, "ModelQualityCheck", "report.json") or {}
-        if step.status == "Failed":
-            gates.append(Gate("model quality", "fail", step.failure_reason or "above the threshold"))
-        elif step.status == "Succeeded":
-            skipped = str(report.get("status", "")).lower() == "skipped"
-            value = report.get("value", report.get(metric))
-            detail = (f"{metric} {value:.4f} within {settings.model.model_quality_threshold}"
-                      if isinstance(value, int | float) else str(report.get("message", "passed")))
-            gates.append(Gate("model quality", "skipped" if skipped else "pass",
-                              str(report.get("reason", "no ground truth")) if skipped else detail))
-    return gates
-
-
-def _safe_json(target: AwsTarget, execution: ops.Execution, step: str, name: str) -> Any:
+    uri = join_s3_uri(settings.bucket, settings.prefixes.outputs, execution.pipeline, execution.execution_id, step,
+                      contracts.STEP_RESULT_OUTPUT, contracts.OutputFile.STEP_RESULT)
+    bucket, key = split_s3_uri(uri)
     try:
-        return ops.step_output_json(target, execution, step, name)
-    except ops.OperationError:
+        body = target.client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code", "")
+        if code in ("NoSuchKey", "404", "NotFound"):
+            return None
+        raise ops.OperationError(f"{uri}: cannot be read ({code or exc})") from None
+    try:
+        return results.parse(body.decode("utf-8"), where=uri)
+    except UnicodeDecodeError as exc:
+        raise ops.OperationError(f"{uri}: not UTF-8 text ({exc})") from None
+    except results.ResultError as exc:
+        raise ops.OperationError(str(exc)) from None
+
+
+def result_text(result: results.StepResult) -> str:
+    """'rmse 3.4120, must be <= 3.0' (value formatted by the metric registry); the message when there is no value."""
+    if not result.metric or result.value is None:
+        return result.message
+    try:
+        metric = metrics.get(result.metric)
+        value, comparison = metric.format(result.value), result.comparison or metric.comparison
+    except metrics.MetricError:
+        value, comparison = f"{result.value:g}", result.comparison or "?"
+    rule = f", must be {comparison} {result.threshold:g}" if result.threshold is not None else ""
+    return f"{result.metric} {value}{rule}"
+
+
+def _read_result(target: AwsTarget, execution: ops.Execution, step: str) -> tuple[results.StepResult | None, str]:
+    """(result, "") or (None, why there is none), for a gate line that states the problem instead of failing."""
+    try:
+        result = step_result(target, execution, step)
+    except ops.OperationError as exc:
+        return None, f"(result not available: {exc})"
+    return result, "" if result else f"(result not available: {step} wrote no {contracts.OutputFile.STEP_RESULT})"
+
+
+def _gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> list[Gate]:
+    by_name = {s.name: s for s in steps}
+    return [gate for gate in (_registration_gate(target, execution, by_name),
+                              _data_quality_gate(target, execution, by_name),
+                              _model_quality_gate(target, execution, by_name)) if gate]
+
+
+def _registration_gate(target: AwsTarget, execution: ops.Execution, by_name: dict[str, ops.Step]) -> Gate | None:
+    if Step.CHECK_METRIC not in by_name:
         return None
+    result, problem = _read_result(target, execution, Step.EVALUATE)
+    shown = result_text(result) if result else problem
+    register = by_name.get(Step.REGISTER_MODEL)
+    if register is not None:
+        if register.status == "Succeeded":
+            return Gate("registration", "pass", f"{shown}: registered for approval")
+        return Gate("registration", "fail", f"{shown}: registration step {register.status}")
+    if Step.METRIC_ABOVE_THRESHOLD in by_name:
+        return Gate("registration", "fail", f"{shown}: not registered")
+    return Gate("registration", GATE_BADGES.get(result.outcome, "skipped") if result else "skipped", shown)
+
+
+def _data_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: dict[str, ops.Step]) -> Gate | None:
+    step = by_name.get(Step.DATA_QUALITY_CHECK)
+    if step is None:
+        return None
+    if step.status == "Failed":
+        return Gate("data quality", "fail", step.failure_reason or "check failed")
+    result, _ = _read_result(target, execution, Step.DATA_QUALITY_CHECK)
+    if result is not None:  # the built-in engine writes a structured result; the Model Monitor analyzer does not
+        return Gate("data quality", GATE_BADGES[result.outcome], result.message)
+    violations = ops.data_quality_violations(target, execution, step)
+    if violations:
+        features = sorted({v.get("feature_name", "?") for v in violations})
+        return Gate("data quality", "warn", f"{len(violations)} violation(s) on {', '.join(features)}")
+    if step.status == "Succeeded":
+        return Gate("data quality", "pass", "no violations against the model's baseline")
+    return None
+
+
+def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: dict[str, ops.Step]) -> Gate | None:
+    step = by_name.get(Step.MODEL_QUALITY_CHECK)
+    if step is None or step.status not in ("Succeeded", "Failed"):
+        return None
+    if step.status == "Failed":  # the check itself broke (a violation is a Succeeded check with outcome failed)
+        return Gate("model quality", "fail", f"{Step.MODEL_QUALITY_CHECK} failed: {step.failure_reason or '?'}")
+    result, problem = _read_result(target, execution, Step.MODEL_QUALITY_CHECK)
+    if result is None:
+        return Gate("model quality", "skipped", problem)
+    detail = result_text(result)
+    if result.outcome == results.FAILED:
+        retraining = " (retraining starts)" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
+        detail = f"{detail}: violated{retraining}"
+    elif result.outcome == results.SKIPPED:
+        detail = result.message
+    return Gate("model quality", GATE_BADGES[result.outcome], detail)
 
 
 def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[FeatureDrift]:
@@ -172,10 +235,10 @@ def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step)
     try:
         batch_uri = quality.get("CalculatedBaselineStatistics")
         batch = ops.read_s3_json(target, batch_uri) if batch_uri else ops.step_output_json(
-            target, execution, step.name, "statistics.json")
+            target, execution, step.name, contracts.OutputFile.STATISTICS)
         baseline_uri = quality.get("BaselineUsedForDriftCheckStatistics")
         if not baseline_uri:
-            model = ops.step_output_json(target, execution, "ResolveModel", "model.json") or {}
+            model = ops.step_output_json(target, execution, Step.RESOLVE_MODEL, "model.json") or {}
             baseline_uri = model.get("BaselineStatistics")
         baseline = ops.read_s3_json(target, baseline_uri) if baseline_uri else None
     except ops.OperationError:
@@ -399,7 +462,8 @@ def render(data: ReportData) -> str:
     sections = [
         f"<h1>batchops report: environment {_e(data.environment)}</h1>",
         f'<p class="muted">Generated {_fmt_time(data.generated_at)} UTC. Metric {_e(data.metric)}: registration '
-        f"threshold {data.registration_threshold:g}, model-quality threshold {data.model_quality_threshold:g}.</p>",
+        f"threshold {data.registration_threshold:g}, model-quality threshold {data.model_quality_threshold:g} "
+        "(the configured defaults; each gate shows the threshold its run used).</p>",
         _summary_section(data),
         "<h2>Executions</h2>",
         timeline_svg(data.executions),

@@ -5,18 +5,25 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import boto3
 import pytest
+from moto import mock_aws
 
 from batchops import operations as ops
+from batchops.aws_session import AwsTarget
 from batchops.report import (
     DriftView,
     ExecutionView,
     Gate,
     ReportData,
+    _gates,
     _numeric_distance,
     compare_statistics,
     render,
+    step_result,
 )
+from batchops_core.results import StepResult
+from batchops_core.settings import load_settings
 
 T0 = datetime(2024, 6, 1, 12, 0, tzinfo=UTC)
 
@@ -65,10 +72,12 @@ def sample_data() -> ReportData:
                              "Succeeded", T0, T0 + timedelta(seconds=30))
     inference = ops.Execution("abalone-local-inference", "arn:aws:sagemaker:us-east-1:1:pipeline/i/execution/exec2",
                               "Failed", T0 + timedelta(seconds=40), T0 + timedelta(seconds=60),
-                              "ModelQualityCheck: rmse 6.2 > 3.0")
+                              "ModelQualityViolated: rmse 6.2 > 3.0")
     steps = [ops.Step("Train", "Succeeded", T0, T0 + timedelta(seconds=20), None),
              ops.Step("RegisterModel", "Succeeded", T0 + timedelta(seconds=25), T0 + timedelta(seconds=26), None)]
-    failed = [ops.Step("ModelQualityCheck", "Failed", T0 + timedelta(seconds=50), T0 + timedelta(seconds=60),
+    failed = [ops.Step("ModelQualityCheck", "Succeeded", T0 + timedelta(seconds=50), T0 + timedelta(seconds=58),
+                       None),
+              ops.Step("ModelQualityViolated", "Failed", T0 + timedelta(seconds=59), T0 + timedelta(seconds=60),
                        "rmse 6.2 > 3.0")]
     version = ops.ModelVersion(1, "arn:aws:sagemaker:us-east-1:1:model-package/g/1", "Approved", T0,
                                {"rmse": 1.42, "r2": 0.8}, "ok", {}, training.arn, True)
@@ -92,7 +101,7 @@ def test_render_is_self_contained_and_complete():
     assert not re.search(r"<script|<link|<img|@import|url\(|src=", page)
     assert re.findall(r"https?://[^\"' ]+", page) == ["http://www.w3.org/2000/svg"] * page.count("<svg")
     for text in ("Executions", "Quality gates", "Model versions", "Data drift per feature", "Emails", "exec1",
-                 "exec2", "ModelQualityCheck: rmse 6.2 &gt; 3.0", "registration threshold 2.6",
+                 "exec2", "ModelQualityViolated: rmse 6.2 &gt; 3.0", "registration threshold 2.6",
                  "comparison threshold 0.1", "[local] training Succeeded", "execution exec1 &lt;ok&gt;"):
         assert text in page, text
     assert page.count("<svg") >= 5  # timeline, metrics chart, drift chart, one per feature
@@ -106,3 +115,90 @@ def test_render_empty_environment():
     for text in ("No executions yet.", "No model version registered yet.", "No data-quality check has run yet.",
                  "No emails."):
         assert text in page
+
+
+# ------------------------------------------------------------------------------------------ gates from result.json
+
+SETTINGS = load_settings("local")
+INFERENCE = ops.Execution(SETTINGS.pipelines.inference_name,
+                          f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{SETTINGS.pipelines.inference_name}"
+                          "/execution/exec9", "Failed", T0, T0 + timedelta(seconds=60))
+TRAINING = ops.Execution(SETTINGS.pipelines.training_name,
+                         f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{SETTINGS.pipelines.training_name}"
+                         "/execution/exec8", "Failed", T0, T0 + timedelta(seconds=60))
+
+
+@pytest.fixture
+def target(monkeypatch):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        aws = AwsTarget(SETTINGS, boto3.Session(region_name="us-east-1"))
+        aws.client("s3").create_bucket(Bucket=SETTINGS.bucket)
+        yield aws
+
+
+def put_result(target: AwsTarget, execution: ops.Execution, step: str, text: str) -> str:
+    key = f"{SETTINGS.prefixes.outputs}/{execution.pipeline}/{execution.execution_id}/{step}/result/result.json"
+    target.client("s3").put_object(Bucket=SETTINGS.bucket, Key=key, Body=text.encode())
+    return f"s3://{SETTINGS.bucket}/{key}"
+
+
+def step(name: str, status: str = "Succeeded", reason: str | None = None) -> ops.Step:
+    return ops.Step(name, status, T0, T0 + timedelta(seconds=5), reason)
+
+
+def test_model_quality_violation_is_read_from_the_result_with_the_run_threshold(target):
+    put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
+        step="ModelQualityCheck", outcome="failed", message="rmse above threshold", metric="rmse", value=6.2,
+        threshold=3.25, comparison="<=", counts={"rows": 900}).to_json())
+    steps = [step("DataQualityCheck"), step("ModelQualityCheck"), step("CheckModelQuality"),
+             step("ModelQualityViolated", "Failed", "violated")]
+    gates = {g.name: g for g in _gates(target, INFERENCE, steps)}
+    assert gates["model quality"] == Gate("model quality", "fail",
+                                          "rmse 6.2000, must be <= 3.25: violated (retraining starts)")
+    assert gates["data quality"] == Gate("data quality", "pass", "no violations against the model's baseline")
+    page = render(ReportData("local", T0, "rmse", 2.6, 3.0, [ExecutionView(INFERENCE, steps, list(gates.values()))],
+                             [], [], []))
+    assert "rmse 6.2000, must be &lt;= 3.25: violated (retraining starts)" in page
+
+
+def test_passed_and_skipped_model_quality(target):
+    steps = [step("ModelQualityCheck"), step("CheckModelQuality")]
+    put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
+        step="ModelQualityCheck", outcome="passed", message="ok", metric="r2", value=0.81234, threshold=0.5,
+        comparison=">=").to_json())
+    [gate] = _gates(target, INFERENCE, steps)
+    assert (gate.outcome, gate.detail) == ("pass", "r2 0.8123, must be >= 0.5")
+    put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
+        step="ModelQualityCheck", outcome="skipped", message="no ground truth for this batch").to_json())
+    [gate] = _gates(target, INFERENCE, steps)
+    assert (gate.outcome, gate.detail) == ("skipped", "no ground truth for this batch")
+
+
+def test_registration_gate_reads_the_evaluate_result(target):
+    put_result(target, TRAINING, "Evaluate", StepResult(
+        step="Evaluate", outcome="failed", message="m", metric="rmse", value=2.91, threshold=2.6,
+        comparison="<=").to_json())
+    steps = [step("Train"), step("Evaluate"), step("CheckMetric"), step("MetricAboveThreshold", "Failed")]
+    assert _gates(target, TRAINING, steps) == [
+        Gate("registration", "fail", "rmse 2.9100, must be <= 2.6: not registered")]
+
+
+def test_missing_or_malformed_result_is_stated_not_raised(target):
+    steps = [step("ModelQualityCheck"), step("CheckModelQuality")]
+    [gate] = _gates(target, INFERENCE, steps)
+    assert (gate.outcome, gate.detail) == ("skipped", "(result not available: ModelQualityCheck wrote no result.json)")
+    uri = put_result(target, INFERENCE, "ModelQualityCheck", '{"schema_version": 7}')
+    with pytest.raises(ops.OperationError, match=f"{uri}: schema_version 7, this reader understands 1"):
+        step_result(target, INFERENCE, "ModelQualityCheck")
+    [gate] = _gates(target, INFERENCE, steps)
+    assert gate.outcome == "skipped" and gate.detail.startswith(f"(result not available: {uri}: schema_version 7")
+
+
+def test_a_broken_model_quality_check_is_a_failed_gate_with_its_reason(target):
+    steps = [step("ModelQualityCheck", "Failed", "ground truth has no column rings")]
+    assert _gates(target, INFERENCE, steps) == [
+        Gate("model quality", "fail", "ModelQualityCheck failed: ground truth has no column rings")]

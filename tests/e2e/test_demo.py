@@ -9,6 +9,7 @@ import pytest
 from rich.console import Console
 
 from batchops.demo import run_demo
+from batchops_core.metrics import get as get_metric
 from batchops_core.settings import load_settings
 
 pytestmark = pytest.mark.slow
@@ -57,17 +58,25 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     assert outcome.first_version.arn == first_arn and outcome.retrained_version.arn == second_arn
     assert outcome.first_version.metrics["rmse"] <= SETTINGS.model.registration_threshold
 
-    # Executions: one training, two scorings (clean passes, drifted fails at ModelQualityCheck), one retraining.
+    # Executions: one training, two scorings (clean passes, drifted fails at ModelQualityViolated), one retraining.
     assert [e["PipelineExecutionStatus"] for e in seen["training"]] == ["Succeeded"]
     assert [e["PipelineExecutionStatus"] for e in seen["inference"]] == ["Succeeded", "Failed"]
     assert [e["PipelineExecutionStatus"] for e in seen["retraining"]] == ["Succeeded"]
     clean, drifted = (seen["steps"][e["PipelineExecutionArn"]] for e in seen["inference"])
     assert {name: s["StepStatus"] for name, s in clean.items()} == {
         "ResolveModel": "Succeeded", "Preprocess": "Succeeded", "CreateModel": "Succeeded",
-        "DataQualityCheck": "Succeeded", "BatchTransform": "Succeeded", "ModelQualityCheck": "Succeeded"}
+        "DataQualityCheck": "Succeeded", "BatchTransform": "Succeeded", "ModelQualityCheck": "Succeeded",
+        "CheckModelQuality": "Succeeded"}
     assert drifted["DataQualityCheck"]["StepStatus"] == "Succeeded"  # drift warns (on_drift = warn)
-    assert drifted["ModelQualityCheck"]["StepStatus"] == "Failed"
-    assert SETTINGS.model.metric in drifted["ModelQualityCheck"]["FailureReason"]
+    # The check itself succeeds with outcome "failed"; the Condition routes to the Fail step the retraining
+    # rule matches.
+    assert {name: drifted[name]["StepStatus"] for name in ("ModelQualityCheck", "CheckModelQuality",
+                                                           "ModelQualityViolated")} == {
+        "ModelQualityCheck": "Succeeded", "CheckModelQuality": "Succeeded", "ModelQualityViolated": "Failed"}
+    quality = outcome.model_quality
+    assert quality.outcome == "failed" and quality.metric == SETTINGS.model.metric
+    assert quality.threshold == SETTINGS.model.model_quality_threshold  # the run used the configured default
+    assert not get_metric(quality.metric).passes(quality.value, quality.threshold)
     retraining_steps = seen["steps"][seen["retraining"][0]["PipelineExecutionArn"]]
     assert retraining_steps["Tune"]["StepStatus"] == "Succeeded"
     assert retraining_steps["RegisterModel"]["StepStatus"] == "Succeeded"
@@ -84,6 +93,12 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     for execution in seen["training"] + seen["inference"] + seen["retraining"]:
         assert execution["PipelineExecutionArn"].rsplit("/", 1)[-1] in text
     assert "[local] model quality below threshold: retraining started" in {m["subject"] for m in messages}
+    # The model-quality email shows metric, value and threshold from ModelQualityCheck's result.json.
+    drifted_id = seen["inference"][1]["PipelineExecutionArn"].rsplit("/", 1)[-1]
+    gate = (f"Quality gate: {quality.metric} = {get_metric(quality.metric).format(quality.value)}, {quality.metric} "
+            f"must be {get_metric(quality.metric).comparison} {quality.threshold} (model quality threshold; "
+            "retraining starts)")
+    assert any(drifted_id in m["body"] and gate in m["body"] for m in messages), gate
     assert {m["to"] for m in messages} == set(SETTINGS.notifications.recipients)
 
     # The report: self-contained HTML naming every execution and the drift.
