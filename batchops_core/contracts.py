@@ -96,6 +96,7 @@ class OutputFile:
     """File names the steps write and the CLI, report and Lambdas read."""
 
     PREPROCESSING = "preprocessing.json"  # the fitted feature preprocessing (Preprocess, training)
+    RESOLVED_MODEL = "model.json"  # the model version an inference run uses (ResolveModel)
     EVALUATION = "evaluation.json"  # Evaluate's metrics (the registration gate reads it)
     MODEL_QUALITY_REPORT = "report.json"  # ModelQualityCheck's report
     FEEDBACK = "feedback.csv"  # labelled batch for retraining

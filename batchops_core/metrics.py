@@ -28,6 +28,10 @@ class MetricError(ValueError):
     """A metric cannot be computed (no rows, unknown metric)."""
 
 
+class MetricUndefined(MetricError):
+    """The metric has no value on these labels (e.g. mape with a zero label); other metrics may still have one."""
+
+
 @dataclass(frozen=True)
 class Metric:
     name: str
@@ -108,6 +112,21 @@ def _r2(actual: Any, predicted: Any) -> tuple[float, float]:
     return value, float(np.std(residual))
 
 
+def _mape(actual: Any, predicted: Any) -> tuple[float, float]:
+    """Mean of |actual - predicted| / |actual|, as a fraction (0.1 = 10 %), like scikit-learn and XGBoost.
+
+    A zero label has no percentage error: refused, naming how many there are. (scikit-learn divides by a tiny
+    epsilon instead and returns a huge number; XGBoost divides by zero; neither is a usable gate value.)
+    """
+    np, actual, predicted = _arrays(actual, predicted)
+    zeros = int(np.count_nonzero(actual == 0))
+    if zeros:
+        raise MetricUndefined(f"mape is undefined when a label is 0: {zeros} of {actual.size} labels are 0 "
+                              "(choose another metric, e.g. mae, for targets that can be 0)")
+    relative = np.abs(actual - predicted) / np.abs(actual)
+    return float(np.mean(relative)), float(np.std(relative))
+
+
 def _positive(value: float) -> bool:
     return value > 0
 
@@ -118,12 +137,17 @@ def _at_most_one(value: float) -> bool:
 
 # ------------------------------------------------------------------------------------------ the registry
 # XGBoost names: eval_metric values of XGBoost's learning-task parameters; tuning objectives of the SageMaker
-# built-in XGBoost algorithm ("Tune an XGBoost model", SageMaker developer guide).
+# built-in XGBoost algorithm ("Tune an XGBoost model", SageMaker developer guide). For 1.7-1 the objectives are
+# "validation:<name>" for each name in XGB_MINIMIZE_METRICS / XGB_MAXIMIZE_METRICS of
+# github.com/aws/sagemaker-xgboost-container, branch 1.7-1, src/sagemaker_xgboost_container/constants/
+# xgb_constants.py (read by algorithm_mode/metrics.py); "mape" is among the minimize metrics there.
 
 _ENTRIES = (
     Metric("mse", REGRESSION, False, "mean squared error", _mse, None, "validation:mse", "> 0", _positive),
     Metric("rmse", REGRESSION, False, "root mean squared error", _rmse, "rmse", "validation:rmse", "> 0", _positive),
     Metric("mae", REGRESSION, False, "mean absolute error", _mae, "mae", "validation:mae", "> 0", _positive),
+    Metric("mape", REGRESSION, False, "mean absolute percentage error", _mape, "mape", "validation:mape", "> 0",
+           _positive),
     Metric("r2", REGRESSION, True, "coefficient of determination", _r2, None, None, "<= 1", _at_most_one),
 )
 
@@ -143,10 +167,22 @@ def for_problem(problem_type: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in _ENTRIES if metric.problem_type == problem_type)
 
 
-def compute_all(problem_type: str, actual: Any, predicted: Any) -> dict[str, dict[str, float]]:
-    """`{name: {"value", "standard_deviation"}}` for every metric of the problem type, in registry order."""
+def compute_all(problem_type: str, actual: Any, predicted: Any, *,
+                required: str | None = None) -> dict[str, dict[str, float]]:
+    """`{name: {"value", "standard_deviation"}}` for every metric of the problem type, in registry order.
+
+    A metric undefined on these labels (MetricUndefined, e.g. mape with a zero label) is left out, unless it is
+    `required` (the gate's metric): then its error is raised.
+    """
+    if required is not None and get(required).problem_type != problem_type:
+        raise MetricError(f"metric '{required}' is a {get(required).problem_type} metric, not {problem_type}")
     results = {}
     for metric in for_problem(problem_type):
-        value, deviation = metric.compute(actual, predicted)
+        try:
+            value, deviation = metric.compute(actual, predicted)
+        except MetricUndefined:
+            if metric.name == required:
+                raise
+            continue
         results[metric.name] = {"value": value, "standard_deviation": deviation}
     return results

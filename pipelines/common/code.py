@@ -2,6 +2,11 @@
 
 A script lives at `s3://<bucket>/<prefixes.code>/<sha256 of file>/<file name>`: the same code always has the
 same URI (so definitions stay byte-identical), and new code never overwrites old code.
+
+The core modules the scripts import (contracts, metrics, results, s3uri) are shipped as one package folder,
+`s3://<bucket>/<prefixes.code>/<sha256 over the package's files>/batchops_core/<module>.py`, which every
+processing step receives as the input `core` at `/opt/ml/processing/input/core/batchops_core`: the scripts import
+the very files the rest of the product imports, never a copy.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
+import batchops_core
 from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
@@ -20,6 +26,13 @@ STEP_LIBRARY = "steplib.py"
 # Scripts that import nothing of ours (and so run without the `steplib` input).
 SELF_CONTAINED_SCRIPTS = ("data_quality.py",)
 
+CORE_DIR = Path(batchops_core.__file__).resolve().parent
+CORE_PACKAGE = CORE_DIR.name  # batchops_core
+# Standard library only, Python 3.9 (a test imports them with that interpreter). `__init__.py` makes the shipped
+# folder a regular package, so it wins over any installed copy placed later on sys.path.
+CORE_MODULES = ("__init__.py", "contracts.py", "metrics.py", "results.py", "s3uri.py")
+CORE_INPUT = "core"  # the processing input name; the scripts put its local folder on sys.path
+
 
 @dataclass(frozen=True)
 class StepScript:
@@ -27,8 +40,10 @@ class StepScript:
     path: Path
     sha256: str
 
+    address: str = ""  # the hash in the key: the file's own, or the core package's for a core module
+
     def key(self, settings: Settings) -> str:
-        return f"{settings.prefixes.code}/{self.sha256}/{self.name}"
+        return f"{settings.prefixes.code}/{self.address or self.sha256}/{self.name}"
 
     def uri(self, settings: Settings) -> str:
         return f"s3://{settings.bucket}/{self.key(settings)}"
@@ -43,8 +58,27 @@ def step_script(name: str) -> StepScript:
     return StepScript(name, path, _sha256(path, path.stat().st_mtime_ns))
 
 
+def core_modules() -> list[StepScript]:
+    """The shipped core modules, named `batchops_core/<module>.py`, all under one hash of the package."""
+    files = []
+    for name in CORE_MODULES:
+        path = CORE_DIR / name
+        if not path.is_file():
+            raise FileNotFoundError(f"core module {path} is missing")
+        files.append((name, path, _sha256(path, path.stat().st_mtime_ns)))
+    address = hashlib.sha256("".join(f"{name}:{digest}\n" for name, _, digest in files).encode()).hexdigest()
+    return [StepScript(f"{CORE_PACKAGE}/{name}", path, digest, address) for name, path, digest in files]
+
+
+def core_package_uri(settings: Settings) -> str:
+    """The folder holding the shipped core modules (a key prefix ending in `/`)."""
+    first = core_modules()[0]
+    return first.uri(settings).rsplit("/", 1)[0] + "/"
+
+
 def all_step_scripts() -> list[StepScript]:
-    return [step_script(name) for name in STEP_SCRIPTS]
+    """Everything the upsert uploads: the step scripts and the core modules."""
+    return [*(step_script(name) for name in STEP_SCRIPTS), *core_modules()]
 
 
 def code_version() -> str:

@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from batchops_core import contracts
 from batchops_core.settings import Settings
 from pipelines.common.code import step_script
 
@@ -63,29 +64,44 @@ class BuildContext:
         return image_uris.retrieve("sklearn", region=self.region, version=SKLEARN_FRAMEWORK_VERSION,
                                    py_version="py3", instance_type=self.settings.compute.processing_instance_type)
 
-    # ---- pipeline parameters shared by every pipeline (EventBridge S3 targets fill them)
+    # ---- pipeline parameters: every pipeline has the two EventBridge S3 targets fill, plus its gate threshold
+
+    @property
+    def is_inference(self) -> bool:
+        return self.pipeline_key == contracts.INFERENCE
 
     @property
     def data_prefix(self) -> str:
-        return self.settings.prefixes.inference if self.pipeline_key == "inference" else self.settings.prefixes.training
+        return self.settings.prefixes.inference if self.is_inference else self.settings.prefixes.training
 
     @property
     def input_bucket(self) -> Any:
-        return self._parameter("InputBucket", self.settings.bucket)
+        return self._parameter(contracts.PARAM_INPUT_BUCKET, self.settings.bucket)
 
     @property
     def input_key(self) -> Any:
-        return self._parameter("InputKey", self.data_prefix + "/")
+        return self._parameter(contracts.PARAM_INPUT_KEY, self.data_prefix + "/")
+
+    @property
+    def threshold(self) -> Any:
+        """The gate threshold of this pipeline (a run may be started with another one; the scripts record it)."""
+        model = self.settings.model
+        if self.is_inference:
+            return self._parameter(contracts.PARAM_MODEL_QUALITY_THRESHOLD, model.model_quality_threshold, float)
+        return self._parameter(contracts.PARAM_REGISTRATION_THRESHOLD, model.registration_threshold, float)
 
     @property
     def parameters(self) -> list[Any]:
-        return [self.input_bucket, self.input_key]
+        return [self.input_bucket, self.input_key, self.threshold]
 
-    def _parameter(self, name: str, default: str) -> Any:
+    def _parameter(self, name: str, default: Any, kind: type = str) -> Any:
         if name not in self._parameters:
-            from sagemaker.core.workflow.parameters import ParameterString
+            from sagemaker.core.workflow.parameters import ParameterFloat, ParameterString
 
-            self._parameters[name] = ParameterString(name=name, default_value=default)
+            if kind is float:
+                self._parameters[name] = ParameterFloat(name=name, default_value=float(default))
+            else:
+                self._parameters[name] = ParameterString(name=name, default_value=default)
         return self._parameters[name]
 
     @property

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pipelines.common.code import SELF_CONTAINED_SCRIPTS, STEP_LIBRARY
+from batchops_core import contracts
+from pipelines.common.code import CORE_INPUT, CORE_PACKAGE, SELF_CONTAINED_SCRIPTS, STEP_LIBRARY, core_package_uri
 from pipelines.common.context import PROCESSING_BASE, BuildContext
 
 
@@ -37,6 +38,20 @@ def step_output(ctx: BuildContext, step_name: str, name: str) -> Any:
     return s3_output(name, ctx.output_uri(step_name, name))
 
 
+def result_output(ctx: BuildContext, step_name: str, local_path: str | None = None) -> Any:
+    """The `result` output of a deciding step: its `result.json` (batchops_core.results.StepResult)."""
+    return s3_output(contracts.STEP_RESULT_OUTPUT, ctx.output_uri(step_name, contracts.STEP_RESULT_OUTPUT),
+                     local_path)
+
+
+def result_property_file(step_name: str) -> Any:
+    """A PropertyFile over a deciding step's result.json, for Condition and Fail steps (JsonGet)."""
+    from sagemaker.core.workflow.properties import PropertyFile
+
+    return PropertyFile(name=f"{step_name}Result", output_name=contracts.STEP_RESULT_OUTPUT,
+                        path=contracts.OutputFile.STEP_RESULT)
+
+
 def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict[str, str] | None = None) -> Any:
     from sagemaker.core.processing import ScriptProcessor
 
@@ -64,6 +79,8 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
 
     if script not in SELF_CONTAINED_SCRIPTS:
         inputs = [*inputs, s3_input("steplib", ctx.code_uri(STEP_LIBRARY), "input/steplib")]
+    # Every step gets the core modules (data_quality.py imports them only to write its result).
+    inputs = [*inputs, s3_input(CORE_INPUT, core_package_uri(ctx.settings), f"input/{CORE_INPUT}/{CORE_PACKAGE}")]
     processor = script_processor(ctx, image_uri, name, env)
     step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
     return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)

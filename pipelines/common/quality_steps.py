@@ -10,8 +10,9 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
+from batchops_core import contracts
 from pipelines.common.context import PROCESSING_BASE, BuildContext
-from pipelines.common.processing import processing_step, s3_input, s3_output
+from pipelines.common.processing import processing_step, result_output, s3_input, s3_output
 
 ANALYZER_INPUT = "baseline_dataset_input"
 ANALYZER_OUTPUT = "quality_check_output"
@@ -101,10 +102,15 @@ def _builtin_step(ctx, name, dataset, baseline_statistics, baseline_constraints,
         env["baseline_statistics"] = f"{PROCESSING_BASE}/baseline/statistics/statistics.json"
         env["baseline_constraints"] = f"{PROCESSING_BASE}/baseline/constraints/constraints.json"
     outputs = [s3_output(ANALYZER_OUTPUT, output_uri, f"{PROCESSING_BASE}/output")]
+    if baseline_statistics is not None:  # a check decides: it writes result.json (passed / warning / failed)
+        result_dir = f"{PROCESSING_BASE}/{contracts.STEP_RESULT_OUTPUT}"  # beside, not inside, the reports' folder
+        env["step_name"] = name
+        env["step_result_path"] = f"{result_dir}/{contracts.OutputFile.STEP_RESULT}"
+        outputs.append(result_output(ctx, name, result_dir))
     step = processing_step(ctx, name, script="data_quality.py", image_uri=ctx.sklearn_image, inputs=inputs,
                            outputs=outputs, env=env, depends_on=depends_on)
-    statistics = Join(on="/", values=[output_uri, "statistics.json"])
-    constraints = Join(on="/", values=[output_uri, "constraints.json"])
+    statistics = Join(on="/", values=[output_uri, contracts.OutputFile.STATISTICS])
+    constraints = Join(on="/", values=[output_uri, contracts.OutputFile.CONSTRAINTS])
     if baseline_statistics is None:
         return DataQualityStep(step, statistics, constraints, statistics, constraints)
     return DataQualityStep(step, statistics, constraints, baseline_statistics, baseline_constraints)

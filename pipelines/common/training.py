@@ -12,21 +12,20 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
+from batchops_core import results
+from batchops_core.contracts import OutputFile, Step
 from pipelines.common.code import code_version
 from pipelines.common.context import BuildContext, dataset_schema_json
-from pipelines.common.processing import processing_step, s3_input, step_output
+from pipelines.common.processing import (
+    processing_step,
+    result_output,
+    result_property_file,
+    s3_input,
+    step_output,
+)
 from pipelines.common.quality_steps import DataQualityStep, data_quality_step
 
-PREPROCESS = "Preprocess"
-BASELINE = "DataQualityBaseline"
-EVALUATE = "Evaluate"
-CHECK_METRIC = "CheckMetric"
-REGISTER = "RegisterModel"
-METRIC_FAIL = "MetricAboveThreshold"
-
 SPLITS = ("train", "validation", "test")
-PREPROCESSING_ARTEFACT = "preprocessing.json"
-EVALUATION_FILE = "evaluation.json"
 CSV = "text/csv"
 
 
@@ -53,9 +52,9 @@ def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
                  "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed)]
     if with_feedback:
         arguments += ["--feedback-uri", ctx.feedback_prefix_uri, "--region", ctx.region]
-    outputs = [step_output(ctx, PREPROCESS, name) for name in (*SPLITS, "baseline", "preprocessing")]
+    outputs = [step_output(ctx, Step.PREPROCESS, name) for name in (*SPLITS, "baseline", "preprocessing")]
     return processing_step(
-        ctx, PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
+        ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("data", ctx.input_data_uri, "input/data")], outputs=outputs, arguments=arguments,
         env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
     )
@@ -91,22 +90,23 @@ def model_trainer(ctx: BuildContext, step_name: str) -> Any:
 
 
 def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tuple[Any, Any]:
-    from sagemaker.core.workflow.properties import PropertyFile
-
-    evaluation = PropertyFile(name="EvaluationReport", output_name="evaluation", path=EVALUATION_FILE)
+    """Score the test split, write evaluation.json (all metrics) and result.json (the registration decision)."""
+    result = result_property_file(Step.EVALUATE)
     step = processing_step(
-        ctx, EVALUATE, script="evaluate.py", image_uri=ctx.xgboost_image,
+        ctx, Step.EVALUATE, script="evaluate.py", image_uri=ctx.xgboost_image,
         inputs=[s3_input("model", fitted.model_data_uri, "input/model"),
                 s3_input("test", processing_output_uri(preprocess, "test"), "input/test")],
-        outputs=[step_output(ctx, EVALUATE, "evaluation")], property_files=[evaluation],
+        outputs=[step_output(ctx, Step.EVALUATE, "evaluation"), result_output(ctx, Step.EVALUATE)],
+        arguments=["--metric", ctx.settings.model.metric, "--threshold", ctx.threshold.to_string()],
+        property_files=[result],
     )
-    return step, evaluation
+    return step, result
 
 
 def evaluation_uri(evaluate: Any) -> Any:
     from sagemaker.core.workflow.functions import Join
 
-    return Join(on="/", values=[processing_output_uri(evaluate, "evaluation"), EVALUATION_FILE])
+    return Join(on="/", values=[processing_output_uri(evaluate, "evaluation"), OutputFile.EVALUATION])
 
 
 def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep, fitted: FittedModel,
@@ -132,7 +132,7 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
     )
     metadata_properties = {
         "PreprocessingArtefact": Join(on="/", values=[processing_output_uri(preprocess, "preprocessing"),
-                                                      PREPROCESSING_ARTEFACT]),
+                                                      OutputFile.PREPROCESSING]),
         "TrainingData": ctx.input_data_uri,
         "CodeVersion": code_version(),
         "SemanticVersion": metadata.version("batchops"),
@@ -147,36 +147,48 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
         model_metrics=metrics, drift_check_baselines=drift_baselines,
         approval_status="PendingManualApproval", customer_metadata_properties=metadata_properties,
     )
-    return ModelStep(name=REGISTER, step_args=step_args)
+    return ModelStep(name=Step.REGISTER_MODEL, step_args=step_args)
 
 
-def metric_gate(ctx: BuildContext, evaluation: Any, evaluate: Any, register: Any) -> Any:
-    """Register when the metric meets the threshold (equal passes), else fail naming metric, value, threshold."""
-    from sagemaker.core.workflow.conditions import ConditionGreaterThanOrEqualTo, ConditionLessThanOrEqualTo
-    from sagemaker.core.workflow.functions import Join, JsonGet
+def result_field(step: Any, result: Any, field: str) -> Any:
+    """One field of a deciding step's result.json (see batchops_core.results.StepResult)."""
+    from sagemaker.core.workflow.functions import JsonGet
+
+    return JsonGet(step_name=step.name, property_file=result, json_path=field)
+
+
+def gate_failure_message(step: Any, result: Any, opening: str) -> Any:
+    """'<opening> rmse = 3.4 on 270 rows; the gate is rmse <= 3.0', every value read from result.json."""
+    from sagemaker.core.workflow.functions import Join
+
+    def get(field: str) -> Any:
+        return result_field(step, result, field)
+
+    return Join(on="", values=[opening, " ", get("metric"), " = ", get("value"), " on ", get("counts.rows"),
+                               " rows; the gate is ", get("metric"), " ", get("comparison"), " ", get("threshold")])
+
+
+def metric_gate(ctx: BuildContext, result: Any, evaluate: Any, register: Any) -> Any:
+    """Register when Evaluate's outcome is passed (the registry's rule, applied once, in the script), else fail
+    naming metric, value and the threshold the run used."""
+    from sagemaker.core.workflow.conditions import ConditionEquals
     from sagemaker.mlops.workflow.condition_step import ConditionStep
     from sagemaker.mlops.workflow.fail_step import FailStep
 
-    gates = ctx.settings.model
-    value = JsonGet(step_name=evaluate.name, property_file=evaluation,
-                    json_path=f"regression_metrics.{gates.metric}.value")
-    comparison = ConditionGreaterThanOrEqualTo if gates.higher_is_better else ConditionLessThanOrEqualTo
-    condition = comparison(left=value, right=gates.registration_threshold)
-    relation = "below" if gates.higher_is_better else "above"
-    fail = FailStep(name=METRIC_FAIL, error_message=Join(on=" ", values=[
-        f"Model not registered: test {gates.metric}", value, f"is {relation} the registration threshold",
-        str(gates.registration_threshold)]))
-    return ConditionStep(name=CHECK_METRIC, conditions=[condition], if_steps=[register], else_steps=[fail])
+    condition = ConditionEquals(left=result_field(evaluate, result, "outcome"), right=results.PASSED)
+    fail = FailStep(name=Step.METRIC_ABOVE_THRESHOLD,
+                    error_message=gate_failure_message(evaluate, result, "Model not registered: test"))
+    return ConditionStep(name=Step.CHECK_METRIC, conditions=[condition], if_steps=[register], else_steps=[fail])
 
 
 def build_training_pipeline(ctx: BuildContext, fit_model: ModelFitting, *, with_feedback: bool) -> Any:
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     preprocess = training_preprocess_step(ctx, with_feedback=with_feedback)
-    baseline = data_quality_step(ctx, BASELINE, processing_output_uri(preprocess, "baseline"))
+    baseline = data_quality_step(ctx, Step.DATA_QUALITY_BASELINE, processing_output_uri(preprocess, "baseline"))
     fitted = fit_model(ctx, preprocess, baseline.step)
-    evaluate, evaluation = evaluate_step(ctx, preprocess, fitted)
+    evaluate, result = evaluate_step(ctx, preprocess, fitted)
     register = register_step(ctx, preprocess, baseline, fitted, evaluate)
-    gate = metric_gate(ctx, evaluation, evaluate, register)
+    gate = metric_gate(ctx, result, evaluate, register)
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
                     steps=[preprocess, baseline.step, fitted.step, evaluate, gate])

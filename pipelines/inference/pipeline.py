@@ -1,38 +1,44 @@
 """Batch-inference builder: ResolveModel -> Preprocess -> CreateModel -> DataQualityCheck -> BatchTransform ->
-ModelQualityCheck.
+ModelQualityCheck -> CheckModelQuality -> (ModelQualityViolated).
 
 The model version is resolved when the pipeline runs (never baked in at upsert time): `ResolveModel` writes
 `model.json`, and later steps read image, model data, preprocessing artefact and baselines from it with JsonGet.
+`ModelQualityCheck` succeeds whenever it could evaluate and writes its result.json (passed / failed / skipped);
+`CheckModelQuality` routes outcome `failed` to the Fail step `ModelQualityViolated` (the retraining rule's match).
+On AWS a failed processing job uploads no outputs: deciding in a Condition step keeps the result readable.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from batchops_core import contracts, results
+from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext, dataset_schema_json
-from pipelines.common.processing import processing_step, s3_input, s3_output, step_output
+from pipelines.common.processing import (
+    processing_step,
+    result_output,
+    result_property_file,
+    s3_input,
+    s3_output,
+    step_output,
+)
 from pipelines.common.quality_steps import data_quality_step
-from pipelines.common.training import CSV, PREPROCESS, processing_output_uri
-
-RESOLVE_MODEL = "ResolveModel"
-CREATE_MODEL = "CreateModel"
-DATA_QUALITY_CHECK = "DataQualityCheck"
-BATCH_TRANSFORM = "BatchTransform"
-MODEL_QUALITY_CHECK = "ModelQualityCheck"
-MODEL_FILE = "model.json"
+from pipelines.common.training import CSV, gate_failure_message, processing_output_uri, result_field
 
 
 def active_model_parameter(ctx: BuildContext) -> str:
-    return f"/{ctx.settings.project}/{ctx.settings.environment}/active-model-package-arn"
+    return contracts.active_model_parameter(ctx.settings.project, ctx.settings.environment)
 
 
 def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
     from sagemaker.core.workflow.properties import PropertyFile
 
-    model_file = PropertyFile(name="ResolvedModel", output_name="model", path=MODEL_FILE)
+    model_file = PropertyFile(name="ResolvedModel", output_name="model", path=OutputFile.RESOLVED_MODEL)
     step = processing_step(
-        ctx, RESOLVE_MODEL, script="resolve_model.py", image_uri=ctx.sklearn_image, inputs=[],
-        outputs=[step_output(ctx, RESOLVE_MODEL, "model")], property_files=[model_file],
+        ctx, Step.RESOLVE_MODEL, script="resolve_model.py", image_uri=ctx.sklearn_image, inputs=[],
+        outputs=[step_output(ctx, Step.RESOLVE_MODEL, "model"), result_output(ctx, Step.RESOLVE_MODEL)],
+        property_files=[model_file],
         arguments=["--model-package-group", ctx.settings.pipelines.model_package_group,
                    "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region],
     )
@@ -42,10 +48,10 @@ def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
 def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
     """Apply the model version's saved preprocessing (never refit): transform input and data-quality input."""
     return processing_step(
-        ctx, PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
+        ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("data", ctx.input_data_uri, "input/data"),
                 s3_input("preprocessing", resolved("PreprocessingArtefact"), "input/preprocessing")],
-        outputs=[step_output(ctx, PREPROCESS, name) for name in ("transform", "dataquality")],
+        outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality")],
         arguments=["--mode", "transform"], env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
     )
 
@@ -56,7 +62,7 @@ def create_model_step(ctx: BuildContext, resolved: Any) -> Any:
 
     builder = ModelBuilder(image_uri=resolved("ImageUri"), s3_model_data_url=resolved("ModelDataUrl"),
                            role_arn=ctx.role_arn, sagemaker_session=ctx.session)
-    return ModelStep(name=CREATE_MODEL, step_args=builder.build())
+    return ModelStep(name=Step.CREATE_MODEL, step_args=builder.build())
 
 
 def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, check: Any) -> Any:
@@ -72,8 +78,8 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
         strategy="MultiRecord",
         assemble_with="Line",
         accept=CSV,
-        output_path=ctx.output_uri(BATCH_TRANSFORM, "predictions"),
-        base_transform_job_name=ctx.job_name_base(BATCH_TRANSFORM),
+        output_path=ctx.output_uri(Step.BATCH_TRANSFORM, "predictions"),
+        base_transform_job_name=ctx.job_name_base(Step.BATCH_TRANSFORM),
         sagemaker_session=ctx.session,
         tags=ctx.tags(),
     )
@@ -81,28 +87,45 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
         data=processing_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
         input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
     )
-    return TransformStep(name=BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
+    return TransformStep(name=Step.BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
 
 
-def model_quality_step(ctx: BuildContext, transform: Any) -> Any:
-    """Join predictions with the batch's ground truth by record key; fail only on a genuine metric violation."""
+def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
+    """Join predictions with the batch's ground truth by record key; write the outcome, report and feedback.
+
+    Succeeds whenever it could evaluate (a violation included); bad input still fails it."""
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
 
     settings = ctx.settings
     feedback_uri = Join(on="/", values=[ctx.feedback_prefix_uri.rstrip("/"), ExecutionVariables.PIPELINE_EXECUTION_ID])
-    return processing_step(
-        ctx, MODEL_QUALITY_CHECK, script="model_quality.py", image_uri=ctx.sklearn_image,
+    result = result_property_file(Step.MODEL_QUALITY_CHECK)
+    step = processing_step(
+        ctx, Step.MODEL_QUALITY_CHECK, script="model_quality.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions"),
                 s3_input("data", ctx.input_data_uri, "input/data")],
-        outputs=[step_output(ctx, MODEL_QUALITY_CHECK, "report"), s3_output("feedback", feedback_uri)],
+        outputs=[step_output(ctx, Step.MODEL_QUALITY_CHECK, "report"), s3_output("feedback", feedback_uri),
+                 result_output(ctx, Step.MODEL_QUALITY_CHECK)],
         arguments=["--input-bucket", ctx.input_bucket, "--input-key", ctx.input_key,
                    "--inference-prefix", settings.prefixes.inference,
                    "--ground-truth-prefix", settings.prefixes.ground_truth,
-                   "--metric", settings.model.metric, "--threshold", str(settings.model.model_quality_threshold),
-                   "--feedback-uri", feedback_uri, "--region", ctx.region],
-        env={"DATASET_SCHEMA": dataset_schema_json(settings)},
+                   "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(),
+                   "--region", ctx.region],
+        env={"DATASET_SCHEMA": dataset_schema_json(settings)}, property_files=[result],
     )
+    return step, result
+
+
+def model_quality_gate(quality: Any, result: Any) -> Any:
+    """Outcome `failed` -> the Fail step naming metric, value and the threshold the run used; else nothing."""
+    from sagemaker.core.workflow.conditions import ConditionEquals
+    from sagemaker.mlops.workflow.condition_step import ConditionStep
+    from sagemaker.mlops.workflow.fail_step import FailStep
+
+    fail = FailStep(name=Step.MODEL_QUALITY_VIOLATED,
+                    error_message=gate_failure_message(quality, result, "Model quality violated:"))
+    condition = ConditionEquals(left=result_field(quality, result, "outcome"), right=results.FAILED)
+    return ConditionStep(name=Step.CHECK_MODEL_QUALITY, conditions=[condition], if_steps=[fail], else_steps=[])
 
 
 def build(ctx: BuildContext) -> Any:
@@ -117,11 +140,12 @@ def build(ctx: BuildContext) -> Any:
     preprocess = inference_preprocess_step(ctx, resolved)
     create_model = create_model_step(ctx, resolved)
     check = data_quality_step(
-        ctx, DATA_QUALITY_CHECK, processing_output_uri(preprocess, "dataquality"),
+        ctx, Step.DATA_QUALITY_CHECK, processing_output_uri(preprocess, "dataquality"),
         baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=resolved("BaselineConstraints"),
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
-    quality = model_quality_step(ctx, transform)
+    quality, result = model_quality_step(ctx, transform)
+    gate = model_quality_gate(quality, result)
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform, quality])
+                    steps=[resolve, preprocess, create_model, check.step, transform, quality, gate])

@@ -1284,6 +1284,8 @@ ENVIRONMENT_KEYS = (
     "dataset_source", "output_path", "dataset_format", "baseline_statistics", "baseline_constraints",
     "categorical_drift_method", "publish_cloudwatch_metrics", "post_analytics_processor_script",
     "record_preprocessor_script", "comparison_threshold", "comparison_method", "fail_on_violation",
+    # Not analyzer keys: set by the pipeline's own check step so that it writes its structured result.
+    "step_name", "step_result_path",
 )
 
 
@@ -1316,6 +1318,28 @@ def _write_message(base_dir: str, text: str) -> None:
         print(f"cannot write the failure message to {path}: {error}", file=sys.stderr)
 
 
+def write_step_result(path: str, step: str, summary: dict, fail: bool, base_dir: str) -> None:
+    """result.json of a check (batchops_core.results.StepResult): passed, warning (violations, not failing) or
+    failed. The core package is the pipeline's `core` processing input: only this function needs it, so the
+    engine still runs alone (without `step_result_path`)."""
+    core = str(Path(_rebase(f"{CONTAINER_BASE_DIR}/processing/input/core", base_dir)))
+    if core not in sys.path:
+        sys.path.insert(0, core)
+    from batchops_core import results
+
+    violations = summary["violations"]
+    outcome = results.PASSED if not violations else results.FAILED if fail else results.WARNING
+    message = (_failure_summary(summary) if violations else
+               f"Data quality check found no constraint violation in {summary['item_count']} rows.")
+    result = results.StepResult(
+        step=step, outcome=outcome, message=message,
+        counts={"rows": summary["item_count"], "features": summary["features"], "violations": violations},
+        details={"violation_counts": summary["violation_counts"]})
+    target = Path(_rebase(path, base_dir))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(result.to_json(), encoding="utf-8")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Script entry: analyzer keys from the environment (flags override); exit 0 when done, EXIT_VIOLATIONS
     when violations are found and fail_on_violation is true (default), EXIT_ERROR on bad input. Failures write
@@ -1330,7 +1354,15 @@ def main(argv: list[str] | None = None) -> int:
         fail_text = env.pop("fail_on_violation", "true").strip().lower()
         if fail_text not in ("true", "false"):
             raise DataQualityError(f"fail_on_violation: expected true or false, got {fail_text!r}")
+        step_name, result_path = env.pop("step_name", ""), env.pop("step_result_path", "")
+        if bool(step_name) != bool(result_path):
+            raise DataQualityError("step_name and step_result_path: give both (to write result.json) or neither")
         summary = run_analyzer(env, base_dir=base_dir, chunk_rows=arguments.chunk_rows)
+        if result_path and summary["mode"] != "check":
+            raise DataQualityError("step_result_path: only a check (baseline_statistics and baseline_constraints "
+                                   "given) decides anything; a baseline run writes no result")
+        if result_path:
+            write_step_result(result_path, step_name, summary, fail_text == "true", base_dir)
     except DataQualityError as error:
         message = f"Data quality analysis failed: {error}"
         print(message, file=sys.stderr)

@@ -1,11 +1,16 @@
-"""Evaluate step (XGBoost image): score the test split with the trained model and write `evaluation.json`.
+"""Evaluate step (XGBoost image): score the test split with the trained model; write `evaluation.json` and the
+registration decision `result.json`.
 
-`evaluation.json` = `{"regression_metrics": {"mse"|"rmse"|"mae"|"r2": {"value", "standard_deviation"}}}`.
+`evaluation.json` = `{"<problem type>_metrics": {<metric>: {"value", "standard_deviation"}}}` for every metric of
+the registry's problem type (the model registry's statistics). `result.json` (batchops_core.results.StepResult)
+holds the gate: `--metric`, its value, `--threshold` (the run's RegistrationThreshold), the comparison and the
+outcome passed/failed by the registry's rule; the pipeline's CheckMetric step reads the outcome.
 Loads model files of the built-in algorithm from xgboost 1.7 (binary or pickled) and 3.x (UBJSON/JSON).
 """
 
 from __future__ import annotations
 
+import argparse
 import os
 import pickle
 import sys
@@ -15,10 +20,14 @@ from pathlib import Path
 
 import numpy as np
 
-# The shared helpers: beside this file locally, the processing input `steplib` in a container.
-sys.path[:0] = [str(Path(__file__).resolve().parent),
-                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+# The shared helpers and the core modules: beside this file (core: installed) locally, the processing inputs
+# `steplib` and `core` in a container; the shipped core comes first so that it is the one imported.
+_INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input")
+sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
+
+from batchops_core import metrics, results  # noqa: E402
+from batchops_core.contracts import OutputFile, Step  # noqa: E402
 
 StepFailure = steplib.StepFailure
 
@@ -61,9 +70,28 @@ def read_test_split(directory: Path):
     return data[:, 0], data[:, 1:]
 
 
+def parse_args(argv: list[str] | None):
+    parser = argparse.ArgumentParser(description="Evaluate the trained model on the test split.")
+    parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True, help="the registration gate's")
+    parser.add_argument("--threshold", type=float, required=True, help="the run's registration threshold")
+    return parser.parse_args(argv)
+
+
+def decide(metric: metrics.Metric, value: float, threshold: float, rows: int) -> results.StepResult:
+    passed = metric.passes(value, threshold)
+    verdict = "the model is registered" if passed else "the model is not registered"
+    message = (f"test {metric.name} {metric.format(value)} on {rows} rows "
+               f"{'meets' if passed else 'fails'} the gate {metric.describe_gate(threshold)}: {verdict}")
+    return results.StepResult(step=Step.EVALUATE, outcome=results.PASSED if passed else results.FAILED,
+                              message=message, metric=metric.name, value=value, threshold=threshold,
+                              comparison=metric.comparison, counts={"rows": rows})
+
+
 def main(argv: list[str] | None = None) -> int:
     import xgboost
 
+    args = parse_args(argv)
+    metric = steplib.gate_metric(args.metric, args.threshold)
     archives = steplib.list_files(steplib.processing_path("input", "model"), ".tar.gz")
     if len(archives) != 1:
         raise StepFailure(f"expected one model.tar.gz under {steplib.processing_path('input', 'model')}, "
@@ -71,11 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     booster = load_booster(archives[0])
     actual, features = read_test_split(steplib.processing_path("input", "test"))
     predicted = booster.predict(xgboost.DMatrix(features))
-    metrics = steplib.regression_metrics(actual, predicted)
-    steplib.write_json(steplib.processing_path("output", "evaluation", "evaluation.json"),
-                       {"regression_metrics": metrics})
-    summary = ", ".join(f"{name} {values['value']:.4f}" for name, values in metrics.items())
+    computed = steplib.compute_metrics(metric, actual, predicted, what="test split")
+    steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION),
+                       {f"{metric.problem_type}_metrics": computed})
+    summary = ", ".join(f"{name} {metrics.get(name).format(values['value'])}" for name, values in computed.items())
     print(f"evaluated {len(actual)} test rows: {summary}")
+    result = decide(metric, computed[metric.name]["value"], args.threshold, len(actual))
+    steplib.write_step_result(result)
+    print(result.message)
     return 0
 
 

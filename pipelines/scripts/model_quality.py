@@ -2,11 +2,13 @@
 
 Ground truth for the batch `<inference prefix>/<rel path>` is every CSV under `<ground-truth prefix>/<rel path>`
 (record key and target, the dataset's header convention). Predictions (`key,prediction` lines of the transform's
-`.out` files) are joined to it by record key, never by row position. Writes `report.json`. Exits non-zero only
-on a genuine metric violation, with the metric, value, threshold and rows in `/opt/ml/output/message`; missing
-ground truth or no matching keys is reported as skipped and succeeds. The labelled rows (raw features and
-target, training schema) go to the `feedback` output, and straight to `--feedback-uri` when the step fails
-(outputs of a failed job are not uploaded).
+`.out` files) are joined to it by record key, never by row position. Writes `report.json` (for people) and
+`result.json` (batchops_core.results.StepResult: metric, value, `--threshold` as the run used it, comparison,
+outcome passed / failed / skipped, counts rows / matched). The step succeeds whenever it could evaluate, a
+violation included: the pipeline's CheckModelQuality step reads the outcome and fails the execution through
+ModelQualityViolated (a failed job would upload no outputs, so the result would be lost on AWS). Missing ground
+truth or no matching keys is `skipped`; bad input (malformed files, a bad threshold) fails the step itself.
+The labelled rows (raw features and target, training schema) go to the `feedback` output.
 """
 
 from __future__ import annotations
@@ -19,14 +21,17 @@ from pathlib import Path
 
 import numpy as np
 
-# The shared helpers: beside this file locally, the processing input `steplib` in a container.
-sys.path[:0] = [str(Path(__file__).resolve().parent),
-                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+# The shared helpers and the core modules: beside this file (core: installed) locally, the processing inputs
+# `steplib` and `core` in a container; the shipped core comes first so that it is the one imported.
+_INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input")
+sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
+
+from batchops_core import metrics, results  # noqa: E402
+from batchops_core.contracts import OutputFile, Step  # noqa: E402
 
 StepFailure = steplib.StepFailure
 LISTED_KEYS = 20
-FEEDBACK_FILE = "feedback.csv"
 
 
 def read_predictions(directory: Path) -> dict[str, float]:
@@ -85,21 +90,24 @@ def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
     return len(rows)
 
 
-def upload_feedback(local: Path, uri: str, region: str) -> None:
-    bucket, prefix = steplib.split_s3_uri(uri.rstrip("/") + "/" + FEEDBACK_FILE)
-    steplib.s3_client(region).upload_file(str(local), bucket, prefix)
-    print(f"labelled batch uploaded to s3://{bucket}/{prefix}")
-
-
-def check(args, schema) -> tuple[dict, str | None, dict[str, float]]:
-    """The report, the failure message when the metric violates the threshold, and the ground truth."""
+def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResult, dict[str, float]]:
+    """The report, the structured result and the ground truth."""
     predictions = read_predictions(steplib.processing_path("input", "predictions"))
-    report: dict = {"metric": args.metric, "threshold": args.threshold, "rows_scored": len(predictions),
+    report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
                     "batch": f"s3://{args.input_bucket}/{args.input_key}"}
+
+    def outcome(status: str, message: str, value: float | None = None, matched: int = 0) -> results.StepResult:
+        return results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=status, message=message,
+                                  metric=metric.name, value=value, threshold=args.threshold,
+                                  comparison=metric.comparison, counts={"rows": len(predictions), "matched": matched})
+
+    def skipped(reason: str, truth: dict[str, float]):
+        return ({**report, "status": results.SKIPPED, "reason": reason},
+                outcome(results.SKIPPED, f"model quality not checked: {reason}"), truth)
+
     prefix = ground_truth_prefix(args.input_key, args.inference_prefix, args.ground_truth_prefix)
     if prefix is None:
-        return {**report, "status": "skipped",
-                "reason": f"the batch key is not under the inference prefix '{args.inference_prefix}/'"}, None, {}
+        return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", {})
     report["ground_truth"] = f"s3://{args.input_bucket}/{prefix}"
     try:
         files = steplib.download_csv_objects(steplib.s3_client(args.region), args.input_bucket, prefix,
@@ -107,7 +115,7 @@ def check(args, schema) -> tuple[dict, str | None, dict[str, float]]:
     except Exception as error:  # botocore raises several kinds; say where we looked
         raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
     if not files:
-        return {**report, "status": "skipped", "reason": "no ground truth for this batch"}, None, {}
+        return skipped("no ground truth for this batch", {})
     truth = read_ground_truth(files, schema)
     matched = [key for key in predictions if key in truth]
     report.update({
@@ -118,47 +126,44 @@ def check(args, schema) -> tuple[dict, str | None, dict[str, float]]:
         "unmatched_ground_truth_count": sum(1 for k in truth if k not in predictions),
     })
     if not matched:
-        return {**report, "status": "skipped",
-                "reason": "no record key of the ground truth matches a prediction"}, None, truth
-    metrics = steplib.regression_metrics(np.array([truth[k] for k in matched]),
-                                         np.array([predictions[k] for k in matched]))
-    value = metrics[args.metric]["value"]
-    report.update({"metrics": metrics, "value": value})
-    if steplib.passes(args.metric, value, args.threshold):
-        return {**report, "status": "passed"}, None, truth
-    relation = "below" if args.metric == "r2" else "above"
-    message = (f"Model quality violation: {args.metric} {value:.6g} is {relation} the threshold {args.threshold:g} "
+        return skipped("no record key of the ground truth matches a prediction", truth)
+    computed = steplib.compute_metrics(metric, np.array([truth[k] for k in matched]),
+                                       np.array([predictions[k] for k in matched]),
+                                       what=f"ground truth under {report['ground_truth']}")
+    value = computed[metric.name]["value"]
+    report.update({"metrics": computed, "value": value})
+    passed = metric.passes(value, args.threshold)
+    status = results.PASSED if passed else results.FAILED
+    message = (f"Model quality {'within' if passed else 'violation'}: {metric.name} {metric.format(value)} "
+               f"{'meets' if passed else 'fails'} the gate {metric.describe_gate(args.threshold)} "
                f"on {len(matched)} matched rows of {report['batch']}")
-    return {**report, "status": "failed"}, message, truth
+    return {**report, "status": status}, outcome(status, message, value, len(matched)), truth
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Check a scored batch against its ground truth.")
     for name in ("--input-bucket", "--input-key", "--inference-prefix", "--ground-truth-prefix", "--region"):
         parser.add_argument(name, required=True)
-    parser.add_argument("--metric", choices=steplib.METRICS, required=True)
-    parser.add_argument("--threshold", type=float, required=True)
-    parser.add_argument("--feedback-uri", default="", help="s3:// folder for the labelled batch of this execution")
+    parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True)
+    parser.add_argument("--threshold", type=float, required=True, help="the run's ModelQualityThreshold")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    metric = steplib.gate_metric(args.metric, args.threshold)
     schema = steplib.Schema.from_environment()
-    report, failure, truth = check(args, schema)
+    report, result, truth = check(args, schema, metric)
     if report.get("rows_matched"):
         data_dir = steplib.processing_path("input", "data")
         batch_files = [(p, p.relative_to(data_dir).as_posix()) for p in steplib.list_files(data_dir, ".csv")]
         batch = steplib.read_tables(batch_files, schema, required=[schema.record_key, *schema.features],
                                     optional=[schema.target])
-        feedback_path = steplib.processing_path("output", "feedback", FEEDBACK_FILE)
+        feedback_path = steplib.processing_path("output", "feedback", OutputFile.FEEDBACK)
         report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)
-        if failure and args.feedback_uri:
-            upload_feedback(feedback_path, args.feedback_uri, args.region)
-    steplib.write_json(steplib.processing_path("output", "report", "report.json"), report)
-    print(f"model quality: {report['status']}" + (f" ({report.get('reason')})" if report.get("reason") else ""))
-    if failure:
-        raise StepFailure(failure)
+    steplib.write_json(steplib.processing_path("output", "report", OutputFile.MODEL_QUALITY_REPORT), report)
+    steplib.write_step_result(result)
+    print(f"model quality: {result.outcome}: {result.message}")
     return 0
 
 

@@ -24,10 +24,13 @@ from pathlib import Path
 
 import numpy as np
 
-# The shared helpers: beside this file locally, the processing input `steplib` in a container.
-sys.path[:0] = [str(Path(__file__).resolve().parent),
-                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+# The shared helpers and the core modules: beside this file (core: installed) locally, the processing inputs
+# `steplib` and `core` in a container; the shipped core comes first so that it is the one imported.
+_INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input")
+sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
+
+from batchops_core.s3uri import S3UriError, split_s3_uri  # noqa: E402
 
 StepFailure = steplib.StepFailure
 
@@ -123,7 +126,10 @@ def input_files(directory: Path, description: str) -> list[tuple[Path, str]]:
 
 
 def feedback_files(uri: str, region: str) -> list[tuple[Path, str]]:
-    bucket, prefix = steplib.split_s3_uri(uri)
+    try:
+        bucket, prefix = split_s3_uri(uri, what="--feedback-uri")
+    except S3UriError as error:
+        raise StepFailure(str(error)) from None
     destination = steplib.processing_path("feedback")
     try:
         found = steplib.download_csv_objects(steplib.s3_client(region), bucket, prefix, destination)

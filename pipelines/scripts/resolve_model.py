@@ -3,7 +3,9 @@
 The SSM active-model parameter wins when it holds the ARN of an Approved version of the group; otherwise the
 latest Approved version of the group is used. Nothing approved is a clear failure, never an IndexError.
 `model.json`: ModelPackageArn, ModelPackageVersion, ImageUri, ModelDataUrl, PreprocessingArtefact,
-BaselineStatistics, BaselineConstraints (the version's drift-check baselines).
+BaselineStatistics, BaselineConstraints (the version's drift-check baselines). `result.json`
+(batchops_core.results.StepResult): outcome passed, details model_package_arn, model_package_version and
+chosen_by (`active_model_parameter` or `latest_approved`, with the reason the pointer was not used).
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ import os
 import sys
 from pathlib import Path
 
-# The shared helpers: beside this file locally, the processing input `steplib` in a container.
-sys.path[:0] = [str(Path(__file__).resolve().parent),
-                os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input", "steplib")]
+# The shared helpers and the core modules: beside this file (core: installed) locally, the processing inputs
+# `steplib` and `core` in a container; the shipped core comes first so that it is the one imported.
+_INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "processing", "input")
+sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
+from batchops_core import results  # noqa: E402
+from batchops_core.contracts import OutputFile, Step  # noqa: E402
+
 StepFailure = steplib.StepFailure
-APPROVED = "Approved"
+APPROVED = "Approved"  # a SageMaker ModelApprovalStatus (contracts.MODEL_APPROVAL_STATUSES)
+POINTER, LATEST = "active_model_parameter", "latest_approved"  # how the version was chosen (result details)
 
 
 def pointer_value(ssm, parameter: str) -> str | None:
@@ -102,15 +109,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     sagemaker = boto3.client("sagemaker", region_name=args.region)
     ssm = boto3.client("ssm", region_name=args.region)
-    package = None
+    package, chosen_by = None, POINTER
     arn = pointer_value(ssm, args.active_model_parameter)
     if arn:
         package = pointed_package(sagemaker, arn, args.model_package_group)
     if package is None:
-        package = latest_approved(sagemaker, args.model_package_group)
+        package, chosen_by = latest_approved(sagemaker, args.model_package_group), LATEST
     document = model_document(package)
-    steplib.write_json(steplib.processing_path("output", "model", "model.json"), document)
-    print(f"scoring with {document['ModelPackageArn']} (version {document['ModelPackageVersion']})")
+    steplib.write_json(steplib.processing_path("output", "model", OutputFile.RESOLVED_MODEL), document)
+    how = f"the active-model parameter {args.active_model_parameter}" if chosen_by == POINTER else (
+        f"the latest Approved version of {args.model_package_group}")
+    message = f"scoring with {document['ModelPackageArn']} (version {document['ModelPackageVersion']}), {how}"
+    steplib.write_step_result(results.StepResult(
+        step=Step.RESOLVE_MODEL, outcome=results.PASSED, message=message,
+        details={"model_package_arn": document["ModelPackageArn"],
+                 "model_package_version": document["ModelPackageVersion"], "chosen_by": chosen_by,
+                 "model_package_group": args.model_package_group}))
+    print(message)
     return 0
 
 

@@ -1,7 +1,9 @@
-"""Helpers shared by the step scripts: paths, failure reporting, the dataset schema, CSV reading, metrics, S3.
+"""Helpers shared by the step scripts: paths, failure reporting, the dataset schema, CSV reading, results, S3.
 
 Shipped beside the scripts as the processing input `steplib` (`/opt/ml/processing/input/steplib`). Runs in the
-scikit-learn 1.2-1 and XGBoost containers (Python 3.8+, numpy 1.x) and locally: standard library and numpy only.
+scikit-learn 1.2-1 and XGBoost 1.7-1 containers (Python 3.9, numpy 1.x) and locally: standard library, numpy and
+the shipped core modules (the processing input `core`, put on sys.path by each script before this import).
+Metrics and their pass/fail rule come from `batchops_core.metrics`, S3 URIs from `batchops_core.s3uri`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from batchops_core import metrics
+from batchops_core.contracts import STEP_RESULT_OUTPUT, OutputFile
+from batchops_core.results import StepResult
 
 NUMERIC_TYPES = ("integer", "float")
 MAX_LISTED = 5  # problems listed per column before "... and N more"
@@ -320,47 +326,39 @@ def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] |
         writer.writerows(rows)
 
 
-# ------------------------------------------------------------------------------------------ metrics
-
-METRICS = ("mse", "rmse", "mae", "r2")
+# ------------------------------------------------------------------------------------------ metrics, results
 
 
-def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, dict[str, float]]:
-    """`{"mse": {"value", "standard_deviation"}, ...}`; the deviation is that of the per-row quantity
-    (squared error for mse, absolute error for rmse and mae, residual for r2)."""
-    actual = np.asarray(actual, dtype=np.float64)
-    predicted = np.asarray(predicted, dtype=np.float64)
-    if actual.size == 0:
-        raise StepFailure("no rows to compute metrics on")
-    residual = actual - predicted
-    squared, absolute = residual ** 2, np.abs(residual)
-    total = float(np.sum((actual - actual.mean()) ** 2))
-    residual_sum = float(np.sum(squared))
-    r2 = 1.0 - residual_sum / total if total > 0 else (1.0 if residual_sum == 0 else 0.0)
-    mse = float(np.mean(squared))
-    return {
-        "mse": {"value": mse, "standard_deviation": float(np.std(squared))},
-        "rmse": {"value": math.sqrt(mse), "standard_deviation": float(np.std(absolute))},
-        "mae": {"value": float(np.mean(absolute)), "standard_deviation": float(np.std(absolute))},
-        "r2": {"value": r2, "standard_deviation": float(np.std(residual))},
-    }
+def gate_metric(name: str, threshold: float) -> metrics.Metric:
+    """The registry's metric `name`, its `threshold` checked against the metric's rule (a StepFailure says why)."""
+    try:
+        metric = metrics.get(name)
+    except metrics.MetricError as error:
+        raise StepFailure(f"--metric: {error}") from None
+    problem = metric.threshold_problem(threshold)
+    if problem:
+        raise StepFailure(f"--threshold: {problem}")
+    return metric
 
 
-def passes(metric: str, value: float, threshold: float) -> bool:
-    """The one comparison rule of every quality gate: equal to the threshold passes; r2 is higher-is-better."""
-    return value >= threshold if metric == "r2" else value <= threshold
+def compute_metrics(metric: metrics.Metric, actual, predicted, *, what: str) -> dict[str, dict[str, float]]:
+    """Every metric of the gate metric's problem type on these rows; the gate metric itself must be defined."""
+    try:
+        return metrics.compute_all(metric.problem_type, actual, predicted, required=metric.name)
+    except metrics.MetricError as error:
+        raise StepFailure(f"{what}: {error}") from None
+
+
+
+def write_step_result(result: StepResult) -> Path:
+    """The structured result of a deciding step: `result.json` in its processing output `result`."""
+    path = processing_path("output", STEP_RESULT_OUTPUT, OutputFile.STEP_RESULT)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(result.to_json(), encoding="utf-8")
+    return path
 
 
 # ------------------------------------------------------------------------------------------ S3
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    if not uri.startswith("s3://"):
-        raise StepFailure(f"not an s3:// URI: '{uri}'")
-    bucket, _, key = uri[5:].partition("/")
-    if not bucket:
-        raise StepFailure(f"not an s3:// URI: '{uri}'")
-    return bucket, key
 
 
 def s3_client(region: str):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from batchops_core import metrics
+from batchops_core.contracts import Step
 from pipelines.common.context import BuildContext
 from pipelines.common.training import FittedModel, build_training_pipeline, model_trainer, training_channels
-
-TUNE = "Tune"
 
 
 def hyperparameter_ranges(ctx: BuildContext) -> dict[str, Any]:
@@ -30,14 +30,18 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
     from sagemaker.train.tuner import HyperparameterTuner
 
     hpo = ctx.settings.hpo
-    trainer = model_trainer(ctx, TUNE)
+    objective = metrics.TUNING_OBJECTIVES.get(hpo.objective_metric)
+    if objective is None:
+        raise ValueError(f"hpo.objective_metric '{hpo.objective_metric}' is not a tuning objective of the metric "
+                         f"registry (known: {', '.join(metrics.TUNING_OBJECTIVES)})")
+    trainer = model_trainer(ctx, Step.TUNE)
     tuned = {spec.name for spec in hpo.ranges}
     # Tuned hyperparameters must not also be static ones.
     trainer.hyperparameters = {k: v for k, v in trainer.hyperparameters.items() if k not in tuned}
     tuner = HyperparameterTuner(
         model_trainer=trainer,
         objective_metric_name=hpo.objective_metric,
-        objective_type="Minimize",  # every configurable objective (rmse, mae, mse) is an error
+        objective_type="Maximize" if objective.higher_is_better else "Minimize",
         hyperparameter_ranges=hyperparameter_ranges(ctx),
         strategy=hpo.strategy,
         max_jobs=hpo.max_jobs,
@@ -45,10 +49,10 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
         random_seed=ctx.settings.model.split_seed,  # the same data and config pick the same candidates
     )
     # Channels go to tune(), not to the trainer: the tuner rejects trainer-level channels.
-    step = TuningStep(name=TUNE, step_args=tuner.tune(inputs=training_channels(preprocess)), depends_on=[baseline])
+    step = TuningStep(name=Step.TUNE, step_args=tuner.tune(inputs=training_channels(preprocess)), depends_on=[baseline])
     # The best job's model: S3OutputPath/<job name>/output/model.tar.gz, S3OutputPath as in model_trainer.
     model_uri = step.get_top_model_s3_uri(top_k=0, s3_bucket=ctx.settings.bucket,
-                                          prefix=ctx.output_key_prefix(TUNE, "model"))
+                                          prefix=ctx.output_key_prefix(Step.TUNE, "model"))
     return FittedModel(step, model_uri)
 
 

@@ -59,10 +59,32 @@ def unresolved_references(definition: dict) -> list[str]:
             if not match or match.group(1) not in steps:
                 problems.append(f"{where}: JsonGet names no existing step: {target}")
                 continue
-            names = {f["PropertyFileName"] for f in steps[match.group(1)].get("PropertyFiles", [])}
-            if match.group(2) not in names:
+            files = {f["PropertyFileName"]: f for f in steps[match.group(1)].get("PropertyFiles", [])}
+            if match.group(2) not in files:
                 problems.append(f"{where}: step {match.group(1)} has no property file {match.group(2)}")
+                continue
+            problems.extend(f"{where}: {p}" for p in _property_file_problems(steps[match.group(1)],
+                                                                            files[match.group(2)], json_get["Path"]))
     return problems
+
+
+def _property_file_problems(step: dict, property_file: dict, path: str) -> list[str]:
+    """The file must be written by an output of the step; a path into result.json must name a StepResult field."""
+    from dataclasses import fields
+
+    from batchops_core.contracts import OutputFile
+    from batchops_core.results import StepResult
+
+    outputs = {o["OutputName"] for o in step["Arguments"].get("ProcessingOutputConfig", {}).get("Outputs", [])}
+    if property_file["OutputName"] not in outputs:
+        return [f"step {step['Name']} has no output {property_file['OutputName']} for {property_file['FilePath']}"]
+    if property_file["FilePath"] != OutputFile.STEP_RESULT:
+        return []
+    head = re.split(r"[.\[]", path, maxsplit=1)[0]
+    known = {f.name for f in fields(StepResult)}
+    if head not in known:
+        return [f"{OutputFile.STEP_RESULT} has no field '{head}' (fields: {', '.join(sorted(known))})"]
+    return []
 
 
 def _step_reference_problems(target: str, steps: dict[str, dict]) -> list[str]:

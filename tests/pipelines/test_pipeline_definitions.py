@@ -18,7 +18,8 @@ PIPELINE_KEYS = ("training", "training_hpo", "inference")
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
 INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
-                   "ModelQualityCheck"}
+                   "ModelQualityCheck", "CheckModelQuality", "ModelQualityViolated"}
+RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
 def both_variants(local_definitions, other_definitions):
@@ -96,16 +97,38 @@ def test_the_reference_check_catches_a_dangling_reference(local_definitions):
     assert any("no output trian" in problem for problem in unresolved_references(broken))
 
 
-def test_parameters_are_the_shared_input_location(local_definitions, local_settings):
+def test_the_reference_check_catches_a_result_field_that_does_not_exist(local_definitions):
+    broken = json.loads(json.dumps(local_definitions["inference"]).replace('"Path": "outcome"', '"Path": "verdict"'))
+    assert any("result.json has no field 'verdict'" in problem for problem in unresolved_references(broken))
+    undeclared = json.loads(json.dumps(local_definitions["inference"]).replace(
+        "Parameters.ModelQualityThreshold", "Parameters.QualityThreshold"))
+    assert any("undeclared parameter" in problem for problem in unresolved_references(undeclared))
+
+
+def test_parameters_are_the_input_location_and_the_gate_threshold(local_definitions, other_definitions,
+                                                                 local_settings, other_settings):
     prefixes = local_settings.prefixes
     expected_keys = {"training": prefixes.training + "/", "training_hpo": prefixes.training + "/",
                      "inference": prefixes.inference + "/"}
-    for key in PIPELINE_KEYS:
-        parameters = {p["Name"]: p for p in local_definitions[key]["Parameters"]}
-        assert set(parameters) == {"InputBucket", "InputKey"}
-        assert parameters["InputBucket"] == {"Name": "InputBucket", "Type": "String",
-                                             "DefaultValue": local_settings.bucket}
-        assert parameters["InputKey"]["DefaultValue"] == expected_keys[key]
+    for settings, definitions in ((local_settings, local_definitions), (other_settings, other_definitions)):
+        model = settings.model
+        thresholds = {"training": ("RegistrationThreshold", model.registration_threshold),
+                      "training_hpo": ("RegistrationThreshold", model.registration_threshold),
+                      "inference": ("ModelQualityThreshold", model.model_quality_threshold)}
+        for key in PIPELINE_KEYS:
+            parameters = {p["Name"]: p for p in definitions[key]["Parameters"]}
+            name, default = thresholds[key]
+            assert set(parameters) == {"InputBucket", "InputKey", name}
+            assert parameters["InputBucket"] == {"Name": "InputBucket", "Type": "String",
+                                                 "DefaultValue": settings.bucket}
+            assert parameters["InputKey"]["DefaultValue"] == expected_keys[key]
+            assert parameters[name] == {"Name": name, "Type": "Float", "DefaultValue": default}
+            # The deciding script receives the parameter (never the configured number baked in).
+            decider = all_steps(definitions[key])["ModelQualityCheck" if key == "inference" else "Evaluate"]
+            arguments = decider["Arguments"]["AppSpecification"]["ContainerArguments"]
+            assert arguments[arguments.index("--threshold") + 1] == {
+                "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{name}"}]}}
+            assert arguments[arguments.index("--metric") + 1] == model.metric
 
 
 def test_every_output_is_execution_scoped(local_definitions, local_settings):
@@ -122,7 +145,7 @@ def test_every_output_is_execution_scoped(local_definitions, local_settings):
 
 
 def test_step_code_is_content_addressed(local_definitions, local_settings):
-    from pipelines.common.code import step_script
+    from pipelines.common.code import core_package_uri, step_script
 
     for key in PIPELINE_KEYS:
         for step in all_steps(local_definitions[key]).values():
@@ -134,6 +157,20 @@ def test_step_code_is_content_addressed(local_definitions, local_settings):
             if script_name != "data_quality.py":
                 assert inputs["steplib"]["S3Uri"] == step_script("steplib.py").uri(local_settings)
                 assert inputs["steplib"]["LocalPath"] == "/opt/ml/processing/input/steplib"
+            assert inputs["core"]["S3Uri"] == core_package_uri(local_settings)
+            assert inputs["core"]["LocalPath"] == "/opt/ml/processing/input/core/batchops_core"
+
+
+def test_the_core_package_is_content_addressed_and_uploaded(local_settings):
+    from pipelines.common.code import all_step_scripts, core_modules, core_package_uri
+
+    uri = core_package_uri(local_settings)
+    prefix = f"s3://{local_settings.bucket}/{local_settings.prefixes.code}/"
+    assert uri.startswith(prefix) and uri.endswith("/batchops_core/")
+    shipped = {script.uri(local_settings) for script in core_modules()}
+    assert shipped == {uri + name for name in ("__init__.py", "contracts.py", "metrics.py", "results.py",
+                                               "s3uri.py")}
+    assert shipped <= {script.uri(local_settings) for script in all_step_scripts()}  # the upsert uploads them
 
 
 # ------------------------------------------------------------------------------------------ training
@@ -241,23 +278,34 @@ def test_code_version_follows_the_scripts(local_definitions):
     assert len(code_version()) == 16
 
 
-def test_metric_gate_error_metric(local_definitions, local_settings):
-    check = all_steps(local_definitions["training"])["CheckMetric"]["Arguments"]
-    [condition] = check["Conditions"]
-    assert condition["Type"] == "LessThanOrEqualTo"
-    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "regression_metrics.rmse.value"
-    assert condition["RightValue"] == local_settings.model.registration_threshold
-    message = check["ElseSteps"][0]["Arguments"]["ErrorMessage"]["Std:Join"]["Values"]
-    assert "rmse" in message[0] and str(local_settings.model.registration_threshold) in message
-    assert any("Std:JsonGet" in part for part in message if isinstance(part, dict))
+def result_json_get(step_name: str, path: str) -> dict:
+    return {"Std:JsonGet": {"PropertyFile": {"Get": f"Steps.{step_name}.PropertyFiles.{step_name}Result"},
+                            "Path": path}}
 
 
-def test_metric_gate_r2_is_higher_is_better(other_definitions):
-    check = all_steps(other_definitions["training"])["CheckMetric"]["Arguments"]
-    [condition] = check["Conditions"]
-    assert condition["Type"] == "GreaterThanOrEqualTo"
-    assert condition["LeftValue"]["Std:JsonGet"]["Path"] == "regression_metrics.r2.value"
-    assert condition["RightValue"] == 0.5
+def failure_message_reads(message: dict, step_name: str) -> list[str]:
+    """The result.json fields a Fail step's message reads (its text parts are for people)."""
+    values = message["Std:Join"]["Values"]
+    assert all(isinstance(v, str) or v["Std:JsonGet"]["PropertyFile"]["Get"].startswith(f"Steps.{step_name}.")
+               for v in values)
+    return [v["Std:JsonGet"]["Path"] for v in values if isinstance(v, dict)]
+
+
+@pytest.mark.parametrize("variant", ["local", "other"])
+def test_metric_gate_reads_the_outcome_evaluate_decided(local_definitions, other_definitions, variant):
+    # Direction and threshold live in the registry and the run's parameter: the condition only reads the outcome
+    # (rmse, lower is better, in `local`; r2, higher is better, in `other`: the same condition).
+    definitions = local_definitions if variant == "local" else other_definitions
+    steps = all_steps(definitions["training"])
+    assert steps["Evaluate"]["PropertyFiles"] == [{"PropertyFileName": "EvaluateResult", **RESULT_PROPERTY_FILE}]
+    _, outputs = processing_io(steps["Evaluate"])
+    assert outputs["result"]["LocalPath"] == "/opt/ml/processing/output/result"
+    check = steps["CheckMetric"]["Arguments"]
+    assert check["Conditions"] == [{"Type": "Equals", "LeftValue": result_json_get("Evaluate", "outcome"),
+                                    "RightValue": "passed"}]
+    message = check["ElseSteps"][0]["Arguments"]["ErrorMessage"]
+    assert failure_message_reads(message, "Evaluate") == ["metric", "value", "counts.rows", "metric", "comparison",
+                                                          "threshold"]
 
 
 def test_model_monitor_baseline_step(local_definitions):
@@ -289,6 +337,13 @@ def test_builtin_engine_steps_keep_the_analyzer_contract(other_definitions, othe
         assert environment["dataset_source"] == "/opt/ml/processing/input/baseline_dataset_input"
         assert environment["output_path"] == "/opt/ml/processing/output"
     assert "baseline_statistics" not in baseline["Arguments"]["Environment"]
+    # Only the check decides: it writes result.json into its `result` output, beside the reports' folder.
+    assert "step_result_path" not in baseline["Arguments"]["Environment"]
+    assert "result" not in processing_io(baseline)[1]
+    _, check_outputs = processing_io(check)
+    assert check_outputs["result"]["LocalPath"] == "/opt/ml/processing/result"
+    assert check["Arguments"]["Environment"]["step_result_path"] == "/opt/ml/processing/result/result.json"
+    assert check["Arguments"]["Environment"]["step_name"] == "DataQualityCheck"
     environment = check["Arguments"]["Environment"]
     assert environment["fail_on_violation"] == "true"  # on_drift = fail in this variant
     inputs, _ = processing_io(check)
@@ -313,6 +368,25 @@ def test_inference_steps_and_order(local_definitions):
     assert referenced_steps(steps["BatchTransform"]) == {"CreateModel", "Preprocess", "DataQualityCheck"}
     assert steps["BatchTransform"]["DependsOn"] == ["DataQualityCheck"]
     assert referenced_steps(steps["ModelQualityCheck"]) == {"BatchTransform"}
+    assert [s["Name"] for s in definition["Steps"]][-2:] == ["ModelQualityCheck", "CheckModelQuality"]
+    assert referenced_steps(steps["CheckModelQuality"]) == {"ModelQualityCheck"}
+
+
+@pytest.mark.parametrize("variant", ["local", "other"])
+def test_a_model_quality_violation_fails_through_the_condition(local_definitions, other_definitions, variant):
+    definitions = local_definitions if variant == "local" else other_definitions
+    steps = all_steps(definitions["inference"])
+    assert steps["ModelQualityCheck"]["PropertyFiles"] == [{"PropertyFileName": "ModelQualityCheckResult",
+                                                            **RESULT_PROPERTY_FILE}]
+    check = steps["CheckModelQuality"]["Arguments"]
+    assert steps["CheckModelQuality"]["Type"] == "Condition"
+    assert check["Conditions"] == [{"Type": "Equals", "LeftValue": result_json_get("ModelQualityCheck", "outcome"),
+                                    "RightValue": "failed"}]
+    assert check["ElseSteps"] == []
+    [fail] = check["IfSteps"]
+    assert (fail["Name"], fail["Type"]) == ("ModelQualityViolated", "Fail")
+    assert failure_message_reads(fail["Arguments"]["ErrorMessage"], "ModelQualityCheck") == [
+        "metric", "value", "counts.rows", "metric", "comparison", "threshold"]
 
 
 def test_resolve_model_contract(local_definitions, local_settings):
@@ -353,13 +427,19 @@ def test_model_quality_contract(local_definitions, local_settings):
     step = all_steps(local_definitions["inference"])["ModelQualityCheck"]
     inputs, outputs = processing_io(step)
     assert inputs["predictions"]["S3Uri"] == {"Get": "Steps.BatchTransform.TransformOutput.S3OutputPath"}
-    assert set(outputs) == {"report", "feedback"}
+    assert set(outputs) == {"report", "feedback", "result"}
     assert outputs["feedback"]["S3Uri"]["Std:Join"]["Values"] == [
         f"s3://{local_settings.bucket}/{local_settings.prefixes.outputs}/feedback",
         {"Get": "Execution.PipelineExecutionId"}]
+    assert outputs["result"]["S3Uri"]["Std:Join"]["Values"][-2:] == ["ModelQualityCheck", "result"]
     arguments = step["Arguments"]["AppSpecification"]["ContainerArguments"]
-    assert arguments[arguments.index("--threshold") + 1] == str(local_settings.model.model_quality_threshold)
     assert arguments[arguments.index("--ground-truth-prefix") + 1] == local_settings.prefixes.ground_truth
+    assert "--feedback-uri" not in arguments  # the step succeeds on a violation: the platform uploads feedback
+
+
+def test_resolve_model_writes_its_result(local_definitions):
+    _, outputs = processing_io(all_steps(local_definitions["inference"])["ResolveModel"])
+    assert set(outputs) == {"model", "result"}
 
 
 def test_schema_travels_to_the_scripts(other_definitions, other_settings):
