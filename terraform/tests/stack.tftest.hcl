@@ -238,6 +238,42 @@ run "local_env_file" {
     error_message = "every role policy, the key policy and the bucket policy must be reviewed here"
   }
 
+  # Resource "*" only where the service has no resource-level permissions (the key policy's "*" means the key).
+  assert {
+    condition = toset(flatten([
+      for name, document in output.policy_documents : [
+        for statement in jsondecode(document).Statement :
+        flatten([statement.Action]) if statement.Effect == "Allow" && contains(flatten([statement.Resource]), "*")
+      ] if name != "kms_key"
+      ])) == toset([
+      "xray:PutTraceSegments", "xray:PutTelemetryRecords", "sagemaker:ListModelPackages", "ecr:GetAuthorizationToken",
+      "cloudwatch:PutMetricData",
+    ])
+    error_message = "only X-Ray, ListModelPackages, the ECR token and CloudWatch metrics may be granted on '*'"
+  }
+
+  # The notification function reads a step's job (where its outputs are), the step result (result.json) and
+  # reports under the outputs prefix, and the steps of this stack's executions; nothing else of SageMaker or S3.
+  assert {
+    condition = toset(flatten([
+      for statement in jsondecode(output.policy_documents.lambda_notification).Statement : [
+        for pair in setproduct(flatten([statement.Action]), flatten([statement.Resource])) : join(" ", pair)
+      ] if length([for action in flatten([statement.Action]) : action if startswith(action, "sagemaker:") || startswith(action, "s3:")]) > 0
+      ])) == toset(concat(
+      [
+        for pair in setproduct(
+          ["sagemaker:ListPipelineExecutionSteps", "sagemaker:DescribePipelineExecution"],
+          ["abalone-local-training", "abalone-local-training-hpo", "abalone-local-inference"],
+        ) : "${pair[0]} ${var.pipeline_arn_prefix}${pair[1]}/execution/*"
+      ],
+      [
+        "s3:GetObject arn:aws:s3:::mock-bucket/pipeline-runs/*",
+        "sagemaker:DescribeProcessingJob arn:aws:sagemaker:us-east-1:123456789012:processing-job/*",
+      ],
+    ))
+    error_message = "the notification function may read exactly its executions' steps, processing jobs and objects under the outputs prefix"
+  }
+
   # --- names shared with the lambdas and pipelines
 
   assert {

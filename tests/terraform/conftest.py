@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from batchops_core.settings import Settings, load_settings
 from batchops.terraform import Terraform
+from batchops_core.settings import Settings, load_settings
 
 
 @pytest.fixture(scope="session")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from batchops.terraform import Terraform
 from batchops_core.settings import Settings
 from batchops_local.runtime import start_local_aws
-from batchops.terraform import Terraform
 
 pytestmark = pytest.mark.slow
 
@@ -34,7 +34,9 @@ def _check_applied(aws, settings: Settings, outputs: dict) -> None:
         FunctionName=functions["notification"])["Environment"]["Variables"]
     assert json.loads(notification["NOTIFICATION_RULES"]) == [rule.model_dump() for rule in
                                                               settings.notifications.rules]
-    assert notification["MODEL_METRIC"] == settings.model.metric
+    # Thresholds and the metric come from each run's step results, not from the function's environment.
+    assert not {"MODEL_METRIC", "REGISTRATION_THRESHOLD", "MODEL_QUALITY_THRESHOLD"} & set(notification)
+    assert notification["DEDUP_TABLE"] == outputs["dedup_table_name"]
 
     targets = aws.client("events").list_targets_by_rule(Rule=outputs["rule_names"]["training-data"])["Targets"]
     assert len(targets) == 1

@@ -8,8 +8,8 @@ from pathlib import Path
 import hcl2
 import pytest
 
-from batchops_core.settings import ENV_DIR, parse_tfvars
 from batchops.terraform import TERRAFORM_DIR, Terraform, TerraformError
+from batchops_core.settings import ENV_DIR, parse_tfvars
 
 
 def _declared_variables() -> dict[str, dict]:
