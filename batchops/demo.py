@@ -3,8 +3,9 @@
 Local AWS emulator → Terraform apply of env_files/local.tfvars → pipelines upserted from the SDK definitions →
 training data dropped (S3 → EventBridge → training pipeline run by the local runner) → the new version approved
 (approval_trigger Lambda points inference at it) → a clean batch scored (quality passes) → a drifted batch
-scored (drift warning, model-quality failure) → EventBridge starts the HPO pipeline → a new version waits for
-approval → emails in the outbox and an HTML report.
+scored (drift warning; ModelQualityCheck writes outcome "failed" and the execution fails at ModelQualityViolated)
+→ EventBridge starts the HPO pipeline → a new version waits for approval → emails in the outbox (the
+model-quality one shows the metric, value and threshold of the run's result.json) and an HTML report.
 
 Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits non-zero).
 """
