@@ -13,12 +13,15 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic_core import PydanticUndefined
+
+from batchops_core import contracts, metrics
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_DIR = PROJECT_ROOT / "env_files"
 ENVIRONMENTS = ("local", "dev", "staging", "prod")
-PIPELINE_KEYS = ("training", "training_hpo", "inference")
-PIPELINE_STEP_STATUSES = ("Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded", "*")
+PIPELINE_KEYS = contracts.PIPELINE_KINDS
+PIPELINE_STEP_STATUSES = (*contracts.STEP_STATUSES, "*")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NAME = re.compile(r"^[a-z][a-z0-9\-]*[a-z0-9]$")
@@ -96,15 +99,36 @@ def _check_cron_field(label: str, value: str, low: int, high: int, words: dict[s
                 raise ValueError(f"cron {label} value '{bound}' is outside {low}-{high}")
 
 
+# ------------------------------------------------------------------------------------------- fields
+# Every key has its default here, once, with a short description; `env_files/local.tfvars` states every key
+# (the annotated reference), the other env files only what differs. Terraform's variable types and defaults
+# are generated from these fields (batchops.generated), never retyped.
+
+
+def _key(default: Any = PydanticUndefined, description: str = "", **constraints: Any) -> Any:
+    """A documented key: its default (omit for a required key) and what it means."""
+    return Field(default, description=description, **constraints)
+
+
+def _derived(template: str, description: str) -> Any:
+    """A name whose default is derived from `project` and `environment` (filled in before validation)."""
+    return Field(description=f"{description} (default {template})", json_schema_extra={"derived": template})
+
+
+def _section(model: type[BaseModel], description: str) -> Any:
+    """A block whose keys all have defaults: the whole block may be left out."""
+    return Field(default_factory=model, description=description)
+
+
 # ------------------------------------------------------------------------------------------- sections
 
 
 class Storage(_Strict):
-    bucket_name: str
-    create_bucket: bool
-    kms_key_arn: str
-    noncurrent_version_expiration_days: PositiveInt
-    force_destroy: bool
+    bucket_name: str = _derived("{project}-{environment}-data", "S3 bucket of data, outputs and step code")
+    create_bucket: bool = _key(True, "false: use an existing bucket of this name")
+    kms_key_arn: str = _key("", "empty: create a customer-managed key (rotation on); else the key to use")
+    noncurrent_version_expiration_days: PositiveInt = _key(30, "days before noncurrent object versions expire")
+    force_destroy: bool = _key(False, "true: destroying the stack deletes the bucket's objects too")
 
     @field_validator("bucket_name")
     @classmethod
@@ -122,11 +146,11 @@ class Storage(_Strict):
 
 
 class Prefixes(_Strict):
-    training: str
-    inference: str
-    ground_truth: str
-    outputs: str
-    code: str
+    training: str = _key("data/training", "a CSV dropped here starts the training pipeline")
+    inference: str = _key("data/inference", "a CSV dropped here starts the batch-inference pipeline")
+    ground_truth: str = _key("data/ground-truth", "labels of a batch, at the batch's relative path")
+    outputs: str = _key("pipeline-runs", "executions write under <outputs>/<pipeline>/<execution id>/")
+    code: str = _key("pipeline-code", "step scripts uploaded by the pipeline upsert")
 
     @field_validator("*")
     @classmethod
@@ -146,8 +170,8 @@ class Prefixes(_Strict):
 
 
 class Column(_Strict):
-    name: str
-    type: Literal["integer", "float", "categorical"]
+    name: str = _key(description="column name as in the CSV header")
+    type: Literal["integer", "float", "categorical"] = _key(description="integer, float or categorical")
 
     @field_validator("name")
     @classmethod
@@ -158,10 +182,10 @@ class Column(_Strict):
 
 
 class Dataset(_Strict):
-    header: bool
-    record_key: str
-    target: str
-    columns: list[Column] = Field(min_length=2)
+    header: bool = _key(True, "the CSV files start with a header line")
+    record_key: str = _key(description="column matched between predictions and labels")
+    target: str = _key(description="column the model predicts (integer or float)")
+    columns: list[Column] = _key(description="every column, in file order", min_length=2)
 
     @model_validator(mode="after")
     def _consistent(self) -> Dataset:
@@ -202,37 +226,40 @@ class Dataset(_Strict):
 
 
 class ModelGates(_Strict):
-    metric: Literal["mse", "rmse", "mae", "r2"]
-    registration_threshold: float
-    model_quality_threshold: float
-    validation_fraction: Fraction
-    test_fraction: Fraction
-    split_seed: Annotated[int, Field(ge=0)]
+    metric: Literal[metrics.METRIC_NAMES] = _key("rmse", "the gate metric (batchops_core.metrics)")
+    # Thresholds depend on the target's scale, like the schema: no sensible default.
+    registration_threshold: float = _key(description="training registers a model only if it passes this")
+    model_quality_threshold: float = _key(description="a scored batch that misses this starts retraining")
+    validation_fraction: Fraction = _key(0.15, "share of rows held out for validation")
+    test_fraction: Fraction = _key(0.15, "share of rows held out for the test metric")
+    split_seed: Annotated[int, Field(ge=0)] = _key(42, "seed of the train/validation/test split")
 
     @property
     def higher_is_better(self) -> bool:
-        return self.metric == "r2"
+        return metrics.get(self.metric).higher_is_better
 
     @model_validator(mode="after")
     def _thresholds(self) -> ModelGates:
+        metric = metrics.get(self.metric)
         for key in ("registration_threshold", "model_quality_threshold"):
-            value = getattr(self, key)
-            if self.metric == "r2" and not value <= 1:
-                raise ValueError(f"{key}: r2 thresholds are at most 1, found {value}")
-            if self.metric != "r2" and not value > 0:
-                raise ValueError(f"{key}: {self.metric} thresholds must be positive, found {value}")
+            problem = metric.threshold_problem(getattr(self, key))
+            if problem:
+                raise ValueError(f"{key}: {problem}")
         if self.validation_fraction + self.test_fraction >= 0.9:
             raise ValueError("validation_fraction + test_fraction must leave at least 10% of rows for training")
         return self
 
     def passes(self, value: float, threshold: float) -> bool:
-        """The one comparison rule for every quality gate: equal to the threshold passes."""
-        return value >= threshold if self.higher_is_better else value <= threshold
+        """The registry's comparison rule for the configured metric: equal to the threshold passes."""
+        return metrics.get(self.metric).passes(value, threshold)
 
 
 class XGBoost(_Strict):
-    framework_version: Literal["1.7-1", "3.0-5"]
-    hyperparameters: dict[str, str]
+    framework_version: Literal["1.7-1", "3.0-5"] = _key("1.7-1", "SageMaker built-in XGBoost image version")
+    hyperparameters: dict[str, str] = _key(
+        {"objective": "reg:squarederror", "eval_metric": "rmse", "num_round": "120", "max_depth": "5",
+         "eta": "0.1", "subsample": "0.8", "min_child_weight": "2"},
+        "algorithm hyperparameters as strings; a given map replaces this one whole (num_round required)")
 
     @field_validator("hyperparameters")
     @classmethod
@@ -245,11 +272,11 @@ class XGBoost(_Strict):
 
 
 class HpoRange(_Strict):
-    name: str
-    type: Literal["integer", "continuous"]
-    min: float
-    max: float
-    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
+    name: str = _key(description="hyperparameter to tune")
+    type: Literal["integer", "continuous"] = _key(description="integer or continuous")
+    min: float = _key(description="lower bound")
+    max: float = _key(description="upper bound")
+    scaling: Literal["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"] = _key("Auto", "search scale")
 
     @model_validator(mode="after")
     def _bounds(self) -> HpoRange:
@@ -262,12 +289,20 @@ class HpoRange(_Strict):
         return self
 
 
+_TUNING_OBJECTIVES = tuple(metrics.TUNING_OBJECTIVES)
+
+
 class Hpo(_Strict):
-    strategy: Literal["Random", "Grid", "Bayesian", "Hyperband"]
-    objective_metric: Literal["validation:rmse", "validation:mae", "validation:mse"]
-    max_jobs: PositiveInt
-    max_parallel_jobs: PositiveInt
-    ranges: list[HpoRange] = Field(min_length=1)
+    strategy: Literal["Random", "Grid", "Bayesian", "Hyperband"] = _key("Random", "tuning search strategy")
+    objective_metric: Literal[_TUNING_OBJECTIVES] = _key(
+        "validation:rmse", "tuning objective (batchops_core.metrics.TUNING_OBJECTIVES)")
+    max_jobs: PositiveInt = _key(4, "training jobs per tuning job")
+    max_parallel_jobs: PositiveInt = _key(2, "training jobs at the same time")
+    ranges: list[HpoRange] = _key(
+        [HpoRange(name="max_depth", type="integer", min=3, max=8),
+         HpoRange(name="eta", type="continuous", min=0.05, max=0.3),
+         HpoRange(name="min_child_weight", type="continuous", min=1, max=6)],
+        "hyperparameter ranges; a given list replaces this one whole", min_length=1)
 
     @model_validator(mode="after")
     def _budget(self) -> Hpo:
@@ -280,22 +315,23 @@ class Hpo(_Strict):
 
 
 class DataQuality(_Strict):
-    engine: Literal["model_monitor", "builtin"]
-    on_drift: Literal["warn", "fail"]
-    comparison_threshold: Annotated[float, Field(gt=0, le=1)]
-    comparison_method: Literal["Simple", "Robust"]
-    categorical_drift_method: Literal["LInfinity", "ChiSquared"]
+    engine: Literal["model_monitor", "builtin"] = _key(
+        "builtin", "model_monitor (QualityCheck step) | builtin (our engine as a processing step)")
+    on_drift: Literal["warn", "fail"] = _key("warn", "warn: report and keep scoring | fail: stop the batch")
+    comparison_threshold: Annotated[float, Field(gt=0, le=1)] = _key(0.1, "drift distance that counts as drift")
+    comparison_method: Literal["Simple", "Robust"] = _key("Robust", "Model Monitor baseline comparison method")
+    categorical_drift_method: Literal["LInfinity", "ChiSquared"] = _key("LInfinity", "categorical drift distance")
 
 
 class Compute(_Strict):
-    processing_instance_type: str
-    processing_instance_count: PositiveInt
-    training_instance_type: str
-    training_instance_count: PositiveInt
-    transform_instance_type: str
-    transform_instance_count: PositiveInt
-    volume_size_gb: PositiveInt
-    max_runtime_seconds: Annotated[int, Field(gt=0, le=432000)]
+    processing_instance_type: str = _key("ml.m5.large", "instance type of processing steps")
+    processing_instance_count: PositiveInt = _key(1, "instances per processing step")
+    training_instance_type: str = _key("ml.m5.xlarge", "instance type of training and tuning jobs")
+    training_instance_count: PositiveInt = _key(1, "instances per training job")
+    transform_instance_type: str = _key("ml.m5.large", "instance type of batch transform")
+    transform_instance_count: PositiveInt = _key(1, "instances per batch transform")
+    volume_size_gb: PositiveInt = _key(30, "storage volume per instance, GB")
+    max_runtime_seconds: Annotated[int, Field(gt=0, le=432000)] = _key(86400, "time limit of every job")
 
     @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")
     @classmethod
@@ -306,11 +342,11 @@ class Compute(_Strict):
 
 
 class Pipelines(_Strict):
-    training_name: str
-    training_hpo_name: str
-    inference_name: str
-    model_package_group: str
-    execution_role_arn: str
+    training_name: str = _derived("{project}-{environment}-training", "training pipeline name")
+    training_hpo_name: str = _derived("{project}-{environment}-training-hpo", "training-with-HPO pipeline name")
+    inference_name: str = _derived("{project}-{environment}-inference", "batch-inference pipeline name")
+    model_package_group: str = _derived("{project}-{environment}-models", "model package group name")
+    execution_role_arn: str = _key("", "empty: Terraform creates a least-privilege SageMaker execution role")
 
     @field_validator("training_name", "training_hpo_name", "inference_name", "model_package_group")
     @classmethod
@@ -335,17 +371,26 @@ class Pipelines(_Strict):
         return self
 
     def name_of(self, key: str) -> str:
-        return {"training": self.training_name, "training_hpo": self.training_hpo_name,
-                "inference": self.inference_name}[key]
+        return getattr(self, f"{key}_name")
 
 
 class NotificationRule(_Strict):
-    pipeline: str
-    step: str
-    status: str
-    mute: bool
-    subject: str
-    body: str
+    pipeline: str = _key("*", "pipeline name pattern (fnmatch)")
+    step: str = _key(description="step name or pattern (fnmatch); '' or a pattern for execution events")
+    status: str = _key(description="step or execution status, or '*'")
+    mute: bool = _key(False, "true: never send what this rule selects")
+    subject: str = _key("", "Jinja2 subject template; empty: the default template")
+    body: str = _key("", "Jinja2 body template; empty: the default template")
+
+    @field_validator("step")
+    @classmethod
+    def _step(cls, value: str) -> str:
+        # A plain name must be a real step (a typo would silently never match); patterns are taken as given.
+        if value and not any(c in value for c in "*?[") and value not in contracts.ALL_STEPS:
+            close = difflib.get_close_matches(value, contracts.ALL_STEPS, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise ValueError(f"a step name of the pipelines or a pattern, found '{value}'{hint}")
+        return value
 
     @field_validator("status")
     @classmethod
@@ -367,9 +412,15 @@ class NotificationRule(_Strict):
 
 
 class Notifications(_Strict):
-    recipients: list[str]
-    slack_webhook_secret_name: str
-    rules: list[NotificationRule]
+    recipients: list[str] = _key([], "email addresses subscribed to the notification topic")
+    slack_webhook_secret_name: str = _key("", "Secrets Manager secret holding a Slack-compatible webhook URL")
+    rules: list[NotificationRule] = _key(
+        [NotificationRule(step=contracts.Step.DATA_QUALITY_CHECK, status="Succeeded",
+                          subject="[{{ environment }}] data quality report for {{ pipeline }}"),
+         NotificationRule(pipeline="*inference", step=contracts.Step.MODEL_QUALITY_VIOLATED, status="Failed",
+                          subject="[{{ environment }}] model quality below threshold: retraining started")],
+        "per-step/per-status message rules, first match wins; final execution statuses and failed steps are "
+        "always sent; a given list replaces this one whole")
 
     @field_validator("recipients")
     @classmethod
@@ -390,10 +441,10 @@ class Notifications(_Strict):
 
 
 class Schedule(_Strict):
-    pipeline: Literal["training", "training_hpo", "inference"]
-    expression: str
-    enabled: bool
-    parameters: dict[str, str]
+    pipeline: Literal[PIPELINE_KEYS] = _key(description="which pipeline the schedule starts")
+    expression: str = _key(description="EventBridge rate(...) or cron(...) expression")
+    enabled: bool = _key(True, "false: keep the entry but create no schedule")
+    parameters: dict[str, str] = _key({}, "pipeline parameters of the started execution")
 
     @field_validator("expression")
     @classmethod
@@ -402,11 +453,11 @@ class Schedule(_Strict):
 
 
 class Approval(_Strict):
-    gitlab_trigger_enabled: bool
-    gitlab_url: str
-    gitlab_project_id: str
-    gitlab_ref: str
-    gitlab_token_secret_name: str
+    gitlab_trigger_enabled: bool = _key(False, "true: approving a model version triggers a GitLab pipeline")
+    gitlab_url: str = _key("", "GitLab base URL (https://...)")
+    gitlab_project_id: str = _key("", "GitLab project id")
+    gitlab_ref: str = _key("main", "branch or tag the triggered pipeline runs on")
+    gitlab_token_secret_name: str = _key("", "Secrets Manager secret holding the trigger token")
 
     @model_validator(mode="after")
     def _gitlab(self) -> Approval:
@@ -422,35 +473,65 @@ class Approval(_Strict):
         return self
 
 
+# CloudWatch Logs retention values (PutRetentionPolicy, Amazon CloudWatch Logs API reference).
+_LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
+
+
 class Lambdas(_Strict):
-    runtime: Literal["python3.12", "python3.13"]
-    timeout_seconds: Annotated[int, Field(ge=3, le=900)]
-    memory_mb: Annotated[int, Field(ge=128, le=10240)]
-    reserved_concurrency: Annotated[int, Field(ge=1)]
-    log_retention_days: Literal[1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+    runtime: Literal["python3.12", "python3.13"] = _key("python3.12", "Lambda runtime of both functions")
+    timeout_seconds: Annotated[int, Field(ge=3, le=900)] = _key(60, "function timeout")
+    memory_mb: Annotated[int, Field(ge=128, le=10240)] = _key(256, "function memory")
+    reserved_concurrency: Annotated[int, Field(ge=1)] = _key(5, "reserved concurrent executions per function")
+    log_retention_days: Literal[_LOG_RETENTION_DAYS] = _key(30, "CloudWatch Logs retention of the functions")
 
 
 class Settings(_Strict):
-    project: str
-    environment: Literal["local", "dev", "staging", "prod"]
-    region: str
-    tags: dict[str, str]
-    storage: Storage
-    prefixes: Prefixes
-    dataset: Dataset
-    model: ModelGates
-    xgboost: XGBoost
-    hpo: Hpo
-    data_quality: DataQuality
-    compute: Compute
-    pipelines: Pipelines
-    notifications: Notifications
-    schedules: list[Schedule]
-    approval: Approval
-    lambdas: Lambdas
+    # Required: they name everything (project, environment), place it (region), or describe the user's data
+    # (dataset, model thresholds), so no default could be right.
+    project: str = _key(description="Project name; first part of every resource name.")
+    environment: Literal[ENVIRONMENTS] = _key(description="Environment name; second part of every resource name.")
+    region: str = _key(description="AWS region of every resource.")
+    tags: dict[str, str] = _key({}, "Tags added to every resource (besides project, environment and managed-by).")
+    # storage and pipelines may be left out too: _fill_derived always supplies them (their names are derived).
+    storage: Storage = _key(description="The data bucket and its encryption key.")
+    prefixes: Prefixes = _section(Prefixes, "Key prefixes inside the bucket (no leading or trailing slash; none "
+                                            "may contain another).")
+    dataset: Dataset = _key(description="CSV schema of the training and inference data (used by the pipelines).")
+    model: ModelGates = _key(description="Model quality gates (used by the pipelines and the notification Lambda).")
+    xgboost: XGBoost = _section(XGBoost, "Built-in XGBoost algorithm version and hyperparameters (used by the "
+                                         "pipelines).")
+    hpo: Hpo = _section(Hpo, "Hyperparameter tuning of the training-with-HPO pipeline.")
+    data_quality: DataQuality = _section(DataQuality, "Data-quality check settings (used by the pipelines).")
+    compute: Compute = _section(Compute, "SageMaker instance types and counts (used by the pipelines).")
+    pipelines: Pipelines = _key(description="Names of the three SageMaker pipelines, the model package group "
+                                         "and the execution role.")
+    notifications: Notifications = _section(Notifications, "Email recipients, optional Slack webhook secret, and "
+                                                            "per-step/per-status message rules.")
+    schedules: list[Schedule] = _key([], "EventBridge schedules that start a pipeline (only enabled ones are "
+                                         "created).")
+    approval: Approval = _section(Approval, "What happens when a model version is approved: optional GitLab "
+                                            "pipeline trigger.")
+    lambdas: Lambdas = _section(Lambdas, "Runtime settings shared by the two Lambda functions.")
 
     # Set by load_settings; not a tfvars key.
     source_file: Path | None = Field(default=None, exclude=True)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _fill_derived(cls, data: Any) -> Any:
+        """Derived names the file leaves out: `<project>-<environment>-...` from each field's template."""
+        if not isinstance(data, dict):
+            return data
+        project, environment = data.get("project"), data.get("environment")
+        if not (isinstance(project, str) and _NAME.match(project) and environment in ENVIRONMENTS):
+            # Stand-ins only avoid follow-on errors: validation fails on project/environment anyway.
+            project, environment = "invalid", "local"
+        data = dict(data)
+        for (section, key), template in DERIVED_NAMES.items():
+            block = data.get(section, {})
+            if isinstance(block, dict) and key not in block:
+                data[section] = {**block, key: template.format(project=project, environment=environment)}
+        return data
 
     @field_validator("project")
     @classmethod
@@ -493,6 +574,15 @@ class Settings(_Strict):
         return f"{self.project}-{self.environment}"
 
 
+# (section, key) -> template of its derived default, collected from the fields marked with _derived().
+DERIVED_NAMES: dict[tuple[str, str], str] = {
+    (section, key): field.json_schema_extra["derived"]
+    for section, model in (("storage", Storage), ("pipelines", Pipelines))
+    for key, field in model.model_fields.items()
+    if isinstance(field.json_schema_extra, dict) and "derived" in field.json_schema_extra
+}
+
+
 # ------------------------------------------------------------------------------------------- loading
 
 
@@ -525,7 +615,11 @@ def parse_tfvars(path: Path) -> dict[str, Any]:
 
 def load_settings(env_or_path: str | Path) -> Settings:
     path = env_file_path(env_or_path)
-    data = parse_tfvars(path)
+    return settings_from_data(parse_tfvars(path), path)
+
+
+def settings_from_data(data: dict[str, Any], path: Path) -> Settings:
+    """Validate parsed tfvars content; problems name `path` (the file the content came from)."""
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:

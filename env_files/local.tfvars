@@ -1,6 +1,11 @@
 # Environment "local": the embedded default. Everything runs on this machine against the
-# local AWS emulator; no AWS account is touched. Same keys as every other environment:
-# this file is read by Terraform (-var-file) and by Python (batchops_core.settings).
+# local AWS emulator; no AWS account is touched. Read by Terraform (-var-file) and by Python
+# (batchops_core.settings).
+#
+# This file is the annotated REFERENCE: it states every key. The defaults live in one place,
+# batchops_core/settings.py (Terraform's variable types and defaults are generated from it); the
+# other env files state only what differs from them. Keys without a default: project, environment,
+# region, dataset, model.registration_threshold, model.model_quality_threshold.
 
 project     = "abalone"
 environment = "local"
@@ -13,11 +18,12 @@ tags = {
 
 # ---------------------------------------------------------------- storage
 storage = {
+  # Default bucket name: <project>-<environment>-data.
   bucket_name                        = "abalone-local-data"
   create_bucket                      = true # false: use an existing bucket of this name
   kms_key_arn                        = ""   # empty: create a customer-managed key (rotation on)
   noncurrent_version_expiration_days = 30
-  force_destroy                      = true # local only: destroy removes objects too
+  force_destroy                      = true # local only: destroy removes objects too (default false)
 }
 
 # Key prefixes inside the bucket (no leading or trailing slash; none may contain another).
@@ -88,7 +94,7 @@ hpo = {
 
 # ---------------------------------------------------------------- data quality
 data_quality = {
-  engine                   = "model_monitor" # model_monitor (QualityCheck step) | builtin (our engine as a processing step)
+  engine                   = "model_monitor" # model_monitor (QualityCheck step) | builtin (default: our engine as a processing step)
   on_drift                 = "warn"          # warn: report and keep scoring | fail: stop the batch
   comparison_threshold     = 0.1
   comparison_method        = "Robust" # Simple | Robust
@@ -109,6 +115,7 @@ compute = {
 
 # ---------------------------------------------------------------- SageMaker pipelines
 pipelines = {
+  # Defaults: <project>-<environment>-training, -training-hpo, -inference, -models.
   training_name       = "abalone-local-training"
   training_hpo_name   = "abalone-local-training-hpo"
   inference_name      = "abalone-local-inference"
@@ -118,9 +125,11 @@ pipelines = {
 
 # ---------------------------------------------------------------- notifications
 notifications = {
+  # Default: no recipients.
   recipients                = ["ml-team@example.com", "data-eng@example.com"]
   slack_webhook_secret_name = "" # Secrets Manager secret holding a Slack-compatible webhook URL
-  # Besides these rules, final execution statuses and failed steps are always sent.
+  # Besides these rules, final execution statuses and failed steps are always sent. A rule's pipeline
+  # defaults to "*", mute to false, subject/body to "" (the default templates).
   rules = [
     {
       pipeline = "*"
@@ -132,7 +141,7 @@ notifications = {
     },
     {
       pipeline = "*inference"
-      step     = "ModelQualityCheck"
+      step     = "ModelQualityViolated"
       status   = "Failed"
       mute     = false
       subject  = "[{{ environment }}] model quality below threshold: retraining started"
@@ -142,6 +151,7 @@ notifications = {
 }
 
 # ---------------------------------------------------------------- schedules (EventBridge)
+# Default: none. Per entry, enabled defaults to true and parameters to {}.
 schedules = [
   {
     pipeline   = "training_hpo"
@@ -166,5 +176,5 @@ lambdas = {
   timeout_seconds      = 60
   memory_mb            = 256
   reserved_concurrency = 5
-  log_retention_days   = 14
+  log_retention_days   = 14 # default 30
 }

@@ -1,5 +1,6 @@
 # Environment "staging": pre-production AWS account; promoted from dev by a manual CI gate.
-# Same keys as every environment; read by Terraform and by Python.
+# States only what differs from the defaults in batchops_core/settings.py
+# (env_files/local.tfvars shows every key with its meaning).
 
 project     = "abalone"
 environment = "staging"
@@ -10,29 +11,8 @@ tags = {
   cost-center = "ml-research"
 }
 
-# ---------------------------------------------------------------- storage
-storage = {
-  bucket_name                        = "abalone-staging-data"
-  create_bucket                      = true # false: use an existing bucket of this name
-  kms_key_arn                        = ""   # empty: create a customer-managed key (rotation on)
-  noncurrent_version_expiration_days = 60
-  force_destroy                      = false # keep data when the stack is destroyed
-}
-
-# Key prefixes inside the bucket (no leading or trailing slash; none may contain another).
-prefixes = {
-  training     = "data/training"     # CSV dropped here starts the training pipeline
-  inference    = "data/inference"    # CSV dropped here starts the batch-inference pipeline
-  ground_truth = "data/ground-truth" # labels for a batch: same relative path as the batch
-  outputs      = "pipeline-runs"     # every execution writes under <outputs>/<pipeline>/<execution id>/
-  code         = "pipeline-code"     # step scripts uploaded by the pipeline upsert
-}
-
-# ---------------------------------------------------------------- dataset schema
-# Any tabular regression CSV works: list its columns in file order.
-# types: "integer", "float", "categorical"; the record key is matched between predictions and labels.
+# Required: the data's schema and the gate thresholds (they depend on the target's scale).
 dataset = {
-  header     = true
   record_key = "record_id"
   target     = "rings"
   columns = [
@@ -49,121 +29,31 @@ dataset = {
   ]
 }
 
-# ---------------------------------------------------------------- model quality gates
 model = {
-  metric                  = "rmse" # mse | rmse | mae (lower is better) or r2 (higher is better)
-  registration_threshold  = 2.6    # training registers the model only if rmse <= 2.6
-  model_quality_threshold = 3.0    # a scored batch with rmse > 3.0 fails and starts retraining
-  validation_fraction     = 0.15
-  test_fraction           = 0.15
-  split_seed              = 42
+  registration_threshold  = 2.6 # training registers the model only if rmse <= 2.6
+  model_quality_threshold = 3.0 # a scored batch with rmse > 3.0 fails and starts retraining
 }
 
-# ---------------------------------------------------------------- XGBoost (built-in algorithm)
-xgboost = {
-  framework_version = "1.7-1"
-  hyperparameters = {
-    objective        = "reg:squarederror"
-    eval_metric      = "rmse"
-    num_round        = "120"
-    max_depth        = "5"
-    eta              = "0.1"
-    subsample        = "0.8"
-    min_child_weight = "2"
-  }
+storage = {
+  noncurrent_version_expiration_days = 60
 }
 
-hpo = {
-  strategy          = "Random" # Random | Grid | Bayesian | Hyperband
-  objective_metric  = "validation:rmse"
-  max_jobs          = 4
-  max_parallel_jobs = 2
-  ranges = [
-    { name = "max_depth", type = "integer", min = 3, max = 8, scaling = "Auto" },
-    { name = "eta", type = "continuous", min = 0.05, max = 0.3, scaling = "Auto" },
-    { name = "min_child_weight", type = "continuous", min = 1, max = 6, scaling = "Auto" },
-  ]
-}
-
-# ---------------------------------------------------------------- data quality
-data_quality = {
-  engine                   = "builtin" # model_monitor (QualityCheck step) | builtin (our engine as a processing step)
-  on_drift                 = "warn"    # warn: report and keep scoring | fail: stop the batch
-  comparison_threshold     = 0.1
-  comparison_method        = "Robust" # Simple | Robust
-  categorical_drift_method = "LInfinity"
-}
-
-# ---------------------------------------------------------------- compute
-compute = {
-  processing_instance_type  = "ml.m5.large"
-  processing_instance_count = 1
-  training_instance_type    = "ml.m5.xlarge"
-  training_instance_count   = 1
-  transform_instance_type   = "ml.m5.large"
-  transform_instance_count  = 1
-  volume_size_gb            = 30
-  max_runtime_seconds       = 86400
-}
-
-# ---------------------------------------------------------------- SageMaker pipelines
-pipelines = {
-  training_name       = "abalone-staging-training"
-  training_hpo_name   = "abalone-staging-training-hpo"
-  inference_name      = "abalone-staging-inference"
-  model_package_group = "abalone-staging-models"
-  execution_role_arn  = "" # empty: Terraform creates a least-privilege SageMaker execution role
-}
-
-# ---------------------------------------------------------------- notifications
 notifications = {
-  recipients                = ["ml-team@example.com", "data-eng@example.com"]
-  slack_webhook_secret_name = "" # Secrets Manager secret holding a Slack-compatible webhook URL
-  # Besides these rules, final execution statuses and failed steps are always sent.
-  rules = [
-    {
-      pipeline = "*"
-      step     = "DataQualityCheck"
-      status   = "Succeeded"
-      mute     = false
-      subject  = "[{{ environment }}] data quality report for {{ pipeline }}"
-      body     = ""
-    },
-    {
-      pipeline = "*inference"
-      step     = "ModelQualityCheck"
-      status   = "Failed"
-      mute     = false
-      subject  = "[{{ environment }}] model quality below threshold: retraining started"
-      body     = ""
-    },
-  ]
+  recipients = ["ml-team@example.com", "data-eng@example.com"]
 }
 
-# ---------------------------------------------------------------- schedules (EventBridge)
 schedules = [
-  {
-    pipeline   = "training_hpo"
-    expression = "cron(0 3 ? * SUN *)"
-    enabled    = true
-    parameters = {}
-  },
+  { pipeline = "training_hpo", expression = "cron(0 3 ? * SUN *)" },
 ]
 
-# ---------------------------------------------------------------- approval
 approval = {
   gitlab_trigger_enabled   = true
   gitlab_url               = "https://gitlab.example.com"
   gitlab_project_id        = "4242"
-  gitlab_ref               = "main"
   gitlab_token_secret_name = "abalone/staging/gitlab-trigger-token"
 }
 
-# ---------------------------------------------------------------- lambdas
 lambdas = {
-  runtime              = "python3.12"
-  timeout_seconds      = 60
-  memory_mb            = 256
   reserved_concurrency = 10
   log_retention_days   = 90
 }

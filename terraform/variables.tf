@@ -1,11 +1,15 @@
 # One variable per top-level key of env_files/<env>.tfvars, the file batchops_core.settings also reads.
-# Keys that only the pipelines use (dataset, model, xgboost, hpo, data_quality, compute) are declared with
-# their full type too, so `-var-file` never warns about undeclared variables and a wrong value fails here
-# as well as in Python.
+# Each variable's description, type and defaults are GENERATED from batchops_core/settings.py (between the
+# markers; regenerate with `batchops dev regenerate`), so Terraform and Python share one set of defaults.
+# The validation blocks are written here; allowed values and metric threshold rules come from the generated
+# locals in derived.tf. Keys that only the pipelines use are declared too, so `-var-file` never warns
+# about undeclared variables and a wrong value fails here as well as in Python.
 
 variable "project" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Project name; first part of every resource name."
   type        = string
+  # END GENERATED
 
   validation {
     condition     = can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", var.project)) && length(var.project) <= 24
@@ -14,18 +18,22 @@ variable "project" {
 }
 
 variable "environment" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Environment name; second part of every resource name."
   type        = string
+  # END GENERATED
 
   validation {
-    condition     = contains(["local", "dev", "staging", "prod"], var.environment)
-    error_message = "environment: one of local, dev, staging, prod."
+    condition     = contains(local.allowed["environment"], var.environment)
+    error_message = "environment: one of ${join(", ", local.allowed["environment"])}."
   }
 }
 
 variable "region" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "AWS region of every resource."
   type        = string
+  # END GENERATED
 
   validation {
     condition     = can(regex("^[a-z]{2}(-gov)?-[a-z]+-[0-9]$", var.region))
@@ -34,8 +42,11 @@ variable "region" {
 }
 
 variable "tags" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Tags added to every resource (besides project, environment and managed-by)."
   type        = map(string)
+  default     = {}
+  # END GENERATED
 
   validation {
     condition     = alltrue([for key in keys(var.tags) : length(key) <= 128 && !startswith(lower(key), "aws:")])
@@ -44,19 +55,23 @@ variable "tags" {
 }
 
 variable "storage" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "The data bucket and its encryption key."
   type = object({
-    bucket_name                        = string
-    create_bucket                      = bool
-    kms_key_arn                        = string
-    noncurrent_version_expiration_days = number
-    force_destroy                      = bool
+    bucket_name                        = optional(string)
+    create_bucket                      = optional(bool, true)
+    kms_key_arn                        = optional(string, "")
+    noncurrent_version_expiration_days = optional(number, 30)
+    force_destroy                      = optional(bool, false)
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition = (
-      can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.storage.bucket_name))
-      && !strcontains(var.storage.bucket_name, "..")
+      # null: derived (local.bucket_name in derived.tf)
+      var.storage.bucket_name == null
+      || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.storage.bucket_name)) && !can(regex("[.][.]", var.storage.bucket_name))
     )
     error_message = "storage.bucket_name: a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-')."
   }
@@ -71,14 +86,17 @@ variable "storage" {
 }
 
 variable "prefixes" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Key prefixes inside the bucket (no leading or trailing slash; none may contain another)."
   type = object({
-    training     = string
-    inference    = string
-    ground_truth = string
-    outputs      = string
-    code         = string
+    training     = optional(string, "data/training")
+    inference    = optional(string, "data/inference")
+    ground_truth = optional(string, "data/ground-truth")
+    outputs      = optional(string, "pipeline-runs")
+    code         = optional(string, "pipeline-code")
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition     = alltrue([for prefix in values(var.prefixes) : can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", prefix))])
@@ -97,9 +115,10 @@ variable "prefixes" {
 }
 
 variable "dataset" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "CSV schema of the training and inference data (used by the pipelines)."
   type = object({
-    header     = bool
+    header     = optional(bool, true)
     record_key = string
     target     = string
     columns = list(object({
@@ -107,10 +126,11 @@ variable "dataset" {
       type = string
     }))
   })
+  # END GENERATED
 
   validation {
-    condition     = alltrue([for column in var.dataset.columns : contains(["integer", "float", "categorical"], column.type)])
-    error_message = "dataset.columns[*].type: one of integer, float, categorical."
+    condition     = alltrue([for column in var.dataset.columns : contains(local.allowed["dataset.columns[*].type"], column.type)])
+    error_message = "dataset.columns[*].type: one of ${join(", ", local.allowed["dataset.columns[*].type"])}."
   }
   validation {
     condition = (
@@ -125,26 +145,33 @@ variable "dataset" {
 }
 
 variable "model" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Model quality gates (used by the pipelines and the notification Lambda)."
   type = object({
-    metric                  = string
+    metric                  = optional(string, "rmse")
     registration_threshold  = number
     model_quality_threshold = number
-    validation_fraction     = number
-    test_fraction           = number
-    split_seed              = number
+    validation_fraction     = optional(number, 0.15)
+    test_fraction           = optional(number, 0.15)
+    split_seed              = optional(number, 42)
   })
+  # END GENERATED
 
   validation {
-    condition     = contains(["mse", "rmse", "mae", "r2"], var.model.metric)
-    error_message = "model.metric: one of mse, rmse, mae, r2."
+    condition     = contains(local.allowed["model.metric"], var.model.metric)
+    error_message = "model.metric: one of ${join(", ", local.allowed["model.metric"])}."
   }
   validation {
-    condition = (var.model.metric == "r2"
-      ? var.model.registration_threshold <= 1 && var.model.model_quality_threshold <= 1
-      : var.model.registration_threshold > 0 && var.model.model_quality_threshold > 0
-    )
-    error_message = "model: r2 thresholds are at most 1; mse/rmse/mae thresholds are positive."
+    # The metric's threshold rule from the registry, e.g. rmse "> 0", r2 "<= 1".
+    condition = !contains(keys(local.threshold_rules), var.model.metric) || alltrue([
+      for threshold in [var.model.registration_threshold, var.model.model_quality_threshold] : (
+        local.threshold_rules[var.model.metric].op == ">" ? threshold > local.threshold_rules[var.model.metric].bound
+        : local.threshold_rules[var.model.metric].op == ">=" ? threshold >= local.threshold_rules[var.model.metric].bound
+        : local.threshold_rules[var.model.metric].op == "<" ? threshold < local.threshold_rules[var.model.metric].bound
+        : threshold <= local.threshold_rules[var.model.metric].bound
+      )
+    ])
+    error_message = "model: registration_threshold and model_quality_threshold must be ${try(join(" ", values(local.threshold_rules[var.model.metric])), "valid")} for ${var.model.metric}."
   }
   validation {
     condition = (
@@ -157,15 +184,26 @@ variable "model" {
 }
 
 variable "xgboost" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Built-in XGBoost algorithm version and hyperparameters (used by the pipelines)."
   type = object({
-    framework_version = string
-    hyperparameters   = map(string)
+    framework_version = optional(string, "1.7-1")
+    hyperparameters = optional(map(string), {
+      objective        = "reg:squarederror"
+      eval_metric      = "rmse"
+      num_round        = "120"
+      max_depth        = "5"
+      eta              = "0.1"
+      subsample        = "0.8"
+      min_child_weight = "2"
+    })
   })
+  default = {}
+  # END GENERATED
 
   validation {
-    condition     = contains(["1.7-1", "3.0-5"], var.xgboost.framework_version)
-    error_message = "xgboost.framework_version: one of 1.7-1, 3.0-5."
+    condition     = contains(local.allowed["xgboost.framework_version"], var.xgboost.framework_version)
+    error_message = "xgboost.framework_version: one of ${join(", ", local.allowed["xgboost.framework_version"])}."
   }
   validation {
     condition     = can(regex("^[1-9][0-9]*$", lookup(var.xgboost.hyperparameters, "num_round", "")))
@@ -174,27 +212,37 @@ variable "xgboost" {
 }
 
 variable "hpo" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Hyperparameter tuning of the training-with-HPO pipeline."
   type = object({
-    strategy          = string
-    objective_metric  = string
-    max_jobs          = number
-    max_parallel_jobs = number
-    ranges = list(object({
-      name    = string
-      type    = string
-      min     = number
-      max     = number
-      scaling = string
-    }))
+    strategy          = optional(string, "Random")
+    objective_metric  = optional(string, "validation:rmse")
+    max_jobs          = optional(number, 4)
+    max_parallel_jobs = optional(number, 2)
+    ranges = optional(
+      list(object({
+        name    = string
+        type    = string
+        min     = number
+        max     = number
+        scaling = optional(string, "Auto")
+      })),
+      [
+        { name = "max_depth", type = "integer", min = 3.0, max = 8.0, scaling = "Auto" },
+        { name = "eta", type = "continuous", min = 0.05, max = 0.3, scaling = "Auto" },
+        { name = "min_child_weight", type = "continuous", min = 1.0, max = 6.0, scaling = "Auto" },
+      ]
+    )
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition = (
-      contains(["Random", "Grid", "Bayesian", "Hyperband"], var.hpo.strategy)
-      && contains(["validation:rmse", "validation:mae", "validation:mse"], var.hpo.objective_metric)
+      contains(local.allowed["hpo.strategy"], var.hpo.strategy)
+      && contains(local.allowed["hpo.objective_metric"], var.hpo.objective_metric)
     )
-    error_message = "hpo: strategy is Random, Grid, Bayesian or Hyperband; objective_metric is validation:rmse, validation:mae or validation:mse."
+    error_message = "hpo: strategy is one of ${join(", ", local.allowed["hpo.strategy"])}; objective_metric one of ${join(", ", local.allowed["hpo.objective_metric"])}."
   }
   validation {
     condition     = var.hpo.max_parallel_jobs >= 1 && var.hpo.max_parallel_jobs <= var.hpo.max_jobs
@@ -203,31 +251,34 @@ variable "hpo" {
   validation {
     condition = length(var.hpo.ranges) >= 1 && alltrue([
       for range in var.hpo.ranges :
-      contains(["integer", "continuous"], range.type) && range.min < range.max
-      && contains(["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"], range.scaling)
+      contains(local.allowed["hpo.ranges[*].type"], range.type) && range.min < range.max
+      && contains(local.allowed["hpo.ranges[*].scaling"], range.scaling)
     ])
-    error_message = "hpo.ranges: at least one range; type integer or continuous, min < max, scaling Auto, Linear, Logarithmic or ReverseLogarithmic."
+    error_message = "hpo.ranges: at least one range; type one of ${join(", ", local.allowed["hpo.ranges[*].type"])}, min < max, scaling one of ${join(", ", local.allowed["hpo.ranges[*].scaling"])}."
   }
 }
 
 variable "data_quality" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Data-quality check settings (used by the pipelines)."
   type = object({
-    engine                   = string
-    on_drift                 = string
-    comparison_threshold     = number
-    comparison_method        = string
-    categorical_drift_method = string
+    engine                   = optional(string, "builtin")
+    on_drift                 = optional(string, "warn")
+    comparison_threshold     = optional(number, 0.1)
+    comparison_method        = optional(string, "Robust")
+    categorical_drift_method = optional(string, "LInfinity")
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition = (
-      contains(["model_monitor", "builtin"], var.data_quality.engine)
-      && contains(["warn", "fail"], var.data_quality.on_drift)
-      && contains(["Simple", "Robust"], var.data_quality.comparison_method)
-      && contains(["LInfinity", "ChiSquared"], var.data_quality.categorical_drift_method)
+      contains(local.allowed["data_quality.engine"], var.data_quality.engine)
+      && contains(local.allowed["data_quality.on_drift"], var.data_quality.on_drift)
+      && contains(local.allowed["data_quality.comparison_method"], var.data_quality.comparison_method)
+      && contains(local.allowed["data_quality.categorical_drift_method"], var.data_quality.categorical_drift_method)
     )
-    error_message = "data_quality: engine model_monitor|builtin, on_drift warn|fail, comparison_method Simple|Robust, categorical_drift_method LInfinity|ChiSquared."
+    error_message = "data_quality: engine, on_drift, comparison_method and categorical_drift_method take one of their listed values (env_files/local.tfvars)."
   }
   validation {
     condition     = var.data_quality.comparison_threshold > 0 && var.data_quality.comparison_threshold <= 1
@@ -236,17 +287,20 @@ variable "data_quality" {
 }
 
 variable "compute" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "SageMaker instance types and counts (used by the pipelines)."
   type = object({
-    processing_instance_type  = string
-    processing_instance_count = number
-    training_instance_type    = string
-    training_instance_count   = number
-    transform_instance_type   = string
-    transform_instance_count  = number
-    volume_size_gb            = number
-    max_runtime_seconds       = number
+    processing_instance_type  = optional(string, "ml.m5.large")
+    processing_instance_count = optional(number, 1)
+    training_instance_type    = optional(string, "ml.m5.xlarge")
+    training_instance_count   = optional(number, 1)
+    transform_instance_type   = optional(string, "ml.m5.large")
+    transform_instance_count  = optional(number, 1)
+    volume_size_gb            = optional(number, 30)
+    max_runtime_seconds       = optional(number, 86400)
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition = alltrue([
@@ -266,25 +320,29 @@ variable "compute" {
 }
 
 variable "pipelines" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Names of the three SageMaker pipelines, the model package group and the execution role."
   type = object({
-    training_name       = string
-    training_hpo_name   = string
-    inference_name      = string
-    model_package_group = string
-    execution_role_arn  = string
+    training_name       = optional(string)
+    training_hpo_name   = optional(string)
+    inference_name      = optional(string)
+    model_package_group = optional(string)
+    execution_role_arn  = optional(string, "")
   })
+  default = {}
+  # END GENERATED
 
   validation {
     # Lower case so EventBridge patterns and SageMaker ARNs agree on the name.
     condition = alltrue([
       for name in [var.pipelines.training_name, var.pipelines.training_hpo_name, var.pipelines.inference_name, var.pipelines.model_package_group] :
-      can(regex("^[a-z][a-z0-9-]*[a-z0-9]$", name)) && length(name) <= 63
+      name == null || can(regex("^[a-z][a-z0-9-]{0,61}[a-z0-9]$", name)) # null: derived (derived.tf)
     ])
     error_message = "pipelines: names are lower-case letters, digits and '-' (max 63)."
   }
   validation {
-    condition     = length(distinct([var.pipelines.training_name, var.pipelines.training_hpo_name, var.pipelines.inference_name])) == 3
+    # Given names only (null: derived, distinct by their templates); Python also checks the resolved names.
+    condition     = length(distinct(compact([var.pipelines.training_name, var.pipelines.training_hpo_name, var.pipelines.inference_name]))) == length(compact([var.pipelines.training_name, var.pipelines.training_hpo_name, var.pipelines.inference_name]))
     error_message = "pipelines: the three pipeline names must differ."
   }
   validation {
@@ -294,19 +352,28 @@ variable "pipelines" {
 }
 
 variable "notifications" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Email recipients, optional Slack webhook secret, and per-step/per-status message rules."
   type = object({
-    recipients                = list(string)
-    slack_webhook_secret_name = string
-    rules = list(object({
-      pipeline = string
-      step     = string
-      status   = string
-      mute     = bool
-      subject  = string
-      body     = string
-    }))
+    recipients                = optional(list(string), [])
+    slack_webhook_secret_name = optional(string, "")
+    rules = optional(
+      list(object({
+        pipeline = optional(string, "*")
+        step     = string
+        status   = string
+        mute     = optional(bool, false)
+        subject  = optional(string, "")
+        body     = optional(string, "")
+      })),
+      [
+        { pipeline = "*", step = "DataQualityCheck", status = "Succeeded", mute = false, subject = "[{{ environment }}] data quality report for {{ pipeline }}", body = "" },
+        { pipeline = "*inference", step = "ModelQualityViolated", status = "Failed", mute = false, subject = "[{{ environment }}] model quality below threshold: retraining started", body = "" },
+      ]
+    )
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition = alltrue([
@@ -326,24 +393,27 @@ variable "notifications" {
   validation {
     condition = alltrue([
       for rule in var.notifications.rules :
-      contains(["Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded", "*"], rule.status)
+      contains(local.allowed["notifications.rules[*].status"], rule.status)
     ])
-    error_message = "notifications.rules[*].status: one of Starting, Executing, Stopping, Stopped, Failed, Succeeded, *."
+    error_message = "notifications.rules[*].status: one of ${join(", ", local.allowed["notifications.rules[*].status"])}."
   }
 }
 
 variable "schedules" {
-  description = "Optional EventBridge schedules that start a pipeline (only enabled ones are created)."
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "EventBridge schedules that start a pipeline (only enabled ones are created)."
   type = list(object({
     pipeline   = string
     expression = string
-    enabled    = bool
-    parameters = map(string)
+    enabled    = optional(bool, true)
+    parameters = optional(map(string), {})
   }))
+  default = []
+  # END GENERATED
 
   validation {
-    condition     = alltrue([for schedule in var.schedules : contains(["training", "training_hpo", "inference"], schedule.pipeline)])
-    error_message = "schedules[*].pipeline: one of training, training_hpo, inference."
+    condition     = alltrue([for schedule in var.schedules : contains(local.allowed["schedules[*].pipeline"], schedule.pipeline)])
+    error_message = "schedules[*].pipeline: one of ${join(", ", local.allowed["schedules[*].pipeline"])}."
   }
   validation {
     # rate(N unit) with singular unit for 1, or a six-field cron expression (min hour dom month dow year).
@@ -358,14 +428,17 @@ variable "schedules" {
 }
 
 variable "approval" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "What happens when a model version is approved: optional GitLab pipeline trigger."
   type = object({
-    gitlab_trigger_enabled   = bool
-    gitlab_url               = string
-    gitlab_project_id        = string
-    gitlab_ref               = string
-    gitlab_token_secret_name = string
+    gitlab_trigger_enabled   = optional(bool, false)
+    gitlab_url               = optional(string, "")
+    gitlab_project_id        = optional(string, "")
+    gitlab_ref               = optional(string, "main")
+    gitlab_token_secret_name = optional(string, "")
   })
+  default = {}
+  # END GENERATED
 
   validation {
     condition     = var.approval.gitlab_url == "" || can(regex("^https://[^\\s/]+(/\\S*)?$", var.approval.gitlab_url))
@@ -385,18 +458,21 @@ variable "approval" {
 }
 
 variable "lambdas" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Runtime settings shared by the two Lambda functions."
   type = object({
-    runtime              = string
-    timeout_seconds      = number
-    memory_mb            = number
-    reserved_concurrency = number
-    log_retention_days   = number
+    runtime              = optional(string, "python3.12")
+    timeout_seconds      = optional(number, 60)
+    memory_mb            = optional(number, 256)
+    reserved_concurrency = optional(number, 5)
+    log_retention_days   = optional(number, 30)
   })
+  default = {}
+  # END GENERATED
 
   validation {
-    condition     = contains(["python3.12", "python3.13"], var.lambdas.runtime)
-    error_message = "lambdas.runtime: python3.12 or python3.13."
+    condition     = contains(local.allowed["lambdas.runtime"], var.lambdas.runtime)
+    error_message = "lambdas.runtime: one of ${join(", ", local.allowed["lambdas.runtime"])}."
   }
   validation {
     condition = (
@@ -407,7 +483,7 @@ variable "lambdas" {
     error_message = "lambdas: timeout_seconds 3..900, memory_mb 128..10240, reserved_concurrency at least 1."
   }
   validation {
-    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653], var.lambdas.log_retention_days)
-    error_message = "lambdas.log_retention_days: one of the CloudWatch Logs retention values (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)."
+    condition     = contains(local.allowed["lambdas.log_retention_days"], var.lambdas.log_retention_days)
+    error_message = "lambdas.log_retention_days: one of the CloudWatch Logs retention values (${join(", ", local.allowed["lambdas.log_retention_days"])})."
   }
 }

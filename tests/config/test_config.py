@@ -1,10 +1,18 @@
-"""The one configuration: every shipped env file is valid, every broken one yields its intended one-line error."""
+"""The one configuration: every shipped env file is valid, every broken one yields its intended one-line error.
+
+A broken case is a small override of the valid base `env_files/local.tfvars` (the reference that states every
+key): its first line `# expect: <text>` is the single error line it must produce; `# remove: <key path>` lines
+delete keys from the base; the rest is HCL deep-merged into the base (blocks merge key by key, lists and
+values replace).
+"""
 
 from __future__ import annotations
 
+import copy
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,11 +22,49 @@ from batchops_core.settings import (
     ConfigError,
     check_env_file,
     load_settings,
+    parse_tfvars,
+    settings_from_data,
     validate_schedule_expression,
 )
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.tfvars"))
 ROOT = Path(__file__).resolve().parents[2]
+BASE = ENV_DIR / "local.tfvars"
+MAX_OVERRIDE_LINES = 12
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _remove(data: dict[str, Any], dotted: str) -> None:
+    *parents, last = dotted.split(".")
+    for part in parents:
+        data = data[part]
+    del data[last]
+
+
+def apply_override(path: Path) -> dict[str, Any]:
+    """The base's content with the case applied (ConfigError naming the case when it is not HCL)."""
+    data = _merge(parse_tfvars(BASE), parse_tfvars(path))
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("# remove: "):
+            _remove(data, line.removeprefix("# remove: ").strip())
+    return data
+
+
+def override_problems(path: Path) -> list[str]:
+    try:
+        settings_from_data(apply_override(path), path)
+    except ConfigError as exc:
+        return exc.problems
+    return []
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
@@ -40,13 +86,24 @@ def test_local_settings_expose_the_derived_values_other_parts_use():
 
 
 def test_broken_corpus_is_large_enough():
-    assert len(BROKEN) >= 15
+    assert len(BROKEN) >= 23
+
+
+def test_the_base_of_the_broken_cases_is_valid():
+    assert override_problems(BASE) == []
+
+
+@pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
+def test_broken_case_is_a_small_override(path):
+    lines = path.read_text().splitlines()
+    assert lines[0].startswith("# expect: ")
+    assert len(lines) <= MAX_OVERRIDE_LINES, f"{path.name}: {len(lines)} lines; state only what breaks the base"
 
 
 @pytest.mark.parametrize("path", BROKEN, ids=lambda p: p.stem)
 def test_broken_file_gives_its_one_line_error(path):
     expected = path.read_text().splitlines()[0].removeprefix("# expect: ")
-    problems = check_env_file(path)
+    problems = override_problems(path)
     assert len(problems) == 1, problems
     line = problems[0]
     assert line.startswith(f"{path}: "), line
@@ -79,13 +136,16 @@ def test_invalid_schedule_expressions(expression):
         validate_schedule_expression(expression)
 
 
-def test_checker_command_exit_codes():
-    ok = subprocess.run([sys.executable, str(ROOT / "scripts/check_config.py")], capture_output=True, text=True)
+def test_checker_command_exit_codes(tmp_path):
+    command = [sys.executable, "-m", "batchops.cli", "config", "check"]
+    ok = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert ok.stdout.count(": ok") == len(ENVIRONMENTS)
-    bad = subprocess.run([sys.executable, str(ROOT / "scripts/check_config.py"), str(BROKEN[0]), "local"],
-                         capture_output=True, text=True)
+    broken = tmp_path / "broken.tfvars"
+    broken.write_text(BASE.read_text().replace('region      = "us-east-1"', 'region      = "mars-1"', 1))
+    bad = subprocess.run([*command, str(broken), "local"], capture_output=True, text=True, cwd=ROOT)
     assert bad.returncode == 1
     lines = bad.stdout.splitlines()
-    assert lines[0].startswith(str(BROKEN[0])) and lines[1].endswith("local.tfvars: ok")
+    assert lines[0] == f"{broken}: region: an AWS region such as 'us-east-1', found 'mars-1'"
+    assert lines[1].endswith("local.tfvars: ok")
     assert bad.stderr == ""
