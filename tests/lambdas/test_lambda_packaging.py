@@ -22,8 +22,6 @@ from batchops.lambda_package import (
     sha256_of,
 )
 
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-
 
 @pytest.fixture(scope="module")
 def zips(tmp_path_factory) -> dict[str, Path]:
@@ -187,9 +185,9 @@ def test_approval_handler_imports_from_its_zip_alone(zips, tmp_path):
     assert "/runtime/boto3/" in result["boto3"]
 
 
-def test_package_script_prints_paths_and_checksums(tmp_path):
+def test_package_command_prints_paths_and_checksums(tmp_path):
     completed = subprocess.run(
-        [sys.executable, str(PROJECT_ROOT / "scripts" / "package_lambdas.py"), "--out", str(tmp_path)],
+        [sys.executable, "-m", "batchops.cli", "ci", "package-lambdas", "--out", str(tmp_path)],
         capture_output=True,
         text=True,
         timeout=120,
