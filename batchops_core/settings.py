@@ -43,7 +43,8 @@ class ConfigError(Exception):
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+    # validate_default: a default is checked like a value from a file, so a wrong default cannot ship.
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True, validate_default=True)
 
 
 PositiveInt = Annotated[int, Field(gt=0)]
