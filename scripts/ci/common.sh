@@ -52,6 +52,13 @@ project_python() {
   echo "$venv/bin/python"
 }
 
+# The project's one command line, `batchops`, with the project's Python (works before anything is on PATH).
+batchops_cli() {
+  local py
+  py="$(project_python)"
+  "$py" -m batchops.cli "$@"
+}
+
 # A tool that must not share the project's environment (checkov pins an old boto3) in a virtual environment
 # of its own: ensure_tool_venv <venv dir> <pip requirement>. A stamp makes the second call a no-op.
 ensure_tool_venv() {
@@ -133,28 +140,27 @@ run_cleanup() {
 trap run_cleanup EXIT
 
 # ------------------------------------------------------------------------------------------------ Terraform
-# Every Terraform command goes through the project's adapter (batchops/terraform.py): it stages a root of its
+# Every Terraform command goes through the project's adapter (`batchops infra`, batchops/terraform.py): it stages a root of its
 # own per environment (nothing is written into $TF_ROOT), keeps a TF_DATA_DIR per environment under
 # $CI_OUT/terraform/<env>/, builds the Lambda zips, installs providers from a filesystem mirror when one is
 # found (TF_PLUGIN_MIRROR or BATCHOPS_TF_PLUGIN_MIRROR) and saves and applies plan files.
 
 # The pinned Terraform on PATH: the one already there when it is that version, else installed (checksum
-# verified) under build/ci-tools/ by install_terraform.py, which needs only the Python standard library.
+# verified) under build/ci-tools/ by `batchops ci install-terraform`.
 ensure_terraform() {
-  local py="${PYTHON:-python3}" dir
-  command -v "$py" >/dev/null 2>&1 || die "Python 3 is required to install Terraform ('$py' not found; set PYTHON)"
-  dir="$("$py" "$CI_ROOT/scripts/ci/install_terraform.py")" || die "could not install the pinned Terraform"
+  local dir
+  dir="$(batchops_cli ci install-terraform)" || die "could not install the pinned Terraform"
   export PATH="$dir:$PATH"
 }
 
-# terraform_adapter <env> <command> [options]: the adapter with this checkout's module and output directory.
+# terraform_adapter <env> <command> [options]: `batchops infra <command>` with this checkout's module and
+# output directory.
 terraform_adapter() {
-  local env="$1" command="$2" py
+  local env="$1" command="$2"
   shift 2
   [ -d "$TF_ROOT" ] || die "Terraform root module '$TF_ROOT' does not exist"
-  py="$(project_python)"
   ensure_terraform
-  "$py" -m batchops.terraform "$env" "$command" --home "$CI_OUT" --module-dir "$TF_ROOT" "$@"
+  batchops_cli --home "$CI_OUT" --env "$env" infra "$command" --module-dir "$TF_ROOT" "$@"
 }
 
 # Address of the GitLab-managed state of one environment. TF_STATE_BASE_ADDRESS overrides the GitLab API
@@ -191,12 +197,4 @@ use_gitlab_state() {
     --backend-config "retry_wait_min=5"
     --lock-timeout "${TF_LOCK_TIMEOUT:-120s}")
   say "Terraform state of $env: $address"
-}
-
-# Lambda zips built by the project's packager (the validate-stage job that publishes them as an artifact).
-build_lambda_zips() {
-  local py
-  py="$(project_python)"
-  say "packaging Lambda functions into $TF_ROOT/build/lambda"
-  "$py" "$CI_ROOT/scripts/package_lambdas.py" --out "$TF_ROOT/build/lambda"
 }

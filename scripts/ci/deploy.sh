@@ -6,8 +6,6 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
-[ -n "${MODEL_PACKAGE_ARN:-}" ] || die "MODEL_PACKAGE_ARN is not set (the pipeline trigger passes it)"
 out="$(env_out_dir "$env")"
-py="$(project_python)"
 use_aws_role "$env" deploy
-"$py" "$CI_ROOT/scripts/ci/deploy_model.py" --env "$env" --report "$out/deploy.env"
+batchops_cli --env "$env" ci deploy-model --report "$out/deploy.env"

@@ -15,6 +15,6 @@ use_gitlab_state "$env"  # fails before any work when no state location is known
 use_aws_role "$env" deploy
 # The pipelines and their uploaded step scripts are not Terraform's: removed first, so that the pipelines
 # never outlive their execution role and the code prefix does not keep the bucket from being deleted.
-"$(project_python)" "$CI_ROOT/scripts/ci/teardown_pipelines.py" --env "$env"
+batchops_cli --env "$env" ci teardown-pipelines
 say "terraform destroy ($env)"
 terraform_adapter "$env" destroy "${GITLAB_STATE_ARGS[@]}" --confirm "$env"

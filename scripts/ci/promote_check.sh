@@ -8,14 +8,13 @@ from="${1:-}" to="${2:-}"
 require_environment "$from"
 require_environment "$to"
 [ "$from" != "$to" ] || die "promotion needs two different environments, got '$from' twice"
-py="$(project_python)"
 use_aws_role "$from" plan
 definitions="$CI_OUT/$from/definitions"
 if [ -d "$definitions" ]; then
   # In CI the definitions:<from> job's artifact: the deployed pipelines must be this commit's.
-  "$py" "$CI_ROOT/scripts/ci/check_deployed.py" --env "$from" --definitions "$definitions"
+  batchops_cli --env "$from" ci check-deployed --definitions "$definitions"
 else
   say "no built definitions in $definitions: checking presence only"
-  "$py" "$CI_ROOT/scripts/ci/check_deployed.py" --env "$from"
+  batchops_cli --env "$from" ci check-deployed
 fi
 say "promotion $from -> $to approved"

@@ -5,6 +5,5 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
-py="$(project_python)"
 use_aws_role "$env" deploy
-"$(dirname "$py")/batchops" --env "$env" pipelines start training_hpo
+batchops_cli --env "$env" pipelines start training_hpo

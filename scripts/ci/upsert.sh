@@ -4,6 +4,5 @@ source "$(dirname "$0")/common.sh"
 
 env="${1:-}"
 require_environment "$env"
-py="$(project_python)"
 use_aws_role "$env" deploy
-"$py" "$CI_ROOT/scripts/upsert_pipelines.py" --env "$env"
+batchops_cli --env "$env" pipelines upsert

@@ -142,9 +142,14 @@ def start_moto() -> tuple[ThreadedMotoServer, dict[str, str]]:
 
 
 def run_wrapper(script: str, *args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
-    # Python helpers run with the project's interpreter, as the shell wrappers run them.
-    command = [sys.executable, str(CI_SCRIPTS / script)] if script.endswith(".py") else [str(CI_SCRIPTS / script)]
-    return subprocess.run([*command, *args], env=env, cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run([str(CI_SCRIPTS / script), *args], env=env, cwd=ROOT, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def run_batchops(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:
+    """`batchops ARGS` with the project's interpreter, as the wrappers run it (`batchops_cli` in common.sh)."""
+    return subprocess.run([sys.executable, "-m", "batchops.cli", *args], env=env, cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
 
 
 def run_job(name: str, *, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess:

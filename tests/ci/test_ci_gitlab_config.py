@@ -56,8 +56,50 @@ def script_lines(job: dict) -> list[str]:
     return lines
 
 
-def called_paths(job: dict) -> list[str]:
-    return [m.group(1) for line in script_lines(job) for m in re.finditer(r"(?:^|\s)(\./run|scripts/[\w./-]+)", line)]
+# The set-up line of every Python job (`.python` before_script): puts the project's `batchops` on PATH.
+SETUP_SHIM = "scripts/ci/batchops_path.sh"
+_CALLED = re.compile(r"(?:^|\s|\$\()(\./run|scripts/[\w./-]+)")
+
+
+def called_paths(job: dict, *, with_setup: bool = False) -> list[str]:
+    paths = [m.group(1) for line in script_lines(job) for m in _CALLED.finditer(line)]
+    return paths if with_setup else [path for path in paths if path != SETUP_SHIM]
+
+
+def batchops_calls(text: str) -> list[list[str]]:
+    """The command words of every `batchops ...` call (a job line) or `batchops_cli ...` call (a wrapper), global
+    options and their values left out: e.g. ["infra", "plan"], ["ci", "deploy-model"]."""
+    calls = []
+    for match in re.finditer(r"(?:^|[\s;(|&])batchops(?:_cli)?\s+([^\n;|&)]*)", text, re.MULTILINE):
+        words, skip = [], False
+        for word in match.group(1).split():
+            if skip:
+                skip = False
+            elif word in ("--env", "-e", "--home"):
+                skip = True
+            elif word.startswith("-") or word.startswith('"') or word.startswith("$"):
+                break
+            else:
+                words.append(word)
+        calls.append(words)
+    return calls
+
+
+def cli_commands() -> set[tuple[str, ...]]:
+    """Every command path of the `batchops` command line, e.g. ("infra", "plan"), ("report",)."""
+    import typer.main
+
+    from batchops.cli import app
+
+    paths: set[tuple[str, ...]] = set()
+
+    def walk(command, prefix: tuple[str, ...]) -> None:
+        for name, sub in getattr(command, "commands", {}).items():
+            paths.add((*prefix, name))
+            walk(sub, (*prefix, name))
+
+    walk(typer.main.get_command(app), ())
+    return paths
 
 
 def aws_wrappers() -> set[str]:
@@ -133,9 +175,9 @@ def test_extends_resolution_reports_unknown_templates():
 def test_every_called_script_exists_and_is_executable(jobs):
     problems, seen = [], set()
     for name, job in jobs.items():
-        paths = called_paths(job)
-        if not paths:
-            problems.append(f"{name}: calls no script of the repository (jobs stay thin: scripts/ci/...)")
+        paths = called_paths(job, with_setup=True)
+        if not (called_paths(job) or batchops_calls("\n".join(script_lines(job)))):
+            problems.append(f"{name}: calls neither `batchops` nor a wrapper of the repository (jobs stay thin)")
         for path in paths:
             seen.add(path)
             target = ROOT / path
@@ -147,15 +189,36 @@ def test_every_called_script_exists_and_is_executable(jobs):
                 problems.append(f"{name}: {path} has no #! line")
     assert problems == []
     assert "scripts/ci/apply.sh" in seen and "scripts/ci/plan.sh" in seen
+    assert SETUP_SHIM in seen
 
 
-def test_project_entry_points_the_wrappers_call_exist():
-    called = set()
-    for wrapper in CI_SCRIPTS.glob("*.sh"):
-        called |= set(re.findall(r"\$CI_ROOT/(scripts/[\w./-]+\.py)", wrapper.read_text()))
-    assert {"scripts/package_lambdas.py", "scripts/check_config.py", "scripts/upsert_pipelines.py",
-            "scripts/write_definitions.py"} <= called
-    assert sorted(p for p in called if not (ROOT / p).is_file()) == []
+def test_every_batchops_command_that_jobs_and_wrappers_call_exists(jobs):
+    """`batchops` is the one command line: jobs and wrappers call its commands, and no Python script."""
+    known = cli_commands()
+    texts = {wrapper.name: wrapper.read_text() for wrapper in CI_SCRIPTS.glob("*.sh")}
+    texts |= {name: "\n".join(script_lines(job)) for name, job in jobs.items()}
+    called: dict[tuple[str, ...], str] = {}
+    unknown = []
+    for where, text in texts.items():
+        for words in batchops_calls(text):
+            # the longest known command path; what follows are its arguments
+            command = next((tuple(words[:n]) for n in range(len(words), 0, -1) if tuple(words[:n]) in known), None)
+            if command is None:
+                unknown.append(f"{where}: batchops {' '.join(words)}")
+            else:
+                called[command] = where
+    assert unknown == []
+    assert {("infra",), ("config", "check"), ("pipelines", "definitions"), ("pipelines", "upsert"),
+            ("pipelines", "start"), ("ci", "deploy-model"), ("ci", "check-deployed"), ("ci", "teardown-pipelines"),
+            ("ci", "install-terraform"), ("ci", "package-lambdas")} <= set(called)
+    scripts = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "scripts").rglob("*.py"))
+    assert scripts == [], "Python entry points belong to `batchops` (batchops/cli/)"
+
+
+def test_the_command_finder_sees_what_it_should():
+    assert batchops_calls('batchops_cli --home "$CI_OUT" --env "$env" infra "$command" --x y') == [["infra"]]
+    assert batchops_calls("  batchops --env dev ci deploy-model --report r") == [["ci", "deploy-model"]]
+    assert ("infra", "plan") in cli_commands() and ("nonsense",) not in cli_commands()
 
 
 def test_every_environment_has_an_env_file_and_jobs(jobs):
@@ -187,7 +250,7 @@ def test_no_unpinned_image_anywhere(config, jobs):
 
 def test_terraform_runs_only_where_the_adapter_and_the_pinned_installer_can(jobs):
     """Jobs that run Terraform call the adapter, which needs the project's Python; the wrappers install the
-    pinned Terraform themselves (install_terraform.py), so no job depends on a Terraform image."""
+    pinned Terraform themselves (`batchops ci install-terraform`), so no job depends on a Terraform image."""
     adapter_wrappers = {f"scripts/ci/{path.name}" for path in CI_SCRIPTS.glob("*.sh")
                         if "terraform_adapter " in path.read_text()}
     assert {"scripts/ci/plan.sh", "scripts/ci/apply.sh", "scripts/ci/destroy.sh",

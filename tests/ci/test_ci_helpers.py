@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import io
 import re
 import sys
@@ -13,18 +12,9 @@ from pathlib import Path
 from threading import Thread
 
 import pytest
-from ci_testkit import CI_SCRIPTS, run_bash, run_wrapper, wrapper_env
+from ci_testkit import run_bash, run_wrapper, wrapper_env
 
-
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(name.removesuffix(".py"), CI_SCRIPTS / name)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-install_terraform = load_script("install_terraform.py")
-
+from batchops import terraform as install_terraform  # the pinned installer lives beside the adapter
 
 # ------------------------------------------------------------------------------------------------ installer
 

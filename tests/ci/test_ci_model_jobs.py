@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from ci_testkit import run_job, run_wrapper, start_moto, wrapper_env
+from ci_testkit import run_batchops, run_job, run_wrapper, start_moto, wrapper_env
 
 from batchops_core.settings import load_settings
 
@@ -126,7 +126,8 @@ def test_deploy_refuses_a_version_that_is_not_approved(account, tmp_path):
     result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
                                                    "MODEL_PACKAGE_ARN": pending})
 
-    assert result.returncode == 1
+    assert result.returncode == 2  # a user error: one line on stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert f"model package {pending} is PendingManualApproval, not Approved: nothing deployed" in result.stderr
     assert active_model(client, "prod") == "none"
 
@@ -145,7 +146,7 @@ def test_deploy_names_what_is_wrong_with_the_trigger_variables(account, tmp_path
     create_stack_parts(client, "prod")
     result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
                                                    "MODEL_PACKAGE_ARN": arn, "MODEL_PACKAGE_VERSION": version})
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert message in result.stderr
     assert active_model(client, "prod") == "none"
 
@@ -155,14 +156,14 @@ def test_deploy_into_an_environment_without_its_stack_says_so(account, tmp_path)
     approved, = register_versions(client("sagemaker"), "abalone-prod-models", ["Approved"])
     result = run_wrapper("deploy.sh", "prod", env={**env, "BATCHOPS_CI_OUT": str(tmp_path),
                                                    "MODEL_PACKAGE_ARN": approved})
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "SSM parameter /abalone/prod/active-model-package-arn of environment 'prod' is not readable" in result.stderr
 
 
 def test_deploy_without_a_package_from_the_trigger_fails_before_any_call(tmp_path):
     result = run_wrapper("deploy.sh", "staging", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
     assert result.returncode == 2
-    assert "MODEL_PACKAGE_ARN is not set" in result.stderr
+    assert "no model package: pass --model-package-arn or set MODEL_PACKAGE_ARN" in result.stderr
 
 
 # ------------------------------------------------------------------------------------------------ promotion
@@ -261,8 +262,8 @@ def test_teardown_removes_pipelines_and_every_step_script_version_but_keeps_data
     s3.delete_object(Bucket="abalone-dev-data", Key="pipeline-code/abc/preprocess.py")  # a delete marker too
     s3.put_object(Bucket="abalone-dev-data", Key="data/training/batch.csv", Body=b"a,b\n1,2\n")
 
-    first = run_wrapper("teardown_pipelines.py", "--env", "dev", env=env)
-    again = run_wrapper("teardown_pipelines.py", "--env", "dev", env=env)
+    first = run_batchops("--env", "dev", "ci", "teardown-pipelines", env=env)
+    again = run_batchops("--env", "dev", "ci", "teardown-pipelines", env=env)
 
     assert first.returncode == 0, first.stderr
     assert "removed 3 step-script object version(s)" in first.stdout

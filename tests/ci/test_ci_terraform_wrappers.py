@@ -54,7 +54,8 @@ class TerraformSpy:
         calls = self.calls()
         operations = [(parent, args) for parent, args in calls if args.split()[:1] != ["version"]]
         assert {args.split()[0] for _, args in operations} >= set(expected), calls
-        strangers = [(parent, args) for parent, args in operations if "-m batchops.terraform" not in parent]
+        strangers = [(parent, args) for parent, args in operations
+                     if "-m batchops.cli" not in parent or " infra " not in parent]
         assert strangers == [], "terraform run by something other than the adapter"
 
 
