@@ -82,6 +82,14 @@ class Job:
     def output(self, name: str) -> Path:
         return self.path("output", name)
 
+    def result(self, output: str = "result") -> dict:
+        """The step's result.json, parsed and checked by the core reader."""
+        from batchops_core.results import parse
+
+        text = (self.output(output) / "result.json").read_text()
+        parse(text)  # raises on a document that does not follow the schema
+        return json.loads(text)
+
     def environment(self) -> dict[str, str]:
         return {"SAGEMAKER_BASE_DIR": str(self.root), "DATASET_SCHEMA": json.dumps(self.schema)}
 
@@ -89,8 +97,19 @@ class Job:
         path = self.root / "output" / "message"
         return path.read_text() if path.exists() else None
 
+    def ship_core(self) -> Path:
+        """Stage the core modules as the pipeline's `core` input does (from their content-addressed upload)."""
+        from pipelines.common.code import core_modules
+
+        for module in core_modules():
+            target = self.input("core") / module.name  # batchops_core/<module>.py
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(module.path.read_bytes())
+        return self.input("core")
+
     def run(self, script: str, *arguments: str) -> JobResult:
-        """As a container would: `python3 <script> <arguments>`, in a subprocess."""
+        """As a container would: `python3 <script> <arguments>`, in a subprocess, with the core input staged."""
+        self.ship_core()
         env = {**os.environ, **self.environment()}
         completed = subprocess.run([sys.executable, str(SCRIPTS_DIR / script), *arguments], env=env,
                                    capture_output=True, text=True, timeout=300)

@@ -1,4 +1,4 @@
-"""evaluate.py: scores the test split with the trained model archive and writes evaluation.json."""
+"""evaluate.py: scores the test split with the trained model archive, writes evaluation.json and result.json."""
 
 from __future__ import annotations
 
@@ -18,6 +18,10 @@ def make_split(rng: np.random.RandomState, rows: int) -> np.ndarray:
     features = rng.uniform(0, 1, size=(rows, FEATURES))
     label = 3 * features[:, 0] + features[:, 1] ** 2 + rng.normal(0, 0.05, rows)
     return np.column_stack([label, features])
+
+
+def gate(metric: str = "rmse", threshold: float = 10.0) -> list[str]:
+    return ["--metric", metric, "--threshold", str(threshold)]
 
 
 @pytest.fixture(scope="module")
@@ -47,25 +51,73 @@ def prepare(job: Job, booster: xgboost.Booster, tmp_path, *, pickled: bool) -> n
 def test_evaluation_report_matches_the_model(tmp_path, booster, pickled):
     job = Job(tmp_path / "job", {})
     test = prepare(job, booster, tmp_path, pickled=pickled)
-    result = job.run("evaluate.py")
+    result = job.run("evaluate.py", *gate("rmse", 10.0))
     assert result.returncode == 0, result.stderr
     report = json.loads((job.output("evaluation") / "evaluation.json").read_text())
     metrics = report["regression_metrics"]
-    assert set(metrics) == {"mse", "rmse", "mae", "r2"}
+    assert set(metrics) == {"mse", "rmse", "mae", "mape", "r2"}
     predicted = booster.predict(xgboost.DMatrix(test[:, 1:]))
     errors = test[:, 0] - predicted
     assert metrics["mse"]["value"] == pytest.approx(np.mean(errors ** 2), rel=1e-5)
     assert metrics["rmse"]["value"] == pytest.approx(np.sqrt(np.mean(errors ** 2)), rel=1e-5)
     assert metrics["mae"]["value"] == pytest.approx(np.mean(np.abs(errors)), rel=1e-5)
+    assert metrics["mape"]["value"] == pytest.approx(np.mean(np.abs(errors / test[:, 0])), rel=1e-5)
     assert metrics["mse"]["standard_deviation"] == pytest.approx(np.std(errors ** 2), rel=1e-4)
     assert 0.5 < metrics["r2"]["value"] <= 1
+    decision = job.result()
+    assert {k: decision[k] for k in ("step", "outcome", "metric", "threshold", "comparison", "counts")} == {
+        "step": "Evaluate", "outcome": "passed", "metric": "rmse", "threshold": 10.0, "comparison": "<=",
+        "counts": {"rows": 50}}
+    assert decision["value"] == metrics["rmse"]["value"]
+    assert "meets the gate rmse <= 10.0" in decision["message"]
+
+
+@pytest.mark.parametrize("metric,threshold,outcome", [
+    ("rmse", 1e-6, "failed"),  # lower is better: an error above the threshold fails
+    ("r2", 0.999999, "failed"),  # higher is better: below the threshold fails
+    ("r2", 0.1, "passed"),
+    ("mape", 1.0, "passed"),
+])
+def test_the_decision_follows_the_registry(tmp_path, booster, metric, threshold, outcome):
+    job = Job(tmp_path / "job", {})
+    prepare(job, booster, tmp_path, pickled=False)
+    result = job.run("evaluate.py", *gate(metric, threshold))
+    assert result.returncode == 0, result.stderr  # a failed gate is a decision, not an error of the step
+    decision = job.result()
+    assert (decision["metric"], decision["threshold"], decision["outcome"]) == (metric, threshold, outcome)
+    assert decision["comparison"] == (">=" if metric == "r2" else "<=")
+
+
+def test_mape_refuses_zero_labels_naming_them(tmp_path, booster):
+    job = Job(tmp_path / "job", {})
+    test = prepare(job, booster, tmp_path, pickled=False)
+    test[:3, 0] = 0.0
+    np.savetxt(job.input("test") / "test.csv", test, delimiter=",", fmt="%.10g")
+    result = job.run("evaluate.py", *gate("mape", 0.5))
+    assert result.returncode == 1
+    assert "test split: mape is undefined when a label is 0: 3 of 50 labels are 0" in result.message
+    assert not (job.output("result") / "result.json").exists()
+    # Another gate metric still works on the same rows; mape is left out of evaluation.json, not an error.
+    other = Job(tmp_path / "other", {})
+    prepare(other, booster, tmp_path, pickled=False)
+    np.savetxt(other.input("test") / "test.csv", test, delimiter=",", fmt="%.10g")
+    assert other.run("evaluate.py", *gate("rmse", 10.0)).returncode == 0
+    assert "mape" not in json.loads((other.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]
+
+
+def test_a_threshold_outside_the_metric_rule_is_refused(tmp_path, booster):
+    job = Job(tmp_path / "job", {})
+    prepare(job, booster, tmp_path, pickled=False)
+    result = job.run("evaluate.py", *gate("rmse", -1.0))
+    assert result.returncode == 1
+    assert result.message == "--threshold: rmse thresholds must be > 0, found -1.0"
 
 
 def test_a_missing_model_is_a_clear_failure(tmp_path):
     job = Job(tmp_path / "job", {})
     job.input("test").mkdir(parents=True)
     np.savetxt(job.input("test") / "test.csv", make_split(np.random.RandomState(1), 5), delimiter=",")
-    result = job.run("evaluate.py")
+    result = job.run("evaluate.py", *gate())
     assert result.returncode == 1
     assert "expected one model.tar.gz under" in result.message and "found 0" in result.message
 
@@ -78,6 +130,6 @@ def test_an_unreadable_model_is_a_clear_failure(tmp_path):
         archive.add(tmp_path / "xgboost-model", arcname="xgboost-model")
     job.input("test").mkdir(parents=True)
     np.savetxt(job.input("test") / "test.csv", make_split(np.random.RandomState(1), 5), delimiter=",")
-    result = job.run("evaluate.py")
+    result = job.run("evaluate.py", *gate())
     assert result.returncode == 1
     assert "cannot load the model xgboost-model from model.tar.gz" in result.message

@@ -1,4 +1,7 @@
-"""model_quality.py: join by record key, pass / fail / no ground truth / key mismatch, labelled feedback."""
+"""model_quality.py: join by record key, pass / fail / no ground truth / key mismatch, labelled feedback, result.json.
+
+The step succeeds whenever it could evaluate: a violation is outcome `failed` in result.json (the pipeline's
+CheckModelQuality step fails the execution), never a failed job."""
 
 from __future__ import annotations
 
@@ -15,7 +18,6 @@ REGION = "us-east-1"
 BUCKET = "shop-data"
 BATCH_KEY = "data/inference/day1/batch.csv"
 TRUTH_KEY = "data/ground-truth/day1/batch.csv"
-FEEDBACK_URI = f"s3://{BUCKET}/runs/feedback/exec-1"
 COLUMNS = [c["name"] for c in OTHER_SCHEMA["columns"]]
 
 
@@ -58,9 +60,15 @@ def check(job: Job, monkeypatch, *, metric: str = "rmse", threshold: str = "3.0"
     result = job.run_in_process(
         "model_quality.py", "--input-bucket", BUCKET, "--input-key", key, "--inference-prefix", "data/inference",
         "--ground-truth-prefix", "data/ground-truth", "--metric", metric, "--threshold", threshold,
-        "--feedback-uri", FEEDBACK_URI, "--region", REGION, monkeypatch=monkeypatch)
+        "--region", REGION, monkeypatch=monkeypatch)
     report = json.loads((job.output("report") / "report.json").read_text())
     return result, report
+
+
+def outcome(job: Job) -> tuple:
+    decision = job.result()
+    assert decision["step"] == "ModelQualityCheck"
+    return decision["outcome"], decision["metric"], decision["value"], decision["threshold"], decision["counts"]
 
 
 def test_a_good_batch_passes_and_leaves_labelled_feedback(s3, rows, tmp_path, monkeypatch):
@@ -76,30 +84,69 @@ def test_a_good_batch_passes_and_leaves_labelled_feedback(s3, rows, tmp_path, mo
     assert feedback[1] == [rows[0][c] if c != "delivery_minutes" else format(float(rows[0][c]), ".10g")
                            for c in COLUMNS]
     assert "Contents" not in s3.list_objects_v2(Bucket=BUCKET, Prefix="runs/feedback/")  # uploaded by the platform
+    assert outcome(job) == ("passed", "rmse", pytest.approx(1.0), 3.0, {"rows": 20, "matched": 20})
+    assert job.result()["comparison"] == "<="
 
 
 def test_equal_to_the_threshold_passes(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, rows)
-    result, report = check(scored_job(tmp_path, rows, error=2.0), monkeypatch, metric="mae", threshold="2.0")
+    job = scored_job(tmp_path, rows, error=2.0)
+    result, report = check(job, monkeypatch, metric="mae", threshold="2.0")
     assert result.returncode == 0 and report["status"] == "passed"
+    assert outcome(job)[:4] == ("passed", "mae", pytest.approx(2.0), 2.0)
 
 
 def test_a_bad_batch_fails_with_metric_value_threshold_and_rows(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, rows)
     job = scored_job(tmp_path, rows, error=4.0)
     result, report = check(job, monkeypatch)
-    assert result.returncode == 1
+    assert result.returncode == 0 and result.message is None  # decided, not broken: the Condition step fails
     assert report["status"] == "failed" and report["value"] == pytest.approx(4.0)
-    assert result.message.startswith("Model quality violation: rmse 4 is above the threshold 3 on 20 matched rows")
-    # A failed job's outputs are not uploaded: the labelled batch goes to the feedback location directly.
-    body = s3.get_object(Bucket=BUCKET, Key="runs/feedback/exec-1/feedback.csv")["Body"].read().decode()
-    assert body.splitlines()[0] == ",".join(COLUMNS) and len(body.splitlines()) == 21
+    assert outcome(job) == ("failed", "rmse", pytest.approx(4.0), 3.0, {"rows": 20, "matched": 20})
+    assert job.result()["message"].startswith(
+        "Model quality violation: rmse 4.0000 fails the gate rmse <= 3.0 on 20 matched rows")
+    # The job succeeds, so the platform uploads the labelled batch from the `feedback` output.
+    feedback = read_csv(job.output("feedback") / "feedback.csv")
+    assert feedback[0] == COLUMNS and len(feedback) == 21
 
 
 def test_r2_fails_below_its_threshold(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, rows)
-    result, report = check(scored_job(tmp_path, rows, error=30.0), monkeypatch, metric="r2", threshold="0.4")
-    assert result.returncode == 1 and "r2" in result.message and "below the threshold 0.4" in result.message
+    job = scored_job(tmp_path, rows, error=30.0)
+    result, report = check(job, monkeypatch, metric="r2", threshold="0.4")
+    assert result.returncode == 0 and report["status"] == "failed"
+    assert outcome(job)[0:2] == ("failed", "r2") and job.result()["comparison"] == ">="
+    assert "fails the gate r2 >= 0.4" in job.result()["message"]
+
+
+def test_the_threshold_the_run_used_is_recorded(s3, rows, tmp_path, monkeypatch):
+    # ModelQualityThreshold=5 for this run: the same batch that fails at 3.0 passes, and result.json says 5.
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=4.0)
+    result, report = check(job, monkeypatch, threshold="5")
+    assert result.returncode == 0 and report["threshold"] == 5.0
+    assert outcome(job)[:4] == ("passed", "rmse", pytest.approx(4.0), 5.0)
+
+
+def test_mape_end_to_end_and_zero_labels_refused(s3, rows, tmp_path, monkeypatch):
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=1.0)
+    result, report = check(job, monkeypatch, metric="mape", threshold="0.5")
+    assert result.returncode == 0
+    labels = [float(r["delivery_minutes"]) for r in rows]
+    assert outcome(job)[:2] == ("passed", "mape")
+    assert job.result()["value"] == pytest.approx(sum(1.0 / abs(v) for v in labels) / len(labels))
+    rows[3]["delivery_minutes"] = "0"
+    put_truth(s3, rows)
+    job = scored_job(tmp_path / "zero", rows, error=1.0)
+    failed = job.run_in_process(
+        "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
+        "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "mape", "--threshold", "0.5",
+        "--region", REGION, monkeypatch=monkeypatch)
+    assert failed.returncode == 1
+    assert failed.message == (f"ground truth under s3://{BUCKET}/data/ground-truth/day1/batch.csv: mape is "
+                              "undefined when a label is 0: 1 of 20 labels are 0 (choose another metric, e.g. mae, "
+                              "for targets that can be 0)")
 
 
 def test_missing_ground_truth_is_skipped(s3, rows, tmp_path, monkeypatch):
@@ -109,6 +156,8 @@ def test_missing_ground_truth_is_skipped(s3, rows, tmp_path, monkeypatch):
     assert result.returncode == 0
     assert report["status"] == "skipped" and report["reason"] == "no ground truth for this batch"
     assert not (job.output("feedback") / "feedback.csv").exists()
+    assert outcome(job) == ("skipped", "rmse", None, 3.0, {"rows": 20, "matched": 0})
+    assert job.result()["message"] == "model quality not checked: no ground truth for this batch"
 
 
 def test_keys_are_joined_by_value_and_mismatches_reported(s3, rows, tmp_path, monkeypatch):
@@ -124,14 +173,18 @@ def test_keys_are_joined_by_value_and_mismatches_reported(s3, rows, tmp_path, mo
 
 def test_no_matching_key_at_all_is_skipped_not_failed(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, other_rows(4, first_key=5000))
-    result, report = check(scored_job(tmp_path, rows, error=9.0), monkeypatch)
+    job = scored_job(tmp_path, rows, error=9.0)
+    result, report = check(job, monkeypatch)
     assert result.returncode == 0 and report["status"] == "skipped"
     assert report["reason"] == "no record key of the ground truth matches a prediction"
+    assert outcome(job)[0] == "skipped"
 
 
 def test_a_batch_outside_the_inference_prefix_is_skipped(s3, rows, tmp_path, monkeypatch):
-    result, report = check(scored_job(tmp_path, rows, error=9.0), monkeypatch, key="elsewhere/batch.csv")
+    job = scored_job(tmp_path, rows, error=9.0)
+    result, report = check(job, monkeypatch, key="elsewhere/batch.csv")
     assert result.returncode == 0 and report["status"] == "skipped" and "inference prefix" in report["reason"]
+    assert outcome(job)[0] == "skipped"
 
 
 def test_malformed_predictions_are_a_clear_failure(s3, rows, tmp_path, monkeypatch):
@@ -142,5 +195,16 @@ def test_malformed_predictions_are_a_clear_failure(s3, rows, tmp_path, monkeypat
         "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
         "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "rmse", "--threshold", "3",
         "--region", REGION, monkeypatch=monkeypatch)
-    assert result.returncode == 1
+    assert result.returncode == 1  # bad input is an error of the step itself, with no result
     assert result.message == "day1/batch.csv.out line 1: prediction 'abc' is not a number"
+    assert not (job.output("result") / "result.json").exists()
+
+
+def test_a_threshold_outside_the_metric_rule_fails_the_step(s3, rows, tmp_path, monkeypatch):
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=1.0)
+    result = job.run_in_process(
+        "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
+        "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "r2", "--threshold", "1.5",
+        "--region", REGION, monkeypatch=monkeypatch)
+    assert result.returncode == 1 and result.message == "--threshold: r2 thresholds must be <= 1, found 1.5"

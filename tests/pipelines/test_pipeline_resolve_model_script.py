@@ -48,11 +48,18 @@ def resolve(tmp_path, monkeypatch) -> tuple[int, str | None, dict | None]:
     return result.returncode, result.message, json.loads(model_file.read_text()) if model_file.exists() else None
 
 
+def resolved_result(tmp_path) -> dict | None:
+    """result.json of the last `resolve` (None when the step wrote none)."""
+    job = Job(tmp_path / "job", {})
+    return job.result() if (job.output("result") / "result.json").exists() else None
+
+
 def test_nothing_approved_is_a_clear_failure(registry, tmp_path, monkeypatch):
     register(registry, 1, "PendingManualApproval")
     code, message, document = resolve(tmp_path, monkeypatch)
     assert code == 1 and document is None
     assert f"no Approved model version in model package group '{GROUP}'" in message
+    assert resolved_result(tmp_path) is None
 
 
 def test_the_latest_of_three_approved_versions_is_used(registry, tmp_path, monkeypatch):
@@ -67,6 +74,11 @@ def test_the_latest_of_three_approved_versions_is_used(registry, tmp_path, monke
         "BaselineStatistics": "s3://bucket/runs/3/statistics.json",
         "BaselineConstraints": "s3://bucket/runs/3/constraints.json",
     }
+    result = resolved_result(tmp_path)
+    assert (result["step"], result["outcome"]) == ("ResolveModel", "passed")
+    assert result["details"] == {"model_package_arn": arns[2], "model_package_version": 3,
+                                 "chosen_by": "latest_approved", "model_package_group": GROUP}
+    assert result["metric"] is None and result["counts"] == {}
 
 
 def test_the_active_model_pointer_is_honoured(registry, tmp_path, monkeypatch):
@@ -75,6 +87,9 @@ def test_the_active_model_pointer_is_honoured(registry, tmp_path, monkeypatch):
     code, message, document = resolve(tmp_path, monkeypatch)
     assert code == 0, message
     assert document["ModelPackageArn"] == arns[0] and document["ModelDataUrl"] == "s3://bucket/runs/1/model.tar.gz"
+    details = resolved_result(tmp_path)["details"]
+    assert (details["model_package_arn"], details["chosen_by"]) == (arns[0], "active_model_parameter")
+    assert f"the active-model parameter {POINTER}" in resolved_result(tmp_path)["message"]
 
 
 @pytest.mark.parametrize("pointer", ["none", "rejected version"])
@@ -86,6 +101,7 @@ def test_a_pointer_to_nothing_usable_falls_back_to_the_latest_approved(registry,
     code, message, document = resolve(tmp_path, monkeypatch)
     assert code == 0, message
     assert document["ModelPackageArn"] == approved
+    assert resolved_result(tmp_path)["details"]["chosen_by"] == "latest_approved"
 
 
 def test_a_version_without_the_registration_metadata_is_refused(registry, tmp_path, monkeypatch):

@@ -49,7 +49,8 @@ def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings
     changed = upsert_pipelines(stricter, boto_session=aws, account_id=ACCOUNT_ID)
     assert [r.action for r in changed] == ["updated", "updated", "unchanged"]  # the gate is in training only
     definition = json.loads(sagemaker.describe_pipeline(PipelineName=names["training"])["PipelineDefinition"])
-    assert definition["Steps"][-1]["Arguments"]["Conditions"][0]["RightValue"] == 2.0
+    parameters = {p["Name"]: p for p in definition["Parameters"]}
+    assert parameters["RegistrationThreshold"]["DefaultValue"] == 2.0
     executions = sagemaker.list_pipeline_executions(PipelineName=names["training"])["PipelineExecutionSummaries"]
     assert [e["PipelineExecutionArn"] for e in executions] == [execution]
     assert "pipeline abalone-local-training: updated" in capsys.readouterr().out

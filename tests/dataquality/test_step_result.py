@@ -1,0 +1,96 @@
+"""The data-quality check as a pipeline step decides: result.json with outcome passed / warning / failed and
+counts, written when the pipeline sets `step_name` and `step_result_path` (the engine alone writes none)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from batchops_core.results import parse
+from pipelines.common.code import core_modules
+from pipelines.scripts import data_quality as dq
+
+CSV_WITH_HEADER = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
+RESULT_PATH = "/opt/ml/processing/result/result.json"
+
+
+@pytest.fixture
+def job(tmp_path, write_csv, make_frame) -> Path:
+    """A job root with a baseline, a clean and a drifted batch, and the core package staged as the `core` input."""
+    write_csv("processing/input/train/part-0.csv", make_frame(2000, seed=1))
+    write_csv("processing/input/clean/batch.csv", make_frame(1000, seed=3))
+    drifted = make_frame(1000, seed=4, shift=1.0, category_shares=(0.2, 0.3, 0.5))
+    write_csv("processing/input/drifted/batch.csv", drifted)
+    dq.run_analyzer({"dataset_source": "/opt/ml/processing/input/train", "output_path": "/opt/ml/processing/baseline",
+                     "dataset_format": CSV_WITH_HEADER}, base_dir=str(tmp_path))
+    for module in core_modules():
+        target = tmp_path / "processing/input/core" / module.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(module.path.read_bytes())
+    return tmp_path
+
+
+def run_check(base_dir: Path, batch: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {key: value for key, value in os.environ.items() if key not in dq.ENVIRONMENT_KEYS}
+    env.update(SAGEMAKER_BASE_DIR=str(base_dir), dataset_source=f"/opt/ml/processing/input/{batch}",
+               output_path="/opt/ml/processing/output", dataset_format=CSV_WITH_HEADER,
+               baseline_statistics="/opt/ml/processing/baseline/statistics.json",
+               baseline_constraints="/opt/ml/processing/baseline/constraints.json", **environment)
+    return subprocess.run([sys.executable, str(Path(dq.__file__))], env=env, capture_output=True, text=True,
+                          timeout=120)
+
+
+def read_result(base_dir: Path) -> dict:
+    text = (base_dir / "processing/result/result.json").read_text()
+    parse(text)
+    return json.loads(text)
+
+
+@pytest.mark.parametrize("batch,fail,code,outcome", [
+    ("clean", "true", 0, "passed"),
+    ("drifted", "false", 0, "warning"),
+    ("drifted", "true", dq.EXIT_VIOLATIONS, "failed"),
+])
+def test_a_check_writes_its_outcome(job, batch, fail, code, outcome):
+    result = run_check(job, batch, fail_on_violation=fail, step_name="DataQualityCheck", step_result_path=RESULT_PATH)
+    assert result.returncode == code, result.stderr
+    document = read_result(job)
+    violations = json.loads((job / "processing/output/constraint_violations.json").read_text())["violations"]
+    assert (document["step"], document["outcome"]) == ("DataQualityCheck", outcome)
+    assert document["counts"] == {"rows": 1000, "features": 4, "violations": len(violations)}
+    assert (len(violations) > 0) == (batch == "drifted")
+    assert sum(document["details"]["violation_counts"].values()) == len(violations)
+    if batch == "drifted":  # the sentence for people is the same one the failure message uses
+        assert document["message"].startswith(f"Data quality check found {len(violations)} constraint violation(s)")
+
+
+def test_without_the_pipeline_settings_the_engine_writes_no_result(job):
+    result = run_check(job, "clean")
+    assert result.returncode == 0, result.stderr
+    assert not (job / "processing/result").exists()
+
+
+@pytest.mark.parametrize("environment,pattern", [
+    ({"step_name": "DataQualityCheck"}, "step_name and step_result_path: give both"),
+    ({"step_result_path": RESULT_PATH}, "step_name and step_result_path: give both"),
+])
+def test_half_of_the_result_settings_is_a_clear_error(job, environment, pattern):
+    result = run_check(job, "clean", **environment)
+    assert result.returncode == dq.EXIT_ERROR
+    assert pattern in (job / "output/message").read_text()
+
+
+def test_a_baseline_run_decides_nothing(job):
+    env = {key: value for key, value in os.environ.items() if key not in dq.ENVIRONMENT_KEYS}
+    env.update(SAGEMAKER_BASE_DIR=str(job), dataset_source="/opt/ml/processing/input/clean",
+               output_path="/opt/ml/processing/output", dataset_format=CSV_WITH_HEADER,
+               step_name="DataQualityBaseline", step_result_path=RESULT_PATH)
+    result = subprocess.run([sys.executable, str(Path(dq.__file__))], env=env, capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == dq.EXIT_ERROR
+    assert "only a check" in (job / "output/message").read_text()
