@@ -26,7 +26,7 @@ from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_core.settings import Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
-TERMINAL_STATUSES = ("Succeeded", "Failed", "Stopped")
+TERMINAL_STATUSES = contracts.FINAL_EXECUTION_STATUSES
 APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 

@@ -22,8 +22,9 @@ def pipelines_upsert(
     account_id: str = typer.Option(None, help="Account of the role ARNs (default: the caller's account)."),
 ) -> None:
     """Upload the step scripts and create or update the three pipelines (never delete-and-recreate)."""
+    check_account_id(account_id)  # before connecting: a bad argument is reported first
     state = state_of(ctx)
-    for result in ops.upsert_pipelines(state.target, account_id=check_account_id(account_id)):
+    for result in ops.upsert_pipelines(state.target, account_id=account_id):
         console.print(f"{result.pipeline}: {result.action}")
 
 

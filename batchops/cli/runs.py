@@ -9,6 +9,7 @@ from rich.table import Table
 from batchops import operations as ops
 from batchops.cli._base import CliState, command, console, fmt_seconds, fmt_status, fmt_time, group, state_of
 from batchops.errors import UserError
+from batchops_core.contracts import Step as StepName
 
 runs_app = group("runs", "Pipeline executions: list, inspect, follow, read step logs.")
 
@@ -81,7 +82,7 @@ def runs_watch(
 def runs_logs(
     ctx: typer.Context,
     execution: str = typer.Argument(..., help="Execution id, id prefix or ARN."),
-    step: str = typer.Argument(..., help="Step name, e.g. Train or ModelQualityCheck."),
+    step: str = typer.Argument(..., help=f"Step name, e.g. {StepName.TRAIN} or {StepName.MODEL_QUALITY_CHECK}."),
 ) -> None:
     """Print what a step's jobs wrote (local runner logs under <home>/runs/)."""
     from batchops_local.runner.logs import read_step_log
