@@ -35,8 +35,12 @@ def test_configuration_is_valid(offline_terraform: Terraform) -> None:
 @pytest.mark.parametrize("env_file", sorted(ENV_DIR.glob("*.tfvars")), ids=lambda p: p.name)
 def test_every_env_file_key_is_a_declared_variable(env_file: Path) -> None:
     declared = _declared_variables()
-    assert set(parse_tfvars(env_file)) == set(declared), (
-        f"{env_file.name}: keys and terraform/variables.tf declarations differ")
+    keys = set(parse_tfvars(env_file))
+    assert keys - set(declared) == set(), f"{env_file.name}: keys not declared in terraform/variables.tf"
+    required = {name for name, body in declared.items() if "default" not in body}
+    assert required - keys == set(), f"{env_file.name}: variables without a default must be set"
+    if env_file.name == "local.tfvars":  # the full annotated reference
+        assert keys == set(declared), "local.tfvars states every declared variable"
 
 
 def test_every_variable_has_a_precise_type_and_a_validation_or_a_reason() -> None:
