@@ -467,3 +467,26 @@ def test_xgboost_version_selects_every_xgboost_image(other_definitions):
               steps["Evaluate"]["Arguments"]["AppSpecification"]["ImageUri"],
               steps["RegisterModel"]["Arguments"]["InferenceSpecification"]["Containers"][0]["Image"]]
     assert all(image.endswith("/sagemaker-xgboost:3.0-5") for image in images), images
+
+
+# ------------------------------------------------------------------------------------------ a registry metric end to end
+
+
+@pytest.mark.slow  # one more build of the three definitions
+def test_mape_gates_and_tunes_from_the_registry(local_settings):
+    # Built from settings that name mape (the config accepts every registry metric): the scripts get the name,
+    # the tuner gets the registry's objective and direction, and nothing else in the builders names a metric.
+    from pipelines.definitions import build_definitions
+
+    model = local_settings.model.model_copy(update={"metric": "mape", "registration_threshold": 0.2,
+                                                    "model_quality_threshold": 0.25})
+    hpo = local_settings.hpo.model_copy(update={"objective_metric": "validation:mape"})
+    settings = local_settings.model_copy(update={"model": model, "hpo": hpo})
+    definitions = {k: json.loads(v) for k, v in build_definitions(settings, account_id=ACCOUNT_ID).items()}
+    tune = all_steps(definitions["training_hpo"])["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
+    assert tune["HyperParameterTuningJobObjective"] == {"Type": "Minimize", "MetricName": "validation:mape"}
+    for key, step, threshold in (("training", "Evaluate", 0.2), ("inference", "ModelQualityCheck", 0.25)):
+        arguments = all_steps(definitions[key])[step]["Arguments"]["AppSpecification"]["ContainerArguments"]
+        assert arguments[arguments.index("--metric") + 1] == "mape"
+        assert {p["Name"]: p["DefaultValue"] for p in definitions[key]["Parameters"]}[
+            "ModelQualityThreshold" if key == "inference" else "RegistrationThreshold"] == threshold
