@@ -235,7 +235,8 @@ def test_a_handler_that_hangs_past_the_timeout_is_killed_with_its_children_and_d
     assert attempt["rc"] is None and attempt["error"] == "Task timed out after 1 seconds"
     assert 1 <= attempt["duration_s"] < 10
     assert _gone(attempt["worker_pid"])
-    assert _gone(int(child_pid_file.read_text()))  # the handler's own child went with its environment
+    child_pid = int(child_pid_file.read_text())  # the handler's own child goes with its environment (SIGKILL to
+    wait_until(lambda: _gone(child_pid), timeout=5, what="the handler's child to end")  # its group lands async)
     [dead_letter] = warm.drain(dlq_url)
     assert json.loads(dead_letter["Body"])["id"] == event_id
     assert dead_letter["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "Timeout"

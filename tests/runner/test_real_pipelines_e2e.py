@@ -119,7 +119,7 @@ def test_inference_pipeline_scores_a_batch_with_the_approved_model(deployed, tra
         PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
     assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
     assert set(steps) == {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
-                          "ModelQualityCheck"}
+                          "ModelQualityCheck", "CheckModelQuality"}  # the quality held: ModelQualityViolated not run
     quality = steps["DataQualityCheck"]["Metadata"]["QualityCheck"]
     registered = sagemaker.describe_model_package(ModelPackageName=package_arn)["DriftCheckBaselines"]
     assert quality["BaselineUsedForDriftCheckStatistics"] == registered["ModelDataQuality"]["Statistics"]["S3Uri"]
