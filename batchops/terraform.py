@@ -451,6 +451,8 @@ class Terraform:
                 wanted[entry.name] = entry
             elif entry.suffix == ".tf" and not _is_override_file(entry.name):
                 wanted[entry.name] = entry
+            elif entry.suffix == ".json" and entry.is_file():  # data the configuration reads (contracts.json)
+                wanted[entry.name] = entry
         build = self.module_dir / "build"
         build.mkdir(exist_ok=True)
         wanted["build"] = build

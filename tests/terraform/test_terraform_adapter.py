@@ -325,10 +325,12 @@ def test_the_staged_root_links_the_sources_but_not_foreign_override_files(
     (module_dir / "zz_ci_http_backend_override.tf").write_text('terraform {\n  backend "http" {}\n}\n',
                                                                   encoding="utf-8")
     (module_dir / ".terraform.lock.hcl").write_text("# lock\n", encoding="utf-8")
+    (module_dir / "contracts.json").write_text("{}\n", encoding="utf-8")  # data the configuration reads
+    (module_dir / "notes.txt").write_text("not configuration\n", encoding="utf-8")
     terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
     root = terraform.stage_root()
     assert sorted(p.name for p in root.iterdir()) == [
-        ".terraform.lock.hcl", BACKEND_OVERRIDE_FILE, "build", "main.tf", "modules"]
+        ".terraform.lock.hcl", BACKEND_OVERRIDE_FILE, "build", "contracts.json", "main.tf", "modules"]
     assert (root / "main.tf").resolve() == (module_dir / "main.tf").resolve()
     assert not (root / ".terraform.lock.hcl").is_symlink(), "the committed lock file is copied, never edited"
     (module_dir / "main.tf").unlink()
