@@ -117,6 +117,8 @@ class CliState:
         and wrappers point it at an emulator that `batchops emulator up` did not start)."""
         if self._target is None:
             endpoint = os.environ.get("AWS_ENDPOINT_URL") if self.settings.environment == "local" else None
+            if endpoint and not endpoint.startswith(("http://", "https://")):
+                raise UserError(f"AWS_ENDPOINT_URL: expected an http(s):// URL, found '{endpoint}'")
             self._target = connect(self.settings, home=self.home, endpoint_url=endpoint or None)
         return self._target
 

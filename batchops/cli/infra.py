@@ -133,6 +133,25 @@ def infra_destroy(
     console.print("destroyed")
 
 
+@command(infra_app, "validate")
+def infra_validate(ctx: typer.Context, module_dir: Path = MODULE_DIR, backend: str = BACKEND,
+                   backend_config: list[str] = BACKEND_CONFIG, lock_timeout: str = LOCK_TIMEOUT) -> None:
+    """`terraform validate` (after init with the environment's backend); every diagnostic when invalid."""
+    _terraform(ctx, module_dir=module_dir, backend=backend, backend_config=backend_config,
+               lock_timeout=lock_timeout, needs_target=False).validate()
+    console.print("validate: the configuration is valid")
+
+
+@command(infra_app, "test")
+def infra_test(ctx: typer.Context, module_dir: Path = MODULE_DIR, backend: str = BACKEND,
+               backend_config: list[str] = BACKEND_CONFIG, lock_timeout: str = LOCK_TIMEOUT) -> None:
+    """`terraform test` (the module's tests/*.tftest.hcl, mocked provider) with the environment's variables."""
+    terraform = _terraform(ctx, module_dir=module_dir, backend=backend, backend_config=backend_config,
+                           lock_timeout=lock_timeout, needs_target=False)
+    terraform.build_lambda_packages()  # the tests evaluate filebase64sha256 over the zips
+    terraform.test()
+
+
 @command(infra_app, "output")
 def infra_output(ctx: typer.Context, module_dir: Path = MODULE_DIR, backend: str = BACKEND,
                  backend_config: list[str] = BACKEND_CONFIG, lock_timeout: str = LOCK_TIMEOUT) -> None:

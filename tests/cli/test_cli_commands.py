@@ -84,3 +84,10 @@ def test_infra_rejects_an_unknown_backend_in_one_line(cli):
     result = cli("--env", "dev", "infra", "init", "--backend", "ftp")
     assert result.exit_code == 2
     assert result.stderr.strip() == "error: --backend 'ftp': expected one of local, http, s3"
+
+
+def test_a_malformed_emulator_endpoint_is_refused_before_any_call(cli, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "localhost:5000")
+    result = cli("pipelines", "upsert")
+    assert result.exit_code == 2
+    assert result.stderr.strip() == "error: AWS_ENDPOINT_URL: expected an http(s):// URL, found 'localhost:5000'"

@@ -13,7 +13,7 @@ from batchops_core.settings import ENV_DIR
 GROUP_COMMANDS = {
     "config": ["check", "show"],
     "emulator": ["up", "down", "status", "reset"],
-    "infra": ["init", "plan", "apply", "destroy", "output", "checks"],
+    "infra": ["init", "validate", "plan", "apply", "destroy", "output", "test", "checks"],
     "pipelines": ["upsert", "definitions", "list", "start"],
     "data": ["check", "drop"],
     "runs": ["list", "show", "watch", "logs"],

@@ -519,3 +519,13 @@ def test_the_adapter_module_has_no_command_line_of_its_own() -> None:
     import batchops.terraform as adapter
 
     assert not hasattr(adapter, "main") and not hasattr(adapter, "_parser"), "the command line is `batchops infra`"
+
+
+def test_command_line_test_runs_the_module_tests_with_the_env_file(tmp_path, fake_terraform, monkeypatch,
+                                                                   module_dir) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    result = _infra(tmp_path, "local", "test", "--module-dir", str(module_dir))
+    assert result.exit_code == 0, result.output
+    calls = [call["argv"] for call in _calls(tmp_path)]
+    assert [argv[0] for argv in calls] == ["init", "test"]
+    assert any(arg.endswith("env_files/local.tfvars") for arg in calls[1])
