@@ -16,11 +16,15 @@ from typing import Any
 
 import boto3
 from botocore.config import Config
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, ParamValidationError
 
 from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_local.runner.errors import StepFailed
 
+# The members of a CreateProcessingJob request that a pipeline's processing step arguments carry.
+_PROCESSING_JOB_REQUEST_KEYS = ("ProcessingInputs", "ProcessingOutputConfig", "ProcessingResources",
+                                "StoppingCondition",
+                                "AppSpecification", "Environment", "NetworkConfig", "RoleArn", "ExperimentConfig")
 DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
@@ -78,6 +82,16 @@ class AwsClients:
 
     def arn(self, resource_type: str, name: str) -> str:
         return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name}"
+
+    def register_processing_job(self, name: str, arguments: dict[str, Any]) -> str:
+        """CreateProcessingJob for a job the runner is about to run, so that DescribeProcessingJob answers for it
+        (readers such as the notification Lambda find a step's outputs that way, as on AWS). Returns the ARN."""
+        request = {key: arguments[key] for key in _PROCESSING_JOB_REQUEST_KEYS if arguments.get(key) is not None}
+        request["ProcessingJobName"] = name
+        try:
+            return self.sagemaker.create_processing_job(**request)["ProcessingJobArn"]
+        except (ClientError, ParamValidationError) as exc:  # an out-of-contract request fails the step, as on AWS
+            raise StepFailed(f"CreateProcessingJob {name} was refused: {exc}") from None
 
     def job_environment(self) -> dict[str, str]:
         """What a container's boto3 needs to reach the emulator instead of AWS."""

@@ -133,9 +133,10 @@ def processing_step(name: str, code_uri: str, *, inputs: list[tuple[str, str, st
         "Arguments": {
             "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
                                                       "VolumeSizeInGB": 30}},
+            # CreateProcessingJob refuses an empty ContainerArguments list (min length 1): omit it instead.
             "AppSpecification": {"ImageUri": image,
                                  "ContainerEntrypoint": ["python3", f"/opt/ml/processing/input/code/{script}"],
-                                 "ContainerArguments": list(arguments)},
+                                 **({"ContainerArguments": list(arguments)} if arguments else {})},
             "RoleArn": ROLE,
             "Environment": environment or {},
             "ProcessingInputs": [

@@ -71,7 +71,7 @@ def run_processing(context: StepContext) -> StepResult:
     arguments = context.arguments(ProcessingJobName=name)
     app = arguments.get("AppSpecification") or {}
     require_image(app.get("ImageUri"), SCRIPT_IMAGES, what=f"Processing step '{context.name}'")
-    arn = context.aws.arn("processing-job", name)
+    arn = context.aws.register_processing_job(name, arguments)
     context.metadata["ProcessingJob"] = {"Arn": arn}
     job = JobDir(context.directory, name)
     inputs = arguments.get("ProcessingInputs") or []

@@ -93,7 +93,7 @@ def run_quality_check(context: StepContext) -> StepResult:
     fail_on_violation = _flag(context.step_field("FailOnViolation"), True, name="FailOnViolation")
     group = context.step_field("ModelPackageGroupName")
     supplied = (context.step_field("SuppliedBaselineStatistics"), context.step_field("SuppliedBaselineConstraints"))
-    arn = context.aws.arn("processing-job", name)
+    arn = context.aws.register_processing_job(name, arguments)
     metadata: dict[str, Any] = {"CheckType": check_type, "CheckJobArn": arn, "SkipCheck": skip_check,
                                 "RegisterNewBaseline": register_new}
     if group:
