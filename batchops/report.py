@@ -20,6 +20,7 @@ from botocore.exceptions import ClientError
 
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
+from batchops.errors import UserError
 from batchops_core import contracts, metrics, results
 from batchops_core.contracts import Step
 from batchops_core.s3uri import join_s3_uri, split_s3_uri
@@ -585,7 +586,7 @@ def _emails_section(data: ReportData) -> str:
 def checked_output_path(out: Path | str) -> Path:
     out = Path(out)
     if out.suffix.lower() not in (".html", ".htm"):
-        raise ValueError(f"--out '{out}': the report is HTML; use a file name ending in .html")
+        raise UserError(f"--out '{out}': the report is HTML; use a file name ending in .html")
     return out
 
 

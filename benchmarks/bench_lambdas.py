@@ -143,9 +143,6 @@ def per_event(events: int) -> list[tuple[str, list[float]]]:
                     }
                 ]
             ),
-            MODEL_METRIC="rmse",
-            REGISTRATION_THRESHOLD="2.6",
-            MODEL_QUALITY_THRESHOLD="3.0",
             MODEL_PACKAGE_GROUP=GROUP,
             ACTIVE_MODEL_PARAMETER=POINTER,
             INFERENCE_PIPELINE_NAME=PIPELINE,

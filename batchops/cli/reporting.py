@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from batchops.cli._base import app, command, console, state_of
-from batchops.errors import UserError
 
 
 @command(app, "report")
@@ -15,10 +14,7 @@ def report(ctx: typer.Context, out: Path = typer.Option(..., "--out", help="HTML
     """Write a self-contained HTML report: executions, model metrics, drift per feature, gates, emails."""
     from batchops.report import checked_output_path, write_report
 
-    try:
-        checked_output_path(out)
-    except ValueError as exc:  # the report module's refusal of the output name (it raises ValueError)
-        raise UserError(str(exc)) from None
+    checked_output_path(out)
     state = state_of(ctx)
     path = write_report(state.target, state.home, out)
     console.print(f"report written: {path}")
