@@ -469,7 +469,7 @@ def test_xgboost_version_selects_every_xgboost_image(other_definitions):
     assert all(image.endswith("/sagemaker-xgboost:3.0-5") for image in images), images
 
 
-# ------------------------------------------------------------------------------------------ a registry metric end to end
+# ---------------------------------------------------------------------------------- a registry metric end to end
 
 
 @pytest.mark.slow  # one more build of the three definitions
