@@ -7,7 +7,9 @@ file, so it must stay importable on the processing images' Python (3.9) with the
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # typing is not imported at run time: the Lambdas' cold start pays for every import
+if TYPE_CHECKING:
+    from typing import Any
 
 # ------------------------------------------------------------------------------------------ pipelines
 
