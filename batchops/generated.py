@@ -17,7 +17,14 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 
 from batchops_core import contracts, metrics
-from batchops_core.settings import DERIVED_NAMES, PIPELINE_KEYS, PIPELINE_STEP_STATUSES, PROJECT_ROOT, Settings
+from batchops_core.settings import (
+    BUCKET_NAME_SUFFIXES,
+    DERIVED_NAMES,
+    PIPELINE_KEYS,
+    PIPELINE_STEP_STATUSES,
+    PROJECT_ROOT,
+    Settings,
+)
 
 
 def _contracts_json() -> str:
@@ -175,6 +182,17 @@ _DERIVED_LOCALS = {"bucket_name": ("storage", "bucket_name"),
                    "model_package_group_name": ("pipelines", "model_package_group")}
 
 
+def _bucket_name_expression() -> str:
+    """The derived or explicit name, then storage.bucket_name_suffix (its templates come from the settings)."""
+    account = "${local.account_id}"  # terraform/main.tf: data.aws_caller_identity.current.account_id
+    suffixes = {key: template.format(region="${var.region}", account_id=account)
+                for key, template in BUCKET_NAME_SUFFIXES.items()}
+    # json.dumps, not _hcl_string: these templates interpolate on purpose.
+    table = "{ " + ", ".join(f"{json.dumps(key)} = {json.dumps(value)}" for key, value in suffixes.items()) + " }"
+    name = _derived_expression(*_DERIVED_LOCALS["bucket_name"])
+    return f"join(\"\", [{name}, {table}[var.storage.bucket_name_suffix]])"
+
+
 def _derived_expression(section: str, key: str) -> str:
     template = DERIVED_NAMES[(section, key)]
     hcl_template = template.replace("{project}", "${var.project}").replace("{environment}", "${var.environment}")
@@ -213,7 +231,7 @@ def _threshold_rules() -> dict[str, dict[str, Any]]:
 
 def _derived_tf() -> str:
     pipelines = [(kind, _derived_expression("pipelines", f"{kind}_name")) for kind in PIPELINE_KEYS]
-    attributes = [("bucket_name", _derived_expression(*_DERIVED_LOCALS["bucket_name"])),
+    attributes = [("bucket_name", _bucket_name_expression()),
                   ("pipeline_names", "{\n" + "\n".join(_align(pipelines)) + "\n}"),
                   ("model_package_group_name", _derived_expression(*_DERIVED_LOCALS["model_package_group_name"])),
                   ("allowed", "{\n" + "\n".join(_align([(_hcl_string(key), _hcl_value(list(values)))

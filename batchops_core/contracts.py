@@ -91,6 +91,16 @@ def dedup_table(project: str, environment: str) -> str:
     return DEDUP_TABLE_TEMPLATE.format(project=project, environment=environment)
 
 
+def partition_of(region: str) -> str:
+    """The ARN partition of a region: `aws-cn` for cn-*, `aws-us-gov` for us-gov-*, else `aws`
+    (https://docs.aws.amazon.com/IAM/latest/UserGuide/reference-arns.html)."""
+    if region.startswith("cn-"):
+        return "aws-cn"
+    if region.startswith("us-gov-"):
+        return "aws-us-gov"
+    return "aws"
+
+
 # ------------------------------------------------------------------------------------------ step outputs
 
 

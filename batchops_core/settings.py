@@ -26,7 +26,11 @@ PIPELINE_STEP_STATUSES = (*contracts.STEP_STATUSES, "*")
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NAME = re.compile(r"^[a-z][a-z0-9\-]*[a-z0-9]$")
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
-_PREFIX = re.compile(r"^[A-Za-z0-9!_.*'()\-]+(/[A-Za-z0-9!_.*'()\-]+)*$")
+# Prefix characters: S3's "safe characters" (object-key naming guidelines,
+# https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html) that CreateModelPackage also accepts in
+# CustomerMetadataProperties values ([\p{L}\p{Z}\p{N}_.:/=+\-@]*, botocore sagemaker service-2.json
+# CustomerMetadataValue): output URIs under the `outputs` prefix are registered with each model version.
+_PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:\d{12}:key/[A-Za-z0-9\-]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]+$")
@@ -124,10 +128,24 @@ def _section(model: type[BaseModel], description: str) -> Any:
 # ------------------------------------------------------------------------------------------- sections
 
 
+# Bucket names are global (https://docs.aws.amazon.com/AmazonS3/latest/userguide/bucketnamingrules.html): a suffix
+# makes the configured name unique and stays deterministic.
+BUCKET_NAME_SUFFIXES = {"": "", "account_id": "-{account_id}", "region_account": "-{region}-{account_id}"}
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
+
+
 class Storage(_Strict):
     bucket_name: str = _derived("{project}-{environment}-data", "S3 bucket of data, outputs and step code")
+    bucket_name_suffix: Literal[tuple(BUCKET_NAME_SUFFIXES)] = _key(
+        "", "appended to bucket_name: '' none | account_id '-<account id>' | region_account "
+            "'-<region>-<account id>' (bucket names are global)")
     create_bucket: bool = _key(True, "false: use an existing bucket of this name")
     kms_key_arn: str = _key("", "empty: create a customer-managed key (rotation on); else the key to use")
+    existing_bucket_kms_key_arn: str = _key(
+        "", "create_bucket = false: the existing bucket's SSE-KMS key (granted to the SageMaker role); empty: none")
+    existing_bucket_eventbridge_acknowledged: bool = _key(
+        False, "create_bucket = false: true confirms EventBridge delivery is enabled on the bucket (the stack does "
+               "not manage the bucket's notification configuration)")
     noncurrent_version_expiration_days: PositiveInt = _key(30, "days before noncurrent object versions expire")
     force_destroy: bool = _key(False, "true: destroying the stack deletes the bucket's objects too")
 
@@ -138,12 +156,26 @@ class Storage(_Strict):
             raise ValueError(f"a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-'), found '{value}'")
         return value
 
-    @field_validator("kms_key_arn")
+    @field_validator("kms_key_arn", "existing_bucket_kms_key_arn")
     @classmethod
     def _kms(cls, value: str) -> str:
         if value and not _KMS_ARN.match(value):
             raise ValueError(f"empty or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), found '{value}'")
         return value
+
+    @model_validator(mode="after")
+    def _existing_bucket(self) -> Storage:
+        if not self.create_bucket and not self.existing_bucket_eventbridge_acknowledged:
+            raise ValueError(
+                "create_bucket = false needs existing_bucket_eventbridge_acknowledged = true (enable EventBridge "
+                "delivery on the bucket first) and existing_bucket_kms_key_arn set when the bucket uses SSE-KMS")
+        if self.create_bucket and self.existing_bucket_kms_key_arn:
+            raise ValueError("existing_bucket_kms_key_arn applies only with create_bucket = false")
+        return self
+
+    def suffix_length(self, region: str) -> int:
+        """Characters the suffix adds: '-' and 12 digits, plus '-<region>' for region_account."""
+        return len(BUCKET_NAME_SUFFIXES[self.bucket_name_suffix].format(region=region, account_id="0" * 12))
 
 
 class Prefixes(_Strict):
@@ -294,7 +326,7 @@ _TUNING_OBJECTIVES = tuple(metrics.TUNING_OBJECTIVES)
 
 
 class Hpo(_Strict):
-    strategy: Literal["Random", "Grid", "Bayesian", "Hyperband"] = _key("Random", "tuning search strategy")
+    strategy: Literal["Random", "Bayesian", "Hyperband"] = _key("Random", "tuning search strategy")
     objective_metric: Literal[_TUNING_OBJECTIVES] = _key(
         "validation:rmse", "tuning objective (batchops_core.metrics.TUNING_OBJECTIVES)")
     max_jobs: PositiveInt = _key(4, "training jobs per tuning job")
@@ -304,6 +336,17 @@ class Hpo(_Strict):
          HpoRange(name="eta", type="continuous", min=0.05, max=0.3),
          HpoRange(name="min_child_weight", type="continuous", min=1, max=6)],
         "hyperparameter ranges; a given list replaces this one whole", min_length=1)
+
+    @field_validator("strategy", mode="before")
+    @classmethod
+    def _no_grid(cls, value: Any) -> Any:
+        # Grid search takes categorical ranges only, and MaxNumberOfTrainingJobs must be left out or equal the
+        # number of combinations (https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-how-it-works.html,
+        # CreateHyperParameterTuningJob); the ranges here are integer or continuous.
+        if value == "Grid":
+            raise ValueError("Grid is not supported: AWS grid search takes categorical ranges only and hpo.ranges "
+                             "are integer or continuous; use Random, Bayesian or Hyperband")
+        return value
 
     @model_validator(mode="after")
     def _budget(self) -> Hpo:
@@ -326,13 +369,23 @@ class DataQuality(_Strict):
 
 class Compute(_Strict):
     processing_instance_type: str = _key("ml.m5.large", "instance type of processing steps")
-    processing_instance_count: PositiveInt = _key(1, "instances per processing step")
+    processing_instance_count: PositiveInt = _key(1, "instances per processing step (1: scale-out is not supported)")
     training_instance_type: str = _key("ml.m5.xlarge", "instance type of training and tuning jobs")
     training_instance_count: PositiveInt = _key(1, "instances per training job")
     transform_instance_type: str = _key("ml.m5.large", "instance type of batch transform")
     transform_instance_count: PositiveInt = _key(1, "instances per batch transform")
     volume_size_gb: PositiveInt = _key(30, "storage volume per instance, GB")
     max_runtime_seconds: Annotated[int, Field(gt=0, le=432000)] = _key(86400, "time limit of every job")
+
+    @field_validator("processing_instance_count")
+    @classmethod
+    def _one_processing_instance(cls, value: int) -> int:
+        # Every processing input is FullyReplicated: N instances would each do the whole work and write the same
+        # outputs (ProcessingS3Input.S3DataDistributionType, CreateProcessingJob API reference).
+        if value != 1:
+            raise ValueError(f"must be 1: every processing step reads its whole input on each instance, so more "
+                             f"instances would repeat the same work and write the same outputs; found {value}")
+        return value
 
     @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")
     @classmethod
@@ -549,6 +602,14 @@ class Settings(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _bucket_with_suffix(self) -> Settings:
+        length = len(self.storage.bucket_name) + self.storage.suffix_length(self.region)
+        if length > 63:
+            raise ValueError(f"storage.bucket_name '{self.storage.bucket_name}' with bucket_name_suffix "
+                             f"'{self.storage.bucket_name_suffix}' makes {length} characters; S3 allows 63")
+        return self
+
+    @model_validator(mode="after")
     def _hyperparameters_vs_ranges(self) -> Settings:
         tuned = {r.name for r in self.hpo.ranges}
         if "num_round" in tuned:
@@ -559,7 +620,25 @@ class Settings(_Strict):
 
     @property
     def bucket(self) -> str:
+        """The bucket's name; with a bucket_name_suffix, only on settings from `for_account`."""
+        if self.storage.bucket_name_suffix:
+            raise ValueError(f"storage.bucket_name_suffix = '{self.storage.bucket_name_suffix}': the bucket name "
+                             "needs the account id; use settings.for_account(<account id>)")
         return self.storage.bucket_name
+
+    def for_account(self, account_id: str) -> Settings:
+        """These settings with the bucket name complete: bucket_name_suffix applied for `account_id`."""
+        if not _ACCOUNT_ID.match(str(account_id)):
+            raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
+        suffix = BUCKET_NAME_SUFFIXES[self.storage.bucket_name_suffix].format(region=self.region, account_id=account_id)
+        storage = self.storage.model_copy(update={"bucket_name": self.storage.bucket_name + suffix,
+                                                  "bucket_name_suffix": ""})
+        return self.model_copy(update={"storage": storage})
+
+    @property
+    def partition(self) -> str:
+        """The AWS partition of the region (aws, aws-cn, aws-us-gov): the second field of every ARN."""
+        return contracts.partition_of(self.region)
 
     def s3_uri(self, prefix: str, *parts: str) -> str:
         """`s3://<bucket>/<prefixes.<prefix>>/<parts...>`."""

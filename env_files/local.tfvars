@@ -18,12 +18,20 @@ tags = {
 
 # ---------------------------------------------------------------- storage
 storage = {
-  # Default bucket name: <project>-<environment>-data.
-  bucket_name                        = "abalone-local-data"
-  create_bucket                      = true # false: use an existing bucket of this name
-  kms_key_arn                        = ""   # empty: create a customer-managed key (rotation on)
-  noncurrent_version_expiration_days = 30
-  force_destroy                      = true # local only: destroy removes objects too (default false)
+  # Default bucket name: <project>-<environment>-data. Bucket names are global: bucket_name_suffix
+  # "account_id" appends -<account id>, "region_account" -<region>-<account id> (Terraform and the
+  # CLI take the account id from STS or --account-id); "" keeps bucket_name exactly as it is.
+  bucket_name        = "abalone-local-data"
+  bucket_name_suffix = ""
+  create_bucket      = true # false: use an existing bucket of this name (then the two keys below)
+  kms_key_arn        = ""   # empty: create a customer-managed key (rotation on)
+  # create_bucket = false only: the existing bucket's SSE-KMS key ("" if none), granted to the
+  # SageMaker role; and true to confirm EventBridge delivery is enabled on the bucket (the stack
+  # then leaves the bucket's notification configuration alone). See docs/infrastructure.md.
+  existing_bucket_kms_key_arn              = ""
+  existing_bucket_eventbridge_acknowledged = false
+  noncurrent_version_expiration_days       = 30
+  force_destroy                            = true # local only: destroy removes objects too (default false)
 }
 
 # Key prefixes inside the bucket (no leading or trailing slash; none may contain another).
@@ -81,7 +89,7 @@ xgboost = {
 }
 
 hpo = {
-  strategy          = "Random" # Random | Grid | Bayesian | Hyperband
+  strategy          = "Random" # Random | Bayesian | Hyperband (Grid needs categorical ranges: not offered)
   objective_metric  = "validation:rmse"
   max_jobs          = 4
   max_parallel_jobs = 2
@@ -94,8 +102,8 @@ hpo = {
 
 # ---------------------------------------------------------------- data quality
 data_quality = {
-  engine                   = "model_monitor" # model_monitor (QualityCheck step) | builtin (default: our engine as a processing step)
-  on_drift                 = "warn"          # warn: report and keep scoring | fail: stop the batch
+  engine                   = "builtin" # builtin: our engine as a processing step | model_monitor (QualityCheck step; closed to new customers from 2026-07-30)
+  on_drift                 = "warn"    # warn: report and keep scoring | fail: stop the batch
   comparison_threshold     = 0.1
   comparison_method        = "Robust" # Simple | Robust
   categorical_drift_method = "LInfinity"
@@ -104,7 +112,7 @@ data_quality = {
 # ---------------------------------------------------------------- compute
 compute = {
   processing_instance_type  = "ml.m5.large"
-  processing_instance_count = 1
+  processing_instance_count = 1 # must be 1: inputs are FullyReplicated (no scale-out yet)
   training_instance_type    = "ml.m5.xlarge"
   training_instance_count   = 1
   transform_instance_type   = "ml.m5.large"

@@ -4,7 +4,7 @@
 # metric's threshold rule (batchops_core.metrics).
 
 locals {
-  bucket_name = coalesce(var.storage.bucket_name, "${var.project}-${var.environment}-data")
+  bucket_name = join("", [coalesce(var.storage.bucket_name, "${var.project}-${var.environment}-data"), { "" = "", "account_id" = "-${local.account_id}", "region_account" = "-${var.region}-${local.account_id}" }[var.storage.bucket_name_suffix]])
   pipeline_names = {
     training     = coalesce(var.pipelines.training_name, "${var.project}-${var.environment}-training")
     training_hpo = coalesce(var.pipelines.training_hpo_name, "${var.project}-${var.environment}-training-hpo")
@@ -13,11 +13,12 @@ locals {
   model_package_group_name = coalesce(var.pipelines.model_package_group, "${var.project}-${var.environment}-models")
   allowed = {
     "environment"                           = ["local", "dev", "staging", "prod"]
+    "storage.bucket_name_suffix"            = ["", "account_id", "region_account"]
     "notifications.rules[*].status"         = ["Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded", "*"]
     "dataset.columns[*].type"               = ["integer", "float", "categorical"]
     "model.metric"                          = ["mse", "rmse", "mae", "mape", "r2"]
     "xgboost.framework_version"             = ["1.7-1", "3.0-5"]
-    "hpo.strategy"                          = ["Random", "Grid", "Bayesian", "Hyperband"]
+    "hpo.strategy"                          = ["Random", "Bayesian", "Hyperband"]
     "hpo.objective_metric"                  = ["validation:mse", "validation:rmse", "validation:mae", "validation:mape"]
     "hpo.ranges[*].type"                    = ["integer", "continuous"]
     "hpo.ranges[*].scaling"                 = ["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]

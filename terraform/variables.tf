@@ -58,11 +58,14 @@ variable "storage" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "The data bucket and its encryption key."
   type = object({
-    bucket_name                        = optional(string)
-    create_bucket                      = optional(bool, true)
-    kms_key_arn                        = optional(string, "")
-    noncurrent_version_expiration_days = optional(number, 30)
-    force_destroy                      = optional(bool, false)
+    bucket_name                              = optional(string)
+    bucket_name_suffix                       = optional(string, "")
+    create_bucket                            = optional(bool, true)
+    kms_key_arn                              = optional(string, "")
+    existing_bucket_kms_key_arn              = optional(string, "")
+    existing_bucket_eventbridge_acknowledged = optional(bool, false)
+    noncurrent_version_expiration_days       = optional(number, 30)
+    force_destroy                            = optional(bool, false)
   })
   default = {}
   # END GENERATED

@@ -18,6 +18,7 @@ import pytest
 from batchops_core.settings import DERIVED_NAMES, ENV_DIR, PROJECT_ROOT, Settings, load_settings
 
 TERRAFORM = shutil.which("terraform")
+ACCOUNT_ID = "123456789012"
 ENV_FILES = sorted(ENV_DIR.glob("*.tfvars"))
 
 
@@ -59,6 +60,8 @@ def scratch_module(tmp_path_factory: pytest.TempPathFactory) -> Path:
     module = tmp_path_factory.mktemp("settings-module")
     for name in ("variables.tf", "derived.tf"):
         shutil.copy(PROJECT_ROOT / "terraform" / name, module / name)
+    # derived.tf reads the account id main.tf takes from data.aws_caller_identity (no provider here).
+    (module / "account.tf").write_text(f'locals {{\n  account_id = "{ACCOUNT_ID}"\n}}\n', encoding="utf-8")
     return module
 
 
@@ -82,3 +85,17 @@ def test_terraform_rejects_a_value_outside_the_generated_choices(scratch_module:
     # console reports a failed validation on stderr (its exit status stays 0).
     assert "Error: Invalid value for variable" in result.stderr
     assert "lambdas.runtime: one of python3.12, python3.13." in " ".join(result.stderr.split())
+
+
+@pytest.mark.parametrize("suffix", ["account_id", "region_account"])
+def test_terraform_and_python_apply_the_bucket_name_suffix_alike(scratch_module: Path, tmp_path: Path, suffix: str):
+    env_file = tmp_path / "suffixed.tfvars"
+    text = (ENV_DIR / "dev.tfvars").read_text(encoding="utf-8")
+    env_file.write_text(text + f'\nstorage = {{\n  bucket_name_suffix = "{suffix}"\n}}\n', encoding="utf-8")
+    result = subprocess.run([TERRAFORM, "console", "-no-color", f"-var-file={env_file}"], input="local.bucket_name",
+                            cwd=scratch_module, capture_output=True, text=True, timeout=120, check=False)
+    assert result.returncode == 0 and "Error" not in result.stderr, result.stderr
+    settings = load_settings(env_file)
+    expected = {"account_id": f"abalone-dev-data-{ACCOUNT_ID}",
+                "region_account": f"abalone-dev-data-{settings.region}-{ACCOUNT_ID}"}[suffix]
+    assert json.loads(result.stdout) == settings.for_account(ACCOUNT_ID).bucket == expected
