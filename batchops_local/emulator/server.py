@@ -33,6 +33,8 @@ from moto.moto_server.werkzeug_app import (
 )
 from werkzeug.serving import make_server
 
+from batchops_local.validation import gate as validation_gate
+
 from . import awslambda, context, events, s3, sagemaker, sns, sqs
 from .awslambda.targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
 from .awslambda.workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
@@ -221,6 +223,8 @@ class Emulator:
         return self
 
     def _install_patches(self) -> None:
+        # The request gate first: nothing out of AWS's contract reaches moto or the extensions
+        validation_gate.install(self._patcher)
         for service in (events, s3, sqs, sns, awslambda, sagemaker):  # one package per AWS service
             service.install(self._patcher)
 
