@@ -20,6 +20,7 @@ from batchops_local.runner.dag import StepSpec, branch_steps, build_graph
 from batchops_local.runner.errors import DefinitionError, StepFailed, StepStopped
 from batchops_local.runner.expressions import PropertyFile, Resolver, coerce_parameters
 from batchops_local.runner.logs import StepLog, batchops_home, step_dir
+from batchops_local.validation import RequestInvalid, validate
 
 
 @dataclass
@@ -51,11 +52,16 @@ class StepContext:
         return self.request.execution_id
 
     def arguments(self, **job_variables: str) -> dict[str, Any]:
-        """The step's resolved Arguments; job variables such as ProcessingJobName resolve as given."""
+        """The step's resolved Arguments; job variables such as ProcessingJobName resolve as given.
+
+        The resolved request is checked against the SageMaker operation the step calls on AWS (as SageMaker does
+        when it starts the step's job): an out-of-contract request fails the step with AWS's message.
+        """
         resolver = self.resolver.for_job(**job_variables) if job_variables else self.resolver
         arguments = resolver.resolve(self.spec.definition.get("Arguments") or {})
         if not isinstance(arguments, dict):
             raise StepFailed(f"step '{self.name}': Arguments must be a map")
+        validate_step_request(self.spec.type, arguments, job_variables)
         return arguments
 
     def step_field(self, key: str, default: Any = None) -> Any:
@@ -64,6 +70,35 @@ class StepContext:
 
 
 StepHandler = Callable[[StepContext], StepResult]
+
+# Step type → the SageMaker operation its Arguments are the request of, and the name member SageMaker fills in
+# (a pipeline definition leaves job names to the service).
+STEP_OPERATIONS: dict[str, tuple[str, str | None]] = {
+    "Processing": ("CreateProcessingJob", "ProcessingJobName"),
+    "QualityCheck": ("CreateProcessingJob", "ProcessingJobName"),
+    "Training": ("CreateTrainingJob", "TrainingJobName"),
+    "Tuning": ("CreateHyperParameterTuningJob", "HyperParameterTuningJobName"),
+    "Transform": ("CreateTransformJob", "TransformJobName"),
+    "Model": ("CreateModel", "ModelName"),
+    "RegisterModel": ("CreateModelPackage", None),
+}
+_FILLED_NAME = "filled-by-sagemaker"  # satisfies every job-name pattern and length; stands for the real name
+
+
+def validate_step_request(step_type: str, arguments: dict[str, Any], job_variables: dict[str, str]) -> None:
+    """Fail the step as SageMaker does when the job request it would send is outside the API's contract."""
+    found = STEP_OPERATIONS.get(step_type)
+    if found is None:
+        return
+    operation, name_member = found
+    request = dict(arguments)
+    if name_member is not None and request.get(name_member) is None:
+        request[name_member] = job_variables.get(name_member, _FILLED_NAME)
+    try:
+        validate("sagemaker", operation, request)
+    except RequestInvalid as invalid:
+        # the FailureReason SageMaker Pipelines records when the step's Create* call is refused
+        raise StepFailed(f"ClientError: Failed to invoke sagemaker:{operation}. Error Details: {invalid}") from None
 
 
 def _now() -> datetime:
