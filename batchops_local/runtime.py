@@ -107,16 +107,26 @@ def start_local_aws(
     *,
     region: str = DEFAULT_REGION,
     execution_handler: ExecutionHandler | None | object = _LOCAL_RUNNER,
+    duplicate_sagemaker_events: bool = False,
     **emulator_options: Any,
 ) -> LocalAws:
     """Start the emulator in this process with `execution_handler` (default: the local pipeline runner;
-    None: executions fail saying no handler is registered)."""
+    None: executions fail saying no handler is registered).
+
+    `duplicate_sagemaker_events`: every SageMaker event (pipeline execution and step status changes, model
+    package state changes) is sent twice with different event ids, as SageMaker may do; consumers must cope.
+    """
     require_local_extra()
+    from batchops_local.emulator import context
+    from batchops_local.emulator.events.bus import DUPLICATE_SOURCES
     from batchops_local.emulator.server import Emulator
 
     handler = local_runner_handler(home) if execution_handler is _LOCAL_RUNNER else execution_handler
     emulator = Emulator(home, port=port, region=region, execution_handler=handler, **emulator_options)
-    return LocalAws(emulator.start())
+    emulator.start()
+    if duplicate_sagemaker_events:
+        context.active().extras[DUPLICATE_SOURCES] = {"aws.sagemaker"}
+    return LocalAws(emulator)
 
 
 # ------------------------------------------------------------------------------------------- background process

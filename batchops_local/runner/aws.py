@@ -28,6 +28,12 @@ _PROCESSING_JOB_REQUEST_KEYS = ("ProcessingInputs", "ProcessingOutputConfig", "P
 DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
+def create_job_refused(operation: str, detail: str) -> str:
+    """A step's FailureReason when SageMaker Pipelines could not create its job, in the form it reports
+    (ListPipelineExecutionSteps: "ClientError: Failed to invoke sagemaker:CreateProcessingJob. Error Details: ...")."""
+    return f"ClientError: Failed to invoke sagemaker:{operation}. Error Details: {detail}"
+
+
 def parse_s3_uri(uri: Any, *, what: str) -> tuple[str, str]:
     """`s3://bucket/key/prefix` -> (bucket, key/prefix); otherwise the step fails with a message naming `what`."""
     try:
@@ -90,8 +96,24 @@ class AwsClients:
         request["ProcessingJobName"] = name
         try:
             return self.sagemaker.create_processing_job(**request)["ProcessingJobArn"]
-        except (ClientError, ParamValidationError) as exc:  # an out-of-contract request fails the step, as on AWS
-            raise StepFailed(f"CreateProcessingJob {name} was refused: {exc}") from None
+        except ClientError as exc:  # an out-of-contract request fails the step, as on AWS
+            detail = exc.response.get("Error", {}).get("Message") or str(exc)
+            raise StepFailed(create_job_refused("CreateProcessingJob", detail)) from None
+        except ParamValidationError as exc:
+            raise StepFailed(create_job_refused("CreateProcessingJob", str(exc))) from None
+
+    def finish_job(self, job_arn: str, status: str, *, failure_reason: str | None = None,
+                   exit_message_bytes: bytes | None = None) -> None:
+        """Tell SageMaker (the emulator, which shares this process) how a job the runner ran ended: its status,
+        FailureReason and ExitMessage then read as on AWS. Against any other endpoint (the runner tests' plain
+        moto server) there is no one to tell: moto keeps its own status."""
+        from batchops_local.emulator import context
+
+        emulator = context.active_or_none()
+        if emulator is None or emulator.executions is None or emulator.endpoint_url != self.endpoint_url:
+            return
+        emulator.executions.job_finished(job_arn, status, failure_reason=failure_reason,
+                                         exit_message_bytes=exit_message_bytes)
 
     def job_environment(self) -> dict[str, str]:
         """What a container's boto3 needs to reach the emulator instead of AWS."""

@@ -1,5 +1,5 @@
-"""EventBridge → Lambda: the real handler from the deployed zip runs in a subprocess, asynchronously,
-with retries and a dead-letter queue; every attempt is in the invocation log."""
+"""EventBridge → Lambda: the real handler from the deployed zip runs in a subprocess, asynchronously, with
+Lambda's own retries and on-failure destination; every attempt is in the invocation log."""
 
 import json
 import time
@@ -100,13 +100,22 @@ def test_the_api_call_that_emits_the_event_does_not_wait_for_the_lambda(aws):
     assert (invocation["event_id"], invocation["rc"], invocation["result"]) == (event_id, 0, "done")
 
 
-@pytest.mark.parametrize(("retry_policy", "attempts"), [(None, 3), ({"MaximumRetryAttempts": 1}, 2)])
-def test_failing_lambda_is_retried_then_its_event_lands_in_the_dead_letter_queue(aws, retry_policy, attempts):
+def _on_failure(aws, function: str, queue_arn: str, **config) -> None:
+    aws.awslambda.put_function_event_invoke_config(
+        FunctionName=function, DestinationConfig={"OnFailure": {"Destination": queue_arn}}, **config
+    )
+
+
+@pytest.mark.parametrize(("config", "attempts"), [({}, 3), ({"MaximumRetryAttempts": 0}, 1)])
+def test_lambda_retries_a_failing_function_then_records_it_at_the_on_failure_destination(aws, config, attempts):
+    """Lambda's asynchronous rules (3 attempts by default), not the rule target's RetryPolicy; the record goes to
+    the function's on-failure queue in Lambda's documented shape, and the target's DLQ stays empty."""
     function_arn = aws.function("fragile", FAILING_HANDLER)
-    dlq_url, dlq_arn = aws.queue("fragile-dlq")
-    target = {"Id": "fragile", "Arn": function_arn, "DeadLetterConfig": {"Arn": dlq_arn}}
-    if retry_policy:
-        target["RetryPolicy"] = retry_policy
+    on_failure_url, on_failure_arn = aws.queue("fragile-on-failure")
+    _on_failure(aws, "fragile", on_failure_arn, **config)
+    events_dlq_url, events_dlq_arn = aws.queue("events-dlq")
+    target = {"Id": "fragile", "Arn": function_arn, "DeadLetterConfig": {"Arn": events_dlq_arn},
+              "RetryPolicy": {"MaximumRetryAttempts": 10, "MaximumEventAgeInSeconds": 3600}}
     aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
     aws.events.put_targets(Rule="custom", Targets=[target])
 
@@ -118,22 +127,45 @@ def test_failing_lambda_is_retried_then_its_event_lands_in_the_dead_letter_queue
         (attempt, 1, event_id) for attempt in range(1, attempts + 1)
     ]
     assert "ValueError: bad batch 42" in log[-1]["stderr_tail"]
-    [dead_letter] = aws.drain(dlq_url)
-    body = json.loads(dead_letter["Body"])
-    assert body["id"] == event_id and body["detail"] == {"batch": "42"}
+    assert aws.drain(events_dlq_url) == []  # EventBridge delivered the event to Lambda: not its DLQ's business
+    [message] = aws.drain(on_failure_url)
+    record = json.loads(message["Body"])
+    assert set(record) == {"version", "timestamp", "requestContext", "requestPayload", "responseContext",
+                           "responsePayload"}
+    assert record["version"] == "1.0" and record["timestamp"].endswith("Z")
+    assert record["requestContext"] == {"requestId": log[-1]["request_id"], "functionArn": f"{function_arn}:$LATEST",
+                                        "condition": "RetriesExhausted", "approximateInvokeCount": attempts}
+    assert record["requestPayload"]["id"] == event_id and record["requestPayload"]["detail"] == {"batch": "42"}
+    assert record["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+    assert record["responsePayload"]["errorType"] == "ValueError"
+    assert record["responsePayload"]["errorMessage"] == "bad batch 42"
+
+
+def test_an_event_for_a_function_that_does_not_exist_goes_to_the_target_dead_letter_queue(aws):
+    function_arn = aws.function("gone", FAILING_HANDLER)
+    events_dlq_url, events_dlq_arn = aws.queue("events-dlq")
+    aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    aws.events.put_targets(Rule="custom", Targets=[
+        {"Id": "gone", "Arn": function_arn, "DeadLetterConfig": {"Arn": events_dlq_arn}}])
+    aws.awslambda.delete_function(FunctionName="gone")
+
+    event_id = _put_custom_event(aws, {"batch": "7"})
+
+    assert aws.emulator.wait_for_lambdas(30)
+    assert read_invocation_log(aws.emulator.home) == []
+    [dead_letter] = aws.drain(events_dlq_url)
+    assert json.loads(dead_letter["Body"])["id"] == event_id
     attributes = {name: value["StringValue"] for name, value in dead_letter["MessageAttributes"].items()}
-    assert attributes["ERROR_MESSAGE"] == "ValueError: bad batch 42"
-    assert attributes["RETRY_ATTEMPTS"] == str(attempts - 1)
     assert attributes["RULE_ARN"].endswith(":rule/custom") and attributes["TARGET_ARN"] == function_arn
+    assert attributes["ERROR_CODE"] == "ResourceNotFoundException"
 
 
 def test_a_handler_missing_from_the_zip_fails_each_attempt_and_is_logged(aws):
     function_arn = aws.function("broken", FAILING_HANDLER, handler="app.handler")
     aws.awslambda.update_function_configuration(FunctionName="broken", Handler="missing_module.handler")
+    aws.awslambda.put_function_event_invoke_config(FunctionName="broken", MaximumRetryAttempts=0)
     aws.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
-    aws.events.put_targets(
-        Rule="custom", Targets=[{"Id": "broken", "Arn": function_arn, "RetryPolicy": {"MaximumRetryAttempts": 0}}]
-    )
+    aws.events.put_targets(Rule="custom", Targets=[{"Id": "broken", "Arn": function_arn}])
 
     _put_custom_event(aws, {"batch": "1"})
 

@@ -1,11 +1,21 @@
-"""EventBridge → Lambda: run the deployed function's real handler, asynchronously, with retries and a DLQ.
+"""EventBridge → Lambda: run the deployed function's real handler, asynchronously, with Lambda's own retries.
 
 Each invocation runs in a warm execution environment (`workers`): a subprocess of this Python
 (`sys.executable`) with the function's zip extracted first on sys.path and the function's environment plus
 the emulator endpoint, dummy credentials and region, which imports the handler once and then serves events
-one at a time (module-level state such as boto3 clients persists, as on AWS). A failing invocation is
-retried per the target's RetryPolicy (default 2 retries, a short delay locally); then the event goes to the
-target's DeadLetterConfig SQS queue. Every attempt is appended to `<home>/lambda-invocations.jsonl`.
+one at a time (module-level state such as boto3 clients persists, as on AWS).
+
+Asynchronous invocations (EventBridge targets, SNS subscriptions, Invoke with InvocationType=Event) follow
+Lambda's rules, not EventBridge's: EventBridge hands the event to Lambda, and Lambda retries a failing function
+per the function's event invoke config (MaximumRetryAttempts, default 2: 3 attempts in all; one minute, then two
+minutes apart on AWS, `retry_delay_seconds` and twice that here; MaximumEventAgeInSeconds, default 6 hours),
+then sends an invocation record to the config's DestinationConfig.OnFailure (an SQS queue or SNS topic here), or
+else the event alone to the function's DeadLetterConfig
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html,
+https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html). The rule target's
+RetryPolicy and DeadLetterConfig cover only events EventBridge could not hand to Lambda at all (here: the
+function does not exist) (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html).
+Every attempt is appended to `<home>/lambda-invocations.jsonl`.
 
 Caveat: a dependency missing from the zip silently resolves from this environment's site-packages.
 """
@@ -42,7 +52,10 @@ from .workers import (
 log = logging.getLogger("batchops_local.emulator.lambda")
 
 INVOCATION_LOG_NAME = "lambda-invocations.jsonl"
+# Lambda's defaults for asynchronous invocation (PutFunctionEventInvokeConfig: MaximumRetryAttempts 0-2, default 2;
+# MaximumEventAgeInSeconds 60-21600, default 21600).
 DEFAULT_RETRY_ATTEMPTS = 2
+DEFAULT_MAXIMUM_EVENT_AGE_SECONDS = 21600
 MINIMUM_TIMEOUT_SECONDS = 30
 OUTPUT_TAIL_CHARS = 4000
 
@@ -59,6 +72,10 @@ class DeployedFunction:
     timeout_seconds: int
     memory_mb: int
     reserved_concurrency: int | None = None
+    max_retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
+    max_event_age_seconds: float = DEFAULT_MAXIMUM_EVENT_AGE_SECONDS
+    on_failure_arn: str | None = None  # DestinationConfig.OnFailure.Destination of the event invoke config
+    dead_letter_arn: str | None = None  # the function's own DeadLetterConfig.TargetArn
 
     @property
     def code_sha256(self) -> str:
@@ -79,6 +96,7 @@ class InvocationResult:
     cold_start: bool | None = None
     worker_pid: int | None = None
     cpu_s: float | None = None
+    request_id: str | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -122,7 +140,22 @@ def deployed_function(function: Any) -> DeployedFunction:
         timeout_seconds=int(function.timeout or 3),
         memory_mb=int(function.memory_size or 128),
         reserved_concurrency=_reserved_concurrency(function),
+        **_async_settings(function),
     )
+
+
+def _async_settings(function: Any) -> dict[str, Any]:
+    """The function's event invoke config (moto appends every Put/Update: the last one is current) and DLQ."""
+    configs = getattr(function, "event_invoke_config", None) or []
+    config = configs[-1].config if configs else {}
+    settings: dict[str, Any] = {
+        "max_retry_attempts": int(config.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)),
+        "max_event_age_seconds": float(config.get("MaximumEventAgeInSeconds", DEFAULT_MAXIMUM_EVENT_AGE_SECONDS)),
+        "on_failure_arn": ((config.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination") or None,
+    }
+    dead_letter = getattr(function, "dead_letter_config", None) or {}
+    settings["dead_letter_arn"] = dead_letter.get("TargetArn") or None if isinstance(dead_letter, dict) else None
+    return settings
 
 
 def _reserved_concurrency(function: Any) -> int | None:
@@ -200,27 +233,26 @@ class LambdaInvoker:
 
     # ----------------------------------------------------------------- EventBridge target entry point
 
-    def submit(self, *, rule: Any, target: dict[str, Any], payload: Any, event: dict[str, Any]) -> Future[Any]:
-        """Queue an asynchronous invocation; never blocks the API call that emitted the event."""
+    def submit(self, *, rule: Any, target: dict[str, Any], payload: Any, event: dict[str, Any]) -> Future[Any] | None:
+        """Hand an EventBridge event to Lambda's asynchronous queue; never blocks the API call that emitted it.
+
+        When the function does not exist EventBridge cannot deliver: the event goes to the target's dead-letter
+        queue (a missing function is not retried) and None is returned.
+        """
         if self._closed.is_set():
             raise RuntimeError("the emulator is stopping; Lambda invocations are no longer accepted")
-        function = find_deployed_function(target["Arn"])
-        retry_policy = target.get("RetryPolicy") or {}
-        delivery = _Delivery(
-            function=function,
-            payload=payload,
-            event=event,
-            rule_arn=rule.arn,
-            target_arn=target["Arn"],
-            dead_letter_arn=(target.get("DeadLetterConfig") or {}).get("Arn"),
-            max_retries=int(retry_policy.get("MaximumRetryAttempts", DEFAULT_RETRY_ATTEMPTS)),
-            max_event_age_seconds=retry_policy.get("MaximumEventAgeInSeconds"),
-        )
-        return self._track(self._pool.submit(self._deliver_with_retries, delivery))
+        try:
+            function = find_deployed_function(target["Arn"])
+        except Exception as error:
+            self._undeliverable(rule, target, event, error)
+            raise
+        return self.submit_direct(function, payload, event_id=event.get("id"))
 
-    def submit_direct(self, function: DeployedFunction, payload: Any) -> Future[Any]:
-        """An asynchronous Invoke (InvocationType=Event): one attempt in the background."""
-        return self._track(self._pool.submit(self.invoke, function, payload, event_id=None))
+    def submit_direct(self, function: DeployedFunction, payload: Any, *, event_id: str | None = None) -> Future[Any]:
+        """An asynchronous invocation (EventBridge, SNS, Invoke with InvocationType=Event): queued, retried by
+        the function's event invoke config, then recorded at its on-failure destination."""
+        delivery = _Delivery(function=function, payload=payload, event_id=event_id, queued_at=time.monotonic())
+        return self._track(self._pool.submit(self._deliver_with_retries, delivery))
 
     def _track(self, future: Future[Any]) -> Future[Any]:
         with self._pending_lock:
@@ -243,62 +275,62 @@ class LambdaInvoker:
         return False
 
     def _deliver_with_retries(self, delivery: _Delivery) -> InvocationResult:
-        started = time.monotonic()
+        function = delivery.function
         attempt = 0
         while True:
             attempt += 1
-            result = self.invoke(
-                delivery.function, delivery.payload, event_id=delivery.event.get("id"), attempt=attempt
-            )
+            result = self.invoke(function, delivery.payload, event_id=delivery.event_id, attempt=attempt)
             if result.succeeded or self._closed.is_set():
                 return result
-            too_old = delivery.max_event_age_seconds is not None and time.monotonic() - started >= float(
-                delivery.max_event_age_seconds
-            )
-            if attempt > delivery.max_retries or too_old:
+            if attempt > function.max_retry_attempts:
+                condition = "RetriesExhausted"
                 break
-            time.sleep(self.retry_delay_seconds * attempt)
-        if delivery.dead_letter_arn:
-            self._send_to_dead_letter_queue(delivery, result, attempt)
-        else:
-            log.warning(
-                "Lambda %s failed %d time(s); the target has no dead-letter queue", delivery.function.name, attempt
-            )
+            delay = self.retry_delay_seconds * attempt  # AWS: 1 min, then 2 min
+            if time.monotonic() + delay - delivery.queued_at > function.max_event_age_seconds:
+                condition = "EventAgeExceeded"
+                break
+            time.sleep(delay)
+        self._on_failure(delivery, result, attempt, condition)
         return result
 
-    def _send_to_dead_letter_queue(self, delivery: _Delivery, result: InvocationResult, attempts: int) -> None:
-        from moto.sqs.models import sqs_backends
+    def _on_failure(self, delivery: _Delivery, result: InvocationResult, attempts: int, condition: str) -> None:
+        """The invocation record to the on-failure destination, else the event to the function's DLQ, else gone."""
+        function = delivery.function
+        if function.on_failure_arn:
+            record = invocation_record(function, delivery.payload, result, attempts, condition)
+            destination, body = function.on_failure_arn, json.dumps(record)
+        elif function.dead_letter_arn:
+            destination, body = function.dead_letter_arn, json.dumps(delivery.payload)
+        else:
+            log.warning("Lambda %s failed %d time(s) (%s); it has no on-failure destination or dead-letter queue: "
+                        "the event is discarded", function.name, attempts, condition)
+            return
+        try:
+            _send(destination, body)
+            log.info("event %s for %s sent to %s (%s)", delivery.event_id, function.name, destination, condition)
+        except Exception as error:  # on AWS a DestinationDeliveryFailures metric; the record is lost
+            log.warning("could not send the failed event %s of %s to %s: %s", delivery.event_id, function.name,
+                        destination, error)
 
-        # The exception line a handler's traceback ends with says most; else the runner's own note.
-        error_message = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
+    def _undeliverable(self, rule: Any, target: dict[str, Any], event: dict[str, Any], error: Exception) -> None:
+        """EventBridge could not hand the event to Lambda: the target's DLQ, with EventBridge's attributes
+        (https://docs.aws.amazon.com/eventbridge/latest/userguide/eb-rule-dlq.html)."""
+        dead_letter_arn = (target.get("DeadLetterConfig") or {}).get("Arn")
+        if not dead_letter_arn:
+            return
         attributes = {
-            "RULE_ARN": delivery.rule_arn,
-            "TARGET_ARN": delivery.target_arn,
-            "ERROR_CODE": "Timeout" if is_timeout_error(result.error) else "FunctionError",
-            "ERROR_MESSAGE": str(error_message)[:256],
+            "RULE_ARN": rule.arn,
+            "TARGET_ARN": target["Arn"],
+            "ERROR_CODE": "ResourceNotFoundException",
+            "ERROR_MESSAGE": str(error)[:256],
             "EXHAUSTED_RETRY_CONDITION": "MaximumRetryAttempts",
-            "RETRY_ATTEMPTS": str(attempts - 1),
+            "RETRY_ATTEMPTS": "0",
         }
         try:
-            region, account, queue_name = _arn_fields(delivery.dead_letter_arn or "")[3:6]
-            sqs_backends[account][region].send_message(
-                queue_name,
-                json.dumps(delivery.event),
-                message_attributes={k: {"DataType": "String", "StringValue": v} for k, v in attributes.items()},
-            )
-            log.info(
-                "event %s for %s sent to dead-letter queue %s",
-                delivery.event.get("id"),
-                delivery.function.name,
-                delivery.dead_letter_arn,
-            )
-        except Exception as error:
-            log.warning(
-                "could not send event %s to dead-letter queue %s: %s",
-                delivery.event.get("id"),
-                delivery.dead_letter_arn,
-                error,
-            )
+            _send(dead_letter_arn, json.dumps(event), attributes=attributes)
+        except Exception as failure:
+            log.warning("could not send event %s to dead-letter queue %s: %s", event.get("id"), dead_letter_arn,
+                        failure)
 
     # ----------------------------------------------------------------- one invocation
 
@@ -319,6 +351,7 @@ class LambdaInvoker:
                 stdout_tail="",
                 stderr_tail="",
                 error=f"cannot unpack the deployment package: {error}",
+                request_id=request_id,
             )
             self._log(failed, request_id)
             return failed
@@ -357,6 +390,7 @@ class LambdaInvoker:
                 stdout_tail="",
                 stderr_tail="",
                 error=str(error),
+                request_id=request_id,
             )
             self._log(failed, request_id)
             return failed
@@ -373,6 +407,7 @@ class LambdaInvoker:
             cold_start=answer.cold_start,
             worker_pid=answer.worker_pid,
             cpu_s=answer.cpu_s,
+            request_id=request_id,
         )
         self._log(result, request_id)
         return result
@@ -452,12 +487,55 @@ class LambdaInvoker:
 class _Delivery:
     function: DeployedFunction
     payload: Any
-    event: dict[str, Any]
-    rule_arn: str
-    target_arn: str
-    dead_letter_arn: str | None
-    max_retries: int
-    max_event_age_seconds: Any
+    event_id: str | None
+    queued_at: float
+
+
+def invocation_record(
+    function: DeployedFunction, payload: Any, result: InvocationResult, attempts: int, condition: str
+) -> dict[str, Any]:
+    """What Lambda sends to an on-failure destination
+    (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-retain-records.html)."""
+    return {
+        "version": "1.0",
+        "timestamp": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        "requestContext": {
+            "requestId": result.request_id,
+            "functionArn": f"{function.arn}:$LATEST",
+            "condition": condition,
+            "approximateInvokeCount": attempts,
+        },
+        "requestPayload": payload,
+        "responseContext": {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"},
+        "responsePayload": error_payload(result),
+    }
+
+
+def error_payload(result: InvocationResult) -> dict[str, Any]:
+    """The runtime's error object: the exception line a handler's traceback ends with, else the runner's note."""
+    if is_timeout_error(result.error):
+        return {"errorMessage": f"{result.request_id} {result.error}"}
+    last_line = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
+    error_type, separator, message = last_line.partition(": ")
+    if separator and error_type.replace(".", "").replace("_", "").isalnum():
+        return {"errorMessage": message, "errorType": error_type.rsplit(".", 1)[-1], "requestId": result.request_id}
+    return {"errorMessage": last_line, "errorType": "Runtime.Error", "requestId": result.request_id}
+
+
+def _send(destination_arn: str, body: str, *, attributes: dict[str, str] | None = None) -> None:
+    """One message to an SQS queue or SNS topic of the emulator, by ARN."""
+    service, region, account, resource = _arn_fields(destination_arn)[2:6]
+    if service == "sqs":
+        from moto.sqs.models import sqs_backends
+
+        message_attributes = {k: {"DataType": "String", "StringValue": v} for k, v in (attributes or {}).items()}
+        sqs_backends[account][region].send_message(resource, body, message_attributes=message_attributes)
+    elif service == "sns":
+        from moto.sns.models import sns_backends
+
+        sns_backends[account][region].publish(message=body, arn=destination_arn)
+    else:
+        raise ValueError(f"destinations of service {service!r} are not delivered by the local emulator")
 
 
 def _remove_tree(path: Path) -> None:

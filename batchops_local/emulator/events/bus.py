@@ -33,6 +33,11 @@ log = logging.getLogger("batchops_local.emulator.events")
 NATIVE_TARGET_SERVICES = ("logs", "events")  # delivered by moto itself
 OUR_TARGET_SERVICES = ("lambda", "sns", "sqs", "sagemaker")
 DELIVERY_LOG_NAME = "event-deliveries.jsonl"
+# Context extra: the sources whose every event is emitted twice, with different ids. SageMaker "may send
+# multiple events to EventBridge for each state change"
+# (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html); consumers must
+# cope, and tests switch this on to prove they do.
+DUPLICATE_SOURCES = "duplicate_event_sources"
 
 _original_send_to_targets: Any = None
 _delivery_log_lock = threading.Lock()
@@ -76,14 +81,21 @@ def new_event(
 def emit_service_event(
     *, source: str, detail_type: str, detail: dict[str, Any], resources: list[str], account_id: str, region: str
 ) -> dict[str, Any]:
-    """Send an AWS-service event (S3, SageMaker, ...) to the rules of the default event bus; return it."""
-    event = new_event(
-        source=source, detail_type=detail_type, detail=detail, resources=resources, account_id=account_id, region=region
-    )
+    """Send an AWS-service event (S3, SageMaker, ...) to the rules of the default event bus; return it.
+
+    A source named in the context's DUPLICATE_SOURCES sends the same state change a second time, with its own id.
+    """
+    ctx = context.active_or_none()
+    copies = 2 if ctx is not None and source in ctx.extras.get(DUPLICATE_SOURCES, ()) else 1
     bus = events_backends[account_id][region].event_buses.get("default")
-    if bus is not None:
-        for rule in list(bus.rules.values()):
-            dispatch_event(rule, event)
+    for _ in range(copies):
+        event = new_event(
+            source=source, detail_type=detail_type, detail=copy.deepcopy(detail), resources=resources,
+            account_id=account_id, region=region,
+        )
+        if bus is not None:
+            for rule in list(bus.rules.values()):
+                dispatch_event(rule, event)
     return event
 
 

@@ -1,7 +1,8 @@
 """SageMaker: the model registry (`model_registry`: Create/Update/DeleteModelPackage(Group), state change
-events) and pipeline executions (`pipeline_executions`: Start/Stop/Describe/ListPipelineExecution(s),
-ListPipelineExecutionSteps, handed to the local runner). CreatePipeline, UpdatePipeline and the other
-pipeline and model calls are moto's own, unchanged.
+events), pipeline executions (`pipeline_executions`: Start/Stop/Describe/ListPipelineExecution(s),
+ListPipelineExecutionSteps, handed to the local runner) and jobs (`jobs`: processing and training jobs stay
+InProgress until the runner reports their end, with ExitMessage and FailureReason). CreatePipeline,
+UpdatePipeline and the other pipeline and model calls are moto's own, unchanged.
 
 Importing the package loads no moto; `install` applies the service's patches.
 """
@@ -15,7 +16,8 @@ if TYPE_CHECKING:
 
 
 def install(patcher: Patcher) -> None:
-    from . import model_registry, pipeline_executions
+    from . import jobs, model_registry, pipeline_executions
 
+    jobs.install(patcher)
     model_registry.install(patcher)
     pipeline_executions.install(patcher)

@@ -41,6 +41,10 @@ log = logging.getLogger("batchops_local.emulator.pipelines")
 
 EXECUTION_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Status Change"
 STEP_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Step Status Change"
+# What DescribePipelineExecution / ListPipelineExecutions say of an execution that failed because a step failed
+# (a Fail step too): the step's own reason is in ListPipelineExecutionSteps. Source: aws/sagemaker-python-sdk
+# tests/integ/sagemaker/workflow/test_fail_steps.py, run against SageMaker.
+STEP_FAILURE_REASON = "Step failure: One or multiple steps failed."
 NO_HANDLER_REASON = (
     "No pipeline execution handler is registered with the local emulator, so nothing can run this execution. "
     "Start the emulator through batchops_local.runtime (start_local_aws or `python -m batchops_local.runtime "
@@ -265,10 +269,19 @@ class ExecutionRegistry:
                 return
             record.status = status
             if status == "Failed":
+                if any(step.status == "Failed" for step in record.steps.values()):
+                    failure_reason = STEP_FAILURE_REASON  # the handler's detail stays in the step's FailureReason
                 record.failure_reason = failure_reason or "the execution failed (no reason given)"
             if status in FINAL_EXECUTION_STATUSES:
                 record.end_time = utc_now()
         self._apply_execution(record, previous)
+
+    def job_finished(self, job_arn: str, status: str, **details: Any) -> None:
+        """The end of a processing or training job the handler ran (see `jobs.finish_job`): what
+        DescribeProcessingJob / DescribeTrainingJob answer from then on."""
+        from .jobs import finish_job
+
+        finish_job(job_arn, status, **details)
 
     def step_status(
         self,

@@ -3,11 +3,12 @@ SageMaker processing contract (aws-contracts §8.1)."""
 
 from __future__ import annotations
 
-import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from batchops_local.runner.aws import parse_s3_uri
-from batchops_local.runner.errors import StepFailed
+from batchops_local.runner.errors import StepFailed, StepStopped
 from batchops_local.runner.executor import StepContext, StepResult
 from batchops_local.runner.expressions import to_text
 from batchops_local.runner.jobs import (
@@ -18,8 +19,14 @@ from batchops_local.runner.jobs import (
     require_image,
     run_job_process,
 )
+from batchops_local.runner.runtimes import interpreter_for
 
 FAILURE_MESSAGE = "/opt/ml/output/message"
+# A processing job whose container exits non-zero fails with this FailureReason, and the pipeline step with it;
+# the script's own words (/opt/ml/output/message) are the job's ExitMessage (DescribeProcessingJob). Source:
+# aws/sagemaker-spark-container test/integration/sagemaker/test_sagemaker_spark_errors.py (run on SageMaker);
+# https://docs.aws.amazon.com/sagemaker/latest/dg/byoc-metadata.html
+ALGORITHM_ERROR = "AlgorithmError: See job logs for more information"
 _PYTHON_COMMANDS = {"python", "python3", "/usr/bin/python3", "/usr/bin/python", "/usr/local/bin/python3",
                     "/usr/local/bin/python"}
 
@@ -66,6 +73,29 @@ def processing_properties(arguments: dict[str, Any], name: str, arn: str) -> dic
     return {**arguments, "ProcessingJobName": name, "ProcessingJobArn": arn, "ProcessingJobStatus": "Completed"}
 
 
+def exit_message_bytes(job: JobDir) -> bytes | None:
+    path = job.host_path(FAILURE_MESSAGE, what="exit message")
+    return path.read_bytes() if path.is_file() else None
+
+
+@contextmanager
+def job_lifecycle(context: StepContext, arn: str, job: JobDir) -> Iterator[None]:
+    """Whatever ends the body ends the job too (Stopped / Failed) with its ExitMessage; the caller reports
+    Completed. Any failure that is not the container's own reads as SageMaker's InternalServerError."""
+    try:
+        yield
+    except StepStopped:
+        context.aws.finish_job(arn, "Stopped", exit_message_bytes=exit_message_bytes(job))
+        raise
+    except StepFailed as failure:
+        context.aws.finish_job(arn, "Failed", failure_reason=failure.reason,
+                               exit_message_bytes=exit_message_bytes(job))
+        raise
+    except Exception as error:
+        context.aws.finish_job(arn, "Failed", failure_reason=f"InternalServerError: {type(error).__name__}: {error}")
+        raise
+
+
 def run_processing(context: StepContext) -> StepResult:
     name = job_name(context.execution_id, context.name)
     arguments = context.arguments(ProcessingJobName=name)
@@ -74,6 +104,16 @@ def run_processing(context: StepContext) -> StepResult:
     arn = context.aws.register_processing_job(name, arguments)
     context.metadata["ProcessingJob"] = {"Arn": arn}
     job = JobDir(context.directory, name)
+    with job_lifecycle(context, arn, job):
+        result = _run_processing_job(context, job, name, arn, arguments, app)
+    context.aws.finish_job(arn, "Completed", exit_message_bytes=exit_message_bytes(job))
+    if not context.keep_job_dirs:
+        job.remove()
+    return result
+
+
+def _run_processing_job(context: StepContext, job: JobDir, name: str, arn: str, arguments: dict[str, Any],
+                        app: dict[str, Any]) -> StepResult:
     inputs = arguments.get("ProcessingInputs") or []
     outputs = (arguments.get("ProcessingOutputConfig") or {}).get("Outputs") or []
     stage_processing_inputs(context, job, inputs)
@@ -90,15 +130,16 @@ def run_processing(context: StepContext) -> StepResult:
                            stop_requested=context.stop_requested)
     if code != 0:
         message = job.failure_message(FAILURE_MESSAGE)
-        raise StepFailed(message or f"processing job {name} exited with code {code} (see the step log)")
+        context.log.note(f"processing job {name} exited with code {code}"
+                         + (f"; its exit message: {message}" if message else ""))
+        raise StepFailed(ALGORITHM_ERROR)  # on AWS a failed job uploads no outputs
     upload_processing_outputs(context, job, outputs)
-    if not context.keep_job_dirs:
-        job.remove()
     return StepResult(properties=processing_properties(arguments, name, arn))
 
 
-def container_command(job: JobDir, app: dict[str, Any], *, what: str) -> list[str]:
-    """Entrypoint + arguments with /opt/ml paths pointing into the job directory and python as this Python."""
+def container_command(job: JobDir, app: dict[str, Any], *, what: str, note: Any = None) -> list[str]:
+    """Entrypoint + arguments with /opt/ml paths pointing into the job directory and python as the image's
+    Python (its runtime: batchops_local.runner.runtimes)."""
     entrypoint = [to_text(part) for part in app.get("ContainerEntrypoint") or []]
     if not entrypoint:
         raise StepFailed(f"{what}: AppSpecification.ContainerEntrypoint is empty; the local runner runs scripts "
@@ -110,4 +151,5 @@ def container_command(job: JobDir, app: dict[str, Any], *, what: str) -> list[st
     if script.startswith("/opt/ml") and not job.host_path(script, what=f"{what} script").is_file():
         raise StepFailed(f"{what}: script '{script}' is not among the staged inputs (is the code input missing?)")
     arguments = [to_text(part) for part in app.get("ContainerArguments") or []]
-    return [sys.executable, *(job.rewrite(part) for part in entrypoint[1:]), *(job.rewrite(a) for a in arguments)]
+    python = interpreter_for(app.get("ImageUri"), what=what, note=note)
+    return [python, *(job.rewrite(part) for part in entrypoint[1:]), *(job.rewrite(a) for a in arguments)]

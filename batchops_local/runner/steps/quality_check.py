@@ -22,6 +22,8 @@ from batchops_local.runner.executor import StepContext, StepResult
 from batchops_local.runner.expressions import to_text
 from batchops_local.runner.jobs import ANALYZER_IMAGE, JobDir, job_name, require_image
 from batchops_local.runner.steps.processing import (
+    exit_message_bytes,
+    job_lifecycle,
     prepare_output_dirs,
     stage_processing_inputs,
     upload_processing_outputs,
@@ -99,7 +101,28 @@ def run_quality_check(context: StepContext) -> StepResult:
     if group:
         metadata["ModelPackageGroupName"] = group
     context.metadata["QualityCheck"] = metadata
+    job = JobDir(context.directory, name)
+    with job_lifecycle(context, arn, job):
+        violations = _run_check_job(context, job, arguments, metadata, what=what, group=group, supplied=supplied,
+                                    skip_check=skip_check, register_new=register_new)
+    # The analysis job completed; violations fail the step, not the job.
+    context.aws.finish_job(arn, "Completed", exit_message_bytes=exit_message_bytes(job))
+    if not context.keep_job_dirs:
+        job.remove()
+    if violations:
+        described = "; ".join(f"{v.get('feature_name')}: {v.get('constraint_check_type')}" for v in violations[:5])
+        message = f"{len(violations)} data-quality violation(s) against the baseline ({described}); report: " \
+                  f"{metadata['ViolationReport']}"
+        if fail_on_violation:
+            raise StepFailed(message)
+        context.log.note(f"{message} (FailOnViolation is false: the step succeeds)")
+    return StepResult(properties={**arguments, "ProcessingJobName": name, "ProcessingJobArn": arn,
+                                  **{k: v for k, v in metadata.items() if k.startswith(("Calculated", "Baseline"))}})
 
+
+def _run_check_job(context: StepContext, job: JobDir, arguments: dict[str, Any], metadata: dict[str, Any], *,
+                   what: str, group: Any, supplied: tuple[Any, Any], skip_check: bool,
+                   register_new: bool) -> list[dict[str, Any]]:
     if (supplied[0] is None) != (supplied[1] is None):
         raise StepFailed(f"{what}: give both SuppliedBaselineStatistics and SuppliedBaselineConstraints, or neither")
     previous = supplied if supplied[0] is not None else \
@@ -113,10 +136,9 @@ def run_quality_check(context: StepContext) -> StepResult:
     if output is None:
         raise StepFailed(f"{what}: ProcessingOutputConfig has no output for the analysis results")
     output_uri = output["S3Output"]["S3Uri"]
-    job = JobDir(context.directory, name)
     stage_processing_inputs(context, job, arguments.get("ProcessingInputs") or [])
     prepare_output_dirs(job, outputs)
-    job.write_json("/opt/ml/config/processingjobconfig.json", {**arguments, "ProcessingJobName": name})
+    job.write_json("/opt/ml/config/processingjobconfig.json", {**arguments, "ProcessingJobName": job.name})
     environment = {key: job.rewrite(to_text(value)) for key, value in (arguments.get("Environment") or {}).items()}
     output_dir = Path(environment.get("output_path") or job.host_path(output["S3Output"]["LocalPath"], what=what))
     engine = load_engine()
@@ -151,17 +173,7 @@ def run_quality_check(context: StepContext) -> StepResult:
                      "BaselineUsedForDriftCheckConstraints": used[1]})
     if not skip_check:
         metadata["ViolationReport"] = join_uri(output_uri, VIOLATIONS)
-    if not context.keep_job_dirs:
-        job.remove()
-    if violations:
-        described = "; ".join(f"{v.get('feature_name')}: {v.get('constraint_check_type')}" for v in violations[:5])
-        message = f"{len(violations)} data-quality violation(s) against the baseline ({described}); report: " \
-                  f"{metadata['ViolationReport']}"
-        if fail_on_violation:
-            raise StepFailed(message)
-        context.log.note(f"{message} (FailOnViolation is false: the step succeeds)")
-    return StepResult(properties={**arguments, "ProcessingJobName": name, "ProcessingJobArn": arn,
-                                  **{k: v for k, v in metadata.items() if k.startswith(("Calculated", "Baseline"))}})
+    return violations
 
 
 def _violations(path: Path) -> list[dict[str, Any]]:
