@@ -51,7 +51,8 @@ def test_handler_reports_steps_for_the_step_api_and_events_in_order(aws, handler
 
     described = aws.sagemaker.describe_pipeline_execution(PipelineExecutionArn=arn)
     assert described["PipelineExecutionStatus"] == "Failed"
-    assert described["FailureReason"] == "Step Train failed: AlgorithmError: no rows"
+    # As SageMaker writes it: the execution's reason is generic, the step's own is in ListPipelineExecutionSteps.
+    assert described["FailureReason"] == "Step failure: One or multiple steps failed."
     steps = aws.sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
     assert [(s["StepName"], s["StepStatus"]) for s in steps] == [("Train", "Failed"), ("Preprocess", "Succeeded")]
     assert steps[0]["FailureReason"] == "AlgorithmError: no rows"
@@ -61,7 +62,7 @@ def test_handler_reports_steps_for_the_step_api_and_events_in_order(aws, handler
     assert [s["StepName"] for s in ascending["PipelineExecutionSteps"]] == ["Preprocess", "Train"]
     [summary] = aws.sagemaker.list_pipeline_executions(PipelineName="abc-training")["PipelineExecutionSummaries"]
     assert summary["PipelineExecutionStatus"] == "Failed"
-    assert summary["PipelineExecutionFailureReason"] == "Step Train failed: AlgorithmError: no rows"
+    assert summary["PipelineExecutionFailureReason"] == "Step failure: One or multiple steps failed."
 
     received = aws.events_in(events)
     assert [_summary(e) for e in received] == [

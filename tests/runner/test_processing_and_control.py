@@ -123,11 +123,14 @@ def test_a_failing_script_reports_its_message_and_stops_the_pipeline(runner, aws
              processing_step("After", aws.put_script("sleep.py", SLEEP), arguments=["0"], DependsOn=["Validate"])]
     sink, request = runner.run(steps)
     assert sink.last("Validate")["status"] == "Failed"
-    assert sink.last("Validate")["reason"] == "input has 3 rows, need at least 10"
+    # SageMaker's reason for a container that exits non-zero; the script's message is the job's ExitMessage
+    # (tests/emulator/test_processing_jobs.py) and is in the step log.
+    assert sink.last("Validate")["reason"] == "AlgorithmError: See job logs for more information"
     assert "After" not in sink.ran()
-    assert sink.final == ("Failed", "Step 'Validate' failed: input has 3 rows, need at least 10")
+    assert sink.final == ("Failed", "Step 'Validate' failed: AlgorithmError: See job logs for more information")
     log = read_step_log(runner.home, request.execution_id, "Validate")
     assert "about to fail" in log and "exit code 2" in log
+    assert "its exit message: input has 3 rows, need at least 10" in log
 
 
 @pytest.mark.parametrize(("mutate", "reason"), [
