@@ -4,7 +4,7 @@ Layout of each zip (handler setting `handler.handler`, or equally `lambdas.<func
 
     handler.py                    lambdas/<function>/handler.py
     lambdas/__init__.py
-    lambdas/shared/...            code both functions share
+    lambdas/shared/...            code the functions share
     lambdas/<function>/...        the function's modules (handler included) and templates
     batchops_core/...             the core modules the function imports (standard library only; never
                                   settings.py, which needs pydantic)
@@ -51,6 +51,7 @@ class LambdaSpec:
 LAMBDA_SPECS = (
     LambdaSpec("notification", vendored=("jinja2", "markupsafe"), core=("contracts", "metrics", "results", "s3uri")),
     LambdaSpec("approval_trigger", vendored=(), core=("contracts",)),  # boto3 and the standard library only
+    LambdaSpec("retrain_trigger", vendored=(), core=("contracts",)),  # boto3 and the standard library only
 )
 
 
@@ -59,7 +60,7 @@ class PackagingError(RuntimeError):
 
 
 def build_lambda_zips(out_dir: Path) -> dict[str, Path]:
-    """Build `<out_dir>/notification.zip` and `<out_dir>/approval_trigger.zip`; returns name → path."""
+    """Build `<out_dir>/<function>.zip` for each of LAMBDA_SPECS; returns name → path."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     return {spec.name: write_zip(out_dir / f"{spec.name}.zip", zip_entries(spec)) for spec in LAMBDA_SPECS}

@@ -32,9 +32,10 @@ locals {
 
   # Lambda environment per docs/architecture.md (PROJECT, ENVIRONMENT, SNS_TOPIC_ARN, DEDUP_TABLE and
   # ACTIVE_MODEL_PARAMETER are added by modules/lambdas).
+  # The notification rules and their templates go to an S3 object (modules/lambdas), not into the
+  # environment: Lambda allows 4 KB for all variables together.
   function_environment = {
     notification = {
-      NOTIFICATION_RULES        = jsonencode(var.notifications.rules)
       SLACK_WEBHOOK_SECRET_NAME = var.notifications.slack_webhook_secret_name
     }
     approval_trigger = {
@@ -46,6 +47,14 @@ locals {
       GITLAB_REF               = var.approval.gitlab_ref
       GITLAB_TOKEN_SECRET_NAME = var.approval.gitlab_token_secret_name
     }
+    # What the retraining rule passed to the pipeline target before it went through the function.
+    retrain_trigger = {
+      RETRAIN_PIPELINE_NAME = local.pipeline_names.training_hpo
+      RETRAIN_PARAMETERS = jsonencode({
+        (local.contracts.parameters.input_bucket) = local.bucket_name
+        (local.contracts.parameters.input_key)    = "${var.prefixes.training}/"
+      })
+    }
   }
 }
 
@@ -56,6 +65,7 @@ module "storage" {
   bucket_name                        = local.bucket_name
   create_bucket                      = var.storage.create_bucket
   kms_key_arn                        = var.storage.kms_key_arn
+  existing_bucket_kms_key_arn        = var.storage.existing_bucket_kms_key_arn
   noncurrent_version_expiration_days = var.storage.noncurrent_version_expiration_days
   force_destroy                      = var.storage.force_destroy
   account_id                         = local.account_id
@@ -88,11 +98,19 @@ module "lambdas" {
   secret_names = {
     notification     = compact([var.notifications.slack_webhook_secret_name])
     approval_trigger = compact([var.approval.gitlab_token_secret_name])
+    retrain_trigger  = []
   }
+  notification_rules = {
+    document   = jsonencode(var.notifications.rules)
+    bucket     = module.storage.bucket_name
+    key_prefix = "${var.prefixes.code}/lambda-config"
+  }
+  data_kms_key_arns        = module.storage.data_kms_key_arns
   dedup_table_name         = local.shared_names.dedup_table
   active_model_parameter   = module.sagemaker.active_model_parameter
   model_package_group_arns = module.sagemaker.model_package_group_arns
   pipeline_arns            = local.pipeline_arns
+  retrain_pipeline_arn     = local.pipeline_arns.training_hpo
   reports = {
     bucket_arn = module.storage.bucket_arn
     prefix     = var.prefixes.outputs
@@ -113,7 +131,7 @@ module "sagemaker" {
   }
   execution_role_arn = var.pipelines.execution_role_arn
   bucket_arn         = module.storage.bucket_arn
-  kms_key_arn        = module.storage.kms_key_arn
+  data_kms_key_arns  = module.storage.data_kms_key_arns
 }
 
 module "events" {
@@ -129,12 +147,8 @@ module "events" {
   inference_prefix    = var.prefixes.inference
   pipeline_arns       = local.pipeline_arns
   model_package_group = module.sagemaker.model_package_group_name
-  retrain_input = {
-    bucket = module.storage.bucket_name
-    key    = "${var.prefixes.training}/"
-  }
-  function_arns = module.lambdas.function_arns
-  kms_key_arn   = module.storage.kms_key_arn
+  function_arns       = module.lambdas.function_arns
+  kms_key_arn         = module.storage.kms_key_arn
   schedules = [
     for schedule in var.schedules : {
       pipeline   = schedule.pipeline
@@ -149,6 +163,33 @@ module "events" {
 }
 
 # ------------------------------------------------------------------------------------------- state moves
+
+# The stack's key is no longer optional (a supplied key encrypts the bucket only).
+moved {
+  from = module.storage.aws_kms_key.data[0]
+  to   = module.storage.aws_kms_key.data
+}
+
+moved {
+  from = module.storage.aws_kms_alias.data[0]
+  to   = module.storage.aws_kms_alias.data
+}
+
+# The former notification resource also managed existing buckets: forgotten, not destroyed (destroying it would
+# empty an existing bucket's notification configuration). A created bucket's is taken over by .created[0].
+removed {
+  from = module.storage.aws_s3_bucket_notification.data
+
+  lifecycle {
+    destroy = false
+  }
+}
+
+# The retraining rule now invokes the retrain_trigger function (which deduplicates) instead of the pipeline.
+moved {
+  from = module.events.aws_cloudwatch_event_rule.pipeline["retrain-on-model-quality"]
+  to   = module.events.aws_cloudwatch_event_rule.function["retrain-on-model-quality"]
+}
 
 # Each module owns its IAM now (the former modules/iam hub and the root's model package group moved into the
 # modules that use them): existing states move their objects instead of destroying and recreating them.

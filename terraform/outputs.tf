@@ -3,11 +3,23 @@
 output "bucket_name" {
   description = "Data bucket."
   value       = module.storage.bucket_name
+
+  precondition {
+    # The stack does not manage an existing bucket's notification configuration: PutBucketNotificationConfiguration
+    # replaces all of it (other teams' notifications on apply, everything on destroy).
+    condition     = var.storage.create_bucket || var.storage.existing_bucket_eventbridge_acknowledged
+    error_message = "storage.create_bucket = false: the stack does not touch the bucket's notification configuration. Enable \"Send notifications to Amazon EventBridge\" on ${module.storage.bucket_name} yourself, then set storage.existing_bucket_eventbridge_acknowledged = true (docs/infrastructure.md)."
+  }
 }
 
 output "kms_key_arn" {
-  description = "Key of the bucket, topic, queues, logs, table and Lambda environment."
+  description = "The stack's key: topic, queues, logs, table and Lambda environment."
   value       = module.storage.kms_key_arn
+}
+
+output "bucket_kms_key_arn" {
+  description = "Key of the bucket's objects (\"\": an existing bucket without a customer-managed key)."
+  value       = module.storage.bucket_kms_key_arn
 }
 
 output "sns_topic_arn" {
@@ -36,7 +48,7 @@ output "model_package_group_name" {
 }
 
 output "lambda_function_names" {
-  description = "Deployed function name per function key (notification, approval_trigger)."
+  description = "Deployed function name per function key (notification, approval_trigger, retrain_trigger)."
   value       = module.lambdas.function_names
 }
 
@@ -78,4 +90,14 @@ output "event_rules" {
 output "notified_statuses" {
   description = "Statuses the pipeline-status rule forwards to the notification function, per event kind (execution, step); null: every status."
   value       = module.events.notified_statuses
+}
+
+output "lambda_environment_bytes" {
+  description = "Bytes of each function's environment variables (Lambda allows 4 KB in all)."
+  value       = module.lambdas.environment_bytes
+}
+
+output "notification_rules_uri" {
+  description = "The S3 object the notification function reads its rules and templates from."
+  value       = module.lambdas.notification_rules_uri
 }

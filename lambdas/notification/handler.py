@@ -2,8 +2,9 @@
 
 Plain-text messages go to SNS (email subscribers) and, when `SLACK_WEBHOOK_SECRET_NAME` is set, to a
 Slack-compatible webhook. Which events are sent and with which templates: `lambdas.notification.rules`.
-Each event id is handled once (`lambdas.shared.claims`); failures raise so EventBridge retries the event
-and finally keeps it in the dead-letter queue.
+Each event id is handled once (`lambdas.shared.claims`); failures raise: EventBridge invokes the function
+asynchronously, so Lambda itself retries twice and then sends the event to the function's on-failure
+destination, its SQS queue (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ FUNCTION = "notification"
 SLACK_SECRET_KEYS = ("url", "webhook_url")
 
 
-Settings = namedtuple("Settings", "deployment topic_arn dedup_table rules_text slack_secret_name")
+Settings = namedtuple("Settings", "deployment topic_arn dedup_table rules_uri rules_text slack_secret_name")
 
 
 def settings_from_env() -> Settings:
@@ -46,6 +47,7 @@ def settings_from_env() -> Settings:
         ),
         topic_arn=require_env("SNS_TOPIC_ARN", "the topic notifications are published to"),
         dedup_table=require_env("DEDUP_TABLE", "the DynamoDB table that makes redelivered events a no-op"),
+        rules_uri=optional_env(rule_engine.RULES_URI_VARIABLE),
         rules_text=optional_env(rule_engine.RULES_VARIABLE),
         slack_secret_name=optional_env("SLACK_WEBHOOK_SECRET_NAME"),
     )
@@ -56,7 +58,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
     try:
         parsed = parse_event(event)
         settings = settings_from_env()
-        rules, templates = rule_engine.load(settings.rules_text)
+        rules, templates = rule_engine.load(rule_engine.rules_text(settings.rules_uri, settings.rules_text))
     except (EventError, ConfigurationError) as exc:
         log("error", str(exc), error_type=type(exc).__name__)
         raise

@@ -1,4 +1,5 @@
-"""Notification rules (`NOTIFICATION_RULES`) and the Jinja2 templates they select.
+"""Notification rules (`NOTIFICATION_RULES`, read from the S3 object `NOTIFICATION_RULES_URI`) and the Jinja2
+templates they select.
 
 A rule is `{pipeline, step, status, mute, subject, body}` (the `notifications.rules` entries of the env file).
 `pipeline`, `step` and `status` are fnmatch patterns; the first matching rule wins. An execution-level event
@@ -28,6 +29,10 @@ if TYPE_CHECKING:
     from typing import Any
 
 RULES_VARIABLE = "NOTIFICATION_RULES"
+# Where Terraform puts the rules: an S3 object (s3://bucket/key), because user templates easily exceed Lambda's
+# 4 KB for all environment variables (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+# NOTIFICATION_RULES (the JSON text itself) is still read when the URI is not set.
+RULES_URI_VARIABLE = "NOTIFICATION_RULES_URI"
 RULE_KEYS = ("pipeline", "step", "status", "mute", "subject", "body")
 TEMPLATE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "templates")
 
@@ -199,3 +204,24 @@ def load(raw: str) -> tuple[list[Rule], TemplateSet]:
         rules = parse_rules(raw)
         _loaded = (raw, rules, TemplateSet(rules))
     return _loaded[1], _loaded[2]
+
+
+_fetched: dict[str, str] = {}
+
+
+def rules_text(uri: str, inline: str) -> str:
+    """The rules JSON: the object at `uri`, read once per execution environment (the key is content-addressed,
+    so new rules come with a new environment), else the inline text."""
+    if not uri:
+        return inline
+    if uri not in _fetched:
+        from lambdas.notification.step_outputs import OutputUnavailable, read_s3_text
+
+        try:
+            text = read_s3_text(uri)
+        except OutputUnavailable as exc:
+            raise ConfigurationError(f"{RULES_URI_VARIABLE}: cannot read the notification rules: {exc}") from None
+        _fetched.clear()
+        _fetched[uri] = text
+        log("info", "notification rules read", uri=uri, bytes=len(text.encode()))
+    return _fetched[uri]

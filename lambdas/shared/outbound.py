@@ -18,7 +18,7 @@ HTTP_TIMEOUT_SECONDS = 10.0
 
 
 class OutboundError(RuntimeError):
-    """An outbound call failed; raised so EventBridge retries the event."""
+    """An outbound call failed; raised so Lambda retries the (asynchronous) invocation."""
 
 
 def read_secret(name: str, json_keys: tuple[str, ...]) -> str:

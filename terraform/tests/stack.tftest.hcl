@@ -168,12 +168,27 @@ run "local_env_file" {
     error_message = "the retraining rule must match only a Failed ModelQualityViolated step (the Fail step of a genuine violation) of the inference pipeline"
   }
 
+  # SageMaker may send one change twice with different event ids: the retrain_trigger function starts the
+  # pipeline with a ClientRequestToken of the violating execution (lambdas/retrain_trigger), the rule never
+  # targets the pipeline itself.
   assert {
     condition = (
-      output.event_rules["retrain-on-model-quality"].target_arn == "${var.pipeline_arn_prefix}abalone-local-training-hpo"
-      && output.event_rules["retrain-on-model-quality"].pipeline_parameters == { InputBucket = "abalone-local-data", InputKey = "data/training/" }
+      output.event_rules["retrain-on-model-quality"].target_arn == module.lambdas.function_arns.retrain_trigger
+      && output.event_rules["retrain-on-model-quality"].pipeline_parameters == {}
+      && output.event_rules["retrain-on-model-quality"].dead_letter_arn != ""
+      && jsondecode(module.lambdas.environments.retrain_trigger.RETRAIN_PARAMETERS) == { InputBucket = "abalone-local-data", InputKey = "data/training/" }
+      && module.lambdas.environments.retrain_trigger.RETRAIN_PIPELINE_NAME == "abalone-local-training-hpo"
     )
-    error_message = "retraining must start the training-with-HPO pipeline on the configured training data"
+    error_message = "retraining must go through the retrain_trigger function, which starts training with HPO on the configured training data"
+  }
+
+  assert {
+    condition = toset(flatten([
+      for statement in jsondecode(output.policy_documents.lambda_retrain_trigger).Statement : [
+        for pair in setproduct(flatten([statement.Action]), flatten([statement.Resource])) : join(" ", pair)
+      ] if length([for action in flatten([statement.Action]) : action if startswith(action, "sagemaker:") || startswith(action, "sns:")]) > 0
+    ])) == toset(["sagemaker:StartPipelineExecution ${var.pipeline_arn_prefix}abalone-local-training-hpo"])
+    error_message = "the retrain_trigger function may start the training-with-HPO pipeline and nothing else of SageMaker, and sends no message"
   }
 
   # --- every target is retried and dead lettered
@@ -232,7 +247,7 @@ run "local_env_file" {
 
   assert {
     condition = alltrue([
-      for key in ["lambda_notification", "lambda_approval_trigger", "pipeline_starter", "sagemaker_execution", "kms_key", "bucket"] :
+      for key in ["lambda_notification", "lambda_approval_trigger", "lambda_retrain_trigger", "pipeline_starter", "sagemaker_execution", "kms_key", "bucket"] :
       contains(keys(output.policy_documents), key)
     ])
     error_message = "every role policy, the key policy and the bucket policy must be reviewed here"
@@ -268,10 +283,23 @@ run "local_env_file" {
       ],
       [
         "s3:GetObject arn:aws:s3:::mock-bucket/pipeline-runs/*",
+        "s3:GetObject arn:aws:s3:::abalone-local-data/${trimprefix(output.notification_rules_uri, "s3://abalone-local-data/")}",
         "sagemaker:DescribeProcessingJob arn:aws:sagemaker:us-east-1:123456789012:processing-job/*",
       ],
     ))
-    error_message = "the notification function may read exactly its executions' steps, processing jobs and objects under the outputs prefix"
+    error_message = "the notification function may read exactly its executions' steps, processing jobs, objects under the outputs prefix and its rules object"
+  }
+
+  # --- item 11: rules and templates are not in the environment (Lambda: 4 KB for all variables)
+
+  assert {
+    condition = (
+      !contains(keys(module.lambdas.environments.notification), "NOTIFICATION_RULES")
+      && startswith(output.notification_rules_uri, "s3://abalone-local-data/pipeline-code/lambda-config/notification-rules-")
+      && module.lambdas.environments.notification.NOTIFICATION_RULES_URI == output.notification_rules_uri
+      && alltrue([for bytes in values(output.lambda_environment_bytes) : bytes <= 4096])
+    )
+    error_message = "the notification rules must reach the function through an S3 object, and every environment must stay within 4 KB"
   }
 
   # --- names shared with the lambdas and pipelines
@@ -281,7 +309,11 @@ run "local_env_file" {
       output.active_model_parameter_name == "/abalone/local/active-model-package-arn"
       && output.dedup_table_name == "abalone-local-event-dedup"
       && output.model_package_group_name == "abalone-local-models"
-      && output.lambda_function_names == { notification = "abalone-local-notification", approval_trigger = "abalone-local-approval-trigger" }
+      && output.lambda_function_names == {
+        notification     = "abalone-local-notification"
+        approval_trigger = "abalone-local-approval-trigger"
+        retrain_trigger  = "abalone-local-retrain-trigger"
+      }
     )
     error_message = "names fixed in docs/architecture.md changed"
   }
@@ -388,31 +420,98 @@ run "an_existing_execution_role_is_used_and_none_is_created" {
   }
 }
 
-run "an_existing_bucket_and_key_are_used_and_not_managed" {
+# Item 5 of issue 16: with an existing bucket the stack never manages its notification configuration
+# (PutBucketNotificationConfiguration replaces all of it); its owner enables EventBridge delivery and says so.
+run "an_existing_bucket_is_used_without_taking_over_its_notifications" {
   command = apply
 
   variables {
     storage = {
-      bucket_name                        = "platform-owned-data"
-      create_bucket                      = false
-      kms_key_arn                        = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-      noncurrent_version_expiration_days = 30
-      force_destroy                      = false
+      bucket_name                              = "platform-owned-data"
+      create_bucket                            = false
+      kms_key_arn                              = ""
+      existing_bucket_kms_key_arn              = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      existing_bucket_eventbridge_acknowledged = true
+      noncurrent_version_expiration_days       = 30
+      force_destroy                            = false
     }
   }
 
   assert {
     condition = (
       output.bucket_name == "platform-owned-data"
-      && output.kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
-      && !contains(keys(output.policy_documents), "bucket") && !contains(keys(output.policy_documents), "kms_key")
+      && !module.storage.manages_bucket_notification
+      && !contains(keys(output.policy_documents), "bucket")
     )
-    error_message = "an existing bucket and key are used as they are: no bucket policy, no key created"
+    error_message = "an existing bucket is used as it is: no bucket policy, no notification configuration"
+  }
+
+  assert {
+    condition = alltrue([
+      for document in [output.policy_documents.sagemaker_execution, output.policy_documents.lambda_notification] :
+      contains(flatten([
+        for statement in jsondecode(document).Statement : flatten([statement.Resource]) if contains(flatten([statement.Action]), "kms:Decrypt")
+      ]), "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555")
+    ])
+    error_message = "the SageMaker role and the notification function must be able to decrypt the existing bucket's objects"
   }
 
   assert {
     condition     = jsondecode(output.event_rules["training-data"].event_pattern).detail.bucket.name == ["platform-owned-data"]
     error_message = "data drops in the existing bucket must start the pipelines"
+  }
+}
+
+run "an_existing_bucket_needs_the_eventbridge_acknowledgement" {
+  command = plan
+
+  variables {
+    storage = {
+      bucket_name   = "platform-owned-data"
+      create_bucket = false
+    }
+  }
+
+  expect_failures = [output.bucket_name]
+}
+
+# Item 4 of issue 16: CloudWatch Logs and EventBridge can use a key only when its policy names them, and a
+# supplied key's policy is not the stack's: logs, queues, topic and table keep the stack's key.
+run "a_supplied_key_encrypts_the_bucket_and_the_stack_key_the_rest" {
+  command = apply
+
+  variables {
+    storage = {
+      bucket_name                        = "abalone-local-data"
+      create_bucket                      = true
+      kms_key_arn                        = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      noncurrent_version_expiration_days = 30
+      force_destroy                      = true
+    }
+  }
+
+  assert {
+    condition = (
+      output.bucket_kms_key_arn == "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
+      && output.kms_key_arn != output.bucket_kms_key_arn
+      && module.storage.manages_bucket_notification
+    )
+    error_message = "a supplied key encrypts the created bucket; the stack's own key the logs, queues, topic and table"
+  }
+
+  assert {
+    condition = length(setsubtract(
+      ["CloudWatchLogsEncryptsTheStackLogGroups", "EventBridgeWritesToTheEncryptedDeadLetterQueue"],
+      [for statement in jsondecode(output.policy_documents.kms_key).Statement : statement.Sid],
+    )) == 0
+    error_message = "the key of the log groups and the events dead-letter queue must let CloudWatch Logs and EventBridge use it"
+  }
+
+  assert {
+    condition = contains(flatten([
+      for statement in jsondecode(output.policy_documents.sagemaker_execution).Statement : flatten([statement.Resource]) if contains(flatten([statement.Action]), "kms:GenerateDataKey")
+    ]), "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555")
+    error_message = "the SageMaker role must be able to use the bucket's key"
   }
 }
 
@@ -469,4 +568,33 @@ run "rejects_invalid_values" {
   }
 
   expect_failures = [var.notifications, var.prefixes, var.schedules, var.pipelines, var.model, var.lambdas, var.storage]
+}
+
+# Item 11 of issue 16: ten rules with multi-line templates (over 10 KB of JSON) would exceed Lambda's 4 KB for
+# all environment variables; they go to an S3 object and the environment stays small.
+run "ten_kilobytes_of_notification_rules_deploy" {
+  command = apply
+
+  variables {
+    notifications = {
+      recipients                = ["ml-team@example.com"]
+      slack_webhook_secret_name = ""
+      rules = [
+        for index in range(10) : {
+          pipeline = "*", step = "Step${index}", status = "Failed", mute = false,
+          subject  = "[{{ environment }}] {{ pipeline }} {{ step }} failed"
+          body     = join("", [for line in range(20) : "Line ${line} of rule ${index}: {{ pipeline }} {{ step }} {{ failure_reason }}\n"])
+        }
+      ]
+    }
+  }
+
+  assert {
+    condition = (
+      length(jsonencode(var.notifications.rules)) > 10240
+      && alltrue([for bytes in values(output.lambda_environment_bytes) : bytes <= 4096])
+      && !contains(keys(module.lambdas.environments.notification), "NOTIFICATION_RULES")
+    )
+    error_message = "a 10 KB rule set must deploy with every function environment within Lambda's 4 KB"
+  }
 }

@@ -119,24 +119,6 @@ locals {
         schedule   = null
         parameters = local.s3_object_parameters
       }
-      retrain-on-model-quality = {
-        description = "A model-quality violation (${var.contracts.steps.model_quality_violated} failed) of the batch-inference pipeline starts training with HPO"
-        pipeline    = "training_hpo"
-        pattern = jsonencode({
-          source        = [local.events.sagemaker_source]
-          "detail-type" = [local.events.step_status_detail_type]
-          detail = {
-            pipelineArn       = [var.pipeline_arns.inference]
-            stepName          = [var.contracts.steps.model_quality_violated]
-            currentStepStatus = [var.contracts.failed_status]
-          }
-        })
-        schedule = null
-        parameters = {
-          (var.contracts.parameters.input_bucket) = var.retrain_input.bucket
-          (var.contracts.parameters.input_key)    = var.retrain_input.key
-        }
-      }
     },
     {
       for index, schedule in var.schedules : "schedule-${replace(schedule.pipeline, "_", "-")}-${index}" => {
@@ -166,6 +148,23 @@ locals {
             ]
           },
         )
+      })
+    }
+    # SageMaker may send one step status change more than once, with different event ids
+    # (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html): the
+    # function starts the pipeline with a ClientRequestToken derived from the inference execution, so SageMaker
+    # starts it at most once per violating execution.
+    retrain-on-model-quality = {
+      description = "A model-quality violation (${var.contracts.steps.model_quality_violated} failed) of the batch-inference pipeline starts training with HPO, once per execution"
+      function    = "retrain_trigger"
+      pattern = jsonencode({
+        source        = [local.events.sagemaker_source]
+        "detail-type" = [local.events.step_status_detail_type]
+        detail = {
+          pipelineArn       = [var.pipeline_arns.inference]
+          stepName          = [var.contracts.steps.model_quality_violated]
+          currentStepStatus = [var.contracts.failed_status]
+        }
       })
     }
     model-approval = {

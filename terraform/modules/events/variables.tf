@@ -33,19 +33,12 @@ variable "model_package_group" {
   type        = string
 }
 
-variable "retrain_input" {
-  description = "InputBucket/InputKey passed to the training-with-HPO pipeline when model quality fails."
-  type = object({
-    bucket = string
-    key    = string
-  })
-}
-
 variable "function_arns" {
-  description = "ARN of the notification and approval_trigger functions."
+  description = "ARN of the notification, approval_trigger and retrain_trigger functions."
   type = object({
     notification     = string
     approval_trigger = string
+    retrain_trigger  = string
   })
 }
 

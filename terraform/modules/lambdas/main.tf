@@ -3,10 +3,12 @@ locals {
   functions = {
     notification     = "${var.name_prefix}-notification"
     approval_trigger = "${var.name_prefix}-approval-trigger"
+    retrain_trigger  = "${var.name_prefix}-retrain-trigger"
   }
   role_names = {
     notification     = "${var.name_prefix}-notification-lambda"
     approval_trigger = "${var.name_prefix}-approval-trigger-lambda"
+    retrain_trigger  = "${var.name_prefix}-retrain-trigger-lambda"
   }
   common_environment = {
     PROJECT       = var.project
@@ -14,12 +16,26 @@ locals {
     SNS_TOPIC_ARN = var.topic_arn
     DEDUP_TABLE   = aws_dynamodb_table.event_dedup.name
   }
+  # Content-addressed, so a changed rule set is a new object and a new environment (new cold starts read it).
+  notification_rules_key = "${var.notification_rules.key_prefix}/notification-rules-${sha256(var.notification_rules.document)}.json"
   own_environment = {
-    notification     = {}
+    notification     = { NOTIFICATION_RULES_URI = "s3://${var.notification_rules.bucket}/${local.notification_rules_key}" }
     approval_trigger = { ACTIVE_MODEL_PARAMETER = var.active_model_parameter.name }
+    retrain_trigger  = {}
+  }
+  environment = {
+    for key in keys(local.functions) :
+    key => merge(local.common_environment, local.own_environment[key], var.function_environment[key])
+  }
+  # Lambda's quota: 4 KB for all environment variables together, keys and values
+  # (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html).
+  environment_bytes = {
+    for key, variables in local.environment :
+    key => sum(concat([0], [for name, value in variables : length(name) + length(value)]))
   }
 
-  # Allowed to every function: its logs, traces, DLQ, the topic, the dedup table, the key, its secrets.
+  # Allowed to every function: its logs, traces, DLQ, the topic (not retrain_trigger), the dedup table, the key,
+  # its secrets.
   common_statements = {
     for key in keys(local.functions) : key => concat(
       [
@@ -43,12 +59,6 @@ locals {
           Resource = aws_sqs_queue.dead_letter[key].arn
         },
         {
-          Sid      = "PublishAlerts"
-          Effect   = "Allow"
-          Action   = ["sns:Publish"]
-          Resource = var.topic_arn
-        },
-        {
           Sid      = "EventDeduplication"
           Effect   = "Allow"
           Action   = ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"]
@@ -59,6 +69,15 @@ locals {
           Effect   = "Allow"
           Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
           Resource = var.kms_key_arn
+        },
+      ],
+      # retrain_trigger sends no message: the notification function reports the violation.
+      key == "retrain_trigger" ? [] : [
+        {
+          Sid      = "PublishAlerts"
+          Effect   = "Allow"
+          Action   = ["sns:Publish"]
+          Resource = var.topic_arn
         },
       ],
       length(var.secret_names[key]) == 0 ? [] : [
@@ -75,6 +94,12 @@ locals {
 
   own_statements = {
     notification = [
+      {
+        Sid      = "ReadNotificationRules"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = "arn:${var.partition}:s3:::${var.notification_rules.bucket}/${local.notification_rules_key}"
+      },
       {
         Sid      = "ReadExecutionSteps"
         Effect   = "Allow"
@@ -117,19 +142,40 @@ locals {
         Resource = "*"
       },
     ]
+    retrain_trigger = [
+      {
+        Sid      = "StartRetraining"
+        Effect   = "Allow"
+        Action   = ["sagemaker:StartPipelineExecution"]
+        Resource = var.retrain_pipeline_arn
+      },
+    ]
+  }
+  # The notification function reads objects of the bucket (step results, reports, its rules).
+  data_key_statements = {
+    notification = length(var.data_kms_key_arns) == 0 ? [] : [
+      {
+        Sid      = "DataKeys"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt"]
+        Resource = var.data_kms_key_arns
+      },
+    ]
+    approval_trigger = []
+    retrain_trigger  = []
   }
 
   policies = {
     for key in keys(local.functions) : key => jsonencode({
       Version   = "2012-10-17"
-      Statement = concat(local.common_statements[key], local.own_statements[key])
+      Statement = concat(local.common_statements[key], local.own_statements[key], local.data_key_statements[key])
     })
   }
 }
 
 # ------------------------------------------------------------------------------------------- shared state
 
-# Both functions claim each EventBridge event id here with a conditional put, so a duplicate delivery
+# The functions claim each EventBridge event id here with a conditional put, so a duplicate delivery
 # (SageMaker may send several events for one change) is processed once. Items expire through TTL.
 resource "aws_dynamodb_table" "event_dedup" {
   name         = var.dedup_table_name
@@ -183,8 +229,10 @@ resource "aws_iam_role_policy" "function" {
 
 # ------------------------------------------------------------------------------------------- functions
 
-# Failed asynchronous invocations (EventBridge invokes asynchronously) land here after Lambda's own retries
-# instead of vanishing.
+# EventBridge invokes the functions asynchronously: when a handler fails, Lambda itself retries twice and then
+# sends the event to the function's on-failure destination, this queue (aws_lambda_function_event_invoke_config
+# below; https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html). EventBridge's own
+# retry policy and dead-letter queue cover only failures to hand the event to Lambda.
 resource "aws_sqs_queue" "dead_letter" {
   for_each = local.functions
 
@@ -221,15 +269,22 @@ resource "aws_lambda_function" "function" {
   kms_key_arn                    = var.kms_key_arn
 
   environment {
-    variables = merge(local.common_environment, local.own_environment[each.key], var.function_environment[each.key])
+    variables = local.environment[each.key]
   }
 
   tracing_config {
     mode = "Active"
   }
 
+  lifecycle {
+    precondition {
+      condition     = local.environment_bytes[each.key] <= 4096
+      error_message = "Lambda ${each.value}: its environment variables take ${local.environment_bytes[each.key]} bytes; Lambda allows 4 KB for all of them together (https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html)."
+    }
+  }
+
   # AWS checks the role's permissions (logs, the on-failure queue) when the function is created.
-  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function]
+  depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function, aws_s3_object.notification_rules]
 }
 
 resource "aws_lambda_function_event_invoke_config" "function" {
@@ -243,5 +298,20 @@ resource "aws_lambda_function_event_invoke_config" "function" {
     on_failure {
       destination = aws_sqs_queue.dead_letter[each.key].arn
     }
+  }
+}
+
+# ------------------------------------------------------------------------------------------- notification rules
+
+# The rules and their templates (any size) are read by the notification function once per cold start.
+resource "aws_s3_object" "notification_rules" {
+  bucket       = var.notification_rules.bucket
+  key          = local.notification_rules_key
+  content      = var.notification_rules.document
+  content_type = "application/json"
+
+  # The running functions keep reading the old object until the new environment is live.
+  lifecycle {
+    create_before_destroy = true
   }
 }

@@ -19,7 +19,7 @@ variable "package_dir" {
 }
 
 variable "settings" {
-  description = "Runtime settings shared by both functions (the env file's `lambdas` block)."
+  description = "Runtime settings shared by the functions (the env file's `lambdas` block)."
   type = object({
     runtime              = string
     timeout_seconds      = number
@@ -49,7 +49,27 @@ variable "secret_names" {
   type = object({
     notification     = list(string)
     approval_trigger = list(string)
+    retrain_trigger  = list(string)
   })
+}
+
+variable "notification_rules" {
+  description = "The notification rules as JSON, and where in the bucket they are written for the notification function."
+  type = object({
+    document   = string
+    bucket     = string
+    key_prefix = string
+  })
+}
+
+variable "data_kms_key_arns" {
+  description = "Keys of the bucket's objects (the notification function reads results, reports and its rules there)."
+  type        = list(string)
+}
+
+variable "retrain_pipeline_arn" {
+  description = "The training-with-HPO pipeline the retrain_trigger function may start."
+  type        = string
 }
 
 variable "dedup_table_name" {

@@ -13,7 +13,15 @@ locals {
 
   execution_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat(length(var.data_kms_key_arns) == 0 ? [] : [
+      {
+        # The keys of the bucket's objects (an existing bucket's own key included).
+        Sid      = "DataKeys"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+        Resource = var.data_kms_key_arns
+      },
+      ], [
       {
         # No DeleteObject: inputs are never modified and outputs are execution-scoped.
         Sid      = "DataBucketObjects"
@@ -26,12 +34,6 @@ locals {
         Effect   = "Allow"
         Action   = ["s3:ListBucket", "s3:GetBucketLocation"]
         Resource = var.bucket_arn
-      },
-      {
-        Sid      = "ProjectKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
-        Resource = var.kms_key_arn
       },
       {
         Sid    = "PipelineJobs"
@@ -108,7 +110,7 @@ locals {
         Resource  = "*"
         Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
       },
-    ]
+    ])
   })
 }
 

@@ -41,7 +41,7 @@ variable "bucket_arn" {
   type        = string
 }
 
-variable "kms_key_arn" {
-  description = "Key of the bucket (the jobs encrypt their outputs and volumes with it)."
-  type        = string
+variable "data_kms_key_arns" {
+  description = "Keys of the data bucket's objects (the created bucket's key, or an existing bucket's own key); may be empty."
+  type        = list(string)
 }

@@ -1,26 +1,29 @@
 locals {
-  create_key  = var.kms_key_arn == ""
-  kms_key_arn = local.create_key ? aws_kms_key.data[0].arn : var.kms_key_arn
-  bucket_arn  = var.create_bucket ? aws_s3_bucket.data[0].arn : data.aws_s3_bucket.existing[0].arn
-  bucket_name = var.create_bucket ? aws_s3_bucket.data[0].bucket : data.aws_s3_bucket.existing[0].bucket
+  # The stack's own key always encrypts its logs, queues, topic, table and Lambda environments: CloudWatch
+  # Logs and EventBridge can use a key only when its policy names them, and a supplied key's policy is neither
+  # ours to change nor readable by Terraform (the provider has no key-policy data source). A supplied
+  # storage.kms_key_arn encrypts the created bucket only; an existing bucket keeps its own key.
+  kms_key_arn = aws_kms_key.data.arn
+  # The key of the data bucket's objects ("" for an existing bucket without a customer-managed key).
+  bucket_key_arn = var.create_bucket ? coalesce(var.kms_key_arn, aws_kms_key.data.arn) : var.existing_bucket_kms_key_arn
+  # Whoever reads or writes the bucket's objects needs these.
+  data_key_arns = distinct(compact([local.bucket_key_arn, var.kms_key_arn]))
+  bucket_arn    = var.create_bucket ? aws_s3_bucket.data[0].arn : data.aws_s3_bucket.existing[0].arn
+  bucket_name   = var.create_bucket ? aws_s3_bucket.data[0].bucket : data.aws_s3_bucket.existing[0].bucket
 }
 
 # ------------------------------------------------------------------------------------------- KMS key
 
 resource "aws_kms_key" "data" {
-  count = local.create_key ? 1 : 0
-
-  description             = "${var.name_prefix}: data bucket, topic, queues, logs, table, Lambda environment"
+  description             = "${var.name_prefix}: topic, queues, logs, table, Lambda environment (and the bucket unless a key is configured)"
   enable_key_rotation     = true
   deletion_window_in_days = 30
   policy                  = local.key_policy
 }
 
 resource "aws_kms_alias" "data" {
-  count = local.create_key ? 1 : 0
-
   name          = "alias/${var.name_prefix}-data"
-  target_key_id = aws_kms_key.data[0].key_id
+  target_key_id = aws_kms_key.data.key_id
 }
 
 # A key policy's Resource is always "*": it means "this key", nothing else is accepted there.
@@ -108,7 +111,7 @@ resource "aws_s3_bucket_server_side_encryption_configuration" "data" {
   rule {
     apply_server_side_encryption_by_default {
       sse_algorithm     = "aws:kms"
-      kms_master_key_id = local.kms_key_arn
+      kms_master_key_id = local.bucket_key_arn
     }
     bucket_key_enabled = true
   }
@@ -156,9 +159,11 @@ resource "aws_s3_bucket_lifecycle_configuration" "data" {
   depends_on = [aws_s3_bucket_versioning.data]
 }
 
-# Object Created events go to EventBridge, where the rules of modules/events route them. This also applies
-# to an existing bucket: it is what makes data drops start the pipelines.
-resource "aws_s3_bucket_notification" "data" {
-  bucket      = var.create_bucket ? aws_s3_bucket.data[0].id : data.aws_s3_bucket.existing[0].id
+# Object Created events go to EventBridge, where the rules of modules/events route them. Only for a bucket
+# the stack creates: this resource owns the bucket's whole notification configuration.
+resource "aws_s3_bucket_notification" "created" {
+  count = var.create_bucket ? 1 : 0
+
+  bucket      = aws_s3_bucket.data[0].id
   eventbridge = true
 }

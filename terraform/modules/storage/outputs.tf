@@ -9,14 +9,29 @@ output "bucket_arn" {
 }
 
 output "kms_key_arn" {
-  description = "ARN of the key that encrypts the bucket, topic, queues, logs, table and Lambda environment."
+  description = "ARN of the stack's key: topic, queues, logs, table and Lambda environment (its policy lets CloudWatch Logs and EventBridge use it)."
   value       = local.kms_key_arn
+}
+
+output "bucket_kms_key_arn" {
+  description = "ARN of the key of the bucket's objects (\"\": an existing bucket without a customer-managed key)."
+  value       = local.bucket_key_arn
+}
+
+output "data_kms_key_arns" {
+  description = "Keys whoever reads or writes the bucket's objects needs."
+  value       = local.data_key_arns
 }
 
 output "policy_documents" {
   description = "The key policy and the bucket policy (for review and tests)."
   value = merge(
-    local.create_key ? { kms_key = local.key_policy } : {},
+    { kms_key = local.key_policy },
     var.create_bucket ? { bucket = local.tls_only_policy } : {},
   )
+}
+
+output "manages_bucket_notification" {
+  description = "Whether the stack owns the bucket's notification configuration (only for a bucket it creates)."
+  value       = length(aws_s3_bucket_notification.created) > 0
 }

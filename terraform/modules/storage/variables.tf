@@ -14,9 +14,15 @@ variable "create_bucket" {
 }
 
 variable "kms_key_arn" {
-  description = "Existing KMS key ARN; empty creates a customer-managed key with rotation."
+  description = "Existing KMS key ARN for the created bucket; empty: the stack's key. Logs, queues, topic and table always use the stack's key."
   type        = string
 }
+
+variable "existing_bucket_kms_key_arn" {
+  description = "Key of an existing bucket's objects (create_bucket = false); empty: none (SSE-S3)."
+  type        = string
+}
+
 
 variable "noncurrent_version_expiration_days" {
   description = "Days after which noncurrent object versions expire."
