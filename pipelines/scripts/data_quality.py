@@ -49,7 +49,9 @@ Entry points: compute_baseline(), check_dataset(), run_analyzer() and main() (se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
+import io
 import json
 import math
 import os
@@ -770,17 +772,28 @@ class _DatasetProfile:
             if path.stat().st_size == 0:
                 self.empty_files.append(str(path))
                 return
-            with warnings.catch_warnings(record=True) as caught:
+            # Bad-line reports are warnings from pandas 1.3 on and text written to sys.stderr before (redirected
+            # only there: swapping sys.stderr is process-wide, and the runner imports this module into threads).
+            legacy = _pandas_version() < (1, 3)
+            err = io.StringIO()
+            with warnings.catch_warnings(record=True) as caught, \
+                    (contextlib.redirect_stderr(err) if legacy else contextlib.nullcontext()):
                 warnings.simplefilter("always")
                 try:
                     reader = pd.read_csv(path, **_read_options(self.header, self.chunk_rows))
                 except pd.errors.EmptyDataError:
                     self.empty_files.append(str(path))
                     return
-                with reader:
+                try:  # not `with reader:`: TextFileReader is a context manager from pandas 1.2 on only
                     for chunk in reader:
                         self._add_chunk(chunk)
-                self.skipped_lines += sum(str(w.message).count("Skipping line") for w in caught)
+                finally:
+                    reader.close()
+            reported = err.getvalue()
+            if reported:
+                sys.stderr.write(reported)
+            self.skipped_lines += sum(str(w.message).count("Skipping line") for w in caught)
+            self.skipped_lines += reported.count("Skipping line")
         except (OSError, pd.errors.ParserError, UnicodeError) as error:
             raise DataQualityError(f"dataset file {path}: cannot be read as CSV ({error})") from None
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -42,3 +44,18 @@ def write_csv(tmp_path: Path):
         return path
 
     return write
+
+
+# Set by test_engine_on_image_runtime.py, which runs this corpus in the image's runtime (no pydantic there).
+SHIPPED_CORE_ENV = "BATCHOPS_TEST_SHIPPED_CORE"
+
+
+@pytest.fixture
+def shipped_core_modules() -> list[tuple[str, Path]]:
+    """The core modules the pipeline ships as the `core` input: (name under the input, source file)."""
+    listed = os.environ.get(SHIPPED_CORE_ENV)
+    if listed:
+        return [(name, Path(path)) for name, path in json.loads(listed)]
+    from pipelines.common.code import core_modules
+
+    return [(module.name, module.path) for module in core_modules()]

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 from batchops_core.results import parse
-from pipelines.common.code import core_modules
 from pipelines.scripts import data_quality as dq
 
 CSV_WITH_HEADER = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
@@ -20,7 +19,7 @@ RESULT_PATH = "/opt/ml/processing/result/result.json"
 
 
 @pytest.fixture
-def job(tmp_path, write_csv, make_frame) -> Path:
+def job(tmp_path, write_csv, make_frame, shipped_core_modules) -> Path:
     """A job root with a baseline, a clean and a drifted batch, and the core package staged as the `core` input."""
     write_csv("processing/input/train/part-0.csv", make_frame(2000, seed=1))
     write_csv("processing/input/clean/batch.csv", make_frame(1000, seed=3))
@@ -28,10 +27,10 @@ def job(tmp_path, write_csv, make_frame) -> Path:
     write_csv("processing/input/drifted/batch.csv", drifted)
     dq.run_analyzer({"dataset_source": "/opt/ml/processing/input/train", "output_path": "/opt/ml/processing/baseline",
                      "dataset_format": CSV_WITH_HEADER}, base_dir=str(tmp_path))
-    for module in core_modules():
-        target = tmp_path / "processing/input/core" / module.name
+    for name, path in shipped_core_modules:
+        target = tmp_path / "processing/input/core" / name
         target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(module.path.read_bytes())
+        target.write_bytes(path.read_bytes())
     return tmp_path
 
 
