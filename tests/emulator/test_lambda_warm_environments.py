@@ -172,18 +172,13 @@ def test_new_code_or_configuration_gets_a_new_environment_and_retires_the_old_on
 def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then_dead_lettered(warm, tmp_path):
     function_arn = warm.function("crasher", CRASHING_HANDLER)
     dlq_url, dlq_arn = warm.queue("crasher-dlq")
-    warm.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
-    warm.events.put_targets(
-        Rule="custom",
-        Targets=[
-            {
-                "Id": "crasher",
-                "Arn": function_arn,
-                "RetryPolicy": {"MaximumRetryAttempts": 1},
-                "DeadLetterConfig": {"Arn": dlq_arn},
-            }
-        ],
+    # Lambda retries asynchronous invocations per the function's event invoke config, then records the failure at
+    # its on-failure destination.
+    warm.awslambda.put_function_event_invoke_config(
+        FunctionName="crasher", MaximumRetryAttempts=1, DestinationConfig={"OnFailure": {"Destination": dlq_arn}}
     )
+    warm.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    warm.events.put_targets(Rule="custom", Targets=[{"Id": "crasher", "Arn": function_arn}])
 
     child_pid_file = tmp_path / "child.pid"
 
@@ -199,7 +194,10 @@ def test_a_handler_that_exits_the_process_is_replaced_and_its_event_retried_then
     assert _gone(int(child_pid_file.read_text()))  # what the handler started went with its environment
     assert _worker_pids(warm) == set()
     [dead_letter] = warm.drain(dlq_url)
-    assert json.loads(dead_letter["Body"])["id"] == event_id
+    record = json.loads(dead_letter["Body"])
+    assert record["requestPayload"]["id"] == event_id
+    assert record["requestContext"]["approximateInvokeCount"] == 2
+    assert record["responsePayload"]["errorMessage"] == "Runtime exited with status 3 before answering"
 
 
 def test_a_handler_that_hangs_past_the_timeout_is_killed_with_its_children_and_dead_lettered(warm, tmp_path):
@@ -214,18 +212,11 @@ def test_a_handler_that_hangs_past_the_timeout_is_killed_with_its_children_and_d
     )
     function_arn = warm.awslambda.get_function(FunctionName="hanger")["Configuration"]["FunctionArn"]
     dlq_url, dlq_arn = warm.queue("hanger-dlq")
-    warm.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
-    warm.events.put_targets(
-        Rule="custom",
-        Targets=[
-            {
-                "Id": "hanger",
-                "Arn": function_arn,
-                "RetryPolicy": {"MaximumRetryAttempts": 0},
-                "DeadLetterConfig": {"Arn": dlq_arn},
-            }
-        ],
+    warm.awslambda.put_function_event_invoke_config(
+        FunctionName="hanger", MaximumRetryAttempts=0, DestinationConfig={"OnFailure": {"Destination": dlq_arn}}
     )
+    warm.events.put_rule(Name="custom", EventPattern=json.dumps(CUSTOM_EVENTS))
+    warm.events.put_targets(Rule="custom", Targets=[{"Id": "hanger", "Arn": function_arn}])
     child_pid_file = tmp_path / "child.pid"
 
     event_id = _put_custom_event(warm, {"hang": True, "child_pid_file": str(child_pid_file)})
@@ -238,8 +229,9 @@ def test_a_handler_that_hangs_past_the_timeout_is_killed_with_its_children_and_d
     child_pid = int(child_pid_file.read_text())  # the handler's own child goes with its environment (SIGKILL to
     wait_until(lambda: _gone(child_pid), timeout=5, what="the handler's child to end")  # its group lands async)
     [dead_letter] = warm.drain(dlq_url)
-    assert json.loads(dead_letter["Body"])["id"] == event_id
-    assert dead_letter["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "Timeout"
+    record = json.loads(dead_letter["Body"])
+    assert record["requestPayload"]["id"] == event_id
+    assert record["responsePayload"]["errorMessage"].endswith("Task timed out after 1 seconds")
 
     assert _invoke(warm, "hanger") == "quick"  # a fresh environment serves the next event
     assert _log(warm)[-1]["cold_start"] is True
