@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from typing import Any
 
 DRIFT_STATUSES = (SUCCEEDED, FAILED)
+PROCESSING = "Processing"
 GATE_EXECUTION_STATUSES = (SUCCEEDED, FAILED)  # final executions whose email shows their gate's result
 
 
@@ -28,6 +29,10 @@ def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str
     failure_reason = event.failure_reason
     if event.kind == "execution" and event.status == FAILED and not failure_reason:
         failure_reason = _execution_failure_reason(event.execution_arn)
+    # Gate Fail steps and the data-quality check are explained by their structured results below.
+    if (event.kind == "step" and event.status == FAILED and event.step_type == PROCESSING
+            and event.step not in gates.GATE_BY_FAIL_STEP and event.step != contracts.Step.DATA_QUALITY_CHECK):
+        failure_reason = _with_exit_message(event, failure_reason)
     variables: dict[str, Any] = {
         "environment": deployment.environment,
         "project": deployment.project,
@@ -87,3 +92,19 @@ def _execution_failure_reason(execution_arn: str) -> str:
         log("warning", "could not read the execution's failure reason", error=error_code(exc) or repr(exc))
         return f"(not available: DescribePipelineExecution failed with {error_code(exc) or type(exc).__name__})"
     return str(described.get("FailureReason") or "")
+
+
+def _with_exit_message(event: PipelineEvent, failure_reason: str) -> str:
+    """A failed processing step's FailureReason is generic on AWS; the script's own words (/opt/ml/output/message)
+    are the job's ExitMessage (DescribeProcessingJob), added unless the reason already carries them."""
+    from lambdas.notification import step_outputs
+
+    try:
+        job_arn = step_outputs.processing_job_arn(step_outputs.execution_step(event.execution_arn, event.step))
+        exit_message = step_outputs.processing_job_exit_message(job_arn)
+    except step_outputs.OutputUnavailable as exc:
+        log("warning", "could not read the failed step's exit message", reason=str(exc))
+        return failure_reason
+    if not exit_message or exit_message in failure_reason:
+        return failure_reason
+    return f"{failure_reason}\n{exit_message}" if failure_reason else exit_message

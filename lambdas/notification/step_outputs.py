@@ -68,6 +68,16 @@ def processing_outputs(job_arn: str) -> dict[str, str]:
     return outputs
 
 
+def processing_job_exit_message(job_arn: str) -> str:
+    """The job's ExitMessage: what the script wrote to /opt/ml/output/message (DescribeProcessingJob)."""
+    job_name = job_arn.rsplit("/", 1)[-1]
+    try:
+        job = client("sagemaker").describe_processing_job(ProcessingJobName=job_name)
+    except Exception as exc:
+        raise OutputUnavailable(f"DescribeProcessingJob {job_name} failed: {error_code(exc) or exc}") from exc
+    return str(job.get("ExitMessage") or "").strip()
+
+
 def step_output_file(step: dict[str, Any], output_name: str, file_name: str) -> str:
     """s3:// URI of `file_name` in the processing output `output_name` of a listed step."""
     job_arn = processing_job_arn(step)

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from typing import Any
 
-RETENTION_SECONDS = 7 * 24 * 3600  # longer than any redelivery: EventBridge retries 24 h at most, Lambda's async retries 6 h
+# Longer than any redelivery: EventBridge retries for 24 h at most, Lambda's asynchronous retries for 6 h.
+RETENTION_SECONDS = 7 * 24 * 3600
 LEASE_MARGIN_SECONDS = 60
 DEFAULT_LEASE_SECONDS = 900 + LEASE_MARGIN_SECONDS  # the longest a Lambda invocation can run, plus margin
 
@@ -135,7 +136,8 @@ def handle_once(
             claim.release()
         except Exception as release_failure:  # the original failure matters more; report both
             log("error", "could not release the dedup marker after a failure", error=repr(release_failure))
-        log("error", "event handling failed; Lambda retries it, then sends it to the on-failure queue", error=repr(failure))
+        log("error", "event handling failed; Lambda retries it, then sends it to the on-failure queue",
+            error=repr(failure))
         raise
     claim.finish()
     return result

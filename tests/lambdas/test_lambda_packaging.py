@@ -30,7 +30,7 @@ def zips(tmp_path_factory) -> dict[str, Path]:
 
 def test_building_twice_gives_identical_bytes(zips, tmp_path):
     again = build_lambda_zips(tmp_path / "again")
-    assert set(zips) == set(again) == {"notification", "approval_trigger"}
+    assert set(zips) == set(again) == {"notification", "approval_trigger", "retrain_trigger"}
     for name in zips:
         assert zips[name].read_bytes() == again[name].read_bytes(), name
 
@@ -194,7 +194,7 @@ def test_package_command_prints_paths_and_checksums(tmp_path):
     )
     assert completed.returncode == 0, completed.stderr
     lines = completed.stdout.strip().splitlines()
-    assert len(lines) == 2
-    for line, name in zip(lines, ("notification", "approval_trigger"), strict=True):
+    assert len(lines) == 3
+    for line, name in zip(lines, ("notification", "approval_trigger", "retrain_trigger"), strict=True):
         path = tmp_path / f"{name}.zip"
         assert line.split()[0] == name and str(path) in line and sha256_of(path) in line

@@ -650,3 +650,75 @@ def test_log_lines_are_json_objects_with_level_message_and_event_id(notification
     records = log_records(capsys.readouterr().out)
     assert records and all({"level", "message", "event_id", "timestamp"} <= set(r) for r in records)
     assert records[-1]["outcome"] == "sent" and records[-1]["event_id"] == event["id"]
+
+
+# ----------------------------------------------------------------------------------------- issue 16, item 7
+
+
+def test_failed_processing_step_shows_the_jobs_exit_message(notification_env, stub_sagemaker):
+    """On AWS the step's FailureReason is generic; the script's words are the processing job's ExitMessage."""
+    job = "pipelines-exec0001-preprocess"
+    listed = [{"StepName": "Preprocess", "StepStatus": "Failed",
+               "Metadata": {"ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}}]
+    stub_sagemaker.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": listed},
+                                {"PipelineExecutionArn": execution_arn()})
+    stub_sagemaker.add_response(
+        "describe_processing_job",
+        {**processing_job(job, {}), "ProcessingJobStatus": "Failed", "FailureReason": "AlgorithmError: see logs",
+         "ExitMessage": "column 'sex' missing in row 3"},
+        {"ProcessingJobName": job},
+    )
+    handler(step_event("Preprocess", "Failed", failureReason="ClientError: AlgorithmError: see logs"), None)
+
+    [message] = notification_env.published()
+    expected = "Failure reason:\n  ClientError: AlgorithmError: see logs\n  column 'sex' missing in row 3"
+    assert expected in message["message"]
+    stub_sagemaker.assert_no_pending_responses()
+
+
+def test_exit_message_already_in_the_failure_reason_is_not_repeated(notification_env, stub_sagemaker):
+    job = "pipelines-exec0001-preprocess"
+    listed = [{"StepName": "Preprocess", "StepStatus": "Failed",
+               "Metadata": {"ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}}]
+    stub_sagemaker.add_response("list_pipeline_execution_steps", {"PipelineExecutionSteps": listed},
+                                {"PipelineExecutionArn": execution_arn()})
+    stub_sagemaker.add_response("describe_processing_job", {**processing_job(job, {}), "ExitMessage": "bad row 3"},
+                                {"ProcessingJobName": job})
+    handler(step_event("Preprocess", "Failed", failureReason="ClientError: bad row 3"), None)
+
+    [message] = notification_env.published()
+    assert message["message"].count("bad row 3") == 1
+
+
+# ----------------------------------------------------------------------------------------- issue 16, item 11
+
+
+def test_rules_of_ten_kilobytes_are_read_from_their_s3_object(notification_env, monkeypatch):
+    """Lambda allows 4 KB for all environment variables: Terraform writes the rules to S3 and passes the URI."""
+    body = "".join(f"Line {line}: {{{{ pipeline }}}} {{{{ step }}}} {{{{ failure_reason }}}}\n" for line in range(20))
+    entries = [rule(step=f"Step{index}", status="Failed", subject=f"rule {index}: {{{{ step }}}}", body=body)
+               for index in range(10)]
+    document = json.dumps(entries)
+    assert len(document) > 10 * 1024
+    s3 = client("s3")
+    s3.create_bucket(Bucket="abalone-test-data")
+    s3.put_object(Bucket="abalone-test-data", Key="pipeline-code/lambda-config/rules.json", Body=document.encode())
+    monkeypatch.delenv("NOTIFICATION_RULES")
+    monkeypatch.setenv("NOTIFICATION_RULES_URI", "s3://abalone-test-data/pipeline-code/lambda-config/rules.json")
+    monkeypatch.setattr(rule_engine, "_fetched", {})
+
+    handler(step_event("Step7", "Failed", failureReason="boom"), None)
+    s3.delete_object(Bucket="abalone-test-data", Key="pipeline-code/lambda-config/rules.json")
+    handler(step_event("Step3", "Failed", failureReason="boom", event_id="second"), None)  # cached: no read
+
+    first, second = notification_env.published()
+    assert first["subject"] == "rule 7: Step7"
+    assert "Line 19: abalone-test-inference Step7 boom" in first["message"]
+    assert second["subject"] == "rule 3: Step3"
+
+
+def test_unreadable_rules_object_is_a_configuration_error_naming_it(notification_env, monkeypatch):
+    monkeypatch.setenv("NOTIFICATION_RULES_URI", "s3://abalone-test-missing/rules.json")
+    monkeypatch.setattr(rule_engine, "_fetched", {})
+    with pytest.raises(ConfigurationError, match="NOTIFICATION_RULES_URI: cannot read the notification rules"):
+        handler(step_event("Preprocess", "Failed"), None)
