@@ -194,3 +194,13 @@ def test_a_pipeline_can_be_started_by_its_arn_and_an_unknown_one_is_a_clear_erro
     assert aws.emulator.wait_for_execution(arn) == "Succeeded"
     with pytest.raises(ClientError, match="Could not find pipeline with PipelineName nope"):
         aws.sagemaker.start_pipeline_execution(PipelineName="nope")
+
+
+def test_the_same_client_request_token_starts_one_execution(aws, handler):
+    aws.pipeline("abc-retraining")
+    first = aws.sagemaker.start_pipeline_execution(PipelineName="abc-retraining", ClientRequestToken="t" * 40)
+    again = aws.sagemaker.start_pipeline_execution(PipelineName="abc-retraining", ClientRequestToken="t" * 40)
+    other = aws.sagemaker.start_pipeline_execution(PipelineName="abc-retraining", ClientRequestToken="u" * 40)
+    assert first["PipelineExecutionArn"] == again["PipelineExecutionArn"] != other["PipelineExecutionArn"]
+    summaries = aws.sagemaker.list_pipeline_executions(PipelineName="abc-retraining")["PipelineExecutionSummaries"]
+    assert len(summaries) == 2 and len(handler.requests) == 2

@@ -132,6 +132,8 @@ class ExecutionRegistry:
         self.endpoint_url = endpoint_url
         self._records: dict[str, ExecutionRecord] = {}
         self._lock = threading.RLock()
+        self.tokens: dict[tuple[str, str], str] = {}  # (pipeline ARN, ClientRequestToken) -> execution ARN
+        self.token_lock = threading.Lock()
         self._sequence = itertools.count()
 
     # ------------------------------------------------------------------ start / wait / stop
@@ -238,6 +240,8 @@ class ExecutionRegistry:
         self.shutdown()
         with self._lock:
             self._records.clear()
+        with self.token_lock:
+            self.tokens.clear()
 
     def record(self, execution_arn: str) -> ExecutionRecord:
         with self._lock:
@@ -416,9 +420,19 @@ def _registry() -> ExecutionRegistry:
 def _start_pipeline_execution(self: SageMakerModelBackend, pipeline_name: str, *args: Any, **kwargs: Any) -> dict:
     if pipeline_name.startswith("arn:") and ":pipeline/" in pipeline_name:
         pipeline_name = pipeline_name.split(":pipeline/", 1)[1]  # AWS accepts the pipeline ARN as its name
-    result = _original_start(self, pipeline_name, *args, **kwargs)
     pipeline = get_pipeline_from_name(self.pipelines, pipeline_name)
-    _registry().start(self, pipeline, result["PipelineExecutionArn"])
+    token = kwargs.get("client_request_token", args[4] if len(args) > 4 else None)
+    registry = _registry()
+    # ClientRequestToken makes the call idempotent: the same token starts no second execution
+    # (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_StartPipelineExecution.html).
+    with registry.token_lock:
+        known = registry.tokens.get((pipeline.arn, token)) if token else None
+        if known is not None:
+            return {"PipelineExecutionArn": known}
+        result = _original_start(self, pipeline_name, *args, **kwargs)
+        if token:
+            registry.tokens[(pipeline.arn, token)] = result["PipelineExecutionArn"]
+    registry.start(self, pipeline, result["PipelineExecutionArn"])
     return result
 
 
