@@ -32,8 +32,19 @@ def _check_applied(aws, settings: Settings, outputs: dict) -> None:
     assert environment["MODEL_PACKAGE_GROUP"] == settings.pipelines.model_package_group
     notification = aws.client("lambda").get_function_configuration(
         FunctionName=functions["notification"])["Environment"]["Variables"]
-    assert json.loads(notification["NOTIFICATION_RULES"]) == [rule.model_dump() for rule in
-                                                              settings.notifications.rules]
+    # The rules travel as an S3 object (Lambda allows 4 KB for all environment variables together).
+    assert "NOTIFICATION_RULES" not in notification
+    bucket, _, key = notification["NOTIFICATION_RULES_URI"].removeprefix("s3://").partition("/")
+    rules = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
+    assert rules == [rule.model_dump() for rule in settings.notifications.rules]
+    assert notification["NOTIFICATION_RULES_URI"] == outputs["notification_rules_uri"]
+    retrain = aws.client("lambda").get_function_configuration(
+        FunctionName=functions["retrain_trigger"])["Environment"]["Variables"]
+    assert retrain["RETRAIN_PIPELINE_NAME"] == outputs["pipeline_arns"]["training_hpo"].rsplit("/", 1)[1]
+    retrain_targets = aws.client("events").list_targets_by_rule(
+        Rule=outputs["rule_names"]["retrain-on-model-quality"])["Targets"]
+    assert [target["Arn"] for target in retrain_targets] == [
+        aws.client("lambda").get_function_configuration(FunctionName=functions["retrain_trigger"])["FunctionArn"]]
     # Thresholds and the metric come from each run's step results, not from the function's environment.
     assert not {"MODEL_METRIC", "REGISTRATION_THRESHOLD", "MODEL_QUALITY_THRESHOLD"} & set(notification)
     assert notification["DEDUP_TABLE"] == outputs["dedup_table_name"]

@@ -71,3 +71,35 @@ def test_terraform_test_with_mocked_provider(offline_terraform: Terraform) -> No
     runs = re.findall(r'run "([^"]+)"\.\.\. pass', output)
     assert {"local_env_file", "rejects_invalid_values"} <= set(runs)
     assert int(summary.group(1)) == len(runs) >= 4
+
+
+
+HARD_CODED_PARTITION = re.compile(r"arn:aws(?![a-z\[-])")  # "arn:aws:", not the regex "arn:aws[a-z-]*:"
+
+
+def _hard_coded_partitions(root: Path) -> list[str]:
+    offenders = []
+    for path in sorted(root.rglob("*.tf")):
+        if {"tests", ".terraform", "build"} & set(path.relative_to(root).parts):
+            continue
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+            code = re.sub(r"(^|\s)(#|//).*$", "", line)
+            if "error_message" not in code and HARD_CODED_PARTITION.search(code):
+                offenders.append(f"{path.relative_to(root)}:{number}: {line.strip()}")
+    return offenders
+
+
+def test_no_arn_in_hcl_hard_codes_the_partition() -> None:
+    """Issue 16, item 15: GovCloud and China regions are accepted, so every ARN the HCL builds takes the partition
+    from data.aws_partition (local.partition / var.partition). Validation regexes and error messages are not
+    ARNs; terraform/tests holds mocked values."""
+    offenders = _hard_coded_partitions(TERRAFORM_DIR)
+    assert offenders == [], "ARNs must use the partition, not 'arn:aws:':\n" + "\n".join(offenders)
+
+
+def test_the_partition_check_finds_a_hard_coded_arn(tmp_path: Path) -> None:
+    (tmp_path / "modules" / "x").mkdir(parents=True)
+    (tmp_path / "modules" / "x" / "main.tf").write_text(
+        'locals {\n  # arn:aws: in a comment is fine\n  ok = "arn:${var.partition}:iam::1:role/x"\n'
+        '  pattern = can(regex("^arn:aws[a-z-]*:iam::", var.role))\n  role = "arn:aws:iam::1:role/x"\n}\n')
+    assert _hard_coded_partitions(tmp_path) == ['modules/x/main.tf:5: role = "arn:aws:iam::1:role/x"']
