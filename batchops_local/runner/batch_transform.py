@@ -8,13 +8,18 @@ record ends with a newline (`AssembleWith=Line`). Work happens per chunk of line
 
 Filters are the JSONPath subset SageMaker documents for CSV: `$`, `$[i]`, `$[i,j,...]`, `$[a:b]`, `$[a:]`,
 `$[:b]` (negative indices count from the end).
+
+Runs in the serving image's runtime (Python 3.9 and xgboost 1.7.4 for sagemaker-xgboost 1.7-1): the transform
+step starts `python batch_transform.py <job.json>` there (see `main`), so it imports nothing of the harness.
 """
 
 from __future__ import annotations
 
 import csv
 import io
+import json
 import re
+import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -197,12 +202,19 @@ def _assemble(settings: TransformSettings, plan: _Plan, text: bytes, parsed: Fut
             frame = _parse(text, plan.columns, [], plan.text_columns, line=line)
     if plan.keeps_lines:
         lines = _record_lines(_decode(text, line=line), expected=len(frame), line=line)
-        return list(map(",".join, zip(lines, *predicted, strict=True)))
+        return _joined([lines, *predicted], line=line)
     if not plan.join_input:
         parts = predicted if plan.chosen is None else [predicted[i] for i in plan.chosen]
     else:
         parts = [frame[i].tolist() if i < plan.columns else predicted[i - plan.columns] for i in plan.chosen]
-    return parts[0] if len(parts) == 1 else list(map(",".join, zip(*parts, strict=True)))
+    return parts[0] if len(parts) == 1 else _joined(parts, line=line)
+
+
+def _joined(columns: list[list[str]], *, line: int) -> list[str]:
+    """Records from equally long columns (zip's strict= is Python 3.10+; this also runs on the image's 3.9)."""
+    if len({len(column) for column in columns}) > 1:
+        raise TransformError(f"lines from {line}: records and predictions differ in count")
+    return list(map(",".join, zip(*columns)))  # noqa: B905 (lengths checked above; runs on 3.9)
 
 
 def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: list[int], *,
@@ -257,3 +269,48 @@ def _format_predictions(predictions: np.ndarray) -> list[list[str]]:
     """One list of text values per prediction column, formatted like the container (`str` of a float)."""
     matrix = predictions.reshape(len(predictions), -1)
     return [list(map(repr, matrix[:, column].tolist())) for column in range(matrix.shape[1])]
+
+
+# ------------------------------------------------------------------------------------ job process (entry point)
+
+EXIT_MODEL_ERROR = 3  # the model does not load; the message is the job file's `failure` path
+
+
+def run_job(job: dict) -> dict:
+    """Transform every object of a job with one loaded model; a per-object report (records or error)."""
+    from xgboost_algorithm import AlgorithmError, load_booster  # the sibling file, on sys.path as a script
+
+    try:
+        booster = load_booster(Path(job["model_dir"]))
+    except AlgorithmError as exc:
+        Path(job["failure"]).write_text(str(exc), encoding="utf-8")
+        raise SystemExit(EXIT_MODEL_ERROR) from None
+    settings = TransformSettings(input_filter=ColumnFilter.parse(job.get("input_filter")),
+                                 output_filter=ColumnFilter.parse(job.get("output_filter")),
+                                 join_input=bool(job.get("join_input")))
+
+    def one(item: dict) -> dict:
+        source, target = Path(item["input"]), Path(item["output"])
+        try:
+            report = transform_csv_file(booster, source, target, settings)
+        except (TransformError, UnicodeDecodeError) as exc:
+            target.unlink(missing_ok=True)  # all-or-nothing per object
+            return {"error": str(exc)}
+        return {"records": report.records, "seconds": report.seconds}
+
+    with ThreadPoolExecutor(max_workers=max(1, int(job.get("workers") or 1))) as pool:
+        return {"objects": list(pool.map(one, job["objects"]))}
+
+
+def main(argv: list) -> int:
+    if len(argv) != 2:
+        print("usage: python batch_transform.py <job.json>", file=sys.stderr)
+        return 2
+    job = json.loads(Path(argv[1]).read_text(encoding="utf-8"))
+    report = run_job(job)
+    Path(job["report"]).write_text(json.dumps(report), encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -130,7 +130,10 @@ def find_interpreter(version: str) -> str | None:
     candidates: list[str] = []
     configured = os.environ.get(f"BATCHOPS_PYTHON_{version.replace('.', '_')}")
     if configured:
-        candidates.append(configured)
+        if not _reports_version(configured, version):
+            raise RuntimeUnavailable(f"BATCHOPS_PYTHON_{version.replace('.', '_')}='{configured}' is not a Python "
+                                     f"{version} interpreter")
+        return configured
     on_path = shutil.which(f"python{version}")
     if on_path:
         candidates.append(on_path)
@@ -142,9 +145,6 @@ def find_interpreter(version: str) -> str | None:
     for candidate in candidates:
         if _reports_version(candidate, version):
             return candidate
-    if configured:
-        raise RuntimeUnavailable(f"BATCHOPS_PYTHON_{version.replace('.', '_')}='{configured}' is not a Python "
-                                 f"{version} interpreter")
     return None
 
 
@@ -233,9 +233,10 @@ def _build(spec: RuntimeSpec, interpreter: str, target: Path, note: Any) -> None
         note(message)
     if target.exists():
         shutil.rmtree(target)  # a half-built environment from an interrupted build
-    steps = [[interpreter, "-m", "venv", str(target)],
-             [str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-              "--only-binary=:all:", *spec.pins]]
+    steps = [[interpreter, "-m", "venv", str(target)]]
+    if spec.pins:
+        steps.append([str(target / "bin" / "python"), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+                      "--only-binary=:all:", *spec.pins])
     for command in steps:
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:

@@ -4,13 +4,13 @@
 from __future__ import annotations
 
 import re
-import sys
 import tarfile
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from batchops_local.runner import xgboost_algorithm
 from batchops_local.runner.aws import AwsClients, join_uri, parse_s3_uri
 from batchops_local.runner.errors import StepFailed
 from batchops_local.runner.executor import StepContext, StepResult
@@ -24,6 +24,7 @@ from batchops_local.runner.jobs import (
     run_job_process,
 )
 from batchops_local.runner.logs import StepLog
+from batchops_local.runner.runtimes import interpreter_for
 
 # One per-round log line: `[12]<TAB or #011>train-rmse:1.2<TAB>validation-rmse:1.3`.
 _ROUND_LINE = re.compile(r"\[[0-9]+\].*?(?:\t|#011)(?:train|validation)-")
@@ -115,7 +116,11 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     if cpu_share:
         environment["OMP_NUM_THREADS"] = str(cpu_share)
     max_runtime = (definition.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code = run_job_process([sys.executable, "-m", "batchops_local.runner.xgboost_algorithm", "train"],
+    # The algorithm runs as a file under the image's runtime (Python and xgboost of the image), not as a module
+    # of this harness, which that runtime does not have.
+    python = interpreter_for((definition.get("AlgorithmSpecification") or {}).get("TrainingImage"),
+                             what=f"training job {name}", note=log.note)
+    code = run_job_process([python, xgboost_algorithm.__file__, "train"],
                            env=job_process_environment(environment), cwd=job.root, log=log,
                            max_runtime_seconds=float(max_runtime) if max_runtime else None,
                            stop_requested=stop_requested)

@@ -1,18 +1,29 @@
-"""Transform steps: a batch transform job with the built-in XGBoost serving container's semantics."""
+"""Transform steps: a batch transform job with the built-in XGBoost serving container's semantics; the model is
+loaded and scored in the serving image's runtime (one process per job, batch_transform.main)."""
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+from batchops_local.runner import batch_transform
 from batchops_local.runner.aws import join_uri, parse_s3_uri, relative_key
-from batchops_local.runner.batch_transform import ColumnFilter, TransformError, TransformSettings, transform_csv_file
+from batchops_local.runner.batch_transform import ColumnFilter, TransformSettings
 from batchops_local.runner.errors import StepFailed, StepStopped
 from batchops_local.runner.executor import StepContext, StepResult
-from batchops_local.runner.jobs import XGBOOST_IMAGE, JobDir, job_name, require_image
+from batchops_local.runner.jobs import (
+    XGBOOST_IMAGE,
+    JobDir,
+    job_name,
+    job_process_environment,
+    require_image,
+    run_job_process,
+)
+from batchops_local.runner.runtimes import interpreter_for
 from batchops_local.runner.steps.registry import call
-from batchops_local.runner.xgboost_algorithm import AlgorithmError, extract_model, is_csv_content_type, load_booster
+from batchops_local.runner.xgboost_algorithm import AlgorithmError, extract_model, is_csv_content_type
 
 
 def transform_settings(arguments: dict[str, Any], *, what: str) -> TransformSettings:
@@ -42,7 +53,8 @@ def transform_settings(arguments: dict[str, Any], *, what: str) -> TransformSett
         raise StepFailed(f"{what}: {exc}") from None
 
 
-def load_model_of(context: StepContext, model_name: Any, job: JobDir, *, what: str):
+def stage_model(context: StepContext, model_name: Any, job: JobDir, *, what: str) -> tuple[str, str]:
+    """The model's archive extracted into the job's /opt/ml/model; returns (serving image, model data URL)."""
     if not model_name:
         raise StepFailed(f"{what}: ModelName is required")
     description = call(context, "DescribeModel", ModelName=str(model_name))
@@ -53,9 +65,10 @@ def load_model_of(context: StepContext, model_name: Any, job: JobDir, *, what: s
         raise StepFailed(f"{what}: model '{model_name}' has no ModelDataUrl")
     archive = context.aws.download_file(model_url, job.root / "model.tar.gz", what=f"model data of '{model_name}'")
     try:
-        return load_booster(extract_model(archive, job.opt_ml / "model"))
+        extract_model(archive, job.opt_ml / "model")
     except AlgorithmError as exc:
         raise StepFailed(f"{what}: model '{model_name}' ({model_url}): {exc}") from None
+    return container.get("Image"), model_url
 
 
 def run_transform(context: StepContext) -> StepResult:
@@ -71,43 +84,76 @@ def run_transform(context: StepContext) -> StepResult:
     output_path = (arguments.get("TransformOutput") or {}).get("S3OutputPath")
     parse_s3_uri(output_path, what=f"{what} TransformOutput.S3OutputPath")
     job = JobDir(context.directory, name)
-    booster = load_model_of(context, arguments.get("ModelName"), job, what=what)
+    model_name = arguments.get("ModelName")
+    image, model_url = stage_model(context, model_name, job, what=what)
     input_uri = source.get("S3Uri")
     _, prefix = parse_s3_uri(input_uri, what=f"{what} input S3Uri")
     objects = list(context.aws.list_objects(input_uri, what=f"{what} input"))
     if not objects:
         raise StepFailed(f"{what}: no S3 objects found under {input_uri}")
+    workers = max(1, min(int(arguments.get("MaxConcurrentTransforms") or 1), len(objects), 4))
+    items = []
+    for bucket, key, _size in objects:
+        relative = relative_key(prefix, key)
+        items.append({"bucket": bucket, "key": key, "relative": relative,
+                      "input": str(job.opt_ml / "input" / relative),
+                      "output": str(job.opt_ml / "output" / f"{relative}.out")})
 
-    def transform_object(item: tuple[str, str, int]) -> str | None:
-        bucket, key, _size = item
+    def download(item: dict[str, str]) -> None:
         if context.stop_requested():
             raise StepStopped()
-        relative = relative_key(prefix, key)
-        local_in = job.opt_ml / "input" / relative
-        local_out = job.opt_ml / "output" / f"{relative}.out"
-        for path in (local_in, local_out):
-            path.parent.mkdir(parents=True, exist_ok=True)
-        context.aws.s3.download_file(bucket, key, str(local_in))
-        try:
-            report = transform_csv_file(booster, local_in, local_out, settings)
-        except (TransformError, UnicodeDecodeError) as exc:
-            local_out.unlink(missing_ok=True)  # all-or-nothing per object
-            return f"s3://{bucket}/{key}: {exc}"
-        target = join_uri(output_path, f"{relative}.out")
-        context.aws.upload_file(local_out, target, what="transform output")
-        context.log.note(f"{relative}: {report.records} record(s) in {report.seconds:.2f} s -> {target}")
-        _discard(local_in, local_out)
+        for path in (item["input"], item["output"]):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        context.aws.s3.download_file(item["bucket"], item["key"], item["input"])
+
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(download, items))
+    report = _serve(context, job, image, model_name, model_url, settings, items, workers, what=what)
+
+    def upload(pair: tuple[dict[str, str], dict[str, Any]]) -> str | None:
+        item, outcome = pair
+        if "error" in outcome:
+            return f"s3://{item['bucket']}/{item['key']}: {outcome['error']}"
+        target = join_uri(output_path, f"{item['relative']}.out")
+        context.aws.upload_file(Path(item["output"]), target, what="transform output")
+        context.log.note(f"{item['relative']}: {outcome['records']} record(s) in {outcome['seconds']:.2f} s "
+                         f"-> {target}")
+        _discard(Path(item["input"]), Path(item["output"]))
         return None
 
-    workers = int(arguments.get("MaxConcurrentTransforms") or 1)
-    with ThreadPoolExecutor(max_workers=max(1, min(workers, len(objects), 4))) as pool:
-        failures = [problem for problem in pool.map(transform_object, objects) if problem]
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        failures = [problem for problem in pool.map(upload, zip(items, report, strict=True)) if problem]
     if not context.keep_job_dirs:
         job.remove()
     if failures:
         raise StepFailed(f"{len(failures)} of {len(objects)} input object(s) failed: {'; '.join(failures[:3])}")
     return StepResult(properties={**arguments, "TransformJobName": name, "TransformJobArn": arn,
                                   "TransformJobStatus": "Completed"})
+
+
+def _serve(context: StepContext, job: JobDir, image: str, model_name: Any, model_url: str,
+           settings: TransformSettings, items: list[dict[str, str]], workers: int, *,
+           what: str) -> list[dict[str, Any]]:
+    """Score every staged object in one process of the serving image's runtime (its Python and xgboost load
+    the model, as the container does on AWS); a report per object: records and seconds, or the error."""
+    files = {"report": job.root / "transform-report.json", "failure": job.root / "model-failure.txt"}
+    spec = {"model_dir": str(job.opt_ml / "model"), "workers": workers, "join_input": settings.join_input,
+            "input_filter": settings.input_filter.expression if settings.input_filter else None,
+            "output_filter": settings.output_filter.expression if settings.output_filter else None,
+            "objects": [{"input": item["input"], "output": item["output"]} for item in items],
+            **{key: str(path) for key, path in files.items()}}
+    job_file = job.root / "transform-job.json"
+    job_file.write_text(json.dumps(spec), encoding="utf-8")
+    python = interpreter_for(image, what=what, note=context.log.note)
+    code = run_job_process([python, batch_transform.__file__, str(job_file)], env=job_process_environment({}),
+                           cwd=job.root, log=context.log, max_runtime_seconds=None,
+                           stop_requested=context.stop_requested)
+    if code == batch_transform.EXIT_MODEL_ERROR and files["failure"].is_file():
+        raise StepFailed(f"{what}: model '{model_name}' ({model_url}): "
+                         f"{files['failure'].read_text(encoding='utf-8')}")
+    if code != 0 or not files["report"].is_file():
+        raise StepFailed(f"{what}: the serving process exited with code {code} (see the step log)")
+    return json.loads(files["report"].read_text(encoding="utf-8"))["objects"]
 
 
 def _discard(*paths: Path) -> None:
