@@ -111,3 +111,26 @@ def test_a_failing_script_fails_job_step_and_execution_as_sagemaker_reports_them
     # An exit message is kept whatever the terminal status; a completed job has no FailureReason.
     assert completed["ProcessingJobStatus"] == "Completed" and "FailureReason" not in completed
     assert completed["ExitMessage"] == "all 12 rows valid"
+
+
+def test_a_training_job_is_in_progress_until_it_completes_with_its_model_and_metrics(local_aws):
+    from batchops_local.emulator import context
+
+    sagemaker = local_aws.client("sagemaker")
+    arn = sagemaker.create_training_job(
+        TrainingJobName="train-job", RoleArn=ROLE, Environment={"SEED": "7"},
+        AlgorithmSpecification={"TrainingImage": IMAGE, "TrainingInputMode": "File"},
+        OutputDataConfig={"S3OutputPath": "s3://jobs-test/models/"},
+        ResourceConfig={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 30},
+        StoppingCondition={"MaxRuntimeInSeconds": 600})["TrainingJobArn"]
+    running = sagemaker.describe_training_job(TrainingJobName="train-job")
+    assert running["TrainingJobStatus"] == "InProgress" and running["Environment"] == {"SEED": "7"}
+    assert "ModelArtifacts" not in running and "TrainingEndTime" not in running
+
+    context.active().executions.job_finished(arn, "Completed", final_metrics={"validation:rmse": 2.1})
+    done = sagemaker.describe_training_job(TrainingJobName="train-job")
+    assert done["TrainingJobStatus"] == "Completed" and "FailureReason" not in done
+    assert done["ModelArtifacts"] == {"S3ModelArtifacts": "s3://jobs-test/models/train-job/output/model.tar.gz"}
+    assert [(m["MetricName"], m["Value"]) for m in done["FinalMetricDataList"]] == [("validation:rmse", 2.1)]
+    [summary] = sagemaker.list_training_jobs()["TrainingJobSummaries"]
+    assert summary["TrainingJobStatus"] == "Completed" and "TrainingEndTime" in summary
