@@ -103,17 +103,18 @@ class AwsClients:
             raise StepFailed(create_job_refused("CreateProcessingJob", str(exc))) from None
 
     def finish_job(self, job_arn: str, status: str, *, failure_reason: str | None = None,
-                   exit_message_bytes: bytes | None = None) -> None:
+                   exit_message_bytes: bytes | None = None, **training: Any) -> None:
         """Tell SageMaker (the emulator, which shares this process) how a job the runner ran ended: its status,
         FailureReason and ExitMessage then read as on AWS. Against any other endpoint (the runner tests' plain
-        moto server) there is no one to tell: moto keeps its own status."""
+        moto server) there is no one to tell: moto keeps its own status. A training job also takes
+        `model_artifacts` (S3 URI) and `final_metrics` ({"validation:rmse": 2.1})."""
         from batchops_local.emulator import context
 
         emulator = context.active_or_none()
         if emulator is None or emulator.executions is None or emulator.endpoint_url != self.endpoint_url:
             return
         emulator.executions.job_finished(job_arn, status, failure_reason=failure_reason,
-                                         exit_message_bytes=exit_message_bytes)
+                                         exit_message_bytes=exit_message_bytes, **training)
 
     def job_environment(self) -> dict[str, str]:
         """What a container's boto3 needs to reach the emulator instead of AWS."""
