@@ -120,6 +120,12 @@ class OutputFile:
 
 STEP_RESULT_OUTPUT = "result"  # the processing output name under which a deciding step writes STEP_RESULT
 
+# The dataset schema reaches the step scripts as a file, the processing input DATASET_SCHEMA_INPUT at
+# /opt/ml/processing/input/<input>/<file> (an environment value may hold 256 characters at most:
+# ProcessingEnvironmentValue, botocore sagemaker service-2.json).
+DATASET_SCHEMA_INPUT = "schema"
+DATASET_SCHEMA_FILE = "dataset_schema.json"
+
 
 def export() -> dict[str, Any]:
     """Everything above as plain JSON data, for Terraform (`terraform/contracts.json`) and templates."""

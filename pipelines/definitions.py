@@ -67,6 +67,7 @@ def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
     """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`."""
     if not _ACCOUNT.match(str(account_id)):
         raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
+    settings = settings.for_account(str(account_id))  # the bucket name may carry the account id
     with sdk_environment(settings.region), _building_sdk():
         session = offline_session(settings.bucket, settings.region)
         role = execution_role_arn(settings, str(account_id))

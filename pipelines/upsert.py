@@ -15,7 +15,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from batchops_core.settings import Settings
-from pipelines.common.code import all_step_scripts
+from pipelines.common.code import shipped_files
 from pipelines.common.context import execution_role_arn
 from pipelines.definitions import build_definitions
 
@@ -27,9 +27,10 @@ class UpsertResult:
 
 
 def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
-    """Upload each step script to its content-addressed key unless it is already there; returns the new keys."""
+    """Upload each shipped file (scripts, core modules, dataset schema) to its content-addressed key unless it is
+    already there; returns the new keys."""
     uploaded = []
-    for script in all_step_scripts():
+    for script in shipped_files(settings):
         key = script.key(settings)
         try:
             s3.head_object(Bucket=settings.bucket, Key=key)
@@ -37,7 +38,8 @@ def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") not in ("404", "NoSuchKey", "NotFound"):
                 raise
-        s3.put_object(Bucket=settings.bucket, Key=key, Body=script.path.read_bytes(), ContentType="text/x-python")
+        content_type = "application/json" if script.name.endswith(".json") else "text/x-python"
+        s3.put_object(Bucket=settings.bucket, Key=key, Body=script.read_bytes(), ContentType=content_type)
         uploaded.append(key)
     return uploaded
 
@@ -45,6 +47,7 @@ def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
 def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None) -> list[UpsertResult]:
     if account_id is None:
         account_id = boto_session.client("sts", region_name=settings.region).get_caller_identity()["Account"]
+    settings = settings.for_account(account_id)  # the bucket name may carry the account id
     definitions = build_definitions(settings, account_id=account_id)
     upload_step_scripts(settings, boto_session.client("s3", region_name=settings.region))
     sagemaker = boto_session.client("sagemaker", region_name=settings.region)

@@ -7,16 +7,22 @@ The core modules the scripts import (contracts, metrics, results, s3uri) are shi
 `s3://<bucket>/<prefixes.code>/<sha256 over the package's files>/batchops_core/<module>.py`, which every
 processing step receives as the input `core` at `/opt/ml/processing/input/core/batchops_core`: the scripts import
 the very files the rest of the product imports, never a copy.
+
+The dataset schema is shipped the same way, as a file rendered from the settings
+(`s3://<bucket>/<prefixes.code>/<sha256 of its content>/dataset_schema.json`, the processing input `schema`): an
+environment value may hold only 256 characters, a schema of any size fits in a file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 import batchops_core
+from batchops_core import contracts
 from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
@@ -48,6 +54,46 @@ class StepScript:
     def uri(self, settings: Settings) -> str:
         return f"s3://{settings.bucket}/{self.key(settings)}"
 
+    def read_bytes(self) -> bytes:
+        return self.path.read_bytes()
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    """A file rendered from the settings and shipped content-addressed like the scripts."""
+
+    name: str
+    content: bytes
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.content).hexdigest()
+
+    def key(self, settings: Settings) -> str:
+        return f"{settings.prefixes.code}/{self.sha256}/{self.name}"
+
+    def uri(self, settings: Settings) -> str:
+        return f"s3://{settings.bucket}/{self.key(settings)}"
+
+    def read_bytes(self) -> bytes:
+        return self.content
+
+
+def dataset_schema_json(settings: Settings) -> str:
+    """The dataset schema the step scripts read (compact, key order fixed: definitions stay identical)."""
+    dataset = settings.dataset
+    schema = {
+        "header": dataset.header,
+        "record_key": dataset.record_key,
+        "target": dataset.target,
+        "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
+    }
+    return json.dumps(schema, separators=(",", ":"))
+
+
+def dataset_schema_file(settings: Settings) -> RenderedFile:
+    return RenderedFile(contracts.DATASET_SCHEMA_FILE, dataset_schema_json(settings).encode("utf-8"))
+
 
 def step_script(name: str) -> StepScript:
     if name not in STEP_SCRIPTS:
@@ -77,8 +123,13 @@ def core_package_uri(settings: Settings) -> str:
 
 
 def all_step_scripts() -> list[StepScript]:
-    """Everything the upsert uploads: the step scripts and the core modules."""
+    """The step scripts and the core modules (the code part of what the upsert uploads)."""
     return [*(step_script(name) for name in STEP_SCRIPTS), *core_modules()]
+
+
+def shipped_files(settings: Settings) -> list[StepScript | RenderedFile]:
+    """Everything the upsert uploads: the step scripts, the core modules and the dataset schema."""
+    return [*all_step_scripts(), dataset_schema_file(settings)]
 
 
 def code_version() -> str:

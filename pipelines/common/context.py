@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from batchops_core import contracts
 from batchops_core.settings import Settings
-from pipelines.common.code import step_script
+from pipelines.common.code import dataset_schema_json, step_script
+
+__all__ = ["BuildContext", "dataset_schema_json", "execution_role_arn"]
 
 SKLEARN_FRAMEWORK_VERSION = "1.2-1"
 PROCESSING_BASE = "/opt/ml/processing"
@@ -18,19 +19,7 @@ def execution_role_arn(settings: Settings, account_id: str) -> str:
     """The configured role, or the one Terraform creates: `<project>-<environment>-sagemaker-execution`."""
     if settings.pipelines.execution_role_arn:
         return settings.pipelines.execution_role_arn
-    return f"arn:aws:iam::{account_id}:role/{settings.resource_prefix}-sagemaker-execution"
-
-
-def dataset_schema_json(settings: Settings) -> str:
-    """The dataset schema handed to the step scripts (compact, key order fixed: definitions stay identical)."""
-    dataset = settings.dataset
-    schema = {
-        "header": dataset.header,
-        "record_key": dataset.record_key,
-        "target": dataset.target,
-        "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
-    }
-    return json.dumps(schema, separators=(",", ":"))
+    return f"arn:{settings.partition}:iam::{account_id}:role/{settings.resource_prefix}-sagemaker-execution"
 
 
 @dataclass

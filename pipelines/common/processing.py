@@ -5,7 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from batchops_core import contracts
-from pipelines.common.code import CORE_INPUT, CORE_PACKAGE, SELF_CONTAINED_SCRIPTS, STEP_LIBRARY, core_package_uri
+from pipelines.common.code import (
+    CORE_INPUT,
+    CORE_PACKAGE,
+    SELF_CONTAINED_SCRIPTS,
+    STEP_LIBRARY,
+    core_package_uri,
+    dataset_schema_file,
+)
 from pipelines.common.context import PROCESSING_BASE, BuildContext
 
 
@@ -71,12 +78,21 @@ def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict
     )
 
 
+def schema_input(ctx: BuildContext) -> Any:
+    """The dataset schema file (content-addressed) at /opt/ml/processing/input/schema/dataset_schema.json."""
+    return s3_input(contracts.DATASET_SCHEMA_INPUT, dataset_schema_file(ctx.settings).uri(ctx.settings),
+                    f"input/{contracts.DATASET_SCHEMA_INPUT}")
+
+
 def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str, inputs: list[Any],
                     outputs: list[Any], arguments: list[Any] | None = None, env: dict[str, str] | None = None,
-                    property_files: list[Any] | None = None, depends_on: list[Any] | None = None) -> Any:
+                    property_files: list[Any] | None = None, depends_on: list[Any] | None = None,
+                    with_schema: bool = False) -> Any:
     """A ProcessingStep running one shipped step script (code given as its content-addressed s3:// URI)."""
     from sagemaker.mlops.workflow.steps import ProcessingStep
 
+    if with_schema:
+        inputs = [*inputs, schema_input(ctx)]
     if script not in SELF_CONTAINED_SCRIPTS:
         inputs = [*inputs, s3_input("steplib", ctx.code_uri(STEP_LIBRARY), "input/steplib")]
     # Every step gets the core modules (data_quality.py imports them only to write its result).

@@ -15,7 +15,7 @@ from typing import Any
 from batchops_core import results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.code import code_version
-from pipelines.common.context import BuildContext, dataset_schema_json
+from pipelines.common.context import BuildContext
 from pipelines.common.processing import (
     processing_step,
     result_output,
@@ -56,7 +56,7 @@ def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
     return processing_step(
         ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("data", ctx.input_data_uri, "input/data")], outputs=outputs, arguments=arguments,
-        env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
+        with_schema=True,
     )
 
 
@@ -113,7 +113,9 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
                   evaluate: Any) -> Any:
     """Register as PendingManualApproval with metrics, drift-check baselines and the preprocessing artefact."""
     from sagemaker.core.drift_check_baselines import DriftCheckBaselines
+    from sagemaker.core.metadata_properties import MetadataProperties
     from sagemaker.core.model_metrics import MetricsSource, ModelMetrics
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.serve.model_builder import ModelBuilder
@@ -130,22 +132,28 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
         model_data_statistics=json_source(baseline.drift_check_statistics),
         model_data_constraints=json_source(baseline.drift_check_constraints),
     )
+    # CustomerMetadataProperties values: 1-256 characters of [\p{L}\p{Z}\p{N}_.:/=+\-@] (CreateModelPackage,
+    # botocore sagemaker service-2.json CustomerMetadataValue). Only values built from the configuration, never
+    # from the triggering S3 key (any character, up to 1024 bytes): the training data is traced through the
+    # execution (MetadataProperties.GeneratedBy; its InputBucket/InputKey parameters hold the full location).
     metadata_properties = {
         "PreprocessingArtefact": Join(on="/", values=[processing_output_uri(preprocess, "preprocessing"),
                                                       OutputFile.PREPROCESSING]),
-        "TrainingData": ctx.input_data_uri,
         "CodeVersion": code_version(),
         "SemanticVersion": metadata.version("batchops"),
     }
     compute = ctx.settings.compute
+    # dependencies={}: no inference code to ship. The SDK's default ({"auto": True}) adds script-mode keys with
+    # empty values (SAGEMAKER_PROGRAM=""), and the XGBoost container then imports the module "" and fails.
     builder = ModelBuilder(image_uri=ctx.xgboost_image, s3_model_data_url=fitted.model_data_uri,
-                           role_arn=ctx.role_arn, sagemaker_session=ctx.session)
+                           role_arn=ctx.role_arn, sagemaker_session=ctx.session, dependencies={})
     step_args = builder.register(
         model_package_group_name=ctx.settings.pipelines.model_package_group,
         content_types=[CSV], response_types=[CSV],
         inference_instances=[compute.transform_instance_type], transform_instances=[compute.transform_instance_type],
         model_metrics=metrics, drift_check_baselines=drift_baselines,
         approval_status="PendingManualApproval", customer_metadata_properties=metadata_properties,
+        metadata_properties=MetadataProperties(generated_by=ExecutionVariables.PIPELINE_EXECUTION_ARN),
     )
     return ModelStep(name=Step.REGISTER_MODEL, step_args=step_args)
 
@@ -190,5 +198,6 @@ def build_training_pipeline(ctx: BuildContext, fit_model: ModelFitting, *, with_
     evaluate, result = evaluate_step(ctx, preprocess, fitted)
     register = register_step(ctx, preprocess, baseline, fitted, evaluate)
     gate = metric_gate(ctx, result, evaluate, register)
+    # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[preprocess, baseline.step, fitted.step, evaluate, gate])
+                    steps=[preprocess, baseline.step, fitted.step, evaluate, gate], pipeline_experiment_config=None)

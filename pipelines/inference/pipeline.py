@@ -14,7 +14,7 @@ from typing import Any
 
 from batchops_core import contracts, results
 from batchops_core.contracts import OutputFile, Step
-from pipelines.common.context import BuildContext, dataset_schema_json
+from pipelines.common.context import BuildContext
 from pipelines.common.processing import (
     processing_step,
     result_output,
@@ -52,7 +52,7 @@ def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
         inputs=[s3_input("data", ctx.input_data_uri, "input/data"),
                 s3_input("preprocessing", resolved("PreprocessingArtefact"), "input/preprocessing")],
         outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality")],
-        arguments=["--mode", "transform"], env={"DATASET_SCHEMA": dataset_schema_json(ctx.settings)},
+        arguments=["--mode", "transform"], with_schema=True,
     )
 
 
@@ -111,7 +111,7 @@ def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
                    "--ground-truth-prefix", settings.prefixes.ground_truth,
                    "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(),
                    "--region", ctx.region],
-        env={"DATASET_SCHEMA": dataset_schema_json(settings)}, property_files=[result],
+        with_schema=True, property_files=[result],
     )
     return step, result
 
@@ -147,5 +147,7 @@ def build(ctx: BuildContext) -> Any:
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
     quality, result = model_quality_step(ctx, transform)
     gate = model_quality_gate(quality, result)
+    # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform, quality, gate])
+                    steps=[resolve, preprocess, create_model, check.step, transform, quality, gate],
+                    pipeline_experiment_config=None)

@@ -152,7 +152,7 @@ def parse_args(argv):
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     metric = steplib.gate_metric(args.metric, args.threshold)
-    schema = steplib.Schema.from_environment()
+    schema = steplib.Schema.load()
     report, result, truth = check(args, schema, metric)
     if report.get("rows_matched"):
         data_dir = steplib.processing_path("input", "data")

@@ -221,7 +221,7 @@ def parse_args(argv: list[str] | None):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    schema = steplib.Schema.from_environment()
+    schema = steplib.Schema.load()
     if args.mode == "train":
         run_train(args, schema)
     else:

@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from batchops_core import metrics
-from batchops_core.contracts import STEP_RESULT_OUTPUT, OutputFile
+from batchops_core.contracts import DATASET_SCHEMA_FILE, DATASET_SCHEMA_INPUT, STEP_RESULT_OUTPUT, OutputFile
 from batchops_core.results import StepResult
 
 NUMERIC_TYPES = ("integer", "float")
@@ -75,7 +75,7 @@ def write_json(path: Path, data: dict) -> None:
 
 
 class Schema:
-    """The configured dataset schema (environment `DATASET_SCHEMA`, written by the pipeline builders)."""
+    """The configured dataset schema (the processing input `schema`: a JSON file written by the pipeline upsert)."""
 
     def __init__(self, data: dict):
         try:
@@ -85,20 +85,23 @@ class Schema:
             self.types = {str(c["name"]): str(c["type"]) for c in data["columns"]}
             self.columns = [str(c["name"]) for c in data["columns"]]
         except (KeyError, TypeError) as error:
-            raise StepFailure(f"DATASET_SCHEMA is not a valid schema (missing {error})") from None
+            raise StepFailure(f"the dataset schema is not a valid schema (missing {error})") from None
         for name in (self.record_key, self.target):
             if name not in self.types:
-                raise StepFailure(f"DATASET_SCHEMA: column '{name}' is not among the columns {self.columns}")
+                raise StepFailure(f"the dataset schema: column '{name}' is not among the columns {self.columns}")
 
     @classmethod
-    def from_environment(cls) -> Schema:
-        text = os.environ.get("DATASET_SCHEMA")
-        if not text:
-            raise StepFailure("the environment variable DATASET_SCHEMA (the dataset schema as JSON) is not set")
+    def load(cls) -> Schema:
+        path = processing_path("input", DATASET_SCHEMA_INPUT, DATASET_SCHEMA_FILE)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            raise StepFailure(f"the dataset schema {path} is missing (the processing input "
+                              f"'{DATASET_SCHEMA_INPUT}')") from None
         try:
             return cls(json.loads(text))
         except json.JSONDecodeError as error:
-            raise StepFailure(f"DATASET_SCHEMA is not valid JSON: {error}") from None
+            raise StepFailure(f"the dataset schema {path} is not valid JSON: {error}") from None
 
     @property
     def features(self) -> list[str]:

@@ -48,8 +48,24 @@ def other_settings(local_settings: Settings) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def monitor_settings(local_settings: Settings) -> Settings:
+    """The env file `local` with the Model Monitor engine (the file itself uses the built-in one)."""
+    quality = local_settings.data_quality.model_copy(update={"engine": "model_monitor"})
+    return local_settings.model_copy(update={"data_quality": quality})
+
+
+@pytest.fixture(scope="session")
+def monitor_definitions(monitor_settings: Settings) -> dict[str, dict]:
+    from pipelines.definitions import build_definitions
+
+    with network_guard():
+        texts = build_definitions(monitor_settings, account_id=ACCOUNT_ID)
+    return {key: json.loads(text) for key, text in texts.items()}
+
+
+@pytest.fixture(scope="session")
 def built_local(local_settings: Settings) -> dict:
-    """Definitions of the env file `local` (Model Monitor engine) built under the network guard."""
+    """Definitions of the env file `local` (built-in engine) built under the network guard."""
     from pipelines.definitions import build_definitions
 
     with network_guard() as attempts:

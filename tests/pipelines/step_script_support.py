@@ -70,7 +70,7 @@ class JobResult:
 class Job:
     """A job root laid out like /opt/ml (SAGEMAKER_BASE_DIR points at it)."""
 
-    def __init__(self, root: Path, schema: dict):
+    def __init__(self, root: Path, schema: dict | None):
         self.root, self.schema = root, schema
 
     def path(self, *parts: str) -> Path:
@@ -91,7 +91,16 @@ class Job:
         return json.loads(text)
 
     def environment(self) -> dict[str, str]:
-        return {"SAGEMAKER_BASE_DIR": str(self.root), "DATASET_SCHEMA": json.dumps(self.schema)}
+        """The job's environment; stages the schema file as the pipeline's `schema` input does."""
+        from batchops_core.contracts import DATASET_SCHEMA_FILE, DATASET_SCHEMA_INPUT
+
+        schema_file = self.input(DATASET_SCHEMA_INPUT) / DATASET_SCHEMA_FILE
+        if self.schema is None:
+            schema_file.unlink(missing_ok=True)
+        else:
+            schema_file.parent.mkdir(parents=True, exist_ok=True)
+            schema_file.write_text(json.dumps(self.schema), encoding="utf-8")
+        return {"SAGEMAKER_BASE_DIR": str(self.root)}
 
     def message(self) -> str | None:
         path = self.root / "output" / "message"

@@ -22,8 +22,9 @@ INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityChec
 RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
-def both_variants(local_definitions, other_definitions):
-    return [("local", local_definitions), ("other schema, builtin engine", other_definitions)]
+def both_variants(local_definitions, other_definitions, monitor_definitions=None):
+    variants = [("local", local_definitions), ("other schema, builtin engine", other_definitions)]
+    return variants + ([("local, Model Monitor engine", monitor_definitions)] if monitor_definitions else [])
 
 
 # ------------------------------------------------------------------------------------------ build properties
@@ -71,9 +72,9 @@ def test_a_bad_account_id_is_refused(local_settings):
 # ------------------------------------------------------------------------------------------ every definition
 
 
-def test_definitions_validate_against_the_patched_schema(local_definitions, other_definitions):
+def test_definitions_validate_against_the_patched_schema(local_definitions, other_definitions, monitor_definitions):
     validator = jsonschema.Draft7Validator(SCHEMA)
-    for variant, definitions in both_variants(local_definitions, other_definitions):
+    for variant, definitions in both_variants(local_definitions, other_definitions, monitor_definitions):
         for key in PIPELINE_KEYS:
             errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(definitions[key])]
             assert errors == [], f"{variant} {key}"
@@ -85,8 +86,8 @@ def test_the_schema_still_rejects_a_misspelled_step_type(local_definitions):
     assert list(jsonschema.Draft7Validator(SCHEMA).iter_errors(broken))
 
 
-def test_every_reference_resolves(local_definitions, other_definitions):
-    for variant, definitions in both_variants(local_definitions, other_definitions):
+def test_every_reference_resolves(local_definitions, other_definitions, monitor_definitions):
+    for variant, definitions in both_variants(local_definitions, other_definitions, monitor_definitions):
         for key in PIPELINE_KEYS:
             assert unresolved_references(definitions[key]) == [], f"{variant} {key}"
 
@@ -251,8 +252,8 @@ def test_hpo_preprocess_reads_labelled_feedback(local_definitions, local_setting
     assert "--feedback-uri" not in plain["ContainerArguments"]
 
 
-def test_registration_contract(local_definitions, local_settings):
-    register = all_steps(local_definitions["training"])["RegisterModel"]["Arguments"]
+def test_registration_contract(monitor_definitions, local_settings):
+    register = all_steps(monitor_definitions["training"])["RegisterModel"]["Arguments"]
     assert register["ModelApprovalStatus"] == "PendingManualApproval"
     assert register["ModelPackageGroupName"] == local_settings.pipelines.model_package_group
     metrics = register["ModelMetrics"]
@@ -262,7 +263,9 @@ def test_registration_contract(local_definitions, local_settings):
     drift = register["DriftCheckBaselines"]["ModelDataQuality"]
     assert drift["Constraints"]["S3Uri"] == {"Get": "Steps.DataQualityBaseline.BaselineUsedForDriftCheckConstraints"}
     properties = register["CustomerMetadataProperties"]
-    assert set(properties) == {"PreprocessingArtefact", "TrainingData", "CodeVersion", "SemanticVersion"}
+    # No value from the triggering S3 key (issue 16 item 3): the execution ARN traces the training data.
+    assert set(properties) == {"PreprocessingArtefact", "CodeVersion", "SemanticVersion"}
+    assert register["MetadataProperties"] == {"GeneratedBy": {"Get": "Execution.PipelineExecutionArn"}}
     assert properties["PreprocessingArtefact"]["Std:Join"]["Values"] == [
         {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['preprocessing'].S3Output.S3Uri"},
         "preprocessing.json"]
@@ -308,8 +311,8 @@ def test_metric_gate_reads_the_outcome_evaluate_decided(local_definitions, other
                                                           "threshold"]
 
 
-def test_model_monitor_baseline_step(local_definitions):
-    baseline = all_steps(local_definitions["training"])["DataQualityBaseline"]
+def test_model_monitor_baseline_step(monitor_definitions):
+    baseline = all_steps(monitor_definitions["training"])["DataQualityBaseline"]
     assert baseline["Type"] == "QualityCheck"
     assert (baseline["SkipCheck"], baseline["RegisterNewBaseline"]) == (True, True)
     assert "sagemaker-model-monitor-analyzer" in baseline["Arguments"]["AppSpecification"]["ImageUri"]
@@ -398,8 +401,8 @@ def test_resolve_model_contract(local_definitions, local_settings):
     assert arguments[arguments.index("--model-package-group") + 1] == local_settings.pipelines.model_package_group
 
 
-def test_inference_uses_the_resolved_version(local_definitions):
-    steps = all_steps(local_definitions["inference"])
+def test_inference_uses_the_resolved_version(monitor_definitions):
+    steps = all_steps(monitor_definitions["inference"])
     container = steps["CreateModel"]["Arguments"]["PrimaryContainer"]
     assert container["Image"]["Std:JsonGet"]["Path"] == "ImageUri"
     assert container["ModelDataUrl"]["Std:JsonGet"]["Path"] == "ModelDataUrl"
@@ -443,10 +446,18 @@ def test_resolve_model_writes_its_result(local_definitions):
 
 
 def test_schema_travels_to_the_scripts(other_definitions, other_settings):
-    preprocess = all_steps(other_definitions["training"])["Preprocess"]
-    schema = json.loads(preprocess["Arguments"]["Environment"]["DATASET_SCHEMA"])
+    from pipelines.common.code import dataset_schema_file
+
+    shipped = dataset_schema_file(other_settings)
+    schema = json.loads(shipped.read_bytes())
     assert schema["record_key"] == "order_id" and schema["target"] == "delivery_minutes"
     assert [c["name"] for c in schema["columns"]] == other_settings.dataset.column_names
+    steps = {**all_steps(other_definitions["training"]), **all_steps(other_definitions["inference"])}
+    for name in ("Preprocess", "ModelQualityCheck"):
+        inputs, _ = processing_io(steps[name])
+        assert inputs["schema"]["S3Uri"] == shipped.uri(other_settings)
+        assert inputs["schema"]["LocalPath"] == "/opt/ml/processing/input/schema"
+        assert "DATASET_SCHEMA" not in (steps[name]["Arguments"].get("Environment") or {})
 
 
 def test_building_leaves_the_environment_as_it_was(local_settings, monkeypatch):

@@ -181,7 +181,11 @@ def test_missing_schema_and_bad_arguments(job):
         result.message
     job.schema = {"header": True}
     result = job.run("preprocess.py", *TRAIN_ARGS)
-    assert result.returncode == 1 and "DATASET_SCHEMA is not a valid schema" in result.message
+    assert result.returncode == 1 and "the dataset schema is not a valid schema" in result.message
+    job.schema = None
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1 and "dataset_schema.json is missing (the processing input 'schema')" in \
+        result.message
 
 
 def test_transform_mode_in_small_chunks_gives_the_same_files(trained, tmp_path):

@@ -9,7 +9,7 @@ import moto
 import pytest
 from pipeline_test_support import ACCOUNT_ID
 
-from pipelines.common.code import all_step_scripts
+from pipelines.common.code import all_step_scripts, dataset_schema_file, shipped_files
 
 
 @pytest.fixture
@@ -38,7 +38,7 @@ def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings
     tags = sagemaker.list_tags(ResourceArn=stored["PipelineArn"])["Tags"]
     assert {t["Key"]: t["Value"] for t in tags} == local_settings.tags
     keys = {o["Key"] for o in aws.client("s3").list_objects_v2(Bucket=local_settings.bucket)["Contents"]}
-    assert keys == {script.key(local_settings) for script in all_step_scripts()}
+    assert keys == {script.key(local_settings) for script in shipped_files(local_settings)}
     execution = sagemaker.start_pipeline_execution(PipelineName=names["training"])["PipelineExecutionArn"]
 
     again = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
@@ -61,11 +61,14 @@ def test_scripts_are_uploaded_once_and_never_overwritten(aws, local_settings):
 
     s3 = aws.client("s3")
     first = upload_step_scripts(local_settings, s3)
-    assert sorted(first) == sorted(script.key(local_settings) for script in all_step_scripts())
+    assert sorted(first) == sorted(script.key(local_settings) for script in shipped_files(local_settings))
     assert upload_step_scripts(local_settings, s3) == []
-    script = all_step_scripts()[0]
-    body = s3.get_object(Bucket=local_settings.bucket, Key=script.key(local_settings))["Body"].read()
-    assert body == script.path.read_bytes()
+    for script in (all_step_scripts()[0], dataset_schema_file(local_settings)):
+        body = s3.get_object(Bucket=local_settings.bucket, Key=script.key(local_settings))["Body"].read()
+        assert body == script.read_bytes()
+    # Another schema is another file beside the first (content-addressed): nothing is overwritten.
+    other = local_settings.model_copy(update={"dataset": local_settings.dataset.model_copy(update={"header": False})})
+    assert upload_step_scripts(other, s3) == [dataset_schema_file(other).key(other)]
 
 
 def test_a_missing_bucket_is_not_swallowed(local_settings, monkeypatch):

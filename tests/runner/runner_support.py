@@ -205,17 +205,18 @@ def build_real_definitions(settings) -> dict[str, str]:
 def deploy_pipelines(local_aws, settings, definitions: dict[str, str]) -> dict[str, str]:
     """Bucket, step scripts, model package group and the pipelines, as the upsert would leave them;
     returns pipeline name per key."""
-    from pipelines.common.code import all_step_scripts
+    from pipelines.common.code import shipped_files
 
     s3 = local_aws.client("s3")
     s3.create_bucket(Bucket=settings.bucket)
-    for script in all_step_scripts():
-        s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.path.read_bytes())
+    for script in shipped_files(settings):
+        s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.read_bytes())
     sagemaker = local_aws.client("sagemaker")
     sagemaker.create_model_package_group(ModelPackageGroupName=settings.pipelines.model_package_group)
     names = {}
     for key, definition in definitions.items():
         names[key] = settings.pipelines.name_of(key)
         sagemaker.create_pipeline(PipelineName=names[key], PipelineDefinition=definition,
-                                  RoleArn=f"arn:aws:iam::{ACCOUNT}:role/{settings.resource_prefix}-sagemaker-execution")
+                                  RoleArn=f"arn:{settings.partition}:iam::{ACCOUNT}:role/{settings.resource_prefix}"
+                                          "-sagemaker-execution")
     return names
