@@ -42,8 +42,11 @@ def data_quality_step(ctx: BuildContext, name: str, dataset: Any, *, baseline_st
                          depends_on)
 
 
-def _analyzer_env(ctx: BuildContext) -> dict[str, str]:
-    """Drift settings from the config; a baseline run writes the comparison ones into its constraints.json."""
+def _drift_env(ctx: BuildContext) -> dict[str, str]:
+    """Drift settings for the built-in engine's baseline run, which writes them into its constraints.json.
+
+    The Model Monitor analyzer reads them from constraints.json (monitoring_config) only, never from its environment:
+    a check of either engine gets them there, from the inference Preprocess (pipelines/inference/pipeline.py)."""
     quality = ctx.settings.data_quality
     return {"categorical_drift_method": quality.categorical_drift_method,
             "comparison_threshold": str(quality.comparison_threshold),
@@ -60,7 +63,7 @@ def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints
         role=ctx.role_arn, instance_count=compute.processing_instance_count,
         instance_type=compute.processing_instance_type, volume_size_in_gb=compute.volume_size_gb,
         max_runtime_in_seconds=compute.max_runtime_seconds, base_job_name=ctx.job_name_base(name),
-        sagemaker_session=ctx.session, env=_analyzer_env(ctx), tags=ctx.tags(),
+        sagemaker_session=ctx.session, tags=ctx.tags(),
     )
     csv = DATASET_FORMAT["csv"]
     config = DataQualityCheckConfig(
@@ -92,7 +95,7 @@ def _builtin_step(ctx, name, dataset, baseline_statistics, baseline_constraints,
         "dataset_format": json.dumps(DATASET_FORMAT),
         "fail_on_violation": "true" if fail_on_violation else "false",
         "publish_cloudwatch_metrics": "Disabled",
-        **_analyzer_env(ctx),
+        **_drift_env(ctx),
     }
     inputs = [s3_input(ANALYZER_INPUT, dataset, f"input/{ANALYZER_INPUT}")]
     if baseline_statistics is not None:

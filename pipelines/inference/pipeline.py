@@ -46,13 +46,18 @@ def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
 
 
 def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
-    """Apply the model version's saved preprocessing (never refit): transform input and data-quality input."""
+    """Apply the model version's saved preprocessing (never refit): transform input and data-quality input; and
+    the version's baseline constraints with the configured drift settings (what the check compares with)."""
+    quality = ctx.settings.data_quality
     return processing_step(
         ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("data", ctx.input_data_uri, "input/data"),
-                s3_input("preprocessing", resolved("PreprocessingArtefact"), "input/preprocessing")],
-        outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality")],
-        arguments=["--mode", "transform"], with_schema=True,
+                s3_input("preprocessing", resolved("PreprocessingArtefact"), "input/preprocessing"),
+                s3_input("baseline_constraints", resolved("BaselineConstraints"), "input/baseline_constraints")],
+        outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality", "constraints")],
+        arguments=["--mode", "transform", "--comparison-threshold", str(quality.comparison_threshold),
+                   "--comparison-method", quality.comparison_method,
+                   "--categorical-drift-method", quality.categorical_drift_method], with_schema=True,
     )
 
 
@@ -139,9 +144,13 @@ def build(ctx: BuildContext) -> Any:
 
     preprocess = inference_preprocess_step(ctx, resolved)
     create_model = create_model_step(ctx, resolved)
+    from sagemaker.core.workflow.functions import Join
+
+    # The version's constraints with the configured drift settings, written by Preprocess (both engines).
+    constraints = Join(on="/", values=[processing_output_uri(preprocess, "constraints"), OutputFile.CONSTRAINTS])
     check = data_quality_step(
         ctx, Step.DATA_QUALITY_CHECK, processing_output_uri(preprocess, "dataquality"),
-        baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=resolved("BaselineConstraints"),
+        baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=constraints,
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)

@@ -7,7 +7,10 @@ write the XGBoost CSVs (no header, label in column 0) and the data-quality basel
 
 `--mode transform` (batch inference): apply a model version's saved `preprocessing.json` (never refit) and
 write the transform input (record key first, then the transformed features, no header) and the data-quality
-input.
+input. With `--comparison-threshold` (and the two methods) it also writes the model version's baseline
+`constraints.json` with the configured drift settings in `monitoring_config.distribution_constraints`: the
+data-quality check of either engine reads them from there (the Model Monitor analyzer reads no environment for
+them; schema: https://docs.aws.amazon.com/sagemaker/latest/dg/model-monitor-byoc-constraints.html).
 
 Data-quality datasets always hold the raw feature columns in schema order with a header row, in both modes.
 Feature preprocessing: numeric columns get the training median for missing values; categorical columns are
@@ -182,6 +185,31 @@ def run_transform(args, schema) -> None:
                               header=None if number else schema.features, append=number > 0)
             total += len(table)
     print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
+    if args.comparison_threshold is not None:
+        write_check_constraints(args, steplib.processing_path("input", "baseline_constraints"),
+                                output / "constraints" / "constraints.json")
+
+
+def write_check_constraints(args, source_dir: Path, target: Path) -> None:
+    """The baseline constraints with the configured drift settings (every other key kept as it is)."""
+    sources = sorted(p for p in source_dir.rglob("*.json") if p.is_file()) if source_dir.is_dir() else []
+    if len(sources) != 1:
+        raise StepFailure(f"expected one baseline constraints file under {source_dir}, found {len(sources)}")
+    try:
+        constraints = json.loads(sources[0].read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise StepFailure(f"baseline constraints {sources[0].name} are not valid JSON: {error}") from None
+    if not isinstance(constraints, dict) or not isinstance(constraints.get("monitoring_config", {}), dict):
+        raise StepFailure(f"baseline constraints {sources[0].name}: expected an object with a monitoring_config object")
+    config = constraints.setdefault("monitoring_config", {})
+    distribution = config.get("distribution_constraints")
+    if not isinstance(distribution, dict):
+        distribution = config["distribution_constraints"] = {}
+    distribution.update(perform_comparison="Enabled", comparison_threshold=args.comparison_threshold,
+                        comparison_method=args.comparison_method,
+                        categorical_comparison_threshold=args.comparison_threshold,
+                        categorical_drift_method=args.categorical_drift_method)
+    steplib.write_json(target, constraints)
 
 
 def _check_keys(table, key_column: str, seen: dict[str, tuple[str, int]]) -> None:
@@ -208,6 +236,10 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--feedback-uri", default="", help="s3:// prefix of labelled batches to train on too")
     parser.add_argument("--region", default="")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="transform mode: rows processed at once")
+    parser.add_argument("--comparison-threshold", type=float, default=None,
+                        help="transform mode: write the baseline constraints with these drift settings")
+    parser.add_argument("--comparison-method", choices=("Simple", "Robust"), default="Robust")
+    parser.add_argument("--categorical-drift-method", choices=("LInfinity", "ChiSquared"), default="LInfinity")
     args = parser.parse_args(argv)
     if args.mode == "train":
         missing = [f"--{n.replace('_', '-')}" for n in ("validation_fraction", "test_fraction", "seed")

@@ -99,3 +99,30 @@ def test_the_role_arn_carries_the_regions_partition(local_settings, region, part
     settings = local_settings.model_copy(update={"region": region})
     assert execution_role_arn(settings, ACCOUNT_ID) == (
         f"arn:{partition}:iam::{ACCOUNT_ID}:role/abalone-local-sagemaker-execution")
+
+
+DRIFT_KEYS = ("comparison_threshold", "comparison_method", "categorical_drift_method")
+
+
+@pytest.mark.parametrize("variant", ["monitor", "other"])
+def test_drift_settings_reach_the_check_through_its_constraints(variant, monitor_definitions, other_definitions,
+                                                                monitor_settings, other_settings):
+    # Issue 16 item 9: the analyzer reads the drift settings from constraints.json (monitoring_config), not from
+    # its environment; the inference Preprocess writes them into the constraints both engines' checks use.
+    definitions, settings = {"monitor": (monitor_definitions, monitor_settings),
+                             "other": (other_definitions, other_settings)}[variant]
+    steps = all_steps(definitions["inference"])
+    arguments = steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
+    quality = settings.data_quality
+    assert arguments[arguments.index("--comparison-threshold") + 1] == str(quality.comparison_threshold)
+    assert arguments[arguments.index("--comparison-method") + 1] == quality.comparison_method
+    assert arguments[arguments.index("--categorical-drift-method") + 1] == quality.categorical_drift_method
+    check = steps["DataQualityCheck"]
+    supplied = check.get("SuppliedBaselineConstraints") or processing_io(check)[0]["baseline_constraints"]["S3Uri"]
+    assert supplied["Std:Join"]["Values"][0] == {
+        "Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['constraints'].S3Output.S3Uri"}
+    if variant == "monitor":
+        for name in ("DataQualityCheck",):
+            assert not set(DRIFT_KEYS) & set(steps[name]["Arguments"].get("Environment") or {})
+        baseline = all_steps(definitions["training"])["DataQualityBaseline"]
+        assert not set(DRIFT_KEYS) & set(baseline["Arguments"].get("Environment") or {})

@@ -408,12 +408,15 @@ def test_inference_uses_the_resolved_version(monitor_definitions):
     assert container["ModelDataUrl"]["Std:JsonGet"]["Path"] == "ModelDataUrl"
     inputs, outputs = processing_io(steps["Preprocess"])
     assert inputs["preprocessing"]["S3Uri"]["Std:JsonGet"]["Path"] == "PreprocessingArtefact"
-    assert set(outputs) == {"transform", "dataquality"}
+    assert set(outputs) == {"transform", "dataquality", "constraints"}
+    assert inputs["baseline_constraints"]["S3Uri"]["Std:JsonGet"]["Path"] == "BaselineConstraints"
     assert "--mode" in steps["Preprocess"]["Arguments"]["AppSpecification"]["ContainerArguments"]
     check = steps["DataQualityCheck"]
     assert (check["SkipCheck"], check["RegisterNewBaseline"], check["FailOnViolation"]) == (False, False, False)
     assert check["SuppliedBaselineStatistics"]["Std:JsonGet"]["Path"] == "BaselineStatistics"
-    assert check["SuppliedBaselineConstraints"]["Std:JsonGet"]["Path"] == "BaselineConstraints"
+    # The version's constraints with the configured drift settings, as Preprocess wrote them.
+    assert check["SuppliedBaselineConstraints"]["Std:Join"]["Values"] == [
+        {"Get": "Steps.Preprocess.ProcessingOutputConfig.Outputs['constraints'].S3Output.S3Uri"}, "constraints.json"]
 
 
 def test_batch_transform_contract(local_definitions):

@@ -92,6 +92,32 @@ def test_transform_mode_applies_the_saved_preprocessing(trained, tmp_path):
     assert quality[0] == OTHER_FEATURES and quality[1][:2] == ["", "west"]
 
 
+def test_transform_mode_writes_the_constraints_with_the_configured_drift_settings(trained, tmp_path):
+    # Issue 16 item 9: the check of either engine reads comparison threshold and methods from constraints.json.
+    job = Job(tmp_path / "drift", OTHER_SCHEMA)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    write_rows(job.input("data") / "batch.csv", other_rows(3), ["order_id", *OTHER_FEATURES])
+    baseline = {"version": 0, "features": [{"name": "city", "inferred_type": "String"}],
+                "monitoring_config": {"evaluate_constraints": "Enabled", "distribution_constraints": {
+                    "perform_comparison": "Enabled", "comparison_threshold": 0.1, "comparison_method": "Robust"}}}
+    (job.input("baseline_constraints") / "constraints.json").parent.mkdir(parents=True)
+    (job.input("baseline_constraints") / "constraints.json").write_text(json.dumps(baseline))
+    result = job.run("preprocess.py", "--mode", "transform", "--comparison-threshold", "0.25",
+                     "--comparison-method", "Simple", "--categorical-drift-method", "ChiSquared")
+    assert result.returncode == 0, result.stderr
+    written = json.loads((job.output("constraints") / "constraints.json").read_text())
+    assert written["features"] == baseline["features"]
+    assert written["monitoring_config"]["evaluate_constraints"] == "Enabled"
+    assert written["monitoring_config"]["distribution_constraints"] == {
+        "perform_comparison": "Enabled", "comparison_threshold": 0.25, "comparison_method": "Simple",
+        "categorical_comparison_threshold": 0.25, "categorical_drift_method": "ChiSquared"}
+    (job.input("baseline_constraints") / "constraints.json").unlink()
+    result = job.run("preprocess.py", "--mode", "transform", "--comparison-threshold", "0.25")
+    assert result.returncode == 1 and "expected one baseline constraints file" in result.message
+
+
 def test_transform_mode_refuses_duplicate_record_keys(trained, tmp_path):
     job = Job(tmp_path / "dupes", OTHER_SCHEMA)
     job.input("preprocessing").mkdir(parents=True)
