@@ -191,9 +191,6 @@ def test_a_violation_sent_twice_starts_training_with_hpo_once(local_aws, tmp_pat
     assert len(executions["PipelineExecutionSummaries"]) == 1
 
 
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="batchops_local/emulator/sagemaker does not honour ClientRequestToken yet (issue 16, item 8; "
-                          "owned by the emulator): remove this mark with the fix")
 def test_start_pipeline_execution_with_the_same_token_starts_one_execution(local_aws):
     """The retrain_trigger's second line of defence is SageMaker's idempotency on ClientRequestToken."""
     _create_hpo_pipeline(local_aws)

@@ -351,7 +351,7 @@ def test_a_saved_plan_records_its_lambda_zips_and_apply_uses_exactly_that_file(
     assert f"-out={plan_file}" in plan_call
     manifest = lambda_manifest_path(plan_file)
     assert sorted(line.split("  ")[1] for line in manifest.read_text(encoding="utf-8").splitlines()) == [
-        "approval_trigger.zip", "notification.zip"]
+        "approval_trigger.zip", "notification.zip", "retrain_trigger.zip"]
     plan_file.write_text("the saved plan\n", encoding="utf-8")  # the fake terraform writes none
 
     zip_times = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "build").glob("*.zip")}
