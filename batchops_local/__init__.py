@@ -15,6 +15,7 @@ LOCAL_EXTRA_MODULES = {
     "flask": "moto[server]",
     "croniter": "croniter",
     "psutil": "psutil",
+    "regex": "regex",
     "xgboost": "xgboost-cpu",
 }
 
