@@ -27,7 +27,7 @@ ci_app = group("ci", "Helpers of the GitLab CI jobs: Lambda zips, Terraform inst
 @command(ci_app, "package-lambdas")
 def package_lambdas(out: Path = typer.Option(PROJECT_ROOT / "terraform" / "build" / "lambda", "--out",
                                              help="Output directory.")) -> None:
-    """Build the two Lambda zips (identical bytes every time); one line per zip: name, path, size, sha256."""
+    """Build the Lambda zips (identical bytes every time); one line per zip: name, path, size, sha256."""
     from batchops.lambda_package import build_lambda_zips, sha256_of
 
     for name, path in build_lambda_zips(out).items():

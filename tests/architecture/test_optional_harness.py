@@ -28,6 +28,7 @@ PRODUCT_MODULES = [
     "pipelines.upsert",
     "lambdas.notification.handler",
     "lambdas.approval_trigger.handler",
+    "lambdas.retrain_trigger.handler",
 ]
 
 BLOCKER = textwrap.dedent("""

@@ -113,7 +113,7 @@ def test_plan_apply_destroy_round_trip(stack, tmp_path, state_api, aws_account, 
     assert "terraform_data.stack" in (out / "dev" / "plan.txt").read_text()
     manifest = (out / "dev" / "plan.tfplan.lambda.sha256").read_text()
     assert sorted(line.split()[1] for line in manifest.splitlines()) == \
-        ["approval_trigger.zip", "notification.zip"]
+        ["approval_trigger.zip", "notification.zip", "retrain_trigger.zip"]
     calls = [(r.method, r.path) for r in state_api.requests]
     assert ("POST", f"{address}/lock") in calls and ("DELETE", f"{address}/lock") in calls
     assert {(r.user, r.password) for r in state_api.requests} == {("gitlab-ci-token", JOB_TOKEN)}
