@@ -64,6 +64,17 @@ RUNTIMES: dict[tuple[str, str], RuntimeSpec] = {
          "urllib3==1.26.17"),
         "aws/sagemaker-scikit-learn-container branch 1.2-1: requirements.txt (pins), "
         "docker/1.2-1/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.9)"),
+    # Newer scikit-learn images (the SageMaker SDK's image_uri_config/sklearn.json lists both for processing).
+    (SKLEARN_IMAGE, "1.4-2"): RuntimeSpec(
+        SKLEARN_IMAGE, "1.4-2", "3.10",
+        ("numpy==2.1.0", "pandas==2.3.2", "boto3==1.28.57", "botocore>=1.31.57,<1.32.0", "urllib3==1.26.17"),
+        "aws/sagemaker-scikit-learn-container branch v1.4-2: requirements.txt (pins), "
+        "docker/1.4-2/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.10)"),
+    (SKLEARN_IMAGE, "1.4-2-py312"): RuntimeSpec(
+        SKLEARN_IMAGE, "1.4-2-py312", "3.12",
+        ("numpy==2.1.0", "pandas==2.3.2", "boto3==1.28.57", "botocore>=1.31.57,<1.32.0", "urllib3==1.26.17"),
+        "aws/sagemaker-scikit-learn-container branch release-1.4-2-py312: requirements.txt (pins), "
+        "docker/1.4-2-py312/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.12)"),
     (XGBOOST_IMAGE, "1.7-1"): RuntimeSpec(
         XGBOOST_IMAGE, "1.7-1", "3.9",
         ("xgboost==1.7.4", "numpy==1.24.1", "pandas==1.2.4", "python-dateutil==2.8.1", "scipy==1.8.0",
@@ -78,6 +89,10 @@ RUNTIMES: dict[tuple[str, str], RuntimeSpec] = {
         "docker/3.0-5/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.10, ARG XGBOOST_VERSION=3.0.5; numpy 2.1.0 and "
         "pandas 2.2.3 also pinned there)"),
 }
+
+# What the default configuration runs (pipelines' SKLEARN_FRAMEWORK_VERSION, settings' xgboost.framework_version);
+# tests/runner/test_runtimes.py checks these against those defaults.
+DEFAULT_IMAGES = ((SKLEARN_IMAGE, "1.2-1"), (XGBOOST_IMAGE, "1.7-1"))
 
 # A test runner inside a runtime (tests that run a script's own test corpus under the image's versions);
 # pytest 8.3 supports Python 3.8-3.13.
@@ -97,7 +112,8 @@ def image_tag(image_uri: Any) -> tuple[str, str]:
 def spec_for(image_uri: Any, *, what: str) -> RuntimeSpec:
     """The table row of an image; a tag such as `1.2-1-cpu-py3` matches the `1.2-1` row."""
     repository, tag = image_tag(image_uri)
-    for (image, version), spec in RUNTIMES.items():
+    # Longest version first: tag `1.4-2-py312-cpu-py3` is the 1.4-2-py312 row, not 1.4-2.
+    for (image, version), spec in sorted(RUNTIMES.items(), key=lambda row: -len(row[0][1])):
         if image == repository and (tag == version or tag.startswith(version + "-")):
             return spec
     known = ", ".join(f"{image}:{version}" for image, version in RUNTIMES)
@@ -258,15 +274,21 @@ def _warn_once(key: str, message: str) -> None:
     print(f"\n{bar}\nWARNING: {message}\n{bar}\n", file=sys.stderr, flush=True)
 
 
-def build_all(images: list[str] | None = None) -> int:
-    """`python -m batchops_local.runner.runtimes [image:version ...]`: build (or confirm) runtimes; for ./run."""
-    wanted = images or [f"{image}:{version}" for image, version in RUNTIMES]
-    for name in wanted:
-        spec = spec_for(name, what="runtime")
+def build_all(arguments: list[str]) -> int:
+    """`python -m batchops_local.runner.runtimes [--defaults] [--test-runner] [image:version ...]`: build (or
+    confirm) runtimes, for ./run. --defaults: the images the default configuration names; --test-runner: also
+    their variant with pytest (tests that run a script's test corpus in its image)."""
+    names = [a for a in arguments if not a.startswith("--")]
+    if "--defaults" in arguments or not names:
+        names += [f"{image}:{version}" for image, version in DEFAULT_IMAGES]
+    specs = [spec_for(name, what="runtime") for name in dict.fromkeys(names)]
+    if "--test-runner" in arguments:
+        specs += [with_packages(spec, TEST_PACKAGES) for spec in specs if spec.image == SKLEARN_IMAGE]
+    for spec in specs:
         started = time.monotonic()
         python = ensure_runtime(spec)
-        state = f"ready in {time.monotonic() - started:.1f} s" if python else "NOT available (host fallback)"
-        print(f"runtime {name}: {state}")
+        state = f"ready ({time.monotonic() - started:.1f} s)" if python else "NOT available (host fallback)"
+        print(f"runtime {spec.image}:{spec.version}: {state}")
     return 0
 
 

@@ -44,6 +44,8 @@ def test_image_tags_map_to_rows_and_unknown_images_are_named():
     assert runtimes.spec_for(SKLEARN_IMAGE, what="t").version == "1.2-1"  # tag 1.2-1-cpu-py3
     assert runtimes.spec_for(XGBOOST_IMAGE, what="t").version == "1.7-1"
     assert runtimes.spec_for("x/sagemaker-xgboost:3.0-5@sha256:ab", what="t").python == "3.10"
+    assert runtimes.spec_for("x/sagemaker-scikit-learn:1.4-2-py312-cpu-py3", what="t").python == "3.12"
+    assert runtimes.spec_for("x/sagemaker-scikit-learn:1.4-2-cpu-py3", what="t").python == "3.10"
     with pytest.raises(StepFailed, match=r"step 'P': image 'x/sagemaker-xgboost:1.5-1' has no runtime"):
         runtimes.spec_for("x/sagemaker-xgboost:1.5-1", what="step 'P'")
     assert runtimes.RUNTIMES[(runtimes.XGBOOST_IMAGE, "1.7-1")].key != runtimes.with_packages(
@@ -158,3 +160,10 @@ def test_a_model_trained_by_the_image_is_served_by_the_image(runner, aws):
     logs = "".join(path.read_text() for path in runner.home.rglob("*.log"))
     assert f"$ {python}/bin/python " in logs and "xgboost_algorithm.py train" in logs
     assert "batch_transform.py" in logs
+
+
+def test_the_prebuilt_runtimes_are_the_default_configuration_images():
+    from batchops_core.settings import load_settings
+
+    assert set(runtimes.DEFAULT_IMAGES) == {(runtimes.SKLEARN_IMAGE, SKLEARN_FRAMEWORK_VERSION),
+                                           (runtimes.XGBOOST_IMAGE, load_settings("local").xgboost.framework_version)}
