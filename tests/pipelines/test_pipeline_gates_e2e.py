@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow
 def deployed(tmp_path_factory):
     from batchops_core.settings import load_settings
     from batchops_local.runtime import start_local_aws
-    from pipelines.common.code import all_step_scripts
+    from pipelines.common.code import shipped_files
     from pipelines.definitions import build_definitions
 
     settings = load_settings("local")
@@ -30,8 +30,8 @@ def deployed(tmp_path_factory):
     with start_local_aws(tmp_path_factory.mktemp("gates") / "home") as local_aws:
         s3, sagemaker = local_aws.client("s3"), local_aws.client("sagemaker")
         s3.create_bucket(Bucket=settings.bucket)
-        for script in all_step_scripts():  # what the upsert uploads: scripts and the core package
-            s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.path.read_bytes())
+        for script in shipped_files(settings):  # what the upsert uploads: scripts, core package, dataset schema
+            s3.put_object(Bucket=settings.bucket, Key=script.key(settings), Body=script.read_bytes())
         sagemaker.create_model_package_group(ModelPackageGroupName=settings.pipelines.model_package_group)
         for key, definition in definitions.items():
             sagemaker.create_pipeline(PipelineName=settings.pipelines.name_of(key), PipelineDefinition=definition,

@@ -96,7 +96,12 @@ def test_training_pipeline_registers_a_pending_model_from_a_csv_drop(deployed, t
     statistics = json.loads(local_aws.client("s3").get_object(
         Bucket=settings.bucket, Key=baseline.split("/", 3)[3])["Body"].read())
     assert statistics["dataset"]["item_count"] > 0
-    assert package["CustomerMetadataProperties"]["TrainingData"] == f"s3://{settings.bucket}/{key}"
+    # Lineage is the execution (its InputKey parameter holds the key); no S3 key in the metadata (issue 16 item 3).
+    assert set(package["CustomerMetadataProperties"]) == {"PreprocessingArtefact", "CodeVersion", "SemanticVersion"}
+    assert key not in json.dumps(package["CustomerMetadataProperties"])
+    # The registered container serves as it is: no empty script-mode keys (issue 16 item 10).
+    environment = package["InferenceSpecification"]["Containers"][0].get("Environment") or {}
+    assert "" not in environment.values(), environment
     train_log = read_step_log(home, execution_id, "Train")
     assert "[14]\ttrain-rmse:" in train_log
 
@@ -120,10 +125,21 @@ def test_inference_pipeline_scores_a_batch_with_the_approved_model(deployed, tra
     assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
     assert set(steps) == {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
                           "ModelQualityCheck", "CheckModelQuality"}  # the quality held: ModelQualityViolated not run
-    quality = steps["DataQualityCheck"]["Metadata"]["QualityCheck"]
-    registered = sagemaker.describe_model_package(ModelPackageName=package_arn)["DriftCheckBaselines"]
-    assert quality["BaselineUsedForDriftCheckStatistics"] == registered["ModelDataQuality"]["Statistics"]["S3Uri"]
-    prefix = f"{settings.prefixes.outputs}/{deployed.names['inference']}/{arn.rsplit('/', 1)[-1]}/BatchTransform/"
+    # The built-in engine (the default) checks as a processing step against the version's baseline, with the
+    # constraints Preprocess wrote: the configured drift settings in monitoring_config (issue 16 item 9).
+    assert "ProcessingJob" in steps["DataQualityCheck"]["Metadata"]
+    run_prefix = f"{settings.prefixes.outputs}/{deployed.names['inference']}/{arn.rsplit('/', 1)[-1]}"
+    constraints = json.loads(s3.get_object(Bucket=settings.bucket, Key=f"{run_prefix}/Preprocess/constraints/"
+                                           "constraints.json")["Body"].read())
+    drift = constraints["monitoring_config"]["distribution_constraints"]
+    quality_settings = settings.data_quality
+    assert (drift["comparison_threshold"], drift["comparison_method"], drift["categorical_drift_method"]) == (
+        quality_settings.comparison_threshold, quality_settings.comparison_method,
+        quality_settings.categorical_drift_method)
+    result = json.loads(s3.get_object(Bucket=settings.bucket, Key=f"{run_prefix}/DataQualityCheck/result/"
+                                      "result.json")["Body"].read())
+    assert result["step"] == "DataQualityCheck" and result["outcome"] in ("passed", "warning")
+    prefix = f"{run_prefix}/BatchTransform/"
     outputs = [o["Key"] for o in s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix).get("Contents", [])]
     assert len(outputs) == 1 and outputs[0].endswith(".out")
     lines = s3.get_object(Bucket=settings.bucket, Key=outputs[0])["Body"].read().decode().splitlines()
