@@ -222,7 +222,7 @@ def ensure_runtime(spec: RuntimeSpec, *, note: Any = None) -> Path | None:
                        f"{spec.python.replace('.', '_')}.")
             if required():
                 raise RuntimeUnavailable(f"CI requires the faithful runtime: {message}")
-            _warn_once(spec.key, message)
+            _warn_once(spec.python, message)  # once per missing Python, whichever image asks first
             return None
         target.parent.mkdir(parents=True, exist_ok=True)
         with open(target.parent / f"{spec.key}.lock", "w") as lock:
