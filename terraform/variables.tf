@@ -83,6 +83,18 @@ variable "storage" {
     error_message = "storage.kms_key_arn: empty (create a key) or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
   }
   validation {
+    condition     = var.storage.existing_bucket_kms_key_arn == "" || can(regex("^arn:aws[a-z-]*:kms:[a-z0-9-]+:[0-9]{12}:key/[A-Za-z0-9-]+$", var.storage.existing_bucket_kms_key_arn))
+    error_message = "storage.existing_bucket_kms_key_arn: empty or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>)."
+  }
+  validation {
+    condition     = var.storage.create_bucket || var.storage.existing_bucket_eventbridge_acknowledged
+    error_message = "storage: create_bucket = false needs existing_bucket_eventbridge_acknowledged = true (enable EventBridge delivery on the bucket first) and existing_bucket_kms_key_arn set when the bucket uses SSE-KMS."
+  }
+  validation {
+    condition     = contains(local.allowed["storage.bucket_name_suffix"], var.storage.bucket_name_suffix)
+    error_message = "storage.bucket_name_suffix: one of \"\", account_id, region_account."
+  }
+  validation {
     condition     = var.storage.noncurrent_version_expiration_days >= 1 && floor(var.storage.noncurrent_version_expiration_days) == var.storage.noncurrent_version_expiration_days
     error_message = "storage.noncurrent_version_expiration_days: a whole number of days, at least 1."
   }
@@ -102,8 +114,8 @@ variable "prefixes" {
   # END GENERATED
 
   validation {
-    condition     = alltrue([for prefix in values(var.prefixes) : can(regex("^[A-Za-z0-9!_.*'()-]+(/[A-Za-z0-9!_.*'()-]+)*$", prefix))])
-    error_message = "prefixes: every prefix is a key prefix without leading/trailing '/' or spaces."
+    condition     = alltrue([for prefix in values(var.prefixes) : can(regex("^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$", prefix))])
+    error_message = "prefixes: every prefix is a key prefix of letters, digits, '_', '.', '-' and '/' (no leading/trailing '/')."
   }
   validation {
     condition = alltrue([
@@ -314,11 +326,11 @@ variable "compute" {
   }
   validation {
     condition = (
-      var.compute.processing_instance_count >= 1 && var.compute.training_instance_count >= 1
+      var.compute.processing_instance_count == 1 && var.compute.training_instance_count >= 1
       && var.compute.transform_instance_count >= 1 && var.compute.volume_size_gb >= 1
       && var.compute.max_runtime_seconds >= 1 && var.compute.max_runtime_seconds <= 432000
     )
-    error_message = "compute: counts and volume size are at least 1; max_runtime_seconds is 1..432000."
+    error_message = "compute: processing_instance_count is 1 (inputs are FullyReplicated); other counts and volume size are at least 1; max_runtime_seconds is 1..432000."
   }
 }
 

@@ -99,3 +99,13 @@ def test_terraform_and_python_apply_the_bucket_name_suffix_alike(scratch_module:
     expected = {"account_id": f"abalone-dev-data-{ACCOUNT_ID}",
                 "region_account": f"abalone-dev-data-{settings.region}-{ACCOUNT_ID}"}[suffix]
     assert json.loads(result.stdout) == settings.for_account(ACCOUNT_ID).bucket == expected
+
+
+def test_terraform_refuses_an_existing_bucket_without_the_acknowledgement(scratch_module: Path, tmp_path: Path):
+    env_file = tmp_path / "existing.tfvars"
+    text = (ENV_DIR / "dev.tfvars").read_text(encoding="utf-8")
+    env_file.write_text(text + "\nstorage = {\n  create_bucket = false\n}\n", encoding="utf-8")
+    result = subprocess.run([TERRAFORM, "console", "-no-color", f"-var-file={env_file}"], input="var.storage",
+                            cwd=scratch_module, capture_output=True, text=True, timeout=120, check=False)
+    assert "Error: Invalid value for variable" in result.stderr
+    assert "existing_bucket_eventbridge_acknowledged = true" in " ".join(result.stderr.split())
