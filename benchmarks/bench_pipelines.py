@@ -35,6 +35,8 @@ from pathlib import Path
 
 import numpy as np
 
+from batchops_core import contracts
+
 ROOT = Path(__file__).resolve().parent.parent
 SCRIPT = ROOT / "pipelines" / "scripts" / "preprocess.py"
 SCHEMA = {"header": True, "record_key": "record_id", "target": "rings",
@@ -136,7 +138,10 @@ PEAK_WRAPPER = (
 
 def run_step(root: Path, *arguments: str) -> tuple[float, float]:
     """Seconds and peak MiB of one preprocess run in a fresh process."""
-    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(root), "DATASET_SCHEMA": json.dumps(SCHEMA)}
+    schema = root / "processing" / "input" / contracts.DATASET_SCHEMA_INPUT / contracts.DATASET_SCHEMA_FILE
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    schema.write_text(json.dumps(SCHEMA), encoding="utf-8")
+    env = {**os.environ, "SAGEMAKER_BASE_DIR": str(root)}
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", PEAK_WRAPPER, str(SCRIPT), *arguments], env=env,
                           capture_output=True, text=True)

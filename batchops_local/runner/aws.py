@@ -18,6 +18,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError, ParamValidationError
 
+from batchops_core.contracts import partition_of
 from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_local.runner.errors import StepFailed
 
@@ -87,7 +88,7 @@ class AwsClients:
         return self._client("sagemaker")
 
     def arn(self, resource_type: str, name: str) -> str:
-        return f"arn:aws:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name}"
+        return f"arn:{partition_of(self.region)}:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name}"
 
     def register_processing_job(self, name: str, arguments: dict[str, Any]) -> str:
         """CreateProcessingJob for a job the runner is about to run, so that DescribeProcessingJob answers for it
