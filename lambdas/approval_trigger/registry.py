@@ -6,7 +6,7 @@ import re
 from collections import namedtuple
 
 from batchops_core import contracts
-from lambdas.shared.runtime import EventError, client, error_code, log
+from lambdas.shared.runtime import EventError, client, error_code, event_envelope, log
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -26,19 +26,7 @@ PackageEvent = namedtuple("PackageEvent", "event_id group arn version approval_s
 
 
 def parse_event(event: Any) -> PackageEvent:
-    if not isinstance(event, dict):
-        raise EventError(f"expected an EventBridge event (a JSON object), got {type(event).__name__}")
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        raise EventError("event has no 'id' (an EventBridge envelope always carries one)")
-    where = f"event {event_id}"
-    if event.get("detail-type") != DETAIL_TYPE:
-        raise EventError(
-            f"{where}: unknown detail-type {event.get('detail-type')!r}; this function handles '{DETAIL_TYPE}'"
-        )
-    detail = event.get("detail")
-    if not isinstance(detail, dict):
-        raise EventError(f"{where}: 'detail' is missing or not an object")
+    event_id, where, _, detail = event_envelope(event, (DETAIL_TYPE,))
     for key in ("ModelPackageGroupName", "ModelPackageArn", "ModelApprovalStatus"):
         if not isinstance(detail.get(key), str) or not detail[key]:
             raise EventError(f"{where}: detail.{key} is missing or not a string")

@@ -12,7 +12,7 @@ from collections import namedtuple
 from datetime import UTC, datetime
 
 from batchops_core import contracts
-from lambdas.shared.runtime import EventError
+from lambdas.shared.runtime import EventError, event_envelope
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -53,21 +53,7 @@ class PipelineEvent(namedtuple("PipelineEvent", _EVENT_FIELDS, defaults=("", "",
 
 def parse_event(event: Any) -> PipelineEvent:
     """Check the envelope and detail; every problem is an EventError naming the field and the event."""
-    if not isinstance(event, dict):
-        raise EventError(f"expected an EventBridge event (a JSON object), got {type(event).__name__}")
-    event_id = event.get("id")
-    if not isinstance(event_id, str) or not event_id:
-        raise EventError("event has no 'id' (an EventBridge envelope always carries one)")
-    where = f"event {event_id}"
-    detail_type = event.get("detail-type")
-    if detail_type not in (EXECUTION_DETAIL_TYPE, STEP_DETAIL_TYPE):
-        raise EventError(
-            f"{where}: unknown detail-type {detail_type!r}; this function handles "
-            f"'{EXECUTION_DETAIL_TYPE}' and '{STEP_DETAIL_TYPE}'"
-        )
-    detail = event.get("detail")
-    if not isinstance(detail, dict):
-        raise EventError(f"{where}: 'detail' is missing or not an object")
+    event_id, where, detail_type, detail = event_envelope(event, (EXECUTION_DETAIL_TYPE, STEP_DETAIL_TYPE))
 
     def text(key: str, required: bool) -> str:
         value = detail.get(key)

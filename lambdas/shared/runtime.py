@@ -24,6 +24,25 @@ class EventError(ValueError):
     """The event does not have the shape this function handles; raised so the event lands in the DLQ."""
 
 
+def event_envelope(event: Any, detail_types: tuple[str, ...]) -> tuple[str, str, str, dict[str, Any]]:
+    """The EventBridge envelope's (id, "event <id>" for messages, detail-type, detail), checked: an EventError names
+    what is wrong, including a detail-type this function does not handle."""
+    if not isinstance(event, dict):
+        raise EventError(f"expected an EventBridge event (a JSON object), got {type(event).__name__}")
+    event_id = event.get("id")
+    if not isinstance(event_id, str) or not event_id:
+        raise EventError("event has no 'id' (an EventBridge envelope always carries one)")
+    where = f"event {event_id}"
+    detail_type = event.get("detail-type")
+    if detail_type not in detail_types:
+        handled = " and ".join(f"'{name}'" for name in detail_types)
+        raise EventError(f"{where}: unknown detail-type {detail_type!r}; this function handles {handled}")
+    detail = event.get("detail")
+    if not isinstance(detail, dict):
+        raise EventError(f"{where}: 'detail' is missing or not an object")
+    return event_id, where, detail_type, detail
+
+
 _log_fields: dict[str, Any] = {}
 
 
