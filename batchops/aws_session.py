@@ -94,7 +94,17 @@ class AwsTarget:
 
 
 def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:
-    """Sessions for `settings.environment`: the emulator for `local`, the credential chain otherwise."""
+    """Sessions for `settings.environment`: the emulator for `local`, the credential chain otherwise.
+
+    With `storage.bucket_name_suffix` set, the target's settings carry the bucket name completed for the account
+    the credentials belong to (one STS call)."""
+    target = _connect(settings, home=home, endpoint_url=endpoint_url)
+    if settings.storage.bucket_name_suffix:
+        target.settings = settings.for_account(target.account_id)
+    return target
+
+
+def _connect(settings: Settings, *, home: Path | None, endpoint_url: str | None) -> AwsTarget:
     if settings.environment != LOCAL_ENVIRONMENT:
         if endpoint_url:
             raise AwsTargetError(f"an emulator endpoint is only used for the local environment, not "

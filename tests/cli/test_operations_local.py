@@ -100,3 +100,14 @@ def test_real_environments_never_get_an_emulator_endpoint():
 def test_schema_check_flags_infinite_numbers(settings, tmp_path):
     path = write(tmp_path, "g.csv", "record_id,rings\na1,inf\na2,4\n")
     assert ops.check_csv_schema(settings, path, "ground-truth") == [f"{path}:2: column 'rings': 'inf' is not finite"]
+
+
+def test_a_bucket_name_suffix_is_completed_for_the_targets_account(settings):
+    suffixed = settings.model_copy(update={"storage": settings.storage.model_copy(
+        update={"bucket_name_suffix": "account_id"})})
+    with pytest.raises(ValueError, match="needs the account id"):
+        _ = suffixed.bucket
+    target = connect(suffixed, endpoint_url="http://127.0.0.1:1")  # local: the emulator's account, no STS call
+    assert target.settings.bucket.startswith(settings.storage.bucket_name)
+    assert target.settings.bucket.endswith(target.account_id)
+    assert connect(settings, endpoint_url="http://127.0.0.1:1").settings.bucket == settings.storage.bucket_name
