@@ -113,7 +113,7 @@ def teardown_pipelines(ctx: typer.Context) -> None:
 
     Data and registered model versions are kept; missing pipelines or bucket are not errors (repeatable)."""
     state = state_of(ctx)
-    settings = state.settings
+    settings = state.target.settings  # the bucket name completed for the account
     deleted = ops.delete_pipelines(state.target)
     removed = ops.delete_step_scripts(state.target)
     console.print(f"{settings.environment}: deleted pipelines: {', '.join(deleted) or 'none'}; removed {removed} "
