@@ -111,8 +111,9 @@ def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
                 s3_input("data", ctx.input_data_uri, "input/data")],
         outputs=[step_output(ctx, Step.MODEL_QUALITY_CHECK, "report"), s3_output("feedback", feedback_uri),
                  result_output(ctx, Step.MODEL_QUALITY_CHECK)],
-        arguments=["--input-bucket", ctx.input_bucket, "--input-key", ctx.input_key,
-                   "--inference-prefix", settings.prefixes.inference,
+        # The batch location comes from the `data` input (the script reads processingjobconfig.json), never an
+        # argument: an S3 key may be 1,024 bytes, a ContainerArguments item at most 256 characters.
+        arguments=["--inference-prefix", settings.prefixes.inference,
                    "--ground-truth-prefix", settings.prefixes.ground_truth,
                    "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(),
                    "--region", ctx.region],

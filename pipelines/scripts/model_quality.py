@@ -1,14 +1,15 @@
 """ModelQualityCheck step: compare a scored batch with its ground truth and leave the labelled batch for retraining.
 
-Ground truth for the batch `<inference prefix>/<rel path>` is every CSV under `<ground-truth prefix>/<rel path>`
-(record key and target, the dataset's header convention). Predictions (`key,prediction` lines of the transform's
-`.out` files) are joined to it by record key, never by row position. Writes `report.json` (for people) and
-`result.json` (batchops_core.results.StepResult: metric, value, `--threshold` as the run used it, comparison,
-outcome passed / failed / skipped, counts rows / matched). The step succeeds whenever it could evaluate, a
-violation included: the pipeline's CheckModelQuality step reads the outcome and fails the execution through
-ModelQualityViolated (a failed job would upload no outputs, so the result would be lost on AWS). Missing ground
-truth or no matching keys is `skipped`; bad input (malformed files, a bad threshold) fails the step itself.
-The labelled rows (raw features and target, training schema) go to the `feedback` output.
+The batch is the S3Uri of the job's `data` input (read from /opt/ml/config/processingjobconfig.json: a key can
+outgrow a container argument). Ground truth for the batch `<inference prefix>/<rel path>` is every CSV under
+`<ground-truth prefix>/<rel path>` (record key and target, the dataset's header convention). Predictions
+(`key,prediction` lines of the transform's `.out` files) are joined to it by record key, never by row position.
+Writes `report.json` (for people) and `result.json` (batchops_core.results.StepResult: metric, value, `--threshold`
+as the run used it, comparison, outcome passed / failed / skipped, counts rows / matched). The step succeeds
+whenever it could evaluate, a violation included: the pipeline's CheckModelQuality step reads the outcome and fails
+the execution through ModelQualityViolated (a failed job would upload no outputs, so the result would be lost on
+AWS). Missing ground truth or no matching keys is `skipped`; bad input (malformed files, a bad threshold) fails the
+step itself. The labelled rows (raw features and target, training schema) go to the `feedback` output.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import steplib  # noqa: E402
 
 from batchops_core import metrics, results  # noqa: E402
 from batchops_core.contracts import OutputFile, Step  # noqa: E402
+from batchops_core.s3uri import S3UriError, split_s3_uri  # noqa: E402
 
 StepFailure = steplib.StepFailure
 LISTED_KEYS = 20
@@ -90,11 +92,23 @@ def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
     return len(rows)
 
 
+def batch_location() -> tuple[str, str]:
+    """Bucket and key of the scored batch: the S3Uri of this job's own `data` input (processingjobconfig.json).
+
+    Never a container argument: a key may be 1,024 bytes, an argument at most 256 characters."""
+    uri = steplib.processing_input_uri("data")
+    try:
+        return split_s3_uri(uri, what="the processing input 'data'")
+    except S3UriError as error:
+        raise StepFailure(str(error)) from None
+
+
 def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResult, dict[str, float]]:
     """The report, the structured result and the ground truth."""
+    bucket, key = batch_location()
     predictions = read_predictions(steplib.processing_path("input", "predictions"))
     report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
-                    "batch": f"s3://{args.input_bucket}/{args.input_key}"}
+                    "batch": f"s3://{bucket}/{key}"}
 
     def outcome(status: str, message: str, value: float | None = None, matched: int = 0) -> results.StepResult:
         return results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=status, message=message,
@@ -105,12 +119,12 @@ def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResul
         return ({**report, "status": results.SKIPPED, "reason": reason},
                 outcome(results.SKIPPED, f"model quality not checked: {reason}"), truth)
 
-    prefix = ground_truth_prefix(args.input_key, args.inference_prefix, args.ground_truth_prefix)
+    prefix = ground_truth_prefix(key, args.inference_prefix, args.ground_truth_prefix)
     if prefix is None:
         return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", {})
-    report["ground_truth"] = f"s3://{args.input_bucket}/{prefix}"
+    report["ground_truth"] = f"s3://{bucket}/{prefix}"
     try:
-        files = steplib.download_csv_objects(steplib.s3_client(args.region), args.input_bucket, prefix,
+        files = steplib.download_csv_objects(steplib.s3_client(args.region), bucket, prefix,
                                              steplib.processing_path("ground_truth"))
     except Exception as error:  # botocore raises several kinds; say where we looked
         raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
@@ -142,7 +156,7 @@ def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResul
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Check a scored batch against its ground truth.")
-    for name in ("--input-bucket", "--input-key", "--inference-prefix", "--ground-truth-prefix", "--region"):
+    for name in ("--inference-prefix", "--ground-truth-prefix", "--region"):
         parser.add_argument(name, required=True)
     parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True)
     parser.add_argument("--threshold", type=float, required=True, help="the run's ModelQualityThreshold")

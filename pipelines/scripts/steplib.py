@@ -45,6 +45,37 @@ class StepFailure(Exception):
     """A failure the step reports to SageMaker as its FailureReason (no traceback: the message says it all)."""
 
 
+# The job's own CreateProcessingJob request as SageMaker hands it to the container ("How Amazon SageMaker
+# Processing Configures Your Processing Container",
+# https://docs.aws.amazon.com/sagemaker/latest/dg/build-your-own-processing-container.html#byoc-config).
+PROCESSING_JOB_CONFIG = ("config", "processingjobconfig.json")
+
+
+def processing_input_uri(name: str) -> str:
+    """The S3Uri of the job's processing input `name`, read from /opt/ml/config/processingjobconfig.json.
+
+    A location that can be long (an S3 key: up to 1,024 bytes) reaches a script this way, never as a container
+    argument or environment value (each at most 256 characters in CreateProcessingJob: botocore sagemaker
+    service-2.json ContainerArgument, ProcessingEnvironmentValue)."""
+    path = base_dir().joinpath(*PROCESSING_JOB_CONFIG)
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise StepFailure(f"the processing job configuration {path} is missing (SageMaker writes it into every "
+                          f"processing container; the location of the input '{name}' is read from it)") from None
+    except json.JSONDecodeError as error:
+        raise StepFailure(f"the processing job configuration {path} is not valid JSON: {error}") from None
+    inputs = config.get("ProcessingInputs") if isinstance(config, dict) else None
+    for item in inputs if isinstance(inputs, list) else []:
+        if isinstance(item, dict) and item.get("InputName") == name:
+            uri = (item.get("S3Input") or {}).get("S3Uri")
+            if not isinstance(uri, str) or not uri:
+                raise StepFailure(f"{path}: the processing input '{name}' has no S3Input.S3Uri")
+            return uri
+    names = [i.get("InputName") for i in inputs or [] if isinstance(i, dict)]
+    raise StepFailure(f"{path}: no processing input named '{name}' (inputs: {', '.join(map(str, names)) or 'none'})")
+
+
 def write_failure_message(message: str) -> None:
     path = base_dir() / "output" / "message"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -102,6 +102,16 @@ class Job:
             schema_file.write_text(json.dumps(self.schema), encoding="utf-8")
         return {"SAGEMAKER_BASE_DIR": str(self.root)}
 
+    def configure_inputs(self, **uris: str) -> Path:
+        """Write /opt/ml/config/processingjobconfig.json naming these S3 processing inputs, as SageMaker does."""
+        path = self.root / "config" / "processingjobconfig.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        inputs = [{"InputName": name, "S3Input": {"S3Uri": uri, "LocalPath": f"/opt/ml/processing/input/{name}",
+                                                  "S3DataType": "S3Prefix", "S3InputMode": "File"}}
+                  for name, uri in uris.items()]
+        path.write_text(json.dumps({"ProcessingJobName": "job", "ProcessingInputs": inputs}), encoding="utf-8")
+        return path
+
     def message(self) -> str | None:
         path = self.root / "output" / "message"
         return path.read_text() if path.exists() else None

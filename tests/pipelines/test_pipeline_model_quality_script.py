@@ -56,11 +56,16 @@ def scored_job(tmp_path, rows: list[dict[str, str]], error: float) -> Job:
     return job
 
 
+def run_check(job: Job, monkeypatch, *, metric: str = "rmse", threshold: str = "3.0", key: str = BATCH_KEY):
+    """The job as SageMaker starts it: the batch location only in processingjobconfig.json's `data` input."""
+    job.configure_inputs(data=f"s3://{BUCKET}/{key}", predictions=f"s3://{BUCKET}/runs/predictions")
+    return job.run_in_process(
+        "model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix", "data/ground-truth",
+        "--metric", metric, "--threshold", threshold, "--region", REGION, monkeypatch=monkeypatch)
+
+
 def check(job: Job, monkeypatch, *, metric: str = "rmse", threshold: str = "3.0", key: str = BATCH_KEY):
-    result = job.run_in_process(
-        "model_quality.py", "--input-bucket", BUCKET, "--input-key", key, "--inference-prefix", "data/inference",
-        "--ground-truth-prefix", "data/ground-truth", "--metric", metric, "--threshold", threshold,
-        "--region", REGION, monkeypatch=monkeypatch)
+    result = run_check(job, monkeypatch, metric=metric, threshold=threshold, key=key)
     report = json.loads((job.output("report") / "report.json").read_text())
     return result, report
 
@@ -139,10 +144,7 @@ def test_mape_end_to_end_and_zero_labels_refused(s3, rows, tmp_path, monkeypatch
     rows[3]["delivery_minutes"] = "0"
     put_truth(s3, rows)
     job = scored_job(tmp_path / "zero", rows, error=1.0)
-    failed = job.run_in_process(
-        "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
-        "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "mape", "--threshold", "0.5",
-        "--region", REGION, monkeypatch=monkeypatch)
+    failed = run_check(job, monkeypatch, metric="mape", threshold="0.5")
     assert failed.returncode == 1
     assert failed.message == (f"ground truth under s3://{BUCKET}/data/ground-truth/day1/batch.csv: mape is "
                               "undefined when a label is 0: 1 of 20 labels are 0 (choose another metric, e.g. mae, "
@@ -191,10 +193,7 @@ def test_malformed_predictions_are_a_clear_failure(s3, rows, tmp_path, monkeypat
     put_truth(s3, rows)
     job = scored_job(tmp_path, rows, error=0.0)
     (job.input("predictions") / "day1" / "batch.csv.out").write_text("100,abc\n")
-    result = job.run_in_process(
-        "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
-        "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "rmse", "--threshold", "3",
-        "--region", REGION, monkeypatch=monkeypatch)
+    result = run_check(job, monkeypatch, metric="rmse", threshold="3")
     assert result.returncode == 1  # bad input is an error of the step itself, with no result
     assert result.message == "day1/batch.csv.out line 1: prediction 'abc' is not a number"
     assert not (job.output("result") / "result.json").exists()
@@ -203,8 +202,47 @@ def test_malformed_predictions_are_a_clear_failure(s3, rows, tmp_path, monkeypat
 def test_a_threshold_outside_the_metric_rule_fails_the_step(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, rows)
     job = scored_job(tmp_path, rows, error=1.0)
-    result = job.run_in_process(
-        "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
-        "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "r2", "--threshold", "1.5",
-        "--region", REGION, monkeypatch=monkeypatch)
+    result = run_check(job, monkeypatch, metric="r2", threshold="1.5")
     assert result.returncode == 1 and result.message == "--threshold: r2 thresholds must be <= 1, found 1.5"
+
+
+def test_the_batch_location_is_read_from_the_job_config_even_beyond_an_argument_limit(s3, rows, tmp_path,
+                                                                                       monkeypatch):
+    # A ~600-character key: too long for a CreateProcessingJob container argument (256), fine as an input S3Uri.
+    folder = "/".join(["d" * 100] * 6)
+    put_truth(s3, rows, key=f"data/ground-truth/{folder}/batch.csv")
+    job = scored_job(tmp_path, rows, error=4.0)
+    result, report = check(job, monkeypatch, key=f"data/inference/{folder}/batch.csv")
+    assert result.returncode == 0 and result.message is None
+    assert report["batch"] == f"s3://{BUCKET}/data/inference/{folder}/batch.csv" and len(report["batch"]) > 600
+    assert outcome(job) == ("failed", "rmse", pytest.approx(4.0), 3.0, {"rows": 20, "matched": 20})
+
+
+def test_the_location_is_never_taken_from_arguments(s3, rows, tmp_path, monkeypatch):
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=1.0)
+    with pytest.raises(SystemExit) as exited:  # argparse refuses the old arguments; nothing is decided
+        job.run_in_process(
+            "model_quality.py", "--input-bucket", BUCKET, "--input-key", BATCH_KEY, "--inference-prefix",
+            "data/inference", "--ground-truth-prefix", "data/ground-truth", "--metric", "rmse", "--threshold", "3",
+            "--region", REGION, monkeypatch=monkeypatch)
+    assert exited.value.code == 2
+    assert not (job.output("result") / "result.json").exists()
+
+
+def test_a_missing_job_config_or_data_input_is_a_clear_failure(s3, rows, tmp_path, monkeypatch):
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=1.0)
+    arguments = ("model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix",
+                 "data/ground-truth", "--metric", "rmse", "--threshold", "3", "--region", REGION)
+    result = job.run_in_process(*arguments, monkeypatch=monkeypatch)
+    config = job.root / "config" / "processingjobconfig.json"
+    assert result.returncode == 1 and result.message.startswith(f"the processing job configuration {config} is "
+                                                                "missing")
+    job.configure_inputs(predictions=f"s3://{BUCKET}/p")
+    result = job.run_in_process(*arguments, monkeypatch=monkeypatch)
+    assert result.returncode == 1
+    assert result.message == f"{config}: no processing input named 'data' (inputs: predictions)"
+    job.configure_inputs(data="/not/an/s3/uri")
+    result = job.run_in_process(*arguments, monkeypatch=monkeypatch)
+    assert result.returncode == 1 and result.message.startswith("the processing input 'data': expected an s3://")
