@@ -5,7 +5,9 @@
 - `DeleteModelPackage` and `DeleteModelPackageGroup` exist (deleting a group deletes its versions, so a
   local `terraform destroy` succeeds after pipelines registered models);
 - version numbers keep increasing after a delete, as on AWS (moto reused them and overwrote packages);
-- `SageMaker Model Package State Change` events on creation and on every approval-status change.
+- `SageMaker Model Package State Change` events on creation and on every approval-status change;
+- `CreateModel` with a container's `ModelPackageName` takes the package's inference container (Image,
+  ModelDataUrl, Environment), so `DescribeModel` shows what would be served; an unknown package is refused.
 """
 
 from __future__ import annotations
@@ -45,14 +47,16 @@ _EVENT_FIELDS = (
 
 _original_create: Any = None
 _original_update: Any = None
+_original_create_model: Any = None
 
 
 def install(patcher: Patcher) -> None:
-    global _original_create, _original_update
+    global _original_create, _original_update, _original_create_model
     _original_create = patcher.replace(SageMakerModelBackend, "create_model_package", _create_model_package)
     _original_update = patcher.replace(SageMakerModelBackend, "update_model_package", _update_model_package)
     patcher.replace(SageMakerResponse, "delete_model_package", _delete_model_package_response)
     patcher.replace(SageMakerResponse, "delete_model_package_group", _delete_model_package_group_response)
+    _original_create_model = patcher.replace(SageMakerModelBackend, "create_model", _create_model)
 
 
 # ------------------------------------------------------------------------------------------- create
@@ -195,6 +199,50 @@ def delete_model_package(backend: SageMakerModelBackend, name_or_arn: str) -> No
         remaining = [p for p in backend.model_packages.values() if p.model_package_group_name == group]
         if remaining:
             backend.model_package_name_mapping[group] = max(remaining, key=lambda p: p.model_package_version or 0).arn
+
+
+# ------------------------------------------------------------------------------------------- models
+
+
+def _create_model(self: SageMakerModelBackend, **kwargs: Any) -> Any:
+    """ContainerDefinition.ModelPackageName: "The name or Amazon Resource Name (ARN) of the model package to use
+    to create the model" (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_ContainerDefinition.html);
+    the model then runs the package's inference container with its image, model data and environment."""
+    if kwargs.get("primary_container"):
+        kwargs["primary_container"] = _from_package(self, kwargs["primary_container"], "PrimaryContainer")
+    if kwargs.get("containers"):
+        kwargs["containers"] = [_from_package(self, container, f"Containers[{index}]")
+                                for index, container in enumerate(kwargs["containers"])]
+    return _original_create_model(self, **kwargs)
+
+
+def _from_package(backend: SageMakerModelBackend, container: dict[str, Any], where: str) -> dict[str, Any]:
+    name = container.get("ModelPackageName")
+    if not name:
+        return container
+    package = backend.model_packages.get(backend.model_package_name_mapping.get(name, name))
+    if package is None:
+        # The same ValidationException as DescribeModelPackage for an unknown package.
+        raise ValidationError(f"{where}.ModelPackageName: Model package {name} not found")
+    specification = package.inference_specification or {}
+    spec_name = container.get("InferenceSpecificationName")
+    if spec_name:
+        additional = {s.get("Name"): s for s in package.additional_inference_specifications or []}
+        if spec_name not in additional:
+            raise ValidationError(f"{where}.InferenceSpecificationName: model package {package.arn} has no "
+                                  f"additional inference specification named {spec_name}")
+        specification = additional[spec_name]
+    package_containers = specification.get("Containers") or []
+    if len(package_containers) != 1:
+        # A package with several containers is a serial inference pipeline; the emulator does not build one.
+        raise ValidationError(f"{where}.ModelPackageName: model package {package.arn} has "
+                              f"{len(package_containers)} inference containers; the local emulator serves "
+                              "packages with exactly one")
+    source = package_containers[0]
+    resolved = {key: source[key] for key in ("Image", "ModelDataUrl") if source.get(key)}
+    # The request's Environment adds to (and overrides) the package's, as the SDK's ModelPackage(env=...) relies on.
+    environment = {**(source.get("Environment") or {}), **(container.get("Environment") or {})}
+    return {**resolved, **container, "Environment": environment}
 
 
 # ------------------------------------------------------------------------------------------- events

@@ -60,6 +60,7 @@ def stage_model(context: StepContext, model_name: Any, job: JobDir, *, what: str
     description = call(context, "DescribeModel", ModelName=str(model_name))
     container = description.get("PrimaryContainer") or (description.get("Containers") or [{}])[0]
     require_image(container.get("Image"), (XGBOOST_IMAGE,), what=f"{what} model '{model_name}'")
+    _require_algorithm_mode(container.get("Environment") or {}, what=f"{what} model '{model_name}'")
     model_url = container.get("ModelDataUrl")
     if not model_url:
         raise StepFailed(f"{what}: model '{model_name}' has no ModelDataUrl")
@@ -69,6 +70,24 @@ def stage_model(context: StepContext, model_name: Any, job: JobDir, *, what: str
     except AlgorithmError as exc:
         raise StepFailed(f"{what}: model '{model_name}' ({model_url}): {exc}") from None
     return container.get("Image"), model_url
+
+
+def _require_algorithm_mode(environment: dict[str, Any], *, what: str) -> None:
+    """The XGBoost serving entry point runs a user module whenever SAGEMAKER_PROGRAM is set, even to "": it
+    imports `ServingEnv().module_name` unless that is None (aws/sagemaker-xgboost-container, branch 1.7-1,
+    src/sagemaker_xgboost_container/serving.py `main`; aws/sagemaker-containers v2.8.6.post2,
+    src/sagemaker_containers/_env.py `_Env.__init__`: os.environ.get("SAGEMAKER_PROGRAM", None))."""
+    if "SAGEMAKER_PROGRAM" not in environment:
+        return
+    program = environment["SAGEMAKER_PROGRAM"]
+    if program == "":
+        raise StepFailed(f"{what}: the container environment sets SAGEMAKER_PROGRAM to an empty value, so the XGBoost "
+                         "serving container runs in script mode and fails importing the module '' "
+                         "(ValueError: Empty module name); remove SAGEMAKER_PROGRAM to serve with the built-in "
+                         "algorithm")
+    raise StepFailed(f"{what}: the container environment sets SAGEMAKER_PROGRAM={program!r} (script mode: the XGBoost "
+                     "serving container imports that user module); script-mode serving is not supported locally, "
+                     "remove SAGEMAKER_PROGRAM to serve with the built-in algorithm")
 
 
 def run_transform(context: StepContext) -> StepResult:
