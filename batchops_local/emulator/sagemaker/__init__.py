@@ -1,8 +1,9 @@
 """SageMaker: the model registry (`model_registry`: Create/Update/DeleteModelPackage(Group), state change
 events), pipeline executions (`pipeline_executions`: Start/Stop/Describe/ListPipelineExecution(s),
 ListPipelineExecutionSteps, handed to the local runner) and jobs (`jobs`: processing and training jobs stay
-InProgress until the runner reports their end, with ExitMessage and FailureReason). CreatePipeline,
-UpdatePipeline and the other pipeline and model calls are moto's own, unchanged.
+InProgress until the runner reports their end, with ExitMessage and FailureReason); `model_registry` also
+resolves CreateModel's ModelPackageName. CreatePipeline, UpdatePipeline and the other pipeline and model calls
+are moto's own, unchanged.
 
 Importing the package loads no moto; `install` applies the service's patches.
 """
