@@ -139,3 +139,23 @@ def test_missing_ground_truth_is_skipped_and_the_execution_succeeds(deployed, ap
     assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
     quality = step_result(deployed, contracts.INFERENCE, arn, Step.MODEL_QUALITY_CHECK)
     assert (quality.outcome, quality.value, quality.counts) == ("skipped", None, {"rows": 50, "matched": 0})
+
+
+@pytest.mark.parametrize(("threshold", "expected"), [(None, "passed"), (0.05, "failed")])
+def test_a_batch_under_a_long_key_is_scored_and_checked(deployed, approved, threshold, expected):
+    """An S3 key of ~600 characters (S3 allows 1,024 bytes) outgrows a ContainerArguments item (256 characters,
+    botocore sagemaker service-2.json ContainerArgument): no step may pass the batch location that way."""
+    settings, _ = deployed
+    day = "/".join([f"long{threshold}-" + "k" * 90] * 6)
+    key, body = inference_batch(deployed, day)
+    assert len(key) >= 600
+    parameters = {} if threshold is None else {contracts.PARAM_MODEL_QUALITY_THRESHOLD: threshold}
+    arn, status, steps = run(deployed, contracts.INFERENCE, key, body, **parameters)
+    assert steps[Step.BATCH_TRANSFORM]["StepStatus"] == "Succeeded", {
+        n: s.get("FailureReason") for n, s in steps.items()}
+    check = steps[Step.MODEL_QUALITY_CHECK]
+    assert check["StepStatus"] == "Succeeded", check.get("FailureReason")
+    quality = step_result(deployed, contracts.INFERENCE, arn, Step.MODEL_QUALITY_CHECK)
+    assert (quality.outcome, quality.counts) == (expected, {"rows": 200, "matched": 200})
+    assert quality.message.endswith(f"on 200 matched rows of s3://{settings.bucket}/{key}")
+    assert status == ("Succeeded" if expected == "passed" else "Failed")
