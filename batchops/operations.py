@@ -200,6 +200,14 @@ def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) ->
     return f"{getattr(settings.prefixes, DATA_KINDS[kind])}/{relative}"
 
 
+def processing_s3_uri_limit() -> int:
+    """Longest S3Uri a processing input takes, from botocore's SageMaker service model (shape S3Uri)."""
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    return int(model.shape_for("S3Uri").metadata["max"])
+
+
 def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None = None,
               overwrite: bool = False) -> DroppedObject:
     """Upload a checked CSV under the prefix of its kind; an existing key is kept unless `overwrite`."""
@@ -211,6 +219,10 @@ def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None 
                 if len(problems) > 1 else "")
         raise OperationError(problems[0] + more)
     bucket = settings.bucket
+    uri, limit = f"s3://{bucket}/{key}", processing_s3_uri_limit()
+    if len(uri) > limit:  # the pipelines read the object through processing inputs: refuse what their steps would
+        raise OperationError(f"{uri[:80]}...: {len(uri)} characters; a SageMaker processing input's S3Uri allows at "
+                             f"most {limit}, so the pipeline would fail at its first step: choose a shorter --as path")
     if not overwrite and object_exists(target, bucket, key):
         raise OperationError(f"s3://{bucket}/{key} already exists; choose another --as path or pass --overwrite "
                              "(the bucket is versioned: the previous version is kept)")

@@ -190,6 +190,17 @@ def test_data_drop_checks_the_schema_before_uploading(cli, seeded, tmp_path):
     assert escaped.exit_code == 2 and "a relative key path" in escaped.output
 
 
+def test_data_drop_refuses_a_key_the_pipelines_processing_inputs_cannot_take(cli, seeded, tmp_path):
+    batch = tmp_path / "batch.csv"
+    batch.write_text(BATCH)
+    long_path = "/".join(["p" * 200] * 5) + "/batch.csv"  # a valid S3 key, longer than a processing S3Uri allows
+    result = cli("data", "drop", str(batch), "--kind", "inference", "--as", long_path)
+    assert result.exit_code == 2
+    assert "a SageMaker processing input's S3Uri allows at most 1024" in result.output
+    listed = seeded["aws"].client("s3").list_objects_v2(Bucket=SETTINGS.bucket, Prefix="data/inference/p")
+    assert listed.get("KeyCount", 0) == 0
+
+
 def test_runs_list_show_logs_watch(cli, seeded):
     failed_id = _execution_id(seeded, SETTINGS.pipelines.training_name)
     passed_id = _execution_id(seeded, SETTINGS.pipelines.inference_name)
