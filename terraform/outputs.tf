@@ -3,13 +3,6 @@
 output "bucket_name" {
   description = "Data bucket."
   value       = module.storage.bucket_name
-
-  precondition {
-    # The stack does not manage an existing bucket's notification configuration: PutBucketNotificationConfiguration
-    # replaces all of it (other teams' notifications on apply, everything on destroy).
-    condition     = var.storage.create_bucket || var.storage.existing_bucket_eventbridge_acknowledged
-    error_message = "storage.create_bucket = false: the stack does not touch the bucket's notification configuration. Enable \"Send notifications to Amazon EventBridge\" on ${module.storage.bucket_name} yourself, then set storage.existing_bucket_eventbridge_acknowledged = true (docs/infrastructure.md)."
-  }
 }
 
 output "kms_key_arn" {

@@ -49,7 +49,7 @@ def test_ci_package_lambdas_prints_one_line_per_zip(cli, tmp_path):
     result = cli("ci", "package-lambdas", "--out", str(out))
     assert result.exit_code == 0, result.output
     zips = sorted(out.glob("*.zip"))
-    assert len(zips) == 2
+    assert [path.stem for path in zips] == ["approval_trigger", "notification", "retrain_trigger"]
     for path in zips:
         assert f"sha256 {hashlib.sha256(path.read_bytes()).hexdigest()}" in result.stdout
 
