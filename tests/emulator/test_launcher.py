@@ -41,8 +41,12 @@ def test_endpoint_environment_and_a_given_port(tmp_path):
             "AWS_MAX_ATTEMPTS": "2",
         }
         assert emulator.client("sts").get_caller_identity()["Account"] == "123456789012"
-    with socket.socket() as probe:  # the port is really released
+    with socket.socket() as probe:  # the port is really released: nothing listens on it any more
+        # SO_REUSEADDR lets the bind through closed connections still in TIME_WAIT (the kernel keeps
+        # those for a minute after the client's keep-alive sockets close); a live listener still refuses.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", port))
+        probe.listen()
 
 
 def test_a_taken_port_and_a_second_emulator_are_clear_errors(tmp_path):
