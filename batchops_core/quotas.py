@@ -1,8 +1,9 @@
 """AWS's documented quotas that botocore's service models do not carry, in one table.
 
-Each row names the AWS page that states it. The emulator enforces them (batchops_local/validation/quotas.py);
-rows marked `in_model` are also in botocore's service model and are enforced by the model check, kept here so
-that every size limit the stack depends on is readable in one place. Standard library only.
+Each row names the AWS page that states it. The emulator enforces the request-size rows
+(batchops_local/validation/quotas.py), the configuration check the tuning rows (batchops_core/settings.py); rows
+marked `in_model` are also in botocore's service model and are enforced by the model check, kept here so that
+every limit the stack depends on is readable in one place. Standard library only.
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ class Quota:
     service: str
     what: str
     limit: int
-    unit: str  # "bytes" or "entries"
+    unit: str  # "bytes", "characters", "entries" or "jobs"
     source: str  # the AWS documentation page that states it
     in_model: bool = False
+    # An adjustable quota: the account's default before an increase is granted; `limit` is then the most AWS
+    # grants. None: the limit is fixed.
+    default: int | None = None
 
 
 KIB = 1024
@@ -57,8 +61,31 @@ QUOTAS = (
           in_model=True),
 )
 
+# Automatic model tuning: "Default limits" and "Can be increased to" of the resource-limits table. Grid is left out:
+# the configuration refuses that strategy.
+_TUNING_LIMITS = "https://docs.aws.amazon.com/sagemaker/latest/dg/automatic-model-tuning-limits.html"
+QUOTAS += (
+    Quota("sagemaker.tuning_parallel_training_jobs", "sagemaker",
+          "parallel training jobs per hyperparameter tuning job (MaxParallelTrainingJobs)", 100, "jobs",
+          _TUNING_LIMITS, default=10),
+    Quota("sagemaker.tuning_training_jobs.Random", "sagemaker",
+          "training jobs per Random-search tuning job (MaxNumberOfTrainingJobs)", 10_000, "jobs", _TUNING_LIMITS,
+          default=750),
+    Quota("sagemaker.tuning_training_jobs.Bayesian", "sagemaker",
+          "training jobs per Bayesian-optimization tuning job (MaxNumberOfTrainingJobs)", 750, "jobs",
+          _TUNING_LIMITS),
+    Quota("sagemaker.tuning_training_jobs.Hyperband", "sagemaker",
+          "training jobs per Hyperband tuning job (MaxNumberOfTrainingJobs)", 750, "jobs", _TUNING_LIMITS),
+)
+
 BY_KEY = {quota.key: quota for quota in QUOTAS}
 
 
 def limit(key: str) -> int:
     return BY_KEY[key].limit
+
+
+def default(key: str) -> int:
+    """The account's default before any increase (the limit itself for a fixed quota)."""
+    quota = BY_KEY[key]
+    return quota.limit if quota.default is None else quota.default

@@ -7,15 +7,24 @@ the key, what was expected and what was found (`ConfigError.problems`), never as
 from __future__ import annotations
 
 import difflib
+import functools
 import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 from pydantic_core import PydanticUndefined
 
-from batchops_core import contracts, metrics
+from batchops_core import contracts, metrics, quotas
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_DIR = PROJECT_ROOT / "env_files"
@@ -278,6 +287,15 @@ class ModelGates(_Strict):
             problem = metric.threshold_problem(getattr(self, key))
             if problem:
                 raise ValueError(f"{key}: {problem}")
+        # Registration must be at least as strict as the batch gate: a model that just passes registration would
+        # otherwise fail its first scored batch (and start retraining). Direction from the metric registry.
+        if not metric.passes(self.registration_threshold, self.model_quality_threshold):
+            direction = "higher" if metric.higher_is_better else "lower"
+            raise ValueError(
+                f"registration_threshold ({self.registration_threshold}) is looser than model_quality_threshold "
+                f"({self.model_quality_threshold}) for {self.metric} ({direction} is better): a registered model "
+                f"could fail its first batch; expected registration_threshold {metric.comparison} "
+                f"{self.model_quality_threshold}")
         if self.validation_fraction + self.test_fraction >= 0.9:
             raise ValueError("validation_fraction + test_fraction must leave at least 10% of rows for training")
         return self
@@ -323,6 +341,7 @@ class HpoRange(_Strict):
 
 
 _TUNING_OBJECTIVES = tuple(metrics.TUNING_OBJECTIVES)
+_TUNING_PARALLEL = "sagemaker.tuning_parallel_training_jobs"
 
 
 class Hpo(_Strict):
@@ -350,12 +369,22 @@ class Hpo(_Strict):
 
     @model_validator(mode="after")
     def _budget(self) -> Hpo:
+        for key, quota in (("max_jobs", self.max_jobs_quota), ("max_parallel_jobs", _TUNING_PARALLEL)):
+            value = getattr(self, key)
+            if value > quotas.limit(quota):
+                raise ValueError(f"{key} ({value}) exceeds SageMaker's limit of {quotas.limit(quota)} "
+                                 f"{quotas.BY_KEY[quota].what}")
         if self.max_parallel_jobs > self.max_jobs:
             raise ValueError(f"max_parallel_jobs ({self.max_parallel_jobs}) exceeds max_jobs ({self.max_jobs})")
         names = [r.name for r in self.ranges]
         if len(set(names)) != len(names):
             raise ValueError("each hyperparameter may have one range only")
         return self
+
+    @property
+    def max_jobs_quota(self) -> str:
+        """The quota (batchops_core.quotas) of max_jobs: it depends on the strategy."""
+        return f"sagemaker.tuning_training_jobs.{self.strategy}"
 
 
 class DataQuality(_Strict):
@@ -389,10 +418,41 @@ class Compute(_Strict):
 
     @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")
     @classmethod
-    def _instance(cls, value: str) -> str:
-        if not re.fullmatch(r"ml\.[a-z0-9]+\.[a-z0-9]+", value):
-            raise ValueError(f"a SageMaker instance type such as 'ml.m5.large', found '{value}'")
+    def _instance(cls, value: str, info: ValidationInfo) -> str:
+        # Each job kind has its own list: an instance type valid for training may not exist for processing.
+        kind = info.field_name.removesuffix("_instance_type")
+        valid = sagemaker_instance_types(kind)
+        if value not in valid:
+            others = [other for other in _INSTANCE_TYPE_SHAPES if value in sagemaker_instance_types(other)]
+            elsewhere = f"; it is one for {' and '.join(others)}" if others else ""
+            close = ", ".join(repr(c) for c in _close_instance_types(value, valid))
+            raise ValueError(f"'{value}' is not a SageMaker {kind} instance type (did you mean {close}?){elsewhere}")
         return value
+
+
+# The API enum of each job kind's instance types (botocore's SageMaker service model).
+_INSTANCE_TYPE_SHAPES = {"processing": "ProcessingInstanceType", "training": "TrainingInstanceType",
+                         "transform": "TransformInstanceType"}
+
+
+def _close_instance_types(value: str, valid: tuple[str, ...]) -> list[str]:
+    """Three valid types nearest `value`: the same family first, then the same size, then the most alike."""
+    family, _, size = value.rpartition(".")
+
+    def nearness(candidate: str) -> tuple[bool, bool, float]:
+        return (candidate.startswith(f"{family}."), candidate.endswith(f".{size}"),
+                difflib.SequenceMatcher(None, value, candidate).ratio())
+
+    return sorted(valid, key=nearness, reverse=True)[:3]
+
+
+@functools.cache
+def sagemaker_instance_types(kind: str) -> tuple[str, ...]:
+    """The instance types SageMaker accepts for `kind` (processing, training incl. tuning, transform)."""
+    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
+
+    shapes = create_loader().load_service_model("sagemaker", "service-2")["shapes"]
+    return tuple(shapes[_INSTANCE_TYPE_SHAPES[kind]]["enum"])
 
 
 class Pipelines(_Strict):
@@ -492,6 +552,19 @@ class Notifications(_Strict):
         if value and not _SECRET_NAME.match(value):
             raise ValueError(f"empty or a Secrets Manager secret name, found '{value}'")
         return value
+
+    @property
+    def has_receiver(self) -> bool:
+        return bool(self.recipients or self.slack_webhook_secret_name)
+
+    @model_validator(mode="after")
+    def _someone_receives(self) -> Notifications:
+        # Rules written in the file say messages are wanted; with nobody to receive them they go nowhere.
+        # (Left at the defaults, an empty list is legitimate: Settings.warnings() mentions it.)
+        if "rules" in self.model_fields_set and any(not r.mute for r in self.rules) and not self.has_receiver:
+            raise ValueError("rules are configured but nobody receives them: recipients is empty and "
+                             "slack_webhook_secret_name is unset; add a recipient or remove the rules")
+        return self
 
 
 class Schedule(_Strict):
@@ -616,6 +689,25 @@ class Settings(_Strict):
             raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
         return self
 
+    def warnings(self) -> list[tuple[str, str]]:
+        """Legitimate but suspicious values as (key path, text); the checker prints them, they do not fail."""
+        found = []
+        gates = self.model
+        if gates.registration_threshold == gates.model_quality_threshold:
+            found.append(("model.registration_threshold", f"equals model_quality_threshold "
+                          f"({gates.registration_threshold}): a model registered at the threshold fails the first "
+                          "batch that scores slightly worse"))
+        for key, quota in (("max_jobs", self.hpo.max_jobs_quota), ("max_parallel_jobs", _TUNING_PARALLEL)):
+            value = getattr(self.hpo, key)
+            if value > quotas.default(quota):
+                found.append((f"hpo.{key}", f"{value} is above SageMaker's default quota of "
+                              f"{quotas.default(quota)} {quotas.BY_KEY[quota].what}: request an increase (up to "
+                              f"{quotas.limit(quota)}) before the first tuning run"))
+        if not self.notifications.has_receiver:
+            found.append(("notifications.recipients", "empty and no slack_webhook_secret_name: final execution "
+                          "statuses and failed steps reach nobody"))
+        return found
+
     # ---- derived values used across the project
 
     @property
@@ -685,12 +777,70 @@ def parse_tfvars(path: Path) -> dict[str, Any]:
         raise ConfigError([f"{path}: cannot be read: {exc}"]) from None
     options = hcl2.SerializationOptions(strip_string_quotes=True, with_comments=False, preserve_heredocs=False)
     try:
-        data = hcl2.loads(text, serialization_options=options)
+        tree = hcl2.parses_to_tree(text)
     except Exception as exc:  # python-hcl2 raises lark errors of several kinds
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError([f"{path}: not valid HCL: {first}"]) from None
+    # python-hcl2 keeps the last of two equal keys without a word; Terraform refuses the file.
+    duplicates = [f"{path}: {key}: defined {'twice' if len(lines) == 2 else f'{len(lines)} times'} "
+                  f"(lines {_and(lines)})"
+                  for key, lines in _duplicate_keys(tree)]
+    if duplicates:
+        raise ConfigError(duplicates)
+    data = hcl2.serialize(hcl2.transform(tree), serialization_options=options)
     data.pop("__comments__", None)
     return data
+
+
+def _duplicate_keys(node: Any, where: str = "") -> list[tuple[str, list[int]]]:
+    """(key path, line numbers) of every key given more than once in one block or object of the raw parse tree."""
+    from lark import Token, Tree
+
+    if not isinstance(node, Tree):
+        return []
+    found: list[tuple[str, list[int]]] = []
+    if node.data in ("body", "object"):
+        entries = [child for child in node.children if isinstance(child, Tree)
+                   and child.data in ("attribute", "object_elem", "block")]
+        lines: dict[str, list[int]] = {}
+        for entry in entries:
+            name = _entry_name(entry)
+            if name is not None and entry.data != "block":
+                lines.setdefault(name, []).append(entry.meta.line)
+        found += [(_join(where, name), numbers) for name, numbers in lines.items() if len(numbers) > 1]
+        for entry in entries:
+            name = _entry_name(entry)
+            value = entry.children[-1] if entry.data != "block" else entry
+            found += _duplicate_keys(value, _join(where, name or "?"))
+        return found
+    index = 0
+    for child in node.children:
+        if node.data == "tuple" and isinstance(child, Tree) and child.data != "new_line_or_comment":
+            found += _duplicate_keys(child, f"{where}[{index}]")
+            index += 1
+        elif not isinstance(child, Token):
+            found += _duplicate_keys(child, where)
+    return found
+
+
+def _entry_name(entry: Any) -> str | None:
+    """The key of an attribute or object element as the parser would read it; None if it is an expression."""
+    from lark import Token
+
+    key = entry.children[0]
+    tokens = [t for t in key.scan_values(lambda v: isinstance(v, Token))] if not isinstance(key, Token) else [key]
+    parts = [t for t in tokens if t.type in ("NAME", "STRING_CHARS")]
+    if len(parts) != 1 or len(tokens) > 3:  # a name, or a string of one part between its quotes
+        return None
+    return str(parts[0])
+
+
+def _join(where: str, name: str) -> str:
+    return f"{where}.{name}" if where else name
+
+
+def _and(numbers: list[int]) -> str:
+    return ", ".join(map(str, numbers[:-1])) + f" and {numbers[-1]}"
 
 
 def load_settings(env_or_path: str | Path) -> Settings:
@@ -713,11 +863,16 @@ def settings_from_data(data: dict[str, Any], path: Path) -> Settings:
 
 def check_env_file(env_or_path: str | Path) -> list[str]:
     """All problems of one env file, one line each; empty when the file is valid."""
+    return inspect_env_file(env_or_path)[0]
+
+
+def inspect_env_file(env_or_path: str | Path) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of one env file, one line each naming the file; warnings only of a valid file."""
     try:
-        load_settings(env_or_path)
+        settings = load_settings(env_or_path)
     except ConfigError as exc:
-        return exc.problems
-    return []
+        return exc.problems, []
+    return [], [f"{settings.source_file}: {key}: warning: {text}" for key, text in settings.warnings()]
 
 
 # ------------------------------------------------------------------------------------------- messages

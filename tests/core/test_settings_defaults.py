@@ -186,6 +186,6 @@ def test_a_mistyped_step_in_a_notification_rule_is_caught_with_a_suggestion(tmp_
     assert info.value.problems == [f"{tmp_path / 'x.tfvars'}: notifications.rules[0].step: a step name of the "
                                    "pipelines or a pattern, found 'ModelQualityViolatd' (did you mean "
                                    "'ModelQualityViolated'?)"]
-    ok = settings_from_data(_minimal() | {"notifications": {"rules": [{"step": "*Quality*", "status": "*"}]}},
-                            tmp_path / "x.tfvars")
+    notifications = {"recipients": ["ml-team@example.com"], "rules": [{"step": "*Quality*", "status": "*"}]}
+    ok = settings_from_data(_minimal() | {"notifications": notifications}, tmp_path / "x.tfvars")
     assert ok.notifications.rules[0].pipeline == "*"
