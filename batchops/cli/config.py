@@ -25,7 +25,7 @@ def config_check(targets: list[str] = typer.Argument(None, metavar="[ENV_OR_PATH
         for line in [*problems, *warnings]:
             console.print(line, soft_wrap=True, markup=False)
         if not problems:
-            console.print(f"{env_file_path(target)}: ok", markup=False)
+            console.print(f"{env_file_path(target)}: ok", soft_wrap=True, markup=False)
         failed = failed or bool(problems)
     if failed:
         raise typer.Exit(1)

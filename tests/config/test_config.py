@@ -3,12 +3,14 @@
 A broken case is a small override of the valid base `env_files/local.tfvars` (the reference that states every
 key): its first line `# expect: <text>` is the single error line it must produce; `# remove: <key path>` lines
 delete keys from the base; the rest is HCL deep-merged into the base (blocks merge key by key, lists and
-values replace).
+values replace). A suspicious case (`suspicious/`) is built the same way: a valid file whose `# expect:` line is
+the single warning it must produce.
 """
 
 from __future__ import annotations
 
 import copy
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -16,18 +18,22 @@ from typing import Any
 
 import pytest
 
+from batchops_core import metrics, quotas
 from batchops_core.settings import (
     ENV_DIR,
     ENVIRONMENTS,
     ConfigError,
     check_env_file,
+    inspect_env_file,
     load_settings,
     parse_tfvars,
+    sagemaker_instance_types,
     settings_from_data,
     validate_schedule_expression,
 )
 
 BROKEN = sorted((Path(__file__).parent / "broken").glob("*.tfvars"))
+SUSPICIOUS = sorted((Path(__file__).parent / "suspicious").glob("*.tfvars"))
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ENV_DIR / "local.tfvars"
 MAX_OVERRIDE_LINES = 12
@@ -86,7 +92,8 @@ def test_local_settings_expose_the_derived_values_other_parts_use():
 
 
 def test_broken_corpus_is_large_enough():
-    assert len(BROKEN) >= 23
+    assert len(BROKEN) >= 39
+    assert len(SUSPICIOUS) >= 4
 
 
 def test_the_base_of_the_broken_cases_is_valid():
@@ -109,6 +116,139 @@ def test_broken_file_gives_its_one_line_error(path):
     assert line.startswith(f"{path}: "), line
     assert expected in line, f"expected {expected!r} in {line!r}"
     assert "\n" not in line and "Traceback" not in line
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_every_environment_file_is_free_of_warnings(env):
+    assert inspect_env_file(env) == ([], [])
+
+
+@pytest.mark.parametrize("path", SUSPICIOUS, ids=lambda p: p.stem)
+def test_suspicious_file_is_valid_and_gives_its_one_warning(path):
+    lines = path.read_text().splitlines()
+    assert len(lines) <= MAX_OVERRIDE_LINES
+    settings = settings_from_data(apply_override(path), path)
+    warnings = [f"{key}: warning: {text}" for key, text in settings.warnings()]
+    assert warnings == [lines[0].removeprefix("# expect: ")]
+
+
+def _problems_and_warnings(tmp_path: Path, **blocks: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """The base with some blocks merged in, written to a file and checked like `batchops config check` does."""
+    path = tmp_path / "case.tfvars"
+    data = _merge(parse_tfvars(BASE), blocks)
+    try:
+        settings = settings_from_data(data, path)
+    except ConfigError as exc:
+        return [line.removeprefix(f"{path}: ") for line in exc.problems], []
+    return [], [f"{key}: {text}" for key, text in settings.warnings()]
+
+
+@pytest.mark.parametrize("name", metrics.METRIC_NAMES)
+def test_registration_must_be_at_least_as_strict_as_model_quality_in_the_metric_s_direction(name, tmp_path):
+    metric = metrics.get(name)
+    low, high = [t for t in (0.2, 0.5, 0.8, 2.0, 3.0) if metric.threshold_problem(t) is None][:2]
+    strict, loose = (high, low) if metric.higher_is_better else (low, high)
+
+    def gates(registration: float, quality: float) -> tuple[list[str], list[str]]:
+        return _problems_and_warnings(tmp_path, model={"metric": name, "registration_threshold": registration,
+                                                       "model_quality_threshold": quality})
+
+    problems, _ = gates(loose, strict)
+    assert len(problems) == 1 and problems[0].startswith(
+        f"model: registration_threshold ({loose}) is looser than model_quality_threshold ({strict}) for {name}")
+    assert gates(strict, loose) == ([], [])
+    assert gates(strict, strict) == ([], [f"model.registration_threshold: equals model_quality_threshold ({strict})"
+                                          ": a model registered at the threshold fails the first batch that scores "
+                                          "slightly worse"])
+
+
+@pytest.mark.parametrize("strategy", ["Random", "Bayesian", "Hyperband"])
+def test_hpo_budget_is_bounded_by_the_documented_tuning_limits(strategy, tmp_path):
+    jobs = quotas.limit(f"sagemaker.tuning_training_jobs.{strategy}")
+    parallel = quotas.limit("sagemaker.tuning_parallel_training_jobs")
+    at_limit = _problems_and_warnings(tmp_path, hpo={"strategy": strategy, "max_jobs": jobs, "max_parallel_jobs": 2})
+    assert at_limit[0] == []
+    over = _problems_and_warnings(tmp_path, hpo={"strategy": strategy, "max_jobs": jobs + 1})[0]
+    assert len(over) == 1 and over[0].startswith(f"hpo: max_jobs ({jobs + 1}) exceeds SageMaker's limit of {jobs} ")
+    assert _problems_and_warnings(tmp_path, hpo={"strategy": strategy, "max_jobs": jobs,
+                                                 "max_parallel_jobs": parallel})[0] == []
+    over = _problems_and_warnings(tmp_path, hpo={"strategy": strategy, "max_jobs": jobs,
+                                                 "max_parallel_jobs": parallel + 1})[0]
+    assert len(over) == 1 and over[0].startswith(f"hpo: max_parallel_jobs ({parallel + 1}) exceeds SageMaker's "
+                                                 f"limit of {parallel} ")
+
+
+def test_the_tuning_limits_name_the_aws_page():
+    for key in ("sagemaker.tuning_parallel_training_jobs", "sagemaker.tuning_training_jobs.Random",
+                "sagemaker.tuning_training_jobs.Bayesian", "sagemaker.tuning_training_jobs.Hyperband"):
+        assert quotas.BY_KEY[key].source.startswith("https://docs.aws.amazon.com/sagemaker/"), key
+        assert quotas.default(key) <= quotas.limit(key)
+
+
+def test_instance_types_are_botocore_s_enum_of_each_job_kind():
+    import botocore.session
+
+    model = botocore.session.get_session().get_service_model("sagemaker")
+    for kind, shape in (("processing", "ProcessingInstanceType"), ("training", "TrainingInstanceType"),
+                        ("transform", "TransformInstanceType")):
+        assert sagemaker_instance_types(kind) == tuple(model.shape_for(shape).enum)
+
+
+@pytest.mark.parametrize("kind", ["processing", "training", "transform"])
+def test_an_unknown_instance_type_names_key_value_and_three_valid_neighbours(kind, tmp_path):
+    problems, _ = _problems_and_warnings(tmp_path, compute={f"{kind}_instance_type": "ml.m5.larg"})
+    assert len(problems) == 1
+    line = problems[0]
+    assert line.startswith(f"compute.{kind}_instance_type: 'ml.m5.larg' is not a SageMaker {kind} instance type")
+    suggested = re.search(r"did you mean (.*)\?\)", line).group(1)
+    names = re.findall(r"'([^']+)'", suggested)
+    assert len(names) == 3 and "ml.m5.large" in names
+    assert all(name in sagemaker_instance_types(kind) and name.startswith("ml.m5.") for name in names)
+
+
+def test_an_instance_type_of_another_job_kind_says_where_it_is_valid(tmp_path):
+    training_only = next(t for t in sagemaker_instance_types("training")
+                         if t not in sagemaker_instance_types("transform")
+                         and t not in sagemaker_instance_types("processing"))
+    problems, _ = _problems_and_warnings(tmp_path, compute={"transform_instance_type": training_only})
+    assert len(problems) == 1 and problems[0].endswith("; it is one for training")
+
+
+def test_rules_need_someone_to_receive_them_and_slack_alone_is_enough(tmp_path):
+    nobody = {"recipients": [], "slack_webhook_secret_name": ""}
+    problems, _ = _problems_and_warnings(tmp_path, notifications=nobody)
+    assert problems == ["notifications: rules are configured but nobody receives them: recipients is empty and "
+                        "slack_webhook_secret_name is unset; add a recipient or remove the rules"]
+    slack = {"recipients": [], "slack_webhook_secret_name": "abalone/slack-webhook"}
+    assert _problems_and_warnings(tmp_path, notifications=slack) == ([], [])
+    muted = {**nobody, "rules": [{"step": "*", "status": "*", "mute": True}]}
+    assert _problems_and_warnings(tmp_path, notifications=muted) == ([], [
+        "notifications.recipients: empty and no slack_webhook_secret_name: final execution statuses and failed "
+        "steps reach nobody"])
+
+
+def test_keys_defined_more_than_once_are_found_at_any_depth_with_their_lines(tmp_path):
+    path = tmp_path / "twice.tfvars"
+    path.write_text("\n".join([
+        'project = "a"',
+        "dataset = {",
+        "  columns = [",
+        '    { name = "x", type = "float" },',
+        '    { name = "y", type = "float",',
+        '      "name" = "z" },',
+        "  ]",
+        "}",
+        'project = "b"',
+        "# project = \"c\" (a comment is not a definition)",
+        'project = "d"',
+        "tags = { team = \"a\" }",
+        "labels = { team = \"a\" }",
+    ]) + "\n")
+    with pytest.raises(ConfigError) as info:
+        parse_tfvars(path)
+    assert info.value.problems == [f"{path}: project: defined 3 times (lines 1, 9 and 11)",
+                                   f"{path}: dataset.columns[1].name: defined twice (lines 5 and 6)"]
+    assert check_env_file(path) == info.value.problems
 
 
 def test_missing_file_is_a_clear_error(tmp_path):
@@ -149,3 +289,16 @@ def test_checker_command_exit_codes(tmp_path):
     assert lines[0] == f"{broken}: region: an AWS region such as 'us-east-1', found 'mars-1'"
     assert lines[1].endswith("local.tfvars: ok")
     assert bad.stderr == ""
+
+
+def test_checker_command_prints_warnings_and_still_passes(tmp_path):
+    suspicious = tmp_path / "suspicious.tfvars"
+    text = BASE.read_text()
+    suspicious.write_text(text.replace("registration_threshold  = 2.6", "registration_threshold  = 3.0", 1))
+    result = subprocess.run([sys.executable, "-m", "batchops.cli", "config", "check", str(suspicious)],
+                            capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.splitlines() == [
+        f"{suspicious}: model.registration_threshold: warning: equals model_quality_threshold (3.0): a model "
+        "registered at the threshold fails the first batch that scores slightly worse",
+        f"{suspicious}: ok"]
