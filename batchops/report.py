@@ -40,6 +40,7 @@ class Gate:
     name: str
     outcome: str  # pass | fail | warn | skipped
     detail: str
+    numbers: str = ""  # 'rmse 2.1000 <= 3.0, 40/40 rows' for a metric gate: what a one-line listing shows
 
 
 @dataclass(frozen=True)
@@ -88,7 +89,7 @@ def collect(target: AwsTarget, home: Path) -> ReportData:
     drift = []
     for execution in sorted(ops.list_executions(target), key=lambda e: e.start.timestamp() if e.start else 0):
         steps = ops.execution_steps(target, execution.arn)
-        executions.append(ExecutionView(execution, steps, _gates(target, execution, steps)))
+        executions.append(ExecutionView(execution, steps, gates(target, execution, steps)))
         check = next((s for s in steps if s.name == Step.DATA_QUALITY_CHECK and s.status in ("Succeeded", "Failed")),
                      None)
         if check:
@@ -155,13 +156,18 @@ def result_text(result: results.StepResult) -> str:
     """'rmse 3.4120, must be <= 3.0' (value formatted by the metric registry); the message when there is no value."""
     if not result.metric or result.value is None:
         return result.message
-    try:
-        metric = metrics.get(result.metric)
-        value, comparison = metric.format(result.value), result.comparison or metric.comparison
-    except metrics.MetricError:
-        value, comparison = f"{result.value:g}", result.comparison or "?"
+    value, comparison = _value_and_comparison(result)
     rule = f", must be {comparison} {result.threshold:g}" if result.threshold is not None else ""
     return f"{result.metric} {value}{rule}"
+
+
+def _value_and_comparison(result: results.StepResult) -> tuple[str, str]:
+    """The value as the metric registry formats it and the passing comparison ('<=' or '>=')."""
+    try:
+        metric = metrics.get(result.metric)
+        return metric.format(result.value), result.comparison or metric.comparison
+    except metrics.MetricError:  # a metric this version does not know: show the raw number
+        return f"{result.value:g}", result.comparison or "?"
 
 
 def _read_result(target: AwsTarget, execution: ops.Execution, step: str) -> tuple[results.StepResult | None, str]:
@@ -173,7 +179,9 @@ def _read_result(target: AwsTarget, execution: ops.Execution, step: str) -> tupl
     return result, "" if result else f"(result not available: {step} wrote no {contracts.OutputFile.STEP_RESULT})"
 
 
-def _gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> list[Gate]:
+def gates(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> list[Gate]:
+    """The quality gates this execution passed through (registration, data quality, model quality), as the report,
+    `runs show` and `runs list` show them."""
     by_name = {s.name: s for s in steps}
     return [gate for gate in (_registration_gate(target, execution, by_name),
                               _data_quality_gate(target, execution, by_name),
@@ -185,14 +193,15 @@ def _registration_gate(target: AwsTarget, execution: ops.Execution, by_name: dic
         return None
     result, problem = _read_result(target, execution, Step.EVALUATE)
     shown = result_text(result) if result else problem
+    numbers = result_numbers(result) if result else ""
     register = by_name.get(Step.REGISTER_MODEL)
     if register is not None:
         if register.status == "Succeeded":
-            return Gate("registration", "pass", f"{shown}: registered for approval")
-        return Gate("registration", "fail", f"{shown}: registration step {register.status}")
+            return Gate("registration", "pass", f"{shown}: registered for approval", numbers)
+        return Gate("registration", "fail", f"{shown}: registration step {register.status}", numbers)
     if Step.METRIC_ABOVE_THRESHOLD in by_name:
-        return Gate("registration", "fail", f"{shown}: not registered")
-    return Gate("registration", GATE_BADGES.get(result.outcome, "skipped") if result else "skipped", shown)
+        return Gate("registration", "fail", f"{shown}: not registered", numbers)
+    return Gate("registration", GATE_BADGES.get(result.outcome, "skipped") if result else "skipped", shown, numbers)
 
 
 def _data_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: dict[str, ops.Step]) -> Gate | None:
@@ -222,13 +231,35 @@ def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: di
     result, problem = _read_result(target, execution, Step.MODEL_QUALITY_CHECK)
     if result is None:
         return Gate("model quality", "skipped", problem)
-    detail = result_text(result)
+    detail = result_text(result) + _matched_rows(result)
     if result.outcome == results.FAILED:
         retraining = " (retraining starts)" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
         detail = f"{detail}: violated{retraining}"
     elif result.outcome == results.SKIPPED:
         detail = result.message
-    return Gate("model quality", GATE_BADGES[result.outcome], detail)
+    return Gate("model quality", GATE_BADGES[result.outcome], detail, result_numbers(result))
+
+
+def result_numbers(result: results.StepResult) -> str:
+    """'rmse 2.1000 <= 3.0, 40/40 rows': the metric, the run's threshold and the matched rows, for one line."""
+    if not result.metric or result.value is None:
+        return ""
+    value, comparison = _value_and_comparison(result)
+    text = f"{result.metric} {value}"
+    if result.threshold is not None:
+        text += f" {comparison} {result.threshold:g}"
+    matched, rows = result.counts.get("matched"), result.counts.get("rows")
+    if matched is not None:
+        text += f", {matched}/{rows} rows" if rows is not None else f", {matched} rows"
+    return text
+
+
+def _matched_rows(result: results.StepResult) -> str:
+    """', 990 of 1000 rows matched' from the model-quality counts (empty when the step wrote none)."""
+    matched, rows = result.counts.get("matched"), result.counts.get("rows")
+    if matched is None:
+        return ""
+    return f", {matched} of {rows} rows matched" if rows is not None else f", {matched} rows matched"
 
 
 def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step) -> list[FeatureDrift]:

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import typer
 from rich.markup import escape
-from rich.table import Table
+from rich.table import Column, Table
 
 from batchops import operations as ops
+from batchops import report
 from batchops.cli._base import CliState, command, console, fmt_seconds, fmt_status, fmt_time, group, state_of
 from batchops.errors import UserError
 from batchops_core.contracts import Step as StepName
@@ -20,7 +21,7 @@ def runs_list(
     pipeline: str = typer.Option(None, help="Only this pipeline (name or key)."),
     limit: int = typer.Option(20, min=1, help="Newest N executions."),
 ) -> None:
-    """Executions of the configured pipelines, newest first."""
+    """Executions of the configured pipelines, newest first, with their quality gates."""
     state = state_of(ctx)
     names = None
     if pipeline:
@@ -28,12 +29,33 @@ def runs_list(
         if names[0] not in state.settings.pipeline_names.values():
             raise UserError(f"--pipeline '{pipeline}': expected one of "
                             f"{', '.join(state.settings.pipeline_names.values())}")
-    table = Table("execution", "pipeline", "status", "started", "duration", "failure reason")
+    # An execution id is what people copy into `runs show` and a status is one word: never folded or cut, whatever
+    # the terminal width; the other cells wrap.
+    table = Table(Column("execution", no_wrap=True), "pipeline", Column("status", no_wrap=True),
+                  Column("started", min_width=10), "duration", "metric gate", "failure reason")
+    keys = {name: key for key, name in state.settings.pipeline_names.items()}  # 'inference' leaves room at 80 columns
     for execution in ops.list_executions(state.target, names)[:limit]:
-        table.add_row(execution.execution_id, execution.pipeline, fmt_status(execution.status),
-                      fmt_time(execution.start), fmt_seconds(execution.duration_seconds),
+        gates = report.gates(state.target, execution, ops.execution_steps(state.target, execution.arn))
+        table.add_row(execution.execution_id, keys.get(execution.pipeline, execution.pipeline),
+                      fmt_status(execution.status),
+                      fmt_time(execution.start), fmt_seconds(execution.duration_seconds), escape(_metric_gates(gates)),
                       escape(execution.failure_reason or ""))
     console.print(table)
+
+
+def _metric_gates(gates: list[report.Gate]) -> str:
+    """'pass rmse 2.1000 <= 3, 40/40 rows' for the gates that compare a metric (registration, model quality)."""
+    return "; ".join(f"{gate.outcome} {gate.numbers}" for gate in gates if gate.numbers)
+
+
+def _gates_table(gates: list[report.Gate]) -> Table:
+    table = Table("quality gate", "outcome", "metric, threshold, rows", title="quality gates")
+    for gate in gates:
+        table.add_row(gate.name, _GATE_STYLE.get(gate.outcome, gate.outcome), escape(gate.detail))
+    return table
+
+
+_GATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "warn": "[yellow]warn[/yellow]"}
 
 
 def _steps_table(execution: ops.Execution, steps: list[ops.Step]) -> Table:
@@ -48,10 +70,15 @@ def _steps_table(execution: ops.Execution, steps: list[ops.Step]) -> Table:
 @command(runs_app, "show")
 def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Execution id, id prefix or ARN.")
               ) -> None:
-    """Steps of one execution: status, duration, failure reason."""
+    """Steps of one execution (status, duration, failure reason) and its quality gates (metric, the run's
+    threshold, matched rows)."""
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
-    console.print(_steps_table(found, ops.execution_steps(state.target, found.arn)))
+    steps = ops.execution_steps(state.target, found.arn)
+    console.print(_steps_table(found, steps))
+    gates = report.gates(state.target, found, steps)
+    if gates:
+        console.print(_gates_table(gates))
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
 

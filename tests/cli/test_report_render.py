@@ -16,9 +16,9 @@ from batchops.report import (
     ExecutionView,
     Gate,
     ReportData,
-    _gates,
     _numeric_distance,
     compare_statistics,
+    gates,
     render,
     step_result,
 )
@@ -153,16 +153,17 @@ def step(name: str, status: str = "Succeeded", reason: str | None = None) -> ops
 def test_model_quality_violation_is_read_from_the_result_with_the_run_threshold(target):
     put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
         step="ModelQualityCheck", outcome="failed", message="rmse above threshold", metric="rmse", value=6.2,
-        threshold=3.25, comparison="<=", counts={"rows": 900}).to_json())
+        threshold=3.25, comparison="<=", counts={"rows": 900, "matched": 880}).to_json())
     steps = [step("DataQualityCheck"), step("ModelQualityCheck"), step("CheckModelQuality"),
              step("ModelQualityViolated", "Failed", "violated")]
-    gates = {g.name: g for g in _gates(target, INFERENCE, steps)}
-    assert gates["model quality"] == Gate("model quality", "fail",
-                                          "rmse 6.2000, must be <= 3.25: violated (retraining starts)")
-    assert gates["data quality"] == Gate("data quality", "pass", "no violations against the model's baseline")
-    page = render(ReportData("local", T0, "rmse", 2.6, 3.0, [ExecutionView(INFERENCE, steps, list(gates.values()))],
+    by_name = {g.name: g for g in gates(target, INFERENCE, steps)}
+    assert by_name["model quality"] == Gate(
+        "model quality", "fail", "rmse 6.2000, must be <= 3.25, 880 of 900 rows matched: violated (retraining starts)",
+        "rmse 6.2000 <= 3.25, 880/900 rows")
+    assert by_name["data quality"] == Gate("data quality", "pass", "no violations against the model's baseline")
+    page = render(ReportData("local", T0, "rmse", 2.6, 3.0, [ExecutionView(INFERENCE, steps, list(by_name.values()))],
                              [], [], []))
-    assert "rmse 6.2000, must be &lt;= 3.25: violated (retraining starts)" in page
+    assert "rmse 6.2000, must be &lt;= 3.25, 880 of 900 rows matched: violated (retraining starts)" in page
 
 
 def test_passed_and_skipped_model_quality(target):
@@ -170,11 +171,11 @@ def test_passed_and_skipped_model_quality(target):
     put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
         step="ModelQualityCheck", outcome="passed", message="ok", metric="r2", value=0.81234, threshold=0.5,
         comparison=">=").to_json())
-    [gate] = _gates(target, INFERENCE, steps)
+    [gate] = gates(target, INFERENCE, steps)
     assert (gate.outcome, gate.detail) == ("pass", "r2 0.8123, must be >= 0.5")
     put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
         step="ModelQualityCheck", outcome="skipped", message="no ground truth for this batch").to_json())
-    [gate] = _gates(target, INFERENCE, steps)
+    [gate] = gates(target, INFERENCE, steps)
     assert (gate.outcome, gate.detail) == ("skipped", "no ground truth for this batch")
 
 
@@ -183,22 +184,22 @@ def test_registration_gate_reads_the_evaluate_result(target):
         step="Evaluate", outcome="failed", message="m", metric="rmse", value=2.91, threshold=2.6,
         comparison="<=").to_json())
     steps = [step("Train"), step("Evaluate"), step("CheckMetric"), step("MetricAboveThreshold", "Failed")]
-    assert _gates(target, TRAINING, steps) == [
-        Gate("registration", "fail", "rmse 2.9100, must be <= 2.6: not registered")]
+    assert gates(target, TRAINING, steps) == [
+        Gate("registration", "fail", "rmse 2.9100, must be <= 2.6: not registered", "rmse 2.9100 <= 2.6")]
 
 
 def test_missing_or_malformed_result_is_stated_not_raised(target):
     steps = [step("ModelQualityCheck"), step("CheckModelQuality")]
-    [gate] = _gates(target, INFERENCE, steps)
+    [gate] = gates(target, INFERENCE, steps)
     assert (gate.outcome, gate.detail) == ("skipped", "(result not available: ModelQualityCheck wrote no result.json)")
     uri = put_result(target, INFERENCE, "ModelQualityCheck", '{"schema_version": 7}')
     with pytest.raises(ops.OperationError, match=f"{uri}: schema_version 7, this reader understands 1"):
         step_result(target, INFERENCE, "ModelQualityCheck")
-    [gate] = _gates(target, INFERENCE, steps)
+    [gate] = gates(target, INFERENCE, steps)
     assert gate.outcome == "skipped" and gate.detail.startswith(f"(result not available: {uri}: schema_version 7")
 
 
 def test_a_broken_model_quality_check_is_a_failed_gate_with_its_reason(target):
     steps = [step("ModelQualityCheck", "Failed", "ground truth has no column rings")]
-    assert _gates(target, INFERENCE, steps) == [
+    assert gates(target, INFERENCE, steps) == [
         Gate("model quality", "fail", "ModelQualityCheck failed: ground truth has no column rings")]

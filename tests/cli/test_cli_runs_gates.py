@@ -1,0 +1,102 @@
+"""`runs list` and `runs show` put the numbers of a run's metric gates where people look: the metric, the threshold
+the run used and the matched rows, read from the deciding steps' result.json; execution ids are never cut."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime, timedelta
+
+import boto3
+import pytest
+from moto import mock_aws
+from typer.testing import CliRunner
+
+from batchops import operations as ops
+from batchops.aws_session import AwsTarget
+from batchops.cli import app
+from batchops.cli._base import CliState
+from batchops_core.contracts import Step
+from batchops_core.results import StepResult
+from batchops_core.settings import load_settings
+
+SETTINGS = load_settings("local")
+T0 = datetime(2026, 12, 6, 9, 0, tzinfo=UTC)
+# An execution id must survive an 80-column terminal whole: people copy it into `runs show`.
+LONG_ID = "k3x9q2m7w1zt"  # 12 characters, as SageMaker and the emulator name executions
+INFERENCE = ops.Execution(SETTINGS.pipelines.inference_name,
+                          f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{SETTINGS.pipelines.inference_name}"
+                          f"/execution/{LONG_ID}", "Failed", T0, T0 + timedelta(seconds=42))
+TRAINING = ops.Execution(SETTINGS.pipelines.training_name,
+                         f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{SETTINGS.pipelines.training_name}"
+                         "/execution/train01", "Succeeded", T0, T0 + timedelta(seconds=30))
+STEPS = {
+    INFERENCE.arn: [ops.Step(name, status, T0, T0 + timedelta(seconds=5), reason) for name, status, reason in (
+        (Step.MODEL_QUALITY_CHECK, "Succeeded", None), (Step.CHECK_MODEL_QUALITY, "Succeeded", None),
+        (Step.MODEL_QUALITY_VIOLATED, "Failed", "violated"))],
+    TRAINING.arn: [ops.Step(name, "Succeeded", T0, T0 + timedelta(seconds=5), None)
+                   for name in (Step.EVALUATE, Step.CHECK_METRIC, Step.REGISTER_MODEL)],
+}
+
+
+@pytest.fixture
+def target(monkeypatch):
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    with mock_aws():
+        aws = AwsTarget(SETTINGS, boto3.Session(region_name="us-east-1"))
+        aws.client("s3").create_bucket(Bucket=SETTINGS.bucket)
+        monkeypatch.setattr(CliState, "target", property(lambda self: aws))
+        monkeypatch.setattr(ops, "list_executions", lambda _target, _names=None: [INFERENCE, TRAINING])
+        monkeypatch.setattr(ops, "find_execution", lambda _target, ref: {LONG_ID: INFERENCE}.get(ref, TRAINING))
+        monkeypatch.setattr(ops, "execution_steps", lambda _target, arn: STEPS[arn])
+        yield aws
+
+
+def put_result(target: AwsTarget, execution: ops.Execution, result: StepResult) -> None:
+    key = (f"{SETTINGS.prefixes.outputs}/{execution.pipeline}/{execution.execution_id}/{result.step}"
+           "/result/result.json")
+    target.client("s3").put_object(Bucket=SETTINGS.bucket, Key=key, Body=result.to_json().encode())
+
+
+def cli(*args: str, width: int = 160):
+    return CliRunner(env={"COLUMNS": str(width)}).invoke(app, ["--env", "local", *args])
+
+
+def test_runs_show_prints_metric_threshold_and_matched_rows(target):
+    put_result(target, INFERENCE, StepResult(
+        step=Step.MODEL_QUALITY_CHECK, outcome="failed", message="rmse above threshold", metric="rmse", value=6.2,
+        threshold=3.25, comparison="<=", counts={"rows": 1000, "matched": 990}))
+    shown = cli("runs", "show", LONG_ID)
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())  # the table's cells, wrapping undone
+    assert "quality gates" in text
+    assert "model quality fail rmse 6.2000, must be <= 3.25, 990 of 1000 rows matched: violated" in text
+
+
+def test_runs_list_has_the_metric_gate_column_and_whole_execution_ids(target):
+    put_result(target, INFERENCE, StepResult(
+        step=Step.MODEL_QUALITY_CHECK, outcome="passed", message="ok", metric="rmse", value=2.1, threshold=3.0,
+        comparison="<=", counts={"rows": 40, "matched": 40}))
+    put_result(target, TRAINING, StepResult(
+        step=Step.EVALUATE, outcome="passed", message="ok", metric="rmse", value=2.4, threshold=2.6,
+        comparison="<=", counts={"rows": 300}))
+    listed = cli("runs", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "metric gate" in listed.output
+    assert re.search(rf"{LONG_ID}\s+│ inference\s+│ Failed .*│ pass rmse 2.1000 <= 3, 40/40 rows\s+│", listed.output)
+    assert re.search(r"train01\s+│ training\s+│ Succeeded .*│ pass rmse 2.4000 <= 2.6\s+│", listed.output)
+    narrow = cli("runs", "list", width=80)
+    assert narrow.exit_code == 0, narrow.output
+    assert re.search(rf"│ {LONG_ID} │ .* │ Failed +│", narrow.output)  # whole, on one line
+    assert re.search(r"│ Succeeded +│", narrow.output)
+
+
+def test_a_run_without_results_lists_no_numbers_and_says_why_in_show(target):
+    listed = cli("runs", "list")
+    assert listed.exit_code == 0, listed.output
+    assert "rmse" not in listed.output
+    shown = cli("runs", "show", LONG_ID)
+    text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())
+    assert "model quality skipped (result not available: ModelQualityCheck wrote no result.json)" in text
