@@ -108,13 +108,11 @@ def transform_features(table, schema, artefact: dict) -> np.ndarray:
 
 def split_indices(count: int, validation_fraction: float, test_fraction: float, seed: int):
     """Seeded shuffle, then test, validation and train slices (RandomState: same order on numpy 1.x and 2.x)."""
+    problem = steplib.split_problem(count, validation_fraction, test_fraction)
+    if problem:
+        raise StepFailure(problem)
     order = np.random.RandomState(seed).permutation(count)
-    test_count = int(round(count * test_fraction))
-    validation_count = int(round(count * validation_fraction))
-    train_count = count - test_count - validation_count
-    if min(test_count, validation_count, train_count) < 1:
-        raise StepFailure(f"{count} row(s) cannot be split into train/validation/test with fractions "
-                          f"{validation_fraction} (validation) and {test_fraction} (test): provide more rows")
+    _, validation_count, test_count = steplib.split_sizes(count, validation_fraction, test_fraction)
     test = np.sort(order[:test_count])
     validation = np.sort(order[test_count:test_count + validation_count])
     train = np.sort(order[test_count + validation_count:])
@@ -146,11 +144,20 @@ def run_train(args, schema) -> None:
     files = input_files(steplib.processing_path("input", "data"), "training input")
     if args.feedback_uri:
         files += feedback_files(args.feedback_uri, args.region)
-    required = [c for c in schema.columns if c != schema.record_key]
-    table = steplib.read_tables(files, schema, required=required, optional=[schema.record_key])
+    # The shared validation (`batchops data check` runs the same): every problem, or a table to train on.
+    check = steplib.DataCheck(schema, "training", split=(args.validation_fraction, args.test_fraction))
+    table = steplib.Table(schema.columns)
+    for path, name in files:
+        for chunk in check.chunks(path, name, chunk_rows=None):
+            table.extend(chunk)
+    check.raise_problems("the training data")
     target = steplib.numeric_column(table, schema.target, integer=schema.types[schema.target] == "integer",
                                     allow_missing=False)
     train, validation, test = split_indices(len(table), args.validation_fraction, args.test_fraction, args.seed)
+    for name, rows in (("train", train), ("validation", validation), ("test", test)):
+        problem = steplib.target_problem(target[rows], schema.target, f"the {name} split")
+        if problem:  # a constant test split would make any metric "perfect"; a constant train split teaches nothing
+            raise StepFailure(f"{problem} (split with seed {args.seed}): provide more varied rows")
     artefact = fit_preprocessing(table.take(train), schema)
     features = transform_features(table, schema, artefact)
     output = steplib.processing_path("output")
@@ -167,23 +174,23 @@ def run_train(args, schema) -> None:
 def run_transform(args, schema) -> None:
     artefact = load_artefact(steplib.processing_path("input", "preprocessing"), schema)
     files = input_files(steplib.processing_path("input", "data"), "batch")
-    required = [schema.record_key, *schema.features]
-    seen: dict[str, tuple[str, int]] = {}
     output = steplib.processing_path("output")
     total = 0
+    # The shared validation (`batchops data check` runs the same), in chunks: memory stays flat however large the
+    # batch (record keys are kept as 8-byte hashes, to find duplicates). After a problem, rows are only checked.
+    check = steplib.DataCheck(schema, "inference")
     for path, name in files:
         relative = name if name.lower().endswith(".csv") else name + ".csv"
-        # In chunks: memory stays flat however large the batch (only the record keys are kept, to check them).
-        chunks = steplib.read_table_chunks(path, schema, required=required, optional=[schema.target],
-                                           display_name=name, chunk_rows=args.chunk_rows)
-        for number, table in enumerate(chunks):
-            _check_keys(table, schema.record_key, seen)
+        for number, table in enumerate(check.chunks(path, name, chunk_rows=args.chunk_rows)):
+            if check.problems:
+                continue
             features = transform_features(table, schema, artefact)
             steplib.write_matrix(output / "transform" / relative, features, keys=table.values[schema.record_key],
                                  append=number > 0)
             steplib.write_csv(output / "dataquality" / relative, table.rows(schema.features),
                               header=None if number else schema.features, append=number > 0)
             total += len(table)
+    check.raise_problems("the batch")
     print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
     if args.comparison_threshold is not None:
         write_check_constraints(args, steplib.processing_path("input", "baseline_constraints"),
@@ -210,21 +217,6 @@ def write_check_constraints(args, source_dir: Path, target: Path) -> None:
                         categorical_comparison_threshold=args.comparison_threshold,
                         categorical_drift_method=args.categorical_drift_method)
     steplib.write_json(target, constraints)
-
-
-def _check_keys(table, key_column: str, seen: dict[str, tuple[str, int]]) -> None:
-    """Record keys join predictions to ground truth: each must be present and unique in the batch."""
-    problems = []
-    for index, key in enumerate(table.values[key_column]):
-        if key == "":
-            problems.append(f"{table.where(index)} (empty)")
-        elif key in seen:
-            problems.append(f"{table.where(index)} ('{key}' also at {seen[key][0]} line {seen[key][1]})")
-        else:
-            seen[key] = table.origins[index]
-    if problems:
-        raise StepFailure(f"record key '{key_column}' must be present and unique: "
-                          + ", ".join(problems[:5]) + (f" and {len(problems) - 5} more" if len(problems) > 5 else ""))
 
 
 def parse_args(argv: list[str] | None):

@@ -26,7 +26,8 @@ from batchops_core.contracts import DATASET_SCHEMA_FILE, DATASET_SCHEMA_INPUT, S
 from batchops_core.results import StepResult
 
 NUMERIC_TYPES = ("integer", "float")
-MAX_LISTED = 5  # problems listed per column before "... and N more"
+MAX_LISTED = 5  # problems listed in a failure reason before "(and N more)"
+DEFAULT_CHUNK_ROWS = 100_000
 
 
 # ------------------------------------------------------------------------------------------ paths, failures
@@ -175,7 +176,7 @@ class Table:
 
     def where(self, index: int) -> str:
         name, line = self.origins[index]
-        return f"{name} line {line}"
+        return f"{name}:{line}"
 
 
 def list_files(directory: Path, suffix: str) -> list[Path]:
@@ -200,47 +201,75 @@ def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional:
 
 def read_table_chunks(path: Path, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
                       display_name: str | None = None, header: bool | None = None,
-                      chunk_rows: int | None = 100_000) -> Iterator[Table]:
+                      chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> Iterator[Table]:
     """Read one CSV in tables of at most `chunk_rows` rows (None: one table), checking columns and widths.
 
     With a header, columns are found by name (any order) and must be the required ones plus any optional ones.
     Without one, the row must hold the schema's columns in schema order, the optional ones possibly left out.
-    An empty file (or a header alone) yields one empty table.
+    An empty file (or a header alone) yields one empty table. The first problem is raised as a StepFailure
+    (`DataCheck` collects them all instead).
     """
     name = display_name or path.name
+    for columns, batch in _csv_batches(path, name, schema, required, optional, header, chunk_rows):
+        rows, ragged = _by_width(name, columns, batch)
+        if ragged:
+            raise StepFailure(problem_summary(ragged))
+        yield _table_of(name, columns, rows, required, optional)
+
+
+def _csv_batches(path: Path, name: str, schema: Schema, required: Sequence[str], optional: Sequence[str],
+                 header: bool | None, chunk_rows: int | None) -> Iterator[tuple[list[str], list]]:
+    """The file's columns (header or schema order checked) with each batch of (line, fields) rows.
+
+    Problems of the file as a whole (empty, header, first row, not UTF-8, not CSV) are StepFailures."""
     has_header = schema.header if header is None else header
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        rows = ((number, row) for number, row in enumerate(csv.reader(handle), start=1)
-                if len(row) > 1 or (row and row[0].strip()))
-        first = next(rows, None)
-        if has_header:
-            if first is None:
-                raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
-            columns = [cell.strip() for cell in first[1]]
-            _check_header(name, columns, required, optional)
-        else:
-            columns = _positional_columns(name, first, schema, required, optional)
-            rows = itertools.chain([first] if first else [], rows)
-        yielded = False
-        while True:
-            batch = list(itertools.islice(rows, chunk_rows)) if chunk_rows else list(rows)
-            if batch or not yielded:
-                yield _table_of(name, columns, batch, required, optional)
-                yielded = True
-            if not batch or chunk_rows is None:
-                return
+    reader = None
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as handle:
+            reader = csv.reader(handle)
+            rows = ((number, row) for number, row in enumerate(reader, start=1)
+                    if len(row) > 1 or (row and row[0].strip()))
+            first = next(rows, None)
+            if has_header:
+                if first is None:
+                    raise StepFailure(f"{name}: the file is empty (a header row is expected: {', '.join(required)})")
+                columns = [cell.strip() for cell in first[1]]
+                _check_header(name, columns, required, optional)
+            else:
+                columns = _positional_columns(name, first, schema, required, optional)
+                rows = itertools.chain([first] if first else [], rows)
+            yielded = False
+            while True:
+                batch = list(itertools.islice(rows, chunk_rows)) if chunk_rows else list(rows)
+                if batch or not yielded:
+                    yield columns, batch
+                    yielded = True
+                if not batch or chunk_rows is None:
+                    return
+    except UnicodeDecodeError as error:
+        raise StepFailure(f"{name}: not UTF-8 text ({error.reason} at byte {error.start} of a block)") from None
+    except csv.Error as error:  # e.g. a NUL byte, an unterminated quote, a field beyond the csv module's limit
+        raise StepFailure(f"{name}:{reader.line_num if reader else 1}: not a valid CSV row ({error})") from None
+
+
+def _by_width(name: str, columns: list[str], batch: list) -> tuple[list, list[str]]:
+    """The rows with one field per column, and a problem line for every other row."""
+    width = len(columns)
+    if all(len(row) == width for _, row in batch):
+        return batch, []
+    good = [(number, row) for number, row in batch if len(row) == width]
+    ragged = [f"{name}:{number}: {len(row)} fields, expected {width} ({', '.join(columns)})"
+              for number, row in batch if len(row) != width]
+    return good, ragged
 
 
 def _table_of(name: str, columns: list[str], rows: list, required: Sequence[str],
               optional: Sequence[str]) -> Table:
-    bad_width = [number for number, row in rows if len(row) != len(columns)]
-    if bad_width:
-        raise StepFailure(f"{name}: expected {len(columns)} fields per row ({', '.join(columns)}); "
-                          f"{_list_some([f'line {n}' for n in bad_width])} differ")
+    """A Table of rows whose widths were checked (`_by_width`)."""
     kept = [c for c in columns if c in required or c in optional]
     table = Table(kept)
     # Column-wise (transposed once) rather than cell by cell: several times faster on large files.
-    # Widths were checked above; zip(strict=) would need Python 3.10 (containers run older ones).
+    # Widths were checked before; zip(strict=) would need Python 3.10 (containers run older ones).
     cells = list(zip(*(row for _, row in rows))) if rows else [() for _ in columns]  # noqa: B905
     for column in kept:
         table.values[column] = [value.strip() for value in cells[columns.index(column)]]
@@ -292,39 +321,281 @@ def read_tables(files: list[tuple[Path, str]], schema: Schema, *, required: Sequ
     return table
 
 
-def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: bool) -> np.ndarray:
-    """The column as float64 (missing = NaN); a StepFailure lists the offending rows."""
-    values = table.values[column]
-    try:  # the common case, converted in C; a bad value sends us to the row-by-row check below
-        out = np.array([v if v else "nan" for v in values], dtype=np.float64)
+def number_problem(text: str, *, integer: bool, allow_missing: bool) -> str | None:
+    """What is wrong with one cell of a numeric column, None if nothing."""
+    if text == "":
+        return None if allow_missing else "empty (a value is required)"
+    try:
+        number = float(text)
     except ValueError:
-        out = None
-    if out is not None:
-        empty = np.array([v == "" for v in values], dtype=bool)
-        bad_number = (~empty & ~np.isfinite(out)) | (~empty & integer & (out != np.floor(out)))
-        if not bad_number.any() and (allow_missing or not empty.any()):
-            return out
-    bad: list[str] = []
-    for index, text in enumerate(values):
-        if text == "":
-            if not allow_missing:
-                bad.append(f"{table.where(index)} (empty)")
-            continue
-        try:
-            number = float(text)
+        return f"'{text}' is not a number"
+    if not math.isfinite(number):
+        return f"'{text}' is not finite"
+    if abs(number) > MAX_ABS_VALUE:
+        return (f"'{text}' is too large: numbers must be at most {MAX_ABS_VALUE:.8g} in magnitude (XGBoost reads "
+                "them as 32-bit floats)")
+    if integer and number != math.floor(number):
+        return f"'{text}' is not a whole number"
+    return None
+
+
+def numeric_values(table: Table, column: str, *, integer: bool, allow_missing: bool,
+                   limit: int | None = None) -> tuple[np.ndarray, list[str]]:
+    """The column as float64 (missing or bad = NaN) and a problem line for each bad cell (at most `limit`)."""
+    values = table.values[column]
+    with np.errstate(all="ignore"):  # inf and NaN are looked for, never warned about
+        try:  # the common case, converted in C; a bad value sends us to the row-by-row check below
+            out = np.array([v if v else "nan" for v in values], dtype=np.float64)
         except ValueError:
-            bad.append(f"{table.where(index)} ('{text}')")
-            continue
-        if not math.isfinite(number) or (integer and number != int(number)):
-            bad.append(f"{table.where(index)} ('{text}')")
-    kind = "whole numbers" if integer else "numbers"
-    raise StepFailure(f"column '{column}' must hold {kind}" + ("" if allow_missing else " and is required")
-                      + f": {_list_some(bad)}")
+            out = None
+        if out is not None:
+            empty = np.array([v == "" for v in values], dtype=bool)
+            bad = ~empty & (~np.isfinite(out) | (np.abs(out) > MAX_ABS_VALUE) | (integer & (out != np.floor(out))))
+            if not bad.any() and (allow_missing or not empty.any()):
+                return out, []
+    out = np.full(len(values), np.nan)
+    problems: list[str] = []
+    for index, text in enumerate(values):
+        problem = number_problem(text, integer=integer, allow_missing=allow_missing)
+        if problem is None:
+            out[index] = float(text) if text else np.nan
+        elif limit is None or len(problems) < limit:
+            problems.append(f"{table.where(index)}: column '{column}': {problem}")
+    return out, problems
+
+
+def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: bool) -> np.ndarray:
+    """The column as float64 (missing = NaN); a StepFailure lists the offending cells."""
+    out, problems = numeric_values(table, column, integer=integer, allow_missing=allow_missing, limit=MAX_LISTED + 1)
+    if problems:
+        raise StepFailure(problem_summary(problems))
+    return out
+
+
+def problem_summary(problems: Sequence[str], more: bool = False) -> str:
+    """Problem lines as one failure reason: the first few, then how many more."""
+    shown = "; ".join(problems[:MAX_LISTED])
+    rest = len(problems) - MAX_LISTED
+    if rest > 0 or more:
+        shown += f" (and {max(rest, 0)}{'+' if more else ''} more)"
+    return shown
 
 
 def _list_some(items: list[str]) -> str:
     shown = ", ".join(items[:MAX_LISTED])
     return shown + (f" and {len(items) - MAX_LISTED} more" if len(items) > MAX_LISTED else "")
+
+
+# ------------------------------------------------------------------------------------------ data validation
+# The one validation of input data: Preprocess runs it on every file it reads (train and transform modes),
+# ModelQualityCheck on the ground truth, and `batchops data check|drop` on a file before anything is uploaded.
+
+DATA_KINDS = ("training", "inference", "ground-truth")
+MAX_PROBLEMS = 20  # problems collected before the check stops reading
+# XGBoost (training and the batch transform) reads features and labels as 32-bit floats: a larger magnitude would
+# become infinite. Below it the data-quality statistics (sums of values and of squared deviations in float64)
+# stay finite, so the DataQualityCheck never fails on "values too large to sum in 64-bit floating point".
+MAX_ABS_VALUE = float(np.finfo(np.float32).max)
+# Fewest rows each of the train, validation and test splits must get: what every registry metric needs to be
+# defined (r2 needs two different labels) and what the gates accept as a split.
+MIN_SPLIT_ROWS = 2
+# A target whose standard deviation is at most this share of its largest magnitude is "nearly constant": a model
+# learns nothing from it and scores a perfect metric on a test split of the same labels.
+NEAR_CONSTANT_RELATIVE_STD = 1e-9
+
+
+def kind_columns(schema: Schema, kind: str) -> tuple[list[str], list[str]]:
+    """(required, optional) columns of a CSV of this kind; with a header, in any order."""
+    if kind == "training":
+        return [c for c in schema.columns if c != schema.record_key], [schema.record_key]
+    if kind == "inference":
+        return [schema.record_key, *schema.features], [schema.target]
+    if kind == "ground-truth":  # other schema columns may be present and are ignored
+        return [schema.record_key, schema.target], schema.features
+    raise ValueError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+
+
+def split_sizes(count: int, validation_fraction: float, test_fraction: float) -> tuple[int, int, int]:
+    """Rows of the train, validation and test splits of `count` rows."""
+    test = int(round(count * test_fraction))
+    validation = int(round(count * validation_fraction))
+    return count - test - validation, validation, test
+
+
+def split_problem(count: int, validation_fraction: float, test_fraction: float) -> str | None:
+    if min(split_sizes(count, validation_fraction, test_fraction)) >= MIN_SPLIT_ROWS:
+        return None
+    return (f"{count} row(s) cannot be split into train/validation/test with fractions {validation_fraction} "
+            f"(validation) and {test_fraction} (test) so that each split gets at least {MIN_SPLIT_ROWS} rows: "
+            "provide more rows")
+
+
+class Moments:
+    """Count, mean, sum of squared deviations, min and max of numbers fed in blocks (NaN skipped)."""
+
+    def __init__(self):
+        self.count, self.mean, self.m2 = 0, 0.0, 0.0
+        self.min, self.max = math.inf, -math.inf
+
+    def add(self, values: np.ndarray) -> None:
+        values = values[~np.isnan(values)]
+        if not values.size:
+            return
+        block_mean = float(values.mean())
+        block_m2 = float(((values - block_mean) ** 2).sum())
+        total = self.count + values.size
+        delta = block_mean - self.mean
+        self.mean += delta * values.size / total
+        self.m2 += block_m2 + delta * delta * self.count * values.size / total
+        self.count = total
+        self.min, self.max = min(self.min, float(values.min())), max(self.max, float(values.max()))
+
+    def constant_problem(self, column: str, where: str) -> str | None:
+        """Why these values cannot be a target to learn from (constant or nearly so), None if they can."""
+        if self.count == 0:
+            return None
+        if self.min == self.max:
+            return (f"{where}: target column '{column}' is constant (every value is {format_number(self.min)}): "
+                    "a model would learn nothing and still score perfectly")
+        deviation = math.sqrt(max(self.m2, 0.0) / self.count)
+        if deviation <= NEAR_CONSTANT_RELATIVE_STD * max(abs(self.min), abs(self.max)):
+            return (f"{where}: target column '{column}' is nearly constant (standard deviation "
+                    f"{format_number(deviation)} around {format_number(self.mean)}): a model would learn nothing")
+        return None
+
+
+def target_problem(values: np.ndarray, column: str, where: str) -> str | None:
+    moments = Moments()
+    moments.add(np.asarray(values, dtype=np.float64))
+    return moments.constant_problem(column, where)
+
+
+class _KeyIndex:
+    """Record keys seen so far as sorted 64-bit hashes (8 bytes a row, not the keys themselves); a key whose hash
+    was seen before is a suspect, confirmed (and its lines found) by a second pass over the suspects only."""
+
+    def __init__(self):
+        self.hashes = np.empty(0, dtype=np.int64)
+        self.suspects: set[str] = set()
+
+    def add(self, keys: list[str]) -> None:
+        hashes = np.fromiter((hash(k) for k in keys), dtype=np.int64, count=len(keys))
+        ordered = np.sort(hashes)
+        repeated = set(ordered[1:][ordered[1:] == ordered[:-1]].tolist())
+        if self.hashes.size:
+            positions = np.minimum(np.searchsorted(self.hashes, hashes), self.hashes.size - 1)
+            repeated.update(hashes[self.hashes[positions] == hashes].tolist())
+        if repeated:
+            self.suspects.update(k for k, h in zip(keys, hashes.tolist()) if h in repeated)  # noqa: B905
+        # Two sorted runs: the stable sort (timsort) merges them in linear time.
+        self.hashes = np.sort(np.concatenate([self.hashes, ordered]), kind="stable")
+
+
+class DataCheck:
+    """Validate CSV files of one kind against the schema, streaming (memory stays flat but for 8 bytes a record
+    key): the columns (header or schema order), the width of every row, numbers (finite, whole where the schema
+    says integer, within MAX_ABS_VALUE), required values, unique record keys (inference, ground truth) and, for
+    training, a target that is not (nearly) constant and enough rows for every split.
+
+    `chunks()` yields each file's rows as Tables while recording problems (rows of a wrong width are left out);
+    `finish()` returns every problem line, `<file>:<line>: ...`. Reading stops after `max_problems`.
+    """
+
+    def __init__(self, schema: Schema, kind: str, *, split: tuple[float, float] | None = None,
+                 max_problems: int = MAX_PROBLEMS):
+        self.schema, self.kind, self.split, self.max_problems = schema, kind, split, max_problems
+        self.required, self.optional = kind_columns(schema, kind)
+        checked = self.required if kind == "ground-truth" else self.required + self.optional
+        self.numeric = [c for c in checked if c != schema.record_key and schema.is_numeric(c)]
+        self.problems: list[str] = []
+        self.truncated = False
+        self.rows = 0
+        self.files: list[tuple[Path, str]] = []
+        self.keys = _KeyIndex() if kind != "training" else None
+        self.target = Moments() if kind == "training" else None
+        self._finished = False
+
+    @property
+    def full(self) -> bool:
+        return len(self.problems) >= self.max_problems
+
+    def _add(self, problems: Sequence[str]) -> None:
+        room = self.max_problems - len(self.problems)
+        self.problems.extend(problems[:room])
+        self.truncated = self.truncated or len(problems) > room
+
+    def chunks(self, path: Path, name: str, chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> Iterator[Table]:
+        self.files.append((path, name))
+        try:
+            for columns, batch in _csv_batches(path, name, self.schema, self.required, self.optional, None,
+                                               chunk_rows):
+                if self.full:
+                    self.truncated = True
+                    return
+                rows, ragged = _by_width(name, columns, batch)
+                self._add(ragged)
+                table = _table_of(name, columns, rows, self.required, self.optional)
+                self._check(table)
+                yield table
+        except StepFailure as failure:
+            self._add([str(failure)])
+
+    def _check(self, table: Table) -> None:
+        for column in self.numeric:
+            required = column == self.schema.target and self.kind != "inference"
+            values, problems = numeric_values(table, column, integer=self.schema.types[column] == "integer",
+                                              allow_missing=not required, limit=self.max_problems)
+            self._add(problems)
+            if self.target is not None and column == self.schema.target:
+                self.target.add(values)
+        if self.keys is not None:
+            key = self.schema.record_key
+            keys = table.values[key]
+            self._add([f"{table.where(i)}: column '{key}': empty record key" for i, k in enumerate(keys) if k == ""])
+            self.keys.add([k for k in keys if k])
+        self.rows += len(table)
+
+    def finish(self) -> list[str]:
+        if self._finished:
+            return self._result()
+        self._finished = True
+        if not self.full and self.keys is not None and self.keys.suspects:
+            self._add(self._duplicates())
+        if not self.full and not self.problems and self.rows == 0:
+            self._add([f"{self.files[0][1]}: no data rows" if len(self.files) == 1
+                       else f"no data rows in any of the {len(self.files)} files"])
+        if not self.problems and self.target is not None:
+            where = self.files[0][1] if len(self.files) == 1 else f"{len(self.files)} files"
+            self._add([p for p in (self.target.constant_problem(self.schema.target, where),
+                                   split_problem(self.rows, *self.split) if self.split else None) if p])
+        return self._result()
+
+    def _result(self) -> list[str]:
+        return self.problems + ([f"(stopped after {self.max_problems} problems)"] if self.truncated else [])
+
+    def _duplicates(self) -> list[str]:
+        """Every later line of a key seen before, naming the first; a second pass that looks at suspects only."""
+        key, first, problems = self.schema.record_key, {}, []
+        for path, name in self.files:
+            for columns, batch in _csv_batches(path, name, self.schema, self.required, self.optional, None,
+                                               DEFAULT_CHUNK_ROWS):
+                index = columns.index(key)
+                for number, row in batch:
+                    if len(row) != len(columns) or row[index].strip() not in self.keys.suspects:
+                        continue
+                    value = row[index].strip()
+                    if value in first:
+                        problems.append(f"{name}:{number}: column '{key}': duplicate record key '{value}' "
+                                        f"(also at {first[value]})")
+                    else:
+                        first[value] = f"{name}:{number}"
+        return problems
+
+    def raise_problems(self, what: str) -> None:
+        """A StepFailure with the first problems of `what`, if there are any."""
+        self.finish()
+        if self.problems:
+            raise StepFailure(f"{what}: " + problem_summary(self.problems, more=self.truncated))
 
 
 def format_number(value: float) -> str:

@@ -128,8 +128,7 @@ def test_transform_mode_refuses_duplicate_record_keys(trained, tmp_path):
     write_rows(job.input("data") / "batch.csv", rows, ["order_id", *OTHER_FEATURES])
     result = job.run("preprocess.py", "--mode", "transform")
     assert result.returncode == 1
-    assert "record key 'order_id' must be present and unique" in result.message
-    assert "batch.csv line 4" in result.message and "also at batch.csv line 2" in result.message
+    assert "batch.csv:4: column 'order_id': duplicate record key '1' (also at batch.csv:2)" in result.message
 
 
 def test_transform_mode_refuses_an_artefact_of_another_schema(trained, tmp_path):
@@ -148,10 +147,12 @@ def test_transform_mode_refuses_an_artefact_of_another_schema(trained, tmp_path)
 @pytest.mark.parametrize("case,expected", [
     ("missing column", "data.csv: header does not match the configured schema: missing column(s) city"),
     ("unknown column", "unknown column(s) colour"),
-    ("not a number", "column 'distance_km' must hold numbers: data.csv line 3 ('far')"),
-    ("not whole", "column 'items' must hold whole numbers: data.csv line 2 ('2.5')"),
-    ("no target", "column 'delivery_minutes' must hold numbers and is required: data.csv line 4 (empty)"),
-    ("ragged row", "data.csv: expected 7 fields per row"),
+    ("not a number", "data.csv:3: column 'distance_km': 'far' is not a number"),
+    ("not whole", "data.csv:2: column 'items': '2.5' is not a whole number"),
+    ("no target", "data.csv:4: column 'delivery_minutes': empty (a value is required)"),
+    ("ragged row", "data.csv:14: 3 fields, expected 7 (order_id, distance_km, city, items, vehicle, weight_kg, "
+                   "delivery_minutes)"),
+    ("too large", "data.csv:5: column 'weight_kg': '1e308' is too large"),
 ])
 def test_schema_mismatch_fails_with_file_line_and_column(job, case, expected):
     rows = other_rows(12)
@@ -166,6 +167,8 @@ def test_schema_mismatch_fails_with_file_line_and_column(job, case, expected):
         rows[0]["items"] = "2.5"
     elif case == "no target":
         rows[2]["delivery_minutes"] = ""
+    elif case == "too large":
+        rows[3]["weight_kg"] = "1e308"
     path = write_rows(job.input("data") / "data.csv", rows, columns)
     if case == "ragged row":
         path.write_text(path.read_text() + "99,1.0,north\n")
@@ -238,4 +241,67 @@ def test_duplicate_keys_across_chunks_and_files_are_found(trained, tmp_path):
     write_rows(job.input("data") / "b.csv", other_rows(3, first_key=5), ["order_id", *OTHER_FEATURES])
     result = job.run("preprocess.py", "--mode", "transform", "--chunk-rows", "2")
     assert result.returncode == 1
-    assert "b.csv line 2 ('5' also at a.csv line 6)" in result.message
+    assert "b.csv:2: column 'order_id': duplicate record key '5' (also at a.csv:6)" in result.message
+
+
+def test_every_problem_of_the_training_data_is_named_not_only_the_first(job):
+    rows = other_rows(30)
+    rows[1]["distance_km"] = "far"
+    path = write_rows(job.input("data") / "data.csv", rows, COLUMNS)
+    path.write_text(path.read_text() + "99,1.0,north\n98,2.0\n")
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert result.message.startswith("the training data: ")
+    assert "data.csv:3: column 'distance_km': 'far' is not a number" in result.message
+    assert "data.csv:32: 3 fields, expected 7" in result.message and "data.csv:33: 2 fields" in result.message
+
+
+@pytest.mark.parametrize("labels,expected", [
+    (lambda i: "-5", "target column 'delivery_minutes' is constant (every value is -5)"),
+    (lambda i: f"{1e6 + (i % 2) * 1e-5:.5f}", "target column 'delivery_minutes' is nearly constant"),
+])
+def test_a_constant_target_is_refused(job, labels, expected):
+    # Issue 17 item 2: constant labels trained and registered a "perfect" model (rmse 0, r2 1).
+    rows = other_rows(60)
+    for index, row in enumerate(rows):
+        row["delivery_minutes"] = labels(index)
+    write_rows(job.input("data") / "data.csv", rows, COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert f"the training data: data.csv: {expected}" in result.message
+    assert not job.output("train").exists()
+
+
+def test_a_split_whose_target_is_constant_is_refused(job):
+    rows = other_rows(60)
+    for row in rows[1:]:
+        row["delivery_minutes"] = "30"  # one differing label: the whole file varies, the splits need not
+    write_rows(job.input("data") / "data.csv", rows, COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert "split: target column 'delivery_minutes' is constant (every value is 30)" in result.message
+    assert "(split with seed 3)" in result.message
+
+
+def test_each_split_needs_enough_rows_for_the_metrics(job):
+    # 12 rows at 0.1 test: one test row, on which r2 (and any deviation) is undefined.
+    write_rows(job.input("data") / "data.csv", other_rows(12), COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert "12 row(s) cannot be split into train/validation/test" in result.message
+    assert "each split gets at least 2 rows" in result.message
+
+
+def test_transform_mode_refuses_a_ragged_batch_and_huge_numbers(trained, tmp_path):
+    job = Job(tmp_path / "bad-batch", OTHER_SCHEMA)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    rows = other_rows(6, first_key=300)
+    rows[4]["distance_km"] = "-1e39"
+    path = write_rows(job.input("data") / "batch.csv", rows, ["order_id", *OTHER_FEATURES])
+    path.write_text(path.read_text() + "399,2.0\n")
+    result = job.run("preprocess.py", "--mode", "transform", "--chunk-rows", "2")
+    assert result.returncode == 1
+    assert "batch.csv:6: column 'distance_km': '-1e39' is too large" in result.message
+    assert "batch.csv:8: 2 fields, expected 6" in result.message
