@@ -151,6 +151,20 @@ def test_grid_tuning_rejects_continuous_ranges(runner, aws):
     assert "Grid search cannot enumerate continuous range 'eta'" in sink.last("Tune")["reason"]
 
 
+@pytest.mark.parametrize(("strategy", "max_jobs", "parallel", "reason"), [
+    ("Bayesian", 751, 1, "MaxNumberOfTrainingJobs 751 is above the 750 a Bayesian tuning job may run"),
+    ("Random", 10_001, 1, "MaxNumberOfTrainingJobs 10001 is above the 10000 a Random tuning job may run"),
+    ("Random", 2, 101, "MaxParallelTrainingJobs 101 is above the 100 a tuning job may run at once"),
+])
+def test_tuning_above_sagemakers_resource_limits_fails_before_any_training_job(runner, aws, strategy, max_jobs,
+                                                                               parallel, reason):
+    ranges = {"IntegerParameterRanges": [{"Name": "max_depth", "MinValue": "1", "MaxValue": "2"}]}
+    sink, request = runner.run([_tuning_step(aws, strategy, max_jobs, parallel, ranges)])
+    assert sink.last("Tune")["status"] == "Failed"
+    assert reason in sink.last("Tune")["reason"] and "automatic-model-tuning-limits" in sink.last("Tune")["reason"]
+    assert not aws.keys("ml/tuning")
+
+
 # ------------------------------------------------------------------------------------------- model + transform
 
 

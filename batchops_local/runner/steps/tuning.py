@@ -17,6 +17,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+from batchops_core import quotas
 from batchops_local.runner.errors import StepFailed, StepStopped
 from batchops_local.runner.executor import StepContext, StepResult
 from batchops_local.runner.expressions import to_text
@@ -64,6 +65,19 @@ def _scaled_draw(rng: random.Random, low: float, high: float, scaling: str) -> f
     if scaling == "ReverseLogarithmic":  # dense near 1: draw 1 - x on a log scale
         return 1 - math.exp(rng.uniform(math.log(1 - high), math.log(1 - low)))
     return rng.uniform(low, high)  # Linear, and Auto (SageMaker picks; linear is the neutral choice)
+
+
+def check_tuning_limits(what: str, strategy: str, max_jobs: int, max_parallel: int) -> None:
+    """SageMaker refuses a tuning job above its documented resource limits (the most an account can be granted;
+    batchops_core/quotas.py names the page); the configuration check refuses the same values earlier."""
+    per_strategy = quotas.BY_KEY.get(f"sagemaker.tuning_training_jobs.{strategy}")  # Grid: sized by its grid
+    if per_strategy is not None and max_jobs > per_strategy.limit:
+        raise StepFailed(f"{what}: ResourceLimitExceeded: MaxNumberOfTrainingJobs {max_jobs} is above the "
+                         f"{per_strategy.limit} a {strategy} tuning job may run ({per_strategy.source})")
+    parallel = quotas.BY_KEY["sagemaker.tuning_parallel_training_jobs"]
+    if max_parallel > parallel.limit:
+        raise StepFailed(f"{what}: ResourceLimitExceeded: MaxParallelTrainingJobs {max_parallel} is above the "
+                         f"{parallel.limit} a tuning job may run at once ({parallel.source})")
 
 
 def parse_ranges(config: dict[str, Any]) -> list[ParameterRange]:
@@ -139,6 +153,7 @@ def run_tuning(context: StepContext) -> StepResult:
     max_jobs = int(limits.get("MaxNumberOfTrainingJobs") or grid_size or 0)
     if max_jobs < 1:
         raise StepFailed(f"{what}: ResourceLimits.MaxNumberOfTrainingJobs must be at least 1")
+    check_tuning_limits(what, strategy, max_jobs, int(limits.get("MaxParallelTrainingJobs") or 1))
     parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs") or 1), max_jobs, os.cpu_count() or 1))
     cpu_share = max(1, (os.cpu_count() or 1) // parallel)
     seed = int(config["RandomSeed"]) if config.get("RandomSeed") is not None else \
