@@ -7,7 +7,7 @@ import urllib.parse
 from collections import namedtuple
 
 from lambdas.shared.outbound import post_form, read_secret, safe_url
-from lambdas.shared.runtime import ConfigurationError, env_flag, log, optional_env
+from lambdas.shared.runtime import ConfigurationError, env_flag, log, optional_env, register_secret
 
 TOKEN_SECRET_KEYS = ("token",)
 
@@ -27,6 +27,9 @@ def trigger_from_env() -> GitLabTrigger | None:
         return None
     names = ("GITLAB_URL", "GITLAB_PROJECT_ID", "GITLAB_REF", "GITLAB_TOKEN_SECRET_NAME")
     values = {name: optional_env(name) for name in names}
+    url_password = urllib.parse.urlsplit(values["GITLAB_URL"]).password
+    if url_password:  # credentials in the URL are secrets too (messages show the URL without them)
+        register_secret(url_password)
     missing = [name for name, value in values.items() if not value]
     if missing:
         raise ConfigurationError(f"GITLAB_TRIGGER_ENABLED is true but {', '.join(missing)} not set")

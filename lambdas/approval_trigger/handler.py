@@ -10,6 +10,11 @@
 The event's status is checked against the registry before acting, so a late redelivery of an old
 "Approved" never re-activates a version rejected since. Each event id is handled once; the decision is
 kept with the dedup marker so a retry after a partial failure finishes the same plan.
+
+The pointer switch comes first (the email and the deploy announce it). The email and the GitLab trigger are
+independent: when the trigger fails, the approval email still goes out and says so, the failure is logged and
+raised (Lambda retries the event, then sends it to the on-failure queue), and a retry repeats only the trigger;
+its later success is mailed once as a short follow-up.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from lambdas.shared.runtime import (
     ConfigurationError,
     EventError,
     bind_log_fields,
+    lambda_handler,
     log,
     optional_env,
     require_env,
@@ -35,6 +41,9 @@ if TYPE_CHECKING:
 
 FUNCTION = "approval_trigger"
 HANDLED_STATUSES = (registry.APPROVED, registry.REJECTED)
+# Side effects recorded per event id (lambdas.shared.claims): the approval email either reports the deploy or,
+# when the trigger failed, says it is pending; only in that case a follow-up reports the deploy's later start.
+MAIL_APPROVAL, MAIL_DEPLOY_PENDING, MAIL_DEPLOY_STARTED = "sns", "sns:deploy-pending", "sns:deploy-started"
 
 
 Settings = namedtuple("Settings", "project environment topic_arn dedup_table group inference_pipeline parameter gitlab")
@@ -53,6 +62,7 @@ def settings_from_env() -> Settings:
     )
 
 
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
     try:
@@ -81,10 +91,19 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
             return {"status": "unchanged", "reason": plan["reason"], "active_model": plan["previous"]}
         claim.once("ssm", lambda: _switch_pointer(settings.parameter, plan))
         deploy: dict[str, str] = {}
+        failure: Exception | None = None
         if settings.gitlab is not None and plan["action"] == "activate":
-            deploy = claim.remember("gitlab", lambda: trigger_pipeline(settings.gitlab, package.arn, package.version))
-        subject, body = message_for(package, settings, plan, deploy)
-        claim.once("sns", lambda: publish(settings.topic_arn, subject, body))
+            try:
+                deploy = claim.remember(
+                    "gitlab", lambda: trigger_pipeline(settings.gitlab, package.arn, package.version)
+                )
+            except Exception as exc:
+                failure = exc
+                log("error", f"GitLab deploy pipeline not triggered (the approval email still goes out; Lambda "
+                    f"retries the trigger): {exc}", error_type=type(exc).__name__)
+        _announce(claim, package, settings, plan, deploy, failure)
+        if failure is not None:
+            raise failure
         return {"status": plan["action"], "reason": plan["reason"], "active_model": plan["new"], "gitlab": deploy}
 
     return claims.handle_once(settings.dedup_table, package.event_id, act, claims.lease_seconds_for(context))
@@ -115,6 +134,26 @@ def plan_change(package: registry.PackageEvent, settings: Settings) -> dict[str,
     }
 
 
+def _announce(
+    claim: claims.EventClaim,
+    package: registry.PackageEvent,
+    settings: Settings,
+    plan: dict[str, str],
+    deploy: dict[str, str],
+    failure: Exception | None,
+) -> None:
+    """The approval email, once per event, whatever the GitLab trigger did; the follow-up after a late success."""
+    if failure is None and MAIL_DEPLOY_PENDING in claim.completed:
+        if deploy:
+            subject, body = deploy_message_for(package, settings, deploy)
+            claim.once(MAIL_DEPLOY_STARTED, lambda: publish(settings.topic_arn, subject, body))
+        return
+    subject, body = message_for(package, settings, plan, deploy, failure)
+    claim.once(
+        MAIL_DEPLOY_PENDING if failure else MAIL_APPROVAL, lambda: publish(settings.topic_arn, subject, body)
+    )
+
+
 def _switch_pointer(parameter: str, plan: dict[str, str]) -> None:
     version = registry.write_pointer(parameter, plan["new"])
     log(
@@ -129,7 +168,11 @@ def _switch_pointer(parameter: str, plan: dict[str, str]) -> None:
 
 
 def message_for(
-    package: registry.PackageEvent, settings: Settings, plan: dict[str, str], deploy: dict[str, str]
+    package: registry.PackageEvent,
+    settings: Settings,
+    plan: dict[str, str],
+    deploy: dict[str, str],
+    deploy_failure: Exception | None = None,
 ) -> tuple[str, str]:
     group, version, pipeline = package.group, package.version, settings.inference_pipeline
     if plan["action"] == "activate":
@@ -158,6 +201,36 @@ def message_for(
         f"Active-model pointer:  SSM parameter {settings.parameter}",
     ]
     if deploy:
-        lines.append(f"GitLab deploy:         pipeline {deploy.get('id') or '?'} {deploy.get('web_url', '')}".rstrip())
+        lines.append(_deploy_line(deploy))
+    if deploy_failure is not None:
+        subject += " (GitLab deploy failed)"
+        lines += [
+            f"GitLab deploy:         NOT started: {deploy_failure}",
+            "",
+            "Lambda retries this event, which triggers the deploy pipeline again; a separate email follows",
+            "when it starts. If every retry fails, the event goes to the function's on-failure queue",
+            "and no further email is sent.",
+        ]
     lines += ["", f"-- {settings.project} / {settings.environment}"]
     return subject, "\n".join(lines) + "\n"
+
+
+def deploy_message_for(
+    package: registry.PackageEvent, settings: Settings, deploy: dict[str, str]
+) -> tuple[str, str]:
+    """The follow-up when the deploy pipeline starts after the approval email reported its failure."""
+    subject = f"[{settings.environment}] model version {package.version}: GitLab deploy pipeline started"
+    lines = [
+        f"The GitLab deploy pipeline for version {package.version} of model package group {package.group}",
+        "started on a retry, after the approval email reported that triggering it had failed.",
+        "",
+        f"Model package:         {package.arn}",
+        _deploy_line(deploy),
+        "",
+        f"-- {settings.project} / {settings.environment}",
+    ]
+    return subject, "\n".join(lines) + "\n"
+
+
+def _deploy_line(deploy: dict[str, str]) -> str:
+    return f"GitLab deploy:         pipeline {deploy.get('id') or '?'} {deploy.get('web_url', '')}".rstrip()

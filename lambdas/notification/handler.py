@@ -21,6 +21,7 @@ from lambdas.shared.runtime import (
     ConfigurationError,
     EventError,
     bind_log_fields,
+    lambda_handler,
     log,
     optional_env,
     require_env,
@@ -53,6 +54,7 @@ def settings_from_env() -> Settings:
     )
 
 
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
     try:

@@ -20,7 +20,16 @@ from collections import namedtuple
 
 from batchops_core import contracts
 from lambdas.shared import claims
-from lambdas.shared.runtime import ConfigurationError, EventError, bind_log_fields, client, log, require_env
+from lambdas.shared.runtime import (
+    ConfigurationError,
+    EventError,
+    bind_log_fields,
+    client,
+    event_envelope,
+    lambda_handler,
+    log,
+    require_env,
+)
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -51,14 +60,13 @@ def settings_from_env() -> Settings:
 
 
 def parse_event(event: Any) -> Violation:
-    if not isinstance(event, dict) or not isinstance(event.get("detail"), dict):
-        raise EventError("not an EventBridge event with a 'detail' object")
-    detail = event["detail"]
-    missing = [key for key in ("pipelineExecutionArn", "stepName", "currentStepStatus") if not detail.get(key)]
-    if missing or not event.get("id"):
-        raise EventError(f"step status event without {', '.join(missing or ['id'])}")
-    return Violation(str(event["id"]), str(detail["pipelineExecutionArn"]), str(detail["stepName"]),
-                     str(detail["currentStepStatus"]))
+    event_id, where, _, detail = event_envelope(event, (contracts.STEP_STATUS_DETAIL_TYPE,))
+    values = []
+    for key in ("pipelineExecutionArn", "stepName", "currentStepStatus"):
+        if not isinstance(detail.get(key), str) or not detail[key]:
+            raise EventError(f"{where}: detail.{key} is missing or not a string")
+        values.append(detail[key])
+    return Violation(event_id, *values)
 
 
 def request_token(execution_arn: str) -> str:
@@ -67,6 +75,7 @@ def request_token(execution_arn: str) -> str:
     return hashlib.sha256(f"retrain:{execution_arn}".encode()).hexdigest()
 
 
+@lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
     bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
     try:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import unicodedata
 
-from lambdas.shared.runtime import client, log
+from lambdas.shared.runtime import client, log, redact
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -24,8 +24,9 @@ def sns_subject(text: str) -> str:
 
 
 def publish(topic_arn: str, subject: str, body: str) -> dict[str, Any]:
-    """Publish one plain-text message; errors propagate (the event is retried, then dead-lettered)."""
-    subject = sns_subject(subject)
-    response = client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=body)
+    """Publish one plain-text message (secrets redacted); errors propagate (the event is retried, then
+    dead-lettered)."""
+    subject = sns_subject(redact(subject))
+    response = client("sns").publish(TopicArn=topic_arn, Subject=subject, Message=redact(body))
     log("info", "published to SNS", topic_arn=topic_arn, subject=subject, sns_message_id=response.get("MessageId"))
     return response

@@ -1,24 +1,30 @@
 """Secrets and outbound HTTP calls (Slack-compatible webhooks, the GitLab trigger API).
 
-Secret values never appear in logs or error messages; URLs are shown without their path and query
-(webhook URLs carry their credential in the path).
+Secret values never appear in logs or error messages: every secret read is registered for redaction
+(`lambdas.shared.runtime.redact`), and URLs are shown without their path and query (webhook URLs carry their
+credential in the path).
 """
 
 from __future__ import annotations
 
 import json
 
-from lambdas.shared.runtime import client
+from lambdas.shared.runtime import client, log, redact, register_secret
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
     from typing import Any
 
 HTTP_TIMEOUT_SECONDS = 10.0
+ERROR_DETAIL_CHARS = 300  # how much of an error answer's body an OutboundError quotes
+ERROR_BODY_READ_BYTES = 16384  # read beyond the quote, so a secret echoed across the cut is found whole
 
 
 class OutboundError(RuntimeError):
-    """An outbound call failed; raised so Lambda retries the (asynchronous) invocation."""
+    """An outbound call failed; raised so Lambda retries the (asynchronous) invocation. Its message is redacted."""
+
+    def __init__(self, message: str):
+        super().__init__(redact(message))
 
 
 def read_secret(name: str, json_keys: tuple[str, ...]) -> str:
@@ -39,6 +45,8 @@ def read_secret(name: str, json_keys: tuple[str, ...]) -> str:
         value = found.strip()
     if not value:
         raise OutboundError(f"secret {name!r} is empty")
+    if not register_secret(value):
+        log("warning", f"secret {name!r} is too short to be redacted from logs and errors reliably")
     return value
 
 
@@ -64,7 +72,11 @@ def post(url: str, body: bytes, content_type: str, what: str, timeout: float | N
         with urllib.request.urlopen(request, timeout=timeout) as response:  # scheme checked above
             return {"status": response.status, "body": response.read(4096).decode("utf-8", "replace")}
     except urllib.error.HTTPError as exc:
-        detail = exc.read(300).decode("utf-8", "replace").strip()
+        raw = exc.read(ERROR_BODY_READ_BYTES + 1)
+        # Redacted before the cut: a secret the server echoes across the cut must not leave its first half.
+        text = raw[:ERROR_BODY_READ_BYTES].decode("utf-8", "replace")
+        detail = redact(text, cut_off=len(raw) > ERROR_BODY_READ_BYTES)
+        detail = " ".join(detail.split())[:ERROR_DETAIL_CHARS]
         raise OutboundError(f"{what} at {safe_url(url)} answered HTTP {exc.code}: {detail}") from None
     except TimeoutError as exc:
         raise OutboundError(f"{what} at {safe_url(url)} timed out after {timeout:g} s") from exc

@@ -1,4 +1,5 @@
-"""What every handler needs from its runtime: structured logs, environment variables, boto3 clients, errors.
+"""What every handler needs from its runtime: structured logs, environment variables, boto3 clients, errors,
+and the redaction of secrets from everything the functions write.
 
 Kept free of heavy imports: boto3 is imported the first time a client is asked for, so a cold start
 pays for it only when the invocation actually talks to AWS.
@@ -43,6 +44,114 @@ def event_envelope(event: Any, detail_types: tuple[str, ...]) -> tuple[str, str,
     return event_id, where, detail_type, detail
 
 
+# ----------------------------------------------------------------------------------------- secret redaction
+#
+# Whatever reads a secret registers it here; log lines, outbound errors and the exception that leaves a handler
+# (the invocation log and the on-failure record) are redacted. A value is also searched in the forms a server may
+# echo it back in: URL-encoded (form bodies, paths) and JSON-escaped.
+
+REDACTED = "[REDACTED]"
+MIN_SECRET_LENGTH = 8  # shorter values would blank out ordinary words; real tokens and webhook URLs are far longer
+_secret_forms: list[str] = []  # longest first, so a form containing another is replaced whole
+
+
+def register_secret(value: str) -> bool:
+    """Redact `value` (and its encoded forms; for a URL also its path, where webhooks keep the credential) from
+    now on, in this execution environment. False when it is too short to be redacted safely."""
+    import urllib.parse
+
+    value = value.strip()
+    if len(value) < MIN_SECRET_LENGTH:
+        return False
+    values = [value]
+    parts = urllib.parse.urlsplit(value)
+    if parts.scheme in ("http", "https") and parts.netloc:
+        values += [parts.path + (f"?{parts.query}" if parts.query else ""), parts.password or ""]
+    forms = set(_secret_forms)
+    for raw in values:
+        if len(raw) < MIN_SECRET_LENGTH or raw == "/":
+            continue
+        escaped = json.dumps(raw)[1:-1]
+        forms.update((raw, escaped, json.dumps(raw, ensure_ascii=False)[1:-1], escaped.replace("/", "\\/"),
+                      urllib.parse.quote(raw), urllib.parse.quote(raw, safe=""), urllib.parse.quote_plus(raw)))
+    _secret_forms[:] = sorted(forms, key=lambda form: (-len(form), form))
+    return True
+
+
+def forget_secrets() -> None:
+    """Tests only: start from an empty registry."""
+    _secret_forms.clear()
+
+
+def redact(text: str, cut_off: bool = False) -> str:
+    """`text` with every registered secret replaced by [REDACTED].
+
+    `cut_off`: the text is the start of something longer (a body read up to a limit), so a secret may begin near
+    its end and continue past it: an ending that could be the beginning of a secret is dropped too."""
+    for form in _secret_forms:
+        if form in text:
+            text = text.replace(form, REDACTED)
+    if cut_off:
+        for form in _secret_forms:
+            for size in range(min(len(form) - 1, len(text)), 0, -1):
+                if text.endswith(form[:size]):
+                    text = text[:-size]
+                    break
+    return text
+
+
+def _redacted_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {key: _redacted_value(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted_value(item) for item in value]
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return redact(str(value))
+
+
+def redact_exception(exc: BaseException) -> BaseException:
+    """Redact the message of `exc` and of the exceptions it was raised from (printed with its traceback), in
+    place; when an exception type renders its message some other way, a plain RuntimeError carrying the redacted
+    text (and the original type's name) is returned instead."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        text = str(current)
+        clean = redact(text)
+        if clean != text:
+            current.args = (clean,)
+        current = current.__cause__ or current.__context__
+    if redact(str(exc)) != str(exc):
+        replacement = RuntimeError(f"{type(exc).__name__}: {redact(str(exc))}")
+        replacement.__suppress_context__ = True
+        return replacement
+    return exc
+
+
+def lambda_handler(function: Any) -> Any:
+    """Wrap a handler: the exception that reaches the Lambda service (its log and the on-failure record) carries
+    no registered secret, whichever code raised it."""
+    import functools
+
+    @functools.wraps(function)
+    def wrapper(event: Any, context: Any) -> Any:
+        try:
+            return function(event, context)
+        except BaseException as exc:
+            clean = redact_exception(exc)
+            if clean is exc:
+                raise
+            raise clean from None
+
+    return wrapper
+
+
+# ----------------------------------------------------------------------------------------- logs
+
 _log_fields: dict[str, Any] = {}
 
 
@@ -53,10 +162,10 @@ def bind_log_fields(**fields: Any) -> None:
 
 
 def log(level: str, message: str, **fields: Any) -> None:
-    """One JSON object per line on stdout (CloudWatch Logs keeps each line as one record)."""
-    record = {"level": level, "message": message, **_log_fields, **fields}
+    """One JSON object per line on stdout (CloudWatch Logs keeps each line as one record); secrets redacted."""
+    record = _redacted_value({"level": level, "message": message, **_log_fields, **fields})
     record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-    sys.stdout.write(json.dumps(record, default=str, sort_keys=False) + "\n")
+    sys.stdout.write(json.dumps(record, sort_keys=False) + "\n")
     sys.stdout.flush()
 
 

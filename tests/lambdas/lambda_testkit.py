@@ -7,6 +7,7 @@ import json
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -182,11 +183,24 @@ class Recorded:
 class LocalServer:
     url: str
     requests: list[Recorded] = field(default_factory=list)
-    answers: list[tuple[int, str, float]] = field(default_factory=list)  # (status, body, delay seconds)
+    answers: list[tuple[int, Any, float]] = field(default_factory=list)  # (status, body, delay seconds)
 
-    def answer(self, status: int, body: str = "", delay: float = 0.0) -> None:
-        """Queue the next answer; without one queued the server answers 200 with an empty JSON object."""
+    def answer(self, status: int, body: str | Callable[[Recorded], str] = "", delay: float = 0.0) -> None:
+        """Queue the next answer (a body, or a function of the request); without one queued the server answers
+        200 with an empty JSON object."""
         self.answers.append((status, body, delay))
+
+
+def echo(request: Recorded) -> str:
+    """What a server that echoes the request answers: the request line, its headers and its body, verbatim."""
+    headers = "".join(f"{name}: {value}\n" for name, value in request.headers.items())
+    return f"POST {request.path} HTTP/1.1\n{headers}\n{request.body.decode()}"
+
+
+def json_echo(request: Recorded) -> str:
+    """An echo as a JSON error document (strings JSON-escaped)."""
+    return json.dumps({"message": "bad request", "body": request.body.decode(), "path": request.path,
+                       "headers": request.headers})
 
 
 @pytest.fixture
@@ -197,10 +211,11 @@ def local_server():
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self):  # noqa: N802 (http.server's naming)
             length = int(self.headers.get("Content-Length", "0"))
-            server_state.requests.append(Recorded(self.path, dict(self.headers), self.rfile.read(length)))
+            request = Recorded(self.path, dict(self.headers), self.rfile.read(length))
+            server_state.requests.append(request)
             status, body, delay = server_state.answers.pop(0) if server_state.answers else (200, "{}", 0.0)
             time.sleep(delay)
-            payload = body.encode()
+            payload = (body(request) if callable(body) else body).encode()
             try:
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")

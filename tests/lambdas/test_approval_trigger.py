@@ -226,21 +226,63 @@ def test_raw_token_secret_is_accepted(gitlab, approval_env):
     assert dict(urllib.parse.parse_qsl(gitlab.requests[0].body.decode()))["token"] == TOKEN
 
 
-def test_gitlab_error_raises_and_the_retry_finishes_without_repeating_the_pointer_write(gitlab, approval_env, capsys):
+def test_gitlab_failure_still_sends_the_approval_email_and_raises(gitlab, approval_env, capsys):
+    """Issue 17, item 4: the email and the deploy trigger are independent side effects."""
     gitlab.answer(500, '{"message": "500 Internal Server Error"}')
     [arn] = create_versions("Approved")
-    event = package_event(arn, "Approved")
 
     with pytest.raises(OutboundError, match=r"GitLab pipeline trigger for project ml/abalone-deploy .* HTTP 500"):
-        handler(event, None)
-    assert pointer_history() == ["none", arn], "the pointer is switched before the trigger"
-    assert approval_env.published() == []
-    assert TOKEN not in capsys.readouterr().out
+        handler(package_event(arn, "Approved"), None)
 
-    assert handler(event, None)["status"] == "activate"
+    assert pointer_history() == ["none", arn]
+    [message] = approval_env.published()
+    assert message["subject"] == "[test] model version 1 approved: now used for batch inference (GitLab deploy failed)"
+    assert f"Model package:         {arn}" in message["message"]
+    assert "GitLab deploy:         NOT started: GitLab pipeline trigger for project ml/abalone-deploy at " \
+        "http://127.0.0.1:" in message["message"]
+    records = log_records(capsys.readouterr().out)
+    [failure] = [r for r in records if r["message"].startswith("GitLab deploy pipeline not triggered")]
+    assert failure["level"] == "error" and failure["error_type"] == "OutboundError"
+    assert "answered HTTP 500" in failure["message"]
+
+
+def test_retry_after_a_gitlab_failure_triggers_only_and_mails_the_deploy_once(gitlab, approval_env):
+    gitlab.answer(500, '{"message": "500 Internal Server Error"}')
+    gitlab.answer(201, json.dumps({"id": 4711, "web_url": "https://gitlab.example/ml/abalone-deploy/-/pipelines/4711"}))
+    [arn] = create_versions("Approved")
+    event = package_event(arn, "Approved")
+    with pytest.raises(OutboundError):
+        handler(event, None)
+
+    result = handler(event, None)  # Lambda's retry of the same event
+
+    assert (result["status"], result["gitlab"]["id"]) == ("activate", "4711")
     assert pointer_history() == ["none", arn], "the retry does not write the pointer again"
     assert len(gitlab.requests) == 2
-    assert len(approval_env.published()) == 1
+    approval, follow_up = approval_env.published()
+    assert approval["subject"].endswith("(GitLab deploy failed)")
+    assert follow_up["subject"] == "[test] model version 1: GitLab deploy pipeline started"
+    assert "GitLab deploy:         pipeline 4711 https://gitlab.example" in follow_up["message"]
+    assert "approved" not in follow_up["subject"], "no second approval email"
+
+    assert handler(event, None)["status"] == "duplicate"
+    assert len(approval_env.published()) == 2 and len(gitlab.requests) == 2
+
+
+def test_gitlab_failing_on_every_attempt_mails_the_approval_once(gitlab, approval_env):
+    for _ in range(3):
+        gitlab.answer(502, "bad gateway")
+    [arn] = create_versions("Approved")
+    event = package_event(arn, "Approved")
+    for _ in range(3):  # the first attempt and Lambda's two retries
+        with pytest.raises(OutboundError, match="HTTP 502: bad gateway"):
+            handler(event, None)
+
+    assert len(gitlab.requests) == 3
+    assert [m["subject"] for m in approval_env.published()] == [
+        "[test] model version 1 approved: now used for batch inference (GitLab deploy failed)"
+    ]
+    assert pointer_history() == ["none", arn]
 
 
 def test_gitlab_timeout_raises_a_clear_error(gitlab, approval_env, monkeypatch):

@@ -78,8 +78,12 @@ def test_other_steps_and_statuses_start_nothing(retrain_env):
 
 
 def test_malformed_event_and_parameters_are_errors_naming_them(retrain_env, monkeypatch):
-    with pytest.raises(EventError, match="pipelineExecutionArn"):
-        handler({"id": "x", "detail": {"stepName": "ModelQualityViolated", "currentStepStatus": "Failed"}}, None)
+    event = step_event("ModelQualityViolated", "Failed", event_id="x")
+    del event["detail"]["pipelineExecutionArn"]
+    with pytest.raises(EventError, match="event x: detail.pipelineExecutionArn is missing or not a string"):
+        handler(event, None)
+    with pytest.raises(EventError, match="event x: unknown detail-type 'Object Created'"):
+        handler({**event, "detail-type": "Object Created"}, None)
     monkeypatch.setenv("RETRAIN_PARAMETERS", "[1]")
     with pytest.raises(ConfigurationError, match="RETRAIN_PARAMETERS must be a JSON object"):
         handler(step_event("ModelQualityViolated", "Failed"), None)
