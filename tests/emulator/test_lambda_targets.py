@@ -192,7 +192,10 @@ def test_the_invoke_api_runs_the_handler_too(aws):
 
     failed = aws.awslambda.invoke(FunctionName="echo", Payload=json.dumps({"fail": True}))
     assert failed["FunctionError"] == "Unhandled"
-    assert json.loads(failed["Payload"].read()) == {"errorMessage": "'no such batch'", "errorType": "KeyError"}
+    error = json.loads(failed["Payload"].read())  # the Python runtime's error object
+    assert (error["errorMessage"], error["errorType"], list(error)) == (
+        "'no such batch'", "KeyError", ["errorMessage", "errorType", "requestId", "stackTrace"])
+    assert [frame.splitlines()[-1].strip() for frame in error["stackTrace"]] == ['raise KeyError("no such batch")']
 
     queued = aws.awslambda.invoke(FunctionName="echo", InvocationType="Event", Payload=json.dumps({"batch": 4}))
     assert queued["StatusCode"] == 202

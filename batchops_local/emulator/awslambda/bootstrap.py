@@ -3,9 +3,13 @@
 Standard library only. The launcher runs this file's source with `python -c SOURCE RESPONSE_FD`, the
 extracted deployment package as working directory and the function's environment. Requests arrive on
 stdin, one JSON object a line: {"handler", "code_dir", "event", "context", "stdout_path", "stderr_path"}.
-For each, one JSON line goes to RESPONSE_FD: {"rc", "result", "cpu_s", "init"}; rc 0 = the handler
-returned, 1 = it raised (traceback on the captured stderr), 2 = the handler setting is malformed. A module
-that cannot be imported answers rc 1 and ends the environment (as a failed init does on AWS).
+For each, one JSON line goes to RESPONSE_FD: {"rc", "result", "error", "cpu_s", "init_failed"}; rc 0 = the
+handler returned, 1 = it raised (traceback on the captured stderr), 2 = the handler setting is malformed. A module
+that cannot be imported answers rc 1 and ends the environment (as a failed init does on AWS). `error` is the
+Python runtime's error object for a failure: errorMessage, errorType (the exception's class name, or the
+runtime's `Runtime.*` type for a handler that cannot be loaded) and stackTrace (the handler's frames, formatted
+one string each), the `responsePayload` of an on-failure record and the body of a failed synchronous Invoke
+(https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html).
 
 The handler's stdout and stderr (file descriptors 1 and 2, so child processes too) go to the request's
 capture files; stdin is /dev/null, so a handler never reads the protocol stream.
@@ -69,7 +73,7 @@ class Environment:
         self.handler_setting = None
 
     def load(self, request):
-        """Import the handler on the first invocation; the answer is an rc when that fails."""
+        """Import the handler on the first invocation; (rc, error object) when that fails."""
         if self.handler is not None:
             return None
         code_dir = request["code_dir"]
@@ -77,33 +81,45 @@ class Environment:
             sys.path.insert(0, code_dir)
         module_name, _, function_name = request["handler"].rpartition(".")
         if not module_name:
-            print(f"handler {request['handler']!r} must look like 'module.function'", file=sys.stderr)
-            return 2
+            message = f"Bad handler '{request['handler']}': expected 'module.function'"
+            print(message, file=sys.stderr)
+            return 2, error_object("Runtime.MalformedHandlerName", message)
         try:
-            self.handler = getattr(importlib.import_module(module_name), function_name)
-        except Exception:
+            module = importlib.import_module(module_name)
+        except Exception as exc:
             traceback.print_exc()
-            return 1
+            return 1, error_object("Runtime.ImportModuleError", f"Unable to import module '{module_name}': {exc}")
+        self.handler = getattr(module, function_name, None)
+        if self.handler is None:
+            message = f"Handler '{function_name}' missing on module '{module_name}'"
+            print(message, file=sys.stderr)
+            return 1, error_object("Runtime.HandlerNotFound", message)
         return None
 
     def invoke(self, request):
         cold = self.handler is None
         cpu_before = 0.0 if cold else _cpu_seconds()  # a cold start also pays the interpreter's start
-        answer = {"rc": 0, "result": None, "init_failed": False}
+        answer = {"rc": 0, "result": None, "error": None, "init_failed": False}
         with _CapturedOutput(request["stdout_path"], request["stderr_path"]):
             failed_init = self.load(request)
             if failed_init is not None:
-                answer.update(rc=failed_init, init_failed=True)
+                answer.update(rc=failed_init[0], error=failed_init[1], init_failed=True)
             else:
                 deadline = time.monotonic() + request["context"].get("timeout_seconds", 30)
                 try:
                     result = self.handler(request["event"], LambdaContext(request["context"], deadline))
                     answer["result"] = json.loads(json.dumps(result, default=str))
-                except Exception:
+                except Exception as exc:
                     traceback.print_exc()
-                    answer["rc"] = 1
+                    # The first frame is this call; the runtime reports the handler's frames only.
+                    frames = traceback.extract_tb(exc.__traceback__)[1:]
+                    answer.update(rc=1, error=error_object(type(exc).__name__, str(exc), frames))
         answer["cpu_s"] = round(_cpu_seconds() - cpu_before, 4)
         return answer
+
+
+def error_object(error_type, message, frames=()):
+    return {"errorMessage": message, "errorType": error_type, "stackTrace": traceback.format_list(frames)}
 
 
 def main():

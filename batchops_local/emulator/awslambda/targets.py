@@ -97,6 +97,7 @@ class InvocationResult:
     worker_pid: int | None = None
     cpu_s: float | None = None
     request_id: str | None = None
+    error_object: dict[str, Any] | None = None  # the runtime's error object when the handler failed
 
     @property
     def succeeded(self) -> bool:
@@ -197,10 +198,7 @@ def _invoke_api(self: Any, body: str, request_headers: Any, response_headers: An
     if result.succeeded:
         return json.dumps(result.result).encode()
     response_headers["x-amz-function-error"] = "Unhandled"
-    last_line = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
-    error_type, _, message = last_line.partition(": ")
-    error = {"errorMessage": message or last_line, "errorType": error_type if message else "Runtime.Error"}
-    return json.dumps(error).encode()
+    return json.dumps(error_payload(result)).encode()
 
 
 class LambdaInvoker:
@@ -408,6 +406,7 @@ class LambdaInvoker:
             worker_pid=answer.worker_pid,
             cpu_s=answer.cpu_s,
             request_id=request_id,
+            error_object=answer.error_object,
         )
         self._log(result, request_id)
         return result
@@ -512,9 +511,15 @@ def invocation_record(
 
 
 def error_payload(result: InvocationResult) -> dict[str, Any]:
-    """The runtime's error object: the exception line a handler's traceback ends with, else the runner's note."""
+    """The error object of a failed invocation, as the Python runtime reports it: errorMessage, errorType,
+    requestId, stackTrace (https://docs.aws.amazon.com/lambda/latest/dg/python-exceptions.html); a timeout is
+    Lambda's own message. Without the runtime's object (the environment died), the last line of its output."""
     if is_timeout_error(result.error):
         return {"errorMessage": f"{result.request_id} {result.error}"}
+    if result.error_object:
+        runtime = result.error_object
+        return {"errorMessage": runtime.get("errorMessage", ""), "errorType": runtime.get("errorType", ""),
+                "requestId": result.request_id, "stackTrace": runtime.get("stackTrace", [])}
     last_line = (result.stderr_tail.strip().splitlines()[-1:] or [result.error or "function error"])[0]
     error_type, separator, message = last_line.partition(": ")
     if separator and error_type.replace(".", "").replace("_", "").isalnum():

@@ -47,6 +47,7 @@ class WorkerAnswer:
     stderr: str
     cold_start: bool
     worker_pid: int
+    error_object: dict[str, Any] | None = None  # the runtime's error object (bootstrap.error_object)
 
 
 @dataclass(frozen=True)
@@ -140,7 +141,8 @@ class Worker:
         if answer.get("init_failed"):
             self.kill()  # the environment's init failed: the next event gets a fresh one
         failure = None if rc == 0 else f"handler exited with status {rc}"
-        return WorkerAnswer(rc, answer.get("result"), answer.get("cpu_s"), failure, *output, cold, self.pid)
+        return WorkerAnswer(rc, answer.get("result"), answer.get("cpu_s"), failure, *output, cold, self.pid,
+                            error_object=answer.get("error"))
 
     def _read_answer(self, deadline: float) -> dict[str, Any] | None:
         """The next answer line; None on timeout; EOFError when the worker is gone."""
