@@ -410,6 +410,7 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
                           "with `batchops emulator down` (or pass another --home)")
     home.mkdir(parents=True, exist_ok=True)
     clear_previous_demo(home)
+    local_runtime.discard_snapshot(home)  # the demo starts empty, not from what an earlier emulator kept
     started = time.monotonic()
     local_aws = None
     with console.status("starting the local AWS emulator"):

@@ -369,7 +369,16 @@ def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]
     if pipeline not in known:
         raise OperationError(f"unknown pipeline '{pipeline}' (expected one of: {', '.join(known)}, or "
                              f"{', '.join(target.settings.pipeline_names)})")
-    answer = target.client("sagemaker").start_pipeline_execution(
+    sagemaker = target.client("sagemaker")
+    # SageMaker starts an execution with parameters the definition does not declare and fails it later; refuse
+    # them here, before anything starts.
+    definition = json.loads(sagemaker.describe_pipeline(PipelineName=pipeline)["PipelineDefinition"])
+    declared = [str(p.get("Name")) for p in definition.get("Parameters", [])]
+    unknown = [name for name in parameters if name not in declared]
+    if unknown:
+        raise OperationError(f"pipeline '{pipeline}' does not declare parameter(s) {', '.join(unknown)} "
+                             f"(declared: {', '.join(declared) or 'none'}); nothing started")
+    answer = sagemaker.start_pipeline_execution(
         PipelineName=pipeline,
         PipelineParameters=[{"Name": k, "Value": v} for k, v in parameters.items()],
         PipelineExecutionDisplayName=f"cli-{int(time.time())}",

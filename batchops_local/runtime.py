@@ -7,7 +7,8 @@ In-process (tests, demo):
 
 As a background process for the CLI (`python -m batchops_local.runtime serve --port N --home DIR`), managed with
 `start_background(home)`, `status(home)`, `reset_background(home)` and `stop_background(home)` through the record
-`<home>/emulator.json` ({pid, port, endpoint_url, region}).
+`<home>/emulator.json` ({pid, port, endpoint_url, region}). The background emulator keeps its state in
+`<home>/emulator-snapshot.bin` (restored on the next start; see `batchops_local.emulator.persistence`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from batchops_local import LocalRuntimeError, require_local_extra
+from batchops_local.emulator import persistence
 from batchops_local.emulator.contracts import ExecutionHandler, ExecutionRequest, ExecutionSink
 
 EMULATOR_INFO_FILE = "emulator.json"
@@ -143,8 +146,9 @@ def serve(home: Path, port: int | None, region: str = DEFAULT_REGION) -> int:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     home = Path(home).resolve()
-    local_aws = start_local_aws(home, port, region=region)
+    local_aws = start_local_aws(home, port, region=region, state_path=snapshot_path(home))
     record = home / EMULATOR_INFO_FILE
+    restored = local_aws.emulator.restored
     try:
         info = {
             "pid": os.getpid(),
@@ -153,10 +157,17 @@ def serve(home: Path, port: int | None, region: str = DEFAULT_REGION) -> int:
             "region": region,
             "home": str(home),
             "started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "snapshot": str(snapshot_path(home)),
+            "restored_snapshot_written_at": restored.get("written_at") if restored else None,
+            "interrupted_executions": restored["interrupted"] if restored else [],
         }
         partial = record.with_suffix(".partial")
         partial.write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
         partial.replace(record)
+        if restored is not None:
+            print(f"restored the state snapshot written {restored.get('written_at')}", flush=True)
+            for arn in restored["interrupted"]:
+                print(f"  {arn}: was running when the emulator stopped; now Failed", flush=True)
         print(f"local AWS emulator ready at {local_aws.endpoint_url} (pid {os.getpid()}, home {home})", flush=True)
         print(format_exports(local_aws.env()), flush=True)
         stop.wait()
@@ -176,6 +187,12 @@ def start_background(
     running = status(home)
     if running:
         return running
+    try:  # the child's own checks would only show in its log
+        persistence.read_header(snapshot_path(home))
+    except persistence.SnapshotError as error:
+        raise LocalRuntimeError(f"{error} (`batchops emulator reset` deletes it)") from None
+    if port:
+        _require_free_port(port)
     home.mkdir(parents=True, exist_ok=True)
     record = home / EMULATOR_INFO_FILE
     record.unlink(missing_ok=True)
@@ -190,8 +207,8 @@ def start_background(
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise LocalRuntimeError(
-                f"the emulator process exited with status {process.returncode}; "
-                f"see {home / EMULATOR_LOG_FILE}:\n{_tail(home / EMULATOR_LOG_FILE)}"
+                f"the emulator process exited with status {process.returncode} while starting; "
+                f"its log says why: {home / EMULATOR_LOG_FILE}"
             )
         info = _read_record(record)
         if info and info.get("pid") == process.pid and _answers(info["endpoint_url"]):
@@ -199,6 +216,43 @@ def start_background(
         time.sleep(0.1)
     _terminate(process.pid, timeout=5)
     raise LocalRuntimeError(f"the emulator did not become ready within {timeout:.0f} s; see {home / EMULATOR_LOG_FILE}")
+
+
+def snapshot_path(home: Path | str) -> Path:
+    """Where the background emulator of `home` keeps its state between runs."""
+    return Path(home).resolve() / persistence.SNAPSHOT_FILE
+
+
+def discard_snapshot(home: Path | str) -> bool:
+    """Delete the state snapshot of `home` (the next start is empty); False when there was none."""
+    return persistence.discard(snapshot_path(home))
+
+
+def _require_free_port(port: int) -> None:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as werkzeug binds: only a listener blocks
+    try:
+        probe.bind(("127.0.0.1", port))
+    except OSError as error:
+        raise LocalRuntimeError(
+            f"--port {port}: 127.0.0.1:{port} is not free ({error.strerror or error}); choose another port or "
+            "leave --port out for a free one"
+        ) from None
+    finally:
+        probe.close()
+
+
+def running_executions(home: Path | str) -> list[dict[str, Any]]:
+    """Pipeline executions the running background emulator has not finished ({arn, pipeline, status,
+    start_time}); empty when no emulator runs."""
+    info = status(home)
+    if not info:
+        return []
+    try:
+        with urllib.request.urlopen(f"{info['endpoint_url']}/batchops-api/executions", timeout=10) as response:
+            return list(json.loads(response.read().decode()).get("running", []))
+    except (urllib.error.URLError, OSError, ValueError) as error:
+        raise LocalRuntimeError(f"{info['endpoint_url']}: cannot list the running executions ({error})") from None
 
 
 def status(home: Path | str) -> dict[str, Any] | None:
@@ -324,13 +378,6 @@ def _post(url: str, body: dict[str, Any] | None) -> dict[str, Any]:
         return json.loads(text)
     except ValueError:
         return {"response": text}
-
-
-def _tail(path: Path, lines: int = 20) -> str:
-    try:
-        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
 
 
 def main(argv: list[str] | None = None) -> int:

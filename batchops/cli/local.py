@@ -24,17 +24,35 @@ def emulator_up(ctx: typer.Context, port: int = typer.Option(None, help="Port on
     state = state_of(ctx)
     info = runtime.start_background(state.home, port=port)
     console.print(f"emulator running: {info['endpoint_url']} (pid {info['pid']}, record "
-                  f"{state.home / 'emulator.json'})")
-    console.print("next: `batchops infra apply` then `batchops pipelines upsert`")
+                  f"{state.home / 'emulator.json'})", soft_wrap=True)
+    if info.get("restored_snapshot_written_at"):
+        console.print(f"state restored from {info.get('snapshot')} (written {info['restored_snapshot_written_at']})",
+                      markup=False, soft_wrap=True)
+        for arn in info.get("interrupted_executions") or []:
+            console.print(f"  {arn}: was running when the emulator stopped; now Failed", markup=False,
+                          soft_wrap=True)
+    else:
+        console.print("next: `batchops infra apply` then `batchops pipelines upsert`")
 
 
 @command(emulator_app, "down")
 def emulator_down(ctx: typer.Context) -> None:
-    """Stop the background emulator by its recorded PID (its in-memory state is gone afterwards)."""
+    """Stop the background emulator by its recorded PID; its state is kept for the next `emulator up`."""
     from batchops_local import runtime
 
-    stopped = runtime.stop_background(state_of(ctx).home)
-    console.print("emulator stopped" if stopped else "emulator was not running")
+    home = state_of(ctx).home
+    running = runtime.running_executions(home)
+    stopped = runtime.stop_background(home)
+    if not stopped:
+        console.print("emulator was not running")
+        return
+    console.print(f"emulator stopped (state kept in {runtime.snapshot_path(home)})", markup=False, soft_wrap=True)
+    if running:
+        console.print(f"interrupted {len(running)} running execution(s); they come back Failed on the next "
+                      "`emulator up`:", markup=False)
+        for execution in running:
+            console.print(f"  {execution.get('arn')} ({execution.get('pipeline')}, {execution.get('status')} "
+                          f"since {execution.get('start_time')})", markup=False, soft_wrap=True)
 
 
 @command(emulator_app, "status")
@@ -51,11 +69,20 @@ def emulator_status(ctx: typer.Context) -> None:
 
 @command(emulator_app, "reset")
 def emulator_reset(ctx: typer.Context) -> None:
-    """Wipe every resource in the running emulator (re-run `infra apply` and `pipelines upsert` after)."""
+    """Wipe every resource in the emulator and its saved state (re-run `infra apply` and `pipelines upsert` after).
+
+    Without a running emulator, only the saved state is deleted (the next `emulator up` starts empty)."""
     from batchops_local import runtime
 
-    runtime.reset_background(state_of(ctx).home)
-    console.print("emulator state wiped")
+    home = state_of(ctx).home
+    if runtime.status(home):
+        runtime.reset_background(home)
+        console.print("emulator state wiped")
+    elif runtime.discard_snapshot(home):
+        console.print(f"emulator not running; saved state {runtime.snapshot_path(home)} deleted", markup=False,
+                      soft_wrap=True)
+    else:
+        console.print("emulator not running and no saved state: nothing to wipe")
 
 
 outbox_app = group("outbox", "Emails the local environment would have sent (one file per message).")

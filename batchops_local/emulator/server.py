@@ -5,8 +5,11 @@
         ...
 
 One emulator per process (moto's state is process-wide). Extra HTTP routes beside moto's:
-`GET /batchops-api/status`, `POST /batchops-api/fire-rule` (`{"rule": name}`), `POST /batchops-api/reset`.
-`POST /moto-api/reset` also resets the extensions' own state.
+`GET /batchops-api/status`, `GET /batchops-api/executions` (those still running), `POST /batchops-api/fire-rule`
+(`{"rule": name}`), `POST /batchops-api/reset`. `POST /moto-api/reset` also resets the extensions' own state.
+
+With `state_path`, the state survives a restart (see `persistence`): restored on start, written after changes
+(at most every `snapshot_interval_seconds`) and on stop. Without it (tests), nothing is written.
 """
 
 from __future__ import annotations
@@ -35,10 +38,11 @@ from werkzeug.serving import make_server
 
 from batchops_local.validation import gate as validation_gate
 
-from . import awslambda, context, events, s3, sagemaker, sns, sqs
+from . import awslambda, context, events, persistence, s3, sagemaker, sns, sqs
 from .awslambda.targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
 from .awslambda.workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
 from .contracts import ExecutionHandler, client_environment
+from .events.bus import iso_time
 from .events.schedules import RuleNotFound, Scheduler, fire_rule_now
 from .patching import Patcher
 from .sagemaker.pipeline_executions import ExecutionRegistry
@@ -83,9 +87,15 @@ def format_exports(environment: dict[str, str]) -> str:
 class _Server(ThreadedMotoServer):
     """moto's threaded server with the emulator's routes in front and a socket that is really closed."""
 
-    def __init__(self, port: int, routes: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes] | None]):
+    def __init__(
+        self,
+        port: int,
+        routes: Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes] | None],
+        after_request: Callable[[dict[str, Any]], None] | None = None,
+    ):
         super().__init__(ip_address=HOST, port=port, verbose=False)
         self._routes = routes
+        self._after_request = after_request
         self._start_error: BaseException | None = None
         self.dispatcher: DomainDispatcherApplication | None = None
 
@@ -102,7 +112,12 @@ class _Server(ThreadedMotoServer):
 
         def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
             handled = self._routes(environ, start_response)
-            return handled if handled is not None else moto_app(environ, start_response)
+            if handled is not None:
+                return handled
+            answered = moto_app(environ, start_response)  # moto has done the work once it returns
+            if self._after_request is not None:
+                self._after_request(environ)
+            return answered
 
         try:
             self._server = make_server(
@@ -137,6 +152,8 @@ class Emulator:
         scheduler_poll_seconds: float = 1.0,
         load_aws_managed_policies: bool = True,
         warm_up_services: bool = True,
+        state_path: Path | str | None = None,
+        snapshot_interval_seconds: float = persistence.DEFAULT_INTERVAL_SECONDS,
     ):
         if port is not None and not 0 <= int(port) <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
@@ -161,6 +178,11 @@ class Emulator:
         self._server: _Server | None = None
         self._context: context.EmulatorContext | None = None
         self.port: int | None = None
+        self.state_path = Path(state_path).resolve() if state_path is not None else None
+        self.snapshot_interval_seconds = snapshot_interval_seconds
+        self.snapshotter: persistence.Snapshotter | None = None
+        self.restored: dict[str, Any] | None = None  # the header of the snapshot restored on start
+        self.interrupted: list[str] = []  # executions that were running in that snapshot (now Failed)
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -183,13 +205,15 @@ class Emulator:
                 f"a local AWS emulator is already running in this process at {already.endpoint_url}; "
                 "moto's state is process-wide, so stop that one first"
             )
+        if self.state_path is not None:
+            persistence.read_header(self.state_path)  # refuse another moto's snapshot before listening
         self.home.mkdir(parents=True, exist_ok=True)
         # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 1.3 s
         # (on the warm-up thread), so tests that need no IAM policies may turn it off.
         self._previous_managed_policy_setting = os.environ.get(MANAGED_POLICIES_VARIABLE)
         os.environ[MANAGED_POLICIES_VARIABLE] = "true" if self.load_aws_managed_policies else "false"
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per HTTP request
-        server = _Server(self.requested_port, self._route)
+        server = _Server(self.requested_port, self._route, self._after_request)
         try:
             server.start()
         except OSError as error:
@@ -211,6 +235,12 @@ class Emulator:
         )
         ctx.outbox = EmailOutbox(self.home)
         ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
+        if self.state_path is not None:
+            try:
+                self._restore(ctx.executions)
+            except BaseException:
+                self.stop()
+                raise
         self._install_patches()
         self._start_warmup(server.dispatcher)  # after the patches: handlers are built as on a first request
         self.scheduler.start()
@@ -222,6 +252,32 @@ class Emulator:
         log.info("local AWS emulator listening on %s (home %s)", self.endpoint_url, self.home)
         return self
 
+    def _restore(self, registry: ExecutionRegistry) -> None:
+        assert self.state_path is not None
+        started = time.perf_counter()
+        self.restored = persistence.load(self.state_path, registry)
+        if self.restored is not None:
+            self.interrupted = self.restored["interrupted"]
+            log.info(
+                "restored the emulator state from %s (written %s) in %.2f s",
+                self.state_path,
+                self.restored.get("written_at"),
+                time.perf_counter() - started,
+            )
+        self.snapshotter = persistence.Snapshotter(self._write_snapshot, self.snapshot_interval_seconds).start()
+        registry.on_change = self.snapshotter.changed
+
+    def _write_snapshot(self) -> dict[str, Any]:
+        ctx = self._require_context()
+        assert self.state_path is not None
+        facts = persistence.save(self.state_path, ctx.executions)
+        log.info("emulator snapshot: %d bytes in %.3f s (%s)", facts["bytes"], facts["seconds"], self.state_path)
+        return facts
+
+    def _after_request(self, environ: dict[str, Any]) -> None:
+        if self.snapshotter is not None and environ.get("REQUEST_METHOD") not in ("GET", "HEAD", "OPTIONS"):
+            self.snapshotter.changed()
+
     def _install_patches(self) -> None:
         # The request gate first: nothing out of AWS's contract reaches moto or the extensions
         validation_gate.install(self._patcher)
@@ -232,6 +288,9 @@ class Emulator:
             self._reset_extensions()
             self._stop_warmup()  # never build backends while they are being dropped
             clear_moto_state()
+            if self.state_path is not None and self.snapshotter is not None:
+                persistence.discard(self.state_path)  # a reset is not undone by a restart
+                self.snapshotter.changed()
             self._start_warmup(None)  # the handlers survive a reset; the IAM backends do not
             backend.__init__(backend.region_name, backend.account_id)  # type: ignore[misc]
 
@@ -256,6 +315,11 @@ class Emulator:
         ctx = self._context
         self._stop_warmup()
         self.scheduler.stop()
+        if self.snapshotter is not None:
+            # The last snapshot before the executions are stopped: those still running come back Failed
+            self.snapshotter.stop()
+            self.snapshotter.flush()
+            self.snapshotter = None
         if ctx is not None and ctx.executions is not None:
             ctx.executions.shutdown()
         if ctx is not None and ctx.lambda_invoker is not None:
@@ -365,6 +429,8 @@ class Emulator:
             body = _read_json(environ)
             if action == "status" and method == "GET":
                 return _json_response(start_response, 200, self._status())
+            if action == "executions" and method == "GET":
+                return _json_response(start_response, 200, {"running": self._running_executions()})
             if action == "fire-rule" and method == "POST":
                 rule = body.get("rule")
                 if not isinstance(rule, str) or not rule:
@@ -387,7 +453,15 @@ class Emulator:
             "region": self.region,
             "home": str(self.home),
             "execution_handler": self.execution_handler is not None,
+            "state_path": str(self.state_path) if self.state_path else None,
         }
+
+    def _running_executions(self) -> list[dict[str, Any]]:
+        registry = self._require_context().executions
+        return [
+            {"arn": r.arn, "pipeline": r.pipeline_name, "status": r.status, "start_time": iso_time(r.start_time)}
+            for r in (registry.running() if registry is not None else [])
+        ]
 
 
 def _read_json(environ: dict[str, Any]) -> dict[str, Any]:

@@ -11,10 +11,12 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -135,6 +137,11 @@ class ExecutionRegistry:
         self.tokens: dict[tuple[str, str], str] = {}  # (pipeline ARN, ClientRequestToken) -> execution ARN
         self.token_lock = threading.Lock()
         self._sequence = itertools.count()
+        self.on_change: Callable[[], None] | None = None  # the launcher's snapshotter, when state is kept
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     # ------------------------------------------------------------------ start / wait / stop
 
@@ -243,6 +250,51 @@ class ExecutionRegistry:
         with self.token_lock:
             self.tokens.clear()
 
+    # ------------------------------------------------------------------ snapshots (see ..persistence)
+
+    def snapshot_state(self) -> dict[str, Any]:
+        """The records without their threads and stop events (the moto execution objects are pickled with
+        moto's backends in the same snapshot, so they stay the same objects)."""
+        skip = {"stop", "thread"}
+        with self._lock:
+            records = [
+                {f.name: getattr(record, f.name) for f in dataclasses.fields(record) if f.name not in skip}
+                for record in self._records.values()
+            ]
+        with self.token_lock:
+            tokens = dict(self.tokens)
+        return {"records": records, "tokens": tokens}
+
+    def restore_state(self, state: dict[str, Any], interrupted_reason: str) -> list[str]:
+        """Take the records of a snapshot; those that had not ended are Failed with `interrupted_reason`
+        (nothing runs them any more). No events: the state changed while nobody was listening. Returns the
+        ARNs of the interrupted executions."""
+        interrupted = []
+        now = utc_now()
+        with self._lock:
+            for fields in state.get("records", []):
+                record = ExecutionRecord(**fields)
+                if record.status not in FINAL_EXECUTION_STATUSES:
+                    interrupted.append(record.arn)
+                    for step in record.steps.values():
+                        if step.status not in FINAL_STEP_STATUSES:
+                            step.status, step.end_time, step.failure_reason = "Failed", now, interrupted_reason
+                    record.status, record.failure_reason, record.end_time = "Failed", interrupted_reason, now
+                    execution = record.moto_execution
+                    execution.pipeline_execution_status = record.status
+                    execution.pipeline_execution_failure_reason = record.failure_reason
+                    execution.last_modified_time = now
+                self._records[record.arn] = record
+            sequences = [step.sequence for r in self._records.values() for step in r.steps.values()]
+            self._sequence = itertools.count(max(sequences, default=-1) + 1)
+        with self.token_lock:
+            self.tokens.update(state.get("tokens", {}))
+        return interrupted
+
+    def running(self) -> list[ExecutionRecord]:
+        with self._lock:
+            return [record for record in self._records.values() if record.status not in FINAL_EXECUTION_STATUSES]
+
     def record(self, execution_arn: str) -> ExecutionRecord:
         with self._lock:
             record = self._records.get(execution_arn)
@@ -286,6 +338,7 @@ class ExecutionRegistry:
         from .jobs import finish_job
 
         finish_job(job_arn, status, **details)
+        self._changed()
 
     def step_status(
         self,
@@ -329,6 +382,7 @@ class ExecutionRegistry:
             if previous == status and not metadata and not failure_reason:
                 return
             detail = self._step_detail(record, step, previous)
+        self._changed()
         emit_service_event(
             source="aws.sagemaker",
             detail_type=STEP_DETAIL_TYPE,
@@ -353,6 +407,7 @@ class ExecutionRegistry:
         execution.pipeline_execution_status = record.status
         execution.pipeline_execution_failure_reason = record.failure_reason
         execution.last_modified_time = utc_now()
+        self._changed()
         detail: dict[str, Any] = {
             "pipelineArn": record.pipeline_arn,
             "pipelineExecutionArn": record.arn,
