@@ -108,8 +108,10 @@ def _r2(actual: Any, predicted: Any) -> tuple[float, float]:
     residual = actual - predicted
     total = float(np.sum((actual - actual.mean()) ** 2))
     residual_sum = float(np.sum(residual ** 2))
-    value = 1.0 - residual_sum / total if total > 0 else (1.0 if residual_sum == 0 else 0.0)
-    return value, float(np.std(residual))
+    if not total > 0:  # no variance to explain: any value (scikit-learn says 1.0 or 0.0) would be made up
+        raise MetricUndefined(f"r2 is undefined when every label is the same: all {actual.size} labels are "
+                              f"{float(actual[0]):.10g}")
+    return 1.0 - residual_sum / total, float(np.std(residual))
 
 
 def _mape(actual: Any, predicted: Any) -> tuple[float, float]:

@@ -87,6 +87,15 @@ def decide(metric: metrics.Metric, value: float, threshold: float, rows: int) ->
                               comparison=metric.comparison, counts={"rows": rows})
 
 
+def refuse(metric: metrics.Metric, reason: str, threshold: float, rows: int) -> results.StepResult:
+    """A failed gate on a degenerate test split: the model is not registered."""
+    return results.StepResult(step=Step.EVALUATE, outcome=results.FAILED,
+                              message=f"the test split is degenerate ({reason}): {metric.name} is not a usable gate "
+                                      "value, the model is not registered",
+                              metric=metric.name, value=None, threshold=threshold, comparison=metric.comparison,
+                              counts={"rows": rows}, details={"degenerate": reason})
+
+
 def main(argv: list[str] | None = None) -> int:
     import xgboost
 
@@ -99,6 +108,19 @@ def main(argv: list[str] | None = None) -> int:
     booster = load_booster(archives[0])
     actual, features = read_test_split(steplib.processing_path("input", "test"))
     predicted = booster.predict(xgboost.DMatrix(features))
+    degenerate = steplib.degenerate_labels(actual)
+    if degenerate:  # never a pass: the gate's value would be made up or meaningless (r2 1.0 on constant labels)
+        computed = {}
+        try:
+            computed = metrics.compute_all(metric.problem_type, actual, predicted)
+        except metrics.MetricError:
+            pass
+        steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION),
+                           {f"{metric.problem_type}_metrics": computed})
+        result = refuse(metric, degenerate, args.threshold, len(actual))
+        steplib.write_step_result(result)
+        print(result.message)
+        return 0
     computed = steplib.compute_metrics(metric, actual, predicted, what="test split")
     steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION),
                        {f"{metric.problem_type}_metrics": computed})

@@ -66,17 +66,18 @@ def ground_truth_prefix(input_key: str, inference_prefix: str, truth_prefix: str
 
 
 def read_ground_truth(files, schema) -> dict[str, float]:
-    """Key -> target from every ground-truth file; other schema columns may be present and are ignored."""
-    key, target = schema.record_key, schema.target
-    others = [c for c in schema.columns if c not in (key, target)]
+    """Key -> target from every ground-truth file, validated as `batchops data check --kind ground-truth` does
+    (other schema columns may be present and are ignored)."""
+    check = steplib.DataCheck(schema, "ground-truth")
     truth: dict[str, float] = {}
     for path, name in files:
-        table = steplib.read_table(path, schema, required=[key, target], optional=others, display_name=name)
-        values = steplib.numeric_column(table, target, integer=False, allow_missing=False)
-        for index, record in enumerate(table.values[key]):
-            if record in truth:
-                raise StepFailure(f"ground truth: record key '{record}' appears twice ({table.where(index)})")
-            truth[record] = float(values[index])
+        for table in check.chunks(path, name):
+            if check.problems:
+                continue
+            values = steplib.numeric_column(table, schema.target, integer=schema.types[schema.target] == "integer",
+                                            allow_missing=False)
+            truth.update(zip(table.values[schema.record_key], values.tolist()))  # noqa: B905
+    check.raise_problems("ground truth")
     return truth
 
 
@@ -115,9 +116,9 @@ def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResul
                                   metric=metric.name, value=value, threshold=args.threshold,
                                   comparison=metric.comparison, counts={"rows": len(predictions), "matched": matched})
 
-    def skipped(reason: str, truth: dict[str, float]):
+    def skipped(reason: str, truth: dict[str, float], matched: int = 0):
         return ({**report, "status": results.SKIPPED, "reason": reason},
-                outcome(results.SKIPPED, f"model quality not checked: {reason}"), truth)
+                outcome(results.SKIPPED, f"model quality not checked: {reason}", matched=matched), truth)
 
     prefix = ground_truth_prefix(key, args.inference_prefix, args.ground_truth_prefix)
     if prefix is None:
@@ -141,9 +142,21 @@ def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResul
     })
     if not matched:
         return skipped("no record key of the ground truth matches a prediction", truth)
-    computed = steplib.compute_metrics(metric, np.array([truth[k] for k in matched]),
-                                       np.array([predictions[k] for k in matched]),
-                                       what=f"ground truth under {report['ground_truth']}")
+    actual = np.array([truth[k] for k in matched])
+    predicted = np.array([predictions[k] for k in matched])
+    # A metric that means nothing on these rows is neither a pass nor a violation (which would start retraining):
+    # the check could not decide.
+    degenerate = steplib.degenerate_labels(actual)
+    if len(matched) < steplib.MIN_SPLIT_ROWS:
+        return skipped(f"{degenerate} ({len(matched)} matched)", truth, len(matched))
+    try:
+        computed = metrics.compute_all(metric.problem_type, actual, predicted, required=metric.name)
+    except metrics.MetricUndefined as error:
+        if degenerate:  # e.g. r2 when every label is the same
+            return skipped(f"{error}", truth, len(matched))
+        raise StepFailure(f"ground truth under {report['ground_truth']}: {error}") from None
+    except metrics.MetricError as error:
+        raise StepFailure(f"ground truth under {report['ground_truth']}: {error}") from None
     value = computed[metric.name]["value"]
     report.update({"metrics": computed, "value": value})
     passed = metric.passes(value, args.threshold)

@@ -654,6 +654,16 @@ def compute_metrics(metric: metrics.Metric, actual, predicted, *, what: str) -> 
         raise StepFailure(f"{what}: {error}") from None
 
 
+def degenerate_labels(actual) -> str | None:
+    """Why a gate metric on these labels would say nothing about a model (too few rows, one label value)."""
+    actual = np.asarray(actual, dtype=np.float64)
+    if actual.size < MIN_SPLIT_ROWS:
+        return f"{actual.size} row(s); a gate metric needs at least {MIN_SPLIT_ROWS}"
+    if float(np.min(actual)) == float(np.max(actual)):
+        return (f"every label is {format_number(actual[0])}: a constant prediction would score perfectly, so the "
+                "metric says nothing about the model")
+    return None
+
 
 def write_step_result(result: StepResult) -> Path:
     """The structured result of a deciding step: `result.json` in its processing output `result`."""

@@ -57,6 +57,15 @@ def test_mape_refuses_zero_labels_where_scikit_learn_returns_a_huge_number():
         metrics.compute_all(metrics.REGRESSION, actual, predicted, required="mape")
 
 
+def test_r2_refuses_labels_without_variance_where_scikit_learn_says_one():
+    actual = np.array([-5.0, -5.0, -5.0])
+    assert sk.r2_score(actual, actual) == 1.0  # a "perfect" model on labels that say nothing
+    with pytest.raises(metrics.MetricUndefined, match="r2 is undefined when every label is the same: all 3 labels "
+                                                      "are -5"):
+        metrics.get("r2").compute(actual, actual)
+    assert "r2" not in metrics.compute_all(metrics.REGRESSION, actual, actual, required="rmse")
+
+
 def test_negative_labels_use_their_magnitude_as_scikit_learn_does():
     actual, predicted = np.array([-2.0, 4.0]), np.array([-1.0, 5.0])
     assert metrics.get("mape").compute(actual, predicted)[0] == pytest.approx(

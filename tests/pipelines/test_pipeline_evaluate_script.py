@@ -133,3 +133,23 @@ def test_an_unreadable_model_is_a_clear_failure(tmp_path):
     result = job.run("evaluate.py", *gate())
     assert result.returncode == 1
     assert "cannot load the model xgboost-model from model.tar.gz" in result.message
+
+
+@pytest.mark.parametrize("metric,threshold,rows,reason", [
+    ("r2", 0.5, 50, "every label is 7: a constant prediction would score perfectly"),
+    ("rmse", 10.0, 50, "every label is 7: a constant prediction would score perfectly"),
+    ("rmse", 10.0, 1, "1 row(s); a gate metric needs at least 2"),
+])
+def test_a_degenerate_test_split_never_passes_the_gate(tmp_path, booster, metric, threshold, rows, reason):
+    # Issue 17 item 2: constant labels registered a model with rmse 0.0000 and r2 1.0000.
+    job = Job(tmp_path / "job", {})
+    test = prepare(job, booster, tmp_path, pickled=False)[:rows]
+    test[:, 0] = 7.0
+    np.savetxt(job.input("test") / "test.csv", test, delimiter=",", fmt="%.10g")
+    result = job.run("evaluate.py", *gate(metric, threshold))
+    assert result.returncode == 0, result.stderr
+    decision = job.result()
+    assert (decision["outcome"], decision["metric"], decision["value"]) == ("failed", metric, None)
+    assert f"the test split is degenerate ({reason}" in decision["message"]
+    assert "the model is not registered" in decision["message"]
+    assert "r2" not in json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]

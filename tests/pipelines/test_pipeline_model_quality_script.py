@@ -246,3 +246,32 @@ def test_a_missing_job_config_or_data_input_is_a_clear_failure(s3, rows, tmp_pat
     job.configure_inputs(data="/not/an/s3/uri")
     result = job.run_in_process(*arguments, monkeypatch=monkeypatch)
     assert result.returncode == 1 and result.message.startswith("the processing input 'data': expected an s3://")
+
+
+def test_a_metric_on_degenerate_ground_truth_is_never_a_pass(s3, rows, tmp_path, monkeypatch):
+    # Issue 17 item 2: r2 on labels that are all the same used to be 1.0 (a pass) for exact predictions.
+    for row in rows:
+        row["delivery_minutes"] = "30"
+    put_truth(s3, rows)
+    job = scored_job(tmp_path, rows, error=0.0)
+    result, report = check(job, monkeypatch, metric="r2", threshold="0.5")
+    assert result.returncode == 0
+    assert outcome(job) == ("skipped", "r2", None, 0.5, {"rows": 20, "matched": 20})
+    assert report["reason"] == "r2 is undefined when every label is the same: all 20 labels are 30"
+    # One matched row: no metric is meaningful on it.
+    put_truth(s3, rows[:1])
+    job = scored_job(tmp_path / "one", rows, error=0.0)
+    result, report = check(job, monkeypatch)
+    assert result.returncode == 0 and report["status"] == "skipped"
+    assert report["reason"].startswith("1 row(s); a gate metric needs at least 2 (1 matched)")
+
+
+def test_ground_truth_is_validated_as_data_check_does(s3, rows, tmp_path, monkeypatch):
+    rows[2]["delivery_minutes"] = "1e308"
+    rows[4]["order_id"] = rows[6]["order_id"]
+    put_truth(s3, rows)
+    result = run_check(scored_job(tmp_path, rows, error=1.0), monkeypatch)
+    assert result.returncode == 1
+    assert result.message.startswith(f"ground truth: s3://{BUCKET}/{TRUTH_KEY}:")
+    assert "column 'delivery_minutes': '1e308' is too large" in result.message
+    assert "column 'order_id': duplicate record key '106'" in result.message
