@@ -64,8 +64,11 @@ def register_secret(value: str) -> bool:
     if len(value) < MIN_SECRET_LENGTH:
         return False
     values = [value]
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme in ("http", "https") and parts.netloc:
+    try:
+        parts = urllib.parse.urlsplit(value)
+    except ValueError:  # e.g. an unbalanced '[': not a URL, the value itself is enough
+        parts = None
+    if parts and parts.scheme in ("http", "https") and parts.netloc:
         values += [parts.path + (f"?{parts.query}" if parts.query else ""), parts.password or ""]
     forms = set(_secret_forms)
     for raw in values:
