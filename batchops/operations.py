@@ -83,109 +83,65 @@ class DroppedObject:
         return f"s3://{self.bucket}/{self.key}"
 
 
-def expected_columns(settings: Settings, kind: str) -> tuple[list[str], list[str]]:
-    """(required columns in file order, optional columns) of a CSV of this kind."""
-    dataset = settings.dataset
-    if kind == "training":
-        return [c for c in dataset.column_names if c != dataset.record_key], [dataset.record_key]
-    if kind == "inference":
-        return [c for c in dataset.column_names if c != dataset.target], [dataset.target]
-    if kind == "ground-truth":
-        return [dataset.record_key, dataset.target], []
-    raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+class DataRejected(OperationError):
+    """Data that the pipeline's first step would refuse; `problems` holds one line each."""
+
+    def __init__(self, problems: list[str], hint: str = ""):
+        self.problems = problems
+        more = f" (+{len(problems) - 1} more{hint})" if len(problems) > 1 else ""
+        super().__init__(problems[0] + more)
+
+
+def dataset_schema(settings: Settings):
+    """The dataset schema exactly as the step scripts receive it (the rendered `dataset_schema.json`)."""
+    from pipelines.common.code import dataset_schema_json
+    from pipelines.scripts import steplib
+
+    return steplib.Schema(json.loads(dataset_schema_json(settings)))
+
+
+def data_files(path: Path) -> list[Path]:
+    """The CSV files a path names: the file itself, or every `*.csv` under a directory (as the pipeline picks)."""
+    from pipelines.scripts import steplib
+
+    if path.is_dir():
+        files = steplib.list_files(path, ".csv")
+        if not files:
+            raise OperationError(f"{path}: a directory without CSV files (*.csv, hidden files skipped)")
+        return files
+    if not path.is_file():
+        raise OperationError(f"{path}: file not found")
+    return [path]
 
 
 def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems: int = 20,
-                     chunk_rows: int = 200_000) -> list[str]:
-    """Problems of a CSV against the env file's schema, one line each naming file, row and column.
+                     chunk_rows: int = 100_000) -> list[str]:
+    """Problems of a CSV file (or of each CSV file under a directory), one line each naming file, line and column.
 
-    Reads in chunks, so files of any size can be checked.
+    The same validation the pipelines' Preprocess (and ModelQualityCheck for ground truth) runs
+    (`pipelines/scripts/steplib.py` DataCheck), streamed in chunks: memory stays flat on files of any size. Each
+    file is checked on its own, as each dropped file starts its own pipeline run. Training data is also checked
+    for a target that varies and enough rows for the configured train/validation/test fractions.
     """
-    import pandas as pd
+    import warnings
 
-    required, optional = expected_columns(settings, kind)
-    if not path.is_file():
-        return [f"{path}: file not found"]
-    if not settings.dataset.header:
-        return _check_headerless(settings, path, kind)
-    try:
-        header = pd.read_csv(path, nrows=0).columns.tolist()
-    except (pd.errors.EmptyDataError, UnicodeDecodeError, pd.errors.ParserError) as exc:
-        return [f"{path}: not a readable CSV with a header row ({str(exc).splitlines()[0]})"]
-    problems = []
-    missing = [c for c in required if c not in header]
-    unknown = [c for c in header if c not in required and c not in optional]
-    if missing:
-        problems.append(f"{path}: header: missing column(s) {', '.join(missing)} (schema in "
-                        f"{settings.source_file}: {', '.join(required)})")
-    if unknown:
-        problems.append(f"{path}: header: unknown column(s) {', '.join(unknown)}")
-    present_required = [c for c in header if c in required]
-    if not missing and present_required != required:
-        problems.append(f"{path}: header: columns must be in schema order {', '.join(required)}, found "
-                        f"{', '.join(present_required)}")
-    if problems:
-        return problems
-    types = {c.name: c.type for c in settings.dataset.columns}
-    key = settings.dataset.record_key
-    seen_keys: set[str] = set()
-    rows = 0
-    try:
-        chunks = pd.read_csv(path, dtype=str, keep_default_na=False, chunksize=chunk_rows)
-        for chunk in chunks:
-            for column in chunk.columns:
-                values = chunk[column]
-                line_numbers = values.index + 2  # header is line 1
-                if column == key:
-                    empty = values == ""
-                    for line in line_numbers[empty.to_numpy()][:max_problems]:
-                        problems.append(f"{path}:{line}: column '{column}': empty record key")
-                    duplicated = values[~empty & (values.duplicated() | values.isin(seen_keys))]
-                    for line, value in zip(duplicated.index[:max_problems] + 2, duplicated[:max_problems],
-                                           strict=True):
-                        problems.append(f"{path}:{line}: column '{column}': duplicate record key '{value}'")
-                    seen_keys.update(values[~empty])
-                elif types[column] in ("integer", "float"):
-                    problems.extend(_numeric_problems(path, column, values, types[column], max_problems))
-                if len(problems) >= max_problems:
-                    return problems[:max_problems] + [f"{path}: (stopped after {max_problems} problems)"]
-            rows += len(chunk)
-    except (pd.errors.ParserError, UnicodeDecodeError) as exc:
-        return problems + [f"{path}: not a valid CSV: {str(exc).splitlines()[0]}"]
-    if rows == 0:
-        problems.append(f"{path}: no data rows")
+    from pipelines.scripts import steplib
+
+    if kind not in DATA_KINDS:
+        raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+    schema = dataset_schema(settings)
+    gates = settings.model
+    split = (gates.validation_fraction, gates.test_fraction) if kind == "training" else None
+    problems: list[str] = []
+    for file in data_files(path):
+        check = steplib.DataCheck(schema, kind, split=split, max_problems=max_problems)
+        with warnings.catch_warnings(record=True) as caught:  # a numeric warning is a problem line, not noise
+            warnings.simplefilter("always")
+            for _ in check.chunks(file, str(file), chunk_rows=chunk_rows):
+                pass
+            found = check.finish()
+        problems += found + [f"{file}: {w.category.__name__}: {w.message}" for w in caught]
     return problems
-
-
-def _numeric_problems(path: Path, column: str, values, kind: str, limit: int) -> list[str]:
-    import numpy as np
-    import pandas as pd
-
-    filled = values[values != ""]
-    numbers = pd.to_numeric(filled, errors="coerce")
-    problems = [f"{path}:{line}: column '{column}': '{value}' is not a number"
-                for line, value in zip(filled.index[numbers.isna()][:limit] + 2, filled[numbers.isna()][:limit],
-                                       strict=True)]
-    if kind == "integer":
-        fractional = numbers[numbers.notna() & (numbers != numbers.round())]
-        problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not a whole number"
-                     for line in fractional.index[:limit] + 2]
-    infinite = numbers[numbers.notna() & ~np.isfinite(numbers.to_numpy(dtype=float))]
-    problems += [f"{path}:{line}: column '{column}': '{filled[line - 2]}' is not finite"
-                 for line in infinite.index[:limit] + 2]
-    return problems
-
-
-def _check_headerless(settings: Settings, path: Path, kind: str) -> list[str]:
-    required, _ = expected_columns(settings, kind)
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        first = handle.readline()
-    if not first.strip():
-        return [f"{path}: no data rows"]
-    count = len(first.rstrip("\r\n").split(","))
-    if count != len(required):
-        return [f"{path}:1: expected {len(required)} columns ({', '.join(required)}), found {count}"]
-    return []
 
 
 def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) -> str:
@@ -210,25 +166,45 @@ def processing_s3_uri_limit() -> int:
 
 def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None = None,
               overwrite: bool = False) -> DroppedObject:
-    """Upload a checked CSV under the prefix of its kind; an existing key is kept unless `overwrite`."""
+    """Upload one checked CSV under the prefix of its kind (see `drop_paths`)."""
+    return drop_paths(target, file, kind, rel_path=rel_path, overwrite=overwrite)[0]
+
+
+def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None = None,
+               overwrite: bool = False) -> list[DroppedObject]:
+    """Upload a CSV file, or every CSV file under a directory, under the prefix of its kind.
+
+    A file goes to `<prefix>/<rel path or file name>`; a directory's files to `<prefix>/<rel path or directory
+    name>/<path under the directory>`. Every file is validated and every key checked (S3Uri length, an existing
+    object unless `overwrite`) before the first upload: nothing is uploaded unless all pass. Each uploaded
+    training or inference object starts its own pipeline run.
+    """
     settings = target.settings
-    key = data_key(settings, kind, file, rel_path)
-    problems = check_csv_schema(settings, file, kind)
+    files = data_files(path)
+    if path.is_dir():
+        folder = data_key(settings, kind, path, rel_path)
+        plan = [(file, f"{folder}/{file.relative_to(path).as_posix()}") for file in files]
+    else:
+        plan = [(path, data_key(settings, kind, path, rel_path))]
+    problems = check_csv_schema(settings, path, kind)
     if problems:
-        more = (f" (+{len(problems) - 1} more: `batchops data check {file} --kind {kind} --offline` lists them)"
-                if len(problems) > 1 else "")
-        raise OperationError(problems[0] + more)
-    bucket = settings.bucket
-    uri, limit = f"s3://{bucket}/{key}", processing_s3_uri_limit()
-    if len(uri) > limit:  # the pipelines read the object through processing inputs: refuse what their steps would
-        raise OperationError(f"{uri[:80]}...: {len(uri)} characters; a SageMaker processing input's S3Uri allows at "
-                             f"most {limit}, so the pipeline would fail at its first step: choose a shorter --as path")
-    if not overwrite and object_exists(target, bucket, key):
-        raise OperationError(f"s3://{bucket}/{key} already exists; choose another --as path or pass --overwrite "
-                             "(the bucket is versioned: the previous version is kept)")
-    with file.open("rb") as body:
-        answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
-    return DroppedObject(bucket, key, answer.get("VersionId"))
+        raise DataRejected(problems, f": `batchops data check {path} --kind {kind} --offline` lists them")
+    bucket, limit = settings.bucket, processing_s3_uri_limit()
+    for _, key in plan:
+        uri = f"s3://{bucket}/{key}"
+        if len(uri) > limit:  # the pipelines read the object through processing inputs: refuse what they would
+            raise OperationError(f"{uri[:80]}...: {len(uri)} characters; a SageMaker processing input's S3Uri allows "
+                                 f"at most {limit}, so the pipeline would fail at its first step: choose a shorter "
+                                 "--as path")
+        if not overwrite and object_exists(target, bucket, key):
+            raise OperationError(f"{uri} already exists; choose another --as path or pass --overwrite "
+                                 "(the bucket is versioned: the previous version is kept)")
+    dropped = []
+    for file, key in plan:
+        with file.open("rb") as body:
+            answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+        dropped.append(DroppedObject(bucket, key, answer.get("VersionId")))
+    return dropped
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -20,51 +20,68 @@ def _check_kind(kind: str) -> str:
     return kind
 
 
+def _print_problems(problems: list[str]) -> None:
+    for line in problems:
+        err_console.print(line, markup=False, soft_wrap=True)
+
+
 @command(data_app, "check")
 def data_check(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV file to check."),
+    file: Path = typer.Argument(..., help="CSV file to check, or a directory: each CSV file under it."),
     kind: str = typer.Option("inference", "--kind", help=KIND_HELP),
     offline: bool = typer.Option(False, "--offline", help="Schema check only; skip the data-quality comparison."),
 ) -> None:
-    """Schema check, then a data-quality check against the active/approved model's baseline when one exists.
+    """The pipeline's own validation (schema, row widths, numbers, record keys; for training a varying target and
+    enough rows for the splits), then a data-quality check against the active/approved model's baseline when one
+    exists. A directory: every CSV file under it, each on its own (each dropped file starts its own run).
 
-    Exit codes: 0 clean, 1 schema problems (one line each), 2 a missing file or bad argument, 3 data-quality
+    Exit codes: 0 clean, 1 validation problems (one line each), 2 a missing file or bad argument, 3 data-quality
     violations against the baseline.
     """
     state = state_of(ctx)
     _check_kind(kind)
-    if not file.is_file():
-        raise UserError(f"{file}: file not found")
+    files = ops.data_files(file)
     problems = ops.check_csv_schema(state.settings, file, kind)
     if problems:
-        for line in problems:
-            err_console.print(line, markup=False, soft_wrap=True)
+        _print_problems(problems)
         raise typer.Exit(1)
-    console.print(f"{file}: schema ok ({kind})", markup=False)
+    what = f"{len(files)} CSV file(s)" if file.is_dir() else kind
+    console.print(f"{file}: schema ok ({what}{', ' + kind if file.is_dir() else ''})", markup=False)
     if offline or kind == "ground-truth":
         return
-    outcome = ops.baseline_comparison(state.target, file, kind)
-    console.print(outcome.summary, markup=False, soft_wrap=True)
-    for violation in outcome.violations:
-        console.print(f"  {violation['feature_name']}: {violation['constraint_check_type']}: "
-                      f"{violation['description']}", markup=False, soft_wrap=True)
-    if outcome.violations:
+    violated = False
+    for each in files:
+        outcome = ops.baseline_comparison(state.target, each, kind)
+        console.print((f"{each}: " if file.is_dir() else "") + outcome.summary, markup=False, soft_wrap=True)
+        for violation in outcome.violations:
+            console.print(f"  {violation['feature_name']}: {violation['constraint_check_type']}: "
+                          f"{violation['description']}", markup=False, soft_wrap=True)
+        violated = violated or bool(outcome.violations)
+    if violated:
         raise typer.Exit(3)
 
 
 @command(data_app, "drop")
 def data_drop(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV file to upload."),
+    file: Path = typer.Argument(..., help="CSV file to upload, or a directory: every CSV file under it."),
     kind: str = typer.Option(..., "--kind", help=KIND_HELP),
-    as_path: str = typer.Option(None, "--as", help="Key path under the kind's prefix (default: the file name)."),
+    as_path: str = typer.Option(None, "--as", help="Key path under the kind's prefix (default: the file or "
+                                                    "directory name; a directory's files go below it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing object (a new version)."),
 ) -> None:
-    """Upload a checked CSV under the right S3 prefix; training and inference drops start their pipeline."""
+    """Validate, then upload under the right S3 prefix; training and inference drops start their pipeline (one
+    run per file). Nothing is uploaded unless every file passes (exit 1 and one line per problem otherwise)."""
     _check_kind(kind)
     state = state_of(ctx)
     ops.data_key(state.settings, kind, file, as_path)  # a bad --as is reported before anything is read or sent
-    dropped = ops.drop_data(state.target, file, kind, rel_path=as_path, overwrite=overwrite)
-    console.print(f"dropped {file} -> {dropped.uri}" + (f" (version {dropped.version_id})"
-                                                        if dropped.version_id else ""), markup=False)
+    try:
+        dropped = ops.drop_paths(state.target, file, kind, rel_path=as_path, overwrite=overwrite)
+    except ops.DataRejected as rejected:
+        _print_problems(rejected.problems)
+        err_console.print(f"{file}: not uploaded", markup=False, soft_wrap=True)
+        raise typer.Exit(1) from None
+    for each in dropped:
+        console.print(f"dropped {each.uri}" + (f" (version {each.version_id})" if each.version_id else ""),
+                      markup=False)

@@ -566,8 +566,9 @@ class DataCheck:
                        else f"no data rows in any of the {len(self.files)} files"])
         if not self.problems and self.target is not None:
             where = self.files[0][1] if len(self.files) == 1 else f"{len(self.files)} files"
+            split = split_problem(self.rows, *self.split) if self.split else None
             self._add([p for p in (self.target.constant_problem(self.schema.target, where),
-                                   split_problem(self.rows, *self.split) if self.split else None) if p])
+                                   f"{where}: {split}" if split else None) if p])
         return self._result()
 
     def _result(self) -> list[str]:

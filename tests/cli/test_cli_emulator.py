@@ -31,8 +31,12 @@ BATCH = ("record_id,sex,length,diameter,height,whole_weight,shucked_weight,visce
          "a1,M,0.45,0.36,0.1,0.5,0.2,0.1,0.15\n")
 
 
+DECLARED = ["InputBucket", "InputKey"]
+
+
 def _definition(steps: list[dict]) -> str:
-    return json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": steps})
+    parameters = [{"Name": name, "Type": "String", "DefaultValue": "x"} for name in DECLARED]
+    return json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": parameters, "Steps": steps})
 
 
 FAILING = _definition([{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "seeded failure for the CLI"}}])
@@ -182,7 +186,7 @@ def test_data_drop_checks_the_schema_before_uploading(cli, seeded, tmp_path):
     bad = tmp_path / "labels.csv"
     bad.write_text("record_id,rings\na1,many\n")
     result = cli("data", "drop", str(bad), "--kind", "ground-truth")
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # refused like `data check`: the problem lines, nothing uploaded
     assert f"{bad}:2: column 'rings': 'many' is not a number" in result.output
     listed = seeded["aws"].client("s3").list_objects_v2(Bucket=SETTINGS.bucket, Prefix="data/ground-truth/")
     assert listed.get("KeyCount", 0) == 0
@@ -238,6 +242,20 @@ def test_pipelines_list_and_start(cli, seeded):
     assert unknown.exit_code == 2 and "unknown pipeline 'nightly'" in unknown.output
 
 
+def test_pipelines_start_refuses_undeclared_parameters_and_starts_nothing(cli, seeded):
+    sagemaker = seeded["aws"].client("sagemaker")
+    name = SETTINGS.pipelines.inference_name
+    before = sagemaker.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"]
+    refused = cli("pipelines", "start", "inference", "-p", "Foo=bar", "-p", "InputKey=data/x.csv", "-p", "Bar=1")
+    assert refused.exit_code == 2, refused.output
+    assert refused.output.strip() == (
+        f"error: pipeline '{name}' does not declare parameter(s) Foo, Bar (declared: InputBucket, InputKey); "
+        "nothing started")
+    assert sagemaker.list_pipeline_executions(PipelineName=name)["PipelineExecutionSummaries"] == before
+    declared = cli("pipelines", "start", "inference", "-p", "InputKey=data/x.csv", "--wait")
+    assert declared.exit_code == 0, declared.output
+
+
 def test_outbox_list_and_show(cli):
     listed = cli("outbox", "list")
     assert listed.exit_code == 0, listed.output
@@ -289,3 +307,59 @@ def test_emulator_reset_wipes_everything(cli, seeded):
     assert reported.exit_code == 0, reported.output
     assert "No executions yet." in empty_report.read_text()
     assert "No model version registered yet." in empty_report.read_text()
+
+
+def test_emulator_up_on_a_busy_port_is_one_line_without_a_traceback(tmp_path):
+    import socket
+
+    home = tmp_path / "busy-home"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = CliRunner().invoke(app, ["--home", str(home), "emulator", "up", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert result.output.strip() == (f"error: --port {port}: 127.0.0.1:{port} is not free (Address already in "
+                                     "use); choose another port or leave --port out for a free one")
+    assert not (home / "emulator.json").exists()
+
+
+SLEEPING_STEP = {"Name": "Sleep", "Type": "Processing", "Arguments": {
+    "ProcessingResources": {"ClusterConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1,
+                                              "VolumeSizeInGB": 30}},
+    "AppSpecification": {"ImageUri": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
+                                     "sagemaker-scikit-learn:1.2-1-cpu-py3",
+                         "ContainerEntrypoint": ["python3", "-c", "import time; time.sleep(600)"]},
+    "RoleArn": ROLE,
+    "ProcessingOutputConfig": {"Outputs": []},
+}}
+
+
+def test_emulator_down_names_the_executions_it_interrupts(tmp_path):
+    home = tmp_path / "down-home"
+    cli = CliRunner()
+    up = cli.invoke(app, ["--home", str(home), "emulator", "up"])
+    try:
+        assert up.exit_code == 0, up.output
+        sagemaker = Clients(json.loads((home / "emulator.json").read_text())["endpoint_url"]).client("sagemaker")
+        sagemaker.create_pipeline(PipelineName=SETTINGS.pipelines.training_name, RoleArn=ROLE,
+                                  PipelineDefinition=_definition([SLEEPING_STEP]))
+        arn = sagemaker.start_pipeline_execution(PipelineName=SETTINGS.pipelines.training_name)["PipelineExecutionArn"]
+
+        def sleeping():
+            steps = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"]
+            return steps and steps[0]["StepStatus"] == "Executing"
+
+        deadline = time.monotonic() + 60
+        while not sleeping():
+            assert time.monotonic() < deadline, "the sleeping step did not start"
+            time.sleep(0.2)
+        down = cli.invoke(app, ["--home", str(home), "emulator", "down"], env={"COLUMNS": "250"})
+    finally:
+        stop_background(home)
+    assert down.exit_code == 0, down.output
+    assert "interrupted 1 running execution(s); they come back Failed on the next `emulator up`:" in down.output
+    assert re.search(rf"^  {re.escape(arn)} \({SETTINGS.pipelines.training_name}, Executing since ", down.output,
+                     re.MULTILINE)
+    idle = cli.invoke(app, ["--home", str(home), "emulator", "down"])
+    assert idle.exit_code == 0 and idle.output.strip() == "emulator was not running"
