@@ -454,6 +454,8 @@ class Emulator:
             "home": str(self.home),
             "execution_handler": self.execution_handler is not None,
             "state_path": str(self.state_path) if self.state_path else None,
+            "last_snapshot": self.snapshotter.last if self.snapshotter else None,
+            "snapshot_error": self.snapshotter.last_error if self.snapshotter else None,
         }
 
     def _running_executions(self) -> list[dict[str, Any]]:

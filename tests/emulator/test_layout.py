@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 EMULATOR = Path(__file__).resolve().parents[2] / "batchops_local" / "emulator"
-TOP_LEVEL = {"__init__", "server", "contracts", "context", "patching", "service_warmup"}
+TOP_LEVEL = {"__init__", "server", "contracts", "context", "patching", "service_warmup", "persistence"}
 SERVICES = {"events", "awslambda", "sns", "sagemaker", "s3", "sqs"}
 
 
