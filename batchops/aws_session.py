@@ -1,8 +1,10 @@
 """boto3 sessions and clients for one environment.
 
-`local` talks to the emulator whose endpoint is recorded in `<BATCHOPS_HOME>/emulator.json` (or one given
-explicitly, e.g. by an in-process emulator); every other environment uses the normal AWS credential chain
-(environment, profile, SSO, instance/OIDC role) and the region from its env file.
+An emulated environment (`emulated = true`; by default the one named `local`) talks to the emulator whose
+endpoint is recorded in `<BATCHOPS_HOME>/emulator.json` (or one given explicitly, e.g. by an in-process
+emulator); one emulator holds any number of emulated environments, told apart by their derived names. Every
+other environment uses the normal AWS credential chain (environment, profile, SSO, instance/OIDC role) and the
+region from its env file.
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ from batchops_core.settings import PROJECT_ROOT, Settings
 from batchops_local.emulator.contracts import client_environment
 
 LOCAL_ACCOUNT_ID = "123456789012"
-LOCAL_ENVIRONMENT = "local"
 EMULATOR_INFO_FILE = "emulator.json"
 
 
@@ -64,7 +65,7 @@ class _EndpointSession(boto3.Session):
 
 @dataclass
 class AwsTarget:
-    """Where one environment's AWS calls go: a session, and the emulator endpoint for `local`."""
+    """Where one environment's AWS calls go: a session, and the emulator endpoint of an emulated one."""
 
     settings: Settings
     session: boto3.Session
@@ -94,7 +95,7 @@ class AwsTarget:
 
 
 def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:
-    """Sessions for `settings.environment`: the emulator for `local`, the credential chain otherwise.
+    """Sessions for `settings.environment`: the emulator when it is emulated, the credential chain otherwise.
 
     With `storage.bucket_name_suffix` set, the target's settings carry the bucket name completed for the account
     the credentials belong to (one STS call)."""
@@ -105,10 +106,10 @@ def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str |
 
 
 def _connect(settings: Settings, *, home: Path | None, endpoint_url: str | None) -> AwsTarget:
-    if settings.environment != LOCAL_ENVIRONMENT:
+    if not settings.emulated:
         if endpoint_url:
-            raise AwsTargetError(f"an emulator endpoint is only used for the local environment, not "
-                                 f"'{settings.environment}'")
+            raise AwsTargetError(f"an emulator endpoint is only used for emulated environments, not "
+                                 f"'{settings.environment}' ({settings.source_file}: emulated = false)")
         return AwsTarget(settings, boto3.Session(region_name=settings.region))
     if endpoint_url is None:
         home = batchops_home(home)

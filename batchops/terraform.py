@@ -13,19 +13,27 @@ pinned release, verified by its checksum, for CI images without Terraform.
 What it takes care of:
 - the environment's variables come from `env_files/<env>.tfvars` (`-var-file`), the file Python reads too;
 - the Lambda zips are built (`batchops.lambda_package`) before anything evaluates `filebase64sha256`;
-- every environment has its own `TF_DATA_DIR` under `<home>/terraform/<env>/`, so init state is never shared;
-- Terraform runs in a per-environment root, `<home>/terraform/<env>/root/`, made of links to the files of
-  `terraform/` plus the run's own `backend_override.tf`: nothing is written into the source tree, and an
-  override file someone else puts into `terraform/` (a CI wrapper's backend, say) never changes this run;
-- state: `local` keeps it in `<home>/terraform/local/terraform.tfstate`; real environments use a remote
-  backend (`http` for GitLab-managed state, or `s3`) configured with `-backend-config` entries, which must
-  not carry credentials (Terraform records them in the data directory and in saved plans): those come from
-  the backend's environment variables (`TF_HTTP_PASSWORD`, the AWS credential chain);
+- every env FILE has its own directory `<home>/terraform/<key>/` (`state_key`: the file's stem for a file of
+  env_files/, else the stem and a short hash of its path), with its own `TF_DATA_DIR`, so neither init state
+  nor local state is ever shared between two files, whatever `environment` they declare; two files whose
+  derived resource names collide are refused (`check_env_file_collision`);
+- Terraform runs in that directory's `root/`, made of links to the files of `terraform/` plus the run's own
+  `backend_override.tf`: nothing is written into the source tree, and an override file someone else puts into
+  `terraform/` (a CI wrapper's backend, say) never changes this run;
+- state: an emulated environment (`emulated = true`, by default `local`) keeps it in
+  `<home>/terraform/<key>/terraform.tfstate`; real environments use a remote backend (`http` for
+  GitLab-managed state, or `s3`) configured with `-backend-config` entries, which must not carry credentials
+  (Terraform records them in the data directory and in saved plans): those come from the backend's
+  environment variables (`TF_HTTP_PASSWORD`, the AWS credential chain);
+- every plan is checked before it can be applied (`check_plan`): one that would delete or replace a resource of
+  another environment (its project/environment tags, or its names) or the data bucket is refused unless the
+  caller allows it explicitly (`allow_foreign_destroy`, `allow_bucket_replacement`); an apply without a saved
+  plan plans, checks and applies that plan;
 - a saved plan records the SHA-256 of the Lambda zips it was made with (`<plan>.lambda.sha256`, the
   `sha256sum` format); applying that plan refuses other zips and never rebuilds them;
 - providers install offline from a filesystem mirror when one is found (see `find_provider_mirror`);
 - against the local emulator the process gets only the emulator's endpoint and dummy keys, never the
-  caller's AWS credentials, so a `local` run cannot touch an AWS account.
+  caller's AWS credentials, so an emulated run cannot touch an AWS account.
 
 python-terraform 0.10.1 builds the command lines (flags, `-var-file`, `-backend-config`). The adapter runs
 them itself: python-terraform buffers all output until the end (no progress), does not raise on errors by
@@ -48,7 +56,8 @@ from pathlib import Path
 from typing import Any
 
 from batchops.errors import UserError
-from batchops_core.settings import PROJECT_ROOT, Settings
+from batchops_core import contracts
+from batchops_core.settings import ENV_DIR, PROJECT_ROOT, ConfigError, Settings, fixed_resource_names, load_settings
 
 TERRAFORM_DIR = PROJECT_ROOT / "terraform"
 BACKEND_OVERRIDE_FILE = "backend_override.tf"
@@ -56,7 +65,7 @@ REMOTE_BACKENDS = ("http", "s3")
 PROVIDER_SOURCE = ("registry.terraform.io", "hashicorp", "aws")
 MIRROR_ENV_VARS = ("BATCHOPS_TF_PLUGIN_MIRROR", "TF_PLUGIN_MIRROR")
 
-# Variables that could point a `local` run at a real account; they are removed from its environment.
+# Variables that could point an emulated run at a real account; they are removed from its environment.
 _AWS_CREDENTIAL_VARS = re.compile(r"^AWS_(?!CA_BUNDLE$)[A-Z_]+$")
 
 Progress = Callable[[str], None]
@@ -248,6 +257,8 @@ class Terraform:
         module_dir: Path = TERRAFORM_DIR,
         lambda_build_dir: Path | None = None,
         lock_timeout: str = "60s",
+        allow_foreign_destroy: bool = False,
+        allow_bucket_replacement: bool = False,
     ):
         if settings.source_file is None:
             raise TerraformError("settings have no source file: load them with batchops_core.settings.load_settings")
@@ -265,7 +276,9 @@ class Terraform:
             raise TerraformRefusal(f"lock timeout '{lock_timeout}': expected a duration like 60s, 5m or 1h")
         self.lock_timeout = lock_timeout
         self.var_file = Path(settings.source_file).resolve()
-        self.work_dir = self.home / "terraform" / self.environment
+        self.allow_foreign_destroy = allow_foreign_destroy
+        self.allow_bucket_replacement = allow_bucket_replacement
+        self.work_dir = self.home / "terraform" / state_key(self.var_file)
         self.data_dir = self.work_dir / "data"
         self.state_file = self.work_dir / "terraform.tfstate"
         self.root_dir = self.work_dir / "root"
@@ -278,11 +291,12 @@ class Terraform:
         self._initialized = False
 
     def _choose_backend(self, backend: str | None) -> str:
-        backend = backend or os.environ.get("BATCHOPS_TF_BACKEND") or ("local" if self.environment == "local" else "")
-        if self.environment == "local":
+        emulated = self.settings.emulated
+        backend = backend or os.environ.get("BATCHOPS_TF_BACKEND") or ("local" if emulated else "")
+        if emulated:
             if backend != "local":
-                raise TerraformError(f"environment 'local' keeps its state under BATCHOPS_HOME; backend '{backend}' "
-                                     "is for real environments")
+                raise TerraformError(f"emulated environment '{self.environment}' keeps its state under "
+                                     f"BATCHOPS_HOME; backend '{backend}' is for real environments")
             return backend
         if backend not in REMOTE_BACKENDS:
             raise TerraformError(
@@ -300,6 +314,7 @@ class Terraform:
             self._run("init", options={"backend": False})
             self._initialized = True
             return
+        check_env_file_collision(self.settings, self.home)
         backend_config: dict[str, str] | None = None
         if self.backend == "local":
             self.work_dir.mkdir(parents=True, exist_ok=True)
@@ -349,8 +364,9 @@ class Terraform:
     def plan(self, out: Path | str | None = None) -> PlanSummary:
         """Plan against the environment's state and return how many resources would change.
 
-        The plan is saved to `out` (default `<home>/terraform/<env>/last.tfplan`) with its Lambda manifest
-        beside it; a failed plan leaves neither behind, so an older plan file can never be mistaken for it."""
+        The plan is saved to `out` (default `<home>/terraform/<key>/last.tfplan`) with its Lambda manifest
+        beside it; a failed plan, or one `check_plan` refuses, leaves neither behind, so an older plan file can
+        never be mistaken for it."""
         self._prepare()
         plan_file = Path(out).resolve() if out else self.default_plan_file
         manifest = lambda_manifest_path(plan_file)
@@ -359,8 +375,28 @@ class Terraform:
         plan_file.parent.mkdir(parents=True, exist_ok=True)
         self._run("plan", options={"var_file": str(self.var_file), "out": str(plan_file),
                                    "lock_timeout": self.lock_timeout})
+        shown = self.show_plan_json(plan_file)
+        try:
+            self.check_plan(shown)
+        except TerraformRefusal:
+            plan_file.unlink(missing_ok=True)
+            raise
         write_lambda_manifest(self.lambda_build_dir, manifest)
-        return summarize_plan(self.show_plan_json(plan_file))
+        return summarize_plan(shown)
+
+    def check_plan(self, plan: Mapping[str, Any]) -> None:
+        """Refuse a plan that destroys another environment's resources or the data bucket, unless allowed."""
+        foreign, bucket = plan_dangers(plan, self.settings)
+        problems = []
+        if foreign and not self.allow_foreign_destroy:
+            problems.append(f"it would delete or replace resources of another environment: {_few(foreign)} "
+                            f"(is {self.state_file if self.backend == 'local' else 'the backend state'} the "
+                            f"state of {self.var_file}?); pass --allow-foreign-destroy if that is intended")
+        if bucket and not self.allow_bucket_replacement:
+            problems.append(f"it would delete or replace the data bucket: {_few(bucket)}, and every object in it; "
+                            "pass --allow-bucket-replacement if that is intended")
+        if problems:
+            raise TerraformRefusal(f"refusing the plan for {self.var_file}: " + "; ".join(problems))
 
     def show_plan_json(self, plan_file: Path | str) -> dict[str, Any]:
         """`terraform show -json <plan file>`, parsed."""
@@ -381,17 +417,19 @@ class Terraform:
         """Create or update everything; returns the outputs.
 
         With `plan_file`, applies exactly that saved plan: its Lambda zips are checked against the plan's
-        manifest first (and not rebuilt), and Terraform itself refuses a plan whose state has moved on."""
+        manifest first (and not rebuilt), and Terraform itself refuses a plan whose state has moved on. Without,
+        it plans (checked by `check_plan`) and applies exactly that plan. Either way the plan is checked."""
+        checked = plan_file is None
         if plan_file is None:
-            self._prepare()
-            self._run("apply", options={"var_file": str(self.var_file), "auto_approve": True,
-                                        "lock_timeout": self.lock_timeout})
-            return self.output()
+            self.plan()
+            plan_file = self.default_plan_file
         plan_file = Path(plan_file).resolve()
         if not plan_file.is_file():
             raise TerraformRefusal(f"no reviewed plan at {plan_file}: make one with the plan command (--out)")
         verify_lambda_manifest(self.lambda_build_dir, lambda_manifest_path(plan_file))
         self._prepare(build_lambdas=False)
+        if not checked:
+            self.check_plan(self.show_plan_json(plan_file))
         self._run("apply", str(plan_file), options={"auto_approve": True, "lock_timeout": self.lock_timeout})
         return self.output()
 
@@ -421,9 +459,9 @@ class Terraform:
 
     def _prepare(self, *, build_lambdas: bool = True) -> None:
         """Before any command that evaluates the configuration: zips built, init done, target checked."""
-        if self.environment == "local" and self.endpoint_env is None:
-            raise TerraformError("environment 'local' runs only against the local emulator: pass endpoint_env "
-                                 "(start it with batchops_local.runtime.start_local_aws)")
+        if self.settings.emulated and self.endpoint_env is None:
+            raise TerraformError(f"emulated environment '{self.environment}' runs only against the local "
+                                 "emulator: pass endpoint_env (start it with batchops_local.runtime.start_local_aws)")
         if build_lambdas:
             self.build_lambda_packages()
         self._ensure_init()
@@ -588,6 +626,98 @@ def check_backend_config(entries: Sequence[str]) -> None:
         if secret:
             raise TerraformRefusal(f"{where}: {', '.join(secret)} is a credential and would be written into "
                                    f"saved plans; {_SECRET_HINT}")
+
+
+# ------------------------------------------------------------------------------------------- env files and state
+
+
+def state_key(env_file: Path) -> str:
+    """The directory under `<home>/terraform/` of one env file: its stem for a file of env_files/ (so `local`
+    keeps `<home>/terraform/local/`), else the stem and a hash of the resolved path (two `x.tfvars` elsewhere
+    never share state)."""
+    path = Path(env_file).resolve()
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "-", path.name.removesuffix(".tfvars")) or "env"
+    if path.parent == ENV_DIR.resolve():
+        return stem
+    return f"{stem}-{hashlib.sha256(str(path).encode()).hexdigest()[:8]}"
+
+
+ENV_FILE_RECORD = "env-file.json"
+
+
+def owned_names(settings: Settings) -> set[str]:
+    """Names of the resources the env file's stack creates (a configured bucket suffix kept as its kind)."""
+    storage = settings.storage
+    return ({name for _kind, name in fixed_resource_names(settings.project, settings.environment)}
+            | {f"{storage.bucket_name}{'+' + storage.bucket_name_suffix if storage.bucket_name_suffix else ''}",
+               settings.pipelines.model_package_group, *settings.pipeline_names.values()})
+
+
+def check_env_file_collision(settings: Settings, home: Path) -> None:
+    """Refuse an env file whose resource names are those of another env file used with `home` (each has its
+    own state, so both would manage the same resources); then record this file for the next check."""
+    path = Path(settings.source_file).resolve()
+    mine = owned_names(settings)
+    root = Path(home) / "terraform"
+    for record in sorted(root.glob(f"*/{ENV_FILE_RECORD}")):
+        try:
+            other = Path(json.loads(record.read_text(encoding="utf-8"))["env_file"])
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        if other == path or not other.is_file():
+            continue
+        try:
+            shared = sorted(mine & owned_names(load_settings(other)))
+        except ConfigError:
+            continue  # an invalid file cannot be planned, so it manages nothing now
+        if shared:
+            raise TerraformRefusal(
+                f"{path} and {other} both name {_few(shared)} (project '{settings.project}', environment "
+                f"'{settings.environment}'): each file has its own state, so both would manage the same resources; "
+                "give one of them another environment name")
+    _write_if_changed(root / state_key(path) / ENV_FILE_RECORD, json.dumps({"env_file": str(path)}) + "\n")
+
+
+def _few(items: Sequence[str], limit: int = 5) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f" and {len(items) - limit} more" if len(items) > limit else "")
+
+
+# Attributes that name a resource in the plan's `before` values (for resources without tags).
+_NAME_ATTRIBUTES = ("name", "bucket", "function_name", "role", "rule", "topic_arn", "queue_url", "arn")
+_BUCKET_TYPE = "aws_s3_bucket"
+
+
+def plan_dangers(plan: Mapping[str, Any], settings: Settings) -> tuple[list[str], list[str]]:
+    """(resources of another environment, data buckets) that `terraform show -json` plan deletes or replaces.
+
+    A resource belongs to another environment when its tags (every resource of the stack carries project and
+    environment: terraform/providers.tf default_tags) name another project or environment, or, without such
+    tags, when none of its names contains this environment's name prefix, bucket or pipeline names."""
+    summarize_plan(plan)  # the same shape checks
+    own_tokens = [settings.resource_prefix, settings.storage.bucket_name, settings.pipelines.model_package_group,
+                  contracts.active_model_parameter(settings.project, settings.environment),
+                  *settings.pipeline_names.values()]
+    foreign: list[str] = []
+    buckets: list[str] = []
+    for resource in plan.get("resource_changes") or []:
+        change = resource.get("change") or {}
+        if resource.get("mode", "managed") != "managed" or "delete" not in change.get("actions", []):
+            continue
+        before = change.get("before") if isinstance(change.get("before"), Mapping) else {}
+        address = str(resource.get("address"))
+        tags = before.get("tags_all") or before.get("tags") or {}
+        owner = (tags.get("project"), tags.get("environment")) if isinstance(tags, Mapping) else (None, None)
+        if owner != (None, None):
+            if owner != (settings.project, settings.environment):
+                foreign.append(f"{address} (project {owner[0]}, environment {owner[1]})")
+        else:
+            names = [str(before[key]) for key in _NAME_ATTRIBUTES if isinstance(before.get(key), str) and before[key]]
+            if names and not any(token in name for token in own_tokens for name in names):
+                foreign.append(f"{address} ({names[0]})")
+        if resource.get("type") == _BUCKET_TYPE:
+            buckets.append(f"{address} ({before.get('bucket', '?')})")
+    return foreign, buckets
 
 
 # ------------------------------------------------------------------------------------------- Lambda manifest

@@ -28,12 +28,15 @@ from batchops_core import contracts, metrics, quotas
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_DIR = PROJECT_ROOT / "env_files"
-ENVIRONMENTS = ("local", "dev", "staging", "prod")
+# Any valid name is an environment (the file env_files/<name>.tfvars declares it); the one named `local` runs on
+# the embedded emulator unless its file says `emulated = false` (see Settings.emulated).
+LOCAL_ENVIRONMENT = "local"
 PIPELINE_KEYS = contracts.PIPELINE_KINDS
 PIPELINE_STEP_STATUSES = (*contracts.STEP_STATUSES, "*")
 
 _EMAIL = re.compile(r"^[A-Za-z0-9._%+\-]+@[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)*\.[A-Za-z]{2,}$")
 _NAME = re.compile(r"^[a-z][a-z0-9\-]*[a-z0-9]$")
+NAME_PATTERN = _NAME.pattern  # project and environment names; also Terraform's validation (derived.tf)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 # Prefix characters: S3's "safe characters" (object-key naming guidelines,
 # https://docs.aws.amazon.com/AmazonS3/latest/userguide/object-keys.html) that CreateModelPackage also accepts in
@@ -616,7 +619,12 @@ class Settings(_Strict):
     # Required: they name everything (project, environment), place it (region), or describe the user's data
     # (dataset, model thresholds), so no default could be right.
     project: str = _key(description="Project name; first part of every resource name.")
-    environment: Literal[ENVIRONMENTS] = _key(description="Environment name; second part of every resource name.")
+    environment: str = _key(description="Environment name; second part of every resource name (lower case; its "
+                                        "longest length follows from the AWS name limits of the derived names).")
+    # Filled in by _fill_derived when left out: true for the environment named `local`, false for any other.
+    emulated: bool = _key(False, "true: the environment runs on the embedded emulator (Terraform state under "
+                                 "BATCHOPS_HOME, never an AWS account); left out: true only for the environment "
+                                 "named local")
     region: str = _key(description="AWS region of every resource.")
     tags: dict[str, str] = _key({}, "Tags added to every resource (besides project, environment and managed-by).")
     # storage and pipelines may be left out too: _fill_derived always supplies them (their names are derived).
@@ -650,10 +658,12 @@ class Settings(_Strict):
         if not isinstance(data, dict):
             return data
         project, environment = data.get("project"), data.get("environment")
-        if not (isinstance(project, str) and _NAME.match(project) and environment in ENVIRONMENTS):
-            # Stand-ins only avoid follow-on errors: validation fails on project/environment anyway.
-            project, environment = "invalid", "local"
         data = dict(data)
+        data.setdefault("emulated", environment == LOCAL_ENVIRONMENT)
+        if not (isinstance(project, str) and _NAME.match(project)
+                and isinstance(environment, str) and _NAME.match(environment)):
+            # Stand-ins only avoid follow-on errors: validation fails on project/environment anyway.
+            project, environment = "invalid", LOCAL_ENVIRONMENT
         for (section, key), template in DERIVED_NAMES.items():
             block = data.get(section, {})
             if isinstance(block, dict) and key not in block:
@@ -665,6 +675,17 @@ class Settings(_Strict):
     def _project(cls, value: str) -> str:
         if not _NAME.match(value) or len(value) > 24:
             raise ValueError(f"a lower-case name of letters, digits and '-' (max 24), found '{value}'")
+        return value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str, info: ValidationInfo) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"a lower-case name of letters, digits and '-' that starts with a letter, found "
+                             f"'{value}'")
+        project = info.data.get("project")  # validated before this field; absent when invalid
+        if project:
+            check_resource_names(project, value)
         return value
 
     @field_validator("region")
@@ -680,6 +701,16 @@ class Settings(_Strict):
         if length > 63:
             raise ValueError(f"storage.bucket_name '{self.storage.bucket_name}' with bucket_name_suffix "
                              f"'{self.storage.bucket_name_suffix}' makes {length} characters; S3 allows 63")
+        return self
+
+    @model_validator(mode="after")
+    def _schedule_rule_names(self) -> Settings:
+        for index, schedule in enumerate(self.schedules):
+            name = schedule_rule_name(self.project, self.environment, schedule.pipeline, index)
+            limit = name_limit("EventBridge rule")
+            if len(name) > limit:
+                raise ValueError(f"schedules[{index}]: its EventBridge rule '{name}' would have {len(name)} "
+                                 f"characters; AWS allows {limit} (shorten project or environment)")
         return self
 
     @model_validator(mode="after")
@@ -755,13 +786,94 @@ DERIVED_NAMES: dict[tuple[str, str], str] = {
 }
 
 
+# ------------------------------------------------------------------------------------------- resource names
+# Every name Terraform's modules derive from `<project>-<environment>` (terraform/modules; a test keeps this table
+# and the HCL in step), by the kind of resource it names. The longest valid environment name follows from it.
+
+LAMBDA_FUNCTIONS = ("notification", "approval-trigger", "retrain-trigger")
+_NAME_PREFIX = "{project}-{environment}"
+FIXED_RESOURCE_NAMES: dict[str, tuple[str, ...]] = {
+    "IAM role": (f"{_NAME_PREFIX}-sagemaker-execution", f"{_NAME_PREFIX}-pipeline-starter",
+                 *(f"{_NAME_PREFIX}-{function}-lambda" for function in LAMBDA_FUNCTIONS)),
+    "Lambda function": tuple(f"{_NAME_PREFIX}-{function}" for function in LAMBDA_FUNCTIONS),
+    "CloudWatch log group": tuple(f"/aws/lambda/{_NAME_PREFIX}-{function}" for function in LAMBDA_FUNCTIONS),
+    "SQS queue": (f"{_NAME_PREFIX}-events-dlq", *(f"{_NAME_PREFIX}-{function}-dlq" for function in LAMBDA_FUNCTIONS)),
+    "EventBridge rule": tuple(f"{_NAME_PREFIX}-{rule}" for rule in (
+        "training-data", "inference-data", "pipeline-status", "retrain-on-model-quality", "model-approval")),
+    "SNS topic": (f"{_NAME_PREFIX}-alerts",),
+    "KMS alias": (f"alias/{_NAME_PREFIX}-data",),
+    "DynamoDB table": (contracts.DEDUP_TABLE_TEMPLATE,),
+    "SSM parameter": (contracts.ACTIVE_MODEL_PARAMETER_TEMPLATE,),
+}
+SCHEDULE_RULE_TEMPLATE = f"{_NAME_PREFIX}-schedule-{{pipeline}}-{{index}}"
+
+# Kind -> where its length limit comes from: (service, shape) of botocore's service model, or the documented
+# limit where the model states none (or states the length of a whole ARN).
+_NAME_LIMITS: dict[str, tuple[str, str] | int] = {
+    "IAM role": ("iam", "roleNameType"),
+    "EventBridge rule": ("events", "RuleName"),
+    "KMS alias": ("kms", "AliasNameType"),
+    "CloudWatch log group": ("logs", "LogGroupName"),
+    "SSM parameter": ("ssm", "PSParameterName"),
+    # A function name alone; the model's 140 counts a full ARN
+    # (https://docs.aws.amazon.com/lambda/latest/api/API_CreateFunction.html, FunctionName).
+    "Lambda function": 64,
+    # https://docs.aws.amazon.com/AWSSimpleQueueService/latest/APIReference/API_CreateQueue.html (QueueName)
+    "SQS queue": 80,
+    # https://docs.aws.amazon.com/sns/latest/api/API_CreateTopic.html (Name)
+    "SNS topic": 256,
+    # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html (TableName; the
+    # model's 1024 counts a table ARN)
+    "DynamoDB table": 255,
+}
+
+
+@functools.cache
+def name_limit(kind: str) -> int:
+    """The longest name AWS accepts for a resource of `kind` (a key of FIXED_RESOURCE_NAMES)."""
+    source = _NAME_LIMITS[kind]
+    if isinstance(source, int):
+        return source
+    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
+
+    service, shape = source
+    return int(create_loader().load_service_model(service, "service-2")["shapes"][shape]["max"])
+
+
+def fixed_resource_names(project: str, environment: str) -> list[tuple[str, str]]:
+    """(kind, name) of every name the modules derive for `project` and `environment`."""
+    return [(kind, template.format(project=project, environment=environment))
+            for kind, templates in FIXED_RESOURCE_NAMES.items() for template in templates]
+
+
+def schedule_rule_name(project: str, environment: str, pipeline: str, index: int) -> str:
+    """The EventBridge rule of schedules[index] (terraform/modules/events)."""
+    return SCHEDULE_RULE_TEMPLATE.format(project=project, environment=environment,
+                                         pipeline=pipeline.replace("_", "-"), index=index)
+
+
+def max_environment_length(project: str) -> int:
+    """The longest environment name whose derived names all fit their AWS limits, with `project`."""
+    return min(name_limit(kind) - len(name) for kind, name in fixed_resource_names(project, ""))
+
+
+def check_resource_names(project: str, environment: str) -> None:
+    """ValueError naming the tightest derived name when `environment` is too long for it."""
+    over = [(len(name) - name_limit(kind), kind, name) for kind, name in fixed_resource_names(project, environment)]
+    excess, kind, name = max(over)
+    if excess > 0:
+        raise ValueError(f"'{environment}' is too long: the {kind} name '{name}' would have {len(name)} "
+                         f"characters, AWS allows {name_limit(kind)}; with project '{project}' an environment "
+                         f"name has at most {max_environment_length(project)} characters")
+
+
 # ------------------------------------------------------------------------------------------- loading
 
 
 def env_file_path(env_or_path: str | Path) -> Path:
     """`local` -> `<project>/env_files/local.tfvars`; a path is taken as it is."""
     text = str(env_or_path)
-    if text in ENVIRONMENTS or re.fullmatch(r"[a-z0-9\-]+", text):
+    if re.fullmatch(r"[a-z0-9\-]+", text):
         return ENV_DIR / f"{text}.tfvars"
     return Path(text)
 
@@ -854,8 +966,10 @@ def settings_from_data(data: dict[str, Any], path: Path) -> Settings:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(_describe(path, exc, data)) from None
+    # A file of env_files/ (or one named like a file there) declares the environment `--env <name>` selects.
     expected_env = path.name.removesuffix(".tfvars")
-    if expected_env in ENVIRONMENTS and settings.environment != expected_env:
+    named = path.resolve().parent == ENV_DIR.resolve() or (ENV_DIR / path.name).is_file()
+    if named and settings.environment != expected_env:
         raise ConfigError([f"{path}: environment: expected '{expected_env}' (the file's name), "
                            f"found '{settings.environment}'"])
     return settings.model_copy(update={"source_file": path})

@@ -8,8 +8,11 @@
 # region, dataset, model.registration_threshold, model.model_quality_threshold.
 
 project     = "abalone"
-environment = "local"
+environment = "local" # any lower-case name; resource names are <project>-<environment>-...
 region      = "us-east-1"
+# true: runs on the embedded emulator (state under BATCHOPS_HOME). Left out: true only for the
+# environment named "local", so another emulated environment says `emulated = true`.
+emulated = true
 
 tags = {
   owner       = "ml-platform"

@@ -19,14 +19,23 @@ variable "project" {
 
 variable "environment" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
-  description = "Environment name; second part of every resource name."
+  description = "Environment name; second part of every resource name (lower case; its longest length follows from the AWS name limits of the derived names)."
   type        = string
   # END GENERATED
 
   validation {
-    condition     = contains(local.allowed["environment"], var.environment)
-    error_message = "environment: one of ${join(", ", local.allowed["environment"])}."
+    condition = (can(regex(local.environment_name.pattern, var.environment))
+    && length(var.project) + length(var.environment) <= local.environment_name.max_length_with_project)
+    error_message = "environment: a lower-case name of letters, digits and '-' starting with a letter; project and environment together at most ${local.environment_name.max_length_with_project} characters (the tightest AWS limit of the names derived from them)."
   }
+}
+
+variable "emulated" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "true: the environment runs on the embedded emulator (Terraform state under BATCHOPS_HOME, never an AWS account); left out: true only for the environment named local"
+  type        = bool
+  default     = false
+  # END GENERATED
 }
 
 variable "region" {

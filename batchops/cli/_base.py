@@ -113,10 +113,10 @@ class CliState:
 
     @property
     def target(self) -> AwsTarget:
-        """The environment's AWS target; `local` honours AWS_ENDPOINT_URL before the emulator record (CI tests
-        and wrappers point it at an emulator that `batchops emulator up` did not start)."""
+        """The environment's AWS target; an emulated one honours AWS_ENDPOINT_URL before the emulator record (CI
+        tests and wrappers point it at an emulator that `batchops emulator up` did not start)."""
         if self._target is None:
-            endpoint = os.environ.get("AWS_ENDPOINT_URL") if self.settings.environment == "local" else None
+            endpoint = os.environ.get("AWS_ENDPOINT_URL") if self.settings.emulated else None
             if endpoint and not endpoint.startswith(("http://", "https://")):
                 raise UserError(f"AWS_ENDPOINT_URL: expected an http(s):// URL, found '{endpoint}'")
             self._target = connect(self.settings, home=self.home, endpoint_url=endpoint or None)
@@ -141,7 +141,7 @@ app = typer.Typer(
 def _root(
     ctx: typer.Context,
     env: str = typer.Option("local", "--env", "-e", envvar="BATCHOPS_ENV",
-                            help="Environment: local, dev, staging, prod (env_files/<env>.tfvars), or a .tfvars path."),
+                            help="Environment: a name (env_files/<env>.tfvars: local, dev, ...) or a .tfvars path."),
     home: Path = typer.Option(None, "--home", envvar="BATCHOPS_HOME", show_default="<repo>/.local",
                               help="Local state directory (emulator record, runs, outbox, Terraform state)."),
 ) -> None:

@@ -133,11 +133,12 @@ def demo(
     from batchops.demo import DemoFailure, run_demo
 
     state = state_of(ctx)
-    if state.env != "local":
-        raise UserError(f"the demo runs against the local emulator only (--env local), not '{state.env}'")
+    if not state.settings.emulated:
+        raise UserError(f"the demo runs against the local emulator only (an emulated environment such as "
+                        f"--env local), not '{state.settings.environment}'")
     try:
-        run_demo(state.home, report_path=report_path, console=console, execution_timeout=timeout,
-                 keep_running=keep_running)
+        run_demo(state.home, settings=state.settings, report_path=report_path, console=console,
+                 execution_timeout=timeout, keep_running=keep_running)
     except DemoFailure as exc:
         err_console.print(f"[red]demo failed:[/red] {escape(str(exc))}", soft_wrap=True)
         raise typer.Exit(1) from None

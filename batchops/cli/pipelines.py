@@ -32,7 +32,7 @@ def pipelines_upsert(
 def pipelines_definitions(
     ctx: typer.Context,
     out: Path = typer.Option(..., "--out", help="Directory for <pipeline name>.json files."),
-    account_id: str = typer.Option(None, help="Account for role ARNs (default: 123456789012 for local, "
+    account_id: str = typer.Option(None, help="Account for role ARNs (default: 123456789012 when emulated, "
                                               "else the caller's account)."),
 ) -> None:
     """Write the definition JSON of the three pipelines (built offline, deterministic)."""
@@ -43,7 +43,7 @@ def pipelines_definitions(
         raise UserError(f"--out: {out} exists and is not a directory")
     state = state_of(ctx)
     settings = state.settings
-    account = account_id or (LOCAL_ACCOUNT_ID if settings.environment == "local" else state.target.account_id)
+    account = account_id or (LOCAL_ACCOUNT_ID if settings.emulated else state.target.account_id)
     definitions = build_definitions(settings, account_id=account)
     out.mkdir(parents=True, exist_ok=True)
     for key, text in definitions.items():

@@ -115,7 +115,7 @@ def runs_logs(
     from batchops_local.runner.logs import read_step_log
 
     state = state_of(ctx)
-    if state.settings.environment != "local":
+    if not state.settings.emulated:
         raise UserError("step logs of AWS environments are in CloudWatch Logs (/aws/sagemaker/...); "
                         "`runs logs` reads the local runner's logs")
     found = ops.find_execution(state.target, execution)

@@ -599,3 +599,38 @@ run "ten_kilobytes_of_notification_rules_deploy" {
     error_message = "a 10 KB rule set must deploy with every function environment within Lambda's 4 KB"
   }
 }
+
+# Issue 18 item 1: any lower-case environment name whose derived names fit AWS's limits (derived.tf, generated
+# from batchops_core.settings).
+run "any_environment_name_that_fits_is_accepted" {
+  command = plan
+
+  variables {
+    environment = "diabetes-eu2"
+  }
+
+  assert {
+    condition     = local.name_prefix == "abalone-diabetes-eu2" && local.shared_names.dedup_table == "abalone-diabetes-eu2-event-dedup"
+    error_message = "another environment name must derive its own resource names"
+  }
+}
+
+run "an_upper_case_environment_name_is_refused" {
+  command = plan
+
+  variables {
+    environment = "Diabetes"
+  }
+
+  expect_failures = [var.environment]
+}
+
+run "an_environment_name_too_long_for_the_derived_names_is_refused" {
+  command = plan
+
+  variables {
+    environment = "a-rather-long-environment-name-xyz"
+  }
+
+  expect_failures = [var.environment]
+}

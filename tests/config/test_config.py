@@ -21,7 +21,6 @@ import pytest
 from batchops_core import metrics, quotas
 from batchops_core.settings import (
     ENV_DIR,
-    ENVIRONMENTS,
     ConfigError,
     check_env_file,
     inspect_env_file,
@@ -36,6 +35,7 @@ BROKEN = sorted((Path(__file__).parent / "broken").glob("*.tfvars"))
 SUSPICIOUS = sorted((Path(__file__).parent / "suspicious").glob("*.tfvars"))
 ROOT = Path(__file__).resolve().parents[2]
 BASE = ENV_DIR / "local.tfvars"
+ENVIRONMENTS = tuple(sorted(path.stem for path in ENV_DIR.glob("*.tfvars")))  # the shipped env files
 MAX_OVERRIDE_LINES = 12
 
 

@@ -80,7 +80,7 @@ def test_every_default_is_validated_like_a_value_from_a_file():
 
 
 def test_required_keys_alone_make_valid_settings_with_every_default_and_derived_name():
-    settings = settings_from_data(_minimal(), ENV_DIR / "minimal.tfvars")
+    settings = settings_from_data(_minimal(), ENV_DIR / "dev.tfvars")
     assert settings.storage.bucket_name == "demo-dev-data"
     assert settings.pipeline_names == {"training": "demo-dev-training", "training_hpo": "demo-dev-training-hpo",
                                        "inference": "demo-dev-inference"}
@@ -101,7 +101,7 @@ def test_derived_names_are_one_template_each_and_an_explicit_value_wins():
         ("pipelines", "model_package_group"): "{project}-{environment}-models",
     }
     data = _minimal() | {"storage": {"bucket_name": "shared-data"}, "pipelines": {"inference_name": "scoring"}}
-    settings = settings_from_data(data, ENV_DIR / "minimal.tfvars")
+    settings = settings_from_data(data, ENV_DIR / "dev.tfvars")
     assert settings.bucket == "shared-data"
     assert settings.pipelines.inference_name == "scoring" and settings.pipelines.training_name == "demo-dev-training"
 

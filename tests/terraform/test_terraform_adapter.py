@@ -25,7 +25,7 @@ from batchops.terraform import (
     search_mirror,
     summarize_plan,
 )
-from batchops_core.settings import Settings
+from batchops_core.settings import Settings, load_settings
 
 FAKE_TERRAFORM = """#!{python}
 import json, os, sys
@@ -37,6 +37,11 @@ with open(log, "a") as handle:
 command = sys.argv[1]
 if command == "show":
     print(os.environ.get("FAKE_TF_SHOW", "{{}}"))
+elif command == "plan":
+    for arg in sys.argv[2:]:
+        if arg.startswith("-out=") and os.environ.get("FAKE_TF_FAIL") != "plan":
+            open(arg[len("-out="):], "w").close()
+    print("line one of plan")
 elif command == "output":
     print(json.dumps({{"bucket_name": {{"value": "abalone-local-data", "type": "string", "sensitive": False}}}}))
 else:
@@ -91,10 +96,12 @@ def test_apply_auto_approves_with_the_env_file_and_never_prompts(
     terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir, progress=lines.append)
     outputs = terraform.apply()
     calls = _calls(tmp_path)
-    assert [call["argv"][0] for call in calls] == ["init", "apply", "output"]
-    apply = calls[1]["argv"]
+    # Without a saved plan: plan (with the env file), check it, apply exactly that plan.
+    assert [call["argv"][0] for call in calls] == ["init", "plan", "show", "apply", "output"]
+    assert f"-var-file={local_settings.source_file.resolve()}" in calls[1]["argv"]
+    apply = calls[3]["argv"]
     assert "-auto-approve" in apply and "-input=false" in apply and "-no-color" in apply
-    assert f"-var-file={local_settings.source_file.resolve()}" in apply
+    assert str(terraform.default_plan_file) in apply
     assert outputs == {"bucket_name": "abalone-local-data"}
     assert "line two of apply" in lines, "progress lines are streamed to the callback"
     assert (tmp_path / "build" / "notification.zip").is_file(), "the Lambda zips are built before apply"
@@ -214,7 +221,7 @@ def test_local_refuses_to_plan_without_the_emulator(local_settings, tmp_path, fa
 
 
 def test_a_real_environment_needs_a_remote_backend(local_settings, tmp_path, fake_terraform, module_dir) -> None:
-    dev = local_settings.model_copy(update={"environment": "dev"})
+    dev = load_settings("dev")
     with pytest.raises(TerraformError, match="needs remote state with locking"):
         _adapter(dev, tmp_path, fake_terraform, module_dir, endpoint_env=None)
     with pytest.raises(TerraformError, match="keeps its state under BATCHOPS_HOME"):
@@ -223,7 +230,7 @@ def test_a_real_environment_needs_a_remote_backend(local_settings, tmp_path, fak
 
 def test_a_real_environment_inits_its_remote_backend_in_its_own_data_dir(
         local_settings, tmp_path, fake_terraform, module_dir) -> None:
-    dev = local_settings.model_copy(update={"environment": "dev"})
+    dev = load_settings("dev")
     terraform = _adapter(dev, tmp_path, fake_terraform, module_dir, endpoint_env=None, backend="http",
                          backend_config=["address=https://gitlab.example.com/api/v4/projects/7/terraform/state/dev",
                                          "lock_method=POST"])
@@ -432,7 +439,7 @@ def test_backend_config_files_are_checked_too(tmp_path) -> None:
 
 def test_backend_settings_from_the_environment_are_checked(local_settings, tmp_path, fake_terraform, module_dir,
                                                            monkeypatch) -> None:
-    dev = local_settings.model_copy(update={"environment": "dev"})
+    dev = load_settings("dev")
     monkeypatch.setenv("BATCHOPS_TF_BACKEND", "http")
     monkeypatch.setenv("BATCHOPS_TF_BACKEND_CONFIG", "address=https://x/state/dev;password=glpat-123")
     with pytest.raises(TerraformRefusal, match="'password': password is a credential"):
@@ -529,3 +536,40 @@ def test_command_line_test_runs_the_module_tests_with_the_env_file(tmp_path, fak
     calls = [call["argv"] for call in _calls(tmp_path)]
     assert [argv[0] for argv in calls] == ["init", "test"]
     assert any(arg.endswith("env_files/local.tfvars") for arg in calls[1])
+
+
+FOREIGN_BUCKET = {"resource_changes": [{
+    "address": "module.storage.aws_s3_bucket.data[0]", "mode": "managed", "type": "aws_s3_bucket",
+    "change": {"actions": ["delete", "create"],
+               "before": {"bucket": "diabetes-local-data",
+                          "tags_all": {"project": "diabetes", "environment": "local"}}}}]}
+
+
+def test_command_line_plan_refuses_another_environments_destroy_unless_allowed(tmp_path, fake_terraform,
+                                                                              monkeypatch) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
+    monkeypatch.setenv("FAKE_TF_SHOW", json.dumps(FOREIGN_BUCKET))
+    refused = _infra(tmp_path, "local", "plan")
+    assert refused.exit_code == 2, refused.output
+    [line] = refused.stderr.strip().splitlines()
+    assert line.startswith("error: refusing the plan for ") and "module.storage.aws_s3_bucket.data[0] (project " \
+        "diabetes, environment local)" in line and "--allow-foreign-destroy" in line
+    assert not (tmp_path / "home" / "terraform" / "local" / "last.tfplan").exists(), "a refused plan is removed"
+    bucket_only = _infra(tmp_path, "local", "plan", "--allow-foreign-destroy")
+    assert bucket_only.exit_code == 2 and "--allow-bucket-replacement" in bucket_only.stderr
+    allowed = _infra(tmp_path, "local", "plan", "--allow-foreign-destroy", "--allow-bucket-replacement")
+    assert allowed.exit_code == 0, allowed.output
+    assert "plan: 1 to add, 0 to change, 1 to destroy" in allowed.stdout
+
+
+def test_command_line_apply_checks_its_plan_before_applying(tmp_path, fake_terraform, monkeypatch) -> None:
+    monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
+    monkeypatch.setenv("FAKE_TF_SHOW", json.dumps(FOREIGN_BUCKET))
+    refused = _infra(tmp_path, "local", "apply")
+    assert refused.exit_code == 2 and "another environment" in refused.stderr
+    assert "apply" not in [call["argv"][0] for call in _calls(tmp_path)], "nothing is applied"
+    applied = _infra(tmp_path, "local", "apply", "--allow-foreign-destroy", "--allow-bucket-replacement")
+    assert applied.exit_code == 0, applied.output
+    assert [call["argv"][0] for call in _calls(tmp_path)][-2:] == ["apply", "output"]
