@@ -25,15 +25,7 @@ from lambdas.approval_trigger import registry
 from lambdas.approval_trigger.gitlab import trigger_from_env, trigger_pipeline
 from lambdas.shared import claims
 from lambdas.shared.messages import publish
-from lambdas.shared.runtime import (
-    ConfigurationError,
-    EventError,
-    bind_log_fields,
-    lambda_handler,
-    log,
-    optional_env,
-    require_env,
-)
+from lambdas.shared.runtime import begin_invocation, bind_log_fields, lambda_handler, log, optional_env, require_env
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -64,13 +56,7 @@ def settings_from_env() -> Settings:
 
 @lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
-    try:
-        package = registry.parse_event(event)
-        settings = settings_from_env()
-    except (EventError, ConfigurationError) as exc:
-        log("error", str(exc), error_type=type(exc).__name__)
-        raise
+    package, settings = begin_invocation(FUNCTION, event, registry.parse_event, settings_from_env)
     bind_log_fields(
         function=FUNCTION,
         event_id=package.event_id,

@@ -7,6 +7,8 @@ Shapes: the EventBridge envelope with `detail` as SageMaker sends it for
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections import namedtuple
 from datetime import UTC, datetime
@@ -49,6 +51,21 @@ class PipelineEvent(namedtuple("PipelineEvent", _EVENT_FIELDS, defaults=("", "",
         if self.start_time is None or self.end_time is None:
             return None
         return max(0.0, (self.end_time - self.start_time).total_seconds())
+
+
+def state_change_key(event: PipelineEvent) -> str:
+    """The dedup claim key of the state change this event reports, the same for every copy of it.
+
+    SageMaker "may send multiple events to EventBridge for each state change", each with its own event id
+    (https://docs.aws.amazon.com/sagemaker/latest/dg/automating-sagemaker-with-eventbridge.html), so the claim is
+    on the state change, not the id: the execution ARN, the step (none for an execution event), the previous and
+    current status and the start and end times from the detail. The times keep apart the same change repeated after
+    RetryPipelineExecution (the retried steps start again, the execution ends again). Hashed: an execution ARN may
+    take 2048 characters (botocore's SageMaker model, PipelineExecutionArn), as many bytes as a DynamoDB partition
+    key holds (https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html)."""
+    times = [moment.isoformat() if moment else "" for moment in (event.start_time, event.end_time)]
+    change = [event.kind, event.execution_arn, event.step, event.previous_status, event.status, *times]
+    return "state-change:" + hashlib.sha256(json.dumps(change).encode()).hexdigest()
 
 
 def parse_event(event: Any) -> PipelineEvent:

@@ -3,7 +3,8 @@
 A gate is decided by a processing step that writes `result.json` (batchops_core.results) in its output named
 `result` (contracts.STEP_RESULT_OUTPUT) and always succeeds when it could decide; a Condition step then routes a
 violation to a Fail step. The email about that Fail step (or about the execution's end) reads the deciding
-step's result, so it shows the metric, value, threshold and comparison the run actually used.
+step's result, so it shows the metric, value, threshold and comparison the run actually used, and on how many
+rows (matched of all rows for the model-quality check).
 """
 
 from __future__ import annotations
@@ -34,8 +35,9 @@ GATES = (
 GATE_BY_FAIL_STEP = {gate.fail_step: gate for gate in GATES}
 
 # The template variables this module fills (all "" when no gate applies).
-VARIABLES = ("metric", "metric_value", "threshold", "registration_threshold", "model_quality_threshold",
-             "quality_gate", "quality_outcome")
+VARIABLES = ("metric", "metric_value", "threshold", "comparison", "rows", "matched_rows", "registration_threshold",
+             "model_quality_threshold", "quality_gate", "quality_outcome")
+NO_GROUND_TRUTH = "model quality: no ground truth for this batch yet"
 
 
 def empty_variables() -> dict[str, str]:
@@ -96,28 +98,43 @@ def _variables(gate: Gate, result: StepResult, label: str) -> dict[str, str]:
     threshold = _number(result.threshold)
     variables = empty_variables()
     variables.update(metric=result.metric or "", metric_value=_value(result), threshold=threshold,
-                     quality_outcome=result.outcome, quality_gate=describe(result, label))
+                     comparison=_comparison(result), rows=_count(result, "rows"),
+                     matched_rows=_count(result, "matched"), quality_outcome=result.outcome,
+                     quality_gate=describe(result, label))
     variables[gate.threshold_variable] = threshold
     return variables
 
 
 def describe(result: StepResult, label: str) -> str:
-    """'rmse = 3.4120, rmse must be <= 3.0 (model quality threshold; retraining starts)', with the outcome
-    first unless it failed (a failure is what the message is about)."""
-    from batchops_core.results import FAILED
+    """'rmse 3.4120 (must be <= 3.0) on 990 of 1000 rows (model quality threshold; retraining starts)', with the
+    outcome first unless it failed (a failure is what the message is about); a model-quality check that found no
+    ground truth for any row says so instead."""
+    from batchops_core.results import FAILED, SKIPPED
 
-    if not result.metric:
-        text = f"{result.message} ({label})" if result.message else f"({label})"
-    else:
-        comparison = result.comparison or _registry_comparison(result.metric)
-        value = _value(result)
-        observed = f"{result.metric} = {value}, " if value else f"{result.metric} value not recorded, "
-        if result.threshold is None or not comparison:
-            rule = "(threshold not recorded)"
-        else:
-            rule = f"{result.metric} must be {comparison} {_number(result.threshold)}"
-        text = f"{observed}{rule} ({label})"
+    if (result.step == contracts.Step.MODEL_QUALITY_CHECK and result.outcome == SKIPPED and result.value is None
+            and not result.counts.get("matched")):
+        return NO_GROUND_TRUTH
+    text = f"{measurement(result)} ({label})"
     return text if result.outcome == FAILED else f"{result.outcome}: {text}"
+
+
+def measurement(result: StepResult) -> str:
+    """'rmse 2.1034 (must be <= 3.0) on 990 of 1000 rows': the value as the metric registry formats it, the run's
+    threshold with its comparison, matched rows of all rows (or the rows alone when the step counts no matches);
+    the step's own sentence when it recorded no metric or no value."""
+    if not result.metric:
+        return result.message or "no metric recorded"
+    value, comparison = _value(result), _comparison(result)
+    parts = [f"{result.metric} {value or 'not computed'}"]
+    if result.threshold is None or not comparison:
+        parts.append("(threshold not recorded)")
+    else:
+        parts.append(f"(must be {comparison} {_number(result.threshold)})")
+    rows, matched = _count(result, "rows"), _count(result, "matched")
+    if rows:
+        parts.append(f"on {matched} of {rows} rows" if matched else f"on {rows} row{'' if rows == '1' else 's'}")
+    text = " ".join(parts)
+    return f"{text}: {result.message}" if not value and result.message else text
 
 
 def _value(result: StepResult) -> str:
@@ -131,13 +148,20 @@ def _value(result: StepResult) -> str:
         return _number(result.value)
 
 
-def _registry_comparison(metric: str) -> str:
+def _comparison(result: StepResult) -> str:
+    """The recorded comparison, else the metric registry's (results written before comparisons were recorded)."""
+    if result.comparison or not result.metric:
+        return result.comparison or ""
     from batchops_core import metrics
 
     try:
-        return metrics.get(metric).comparison
+        return metrics.get(result.metric).comparison
     except metrics.MetricError:
         return ""
+
+
+def _count(result: StepResult, name: str) -> str:
+    return str(result.counts[name]) if name in result.counts else ""
 
 
 def _number(value: float | None) -> str:

@@ -2,9 +2,10 @@
 
 Plain-text messages go to SNS (email subscribers) and, when `SLACK_WEBHOOK_SECRET_NAME` is set, to a
 Slack-compatible webhook. Which events are sent and with which templates: `lambdas.notification.rules`.
-Each event id is handled once (`lambdas.shared.claims`); failures raise: EventBridge invokes the function
-asynchronously, so Lambda itself retries twice and then sends the event to the function's on-failure
-destination, its SQS queue (https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
+Each state change is handled once (`lambdas.shared.claims`, keyed by `events.state_change_key`: SageMaker may send
+one change twice with different event ids); failures raise: EventBridge invokes the function asynchronously, so
+Lambda itself retries twice and then sends the event to the function's on-failure destination, its SQS queue
+(https://docs.aws.amazon.com/lambda/latest/dg/invocation-async-error-handling.html).
 """
 
 from __future__ import annotations
@@ -13,19 +14,11 @@ from collections import namedtuple
 
 from lambdas.notification import rules as rule_engine
 from lambdas.notification.content import Deployment, template_variables
-from lambdas.notification.events import KNOWN_STEPS, parse_event
+from lambdas.notification.events import KNOWN_STEPS, parse_event, state_change_key
 from lambdas.shared import claims
 from lambdas.shared.messages import publish
 from lambdas.shared.outbound import post_json, read_secret
-from lambdas.shared.runtime import (
-    ConfigurationError,
-    EventError,
-    bind_log_fields,
-    lambda_handler,
-    log,
-    optional_env,
-    require_env,
-)
+from lambdas.shared.runtime import begin_invocation, bind_log_fields, lambda_handler, log, optional_env, require_env
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
@@ -36,6 +29,8 @@ SLACK_SECRET_KEYS = ("url", "webhook_url")
 
 
 Settings = namedtuple("Settings", "deployment topic_arn dedup_table rules_uri rules_text slack_secret_name")
+# The environment's settings with the rules and compiled templates they point at.
+Configuration = namedtuple("Configuration", "settings rules templates")
 
 
 def settings_from_env() -> Settings:
@@ -54,19 +49,20 @@ def settings_from_env() -> Settings:
     )
 
 
+def configuration_from_env() -> Configuration:
+    settings = settings_from_env()
+    rules, templates = rule_engine.load(rule_engine.rules_text(settings.rules_uri, settings.rules_text))
+    return Configuration(settings, rules, templates)
+
+
 @lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
-    try:
-        parsed = parse_event(event)
-        settings = settings_from_env()
-        rules, templates = rule_engine.load(rule_engine.rules_text(settings.rules_uri, settings.rules_text))
-    except (EventError, ConfigurationError) as exc:
-        log("error", str(exc), error_type=type(exc).__name__)
-        raise
+    parsed, (settings, rules, templates) = begin_invocation(FUNCTION, event, parse_event, configuration_from_env)
+    claim_key = state_change_key(parsed)
     bind_log_fields(
         function=FUNCTION,
         event_id=parsed.event_id,
+        claim_key=claim_key,
         pipeline=parsed.pipeline,
         execution_id=parsed.execution_id,
         step=parsed.step or None,
@@ -87,7 +83,7 @@ def handler(event: Any, context: Any) -> dict[str, Any]:
         log("info", "notification sent", outcome="sent", reason=decision.reason, subject=subject)
         return {"status": "sent", "reason": decision.reason, "event_id": parsed.event_id, "subject": subject}
 
-    return claims.handle_once(settings.dedup_table, parsed.event_id, deliver, claims.lease_seconds_for(context))
+    return claims.handle_once(settings.dedup_table, claim_key, deliver, claims.lease_seconds_for(context))
 
 
 def _post_to_slack(secret_name: str, subject: str, body: str) -> None:

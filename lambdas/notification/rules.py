@@ -21,6 +21,7 @@ import os
 from collections import namedtuple
 
 from batchops_core.contracts import FINAL_EXECUTION_STATUSES
+from lambdas.notification import gates
 from lambdas.notification.events import FAILED, PipelineEvent
 from lambdas.shared.runtime import ConfigurationError, log
 
@@ -57,15 +58,9 @@ TEMPLATE_VARIABLES = frozenset(
         "duration",
         "failure_reason",
         "console_link",
-        "metric",
-        "metric_value",
-        "threshold",
-        "registration_threshold",
-        "model_quality_threshold",
-        "quality_gate",
-        "quality_outcome",
         "drift_summary",
         "drift_violations",
+        *gates.VARIABLES,
     }
 )
 

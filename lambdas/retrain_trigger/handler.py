@@ -23,6 +23,7 @@ from lambdas.shared import claims
 from lambdas.shared.runtime import (
     ConfigurationError,
     EventError,
+    begin_invocation,
     bind_log_fields,
     client,
     event_envelope,
@@ -77,13 +78,7 @@ def request_token(execution_arn: str) -> str:
 
 @lambda_handler
 def handler(event: Any, context: Any) -> dict[str, Any]:
-    bind_log_fields(function=FUNCTION, event_id=event.get("id") if isinstance(event, dict) else None)
-    try:
-        violation = parse_event(event)
-        settings = settings_from_env()
-    except (EventError, ConfigurationError) as exc:
-        log("error", str(exc), error_type=type(exc).__name__)
-        raise
+    violation, settings = begin_invocation(FUNCTION, event, parse_event, settings_from_env)
     bind_log_fields(function=FUNCTION, event_id=violation.event_id, execution_arn=violation.execution_arn)
     if violation.step != contracts.Step.MODEL_QUALITY_VIOLATED or violation.status != FAILED:
         log("info", f"ignored: step {violation.step} {violation.status}", outcome="ignored")

@@ -1,6 +1,10 @@
 """Exactly-once handling of redelivered EventBridge events, backed by the DynamoDB dedup table.
 
-EventBridge delivers at least once, and SageMaker may emit one change twice. Each event id is claimed by a
+EventBridge delivers at least once, and SageMaker may emit one change twice, each copy with its own event id.
+Each handler claims a key naming what it acts on: the event id where a redelivery is the only repetition
+(model package state changes), the thing itself where one change may come as several events (the pipeline state
+change: `lambdas.notification.events.state_change_key`; the violating execution: `retrain:<execution ARN>`).
+The table's hash key attribute is still called `event_id` (Terraform's table definition). A key is claimed by a
 conditional write before anything is sent:
 
 * not seen before → claimed (state `in_progress`, a lease as long as the invocation may run);
@@ -42,22 +46,22 @@ _NAMES = {
 
 
 class EventClaim:
-    """The right to act on one event id, with the actions already completed by earlier attempts."""
+    """The right to act on one claim key, with the actions already completed by earlier attempts."""
 
-    def __init__(self, table: str, event_id: str, completed: list[str], saved: dict[str, Any]):
+    def __init__(self, table: str, key: str, completed: list[str], saved: dict[str, Any]):
         self.table = table
-        self.event_id = event_id
+        self.key = key
         self.completed = completed
         self.saved = saved
 
     @classmethod
-    def acquire(cls, table: str, event_id: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> EventClaim | None:
-        """Claim the event, or return None when it is done or being handled by a live invocation."""
+    def acquire(cls, table: str, key: str, lease_seconds: float = DEFAULT_LEASE_SECONDS) -> EventClaim | None:
+        """Claim the key, or return None when it is done or being handled by a live invocation."""
         now = int(time.time())
         try:
             response = client("dynamodb").update_item(
                 TableName=table,
-                Key={"event_id": {"S": event_id}},
+                Key={"event_id": {"S": key}},
                 UpdateExpression="SET #state = :in_progress, #lease = :lease, #expires = :expires",
                 ConditionExpression=(
                     "attribute_not_exists(#id) OR #state = :retry OR (#state = :in_progress AND #lease < :now)"
@@ -75,13 +79,13 @@ class EventClaim:
         except Exception as exc:
             if error_code(exc) == "ConditionalCheckFailedException":
                 return None
-            raise RuntimeError(f"cannot claim event {event_id} in DynamoDB table {table}: {exc}") from exc
+            raise RuntimeError(f"cannot claim {key} in DynamoDB table {table}: {exc}") from exc
         item = response.get("Attributes", {})
         completed = [entry["S"] for entry in item.get("completed", {}).get("L", [])]
         saved = json.loads(item["saved"]["S"]) if "saved" in item else {}
         if completed:
             log("info", "resuming a partly handled event", completed=completed)
-        return cls(table, event_id, completed, saved)
+        return cls(table, key, completed, saved)
 
     def once(self, action: str, run: Callable[[], Any]) -> Any:
         """Run `action` unless an earlier attempt completed it; record it as completed right after."""
@@ -94,7 +98,7 @@ class EventClaim:
         return result
 
     def remember(self, key: str, compute: Callable[[], Any]) -> Any:
-        """A decision taken once per event (e.g. which model version to fall back to), kept for retries."""
+        """A decision taken once per claim (e.g. which model version to fall back to), kept for retries."""
         if key not in self.saved:
             self.saved[key] = compute()
             self._set("#saved", {"S": json.dumps(self.saved, sort_keys=True)})
@@ -107,14 +111,14 @@ class EventClaim:
         """After a failure: let the retry redo the work (delete the marker, or keep the progress made)."""
         dynamodb = client("dynamodb")
         if not self.completed and not self.saved:
-            dynamodb.delete_item(TableName=self.table, Key={"event_id": {"S": self.event_id}})
+            dynamodb.delete_item(TableName=self.table, Key={"event_id": {"S": self.key}})
         else:
             self._set("#state", {"S": "retry"})
 
     def _set(self, name: str, value: dict[str, Any]) -> None:
         client("dynamodb").update_item(
             TableName=self.table,
-            Key={"event_id": {"S": self.event_id}},
+            Key={"event_id": {"S": self.key}},
             UpdateExpression=f"SET {name} = :value",
             ExpressionAttributeNames={name: _NAMES[name]},
             ExpressionAttributeValues={":value": value},
@@ -122,13 +126,13 @@ class EventClaim:
 
 
 def handle_once(
-    table: str, event_id: str, work: Callable[[EventClaim], dict[str, Any]], lease_seconds: float
+    table: str, key: str, work: Callable[[EventClaim], dict[str, Any]], lease_seconds: float
 ) -> dict[str, Any]:
-    """Run `work` for an event id at most once to completion; failures release the claim and propagate."""
-    claim = EventClaim.acquire(table, event_id, lease_seconds)
+    """Run `work` for a claim key at most once to completion; failures release the claim and propagate."""
+    claim = EventClaim.acquire(table, key, lease_seconds)
     if claim is None:
-        log("info", "event already handled or being handled: nothing sent again", outcome="duplicate")
-        return {"status": "duplicate", "event_id": event_id}
+        log("info", "already handled or being handled: nothing sent again", outcome="duplicate", claim_key=key)
+        return {"status": "duplicate", "claim_key": key}
     try:
         result = work(claim)
     except BaseException as failure:

@@ -14,7 +14,11 @@ import time
 
 TYPE_CHECKING = False  # typing is not imported at run time: it would cost the cold start ~10 ms
 if TYPE_CHECKING:
-    from typing import Any
+    from collections.abc import Callable
+    from typing import Any, TypeVar
+
+    Parsed = TypeVar("Parsed")
+    Configured = TypeVar("Configured")
 
 
 class ConfigurationError(RuntimeError):
@@ -170,6 +174,20 @@ def log(level: str, message: str, **fields: Any) -> None:
     record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
     sys.stdout.write(json.dumps(record, sort_keys=False) + "\n")
     sys.stdout.flush()
+
+
+def begin_invocation(
+    function: str, event: Any, parse: Callable[[Any], Parsed], configure: Callable[[], Configured]
+) -> tuple[Parsed, Configured]:
+    """Every handler's start: the function name and event id on each log line, the event parsed, the configuration
+    read. A malformed event or environment is logged as one error line and raised: Lambda retries the event, then
+    sends it to the function's on-failure destination."""
+    bind_log_fields(function=function, event_id=event.get("id") if isinstance(event, dict) else None)
+    try:
+        return parse(event), configure()
+    except (EventError, ConfigurationError) as exc:
+        log("error", str(exc), error_type=type(exc).__name__)
+        raise
 
 
 def require_env(name: str, purpose: str) -> str:

@@ -81,5 +81,5 @@ def test_lease_follows_the_remaining_invocation_time():
 
 
 def test_a_missing_dedup_table_is_named(stack):
-    with pytest.raises(RuntimeError, match="cannot claim event evt-6 in DynamoDB table no-such-table"):
+    with pytest.raises(RuntimeError, match="cannot claim evt-6 in DynamoDB table no-such-table"):
         EventClaim.acquire("no-such-table", "evt-6")

@@ -133,7 +133,7 @@ def test_notification_handler_imports_from_its_zip_alone_and_renders(zips, tmp_p
         from batchops_core import results
         from lambdas.notification import gates
         document = results.StepResult(step="Evaluate", outcome="failed", message="m", metric="r2", value=0.4,
-                                      threshold=0.5).to_json()
+                                      threshold=0.5, counts={"rows": 200}).to_json()
         gate = gates.describe(results.parse(document), "registration threshold")
         print(json.dumps({
             "gate": gate, "settings": settings_importable,
@@ -150,7 +150,8 @@ def test_notification_handler_imports_from_its_zip_alone_and_renders(zips, tmp_p
     assert result["escaped"] == "&lt;b&gt;"
     assert result["sagemaker"] is False
     assert result["settings"] is False, "settings.py (pydantic) is never in a zip"
-    assert result["gate"] == "r2 = 0.4000, r2 must be >= 0.5 (registration threshold)", "registry and results ship"
+    assert result["gate"] == "r2 0.4000 (must be >= 0.5) on 200 rows (registration threshold)", (
+        "registry and results ship")
     assert result["subject"] == "[local] Train Failed"
     assert result["body"].startswith("Step Train of pipeline p failed.")
     assert result["outcome"] == "skipped"

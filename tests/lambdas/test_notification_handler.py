@@ -20,7 +20,7 @@ from batchops_core.results import StepResult
 from batchops_core.settings import load_settings
 from lambdas.notification import rules as rule_engine
 from lambdas.notification.content import Deployment, template_variables
-from lambdas.notification.events import parse_event
+from lambdas.notification.events import parse_event, state_change_key
 from lambdas.notification.handler import handler
 from lambdas.shared.outbound import OutboundError
 from lambdas.shared.runtime import ConfigurationError, EventError, client
@@ -219,17 +219,23 @@ def stub_deciding_step(stubber, step: str, outputs: dict[str, str], pipeline: st
         stubber.add_response("describe_processing_job", processing_job(job, outputs), {"ProcessingJobName": job})
 
 
-def gate_result(step: str, outcome: str, metric: str = "rmse", value: float = 3.412, threshold: float = 3.5,
-                comparison: str | None = "<=") -> str:
+def gate_result(step: str, outcome: str, metric: str = "rmse", value: float | None = 3.412, threshold: float = 3.5,
+                comparison: str | None = "<=", counts: dict[str, int] | None = None) -> str:
+    """A deciding step's result.json; counts as each step writes them (Evaluate: test rows; ModelQualityCheck:
+    scored rows and those matched with ground truth)."""
+    if counts is None:
+        counts = {"rows": 200} if step == "Evaluate" else {"rows": 1000, "matched": 990}
     return StepResult(step=step, outcome=outcome, message=f"{metric} {value} vs {threshold}", metric=metric,
-                      value=value, threshold=threshold, comparison=comparison, counts={"rows": 1000}).to_json()
+                      value=value, threshold=threshold, comparison=comparison, counts=counts).to_json()
 
 
 def test_model_quality_violation_shows_metric_value_and_the_threshold_the_run_used(
         notification_env, stub_sagemaker, monkeypatch):
     set_rules(monkeypatch, rule(step="ModelQualityViolated", status="Failed",
-                                subject="retraining: {{ quality_gate }}",
-                                body="{{ metric }}={{ metric_value }} vs {{ threshold }} ({{ quality_outcome }}, "
+                                subject="retraining: {{ metric }} {{ metric_value }}",
+                                body="{{ quality_gate }}\n"
+                                     "{{ metric }}={{ metric_value }} vs {{ comparison }} {{ threshold }} on "
+                                     "{{ matched_rows }}/{{ rows }} ({{ quality_outcome }}, "
                                      "{{ model_quality_threshold }}|{{ registration_threshold }})"))
     # The deployment's old variables disagree with the run: they are ignored, the result decides.
     monkeypatch.setenv("MODEL_QUALITY_THRESHOLD", "3.0")
@@ -239,9 +245,9 @@ def test_model_quality_violation_shows_metric_value_and_the_threshold_the_run_us
     handler(step_event("ModelQualityViolated", "Failed", stepType="Fail", failureReason=reason), None)
 
     [message] = notification_env.published()
-    gate = "rmse = 3.4120, rmse must be <= 3.25 (model quality threshold; retraining starts)"
-    assert message["subject"] == f"retraining: {gate}"
-    assert message["message"] == "rmse=3.4120 vs 3.25 (failed, 3.25|)\n"
+    gate = "rmse 3.4120 (must be <= 3.25) on 990 of 1000 rows (model quality threshold; retraining starts)"
+    assert message["subject"] == "retraining: rmse 3.4120"
+    assert message["message"] == f"{gate}\nrmse=3.4120 vs <= 3.25 on 990/1000 (failed, 3.25|)\n"
     stub_sagemaker.assert_no_pending_responses()
 
 
@@ -252,8 +258,8 @@ def test_model_quality_violation_default_message_carries_the_gate_and_the_reason
 
     [message] = notification_env.published()
     assert message["subject"] == f"[test] {INFERENCE}: step ModelQualityViolated failed"
-    assert "Quality gate: rmse = 3.4120, rmse must be <= 3.5 (model quality threshold; retraining starts)" in (
-        message["message"])
+    assert ("Quality gate: rmse 3.4120 (must be <= 3.5) on 990 of 1000 rows (model quality threshold; "
+            "retraining starts)\n") in message["message"]
     assert "Failure reason:\n  quality violated" in message["message"]
 
 
@@ -266,7 +272,7 @@ def test_registration_gate_failure_reads_the_evaluate_result(notification_env, s
     handler(event, None)
 
     [message] = notification_env.published()
-    assert ("Quality gate: rmse = 2.9100, rmse must be <= 2.6 (registration threshold; no model registered)"
+    assert ("Quality gate: rmse 2.9100 (must be <= 2.6) on 200 rows (registration threshold; no model registered)"
             in message["message"])
 
 
@@ -279,7 +285,7 @@ def test_higher_is_better_metric_takes_its_comparison_from_the_registry_when_the
     handler(step_event("MetricAboveThreshold", "Failed", pipeline=TRAINING, stepType="Fail"), None)
 
     [message] = notification_env.published()
-    assert message["subject"] == "r2 = 0.4123, r2 must be >= 0.5 (registration threshold; no model registered)"
+    assert message["subject"] == "r2 0.4123 (must be >= 0.5) on 200 rows (registration threshold; no model registered)"
 
 
 def test_malformed_result_is_stated_in_the_message_not_raised(notification_env, stub_sagemaker, capsys):
@@ -340,7 +346,33 @@ def test_inference_success_email_shows_the_model_quality_result(notification_env
     handler(execution_event("Succeeded"), None)
 
     [message] = notification_env.published()
-    assert "Quality gate: passed: rmse = 1.5000, rmse must be <= 3.5 (model quality threshold)" in message["message"]
+    assert ("Quality gate: passed: rmse 1.5000 (must be <= 3.5) on 990 of 1000 rows (model quality threshold)\n"
+            in message["message"])
+
+
+def test_training_success_email_shows_the_evaluate_result(notification_env, stub_sagemaker):
+    document = gate_result("Evaluate", "passed", metric="r2", value=0.81234, threshold=0.5, comparison=">=")
+    prefix = put_result("Evaluate", document, pipeline=TRAINING)
+    stub_deciding_step(stub_sagemaker, "Evaluate", {"evaluation": prefix + "-eval", "result": prefix},
+                       pipeline=TRAINING)
+    handler(execution_event("Succeeded", pipeline=TRAINING), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == f"[test] {TRAINING}: execution succeeded"
+    assert ("Quality gate: passed: r2 0.8123 (must be >= 0.5) on 200 rows (registration threshold)\n"
+            in message["message"])
+
+
+def test_gate_variables_carry_comparison_and_row_counts(notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="", status="Succeeded",
+                                subject="{{ metric }} {{ metric_value }} {{ comparison }} {{ threshold }}",
+                                body="{{ matched_rows }} of {{ rows }} ({{ quality_outcome }})"))
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "passed", value=2.10344, threshold=3.0))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert (message["subject"], message["message"]) == ("rmse 2.1034 <= 3.0", "990 of 1000 (passed)\n")
 
 
 def test_failed_inference_execution_email_shows_the_violated_gate(notification_env, stub_sagemaker):
@@ -351,19 +383,33 @@ def test_failed_inference_execution_email_shows_the_violated_gate(notification_e
     handler(execution_event("Failed"), None)
 
     [message] = notification_env.published()
-    assert "Quality gate: rmse = 3.4120, rmse must be <= 3.5 (model quality threshold)\n" in message["message"]
+    assert ("Quality gate: rmse 3.4120 (must be <= 3.5) on 990 of 1000 rows (model quality threshold)\n"
+            in message["message"])
 
 
-def test_skipped_model_quality_is_shown_as_skipped(notification_env, stub_sagemaker):
+@pytest.mark.parametrize("counts", [{"rows": 1000, "matched": 0}, {}], ids=["none-matched", "not-counted"])
+def test_batch_without_ground_truth_says_so(notification_env, stub_sagemaker, counts):
     document = StepResult(step="ModelQualityCheck", outcome="skipped", message="no ground truth for this batch",
-                          metric="rmse", threshold=3.0, comparison="<=").to_json()
+                          metric="rmse", threshold=3.0, comparison="<=", counts=counts).to_json()
     prefix = put_result("ModelQualityCheck", document)
     stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
     handler(execution_event("Succeeded"), None)
 
     [message] = notification_env.published()
-    assert ("Quality gate: skipped: rmse value not recorded, rmse must be <= 3.0 (model quality threshold)"
-            in message["message"])
+    assert "Quality gate: model quality: no ground truth for this batch yet\n" in message["message"]
+
+
+def test_model_quality_skipped_on_matched_rows_shows_why(notification_env, stub_sagemaker):
+    reason = "model quality not checked: the labels are all the same (3 matched)"
+    document = StepResult(step="ModelQualityCheck", outcome="skipped", message=reason, metric="r2", threshold=0.5,
+                          comparison=">=", counts={"rows": 1000, "matched": 3}).to_json()
+    prefix = put_result("ModelQualityCheck", document)
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert (f"Quality gate: skipped: r2 not computed (must be >= 0.5) on 3 of 1000 rows: {reason} "
+            "(model quality threshold)\n") in message["message"]
 
 
 def test_execution_that_ended_before_its_gate_has_no_gate_line(notification_env, stub_sagemaker):
@@ -508,6 +554,10 @@ def test_missing_violation_report_is_stated_in_the_message(notification_env, stu
 # ----------------------------------------------------------------------------------------- dedup and failures
 
 
+def claim_key(event: dict) -> str:
+    return state_change_key(parse_event(event))
+
+
 def test_redelivered_event_sends_one_message(notification_env):
     event = step_event("Train", "Failed", pipeline=TRAINING)
     first = handler(event, None)
@@ -515,8 +565,46 @@ def test_redelivered_event_sends_one_message(notification_env):
 
     assert (first["status"], second["status"]) == ("sent", "duplicate")
     assert len(notification_env.published()) == 1
-    item = notification_env.dedup_item(event["id"])
+    item = notification_env.dedup_item(claim_key(event))
     assert item["state"]["S"] == "done" and int(item["expires_at"]["N"]) > 0
+
+
+@pytest.mark.parametrize("make", [lambda **kw: step_event("Train", "Failed", pipeline=TRAINING, **kw),
+                                  lambda **kw: execution_event("Failed", pipeline=TRAINING, **kw)],
+                         ids=["step", "execution"])
+def test_two_events_of_one_state_change_send_one_message(notification_env, make):
+    """SageMaker may send one state change as several events, each with its own id."""
+    first = handler(make(event_id="copy-1"), None)
+    second = handler(make(event_id="copy-2"), None)
+
+    assert (first["status"], second["status"]) == ("sent", "duplicate")
+    assert len(notification_env.published()) == 1
+    assert notification_env.dedup_item("copy-1") is None, "claimed by state change, not by event id"
+
+
+def test_the_same_status_again_after_a_retry_is_another_state_change(notification_env):
+    """RetryPipelineExecution keeps the execution ARN: the retried step starts and fails again, the execution ends
+    again. Each of the four changes comes twice; each is mailed once."""
+    retried_step = {"stepStartTime": "2026-11-21T09:00:00Z", "stepEndTime": "2026-11-21T09:01:00Z"}
+    changes = [lambda: step_event("Train", "Failed", pipeline=TRAINING),
+               lambda: execution_event("Failed", pipeline=TRAINING),
+               lambda: step_event("Train", "Failed", pipeline=TRAINING, **retried_step),
+               lambda: execution_event("Failed", pipeline=TRAINING, executionEndTime="2026-11-21T09:01:30Z")]
+    outcomes = [handler(change(), None)["status"] for change in changes for _copy in range(2)]
+
+    assert outcomes == ["sent", "duplicate"] * 4
+    assert len(notification_env.published()) == 4
+
+
+@pytest.mark.parametrize(("field", "value"), [("stepName", "Evaluate"), ("currentStepStatus", "Stopped"),
+                                               ("previousStepStatus", "Stopping"),
+                                               ("pipelineExecutionArn", execution_arn(TRAINING, "exec0002"))])
+def test_events_differing_in_what_identifies_a_state_change_have_different_keys(field, value):
+    base = step_event("Train", "Failed", pipeline=TRAINING)
+    other = step_event("Train", "Failed", pipeline=TRAINING)
+    other["detail"][field] = value
+    assert claim_key(base) != claim_key(other)
+    assert claim_key(base) == claim_key(step_event("Train", "Failed", pipeline=TRAINING, event_id="another-id"))
 
 
 def test_failed_send_releases_the_marker_so_the_retry_sends(notification_env, monkeypatch):
@@ -524,7 +612,7 @@ def test_failed_send_releases_the_marker_so_the_retry_sends(notification_env, mo
     monkeypatch.setenv("SNS_TOPIC_ARN", notification_env.topic_arn + "-missing")
     with pytest.raises(Exception, match="NotFound|does not exist"):
         handler(event, None)
-    assert notification_env.dedup_item(event["id"]) is None
+    assert notification_env.dedup_item(claim_key(event)) is None
 
     monkeypatch.setenv("SNS_TOPIC_ARN", notification_env.topic_arn)
     assert handler(event, None)["status"] == "sent"
@@ -553,7 +641,7 @@ def test_slack_failure_retries_only_what_was_not_sent(notification_env, monkeypa
     with pytest.raises(OutboundError, match=r"Slack webhook at http://127\.0\.0\.1:\d+ answered HTTP 500"):
         handler(event, None)
     assert "/hook/secret" not in capsys.readouterr().out, "the webhook path is a credential: never logged"
-    assert notification_env.dedup_item(event["id"])["state"]["S"] == "retry"
+    assert notification_env.dedup_item(claim_key(event))["state"]["S"] == "retry"
 
     assert handler(event, None)["status"] == "sent"
     assert len(notification_env.published()) == 1, "SNS already delivered on the first attempt"
