@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from pathlib import Path
+
 import pytest
 
 from batchops.terraform import Terraform
-from batchops_core.settings import Settings, load_settings
+from batchops_core.settings import ENV_DIR, Settings, load_settings
 
 
 @pytest.fixture(scope="session")
@@ -21,3 +24,20 @@ def offline_terraform(tmp_path_factory: pytest.TempPathFactory, local_settings: 
     terraform.init()
     return terraform
 
+
+
+def _write_env_file(directory: Path, environment: str, name: str | None = None) -> Path:
+    """env_files/local.tfvars as another emulated environment: its explicit names follow the new name."""
+    text = (ENV_DIR / "local.tfvars").read_text(encoding="utf-8")
+    text = text.replace('environment = "local"', f'environment = "{environment}"', 1)
+    text = text.replace('"abalone-local-', f'"abalone-{environment}-')
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{name or environment}.tfvars"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+@pytest.fixture
+def write_env_file() -> Callable[..., Path]:
+    """`write_env_file(directory, environment, name=None)`: a second emulated env file (see _write_env_file)."""
+    return _write_env_file

@@ -31,17 +31,6 @@ ROOT = Path(__file__).resolve().parents[2]
 MODULES = ROOT / "terraform" / "modules"
 
 
-def _env_file(directory: Path, environment: str, name: str | None = None) -> Path:
-    """env_files/local.tfvars as another emulated environment (its explicit names follow the new name)."""
-    text = (ENV_DIR / "local.tfvars").read_text(encoding="utf-8")
-    text = text.replace('environment = "local"', f'environment = "{environment}"', 1)
-    text = text.replace('"abalone-local-', f'"abalone-{environment}-')
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{name or environment}.tfvars"
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
 def _deleted(address: str, type_: str, before: dict, *actions: str) -> dict:
     return {"address": address, "mode": "managed", "type": type_,
             "change": {"actions": list(actions or ("delete",)), "before": before, "after": None}}
@@ -67,8 +56,8 @@ FOREIGN_PLAN = {"format_version": "1.2", "resource_changes": [
 
 
 @pytest.fixture
-def second(tmp_path: Path) -> Settings:
-    return load_settings(_env_file(tmp_path / "envs", "second"))
+def second(tmp_path: Path, write_env_file) -> Settings:
+    return load_settings(write_env_file(tmp_path / "envs", "second"))
 
 
 def test_the_guard_finds_another_environments_resources_by_tags_or_names_and_the_bucket(second) -> None:
@@ -113,9 +102,9 @@ def test_the_adapter_refuses_such_a_plan_in_one_line_unless_each_danger_is_allow
         FOREIGN_PLAN)
 
 
-def test_state_lives_per_env_file_not_per_environment_value(tmp_path) -> None:
+def test_state_lives_per_env_file_not_per_environment_value(tmp_path, write_env_file) -> None:
     assert state_key(ENV_DIR / "local.tfvars") == "local"  # today's <home>/terraform/local/ stays where it is
-    one, other = _env_file(tmp_path / "a", "second"), _env_file(tmp_path / "b", "second")
+    one, other = write_env_file(tmp_path / "a", "second"), write_env_file(tmp_path / "b", "second")
     assert state_key(one) != state_key(other) and state_key(one).startswith("second-")
     assert state_key(one) == state_key(tmp_path / "a" / ".." / "a" / "second.tfvars")
     home = tmp_path / "home"
@@ -125,12 +114,12 @@ def test_state_lives_per_env_file_not_per_environment_value(tmp_path) -> None:
     assert mine.state_file.parent != local.state_file.parent and mine.data_dir != local.data_dir
 
 
-def test_two_env_files_deriving_the_same_names_are_refused(tmp_path) -> None:
+def test_two_env_files_deriving_the_same_names_are_refused(tmp_path, write_env_file) -> None:
     home = tmp_path / "home"
-    first = load_settings(_env_file(tmp_path / "a", "second"))
+    first = load_settings(write_env_file(tmp_path / "a", "second"))
     check_env_file_collision(first, home)
-    check_env_file_collision(load_settings(_env_file(tmp_path / "c", "third")), home)  # other names: fine
-    twin_path = _env_file(tmp_path / "b", "second", name="copy")
+    check_env_file_collision(load_settings(write_env_file(tmp_path / "c", "third")), home)  # other names: fine
+    twin_path = write_env_file(tmp_path / "b", "second", name="copy")
     with pytest.raises(TerraformRefusal) as refused:
         check_env_file_collision(load_settings(twin_path), home)
     assert str(refused.value).startswith(f"{twin_path} and {first.source_file} both name ")
