@@ -94,7 +94,7 @@ def test_explicit_endpoint_for_an_in_process_emulator(settings):
 def test_real_environments_never_get_an_emulator_endpoint():
     dev = load_settings("dev")
     assert connect(dev).endpoint_url is None
-    with pytest.raises(AwsTargetError, match="only used for the local environment"):
+    with pytest.raises(AwsTargetError, match="only used for emulated environments"):
         connect(dev, endpoint_url="http://127.0.0.1:1")
 
 
