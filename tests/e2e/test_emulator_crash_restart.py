@@ -135,7 +135,8 @@ def test_a_killed_emulator_comes_back_with_its_state(tmp_path):
         assert step["StepStatus"] == "Failed" and step["FailureReason"].startswith(INTERRUPTED)
         listed = cli.invoke(app, ["--home", str(home), "runs", "list"], env={"COLUMNS": "250"})
         assert listed.exit_code == 0, listed.output
-        assert re.search(rf"{running.rsplit('/', 1)[-1]} +│ training +│ Failed .*│ {re.escape(INTERRUPTED)}", listed.output)
+        crashed_row = rf"{running.rsplit('/', 1)[-1]} +│ training +│ Failed .*│ {re.escape(INTERRUPTED)}"
+        assert re.search(crashed_row, listed.output), listed.output
 
         new = sagemaker.start_pipeline_execution(PipelineName=QUICK_NAME)["PipelineExecutionArn"]
         _until(lambda: _status(sagemaker, new) in ("Succeeded", "Failed", "Stopped"), "the new run")
