@@ -210,8 +210,8 @@ def test_runs_list_show_logs_watch(cli, seeded):
     passed_id = _execution_id(seeded, SETTINGS.pipelines.inference_name)
     listed = cli("runs", "list")
     assert listed.exit_code == 0, listed.output
-    assert re.search(rf"{failed_id}.*{SETTINGS.pipelines.training_name}.*Failed", listed.output)
-    assert re.search(rf"{passed_id}.*{SETTINGS.pipelines.inference_name}.*Succeeded", listed.output)
+    assert re.search(rf"{failed_id} │ training\s+│ Failed", listed.output)  # the pipeline's key, as `start` takes it
+    assert re.search(rf"{passed_id} │ inference\s+│ Succeeded", listed.output)
     only = cli("runs", "list", "--pipeline", "inference")
     assert passed_id in only.output and failed_id not in only.output
     shown = cli("runs", "show", failed_id[:8])
