@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
 from batchops.cli import app
-from batchops.cli._base import CliState
+from batchops.cli._base import CliState, console
 from batchops_core.contracts import Step
 from batchops_core.results import StepResult
 from batchops_core.settings import load_settings
@@ -61,7 +61,12 @@ def put_result(target: AwsTarget, execution: ops.Execution, result: StepResult) 
 
 
 def cli(*args: str, width: int = 160):
-    return CliRunner(env={"COLUMNS": str(width)}).invoke(app, ["--env", "local", *args])
+    # The CLI's console sizes itself once from the environment; a width set here holds whatever the test runner's
+    # environment says (COLUMNS, LINES, TERM).
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(console, "_width", width)
+        patch.setattr(console, "_height", 50)
+        return CliRunner().invoke(app, ["--env", "local", *args])
 
 
 def test_runs_show_prints_metric_threshold_and_matched_rows(target):
