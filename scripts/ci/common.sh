@@ -38,11 +38,14 @@ env_out_dir() { mkdir -p "$CI_OUT/$1" && echo "$CI_OUT/$1"; }
 
 # The project's Python: the repository's .venv when it is set up, otherwise one is created with the pinned
 # dependencies (runtime only; `./run tests` adds the dev tools). PYTHON overrides the interpreter used.
+# BATCHOPS_VENV names an environment set up elsewhere (a checkout's .venv when its jobs run through
+# gitlab-ci-local); the code imported is still this checkout's (see batchops_cli).
 project_python() {
-  local venv="$CI_ROOT/.venv"
+  local venv="${BATCHOPS_VENV:-$CI_ROOT/.venv}"
   if [ -x "$venv/bin/python" ] && "$venv/bin/python" -c 'import batchops_core.settings' >/dev/null 2>&1; then
     echo "$venv/bin/python"; return 0
   fi
+  [ -z "${BATCHOPS_VENV:-}" ] || die "BATCHOPS_VENV=$BATCHOPS_VENV: not a set-up project environment (./run tests makes one)"
   local base="${PYTHON:-python3}"
   command -v "$base" >/dev/null 2>&1 || die "Python 3.11+ is required ('$base' not found; set PYTHON)"
   say "setting up $venv (pinned dependencies from constraints.txt)" >&2
@@ -52,11 +55,12 @@ project_python() {
   echo "$venv/bin/python"
 }
 
-# The project's one command line, `batchops`, with the project's Python (works before anything is on PATH).
+# The project's one command line, `batchops`, with the project's Python (works before anything is on PATH),
+# importing the code of this checkout (CI_ROOT), whichever checkout the environment was installed from.
 batchops_cli() {
   local py
   py="$(project_python)"
-  "$py" -m batchops.cli "$@"
+  PYTHONPATH="$CI_ROOT${PYTHONPATH:+:$PYTHONPATH}" "$py" -m batchops.cli "$@"
 }
 
 # A tool that must not share the project's environment (checkov pins an old boto3) in a virtual environment

@@ -208,6 +208,13 @@ def decide(rules: list[dict[str, Any]] | None, variables: dict[str, str]) -> Dec
     return Decision(False)
 
 
+def yaml_variables(config: dict[str, Any], name: str) -> dict[str, str]:
+    """The variables a job gets from the file: global `variables:` under the job's own (after extends). A
+    variable may be a plain value or {value: ..., description: ...}."""
+    merged = {**(config.get("variables") or {}), **(resolve(config, name).get("variables") or {})}
+    return {key: str(value["value"] if isinstance(value, dict) else value) for key, value in merged.items()}
+
+
 def pipeline_jobs(config: dict[str, Any], variables: dict[str, str]) -> dict[str, Decision] | None:
     """Jobs of the pipeline GitLab would create for these variables (None: workflow rules create none)."""
     workflow = (config.get("workflow") or {}).get("rules")
@@ -216,7 +223,7 @@ def pipeline_jobs(config: dict[str, Any], variables: dict[str, str]) -> dict[str
     jobs = {}
     for name in job_names(config):
         job = resolve(config, name)
-        merged = {**variables, **{k: str(v) for k, v in (job.get("variables") or {}).items()}}
+        merged = {**yaml_variables(config, name), **variables}  # pipeline variables override the file's
         decision = decide(job.get("rules"), merged)
         if decision.included:
             allow = job.get("allow_failure", decision.allow_failure if decision.when != "manual" else False)

@@ -19,6 +19,7 @@ from gitlab_ci_model import (
     pipeline_jobs,
     resolve,
     template_names,
+    yaml_variables,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -342,6 +343,44 @@ def test_schedule_with_retrain_variable_only_starts_retraining(config, jobs):
     assert set(pipeline_jobs(config, SCHEDULE)) == {"retrain"}
     assert called_paths(jobs["retrain"]) == ["scripts/ci/retrain.sh"]
     assert set(pipeline_jobs(config, {**SCHEDULE, "RETRAIN_ENVIRONMENT": ""})) == set()
+    unset = {key: value for key, value in SCHEDULE.items() if key != "RETRAIN_ENVIRONMENT"}
+    assert set(pipeline_jobs(config, unset)) == set(), "the file's default must not start a retrain"
+
+
+# Environment names: letters, digits, spaces and - _ / $ { } (https://docs.gitlab.com/ci/yaml/#environmentname),
+# not starting or ending with "/".
+ENVIRONMENT_NAME = re.compile(r"^(?!/)[A-Za-z0-9 _/${}-]+(?<!/)$")
+_VARIABLE = re.compile(r"\$\{?(\w+)\}?")
+
+
+def expansion_problems(config: dict, name: str) -> list[str]:
+    """What a runner that expands a job before its rules (gitlab-ci-local does) finds wrong when the pipeline
+    was started with none of the optional variables: only the file's own variables are set."""
+    job, variables = effective_job(config, name), yaml_variables(config, name)
+    environment = job.get("environment") or {}
+    values = {"environment:name": environment.get("name") if isinstance(environment, dict) else environment,
+              "resource_group": job.get("resource_group"),
+              "artifacts:name": (job.get("artifacts") or {}).get("name")}
+    problems = []
+    for keyword, value in values.items():
+        if value is None:
+            continue
+        unset = [var for var in _VARIABLE.findall(value) if var not in variables and not var.startswith("CI_")]
+        expanded = _VARIABLE.sub(lambda m: variables.get(m.group(1), ""), value)
+        if unset:
+            problems.append(f"{name}: {keyword} '{value}' uses {', '.join(unset)}, which the file does not set")
+        if keyword == "environment:name" and not ENVIRONMENT_NAME.match(expanded):
+            problems.append(f"{name}: {keyword} '{value}' expands to the invalid name {expanded!r}")
+    return problems
+
+
+def test_no_job_keyword_expands_to_an_invalid_value_when_optional_variables_are_unset(config):
+    assert [problem for name in job_names(config) for problem in expansion_problems(config, name)] == []
+    without_default = {**config, "variables": {k: v for k, v in config["variables"].items()
+                                               if k != "RETRAIN_ENVIRONMENT"}}
+    assert expansion_problems(without_default, "retrain") == [
+        "retrain: environment:name '$RETRAIN_ENVIRONMENT' uses RETRAIN_ENVIRONMENT, which the file does not set",
+        "retrain: environment:name '$RETRAIN_ENVIRONMENT' expands to the invalid name ''"]
 
 
 def test_approval_trigger_deploys_staging_then_prod_behind_a_gate(config, jobs):
