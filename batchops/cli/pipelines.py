@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from botocore.exceptions import ClientError
+from botocore.exceptions import ClientError, NoCredentialsError, PartialCredentialsError
 from rich.table import Table
 
 from batchops import operations as ops
@@ -43,13 +43,23 @@ def pipelines_definitions(
         raise UserError(f"--out: {out} exists and is not a directory")
     state = state_of(ctx)
     settings = state.settings
-    account = account_id or (LOCAL_ACCOUNT_ID if settings.emulated else state.target.account_id)
+    account = account_id or (LOCAL_ACCOUNT_ID if settings.emulated else _caller_account(state))
     definitions = build_definitions(settings, account_id=account)
     out.mkdir(parents=True, exist_ok=True)
     for key, text in definitions.items():
         path = out / f"{settings.pipeline_names[key]}.json"
         path.write_text(text, encoding="utf-8")
         console.print(f"{key}: {path}", markup=False)
+
+
+def _caller_account(state) -> str:
+    """The account of the caller's credentials; without credentials, say what builds the definitions offline."""
+    try:
+        return state.target.account_id
+    except (NoCredentialsError, PartialCredentialsError):
+        raise UserError(f"the definitions of '{state.settings.environment}' name its account in role ARNs: pass "
+                        "--account-id (no AWS credentials are needed then), or configure credentials for that "
+                        "account") from None
 
 
 @command(pipelines_app, "list")

@@ -180,3 +180,20 @@ def test_pipelines_definitions_reject_a_bad_account(cli, tmp_path):
     assert result.exit_code == 2
     assert "--account-id: expected 12 digits, found '12ab'" in result.output
     assert not any(tmp_path.iterdir()), "nothing is written after a refused argument"
+
+
+def test_definitions_for_aws_without_credentials_ask_for_the_account_id(cli, tmp_path, monkeypatch):
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE"):
+        monkeypatch.setenv(name, str(tmp_path / "none"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")  # no instance-metadata credentials either
+    out = tmp_path / "definitions"
+    result = cli("--env", "dev", "pipelines", "definitions", "--out", str(out))
+    assert result.exit_code == 2
+    assert "pass --account-id (no AWS credentials are needed then)" in result.output
+    assert "Unable to locate credentials" not in result.output
+    assert not out.exists()
+    written = cli("--env", "dev", "pipelines", "definitions", "--out", str(out), "--account-id", "210987654321")
+    assert written.exit_code == 0, written.output
+    assert "arn:aws:iam::210987654321:role/" in next(out.iterdir()).read_text()
