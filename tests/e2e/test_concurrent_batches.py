@@ -43,7 +43,7 @@ def test_twenty_batches_dropped_at_once_each_end_scored_once(stack, tmp_path):
 
     run = bench_load.run_at_once(target, batches)
 
-    assert len(run.executions) == BATCHES
+    assert len(run.executions) == BATCHES, bench_load.losses(target, run)
     outcomes = [bench_load.scored(target, execution) for execution in run.executions]
     failed = {o.execution.execution_id: o.execution.failure_reason for o in outcomes
               if o.execution.status != "Succeeded"}
