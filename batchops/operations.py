@@ -115,7 +115,7 @@ def data_files(path: Path) -> list[Path]:
 
 
 def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems: int = 20,
-                     chunk_rows: int = 100_000) -> list[str]:
+                     chunk_rows: int = 25_000) -> list[str]:
     """Problems of a CSV file (or of each CSV file under a directory), one line each naming file, line and column.
 
     The same validation the pipelines' Preprocess (and ModelQualityCheck for ground truth) runs
