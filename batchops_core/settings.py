@@ -158,7 +158,10 @@ class Storage(_Strict):
     existing_bucket_eventbridge_acknowledged: bool = _key(
         False, "create_bucket = false: true confirms EventBridge delivery is enabled on the bucket (the stack does "
                "not manage the bucket's notification configuration)")
-    noncurrent_version_expiration_days: PositiveInt = _key(30, "days before noncurrent object versions expire")
+    # 0 rather than null for "no rule": Terraform replaces a null optional attribute with its default.
+    noncurrent_version_expiration_days: int = _key(
+        30, "days before noncurrent object versions expire; 0: no lifecycle rule (noncurrent versions are kept)",
+        ge=0)
     force_destroy: bool = _key(False, "true: destroying the stack deletes the bucket's objects too")
 
     @field_validator("bucket_name")

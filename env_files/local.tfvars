@@ -33,8 +33,10 @@ storage = {
   # then leaves the bucket's notification configuration alone). See docs/infrastructure.md.
   existing_bucket_kms_key_arn              = ""
   existing_bucket_eventbridge_acknowledged = false
-  noncurrent_version_expiration_days       = 30
-  force_destroy                            = true # local only: destroy removes objects too (default false)
+  # 0: no lifecycle rule. A demo's versions never reach an expiry age, and the provider waits about a minute
+  # after putting the rule; dev/staging/prod set days, and the Terraform tests apply the rule.
+  noncurrent_version_expiration_days = 0
+  force_destroy                      = true # local only: destroy removes objects too (default false)
 }
 
 # Key prefixes inside the bucket (no leading or trailing slash; none may contain another).

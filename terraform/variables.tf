@@ -104,8 +104,8 @@ variable "storage" {
     error_message = "storage.bucket_name_suffix: one of \"\", account_id, region_account."
   }
   validation {
-    condition     = var.storage.noncurrent_version_expiration_days >= 1 && floor(var.storage.noncurrent_version_expiration_days) == var.storage.noncurrent_version_expiration_days
-    error_message = "storage.noncurrent_version_expiration_days: a whole number of days, at least 1."
+    condition     = var.storage.noncurrent_version_expiration_days >= 0 && floor(var.storage.noncurrent_version_expiration_days) == var.storage.noncurrent_version_expiration_days
+    error_message = "storage.noncurrent_version_expiration_days: a whole number of days (0: no lifecycle rule)."
   }
 }
 

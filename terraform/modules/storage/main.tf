@@ -137,8 +137,10 @@ resource "aws_s3_bucket_policy" "data" {
   depends_on = [aws_s3_bucket_public_access_block.data]
 }
 
+# 0 days: no rule. The provider waits about a minute after putting a lifecycle configuration (until
+# consecutive reads agree), so an environment whose versions never age (local) leaves it out.
 resource "aws_s3_bucket_lifecycle_configuration" "data" {
-  count = var.create_bucket ? 1 : 0
+  count = var.create_bucket && var.noncurrent_version_expiration_days > 0 ? 1 : 0
 
   bucket = aws_s3_bucket.data[0].bucket
 

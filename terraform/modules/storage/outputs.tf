@@ -35,3 +35,11 @@ output "manages_bucket_notification" {
   description = "Whether the stack owns the bucket's notification configuration (only for a bucket it creates)."
   value       = length(aws_s3_bucket_notification.created) > 0
 }
+
+output "noncurrent_version_expiration_days" {
+  description = "Days of the applied noncurrent-version expiry rule (for tests); empty: no lifecycle rule."
+  value = [
+    for lifecycle in aws_s3_bucket_lifecycle_configuration.data :
+    one(one(lifecycle.rule).noncurrent_version_expiration).noncurrent_days
+  ]
+}

@@ -25,7 +25,7 @@ variable "existing_bucket_kms_key_arn" {
 
 
 variable "noncurrent_version_expiration_days" {
-  description = "Days after which noncurrent object versions expire."
+  description = "Days after which noncurrent object versions expire; 0: no lifecycle rule."
   type        = number
 }
 
