@@ -16,7 +16,8 @@ if TYPE_CHECKING:
 TRAINING = "training"
 TRAINING_HPO = "training_hpo"
 INFERENCE = "inference"
-PIPELINE_KINDS: tuple[str, ...] = (TRAINING, TRAINING_HPO, INFERENCE)
+MODEL_QUALITY = "model_quality"  # a batch's stored predictions against ground truth that arrived after it
+PIPELINE_KINDS: tuple[str, ...] = (TRAINING, TRAINING_HPO, INFERENCE, MODEL_QUALITY)
 
 
 class Step:
@@ -47,7 +48,11 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
     INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
                 Step.BATCH_TRANSFORM, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
+    # The same three step names as inference: the retraining rule and the notification rules match them.
+    MODEL_QUALITY: (Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
 }
+# Pipelines whose ModelQualityViolated step starts retraining.
+MODEL_QUALITY_PIPELINES: tuple[str, ...] = (INFERENCE, MODEL_QUALITY)
 ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))
 
 # Pipeline parameters every pipeline declares; EventBridge S3 targets fill the first two.
@@ -56,7 +61,7 @@ PARAM_INPUT_KEY = "InputKey"
 # Gate thresholds are parameters too (defaults from the config), so a run can use another threshold and every
 # reader sees the one the run used.
 PARAM_REGISTRATION_THRESHOLD = "RegistrationThreshold"  # training pipelines
-PARAM_MODEL_QUALITY_THRESHOLD = "ModelQualityThreshold"  # inference pipeline
+PARAM_MODEL_QUALITY_THRESHOLD = "ModelQualityThreshold"  # inference and model-quality pipelines
 
 # ------------------------------------------------------------------------------------------ statuses
 # SageMaker's values (DescribePipelineExecution / ListPipelineExecutionSteps and the status-change events).
@@ -118,6 +123,22 @@ class OutputFile:
     CONSTRAINT_VIOLATIONS = "constraint_violations.json"
 
 
+# Where an inference run records its scored batch (batch, predictions, execution), for a later model-quality
+# run started by the batch's ground truth: `<outputs prefix>/<BATCH_INDEX_FOLDER>/<sha256 of the batch's path
+# relative to the inference prefix>.json` (a digest: fixed length whatever the key's).
+BATCH_INDEX_FOLDER = "batches"
+MODEL_QUALITY_WAITING = "waiting for ground truth"  # the skipped reason of a batch scored without labels
+MODEL_QUALITY_WAITING_DETAIL = "waiting_for_ground_truth"  # its flag in the result's details
+
+
+def batch_index_key(outputs_prefix: str, relative_path: str) -> str:
+    """The index object of the batch `<inference prefix>/<relative_path>`."""
+    import hashlib
+
+    digest = hashlib.sha256(relative_path.strip("/").encode()).hexdigest()
+    return f"{outputs_prefix.rstrip('/')}/{BATCH_INDEX_FOLDER}/{digest}.json"
+
+
 STEP_RESULT_OUTPUT = "result"  # the processing output name under which a deciding step writes STEP_RESULT
 
 # The dataset schema reaches the step scripts as a file, the processing input DATASET_SCHEMA_INPUT at
@@ -153,4 +174,5 @@ def export() -> dict[str, Any]:
         "dedup_table_template": DEDUP_TABLE_TEMPLATE,
         "output_files": {name.lower(): value for name, value in vars(OutputFile).items() if not name.startswith("_")},
         "step_result_output": STEP_RESULT_OUTPUT,
+        "model_quality_pipelines": list(MODEL_QUALITY_PIPELINES),
     }

@@ -465,10 +465,13 @@ class Pipelines(_Strict):
     training_name: str = _derived("{project}-{environment}-training", "training pipeline name")
     training_hpo_name: str = _derived("{project}-{environment}-training-hpo", "training-with-HPO pipeline name")
     inference_name: str = _derived("{project}-{environment}-inference", "batch-inference pipeline name")
+    model_quality_name: str = _derived("{project}-{environment}-model-quality",
+                                       "model-quality pipeline name (ground truth that arrives after its batch)")
     model_package_group: str = _derived("{project}-{environment}-models", "model package group name")
     execution_role_arn: str = _key("", "empty: Terraform creates a least-privilege SageMaker execution role")
 
-    @field_validator("training_name", "training_hpo_name", "inference_name", "model_package_group")
+    @field_validator("training_name", "training_hpo_name", "inference_name", "model_quality_name",
+                     "model_package_group")
     @classmethod
     def _lower(cls, value: str) -> str:
         # All lower case: EventBridge patterns and SageMaker ARNs then agree on the name's case.
@@ -485,9 +488,9 @@ class Pipelines(_Strict):
 
     @model_validator(mode="after")
     def _distinct(self) -> Pipelines:
-        names = [self.training_name, self.training_hpo_name, self.inference_name]
-        if len(set(names)) != 3:
-            raise ValueError("the three pipeline names must differ")
+        names = [self.name_of(key) for key in PIPELINE_KEYS]
+        if len(set(names)) != len(names):
+            raise ValueError(f"the {len(names)} pipeline names must differ")
         return self
 
     def name_of(self, key: str) -> str:
@@ -537,7 +540,8 @@ class Notifications(_Strict):
     rules: list[NotificationRule] = _key(
         [NotificationRule(step=contracts.Step.DATA_QUALITY_CHECK, status="Succeeded",
                           subject="[{{ environment }}] data quality report for {{ pipeline }}"),
-         NotificationRule(pipeline="*inference", step=contracts.Step.MODEL_QUALITY_VIOLATED, status="Failed",
+         # Any pipeline: the step exists in the inference and the model-quality pipelines only.
+         NotificationRule(pipeline="*", step=contracts.Step.MODEL_QUALITY_VIOLATED, status="Failed",
                           subject="[{{ environment }}] model quality below threshold: retraining started")],
         "per-step/per-status message rules, first match wins; final execution statuses and failed steps are "
         "always sent; a given list replaces this one whole")

@@ -128,10 +128,11 @@ compute = {
 
 # ---------------------------------------------------------------- SageMaker pipelines
 pipelines = {
-  # Defaults: <project>-<environment>-training, -training-hpo, -inference, -models.
+  # Defaults: <project>-<environment>-training, -training-hpo, -inference, -model-quality, -models.
   training_name       = "abalone-local-training"
   training_hpo_name   = "abalone-local-training-hpo"
   inference_name      = "abalone-local-inference"
+  model_quality_name  = "abalone-local-model-quality"
   model_package_group = "abalone-local-models"
   execution_role_arn  = "" # empty: Terraform creates a least-privilege SageMaker execution role
 }
@@ -153,7 +154,7 @@ notifications = {
       body     = ""
     },
     {
-      pipeline = "*inference"
+      pipeline = "*"
       step     = "ModelQualityViolated"
       status   = "Failed"
       mute     = false

@@ -1,4 +1,4 @@
-"""Build the three pipeline definitions offline: `build_definitions(settings, account_id=...)`.
+"""Build the four pipeline definitions offline: `build_definitions(settings, account_id=...)`.
 
 Zero network calls (offline session, telemetry off, code as content-addressed s3:// URIs, explicit output
 URIs) and deterministic: the same settings and scripts give byte-identical JSON.
@@ -24,10 +24,12 @@ _ACCOUNT = re.compile(r"^\d{12}$")
 
 def _builders() -> dict[str, Any]:
     from pipelines.inference.pipeline import build as build_inference
+    from pipelines.model_quality.pipeline import build as build_model_quality
     from pipelines.train.pipeline import build as build_training
     from pipelines.train_hpo.pipeline import build as build_training_hpo
 
-    return {"training": build_training, "training_hpo": build_training_hpo, "inference": build_inference}
+    return {"training": build_training, "training_hpo": build_training_hpo, "inference": build_inference,
+            "model_quality": build_model_quality}
 
 
 @contextlib.contextmanager
@@ -64,7 +66,7 @@ def _building_sdk() -> Iterator[None]:
 
 
 def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
-    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`."""
+    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`, `model_quality`."""
     if not _ACCOUNT.match(str(account_id)):
         raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
     settings = settings.for_account(str(account_id))  # the bucket name may carry the account id

@@ -7,9 +7,10 @@
 locals {
   bucket_name = join("", [coalesce(var.storage.bucket_name, "${var.project}-${var.environment}-data"), { "" = "", "account_id" = "-${local.account_id}", "region_account" = "-${var.region}-${local.account_id}" }[var.storage.bucket_name_suffix]])
   pipeline_names = {
-    training     = coalesce(var.pipelines.training_name, "${var.project}-${var.environment}-training")
-    training_hpo = coalesce(var.pipelines.training_hpo_name, "${var.project}-${var.environment}-training-hpo")
-    inference    = coalesce(var.pipelines.inference_name, "${var.project}-${var.environment}-inference")
+    training      = coalesce(var.pipelines.training_name, "${var.project}-${var.environment}-training")
+    training_hpo  = coalesce(var.pipelines.training_hpo_name, "${var.project}-${var.environment}-training-hpo")
+    inference     = coalesce(var.pipelines.inference_name, "${var.project}-${var.environment}-inference")
+    model_quality = coalesce(var.pipelines.model_quality_name, "${var.project}-${var.environment}-model-quality")
   }
   model_package_group_name = coalesce(var.pipelines.model_package_group, "${var.project}-${var.environment}-models")
   allowed = {
@@ -26,7 +27,7 @@ locals {
     "data_quality.on_drift"                 = ["warn", "fail"]
     "data_quality.comparison_method"        = ["Simple", "Robust"]
     "data_quality.categorical_drift_method" = ["LInfinity", "ChiSquared"]
-    "schedules[*].pipeline"                 = ["training", "training_hpo", "inference"]
+    "schedules[*].pipeline"                 = ["training", "training_hpo", "inference", "model_quality"]
     "lambdas.runtime"                       = ["python3.12", "python3.13"]
     "lambdas.log_retention_days"            = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
   }

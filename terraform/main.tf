@@ -145,6 +145,7 @@ module "events" {
   bucket_name         = module.storage.bucket_name
   training_prefix     = var.prefixes.training
   inference_prefix    = var.prefixes.inference
+  ground_truth_prefix = var.prefixes.ground_truth
   pipeline_arns       = local.pipeline_arns
   model_package_group = module.sagemaker.model_package_group_name
   function_arns       = module.lambdas.function_arns

@@ -350,6 +350,7 @@ variable "pipelines" {
     training_name       = optional(string)
     training_hpo_name   = optional(string)
     inference_name      = optional(string)
+    model_quality_name  = optional(string)
     model_package_group = optional(string)
     execution_role_arn  = optional(string, "")
   })
@@ -392,7 +393,7 @@ variable "notifications" {
       })),
       [
         { pipeline = "*", step = "DataQualityCheck", status = "Succeeded", mute = false, subject = "[{{ environment }}] data quality report for {{ pipeline }}", body = "" },
-        { pipeline = "*inference", step = "ModelQualityViolated", status = "Failed", mute = false, subject = "[{{ environment }}] model quality below threshold: retraining started", body = "" },
+        { pipeline = "*", step = "ModelQualityViolated", status = "Failed", mute = false, subject = "[{{ environment }}] model quality below threshold: retraining started", body = "" },
       ]
     )
   })

@@ -25,7 +25,7 @@ def execution_role_arn(settings: Settings, account_id: str) -> str:
 @dataclass
 class BuildContext:
     settings: Settings
-    pipeline_key: str  # training | training_hpo | inference
+    pipeline_key: str  # training | training_hpo | inference | model_quality
     session: Any  # the offline PipelineSession
     role_arn: str
     _parameters: dict[str, Any] = field(default_factory=dict)
@@ -60,8 +60,14 @@ class BuildContext:
         return self.pipeline_key == contracts.INFERENCE
 
     @property
+    def checks_model_quality(self) -> bool:
+        return self.pipeline_key in contracts.MODEL_QUALITY_PIPELINES
+
+    @property
     def data_prefix(self) -> str:
-        return self.settings.prefixes.inference if self.is_inference else self.settings.prefixes.training
+        prefixes = self.settings.prefixes
+        return {contracts.INFERENCE: prefixes.inference,
+                contracts.MODEL_QUALITY: prefixes.ground_truth}.get(self.pipeline_key, prefixes.training)
 
     @property
     def input_bucket(self) -> Any:
@@ -75,7 +81,7 @@ class BuildContext:
     def threshold(self) -> Any:
         """The gate threshold of this pipeline (a run may be started with another one; the scripts record it)."""
         model = self.settings.model
-        if self.is_inference:
+        if self.checks_model_quality:
             return self._parameter(contracts.PARAM_MODEL_QUALITY_THRESHOLD, model.model_quality_threshold, float)
         return self._parameter(contracts.PARAM_REGISTRATION_THRESHOLD, model.registration_threshold, float)
 

@@ -102,7 +102,6 @@ def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
     from sagemaker.core.workflow.functions import Join
 
-    settings = ctx.settings
     feedback_uri = Join(on="/", values=[ctx.feedback_prefix_uri.rstrip("/"), ExecutionVariables.PIPELINE_EXECUTION_ID])
     result = result_property_file(Step.MODEL_QUALITY_CHECK)
     step = processing_step(
@@ -113,13 +112,19 @@ def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
                  result_output(ctx, Step.MODEL_QUALITY_CHECK)],
         # The batch location comes from the `data` input (the script reads processingjobconfig.json), never an
         # argument: an S3 key may be 1,024 bytes, a ContainerArguments item at most 256 characters.
-        arguments=["--inference-prefix", settings.prefixes.inference,
-                   "--ground-truth-prefix", settings.prefixes.ground_truth,
-                   "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(),
-                   "--region", ctx.region],
+        arguments=[*model_quality_arguments(ctx),
+                   "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN],
         with_schema=True, property_files=[result],
     )
     return step, result
+
+
+def model_quality_arguments(ctx: BuildContext) -> list[Any]:
+    """What both model-quality checks (this run's predictions, or a batch's stored ones) are told."""
+    settings = ctx.settings
+    return ["--inference-prefix", settings.prefixes.inference, "--ground-truth-prefix", settings.prefixes.ground_truth,
+            "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(), "--region", ctx.region,
+            "--outputs", settings.s3_uri("outputs")]
 
 
 def model_quality_gate(quality: Any, result: Any) -> Any:

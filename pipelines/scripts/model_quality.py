@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 import csv
+import datetime
+import json
 import os
 import sys
 from pathlib import Path
@@ -28,7 +30,7 @@ _INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "process
 sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
-from batchops_core import metrics, results  # noqa: E402
+from batchops_core import contracts, metrics, results  # noqa: E402
 from batchops_core.contracts import OutputFile, Step  # noqa: E402
 from batchops_core.s3uri import S3UriError, split_s3_uri  # noqa: E402
 
@@ -93,44 +95,118 @@ def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
     return len(rows)
 
 
-def batch_location() -> tuple[str, str]:
-    """Bucket and key of the scored batch: the S3Uri of this job's own `data` input (processingjobconfig.json).
+def input_location(name: str) -> tuple[str, str]:
+    """Bucket and key of this job's processing input `name` (processingjobconfig.json).
 
     Never a container argument: a key may be 1,024 bytes, an argument at most 256 characters."""
-    uri = steplib.processing_input_uri("data")
+    uri = steplib.processing_input_uri(name)
     try:
-        return split_s3_uri(uri, what="the processing input 'data'")
+        return split_s3_uri(uri, what=f"the processing input '{name}'")
     except S3UriError as error:
         raise StepFailure(str(error)) from None
 
 
-def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResult, dict[str, float]]:
-    """The report, the structured result and the ground truth."""
-    bucket, key = batch_location()
-    predictions = read_predictions(steplib.processing_path("input", "predictions"))
+def batch_location() -> tuple[str, str]:
+    """Bucket and key of the scored batch: the S3Uri of this job's own `data` input."""
+    return input_location("data")
+
+
+def relative_to(key: str, prefix: str) -> str | None:
+    base = prefix.rstrip("/") + "/"
+    return key[len(base):].strip("/") if key.startswith(base) else None
+
+
+def write_batch_index(client, args, batch_bucket: str, batch_key: str) -> None:
+    """Record where this run's predictions of the batch are, for a model-quality run its later ground truth
+    starts. Written before the ground truth is listed: labels that arrive after the listing find the index."""
+    relative = relative_to(batch_key, args.inference_prefix)
+    if relative is None or not args.outputs:
+        return
+    bucket, outputs_prefix = split_s3_uri(args.outputs, what="--outputs")
+    index = {"batch": f"s3://{batch_bucket}/{batch_key}",
+             "predictions": steplib.processing_input_uri("predictions"),
+             "execution_arn": args.execution_arn,
+             "scored_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # noqa: UP017 (3.9)
+    key = contracts.batch_index_key(outputs_prefix, relative)
+    try:
+        client.put_object(Bucket=bucket, Key=key, Body=json.dumps(index, sort_keys=True).encode(),
+                          ContentType="application/json")
+    except Exception as error:  # botocore raises several kinds; say where we wrote
+        raise StepFailure(f"cannot record the batch index s3://{bucket}/{key}: {error}") from None
+
+
+def find_batch_index(client, args, relative: str) -> dict | None:
+    """The index of the batch these labels belong to: the one at the same relative path, else the nearest folder
+    above it (labels of one batch split into several files under `<ground truth>/<batch path>/`)."""
+    bucket, outputs_prefix = split_s3_uri(args.outputs, what="--outputs")
+    parts = relative.split("/")
+    for end in range(len(parts), 0, -1):
+        key = contracts.batch_index_key(outputs_prefix, "/".join(parts[:end]))
+        try:
+            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+        except client.exceptions.NoSuchKey:
+            continue
+        except Exception as error:
+            raise StepFailure(f"cannot read the batch index s3://{bucket}/{key}: {error}") from None
+        try:
+            index = json.loads(body)
+            split_s3_uri(index["batch"], what="batch"), split_s3_uri(index["predictions"], what="predictions")
+        except (ValueError, KeyError, TypeError, S3UriError) as error:
+            raise StepFailure(f"the batch index s3://{bucket}/{key} is not valid: {error}") from None
+        return index
+    return None
+
+
+def download_predictions(client, uri: str, destination: Path) -> dict[str, float]:
+    bucket, prefix = split_s3_uri(uri, what="predictions")
+    try:
+        for key in steplib.list_keys(client, bucket, prefix.rstrip("/") + "/"):
+            if key.endswith(".out"):
+                local = destination / key
+                local.parent.mkdir(parents=True, exist_ok=True)
+                client.download_file(bucket, key, str(local))
+    except Exception as error:
+        raise StepFailure(f"cannot read the predictions {uri}: {error}") from None
+    return read_predictions(destination)
+
+
+def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictions: dict[str, float],
+          *, late: bool = False) -> tuple[dict, results.StepResult, dict[str, float]]:
+    """The report, the structured result and the ground truth of the batch s3://bucket/key."""
     report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
                     "batch": f"s3://{bucket}/{key}"}
 
-    def outcome(status: str, message: str, value: float | None = None, matched: int = 0) -> results.StepResult:
+    def outcome(status: str, message: str, value: float | None = None, matched: int = 0,
+                details: dict | None = None) -> results.StepResult:
         return results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=status, message=message,
                                   metric=metric.name, value=value, threshold=args.threshold,
-                                  comparison=metric.comparison, counts={"rows": len(predictions), "matched": matched})
+                                  comparison=metric.comparison, counts={"rows": len(predictions), "matched": matched},
+                                  details=details or {})
 
     def skipped(reason: str, truth: dict[str, float], matched: int = 0):
         return ({**report, "status": results.SKIPPED, "reason": reason},
                 outcome(results.SKIPPED, f"model quality not checked: {reason}", matched=matched), truth)
 
     prefix = ground_truth_prefix(key, args.inference_prefix, args.ground_truth_prefix)
+    client = steplib.s3_client(args.region)
+    if not late:
+        write_batch_index(client, args, bucket, key)
     if prefix is None:
         return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", {})
     report["ground_truth"] = f"s3://{bucket}/{prefix}"
     try:
-        files = steplib.download_csv_objects(steplib.s3_client(args.region), bucket, prefix,
+        files = steplib.download_csv_objects(client, bucket, prefix,
                                              steplib.processing_path("ground_truth"))
     except Exception as error:  # botocore raises several kinds; say where we looked
         raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
     if not files:
-        return skipped("no ground truth for this batch", {})
+        if late:
+            return skipped("no ground truth for this batch", {})
+        # Labels dropped later start the model-quality pipeline on this run's predictions (the batch index).
+        message = (f"model quality {contracts.MODEL_QUALITY_WAITING}: labels dropped under "
+                   f"{report['ground_truth']} start its check")
+        return ({**report, "status": results.SKIPPED, "reason": contracts.MODEL_QUALITY_WAITING},
+                outcome(results.SKIPPED, message, details={contracts.MODEL_QUALITY_WAITING_DETAIL: True}), {})
     truth = read_ground_truth(files, schema)
     matched = [key for key in predictions if key in truth]
     report.update({
@@ -141,6 +217,10 @@ def check(args, schema, metric: metrics.Metric) -> tuple[dict, results.StepResul
         "unmatched_ground_truth_count": sum(1 for k in truth if k not in predictions),
     })
     if not matched:
+        if late:  # labels dropped for this batch on purpose: a mismatch is a mistake, not a wait
+            raise StepFailure(f"no record key of the ground truth under {report['ground_truth']} matches a "
+                              f"prediction of the batch {report['batch']} ({len(truth)} labelled keys, "
+                              f"{len(predictions)} predictions)")
         return skipped("no record key of the ground truth matches a prediction", truth)
     actual = np.array([truth[k] for k in matched])
     predicted = np.array([predictions[k] for k in matched])
@@ -173,18 +253,63 @@ def parse_args(argv):
         parser.add_argument(name, required=True)
     parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True)
     parser.add_argument("--threshold", type=float, required=True, help="the run's ModelQualityThreshold")
+    parser.add_argument("--mode", choices=("scored", "late"), default="scored",
+                        help="scored: this run's predictions (inputs `predictions`, `data`); late: the stored "
+                             "predictions of the batch the `ground_truth` input belongs to")
+    parser.add_argument("--outputs", default="", help="s3://<bucket>/<outputs prefix>: where batch indexes live")
+    parser.add_argument("--execution-arn", default="", help="this pipeline execution (recorded in the index)")
     return parser.parse_args(argv)
+
+
+def scored_check(args, schema, metric):
+    bucket, key = batch_location()
+    predictions = read_predictions(steplib.processing_path("input", "predictions"))
+    report, result, truth = check(args, schema, metric, bucket, key, predictions)
+    data_dir = steplib.processing_path("input", "data")
+    return report, result, truth, lambda: steplib.list_files(data_dir, ".csv"), data_dir
+
+
+def late_check(args, schema, metric):
+    """Ground truth dropped on its own: evaluate the stored predictions of the batch it labels."""
+    bucket, key = input_location("ground_truth")
+    relative = relative_to(key, args.ground_truth_prefix)
+    if relative is None:
+        raise StepFailure(f"s3://{bucket}/{key} is not under the ground-truth prefix '{args.ground_truth_prefix}/'")
+    client = steplib.s3_client(args.region)
+    index = find_batch_index(client, args, relative)
+    if index is None:
+        batch = f"s3://{bucket}/{args.inference_prefix.rstrip('/')}/{relative}"
+        reason = f"the batch {batch} is not scored yet: its own inference run checks these labels"
+        result = results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=results.SKIPPED,
+                                    message=f"model quality not checked: {reason}", metric=metric.name,
+                                    threshold=args.threshold, comparison=metric.comparison)
+        report = {"metric": metric.name, "threshold": args.threshold, "batch": batch, "status": results.SKIPPED,
+                  "reason": reason}
+        return report, result, {}, list, None
+    predictions = download_predictions(client, index["predictions"], steplib.processing_path("predictions"))
+    batch_bucket, batch_key = split_s3_uri(index["batch"], what="batch")
+    report, result, truth = check(args, schema, metric, batch_bucket, batch_key, predictions, late=True)
+    report["scored_by"] = index.get("execution_arn", "")
+    data_dir = steplib.processing_path("batch")
+
+    def batch_files():
+        try:
+            return [path for path, _ in steplib.download_csv_objects(client, batch_bucket, batch_key, data_dir)]
+        except Exception as error:
+            raise StepFailure(f"cannot read the batch {index['batch']}: {error}") from None
+
+    return report, result, truth, batch_files, data_dir
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     metric = steplib.gate_metric(args.metric, args.threshold)
     schema = steplib.Schema.load()
-    report, result, truth = check(args, schema, metric)
+    report, result, truth, batch_files, data_dir = (late_check if args.mode == "late" else scored_check)(
+        args, schema, metric)
     if report.get("rows_matched"):
-        data_dir = steplib.processing_path("input", "data")
-        batch_files = [(p, p.relative_to(data_dir).as_posix()) for p in steplib.list_files(data_dir, ".csv")]
-        batch = steplib.read_tables(batch_files, schema, required=[schema.record_key, *schema.features],
+        files = [(p, p.relative_to(data_dir).as_posix()) for p in batch_files()]
+        batch = steplib.read_tables(files, schema, required=[schema.record_key, *schema.features],
                                     optional=[schema.target])
         feedback_path = steplib.processing_path("output", "feedback", OutputFile.FEEDBACK)
         report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)

@@ -67,7 +67,7 @@ run "local_env_file" {
 
   assert {
     condition = alltrue([
-      for key, prefix in { training-data = "data/training/", inference-data = "data/inference/" } :
+      for key, prefix in { training-data = "data/training/", inference-data = "data/inference/", ground-truth-data = "data/ground-truth/" } :
       jsondecode(output.event_rules[key].event_pattern).source == ["aws.s3"]
       && jsondecode(output.event_rules[key].event_pattern)["detail-type"] == ["Object Created"]
       && jsondecode(output.event_rules[key].event_pattern).detail.bucket.name == ["abalone-local-data"]
@@ -80,19 +80,20 @@ run "local_env_file" {
     condition = (
       output.event_rules["training-data"].target_arn == "${var.pipeline_arn_prefix}abalone-local-training"
       && output.event_rules["inference-data"].target_arn == "${var.pipeline_arn_prefix}abalone-local-inference"
+      && output.event_rules["ground-truth-data"].target_arn == "${var.pipeline_arn_prefix}abalone-local-model-quality"
     )
-    error_message = "S3 rules must start the training and the inference pipeline respectively"
+    error_message = "S3 rules must start the training, the inference and the model-quality pipeline respectively"
   }
 
   assert {
     condition = alltrue([
-      for key in ["training-data", "inference-data"] :
+      for key in ["training-data", "inference-data", "ground-truth-data"] :
       output.event_rules[key].pipeline_parameters == { InputBucket = "$.detail.bucket.name", InputKey = "$.detail.object.key" }
     ])
     error_message = "S3 targets must pass InputBucket/InputKey from the event"
   }
 
-  # --- status changes of the three pipelines go to the notification function
+  # --- status changes of the four pipelines go to the notification function
 
   assert {
     condition = (
@@ -110,8 +111,9 @@ run "local_env_file" {
       "${var.pipeline_arn_prefix}abalone-local-training",
       "${var.pipeline_arn_prefix}abalone-local-training-hpo",
       "${var.pipeline_arn_prefix}abalone-local-inference",
+      "${var.pipeline_arn_prefix}abalone-local-model-quality",
     ])
-    error_message = "the status rule must be limited to exactly the three pipelines of the environment"
+    error_message = "the status rule must be limited to exactly the four pipelines of the environment"
   }
 
   # The local rules select DataQualityCheck Succeeded and ModelQualityCheck Failed besides the defaults
@@ -165,12 +167,12 @@ run "local_env_file" {
     condition = (
       jsondecode(output.event_rules["retrain-on-model-quality"].event_pattern)["detail-type"] == ["SageMaker Model Building Pipeline Execution Step Status Change"]
       && jsondecode(output.event_rules["retrain-on-model-quality"].event_pattern).detail == {
-        pipelineArn       = ["${var.pipeline_arn_prefix}abalone-local-inference"]
+        pipelineArn       = ["${var.pipeline_arn_prefix}abalone-local-inference", "${var.pipeline_arn_prefix}abalone-local-model-quality"]
         stepName          = [local.contracts.steps.model_quality_violated]
         currentStepStatus = ["Failed"]
       }
     )
-    error_message = "the retraining rule must match only a Failed ModelQualityViolated step (the Fail step of a genuine violation) of the inference pipeline"
+    error_message = "the retraining rule must match only a Failed ModelQualityViolated step (the Fail step of a genuine violation) of the inference or the model-quality pipeline"
   }
 
   # SageMaker may send one change twice with different event ids: the retrain_trigger function starts the
@@ -247,7 +249,7 @@ run "local_env_file" {
       for statement in jsondecode(output.policy_documents.pipeline_starter).Statement :
       statement.Resource if contains(flatten([statement.Action]), "sagemaker:StartPipelineExecution")
     ])) == toset(values(output.pipeline_arns))
-    error_message = "EventBridge may start exactly the three pipelines"
+    error_message = "EventBridge may start exactly the four pipelines"
   }
 
   assert {
@@ -283,7 +285,7 @@ run "local_env_file" {
       [
         for pair in setproduct(
           ["sagemaker:ListPipelineExecutionSteps", "sagemaker:DescribePipelineExecution"],
-          ["abalone-local-training", "abalone-local-training-hpo", "abalone-local-inference"],
+          ["abalone-local-training", "abalone-local-training-hpo", "abalone-local-inference", "abalone-local-model-quality"],
         ) : "${pair[0]} ${var.pipeline_arn_prefix}${pair[1]}/execution/*"
       ],
       [
@@ -414,6 +416,7 @@ run "an_existing_execution_role_is_used_and_none_is_created" {
       training_name       = "abalone-local-training"
       training_hpo_name   = "abalone-local-training-hpo"
       inference_name      = "abalone-local-inference"
+      model_quality_name  = "abalone-local-model-quality"
       model_package_group = "abalone-local-models"
       execution_role_arn  = "arn:aws:iam::123456789012:role/platform-sagemaker"
     }
@@ -551,6 +554,7 @@ run "rejects_invalid_values" {
       training_name       = "Abalone-Training"
       training_hpo_name   = "abalone-local-training-hpo"
       inference_name      = "abalone-local-inference"
+      model_quality_name  = "abalone-local-model-quality"
       model_package_group = "abalone-local-models"
       execution_role_arn  = ""
     }

@@ -88,7 +88,7 @@ def test_local_settings_expose_the_derived_values_other_parts_use():
     assert settings.dataset.categorical_features == ["sex"]
     assert "rings" not in settings.dataset.numeric_features and "record_id" not in settings.dataset.numeric_features
     assert settings.model.passes(2.6, 2.6) and not settings.model.passes(2.61, 2.6)
-    assert set(settings.pipeline_names) == {"training", "training_hpo", "inference"}
+    assert set(settings.pipeline_names) == {"training", "training_hpo", "inference", "model_quality"}
 
 
 def test_broken_corpus_is_large_enough():

@@ -83,7 +83,7 @@ def test_required_keys_alone_make_valid_settings_with_every_default_and_derived_
     settings = settings_from_data(_minimal(), ENV_DIR / "dev.tfvars")
     assert settings.storage.bucket_name == "demo-dev-data"
     assert settings.pipeline_names == {"training": "demo-dev-training", "training_hpo": "demo-dev-training-hpo",
-                                       "inference": "demo-dev-inference"}
+                                       "inference": "demo-dev-inference", "model_quality": "demo-dev-model-quality"}
     assert settings.pipelines.model_package_group == "demo-dev-models"
     assert settings.storage.create_bucket is True and settings.storage.force_destroy is False
     assert settings.model.metric == "rmse" and settings.hpo.objective_metric == "validation:rmse"
@@ -98,6 +98,7 @@ def test_derived_names_are_one_template_each_and_an_explicit_value_wins():
         ("pipelines", "training_name"): "{project}-{environment}-training",
         ("pipelines", "training_hpo_name"): "{project}-{environment}-training-hpo",
         ("pipelines", "inference_name"): "{project}-{environment}-inference",
+        ("pipelines", "model_quality_name"): "{project}-{environment}-model-quality",
         ("pipelines", "model_package_group"): "{project}-{environment}-models",
     }
     data = _minimal() | {"storage": {"bucket_name": "shared-data"}, "pipelines": {"inference_name": "scoring"}}

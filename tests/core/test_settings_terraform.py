@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from batchops_core.settings import DERIVED_NAMES, ENV_DIR, PROJECT_ROOT, Settings, load_settings
+from batchops_core.settings import DERIVED_NAMES, ENV_DIR, PIPELINE_KEYS, PROJECT_ROOT, Settings, load_settings
 
 TERRAFORM = shutil.which("terraform")
 ACCOUNT_ID = "123456789012"
@@ -38,7 +38,7 @@ def _resolved_expression() -> str:
     local_of = {("storage", "bucket_name"): "local.bucket_name",
                 ("pipelines", "model_package_group"): "local.model_package_group_name",
                 **{("pipelines", f"{kind}_name"): f"local.pipeline_names.{kind}"
-                   for kind in ("training", "training_hpo", "inference")}}
+                   for kind in PIPELINE_KEYS}}
     assert set(local_of) == set(DERIVED_NAMES)
     parts = []
     for name in Settings.model_fields:

@@ -14,6 +14,8 @@ import moto
 import pytest
 from step_script_support import OTHER_FEATURES, OTHER_SCHEMA, Job, other_rows, read_csv, write_rows
 
+from batchops_core import contracts
+
 REGION = "us-east-1"
 BUCKET = "shop-data"
 BATCH_KEY = "data/inference/day1/batch.csv"
@@ -151,15 +153,17 @@ def test_mape_end_to_end_and_zero_labels_refused(s3, rows, tmp_path, monkeypatch
                               "for targets that can be 0)")
 
 
-def test_missing_ground_truth_is_skipped(s3, rows, tmp_path, monkeypatch):
+def test_missing_ground_truth_is_skipped_waiting_for_it(s3, rows, tmp_path, monkeypatch):
     put_truth(s3, rows, key="data/ground-truth/day2/batch.csv")
     job = scored_job(tmp_path, rows, error=50.0)
     result, report = check(job, monkeypatch)
     assert result.returncode == 0
-    assert report["status"] == "skipped" and report["reason"] == "no ground truth for this batch"
+    assert report["status"] == "skipped" and report["reason"] == "waiting for ground truth"
     assert not (job.output("feedback") / "feedback.csv").exists()
     assert outcome(job) == ("skipped", "rmse", None, 3.0, {"rows": 20, "matched": 0})
-    assert job.result()["message"] == "model quality not checked: no ground truth for this batch"
+    assert job.result()["message"] == ("model quality waiting for ground truth: labels dropped under "
+                                       f"s3://{BUCKET}/{TRUTH_KEY} start its check")
+    assert job.result()["details"] == {"waiting_for_ground_truth": True}
 
 
 def test_keys_are_joined_by_value_and_mismatches_reported(s3, rows, tmp_path, monkeypatch):
@@ -275,3 +279,94 @@ def test_ground_truth_is_validated_as_data_check_does(s3, rows, tmp_path, monkey
     assert result.message.startswith(f"ground truth: s3://{BUCKET}/{TRUTH_KEY}:")
     assert "column 'delivery_minutes': '1e308' is too large" in result.message
     assert "column 'order_id': duplicate record key '106'" in result.message
+
+
+# ---- ground truth that arrives after its batch: the scored run's batch index, the late run
+
+OUTPUTS = f"s3://{BUCKET}/pipeline-runs"
+EXECUTION = "arn:aws:sagemaker:us-east-1:123456789012:pipeline/shop-inference/execution/abc123"
+PREDICTIONS = f"s3://{BUCKET}/pipeline-runs/shop-inference/abc123/BatchTransform/predictions"
+
+
+def scored_with_index(job: Job, s3, monkeypatch):
+    """A scored run that records its batch index (what the inference pipeline passes)."""
+    job.configure_inputs(data=f"s3://{BUCKET}/{BATCH_KEY}", predictions=PREDICTIONS)
+    result = job.run_in_process(
+        "model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix", "data/ground-truth",
+        "--metric", "rmse", "--threshold", "3.0", "--region", REGION, "--outputs", OUTPUTS,
+        "--execution-arn", EXECUTION, monkeypatch=monkeypatch)
+    assert result.returncode == 0, result.message
+    # The transform's output, where the index says it is.
+    for path in job.input("predictions").rglob("*.out"):
+        key = PREDICTIONS.split(f"{BUCKET}/", 1)[1] + "/" + path.relative_to(job.input("predictions")).as_posix()
+        s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+    write_rows_to_s3(s3, BATCH_KEY, job.input("data") / "day1" / "batch.csv")
+
+
+def write_rows_to_s3(s3, key: str, path) -> None:
+    s3.put_object(Bucket=BUCKET, Key=key, Body=path.read_bytes())
+
+
+def late_check(tmp_path, monkeypatch, truth_key: str = TRUTH_KEY):
+    job = Job(tmp_path / "late", OTHER_SCHEMA)
+    job.configure_inputs(ground_truth=f"s3://{BUCKET}/{truth_key}")
+    result = job.run_in_process(
+        "model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix", "data/ground-truth",
+        "--metric", "rmse", "--threshold", "3.0", "--region", REGION, "--outputs", OUTPUTS, "--mode", "late",
+        monkeypatch=monkeypatch)
+    return job, result
+
+
+def test_the_scored_run_records_where_its_predictions_are(s3, rows, tmp_path, monkeypatch):
+    scored_with_index(scored_job(tmp_path, rows, error=1.0), s3, monkeypatch)
+    index_key = contracts.batch_index_key("pipeline-runs", "day1/batch.csv")
+    index = json.loads(s3.get_object(Bucket=BUCKET, Key=index_key)["Body"].read())
+    assert {k: index[k] for k in ("batch", "predictions", "execution_arn")} == {
+        "batch": f"s3://{BUCKET}/{BATCH_KEY}", "predictions": PREDICTIONS, "execution_arn": EXECUTION}
+
+
+def test_late_ground_truth_evaluates_the_stored_predictions(s3, rows, tmp_path, monkeypatch):
+    scored_with_index(scored_job(tmp_path / "scored", rows, error=5.0), s3, monkeypatch)
+    put_truth(s3, rows)  # after the batch
+    job, result = late_check(tmp_path, monkeypatch)
+    assert result.returncode == 0, result.message
+    assert outcome(job)[:2] == ("failed", "rmse") and job.result()["value"] == pytest.approx(5.0)
+    assert job.result()["counts"] == {"rows": 20, "matched": 20}
+    report = json.loads((job.output("report") / "report.json").read_text())
+    assert report["batch"] == f"s3://{BUCKET}/{BATCH_KEY}" and report["scored_by"] == EXECUTION
+    feedback = read_csv(job.output("feedback") / "feedback.csv")
+    assert len(feedback) == 21 and feedback[0] == COLUMNS  # header + every labelled row, training schema
+
+
+def test_late_labels_split_into_files_under_the_batch_path_find_its_index(s3, rows, tmp_path, monkeypatch):
+    scored_with_index(scored_job(tmp_path / "scored", rows, error=1.0), s3, monkeypatch)
+    put_truth(s3, rows[:10], key=f"{TRUTH_KEY}/part-1.csv")
+    put_truth(s3, rows[10:], key=f"{TRUTH_KEY}/part-2.csv")
+    job, result = late_check(tmp_path, monkeypatch, truth_key=f"{TRUTH_KEY}/part-2.csv")
+    assert result.returncode == 0, result.message
+    assert outcome(job)[0] == "passed" and job.result()["counts"]["matched"] == 20
+
+
+def test_labels_before_their_batch_leave_the_check_to_the_inference_run(s3, rows, tmp_path, monkeypatch):
+    put_truth(s3, rows)
+    job, result = late_check(tmp_path, monkeypatch)
+    assert result.returncode == 0, result.message
+    assert outcome(job)[0] == "skipped"
+    assert job.result()["message"] == (f"model quality not checked: the batch s3://{BUCKET}/{BATCH_KEY} is not "
+                                       "scored yet: its own inference run checks these labels")
+
+
+def test_late_labels_matching_no_prediction_fail_naming_the_batch(s3, rows, tmp_path, monkeypatch):
+    scored_with_index(scored_job(tmp_path / "scored", rows, error=1.0), s3, monkeypatch)
+    put_truth(s3, other_rows(5, seed=7, first_key=900))
+    job, result = late_check(tmp_path, monkeypatch)
+    assert result.returncode == 1
+    assert result.message == (f"no record key of the ground truth under s3://{BUCKET}/{TRUTH_KEY} matches a "
+                              f"prediction of the batch s3://{BUCKET}/{BATCH_KEY} (5 labelled keys, 20 predictions)")
+
+
+def test_late_ground_truth_outside_its_prefix_is_a_clear_failure(s3, rows, tmp_path, monkeypatch):
+    job, result = late_check(tmp_path, monkeypatch, truth_key="elsewhere/batch.csv")
+    assert result.returncode == 1
+    assert result.message == (f"s3://{BUCKET}/elsewhere/batch.csv is not under the ground-truth prefix "
+                              "'data/ground-truth/'")

@@ -30,7 +30,8 @@ def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings
 
     names = local_settings.pipeline_names
     created = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
-    assert created == [UpsertResult(names[key], "created") for key in ("training", "training_hpo", "inference")]
+    assert created == [UpsertResult(names[key], "created") for key in ("training", "training_hpo", "inference",
+                                                                               "model_quality")]
     sagemaker = aws.client("sagemaker")
     stored = sagemaker.describe_pipeline(PipelineName=names["training"])
     assert json.loads(stored["PipelineDefinition"]) == json.loads(built_local["texts"]["training"])
@@ -42,12 +43,12 @@ def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings
     execution = sagemaker.start_pipeline_execution(PipelineName=names["training"])["PipelineExecutionArn"]
 
     again = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
-    assert [r.action for r in again] == ["unchanged"] * 3
+    assert [r.action for r in again] == ["unchanged"] * 4
 
     stricter = local_settings.model_copy(update={"model": local_settings.model.model_copy(
         update={"registration_threshold": 2.0})})
     changed = upsert_pipelines(stricter, boto_session=aws, account_id=ACCOUNT_ID)
-    assert [r.action for r in changed] == ["updated", "updated", "unchanged"]  # the gate is in training only
+    assert [r.action for r in changed] == ["updated", "updated", "unchanged", "unchanged"]  # the gate: training only
     definition = json.loads(sagemaker.describe_pipeline(PipelineName=names["training"])["PipelineDefinition"])
     parameters = {p["Name"]: p for p in definition["Parameters"]}
     assert parameters["RegistrationThreshold"]["DefaultValue"] == 2.0

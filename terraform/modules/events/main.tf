@@ -119,6 +119,22 @@ locals {
         schedule   = null
         parameters = local.s3_object_parameters
       }
+      # Labels dropped after their batch was scored: the model-quality pipeline evaluates the batch's stored
+      # predictions (labels dropped before are checked by the batch's own inference run).
+      ground-truth-data = {
+        description = "New objects under ${var.ground_truth_prefix}/ start the model-quality pipeline"
+        pipeline    = "model_quality"
+        pattern = jsonencode({
+          source        = [local.events.s3_source]
+          "detail-type" = [local.events.s3_object_created_detail_type]
+          detail = {
+            bucket = { name = [var.bucket_name] }
+            object = { key = [{ prefix = "${var.ground_truth_prefix}/" }] }
+          }
+        })
+        schedule   = null
+        parameters = local.s3_object_parameters
+      }
     },
     {
       for index, schedule in var.schedules : "schedule-${replace(schedule.pipeline, "_", "-")}-${index}" => {
@@ -133,7 +149,7 @@ locals {
 
   function_rules = {
     pipeline-status = {
-      description = "Execution and step status changes of the three pipelines go to the notification function"
+      description = "Execution and step status changes of the stack's pipelines go to the notification function"
       function    = "notification"
       pattern = jsonencode({
         source        = [local.events.sagemaker_source]
@@ -155,13 +171,13 @@ locals {
     # function starts the pipeline with a ClientRequestToken derived from the inference execution, so SageMaker
     # starts it at most once per violating execution.
     retrain-on-model-quality = {
-      description = "A model-quality violation (${var.contracts.steps.model_quality_violated} failed) of the batch-inference pipeline starts training with HPO, once per execution"
+      description = "A model-quality violation (${var.contracts.steps.model_quality_violated} failed) of the batch-inference or model-quality pipeline starts training with HPO, once per execution"
       function    = "retrain_trigger"
       pattern = jsonencode({
         source        = [local.events.sagemaker_source]
         "detail-type" = [local.events.step_status_detail_type]
         detail = {
-          pipelineArn       = [var.pipeline_arns.inference]
+          pipelineArn       = sort([for key in var.contracts.model_quality_pipelines : var.pipeline_arns[key]])
           stepName          = [var.contracts.steps.model_quality_violated]
           currentStepStatus = [var.contracts.failed_status]
         }
@@ -200,7 +216,7 @@ resource "aws_sqs_queue" "dead_letter" {
 
 resource "aws_iam_role" "pipeline_starter" {
   name        = "${var.name_prefix}-pipeline-starter"
-  description = "EventBridge starts the three pipelines of ${var.name_prefix}"
+  description = "EventBridge starts the pipelines of ${var.name_prefix}"
   assume_role_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{

@@ -18,13 +18,18 @@ variable "inference_prefix" {
   type        = string
 }
 
+variable "ground_truth_prefix" {
+  description = "Key prefix (no trailing slash) whose new objects start the model-quality pipeline."
+  type        = string
+}
+
 variable "pipeline_arns" {
-  description = "SageMaker pipeline ARN per pipeline key (training, training_hpo, inference)."
+  description = "SageMaker pipeline ARN per pipeline key (training, training_hpo, inference, model_quality)."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["training", "training_hpo", "inference"], keys(var.pipeline_arns))) == 0
-    error_message = "pipeline_arns needs the keys training, training_hpo and inference."
+    condition     = length(setsubtract(["training", "training_hpo", "inference", "model_quality"], keys(var.pipeline_arns))) == 0
+    error_message = "pipeline_arns needs the keys training, training_hpo, inference and model_quality."
   }
 }
 
@@ -94,6 +99,7 @@ variable "contracts" {
       s3_object_created_detail_type = string
     })
     parameters               = object({ input_bucket = string, input_key = string })
+    model_quality_pipelines  = list(string)
     final_execution_statuses = list(string)
     # Statuses picked by meaning; the root module takes each from contracts.json's lists.
     failed_status      = string
