@@ -156,6 +156,33 @@ def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) ->
     return f"{getattr(settings.prefixes, DATA_KINDS[kind])}/{relative}"
 
 
+def ground_truth_path(target: AwsTarget, batch: str) -> str:
+    """The relative path of the labels of `batch` (a key under the inference prefix, or its s3:// URI): the
+    batch's own path under the inference prefix, which ModelQualityCheck looks up under the ground-truth prefix.
+    The batch must exist: labels for a mistyped batch would wait for ever."""
+    from batchops_core.s3uri import S3UriError, split_s3_uri
+
+    settings = target.settings
+    key = batch.strip()
+    if key.startswith("s3://"):
+        try:
+            bucket, key = split_s3_uri(key, what="--ground-truth-for")
+        except S3UriError as error:
+            raise OperationError(str(error)) from None
+        if bucket != settings.bucket:
+            raise OperationError(f"--ground-truth-for '{batch}': batches are in s3://{settings.bucket}/, not "
+                                 f"s3://{bucket}/")
+    base = settings.prefixes.inference.rstrip("/") + "/"
+    relative = key[len(base):] if key.startswith(base) else ""
+    if not relative or relative.endswith("/"):
+        raise OperationError(f"--ground-truth-for '{batch}': the key of a dropped batch under '{base}' (or its "
+                             f"s3:// URI), e.g. {base}day1.csv")
+    if not object_exists(target, settings.bucket, key):
+        raise OperationError(f"--ground-truth-for '{batch}': no batch s3://{settings.bucket}/{key} (`batchops runs "
+                             "list --pipeline inference` shows the scored batches)")
+    return relative
+
+
 def processing_s3_uri_limit() -> int:
     """Longest S3Uri a processing input takes, from botocore's SageMaker service model (shape S3Uri)."""
     import botocore.session

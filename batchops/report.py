@@ -38,7 +38,7 @@ BASELINE_COLOUR, BATCH_COLOUR = "#1565c0", "#ef6c00"
 @dataclass(frozen=True)
 class Gate:
     name: str
-    outcome: str  # pass | fail | warn | skipped
+    outcome: str  # pass | fail | warn | skipped | waiting
     detail: str
     numbers: str = ""  # 'rmse 2.1000 <= 3.0, 40/40 rows' for a metric gate: what a one-line listing shows
 
@@ -126,6 +126,15 @@ def _emails(home: Path) -> list[dict[str, Any]]:
 
 
 GATE_BADGES = {results.PASSED: "pass", results.FAILED: "fail", results.WARNING: "warn", results.SKIPPED: "skipped"}
+WAITING = "waiting"  # the gate outcome of a batch scored without labels (their later drop starts the check)
+WAITING_STATUS = f"model quality: {contracts.MODEL_QUALITY_WAITING}"
+
+
+def shown_status(execution: ops.Execution, gates: list[Gate]) -> str:
+    """The execution's status, except that a succeeded run still waiting for ground truth says so."""
+    if execution.status == "Succeeded" and any(gate.outcome == WAITING for gate in gates):
+        return WAITING_STATUS
+    return execution.status
 
 
 def step_result(target: AwsTarget, execution: ops.Execution, step: str) -> results.StepResult | None:
@@ -236,6 +245,8 @@ def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: di
         retraining = " (retraining starts)" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
         detail = f"{detail}: violated{retraining}"
     elif result.outcome == results.SKIPPED:
+        if result.details.get(contracts.MODEL_QUALITY_WAITING_DETAIL):
+            return Gate("model quality", WAITING, result.message)
         detail = result.message
     return Gate("model quality", GATE_BADGES[result.outcome], detail, result_numbers(result))
 
@@ -537,7 +548,8 @@ def _executions_table(data: ReportData) -> str:
                         for s in view.steps)
         rows.append(f"<tr><td>{_e(e.pipeline)}</td><td><details><summary>{_e(e.execution_id)}</summary><table>"
                     f"<tr><th>step</th><th>status</th><th>started</th><th>duration</th><th>failure reason</th></tr>"
-                    f"{steps}</table></details></td><td>{_badge(e.status)}</td><td>{_fmt_time(e.start)}</td>"
+                    f"{steps}</table></details></td><td>{_badge(shown_status(e, view.gates))}</td>"
+                    f"<td>{_fmt_time(e.start)}</td>"
                     f"<td>{(e.duration_seconds or 0):.1f} s</td><td>{_e(e.failure_reason or '')}</td></tr>")
     return ("<table><tr><th>pipeline</th><th>execution (click for steps)</th><th>status</th><th>started</th>"
             f"<th>duration</th><th>failure reason</th></tr>{''.join(rows)}</table>")

@@ -70,11 +70,21 @@ def data_drop(
     as_path: str = typer.Option(None, "--as", help="Key path under the kind's prefix (default: the file or "
                                                     "directory name; a directory's files go below it)."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing object (a new version)."),
+    ground_truth_for: str = typer.Option(None, "--ground-truth-for", help="With --kind ground-truth: the batch "
+                                         "these labels belong to (its key under the inference prefix or s3:// "
+                                         "URI); they go to the batch's relative path under the ground-truth prefix."),
 ) -> None:
     """Validate, then upload under the right S3 prefix; training and inference drops start their pipeline (one
-    run per file). Nothing is uploaded unless every file passes (exit 1 and one line per problem otherwise)."""
+    run per file), ground truth for an already scored batch starts the model-quality pipeline. Nothing is uploaded
+    unless every file passes (exit 1 and one line per problem otherwise)."""
     _check_kind(kind)
     state = state_of(ctx)
+    if ground_truth_for is not None:
+        if kind != "ground-truth":
+            raise UserError(f"--ground-truth-for needs --kind ground-truth, not --kind {kind}")
+        if as_path is not None:
+            raise UserError("--ground-truth-for and --as both name the key: give one")
+        as_path = ops.ground_truth_path(state.target, ground_truth_for)
     ops.data_key(state.settings, kind, file, as_path)  # a bad --as is reported before anything is read or sent
     try:
         dropped = ops.drop_paths(state.target, file, kind, rel_path=as_path, overwrite=overwrite)

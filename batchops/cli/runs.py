@@ -37,7 +37,7 @@ def runs_list(
     for execution in ops.list_executions(state.target, names)[:limit]:
         gates = report.gates(state.target, execution, ops.execution_steps(state.target, execution.arn))
         table.add_row(execution.execution_id, keys.get(execution.pipeline, execution.pipeline),
-                      fmt_status(execution.status),
+                      fmt_status(report.shown_status(execution, gates)),
                       fmt_time(execution.start), fmt_seconds(execution.duration_seconds), escape(_metric_gates(gates)),
                       escape(execution.failure_reason or ""))
     console.print(table)
@@ -55,12 +55,13 @@ def _gates_table(gates: list[report.Gate]) -> Table:
     return table
 
 
-_GATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "warn": "[yellow]warn[/yellow]"}
+_GATE_STYLE = {"pass": "[green]pass[/green]", "fail": "[red]fail[/red]", "warn": "[yellow]warn[/yellow]",
+               report.WAITING: f"[yellow]{report.WAITING}[/yellow]"}
 
 
-def _steps_table(execution: ops.Execution, steps: list[ops.Step]) -> Table:
+def _steps_table(execution: ops.Execution, steps: list[ops.Step], status: str | None = None) -> Table:
     table = Table("step", "status", "started", "duration", "failure reason",
-                  title=f"{execution.pipeline} {execution.execution_id}: {fmt_status(execution.status)}")
+                  title=f"{execution.pipeline} {execution.execution_id}: {fmt_status(status or execution.status)}")
     for step in steps:
         table.add_row(escape(step.name), fmt_status(step.status), fmt_time(step.start),
                       fmt_seconds(step.duration_seconds), escape(step.failure_reason or ""))
@@ -75,8 +76,8 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
     steps = ops.execution_steps(state.target, found.arn)
-    console.print(_steps_table(found, steps))
     gates = report.gates(state.target, found, steps)
+    console.print(_steps_table(found, steps, report.shown_status(found, gates)))
     if gates:
         console.print(_gates_table(gates))
     if found.failure_reason:

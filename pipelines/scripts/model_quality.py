@@ -137,13 +137,15 @@ def write_batch_index(client, args, batch_bucket: str, batch_key: str) -> None:
 
 def find_batch_index(client, args, relative: str) -> dict | None:
     """The index of the batch these labels belong to: the one at the same relative path, else the nearest folder
-    above it (labels of one batch split into several files under `<ground truth>/<batch path>/`)."""
+    above it (labels of one batch split into several files under `<ground truth>/<batch path>/`); its S3
+    LastModified under `written`."""
     bucket, outputs_prefix = split_s3_uri(args.outputs, what="--outputs")
     parts = relative.split("/")
     for end in range(len(parts), 0, -1):
         key = contracts.batch_index_key(outputs_prefix, "/".join(parts[:end]))
         try:
-            body = client.get_object(Bucket=bucket, Key=key)["Body"].read()
+            answer = client.get_object(Bucket=bucket, Key=key)
+            body = answer["Body"].read()
         except client.exceptions.NoSuchKey:
             continue
         except Exception as error:
@@ -153,7 +155,7 @@ def find_batch_index(client, args, relative: str) -> dict | None:
             split_s3_uri(index["batch"], what="batch"), split_s3_uri(index["predictions"], what="predictions")
         except (ValueError, KeyError, TypeError, S3UriError) as error:
             raise StepFailure(f"the batch index s3://{bucket}/{key} is not valid: {error}") from None
-        return index
+        return {**index, "written": answer["LastModified"]}
     return None
 
 
@@ -269,6 +271,16 @@ def scored_check(args, schema, metric):
     return report, result, truth, lambda: steplib.list_files(data_dir, ".csv"), data_dir
 
 
+def late_skipped(args, metric, batch: str, what: str, reason: str):
+    """A late run with nothing to evaluate: the report and result, no labels, no batch files."""
+    result = results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=results.SKIPPED,
+                                message=f"model quality {what}: {reason}", metric=metric.name,
+                                threshold=args.threshold, comparison=metric.comparison)
+    report = {"metric": metric.name, "threshold": args.threshold, "batch": batch, "status": results.SKIPPED,
+              "reason": reason}
+    return report, result, {}, list, None
+
+
 def late_check(args, schema, metric):
     """Ground truth dropped on its own: evaluate the stored predictions of the batch it labels."""
     bucket, key = input_location("ground_truth")
@@ -279,13 +291,17 @@ def late_check(args, schema, metric):
     index = find_batch_index(client, args, relative)
     if index is None:
         batch = f"s3://{bucket}/{args.inference_prefix.rstrip('/')}/{relative}"
-        reason = f"the batch {batch} is not scored yet: its own inference run checks these labels"
-        result = results.StepResult(step=Step.MODEL_QUALITY_CHECK, outcome=results.SKIPPED,
-                                    message=f"model quality not checked: {reason}", metric=metric.name,
-                                    threshold=args.threshold, comparison=metric.comparison)
-        report = {"metric": metric.name, "threshold": args.threshold, "batch": batch, "status": results.SKIPPED,
-                  "reason": reason}
-        return report, result, {}, list, None
+        return late_skipped(args, metric, batch, "not checked",
+                            f"the batch {batch} is not scored yet: its own inference run checks these labels")
+    try:
+        dropped_at = client.head_object(Bucket=bucket, Key=key)["LastModified"]
+    except Exception as error:
+        raise StepFailure(f"cannot read s3://{bucket}/{key}: {error}") from None
+    if dropped_at < index["written"]:
+        # The scored run recorded its index before it listed the labels: these were there, it checked them.
+        return late_skipped(args, metric, index["batch"], "not checked again",
+                            f"the labels s3://{bucket}/{key} were there when {index['batch']} was scored: its "
+                            f"inference run {index.get('execution_arn') or '(unknown)'} checked them")
     predictions = download_predictions(client, index["predictions"], steplib.processing_path("predictions"))
     batch_bucket, batch_key = split_s3_uri(index["batch"], what="batch")
     report, result, truth = check(args, schema, metric, batch_bucket, batch_key, predictions, late=True)

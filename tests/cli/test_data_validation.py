@@ -150,3 +150,36 @@ def test_a_directory_is_checked_file_by_file_and_dropped_only_when_all_pass(cli,
     empty.mkdir()
     result = cli("data", "check", str(empty), "--offline")
     assert result.exit_code == 2 and f"{empty}: a directory without CSV files" in result.output
+
+
+def test_ground_truth_for_a_batch_goes_to_its_relative_path_under_the_ground_truth_prefix(cli, s3, tmp_path):
+    labels = tmp_path / "labels.csv"
+    labels.write_text("record_id,rings\n" + "".join(f"b{i},{5 + i}\n" for i in range(1, 6)))
+    missing = cli("data", "drop", str(labels), "--kind", "ground-truth",
+                  "--ground-truth-for", "data/inference/d1/a.csv")
+    assert missing.exit_code == 2
+    assert ("--ground-truth-for 'data/inference/d1/a.csv': no batch s3://abalone-local-data/data/inference/d1/a.csv"
+            in missing.output) and "data/ground-truth/d1/a.csv" not in keys(s3)
+    s3.put_object(Bucket=SETTINGS.bucket, Key="data/inference/d1/a.csv", Body=batch().encode())
+    dropped = cli("data", "drop", str(labels), "--kind", "ground-truth", "--ground-truth-for",
+                  f"s3://{SETTINGS.bucket}/data/inference/d1/a.csv")
+    assert dropped.exit_code == 0, dropped.output
+    assert "dropped s3://abalone-local-data/data/ground-truth/d1/a.csv" in dropped.output
+    assert sorted(k for k in keys(s3) if "/d1/" in k) == ["data/ground-truth/d1/a.csv", "data/inference/d1/a.csv"]
+    for args, expected in (
+            (("--kind", "inference"), "--ground-truth-for needs --kind ground-truth, not --kind inference"),
+            (("--kind", "ground-truth", "--as", "x.csv"), "--ground-truth-for and --as both name the key: give one"),
+    ):
+        refused = cli("data", "drop", str(labels), *args, "--ground-truth-for", "data/inference/d1/a.csv")
+        assert refused.exit_code == 2 and expected in refused.output
+    outside = cli("data", "drop", str(labels), "--kind", "ground-truth", "--ground-truth-for", "data/training/a.csv")
+    assert outside.exit_code == 2
+    assert ("--ground-truth-for 'data/training/a.csv': the key of a dropped batch under 'data/inference/'"
+            in outside.output)
+    other = cli("data", "drop", str(labels), "--kind", "ground-truth", "--ground-truth-for",
+                "s3://elsewhere/data/inference/d1/a.csv")
+    assert other.exit_code == 2 and "batches are in s3://abalone-local-data/, not s3://elsewhere/" in other.output
+    labels.write_text("record_id,rings\nb1,many\n")
+    bad = cli("data", "drop", str(labels), "--kind", "ground-truth", "--ground-truth-for", "data/inference/d1/a.csv",
+              "--overwrite")
+    assert bad.exit_code == 1 and "not uploaded" in bad.output  # the DataCheck of ground truth, before the upload

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -20,6 +21,7 @@ from batchops.report import (
     compare_statistics,
     gates,
     render,
+    shown_status,
     step_result,
 )
 from batchops_core.results import StepResult
@@ -177,6 +179,22 @@ def test_passed_and_skipped_model_quality(target):
         step="ModelQualityCheck", outcome="skipped", message="no ground truth for this batch").to_json())
     [gate] = gates(target, INFERENCE, steps)
     assert (gate.outcome, gate.detail) == ("skipped", "no ground truth for this batch")
+
+
+def test_a_batch_scored_without_labels_shows_waiting_for_ground_truth_not_succeeded(target):
+    steps = [step("ModelQualityCheck"), step("CheckModelQuality")]
+    put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
+        step="ModelQualityCheck", outcome="skipped", message="model quality waiting for ground truth",
+        details={"waiting_for_ground_truth": True}).to_json())
+    found = gates(target, INFERENCE, steps)
+    assert [(g.name, g.outcome) for g in found] == [("model quality", "waiting")]
+    succeeded = dataclasses.replace(INFERENCE, status="Succeeded")
+    assert shown_status(succeeded, found) == "model quality: waiting for ground truth"
+    assert shown_status(INFERENCE, found) == "Failed"  # a failed run says so, whatever its gates
+    page = render(ReportData("local", T0, "rmse", 2.6, 3.0, [ExecutionView(succeeded, steps, found)], [], [], []))
+    # The execution's status cell (after its folded steps table).
+    assert re.findall(r"</details></td><td><span[^>]*>([^<]*)</span>", page) == [
+        "model quality: waiting for ground truth"]
 
 
 def test_registration_gate_reads_the_evaluate_result(target):

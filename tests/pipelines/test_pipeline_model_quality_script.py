@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 
 import boto3
 import moto
@@ -354,6 +355,21 @@ def test_labels_before_their_batch_leave_the_check_to_the_inference_run(s3, rows
     assert outcome(job)[0] == "skipped"
     assert job.result()["message"] == (f"model quality not checked: the batch s3://{BUCKET}/{BATCH_KEY} is not "
                                        "scored yet: its own inference run checks these labels")
+
+
+def test_labels_the_scored_run_already_saw_are_not_checked_twice(s3, rows, tmp_path, monkeypatch):
+    """A model-quality run started by labels dropped before the batch, delayed until after the batch's index."""
+    put_truth(s3, rows)
+    time.sleep(1.05)  # S3 LastModified has whole seconds: the index is written in a later one
+    scored = scored_job(tmp_path / "scored", rows, error=5.0)
+    scored_with_index(scored, s3, monkeypatch)
+    assert outcome(scored)[0] == "failed"  # the scored run checked these labels itself
+    job, result = late_check(tmp_path, monkeypatch)
+    assert result.returncode == 0, result.message
+    assert outcome(job)[0] == "skipped"  # not a second violation (a second retraining)
+    assert job.result()["message"] == (f"model quality not checked again: the labels s3://{BUCKET}/{TRUTH_KEY} were "
+                                       f"there when s3://{BUCKET}/{BATCH_KEY} was scored: its inference run "
+                                       f"{EXECUTION} checked them")
 
 
 def test_late_labels_matching_no_prediction_fail_naming_the_batch(s3, rows, tmp_path, monkeypatch):
