@@ -95,9 +95,10 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     assert "[local] model quality below threshold: retraining started" in {m["subject"] for m in messages}
     # The model-quality email shows metric, value and threshold from ModelQualityCheck's result.json.
     drifted_id = seen["inference"][1]["PipelineExecutionArn"].rsplit("/", 1)[-1]
-    gate = (f"Quality gate: {quality.metric} = {get_metric(quality.metric).format(quality.value)}, {quality.metric} "
-            f"must be {get_metric(quality.metric).comparison} {quality.threshold} (model quality threshold; "
-            "retraining starts)")
+    metric = get_metric(quality.metric)
+    gate = (f"Quality gate: {quality.metric} {metric.format(quality.value)} (must be {metric.comparison} "
+            f"{quality.threshold}) on {quality.counts['matched']} of {quality.counts['rows']} rows "
+            "(model quality threshold; retraining starts)")
     assert any(drifted_id in m["body"] and gate in m["body"] for m in messages), gate
     assert {m["to"] for m in messages} == set(SETTINGS.notifications.recipients)
 
