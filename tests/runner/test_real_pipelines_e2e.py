@@ -156,7 +156,7 @@ def test_every_step_of_the_real_definitions_has_a_local_implementation(real_defi
 
     settings = real_definitions.settings
     images = {"Processing": SCRIPT_IMAGES, "QualityCheck": (ANALYZER_IMAGE,), "Training": (XGBOOST_IMAGE,)}
-    assert set(real_definitions.definitions) == {"training", "training_hpo", "inference"}
+    assert set(real_definitions.definitions) == {"training", "training_hpo", "inference", "model_quality"}
     for key, text in real_definitions.definitions.items():
         definition = json.loads(text)
         graph = build_graph(definition)
