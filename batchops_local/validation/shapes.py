@@ -170,12 +170,10 @@ class _Compiler:
         return found
 
     def _compile(self, shape: Any) -> Check:
-        name = shape.name
-        cell: list[Check] = []
-        self._checks[name] = lambda value, path, out: cell[0](value, path, out)  # a recursive shape sees this
+        # Building is shallow (member checks are looked up when a value is checked), so a recursive shape needs no
+        # placeholder; the finished check is published only once complete, as other threads read without the lock.
         built = self._build(shape)
-        cell.append(built)
-        self._checks[name] = built
+        self._checks[shape.name] = built
         return built
 
     def _build(self, shape: Any) -> Check:

@@ -135,3 +135,44 @@ def _zip() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("h.py", "def handler(event, context):\n    return event\n")
     return buffer.getvalue()
+
+
+def test_a_shape_being_compiled_is_never_seen_half_built_by_another_thread():
+    """The threaded server validates requests concurrently: a second request for a shape that another thread is
+    compiling waits for the finished check instead of calling an unfinished one."""
+    import threading
+
+    from batchops_local.validation import shapes
+
+    model = shapes.service_model("dynamodb")
+    attribute_value = model.shape_for("AttributeValue")  # recursive: maps and lists of AttributeValue
+    compiler = shapes._Compiler()
+    building, release = threading.Event(), threading.Event()
+    real_build = compiler._build
+
+    def slow_build(shape):
+        building.set()
+        release.wait(10)
+        return real_build(shape)
+
+    compiler._build = slow_build
+    first = threading.Thread(target=compiler.check, args=(attribute_value,))
+    first.start()
+    assert building.wait(10)
+    outcome: list = []
+
+    def second_request():
+        try:
+            out: list = []
+            compiler.check(attribute_value)({"M": {"a": {"S": "x"}}}, "Item.a", out)
+            outcome.append(out)
+        except Exception as exc:  # noqa: BLE001 - the failure this test is about
+            outcome.append(exc)
+
+    second = threading.Thread(target=second_request)
+    second.start()
+    second.join(0.5)
+    release.set()
+    first.join(10)
+    second.join(10)
+    assert outcome == [[]]
