@@ -107,13 +107,16 @@ def _variables(gate: Gate, result: StepResult, label: str) -> dict[str, str]:
 
 def describe(result: StepResult, label: str) -> str:
     """'rmse 3.4120 (must be <= 3.0) on 990 of 1000 rows (model quality threshold; retraining starts)', with the
-    outcome first unless it failed (a failure is what the message is about); a model-quality check that found no
-    ground truth for any row says so instead."""
+    outcome first unless it failed (a failure is what the message is about); a model-quality check that scored
+    rows but found no ground truth for any says so instead. A check that scored nothing (the model-quality pipeline
+    started by labels whose batch is not scored yet, or already checked) shows its own reason."""
     from batchops_core.results import FAILED, SKIPPED
 
-    if (result.step == contracts.Step.MODEL_QUALITY_CHECK and result.outcome == SKIPPED and result.value is None
-            and not result.counts.get("matched")):
-        return NO_GROUND_TRUTH
+    if result.step == contracts.Step.MODEL_QUALITY_CHECK and result.outcome == SKIPPED and result.value is None:
+        if "rows" not in result.counts:
+            return f"{SKIPPED}: {result.message}"
+        if not result.counts.get("matched"):
+            return NO_GROUND_TRUTH
     text = f"{measurement(result)} ({label})"
     return text if result.outcome == FAILED else f"{result.outcome}: {text}"
 
