@@ -14,7 +14,7 @@ from pipeline_definition_tools import all_steps, processing_io, referenced_steps
 from pipeline_test_support import ACCOUNT_ID, network_guard
 
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
-PIPELINE_KEYS = ("training", "training_hpo", "inference")
+PIPELINE_KEYS = ("training", "training_hpo", "inference", "model_quality")  # every pipeline the product builds
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
 INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
@@ -75,6 +75,7 @@ def test_a_bad_account_id_is_refused(local_settings):
 def test_definitions_validate_against_the_patched_schema(local_definitions, other_definitions, monitor_definitions):
     validator = jsonschema.Draft7Validator(SCHEMA)
     for variant, definitions in both_variants(local_definitions, other_definitions, monitor_definitions):
+        assert set(definitions) == set(PIPELINE_KEYS)
         for key in PIPELINE_KEYS:
             errors = [f"{list(e.absolute_path)}: {e.message[:200]}" for e in validator.iter_errors(definitions[key])]
             assert errors == [], f"{variant} {key}"
@@ -110,12 +111,13 @@ def test_parameters_are_the_input_location_and_the_gate_threshold(local_definiti
                                                                  local_settings, other_settings):
     prefixes = local_settings.prefixes
     expected_keys = {"training": prefixes.training + "/", "training_hpo": prefixes.training + "/",
-                     "inference": prefixes.inference + "/"}
+                     "inference": prefixes.inference + "/", "model_quality": prefixes.ground_truth + "/"}
     for settings, definitions in ((local_settings, local_definitions), (other_settings, other_definitions)):
         model = settings.model
         thresholds = {"training": ("RegistrationThreshold", model.registration_threshold),
                       "training_hpo": ("RegistrationThreshold", model.registration_threshold),
-                      "inference": ("ModelQualityThreshold", model.model_quality_threshold)}
+                      "inference": ("ModelQualityThreshold", model.model_quality_threshold),
+                      "model_quality": ("ModelQualityThreshold", model.model_quality_threshold)}
         for key in PIPELINE_KEYS:
             parameters = {p["Name"]: p for p in definitions[key]["Parameters"]}
             name, default = thresholds[key]
@@ -125,7 +127,7 @@ def test_parameters_are_the_input_location_and_the_gate_threshold(local_definiti
             assert parameters["InputKey"]["DefaultValue"] == expected_keys[key]
             assert parameters[name] == {"Name": name, "Type": "Float", "DefaultValue": default}
             # The deciding script receives the parameter (never the configured number baked in).
-            decider = all_steps(definitions[key])["ModelQualityCheck" if key == "inference" else "Evaluate"]
+            decider = all_steps(definitions[key])["Evaluate" if key.startswith("training") else "ModelQualityCheck"]
             arguments = decider["Arguments"]["AppSpecification"]["ContainerArguments"]
             assert arguments[arguments.index("--threshold") + 1] == {
                 "Std:Join": {"On": "", "Values": [{"Get": f"Parameters.{name}"}]}}
