@@ -217,8 +217,10 @@ def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(a
 
     first = run_wrapper("upsert.sh", "dev", env=env)
     assert first.returncode == 0, first.stdout + first.stderr
-    assert sorted(line for line in first.stdout.splitlines() if line.startswith("abalone-dev-")) == [
-        "abalone-dev-inference: created", "abalone-dev-training-hpo: created", "abalone-dev-training: created"]
+    pipelines = sorted(load_settings("dev").pipeline_names.values())  # every pipeline the product builds
+    assert sorted(line for line in first.stdout.splitlines() if line.startswith("abalone-dev-")) == sorted(
+        f"{name}: created" for name in pipelines)
+    assert "abalone-dev-model-quality" in pipelines
 
     gate = run_wrapper("promote_check.sh", "dev", "staging", env=env)
     assert gate.returncode == 0, gate.stdout + gate.stderr
@@ -227,7 +229,7 @@ def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(a
     # With the definitions:dev artifact present, the gate also proves dev runs exactly those definitions.
     built = Path(env["BATCHOPS_CI_OUT"]) / "dev" / "definitions"
     built.mkdir(parents=True)
-    for name in ("abalone-dev-training", "abalone-dev-training-hpo", "abalone-dev-inference"):
+    for name in pipelines:
         definition = client("sagemaker").describe_pipeline(PipelineName=name)["PipelineDefinition"]
         (built / f"{name}.json").write_text(definition)
     matching = run_wrapper("promote_check.sh", "dev", "staging", env=env)
@@ -244,7 +246,7 @@ def test_upsert_job_deploys_the_pipelines_that_the_promotion_gate_then_accepts(a
     second = run_wrapper("upsert.sh", "dev", env=env)
     assert second.returncode == 0, second.stderr
     actions = dict(line.split(": ", 1) for line in second.stdout.splitlines() if line.startswith("abalone-dev-"))
-    assert set(actions) == {"abalone-dev-inference", "abalone-dev-training-hpo", "abalone-dev-training"}
+    assert set(actions) == set(pipelines)
     assert set(actions.values()) <= {"unchanged", "updated"}
 
 
