@@ -806,7 +806,8 @@ FIXED_RESOURCE_NAMES: dict[str, tuple[str, ...]] = {
     "CloudWatch log group": tuple(f"/aws/lambda/{_NAME_PREFIX}-{function}" for function in LAMBDA_FUNCTIONS),
     "SQS queue": (f"{_NAME_PREFIX}-events-dlq", *(f"{_NAME_PREFIX}-{function}-dlq" for function in LAMBDA_FUNCTIONS)),
     "EventBridge rule": tuple(f"{_NAME_PREFIX}-{rule}" for rule in (
-        "training-data", "inference-data", "pipeline-status", "retrain-on-model-quality", "model-approval")),
+        "training-data", "inference-data", "ground-truth-data", "pipeline-status", "retrain-on-model-quality",
+        "model-approval")),
     "SNS topic": (f"{_NAME_PREFIX}-alerts",),
     "KMS alias": (f"alias/{_NAME_PREFIX}-data",),
     "DynamoDB table": (contracts.DEDUP_TABLE_TEMPLATE,),
