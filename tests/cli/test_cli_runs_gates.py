@@ -6,9 +6,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
 from typer.testing import CliRunner
 
 from batchops import operations as ops
@@ -39,19 +37,13 @@ STEPS = {
 
 
 @pytest.fixture
-def target(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        aws = AwsTarget(SETTINGS, boto3.Session(region_name="us-east-1"))
-        aws.client("s3").create_bucket(Bucket=SETTINGS.bucket)
-        monkeypatch.setattr(CliState, "target", property(lambda self: aws))
-        monkeypatch.setattr(ops, "list_executions", lambda _target, _names=None: [INFERENCE, TRAINING])
-        monkeypatch.setattr(ops, "find_execution", lambda _target, ref: {LONG_ID: INFERENCE}.get(ref, TRAINING))
-        monkeypatch.setattr(ops, "execution_steps", lambda _target, arn: STEPS[arn])
-        yield aws
+def cli_target(target, monkeypatch):
+    """The CLI reads this target and sees the two executions above (their steps, their result.json in moto)."""
+    monkeypatch.setattr(CliState, "target", property(lambda self: target))
+    monkeypatch.setattr(ops, "list_executions", lambda _target, _names=None: [INFERENCE, TRAINING])
+    monkeypatch.setattr(ops, "find_execution", lambda _target, ref: {LONG_ID: INFERENCE}.get(ref, TRAINING))
+    monkeypatch.setattr(ops, "execution_steps", lambda _target, arn: STEPS[arn])
+    return target
 
 
 def put_result(target: AwsTarget, execution: ops.Execution, result: StepResult) -> None:
@@ -69,8 +61,8 @@ def cli(*args: str, width: int = 160):
         return CliRunner().invoke(app, ["--env", "local", *args])
 
 
-def test_runs_show_prints_metric_threshold_and_matched_rows(target):
-    put_result(target, INFERENCE, StepResult(
+def test_runs_show_prints_metric_threshold_and_matched_rows(cli_target):
+    put_result(cli_target, INFERENCE, StepResult(
         step=Step.MODEL_QUALITY_CHECK, outcome="failed", message="rmse above threshold", metric="rmse", value=6.2,
         threshold=3.25, comparison="<=", counts={"rows": 1000, "matched": 990}))
     shown = cli("runs", "show", LONG_ID)
@@ -80,11 +72,11 @@ def test_runs_show_prints_metric_threshold_and_matched_rows(target):
     assert "model quality fail rmse 6.2000, must be <= 3.25, 990 of 1000 rows matched: violated" in text
 
 
-def test_runs_list_has_the_metric_gate_column_and_whole_execution_ids(target):
-    put_result(target, INFERENCE, StepResult(
+def test_runs_list_has_the_metric_gate_column_and_whole_execution_ids(cli_target):
+    put_result(cli_target, INFERENCE, StepResult(
         step=Step.MODEL_QUALITY_CHECK, outcome="passed", message="ok", metric="rmse", value=2.1, threshold=3.0,
         comparison="<=", counts={"rows": 40, "matched": 40}))
-    put_result(target, TRAINING, StepResult(
+    put_result(cli_target, TRAINING, StepResult(
         step=Step.EVALUATE, outcome="passed", message="ok", metric="rmse", value=2.4, threshold=2.6,
         comparison="<=", counts={"rows": 300}))
     listed = cli("runs", "list")
@@ -98,7 +90,7 @@ def test_runs_list_has_the_metric_gate_column_and_whole_execution_ids(target):
     assert re.search(r"│ Succeeded +│", narrow.output)
 
 
-def test_a_run_without_results_lists_no_numbers_and_says_why_in_show(target):
+def test_a_run_without_results_lists_no_numbers_and_says_why_in_show(cli_target):
     listed = cli("runs", "list")
     assert listed.exit_code == 0, listed.output
     assert "rmse" not in listed.output

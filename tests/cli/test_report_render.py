@@ -6,9 +6,7 @@ import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
-import boto3
 import pytest
-from moto import mock_aws
 
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
@@ -128,18 +126,6 @@ INFERENCE = ops.Execution(SETTINGS.pipelines.inference_name,
 TRAINING = ops.Execution(SETTINGS.pipelines.training_name,
                          f"arn:aws:sagemaker:us-east-1:123456789012:pipeline/{SETTINGS.pipelines.training_name}"
                          "/execution/exec8", "Failed", T0, T0 + timedelta(seconds=60))
-
-
-@pytest.fixture
-def target(monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    with mock_aws():
-        aws = AwsTarget(SETTINGS, boto3.Session(region_name="us-east-1"))
-        aws.client("s3").create_bucket(Bucket=SETTINGS.bucket)
-        yield aws
 
 
 def put_result(target: AwsTarget, execution: ops.Execution, step: str, text: str) -> str:
