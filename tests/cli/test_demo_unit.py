@@ -5,13 +5,10 @@ from __future__ import annotations
 
 import io
 
-import boto3
 import pytest
-from moto import mock_aws
 from rich.console import Console
 
 from batchops import operations as ops
-from batchops.aws_session import AwsTarget
 from batchops.demo import (
     DEMO_STATE,
     Demo,
@@ -81,16 +78,8 @@ def test_gate_line_must_show_metric_value_and_threshold_of_the_result():
 
 
 @pytest.fixture
-def demo(tmp_path, monkeypatch):
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    settings = load_settings("local")
-    with mock_aws():
-        target = AwsTarget(settings, boto3.Session(region_name="us-east-1"))
-        target.client("s3").create_bucket(Bucket=settings.bucket)
-        yield Demo(settings, tmp_path, target, console=Console(file=io.StringIO()))
+def demo(tmp_path, target):
+    return Demo(target.settings, tmp_path, target, console=Console(file=io.StringIO()))
 
 
 def execution(settings) -> ops.Execution:
