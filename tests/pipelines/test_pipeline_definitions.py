@@ -1,4 +1,4 @@
-"""The three definitions: steps and order, parameters, references, contracts, schema, network, determinism."""
+"""The definitions: steps and order, parameters, references, contracts, schema, network, determinism."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ import pytest
 from pipeline_definition_tools import all_steps, processing_io, referenced_steps, unresolved_references
 from pipeline_test_support import ACCOUNT_ID, network_guard
 
+from batchops_core.settings import PIPELINE_KEYS  # every pipeline the product builds
+
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
-PIPELINE_KEYS = ("training", "training_hpo", "inference", "model_quality")  # every pipeline the product builds
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
 INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
