@@ -106,7 +106,9 @@ def test_a_killed_emulator_comes_back_with_its_state(tmp_path):
         started = _until(sleeping_step, "the sleeping step")["StartTime"].timestamp()
         # A change is written after the 2 s debounce: a snapshot newer than half a second past it has it
         snapshot = home / SNAPSHOT_FILE
-        _until(lambda: snapshot.stat().st_mtime > started + 0.5, "a snapshot with the running step", 30)
+        # (the first snapshot may not exist yet: that is "not yet", not an error)
+        _until(lambda: snapshot.exists() and snapshot.stat().st_mtime > started + 0.5,
+               "a snapshot with the running step", 30)
 
         pid = json.loads((home / "emulator.json").read_text())["pid"]
         server = psutil.Process(pid)
