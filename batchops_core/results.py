@@ -77,3 +77,42 @@ def parse(text: str, *, where: str = "result.json") -> StepResult:
         raise ResultError(f"{where}: {exc}") from None
     except ResultError as exc:
         raise ResultError(f"{where}: {exc}") from None
+
+
+# ------------------------------------------------------------------------------------------ classification
+# A classification gate (Evaluate, ModelQualityCheck) adds this summary to its result under
+# details[CLASSIFICATION_KEY]; emails, `batchops runs show`, `batchops models show` and the report render it.
+
+CLASSIFICATION_KEY = "classification"
+
+
+@dataclass(frozen=True)
+class ClassificationSummary:
+    problem_type: str  # batchops_core.metrics problem type: "binary" or "multiclass"
+    labels: list[str]  # class labels as people read them, in the model's class-index order
+    confusion_matrix: list[list[int]]  # rows: actual label, columns: predicted label (order of `labels`)
+    per_class: dict[str, dict[str, float]]  # label -> {"precision", "recall", "f1", "support"}
+    metrics: dict[str, float] = field(default_factory=dict)  # every registry metric of the problem type
+    decision_threshold: float | None = None  # binary: probability at and above which the positive label wins
+
+    def __post_init__(self) -> None:
+        size = len(self.labels)
+        if len(self.confusion_matrix) != size or any(len(row) != size for row in self.confusion_matrix):
+            raise ResultError(f"confusion_matrix must be {size} x {size} for labels {self.labels}")
+        unknown = sorted(set(self.per_class) - set(self.labels))
+        if unknown:
+            raise ResultError(f"per_class names labels not in labels: {unknown}")
+
+    def to_details(self) -> dict[str, Any]:
+        return {CLASSIFICATION_KEY: asdict(self)}
+
+
+def classification_summary(result: StepResult) -> ClassificationSummary | None:
+    """The classification summary a gate's result carries, None for a regression gate."""
+    document = result.details.get(CLASSIFICATION_KEY)
+    if document is None:
+        return None
+    try:
+        return ClassificationSummary(**document)
+    except TypeError as exc:
+        raise ResultError(f"{result.step}: details.{CLASSIFICATION_KEY}: {exc}") from None
