@@ -16,6 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from batchops_local.runner import private_opt_ml
 from batchops_local.runner.errors import StepFailed, StepStopped
 from batchops_local.runner.logs import StepLog
 
@@ -107,14 +108,20 @@ def job_process_environment(extra: dict[str, str]) -> dict[str, str]:
     return base
 
 
-def run_job_process(command: list[str], *, env: dict[str, str], cwd: Path, log: StepLog,
+def run_job_process(command: list[str], *, job: JobDir, env: dict[str, str], log: StepLog,
                     max_runtime_seconds: float | None, stop_requested: Callable[[], bool]) -> int:
-    """Run one job process, streaming its stdout/stderr into the step log; returns the exit code.
+    """Run one job process in the job's directory, with the job's directory as its /opt/ml where the host allows
+    (private_opt_ml), streaming its stdout/stderr into the step log; returns the exit code.
 
     Stops the process (StepStopped) when the execution is asked to stop, and fails the step when it runs
     longer than MaxRuntimeInSeconds.
     """
     log.note(f"$ {' '.join(command)}")
+    command, not_private = private_opt_ml.wrap(command, job.opt_ml)
+    if not_private:
+        log.note(f"{CONTAINER_BASE} is not private to this job ({not_private}): only {CONTAINER_BASE} in "
+                 "arguments and environment values points at the job's directory")
+    cwd = job.root
     process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                stdin=subprocess.DEVNULL)
     pump = threading.Thread(target=_copy_output, args=(process, log), daemon=True)

@@ -125,7 +125,7 @@ def _run_processing_job(context: StepContext, job: JobDir, name: str, arn: str, 
     environment.update(context.aws.job_environment())
     environment["SAGEMAKER_BASE_DIR"] = str(job.opt_ml)
     max_runtime = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
-    code = run_job_process(command, env=job_process_environment(environment), cwd=job.root, log=context.log,
+    code = run_job_process(command, job=job, env=job_process_environment(environment), log=context.log,
                            max_runtime_seconds=float(max_runtime) if max_runtime else None,
                            stop_requested=context.stop_requested)
     if code != 0:

@@ -121,7 +121,7 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     python = interpreter_for((definition.get("AlgorithmSpecification") or {}).get("TrainingImage"),
                              what=f"training job {name}", note=log.note)
     code = run_job_process([python, xgboost_algorithm.__file__, "train"],
-                           env=job_process_environment(environment), cwd=job.root, log=log,
+                           job=job, env=job_process_environment(environment), log=log,
                            max_runtime_seconds=float(max_runtime) if max_runtime else None,
                            stop_requested=stop_requested)
     log_text = log.path.read_text(encoding="utf-8", errors="replace")

@@ -165,7 +165,7 @@ def _serve(context: StepContext, job: JobDir, image: str, model_name: Any, model
     job_file.write_text(json.dumps(spec), encoding="utf-8")
     python = interpreter_for(image, what=what, note=context.log.note)
     code = run_job_process([python, batch_transform.__file__, str(job_file)], env=job_process_environment({}),
-                           cwd=job.root, log=context.log, max_runtime_seconds=None,
+                           job=job, log=context.log, max_runtime_seconds=None,
                            stop_requested=context.stop_requested)
     if code == batch_transform.EXIT_MODEL_ERROR and files["failure"].is_file():
         raise StepFailed(f"{what}: model '{model_name}' ({model_url}): "
