@@ -61,9 +61,9 @@ RUNTIMES: dict[tuple[str, str], RuntimeSpec] = {
     (SKLEARN_IMAGE, "1.2-1"): RuntimeSpec(
         SKLEARN_IMAGE, "1.2-1", "3.9",
         ("numpy==1.24.1", "pandas==1.1.3", "python-dateutil==2.8.1", "boto3==1.28.57", "botocore>=1.31.57,<1.32.0",
-         "urllib3==1.26.17"),
+         "urllib3==1.26.17", "scikit-learn==1.2.1", "scipy==1.8.0"),
         "aws/sagemaker-scikit-learn-container branch 1.2-1: requirements.txt (pins), "
-        "docker/1.2-1/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.9)"),
+        "docker/1.2-1/base/Dockerfile.cpu (ARG PYTHON_VERSION=3.9; pip install scikit-learn==1.2.1 for script mode)"),
     # Newer scikit-learn images (the SageMaker SDK's image_uri_config/sklearn.json lists both for processing).
     (SKLEARN_IMAGE, "1.4-2"): RuntimeSpec(
         SKLEARN_IMAGE, "1.4-2", "3.10",

@@ -10,12 +10,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from batchops_local.runner import xgboost_algorithm
+from batchops_local.runner import training_toolkit, xgboost_algorithm
 from batchops_local.runner.aws import AwsClients, join_uri, parse_s3_uri
 from batchops_local.runner.errors import StepFailed
 from batchops_local.runner.executor import StepContext, StepResult
 from batchops_local.runner.expressions import to_text
 from batchops_local.runner.jobs import (
+    SCRIPT_IMAGES,
     XGBOOST_IMAGE,
     JobDir,
     job_name,
@@ -31,6 +32,10 @@ _ROUND_LINE = re.compile(r"\[[0-9]+\].*?(?:\t|#011)(?:train|validation)-")
 # A metric value ends at the next separator; `\S+` alone would swallow `#011` separators.
 _VALUE = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 _METRIC = re.compile(rf"(?:\t|#011)(train|validation)-([A-Za-z0-9_@\-.]+):{_VALUE}")
+
+
+# DescribeTrainingJob FailureReason: at most 1024 characters (botocore's SageMaker service model).
+FAILURE_REASON_MAX = 1024
 
 
 @dataclass
@@ -63,9 +68,30 @@ def objective_regex(metric_name: str) -> re.Pattern[str]:
     return re.compile(rf".*\[[0-9]+\].*(?:#011|\t){re.escape(data)}-{re.escape(metric)}:{_VALUE}")
 
 
+def metric_definition_values(definitions: list[dict[str, Any]], log_text: str) -> dict[str, float]:
+    """Each MetricDefinitions regex over the job's log; the last value it matched, as SageMaker reports it."""
+    found: dict[str, float] = {}
+    for definition in definitions:
+        pattern = re.compile(definition["Regex"])
+        for line in log_text.splitlines():
+            match = pattern.search(line)
+            if match and match.groups():
+                try:
+                    found[definition["Name"]] = float(match.group(1))
+                except ValueError:
+                    pass  # a match that is not a number is not a metric value
+    return found
+
+
+def is_script_mode(hyperparameters: dict[str, Any]) -> bool:
+    """A framework container's script mode: the entry point is given (sagemaker_program)."""
+    return training_toolkit.PROGRAM in hyperparameters
+
+
 def check_training_algorithm(definition: dict[str, Any], *, what: str) -> None:
     algorithm = definition.get("AlgorithmSpecification") or {}
-    require_image(algorithm.get("TrainingImage"), (XGBOOST_IMAGE,), what=what)
+    script_mode = is_script_mode(definition.get("HyperParameters") or {})
+    require_image(algorithm.get("TrainingImage"), SCRIPT_IMAGES if script_mode else (XGBOOST_IMAGE,), what=what)
     mode = algorithm.get("TrainingInputMode", "File")
     if mode != "File":
         raise StepFailed(f"{what}: TrainingInputMode '{mode}' is not supported locally (File only)")
@@ -120,13 +146,16 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     # of this harness, which that runtime does not have.
     python = interpreter_for((definition.get("AlgorithmSpecification") or {}).get("TrainingImage"),
                              what=f"training job {name}", note=log.note)
-    code = run_job_process([python, xgboost_algorithm.__file__, "train"],
+    entry_point = training_toolkit if is_script_mode(hyperparameters) else xgboost_algorithm
+    code = run_job_process([python, entry_point.__file__, "train"],
                            job=job, env=job_process_environment(environment), log=log,
                            max_runtime_seconds=float(max_runtime) if max_runtime else None,
                            stop_requested=stop_requested)
     log_text = log.path.read_text(encoding="utf-8", errors="replace")
     if code != 0:
         reason = job.failure_message("/opt/ml/output/failure") or f"training job {name} exited with code {code}"
+        if is_script_mode(hyperparameters):  # SageMaker reports a framework container's failure file this way
+            reason = f"AlgorithmError: {reason}"[:FAILURE_REASON_MAX]
         return TrainingOutcome(name, arn, "Failed", None, {}, reason, log_text, start, datetime.now(UTC))
     model_uri = join_uri(output_path, name, "output", "model.tar.gz")
     archive = job.root / "model.tar.gz"
@@ -140,8 +169,10 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     log.note(f"model artefact -> {model_uri}")
     if not keep_job_dir:
         job.remove()
-    return TrainingOutcome(name, arn, "Completed", model_uri, final_metrics(log_text), None, log_text, start,
-                           datetime.now(UTC))
+    metric_definitions = (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
+    metrics = (metric_definition_values(metric_definitions, log_text) if is_script_mode(hyperparameters)
+               else final_metrics(log_text))
+    return TrainingOutcome(name, arn, "Completed", model_uri, metrics, None, log_text, start, datetime.now(UTC))
 
 
 def _tar_directory(source: Path, archive: Path) -> None:
