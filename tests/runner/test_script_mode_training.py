@@ -173,3 +173,34 @@ def test_the_toolkit_mappings():
     assert env["SM_HPS"] == '{"lr":0.1}' and env["SM_FRAMEWORK_PARAMS"] == '{"sagemaker_mpi_enabled":false}'
     assert env["SM_MODULE_NAME"] == "fit" and env["SM_USER_ENTRY_POINT"] == "fit.py"
     assert json.loads(env["SM_TRAINING_ENV"])["hps"] == {"lr": 0.1}
+
+
+def _script_tuning_step(aws, objective: str) -> dict:
+    training = _script_step(aws, {"train.py": TRAIN, "helper.py": "VALUE = 1\n"}, "train.py",
+                            {"max_depth": 3, "criterion": "squared_error"},
+                            [{"Name": "validation:rmse", "Regex": r"validation rmse=([0-9.]+)"}])["Arguments"]
+    training["StaticHyperParameters"] = training.pop("HyperParameters")
+    return {"Name": "Tune", "Type": "Tuning", "Arguments": {
+        "HyperParameterTuningJobConfig": {
+            "Strategy": "Grid", "ResourceLimits": {"MaxNumberOfTrainingJobs": 2, "MaxParallelTrainingJobs": 2},
+            "TrainingJobEarlyStoppingType": "Off",
+            "HyperParameterTuningJobObjective": {"Type": "Minimize", "MetricName": objective},
+            "ParameterRanges": {"CategoricalParameterRanges": [{"Name": "n_estimators", "Values": ["1", "30"]}]}},
+        "TrainingJobDefinition": training}}
+
+
+def test_tuning_a_script_reads_the_objective_with_its_metric_definition(runner, aws):
+    sink, request = runner.run([_script_tuning_step(aws, "validation:rmse")])
+    assert sink.final == ("Succeeded", None), read_step_log(runner.home, request.execution_id, "Tune")
+    summaries = read_step_record(runner.home, request.execution_id, "Tune")["Properties"]["TrainingJobSummaries"]
+    values = {s["TunedHyperParameters"]["n_estimators"]: s["FinalHyperParameterTuningJobObjectiveMetric"]["Value"]
+              for s in summaries}
+    assert set(values) == {"1", "30"} and all(value > 0 for value in values.values())
+    assert summaries[0]["FinalHyperParameterTuningJobObjectiveMetric"]["Value"] == min(values.values())
+
+
+def test_tuning_a_script_on_a_metric_it_does_not_define_fails_naming_it(runner, aws):
+    sink, request = runner.run([_script_tuning_step(aws, "validation:auc")])
+    assert sink.final[0] == "Failed"
+    reason = read_step_record(runner.home, request.execution_id, "Tune")["FailureReason"]
+    assert "objective metric 'validation:auc' is not defined" in reason and "validation:rmse" in reason

@@ -88,9 +88,28 @@ def is_script_mode(hyperparameters: dict[str, Any]) -> bool:
     return training_toolkit.PROGRAM in hyperparameters
 
 
+def definition_hyperparameters(definition: dict[str, Any]) -> dict[str, Any]:
+    """A training job's hyperparameters, or a tuning job's static ones."""
+    return definition.get("HyperParameters") or definition.get("StaticHyperParameters") or {}
+
+
+def objective_pattern(definition: dict[str, Any], metric: str, *, what: str) -> re.Pattern[str]:
+    """The regex whose matches in a training job's log are the values of tuning objective `metric`: the built-in
+    algorithm's own, or in script mode the job definition's MetricDefinitions entry of that name."""
+    if not is_script_mode(definition_hyperparameters(definition)):
+        return objective_regex(metric)
+    regexes = {item.get("Name"): item.get("Regex")
+               for item in (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []}
+    if metric not in regexes:
+        raise StepFailed(f"{what}: the objective metric '{metric}' is not defined in the training job definition's "
+                         f"MetricDefinitions ({', '.join(sorted(regexes)) or 'none defined'}); a script's metrics "
+                         "are read from its log with those regexes")
+    return re.compile(regexes[metric])
+
+
 def check_training_algorithm(definition: dict[str, Any], *, what: str) -> None:
     algorithm = definition.get("AlgorithmSpecification") or {}
-    script_mode = is_script_mode(definition.get("HyperParameters") or {})
+    script_mode = is_script_mode(definition_hyperparameters(definition))
     require_image(algorithm.get("TrainingImage"), SCRIPT_IMAGES if script_mode else (XGBOOST_IMAGE,), what=what)
     mode = algorithm.get("TrainingInputMode", "File")
     if mode != "File":

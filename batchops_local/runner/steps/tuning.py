@@ -26,7 +26,7 @@ from batchops_local.runner.logs import StepLog
 from batchops_local.runner.steps.training import (
     TrainingOutcome,
     check_training_algorithm,
-    objective_regex,
+    objective_pattern,
     run_training_job,
 )
 
@@ -127,6 +127,17 @@ def candidate_hyperparameters(strategy: str, ranges: list[ParameterRange], max_j
     return [{r.name: r.sample(rng) for r in ranges} for _ in range(max_jobs)]
 
 
+def _numbers(matches: list[Any]) -> list[float]:
+    """The objective values among a regex's matches (its first group); a match that is no number is no value."""
+    values = []
+    for match in matches:
+        try:
+            values.append(float(match[0] if isinstance(match, tuple) else match))
+        except ValueError:
+            pass
+    return values
+
+
 def run_tuning(context: StepContext) -> StepResult:
     tuning_name = job_name(context.execution_id, context.name, max_length=32)
     arguments = context.arguments()
@@ -163,7 +174,7 @@ def run_tuning(context: StepContext) -> StepResult:
     context.log.note(f"tuning job {tuning_name}: {len(candidates)} training job(s), {parallel} at a time, "
                      f"objective {direction} {metric}")
 
-    pattern = objective_regex(metric)
+    pattern = objective_pattern(definition, metric, what=what)
 
     def train_one(index: int) -> tuple[dict[str, str], TrainingOutcome | None]:
         tuned = candidates[index]
@@ -186,7 +197,7 @@ def run_tuning(context: StepContext) -> StepResult:
     for tuned, outcome in results:
         assert outcome is not None
         context.log.write(f"\n===== training job {outcome.name} ({outcome.status}) {tuned}\n{outcome.log_text}")
-        values = [float(v) for v in pattern.findall(outcome.log_text)] if outcome.status == "Completed" else []
+        values = _numbers(pattern.findall(outcome.log_text)) if outcome.status == "Completed" else []
         summary = {
             "TrainingJobName": outcome.name, "TrainingJobArn": outcome.arn, "TrainingJobStatus": outcome.status,
             "TunedHyperParameters": tuned, "CreationTime": outcome.start_time.isoformat(),
