@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
 from batchops.errors import UserError
-from batchops_core import classification_text, contracts, metrics, results
+from batchops_core import contracts, gate_text, metrics, results
 from batchops_core.contracts import Step
 from batchops_core.s3uri import join_s3_uri, split_s3_uri
 
@@ -192,10 +192,10 @@ def result_text(result: results.StepResult) -> str:
 def _value_and_comparison(result: results.StepResult) -> tuple[str, str]:
     """The value as the metric registry formats it and the passing comparison ('<=' or '>=')."""
     try:
-        metric = metrics.get(result.metric)
-        return metric.format(result.value), result.comparison or metric.comparison
-    except metrics.MetricError:  # a metric this version does not know: show the raw number
-        return f"{result.value:g}", result.comparison or "?"
+        comparison = result.comparison or metrics.get(result.metric).comparison
+    except metrics.MetricError:  # a metric this version does not know
+        comparison = "?"
+    return gate_text.metric_value(result.metric, result.value), comparison
 
 
 def _read_result(target: AwsTarget, execution: ops.Execution, step: str) -> tuple[results.StepResult | None, str]:
@@ -601,12 +601,12 @@ def classification_html(summary: results.ClassificationSummary | None) -> str:
     """Confusion matrix and per-class scores as small tables, then every metric ("" for a regression gate)."""
     if summary is None:
         return ""
-    parts = [f'<div class="muted">{_e(classification_text.matrix_caption(summary))}</div>',
-             _html_table(*classification_text.matrix_rows(summary), cls="matrix")]
-    header, rows = classification_text.per_class_rows(summary)
+    parts = [f'<div class="muted">{_e(gate_text.matrix_caption(summary))}</div>',
+             _html_table(*gate_text.matrix_rows(summary), cls="matrix")]
+    header, rows = gate_text.per_class_rows(summary)
     if rows:
         parts.append(_html_table(header, rows, cls="matrix"))
-    pairs = classification_text.metric_pairs(summary)
+    pairs = gate_text.metric_pairs(summary)
     if pairs:
         parts.append('<div class="muted">' + ", ".join(f"{_e(name)} {_e(value)}" for name, value in pairs)
                      + "</div>")
@@ -632,7 +632,7 @@ def _models_section(data: ReportData) -> str:
     header = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = "".join(
         f"<tr><td>{m.version}{' (active)' if m.active else ''}</td><td>{_badge(m.approval_status)}</td>"
-        + "".join(f"<td>{_e(classification_text.metric_value(n, m.metrics[n]))}</td>" if n in m.metrics
+        + "".join(f"<td>{_e(gate_text.metric_value(n, m.metrics[n]))}</td>" if n in m.metrics
                   else "<td>-</td>" for n in names)
         + f"<td>{_fmt_time(m.created)}</td><td>{_e(m.approval_description or '')}</td></tr>" for m in data.models)
     return (f'<p class="muted">{_e(data.metric)} on the held-out test split, per version (colour = approval '

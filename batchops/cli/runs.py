@@ -10,7 +10,7 @@ from batchops import operations as ops
 from batchops import report
 from batchops.cli._base import CliState, command, console, fmt_seconds, fmt_status, fmt_time, group, state_of
 from batchops.errors import UserError
-from batchops_core import classification_text
+from batchops_core import gate_text
 from batchops_core.contracts import Step as StepName
 
 runs_app = group("runs", "Pipeline executions: list, inspect, follow, read step logs.")
@@ -83,7 +83,7 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
         console.print(_gates_table(gates))
     for gate in gates:
         if gate.classification is not None:
-            console.print(f"{gate.name}: {classification_text.summary_text(gate.classification)}", markup=False,
+            console.print(f"{gate.name}: {gate_text.summary_text(gate.classification)}", markup=False,
                           soft_wrap=True)
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)

@@ -108,14 +108,14 @@ def _variables(gate: Gate, result: StepResult, label: str) -> dict[str, str]:
 def classification(result: StepResult) -> str:
     """A classification gate's confusion matrix, per-class scores and metrics as plain text ("" for regression); a
     summary that does not follow the schema is stated, never raised."""
-    from batchops_core import classification_text, results
+    from batchops_core import gate_text, results
 
     try:
         summary = results.classification_summary(result)
     except results.ResultError as exc:
         log("warning", "classification summary unreadable", step=result.step, reason=str(exc))
         return f"(classification summary not readable: {exc})"
-    return classification_text.summary_text(summary) if summary else ""
+    return gate_text.summary_text(summary) if summary else ""
 
 
 def describe(result: StepResult, label: str) -> str:
@@ -154,14 +154,13 @@ def measurement(result: StepResult) -> str:
 
 
 def _value(result: StepResult) -> str:
+    """The value as the metric registry formats it (4 decimals for a metric this deployment's registry does not
+    know)."""
     if result.value is None:
         return ""
-    from batchops_core import metrics
+    from batchops_core import gate_text
 
-    try:
-        return metrics.get(result.metric or "").format(result.value)
-    except metrics.MetricError:  # a metric this deployment's registry does not know: shown as recorded
-        return _number(result.value)
+    return gate_text.metric_value(result.metric or "", result.value)
 
 
 def _comparison(result: StepResult) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from batchops_core import classification_text
+from batchops_core import gate_text
 
 BINARY_TEXT = """\
 binary classification, 2 classes; confusion matrix (rows: actual, columns: predicted; decision threshold 0.5):
@@ -15,15 +15,15 @@ per class:
   class      precision  recall      f1  support
   benign        0.9589  0.9722  0.9655       72
   malignant     0.9512  0.9286  0.9398       42
-metrics: f1 0.9398, precision 0.9512, recall 0.9286, accuracy 0.9561, auc 0.9921, logloss 0.1183"""
+metrics: accuracy 0.9561, auc 0.9921, f1 0.9398, logloss 0.1183, precision 0.9512, recall 0.9286"""
 
 
 def test_binary_summary_reads_as_aligned_tables_with_the_decision_threshold(classification_summaries):
-    assert classification_text.summary_text(classification_summaries["binary"]) == BINARY_TEXT
+    assert gate_text.summary_text(classification_summaries["binary"]) == BINARY_TEXT
 
 
 def test_multiclass_summary_has_a_row_and_a_column_per_class_and_no_decision_threshold(classification_summaries):
-    text = classification_text.summary_text(classification_summaries["multiclass"])
+    text = gate_text.summary_text(classification_summaries["multiclass"])
     lines = text.splitlines()
     assert lines[0] == "multiclass classification, 3 classes; confusion matrix (rows: actual, columns: predicted):"
     assert lines[1].split() == ["actual", "\\", "predicted", "setosa", "versicolor", "virginica"]
@@ -35,17 +35,17 @@ def test_multiclass_summary_has_a_row_and_a_column_per_class_and_no_decision_thr
 
 def test_a_metric_the_registry_does_not_know_shows_its_plain_name_with_4_decimals(classification_summaries):
     summary = dataclasses.replace(classification_summaries["binary"], metrics={"kappa": 0.71234567})
-    assert classification_text.summary_text(summary).endswith("\nmetrics: kappa 0.7123")
-    assert classification_text.metric_value("rmse", 2.123456) == "2.1235"  # the registry's format
+    assert gate_text.summary_text(summary).endswith("\nmetrics: kappa 0.7123")
+    assert gate_text.metric_value("rmse", 2.123456) == "2.1235"  # the registry's format
 
 
 def test_cells_are_what_every_rendering_lays_out(classification_summaries):
     summary = classification_summaries["binary"]
-    assert classification_text.matrix_rows(summary) == (
+    assert gate_text.matrix_rows(summary) == (
         ["actual \\ predicted", "benign", "malignant"], [["benign", "70", "2"], ["malignant", "3", "39"]])
-    header, rows = classification_text.per_class_rows(summary)
+    header, rows = gate_text.per_class_rows(summary)
     assert header == ["class", "precision", "recall", "f1", "support"]
     assert rows[1] == ["malignant", "0.9512", "0.9286", "0.9398", "42"]
     without_scores = dataclasses.replace(summary, per_class={}, metrics={})
-    assert "per class" not in classification_text.summary_text(without_scores)
-    assert "metrics:" not in classification_text.summary_text(without_scores)
+    assert "per class" not in gate_text.summary_text(without_scores)
+    assert "metrics:" not in gate_text.summary_text(without_scores)

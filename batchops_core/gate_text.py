@@ -1,9 +1,10 @@
-"""How people read a classification gate's summary (results.ClassificationSummary), defined once.
+"""How people read a gate's result, defined once: metric values, and a classification gate's summary
+(results.ClassificationSummary).
 
-The cells of its tables (confusion matrix, per-class scores, metrics) are built here; emails and the CLI lay them
-out as plain text (`summary_text`), the HTML report as tables. Metric values are formatted by the metric registry;
-a metric name the registry does not know is shown as recorded with 4 decimals. Shipped to the notification
-Lambda: Python 3.9, standard library only.
+The cells of the summary's tables (confusion matrix, per-class scores, metrics) are built here; emails and the CLI
+lay them out as plain text (`summary_text`), the HTML report as tables. Metric values are formatted by the metric
+registry; a metric name the registry does not know is shown with 4 decimals. Shipped to the notification Lambda:
+Python 3.9, standard library only.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ def per_class_rows(summary: ClassificationSummary) -> tuple[list[str], list[list
 
 
 def metric_pairs(summary: ClassificationSummary) -> list[tuple[str, str]]:
-    """(name, formatted value) of every metric the summary carries, in its order."""
-    return [(name, metric_value(name, value)) for name, value in summary.metrics.items()]
+    """(name, formatted value) of every metric the summary carries, by name (result.json sorts its keys anyway)."""
+    return [(name, metric_value(name, summary.metrics[name])) for name in sorted(summary.metrics)]
 
 
 def matrix_caption(summary: ClassificationSummary) -> str:
