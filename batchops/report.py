@@ -319,15 +319,19 @@ def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step)
         return []
     if not batch or not baseline:
         return []
-    return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step))
+    result, _ = _read_result(target, execution, Step.DATA_QUALITY_CHECK)  # the built-in engine's, if any
+    balance = result.details.get("class_balance") if result else None
+    return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step),
+                              balance if isinstance(balance, dict) else None)
 
 
 # ------------------------------------------------------------------------------------------------ drift maths
 
 
-def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any],
-                       violations: list[dict[str, Any]]) -> list[FeatureDrift]:
-    """Per feature: both distributions as shares, and the L-infinity distance between their CDFs."""
+def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any], violations: list[dict[str, Any]],
+                       class_balance: dict[str, Any] | None = None) -> list[FeatureDrift]:
+    """Per feature: both distributions as shares, and the L-infinity distance between their CDFs; then the label
+    column's class shares when both statistics count classes (`class_balance`: the check's verdict on them)."""
     batch_features = {f["name"]: f for f in batch.get("features", [])}
     notes: dict[str, list[str]] = {}
     for violation in violations:
@@ -353,7 +357,29 @@ def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any],
             result.append(FeatureDrift(name, "categorical", [(v, base_shares.get(v, 0.0)) for v in values],
                                        [(v, batch_shares.get(v, 0.0)) for v in values], distance=distance,
                                        violations=notes.get(name, [])))
-    return result
+    label = _label_drift(baseline, batch, class_balance)
+    return result + ([label] if label else [])
+
+
+def _label_drift(baseline: dict[str, Any], batch: dict[str, Any],
+                 class_balance: dict[str, Any] | None) -> FeatureDrift | None:
+    """The label column's class shares in both statistics (data_quality.py's label_distribution section)."""
+    sections = [statistics.get("label_distribution") or {} for statistics in (baseline, batch)]
+    if not all("classes" in section for section in sections):
+        return None
+    base_shares, batch_shares = (_shares({str(b["value"]): float(b["count"]) for b in section["classes"]})
+                                 for section in sections)
+    values = sorted(set(base_shares) | set(batch_shares))
+    distance = max((abs(base_shares.get(v, 0.0) - batch_shares.get(v, 0.0)) for v in values), default=0.0)
+    drifted = bool(class_balance and class_balance.get("drifted"))
+    return FeatureDrift(f"{sections[1].get('name', 'label')} (label)", "categorical",
+                        [(v, base_shares.get(v, 0.0)) for v in values], [(v, batch_shares.get(v, 0.0)) for v in values],
+                        distance=distance, violations=[str(class_balance.get("message", ""))] if drifted else [])
+
+
+def _shares(counts: dict[str, float]) -> dict[str, float]:
+    total = sum(counts.values()) or 1.0
+    return {value: count / total for value, count in counts.items()}
 
 
 def _kll_buckets(feature: dict[str, Any]) -> list[tuple[float, float, float]]:
@@ -366,8 +392,7 @@ def _kll_buckets(feature: dict[str, Any]) -> list[tuple[float, float, float]]:
 def _category_shares(feature: dict[str, Any]) -> dict[str, float]:
     buckets = (((feature.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get(
         "buckets") or []
-    total = sum(float(b.get("count", 0)) for b in buckets) or 1.0
-    return {str(b["value"]): float(b.get("count", 0)) / total for b in buckets}
+    return _shares({str(b["value"]): float(b.get("count", 0)) for b in buckets})
 
 
 def _cdf(buckets: list[tuple[float, float, float]], x: float) -> float:

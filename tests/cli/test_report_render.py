@@ -279,3 +279,28 @@ def test_model_evaluation_says_why_it_cannot_be_had(target, monkeypatch, classif
                            comparison=">=", details=classification_summaries["binary"].to_details())
     put_result(target, TRAINING, "Evaluate", evaluated.to_json())
     assert model_evaluation(target, version) == (evaluated, classification_summaries["binary"], "")
+
+
+def label_statistics(counts: dict[str, int]) -> dict:
+    return {"features": [numeric_feature("length", [10, 10])],
+            "label_distribution": {"name": "diagnosis", "inferred_type": "String", "num_present": sum(counts.values()),
+                                   "num_missing": 0,
+                                   "classes": [{"value": k, "count": v} for k, v in sorted(counts.items())]}}
+
+
+def test_the_label_columns_class_balance_is_a_drift_card_with_the_checks_verdict():
+    baseline, batch = label_statistics({"benign": 70, "malignant": 30}), label_statistics({"benign": 45, "malignant": 55})
+    verdict = {"compared": True, "drifted": True, "message": "Class balance drift on 'diagnosis': distance 0.2500"}
+    *features, label = compare_statistics(baseline, batch, [], verdict)
+    assert [f.name for f in features] == ["length"]
+    assert (label.name, label.kind, label.violations) == ("diagnosis (label)", "categorical", [verdict["message"]])
+    assert label.distance == pytest.approx(0.25)
+    assert dict(label.baseline) == pytest.approx({"benign": 0.7, "malignant": 0.3})
+    assert dict(label.batch) == pytest.approx({"benign": 0.45, "malignant": 0.55})
+    [quiet] = compare_statistics(baseline, batch, [], {"compared": True, "drifted": False})[1:]
+    assert quiet.violations == []
+    unlabelled = {"features": baseline["features"]}
+    assert [f.name for f in compare_statistics(baseline, unlabelled, [])] == ["length"]  # an inference batch
+    page = render(ReportData("local", T0, "f1", 0.9, 0.85, [], [], [DriftView("exec2", "inference",
+                                                                              [*features, label], 0.1)], []))
+    assert "diagnosis (label)" in page and "Class balance drift on &#x27;diagnosis&#x27;" in page

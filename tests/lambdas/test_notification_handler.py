@@ -637,6 +637,44 @@ def test_builtin_engine_report_is_found_through_the_processing_job_outputs(notif
     assert "Data quality: no violations against the baseline" in message["message"]
 
 
+def stub_builtin_check(stubber, outputs: dict[str, str]) -> None:
+    job = "pipelines-exec0001-dataqualitycheck"
+    stubber.add_response("list_pipeline_execution_steps", steps_response(
+        "DataQualityCheck", {"ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}),
+        {"PipelineExecutionArn": execution_arn()})
+    stubber.add_response("describe_processing_job", processing_job(job, outputs), {"ProcessingJobName": job})
+
+
+def test_class_balance_drift_of_the_label_column_is_a_warning_in_the_data_quality_summary(
+        notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="DataQualityCheck", status="Succeeded"))  # the default templates
+    report = put_report("runs/exec0001/DataQualityCheck/report/constraint_violations.json", {"violations": []})
+    sentence = ("Class balance drift on 'diagnosis': distance 0.2500 exceeds threshold 0.1 (class 'malignant': "
+                "30.0% of the baseline, 55.0% of this dataset).")
+    result = StepResult(step="DataQualityCheck", outcome="warning", message=f"no violation. {sentence}",
+                        details={"class_balance": {"compared": True, "drifted": True, "message": sentence}})
+    prefix = put_result("DataQualityCheck", result.to_json())
+    stub_builtin_check(stub_sagemaker, {"report": report.rsplit("/", 1)[0], "result": prefix})
+    handler(step_event("DataQualityCheck", "Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert f"Data quality: no violations against the baseline\n  warning: {sentence}\n" in message["message"]
+
+
+def test_class_balance_within_its_threshold_adds_nothing(notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="DataQualityCheck", status="Succeeded"))
+    report = put_report("runs/exec0001/DataQualityCheck/report/constraint_violations.json", {"violations": []})
+    result = StepResult(step="DataQualityCheck", outcome="passed", message="ok",
+                        details={"class_balance": {"compared": True, "drifted": False, "message": "within"}})
+    prefix = put_result("DataQualityCheck", result.to_json())
+    stub_builtin_check(stub_sagemaker, {"report": report.rsplit("/", 1)[0], "result": prefix})
+    handler(step_event("DataQualityCheck", "Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert "Data quality: no violations against the baseline\n\n" in message["message"]
+    assert "class balance" not in message["message"].lower()
+
+
 def test_missing_violation_report_is_stated_in_the_message(notification_env, stub_sagemaker, capsys):
     stub_sagemaker.add_response(
         "list_pipeline_execution_steps", {"PipelineExecutionSteps": []}, {"PipelineExecutionArn": execution_arn()}
