@@ -29,7 +29,7 @@ def matrix_rows(summary: ClassificationSummary) -> tuple[list[str], list[list[st
     """Header (corner, then the predicted labels) and one row per actual label: the label, then its counts."""
     header = [MATRIX_CORNER, *summary.labels]
     rows = [[label, *(str(count) for count in counts)]
-            for label, counts in zip(summary.labels, summary.confusion_matrix)]
+            for label, counts in zip(summary.labels, summary.confusion_matrix)]  # noqa: B905 (Python 3.9)
     return header, rows
 
 

@@ -87,7 +87,6 @@ def test_models_show_of_a_classifier_has_its_metrics_gate_and_confusion_matrix(c
         comparison=">=", counts={"rows": 114}, details=classification_summaries["binary"].to_details()))
     shown = cli("models", "show", "1")
     assert shown.exit_code == 0, shown.output
-    cells = [" ".join(line.strip("│ ").split(" │ ")) for line in shown.output.splitlines()]
     assert re.search(r"metric auc\s+│ 0\.9921", shown.output) and re.search(r"metric f1\s+│ 0\.9398", shown.output)
     assert re.search(r"registration gate\s+│ f1 0\.9398, must be >= 0\.9", shown.output)
     assert ("evaluation on the test split: binary classification, 2 classes; confusion matrix (rows: actual, "

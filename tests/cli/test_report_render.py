@@ -289,7 +289,8 @@ def label_statistics(counts: dict[str, int]) -> dict:
 
 
 def test_the_label_columns_class_balance_is_a_drift_card_with_the_checks_verdict():
-    baseline, batch = label_statistics({"benign": 70, "malignant": 30}), label_statistics({"benign": 45, "malignant": 55})
+    baseline = label_statistics({"benign": 70, "malignant": 30})
+    batch = label_statistics({"benign": 45, "malignant": 55})
     verdict = {"compared": True, "drifted": True, "message": "Class balance drift on 'diagnosis': distance 0.2500"}
     *features, label = compare_statistics(baseline, batch, [], verdict)
     assert [f.name for f in features] == ["length"]
