@@ -320,7 +320,7 @@ def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step)
     if not batch or not baseline:
         return []
     result, _ = _read_result(target, execution, Step.DATA_QUALITY_CHECK)  # the built-in engine's, if any
-    balance = result.details.get("class_balance") if result else None
+    balance = result.details.get(contracts.CLASS_BALANCE_DETAIL) if result else None
     return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step),
                               balance if isinstance(balance, dict) else None)
 
@@ -364,7 +364,7 @@ def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any], violatio
 def _label_drift(baseline: dict[str, Any], batch: dict[str, Any],
                  class_balance: dict[str, Any] | None) -> FeatureDrift | None:
     """The label column's class shares in both statistics (data_quality.py's label_distribution section)."""
-    sections = [statistics.get("label_distribution") or {} for statistics in (baseline, batch)]
+    sections = [statistics.get(contracts.LABEL_DISTRIBUTION) or {} for statistics in (baseline, batch)]
     if not all("classes" in section for section in sections):
         return None
     base_shares, batch_shares = (_shares({str(b["value"]): float(b["count"]) for b in section["classes"]})

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
-from batchops_core.contracts import STEP_RESULT_OUTPUT, OutputFile
+from batchops_core.contracts import CLASS_BALANCE_DETAIL, STEP_RESULT_OUTPUT, OutputFile
 from lambdas.notification import step_outputs
 from lambdas.notification.step_outputs import OutputUnavailable as ReportUnavailable
 from lambdas.shared.runtime import log
@@ -81,7 +81,7 @@ def class_balance_warning(outputs: dict[str, str]) -> str:
     except (ReportUnavailable, results.ResultError) as exc:
         log("warning", "data-quality result unavailable", reason=str(exc))
         return f"class balance: not available ({exc})"
-    balance = result.details.get("class_balance")
+    balance = result.details.get(CLASS_BALANCE_DETAIL)
     if isinstance(balance, dict) and balance.get("drifted"):
         return f"warning: {balance.get('message') or 'class balance drift'}"
     return ""

@@ -94,7 +94,7 @@ CHI_SQUARE_MIN_EXPECTED = 5  # ... with more categories, of which at most 20 % m
 CHI_SQUARE_SMALL_SHARE = 0.2
 CLASS_BALANCE_MAX_CLASSES = 50  # a label column with more distinct values is no class label (e.g. a regression target)
 DEFAULT_CLASS_BALANCE_THRESHOLD = 0.1
-LABEL_DISTRIBUTION = "label_distribution"  # the statistics.json section of the label column
+LABEL_DISTRIBUTION = "label_distribution"  # the statistics.json section of the label column (contracts.py too)
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
@@ -1472,7 +1472,7 @@ def write_step_result(path: str, step: str, summary: dict, fail: bool, base_dir:
     core = str(Path(_rebase(f"{CONTAINER_BASE_DIR}/processing/input/core", base_dir)))
     if core not in sys.path:
         sys.path.insert(0, core)
-    from batchops_core import results
+    from batchops_core import contracts, results
 
     violations = summary["violations"]
     balance = summary.get("class_balance") or {}
@@ -1485,7 +1485,7 @@ def write_step_result(path: str, step: str, summary: dict, fail: bool, base_dir:
         message += " " + balance["message"]
     details = {"violation_counts": summary["violation_counts"]}
     if balance:
-        details["class_balance"] = balance
+        details[contracts.CLASS_BALANCE_DETAIL] = balance
     result = results.StepResult(
         step=step, outcome=outcome, message=message,
         counts={"rows": summary["item_count"], "features": summary["features"], "violations": violations},

@@ -13,12 +13,17 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from batchops_core.contracts import CLASS_BALANCE_DETAIL, LABEL_DISTRIBUTION
 from batchops_core.results import parse
 from pipelines.scripts import data_quality as dq
 
 CSV_WITH_HEADER = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
 RESULT_PATH = "/opt/ml/processing/result/result.json"
 LABEL = "diagnosis"
+
+
+def test_the_statistics_section_is_named_as_the_readers_name_it():
+    assert dq.LABEL_DISTRIBUTION == LABEL_DISTRIBUTION  # the engine is self-contained: it restates the name
 
 
 def labelled(make_frame, rows: int, seed: int, malignant: float, labels=("benign", "malignant")) -> pd.DataFrame:
@@ -170,7 +175,7 @@ def test_shifted_labels_are_a_class_balance_warning_not_a_failure(job):
     assert violations == []  # the features did not drift; the label column is no feature
     result = read_result(job)
     assert result["outcome"] == "warning"
-    balance = result["details"]["class_balance"]
+    balance = result["details"][CLASS_BALANCE_DETAIL]
     assert balance["drifted"] and balance["largest_change"] in ("benign", "malignant")
     assert balance["distance"] > 0.25
     assert result["message"].startswith("Data quality check found no constraint violation in 1000 rows. Class "
