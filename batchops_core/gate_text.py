@@ -15,6 +15,9 @@ from batchops_core.results import ClassificationSummary
 MATRIX_CORNER = "actual \\ predicted"
 PER_CLASS_HEADER = ("class", "precision", "recall", "f1", "support")
 SCORE_DECIMALS = 4  # per-class precision/recall/f1 and metrics the registry does not know
+# Plain text shows the confusion matrix up to this many classes: wider, it no longer reads in an email (one column
+# per class); the per-class scores are still listed, and the HTML report shows every matrix.
+TEXT_MATRIX_MAX_CLASSES = 15
 
 
 def metric_value(name: str, value: float) -> str:
@@ -60,8 +63,11 @@ def matrix_caption(summary: ClassificationSummary) -> str:
 
 def summary_text(summary: ClassificationSummary) -> str:
     """Plain text for emails and the terminal: confusion matrix, per-class scores and all metrics."""
-    lines = [f"{summary.problem_type} classification, {len(summary.labels)} classes; {matrix_caption(summary)}:"]
-    lines += _aligned(*matrix_rows(summary))
+    opening = f"{summary.problem_type} classification, {len(summary.labels)} classes; {matrix_caption(summary)}"
+    if len(summary.labels) <= TEXT_MATRIX_MAX_CLASSES:
+        lines = [f"{opening}:", *_aligned(*matrix_rows(summary))]
+    else:
+        lines = [f"{opening}: more than {TEXT_MATRIX_MAX_CLASSES} classes, shown in the HTML report only"]
     header, rows = per_class_rows(summary)
     if rows:
         lines.append("per class:")

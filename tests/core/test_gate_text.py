@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from batchops_core import gate_text
+from batchops_core.results import ClassificationSummary
 
 BINARY_TEXT = """\
 binary classification, 2 classes; confusion matrix (rows: actual, columns: predicted; decision threshold 0.5):
@@ -49,3 +50,17 @@ def test_cells_are_what_every_rendering_lays_out(classification_summaries):
     without_scores = dataclasses.replace(summary, per_class={}, metrics={})
     assert "per class" not in gate_text.summary_text(without_scores)
     assert "metrics:" not in gate_text.summary_text(without_scores)
+
+
+def test_a_matrix_too_wide_for_text_is_left_to_the_report_and_the_per_class_scores_stay():
+    labels = [f"class{i:02d}" for i in range(gate_text.TEXT_MATRIX_MAX_CLASSES + 1)]
+    size = len(labels)
+    summary = ClassificationSummary(
+        "multiclass", labels, [[10 if row == column else 0 for column in range(size)] for row in range(size)],
+        {label: {"precision": 1.0, "recall": 1.0, "f1": 1.0, "support": 10} for label in labels}, {"accuracy": 1.0})
+    lines = gate_text.summary_text(summary).splitlines()
+    assert lines[0] == (f"multiclass classification, {size} classes; confusion matrix (rows: actual, columns: "
+                        f"predicted): more than {gate_text.TEXT_MATRIX_MAX_CLASSES} classes, shown in the HTML report "
+                        "only")
+    assert lines[1] == "per class:" and len(lines) == 4 + size  # opening, caption, header, rows, metrics
+    assert gate_text.matrix_rows(summary)[1][0] == ["class00", "10", *["0"] * (size - 1)]  # the report's cells
