@@ -62,5 +62,5 @@ def test_a_matrix_too_wide_for_text_is_left_to_the_report_and_the_per_class_scor
     assert lines[0] == (f"multiclass classification, {size} classes; confusion matrix (rows: actual, columns: "
                         f"predicted): more than {gate_text.TEXT_MATRIX_MAX_CLASSES} classes, shown in the HTML report "
                         "only")
-    assert lines[1] == "per class:" and len(lines) == 4 + size  # opening, caption, header, rows, metrics
+    assert lines[1] == "per class:" and len(lines) == 4 + size  # opening, "per class:", header, rows, metrics
     assert gate_text.matrix_rows(summary)[1][0] == ["class00", "10", *["0"] * (size - 1)]  # the report's cells
