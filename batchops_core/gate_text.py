@@ -20,8 +20,11 @@ SCORE_DECIMALS = 4  # per-class precision/recall/f1 and metrics the registry doe
 TEXT_MATRIX_MAX_CLASSES = 15
 
 
-def metric_value(name: str, value: float) -> str:
-    """`value` as the registry formats metric `name`; 4 decimals for a name it does not know."""
+def metric_value(name: str, value: float | None) -> str:
+    """`value` as the registry formats metric `name`; 4 decimals for a name it does not know (or names for
+    several problem types); "not computed" for no value."""
+    if value is None:
+        return "not computed"
     try:
         return metrics.get(name).format(value)
     except metrics.MetricError:

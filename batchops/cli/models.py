@@ -65,10 +65,9 @@ def models_show(ctx: typer.Context, version: str = typer.Argument(..., help="Ver
 
 
 def _classifies(settings: Settings) -> bool:
-    try:
-        return metrics.get(settings.model.metric).problem_type != metrics.REGRESSION
-    except metrics.MetricError:
-        return False
+    """Whether the configured gate metric is no regression metric (a name alone may belong to several
+    classification problem types, never to regression and another)."""
+    return settings.model.metric not in {metric.name for metric in metrics.for_problem(metrics.REGRESSION)}
 
 
 @command(models_app, "approve")

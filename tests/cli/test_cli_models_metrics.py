@@ -74,7 +74,7 @@ def cli(*args: str):
         return CliRunner().invoke(app, ["--env", "local", *args])
 
 
-BINARY_EVALUATION = {"binary_metrics": {
+BINARY_EVALUATION = {"binary_classification_metrics": {  # metrics.STATISTICS_KEYS in the core
     name: {"value": value, "standard_deviation": 0.0}
     for name, value in (("accuracy", 0.95614), ("auc", 0.992063), ("f1", 0.939759), ("logloss", 0.118312),
                         ("precision", 0.95122), ("recall", 0.928571))}}
@@ -96,10 +96,7 @@ def test_models_show_of_a_classifier_has_its_metrics_gate_and_confusion_matrix(c
 
 
 def test_models_list_shows_the_configured_classification_metric(cli_target, monkeypatch):
-    # The configured gate metric is a classification one (settings built without validation: only the CLI's
-    # reading of the registry's evaluation report is under test here).
-    settings = cli_target.settings
-    classifying = settings.model_copy(update={"model": settings.model.model_copy(update={"metric": "f1"})})
+    classifying = classifying_settings(cli_target)
     monkeypatch.setattr(CliState, "settings", property(lambda self: classifying))
     register(cli_target, BINARY_EVALUATION, None)
     listed = cli("models", "list")
@@ -111,6 +108,7 @@ def test_models_list_shows_the_configured_classification_metric(cli_target, monk
 def test_models_show_of_a_regressor_is_unchanged(cli_target):
     register(cli_target, {"regression_metrics": {"rmse": {"value": 2.25, "standard_deviation": 0.1}}},
              training_execution(cli_target).arn)
+    assert "not available" not in cli("models", "show", "1").output  # no Evaluate result: nothing more to say
     put_evaluate_result(cli_target, StepResult(
         step=Step.EVALUATE, outcome="passed", message="ok", metric="rmse", value=2.25, threshold=2.6,
         comparison="<=", counts={"rows": 300}))
@@ -119,3 +117,19 @@ def test_models_show_of_a_regressor_is_unchanged(cli_target):
     assert re.search(r"metric rmse\s+│ 2\.2500", shown.output)
     assert "registration gate" not in shown.output and "confusion matrix" not in shown.output
     assert re.search(r"│ 1\s+│ PendingManualApproval │ 2\.2500 │", cli("models", "list").output)
+
+
+def classifying_settings(target: AwsTarget):
+    """The target's settings with a classification gate metric (built without validation: only the CLI's reading
+    of the registry is under test here)."""
+    settings = target.settings
+    return settings.model_copy(update={"model": settings.model.model_copy(update={"metric": "f1"})})
+
+
+def test_models_show_of_a_classifier_says_why_its_evaluation_is_missing(cli_target, monkeypatch):
+    classifying = classifying_settings(cli_target)
+    monkeypatch.setattr(CliState, "settings", property(lambda self: classifying))
+    register(cli_target, BINARY_EVALUATION, training_execution(cli_target).arn)
+    shown = cli("models", "show", "1")
+    assert shown.exit_code == 0, shown.output
+    assert "(result not available: Evaluate wrote no result.json)" in shown.output

@@ -38,6 +38,7 @@ def test_a_metric_the_registry_does_not_know_shows_its_plain_name_with_4_decimal
     summary = dataclasses.replace(classification_summaries["binary"], metrics={"kappa": 0.71234567})
     assert gate_text.summary_text(summary).endswith("\nmetrics: kappa 0.7123")
     assert gate_text.metric_value("rmse", 2.123456) == "2.1235"  # the registry's format
+    assert gate_text.metric_value("f1", None) == "not computed"
 
 
 def test_cells_are_what_every_rendering_lays_out(classification_summaries):
