@@ -38,7 +38,7 @@ RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "
 
 CORE_DIR = PROJECT_ROOT / "batchops_core"
 # Core modules that may go into a zip: importable with the standard library alone (see batchops_core/__init__.py).
-SHIPPABLE_CORE = frozenset({"contracts", "metrics", "results", "s3uri"})
+SHIPPABLE_CORE = frozenset({"contracts", "gate_text", "metrics", "results", "s3uri"})
 
 
 @dataclass(frozen=True)
@@ -49,7 +49,8 @@ class LambdaSpec:
 
 
 LAMBDA_SPECS = (
-    LambdaSpec("notification", vendored=("jinja2", "markupsafe"), core=("contracts", "metrics", "results", "s3uri")),
+    LambdaSpec("notification", vendored=("jinja2", "markupsafe"),
+               core=("contracts", "gate_text", "metrics", "results", "s3uri")),
     LambdaSpec("approval_trigger", vendored=(), core=("contracts",)),  # boto3 and the standard library only
     LambdaSpec("retrain_trigger", vendored=(), core=("contracts",)),  # boto3 and the standard library only
 )

@@ -392,6 +392,9 @@ def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]
 # ------------------------------------------------------------------------------------------------ models
 
 
+EVALUATION_SECTION_SUFFIX = "_metrics"  # evaluation.json: {"<problem type>_metrics": {<metric>: {"value", ...}}}
+
+
 @dataclass(frozen=True)
 class ModelVersion:
     version: int
@@ -449,7 +452,8 @@ def model_versions(target: AwsTarget, *, with_metrics: bool = True) -> list[Mode
 
 
 def _model_metrics(target: AwsTarget, detail: dict[str, Any]) -> dict[str, float]:
-    """`{metric: value}` from the evaluation report registered as the version's model-quality statistics."""
+    """`{metric: value}` from the evaluation report registered as the version's model-quality statistics: its
+    `<problem type>_metrics` section (`regression_metrics`, `binary_metrics`, ...; pipelines/scripts/evaluate.py)."""
     uri = (((detail.get("ModelMetrics") or {}).get("ModelQuality") or {}).get("Statistics") or {}).get("S3Uri")
     if not uri:
         return {}
@@ -457,9 +461,11 @@ def _model_metrics(target: AwsTarget, detail: dict[str, Any]) -> dict[str, float
         report = read_s3_json(target, uri)
     except OperationError:
         return {}
-    metrics = report.get("regression_metrics", {}) if isinstance(report, dict) else {}
-    return {name: float(entry["value"]) for name, entry in metrics.items()
-            if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)}
+    sections = [section for key, section in report.items() if key.endswith(EVALUATION_SECTION_SUFFIX)
+                and isinstance(section, dict)] if isinstance(report, dict) else []
+    return {name: float(entry["value"]) for section in sections for name, entry in section.items()
+            if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)
+            and not isinstance(entry.get("value"), bool)}
 
 
 def find_model_version(target: AwsTarget, version: str) -> ModelVersion:

@@ -21,7 +21,7 @@ from botocore.exceptions import ClientError
 from batchops import operations as ops
 from batchops.aws_session import AwsTarget
 from batchops.errors import UserError
-from batchops_core import contracts, metrics, results
+from batchops_core import contracts, gate_text, metrics, results
 from batchops_core.contracts import Step
 from batchops_core.s3uri import join_s3_uri, split_s3_uri
 
@@ -41,6 +41,7 @@ class Gate:
     outcome: str  # pass | fail | warn | skipped | waiting
     detail: str
     numbers: str = ""  # 'rmse 2.1000 <= 3.0, 40/40 rows' for a metric gate: what a one-line listing shows
+    classification: results.ClassificationSummary | None = None  # a classification gate's confusion matrix etc.
 
 
 @dataclass(frozen=True)
@@ -161,6 +162,24 @@ def step_result(target: AwsTarget, execution: ops.Execution, step: str) -> resul
         raise ops.OperationError(str(exc)) from None
 
 
+def model_evaluation(target: AwsTarget, version: ops.ModelVersion
+                     ) -> tuple[results.StepResult | None, results.ClassificationSummary | None, str]:
+    """(Evaluate result, its classification summary or None, "") of the training execution that registered
+    `version` (its MetadataProperties.GeneratedBy), or (None, None, why they cannot be had)."""
+    if not version.generated_by:
+        return None, None, "(evaluation not available: the version names no training execution)"
+    try:
+        execution = ops.describe_execution(target, version.generated_by)
+    except ClientError as exc:
+        return None, None, (f"(evaluation not available: execution {version.generated_by}: "
+                            f"{exc.response.get('Error', {}).get('Message') or exc})")
+    result, problem = _read_result(target, execution, Step.EVALUATE)
+    if result is None:
+        return None, None, problem
+    summary, unreadable = classification(result)
+    return result, summary, unreadable.strip()
+
+
 def result_text(result: results.StepResult) -> str:
     """'rmse 3.4120, must be <= 3.0' (value formatted by the metric registry); the message when there is no value."""
     if not result.metric or result.value is None:
@@ -173,10 +192,10 @@ def result_text(result: results.StepResult) -> str:
 def _value_and_comparison(result: results.StepResult) -> tuple[str, str]:
     """The value as the metric registry formats it and the passing comparison ('<=' or '>=')."""
     try:
-        metric = metrics.get(result.metric)
-        return metric.format(result.value), result.comparison or metric.comparison
-    except metrics.MetricError:  # a metric this version does not know: show the raw number
-        return f"{result.value:g}", result.comparison or "?"
+        comparison = result.comparison or metrics.get(result.metric).comparison
+    except metrics.MetricError:  # a metric this version does not know
+        comparison = "?"
+    return gate_text.metric_value(result.metric, result.value), comparison
 
 
 def _read_result(target: AwsTarget, execution: ops.Execution, step: str) -> tuple[results.StepResult | None, str]:
@@ -203,14 +222,17 @@ def _registration_gate(target: AwsTarget, execution: ops.Execution, by_name: dic
     result, problem = _read_result(target, execution, Step.EVALUATE)
     shown = result_text(result) if result else problem
     numbers = result_numbers(result) if result else ""
+    summary, unreadable = classification(result) if result else (None, "")
+    shown += unreadable
     register = by_name.get(Step.REGISTER_MODEL)
     if register is not None:
         if register.status == "Succeeded":
-            return Gate("registration", "pass", f"{shown}: registered for approval", numbers)
-        return Gate("registration", "fail", f"{shown}: registration step {register.status}", numbers)
+            return Gate("registration", "pass", f"{shown}: registered for approval", numbers, summary)
+        return Gate("registration", "fail", f"{shown}: registration step {register.status}", numbers, summary)
     if Step.METRIC_ABOVE_THRESHOLD in by_name:
-        return Gate("registration", "fail", f"{shown}: not registered", numbers)
-    return Gate("registration", GATE_BADGES.get(result.outcome, "skipped") if result else "skipped", shown, numbers)
+        return Gate("registration", "fail", f"{shown}: not registered", numbers, summary)
+    return Gate("registration", GATE_BADGES.get(result.outcome, "skipped") if result else "skipped", shown, numbers,
+                summary)
 
 
 def _data_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: dict[str, ops.Step]) -> Gate | None:
@@ -240,7 +262,8 @@ def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: di
     result, problem = _read_result(target, execution, Step.MODEL_QUALITY_CHECK)
     if result is None:
         return Gate("model quality", "skipped", problem)
-    detail = result_text(result) + _matched_rows(result)
+    summary, unreadable = classification(result)
+    detail = result_text(result) + _matched_rows(result) + unreadable
     if result.outcome == results.FAILED:
         retraining = " (retraining starts)" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
         detail = f"{detail}: violated{retraining}"
@@ -248,7 +271,15 @@ def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: di
         if result.details.get(contracts.MODEL_QUALITY_WAITING_DETAIL):
             return Gate("model quality", WAITING, result.message)
         detail = result.message
-    return Gate("model quality", GATE_BADGES[result.outcome], detail, result_numbers(result))
+    return Gate("model quality", GATE_BADGES[result.outcome], detail, result_numbers(result), summary)
+
+
+def classification(result: results.StepResult) -> tuple[results.ClassificationSummary | None, str]:
+    """(the classification summary of a gate's result or None, "") or (None, why it cannot be read)."""
+    try:
+        return results.classification_summary(result), ""
+    except results.ResultError as exc:
+        return None, f" (classification summary not readable: {exc})"
 
 
 def result_numbers(result: results.StepResult) -> str:
@@ -288,15 +319,19 @@ def _drift_features(target: AwsTarget, execution: ops.Execution, step: ops.Step)
         return []
     if not batch or not baseline:
         return []
-    return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step))
+    result, _ = _read_result(target, execution, Step.DATA_QUALITY_CHECK)  # the built-in engine's, if any
+    balance = result.details.get(contracts.CLASS_BALANCE_DETAIL) if result else None
+    return compare_statistics(baseline, batch, ops.data_quality_violations(target, execution, step),
+                              balance if isinstance(balance, dict) else None)
 
 
 # ------------------------------------------------------------------------------------------------ drift maths
 
 
-def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any],
-                       violations: list[dict[str, Any]]) -> list[FeatureDrift]:
-    """Per feature: both distributions as shares, and the L-infinity distance between their CDFs."""
+def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any], violations: list[dict[str, Any]],
+                       class_balance: dict[str, Any] | None = None) -> list[FeatureDrift]:
+    """Per feature: both distributions as shares, and the L-infinity distance between their CDFs; then the label
+    column's class shares when both statistics count classes (`class_balance`: the check's verdict on them)."""
     batch_features = {f["name"]: f for f in batch.get("features", [])}
     notes: dict[str, list[str]] = {}
     for violation in violations:
@@ -322,7 +357,29 @@ def compare_statistics(baseline: dict[str, Any], batch: dict[str, Any],
             result.append(FeatureDrift(name, "categorical", [(v, base_shares.get(v, 0.0)) for v in values],
                                        [(v, batch_shares.get(v, 0.0)) for v in values], distance=distance,
                                        violations=notes.get(name, [])))
-    return result
+    label = _label_drift(baseline, batch, class_balance)
+    return result + ([label] if label else [])
+
+
+def _label_drift(baseline: dict[str, Any], batch: dict[str, Any],
+                 class_balance: dict[str, Any] | None) -> FeatureDrift | None:
+    """The label column's class shares in both statistics (data_quality.py's label_distribution section)."""
+    sections = [statistics.get(contracts.LABEL_DISTRIBUTION) or {} for statistics in (baseline, batch)]
+    if not all("classes" in section for section in sections):
+        return None
+    base_shares, batch_shares = (_shares({str(b["value"]): float(b["count"]) for b in section["classes"]})
+                                 for section in sections)
+    values = sorted(set(base_shares) | set(batch_shares))
+    distance = max((abs(base_shares.get(v, 0.0) - batch_shares.get(v, 0.0)) for v in values), default=0.0)
+    drifted = bool(class_balance and class_balance.get("drifted"))
+    return FeatureDrift(f"{sections[1].get('name', 'label')} (label)", "categorical",
+                        [(v, base_shares.get(v, 0.0)) for v in values], [(v, batch_shares.get(v, 0.0)) for v in values],
+                        distance=distance, violations=[str(class_balance.get("message", ""))] if drifted else [])
+
+
+def _shares(counts: dict[str, float]) -> dict[str, float]:
+    total = sum(counts.values()) or 1.0
+    return {value: count / total for value, count in counts.items()}
 
 
 def _kll_buckets(feature: dict[str, Any]) -> list[tuple[float, float, float]]:
@@ -335,8 +392,7 @@ def _kll_buckets(feature: dict[str, Any]) -> list[tuple[float, float, float]]:
 def _category_shares(feature: dict[str, Any]) -> dict[str, float]:
     buckets = (((feature.get("string_statistics") or {}).get("distribution") or {}).get("categorical") or {}).get(
         "buckets") or []
-    total = sum(float(b.get("count", 0)) for b in buckets) or 1.0
-    return {str(b["value"]): float(b.get("count", 0)) / total for b in buckets}
+    return _shares({str(b["value"]): float(b.get("count", 0)) for b in buckets})
 
 
 def _cdf(buckets: list[tuple[float, float, float]], x: float) -> float:
@@ -490,6 +546,7 @@ th,td{border:1px solid #ddd;padding:.3rem .5rem;text-align:left;vertical-align:t
 .card h4{margin:.1rem 0 .3rem}.muted{color:#666;font-size:.85rem}pre{white-space:pre-wrap;background:#f8f8f8;
 padding:.6rem;border-radius:4px;font-size:.85rem}details{margin:.3rem 0}
 .legend span{display:inline-block;width:12px;height:12px;margin:0 .3rem 0 1rem;vertical-align:middle}
+table.matrix{width:auto;margin:.3rem 0;font-size:.85rem}table.matrix td{text-align:right}
 """
 
 
@@ -557,12 +614,36 @@ def _executions_table(data: ReportData) -> str:
 
 def _gates_table(data: ReportData) -> str:
     rows = [f"<tr><td>{_e(v.execution.pipeline)}</td><td>{_e(v.execution.execution_id)}</td><td>{_e(g.name)}</td>"
-            f"<td>{_badge(g.outcome)}</td><td>{_e(g.detail)}</td></tr>"
+            f"<td>{_badge(g.outcome)}</td><td>{_e(g.detail)}{classification_html(g.classification)}</td></tr>"
             for v in data.executions for g in v.gates]
     if not rows:
         return "<p>No gate has been evaluated yet.</p>"
     return ("<table><tr><th>pipeline</th><th>execution</th><th>gate</th><th>outcome</th><th>detail</th></tr>"
             f"{''.join(rows)}</table>")
+
+
+def classification_html(summary: results.ClassificationSummary | None) -> str:
+    """Confusion matrix and per-class scores as small tables, then every metric ("" for a regression gate)."""
+    if summary is None:
+        return ""
+    parts = [f'<div class="muted">{_e(gate_text.matrix_caption(summary))}</div>',
+             _html_table(*gate_text.matrix_rows(summary), cls="matrix")]
+    header, rows = gate_text.per_class_rows(summary)
+    if rows:
+        parts.append(_html_table(header, rows, cls="matrix"))
+    pairs = gate_text.metric_pairs(summary)
+    if pairs:
+        parts.append('<div class="muted">' + ", ".join(f"{_e(name)} {_e(value)}" for name, value in pairs)
+                     + "</div>")
+    return "".join(parts)
+
+
+def _html_table(header: list[str], rows: list[list[str]], *, cls: str) -> str:
+    """A table whose first column names the row (a label) and whose other cells are numbers."""
+    head = "".join(f"<th>{_e(cell)}</th>" for cell in header)
+    body = "".join("<tr>" + f"<th>{_e(row[0])}</th>" + "".join(f"<td>{_e(cell)}</td>" for cell in row[1:]) + "</tr>"
+                   for row in rows)
+    return f'<table class="{cls}"><tr>{head}</tr>{body}</table>'
 
 
 def _models_section(data: ReportData) -> str:
@@ -576,7 +657,8 @@ def _models_section(data: ReportData) -> str:
     header = "".join(f"<th>{_e(n)}</th>" for n in names)
     rows = "".join(
         f"<tr><td>{m.version}{' (active)' if m.active else ''}</td><td>{_badge(m.approval_status)}</td>"
-        + "".join(f"<td>{m.metrics[n]:.4f}</td>" if n in m.metrics else "<td>-</td>" for n in names)
+        + "".join(f"<td>{_e(gate_text.metric_value(n, m.metrics[n]))}</td>" if n in m.metrics
+                  else "<td>-</td>" for n in names)
         + f"<td>{_fmt_time(m.created)}</td><td>{_e(m.approval_description or '')}</td></tr>" for m in data.models)
     return (f'<p class="muted">{_e(data.metric)} on the held-out test split, per version (colour = approval '
             f"status)</p>{chart}<table><tr><th>version</th><th>status</th>{header}<th>created</th><th>note</th></tr>"

@@ -129,6 +129,10 @@ class OutputFile:
 BATCH_INDEX_FOLDER = "batches"
 MODEL_QUALITY_WAITING = "waiting for ground truth"  # the skipped reason of a batch scored without labels
 MODEL_QUALITY_WAITING_DETAIL = "waiting_for_ground_truth"  # its flag in the result's details
+# The label column's class counts in a data-quality statistics.json, and the class balance verdict of a check in
+# its result's details (pipelines/scripts/data_quality.py, which is self-contained, restates the first).
+LABEL_DISTRIBUTION = "label_distribution"
+CLASS_BALANCE_DETAIL = "class_balance"
 
 
 def batch_index_key(outputs_prefix: str, relative_path: str) -> str:

@@ -10,6 +10,7 @@ from batchops import operations as ops
 from batchops import report
 from batchops.cli._base import CliState, command, console, fmt_seconds, fmt_status, fmt_time, group, state_of
 from batchops.errors import UserError
+from batchops_core import gate_text
 from batchops_core.contracts import Step as StepName
 
 runs_app = group("runs", "Pipeline executions: list, inspect, follow, read step logs.")
@@ -72,7 +73,7 @@ def _steps_table(execution: ops.Execution, steps: list[ops.Step], status: str | 
 def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Execution id, id prefix or ARN.")
               ) -> None:
     """Steps of one execution (status, duration, failure reason) and its quality gates (metric, the run's
-    threshold, matched rows)."""
+    threshold, matched rows; for classification the confusion matrix and per-class scores)."""
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
     steps = ops.execution_steps(state.target, found.arn)
@@ -80,6 +81,10 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
     console.print(_steps_table(found, steps, report.shown_status(found, gates)))
     if gates:
         console.print(_gates_table(gates))
+    for gate in gates:
+        if gate.classification is not None:
+            console.print(f"{gate.name}: {gate_text.summary_text(gate.classification)}", markup=False,
+                          soft_wrap=True)
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
 

@@ -6,13 +6,16 @@ Where the report is:
   outputs (`DescribeProcessingJob`).
 
 Report format (Model Monitor): `{"violations": [{"feature_name", "constraint_check_type", "description"}]}`.
+
+The built-in engine also writes the check's result.json (output `result`); when it reports class balance drift of
+the label column (a warning, not a violation: details.class_balance), the summary ends with its sentence.
 """
 
 from __future__ import annotations
 
 from collections import namedtuple
 
-from batchops_core.contracts import OutputFile
+from batchops_core.contracts import CLASS_BALANCE_DETAIL, STEP_RESULT_OUTPUT, OutputFile
 from lambdas.notification import step_outputs
 from lambdas.notification.step_outputs import OutputUnavailable as ReportUnavailable
 from lambdas.shared.runtime import log
@@ -32,32 +35,56 @@ DriftSummary = namedtuple("DriftSummary", "text violations", defaults=((),))
 
 def drift_summary(execution_arn: str, step_name: str) -> DriftSummary:
     """Summary for the message; a missing or unreadable report gives a summary that says so (and a warning)."""
+    outputs: dict[str, str] = {}
     try:
-        uri = find_violation_report(execution_arn, step_name)
+        step = step_outputs.execution_step(execution_arn, step_name)
+        uri, outputs = find_violation_report(step)
         document = step_outputs.read_s3_json(uri)
         summary = summarise_violations(document, uri)
     except ReportUnavailable as exc:
         log("warning", "data-quality violation report unavailable", reason=str(exc), step=step_name)
-        return DriftSummary(text=f"violation report unavailable ({exc})")
-    log("info", "data-quality violation report read", report=uri, features=len(summary.violations))
-    return summary
+        summary = DriftSummary(text=f"violation report unavailable ({exc})")
+    else:
+        log("info", "data-quality violation report read", report=uri, features=len(summary.violations))
+    balance = class_balance_warning(outputs)
+    return summary._replace(text=f"{summary.text}\n{balance}") if balance else summary
 
 
-def find_violation_report(execution_arn: str, step_name: str) -> str:
-    step = step_outputs.execution_step(execution_arn, step_name)
+def find_violation_report(step: dict[str, Any]) -> tuple[str, dict[str, str]]:
+    """(URI of the step's violation report, its processing job's outputs: {} for a QualityCheck step)."""
     report = ((step.get("Metadata") or {}).get("QualityCheck") or {}).get("ViolationReport")
     if report:
-        return str(report)
+        return str(report), {}
     try:
         job_arn = step_outputs.processing_job_arn(step)
     except ReportUnavailable:
         raise ReportUnavailable(
-            f"step {step_name} has neither QualityCheck.ViolationReport nor a processing job"
+            f"step {step.get('StepName')} has neither QualityCheck.ViolationReport nor a processing job"
         ) from None
-    for prefix in step_outputs.processing_outputs(job_arn).values():
+    outputs = step_outputs.processing_outputs(job_arn)
+    for prefix in outputs.values():
         if step_outputs.s3_object_exists(f"{prefix}/{VIOLATIONS_FILE}"):
-            return f"{prefix}/{VIOLATIONS_FILE}"
+            return f"{prefix}/{VIOLATIONS_FILE}", outputs
     raise ReportUnavailable(f"no {VIOLATIONS_FILE} under the outputs of processing job {job_arn.rsplit('/', 1)[-1]}")
+
+
+def class_balance_warning(outputs: dict[str, str]) -> str:
+    """The class balance drift sentence of the built-in engine's result.json, "" when there is none (no result
+    output, no label column, no drift); an unreadable result is stated."""
+    if STEP_RESULT_OUTPUT not in outputs:
+        return ""
+    from batchops_core import results  # imported on use: dataclasses costs a cold start ~15 ms
+
+    uri = f"{outputs[STEP_RESULT_OUTPUT]}/{OutputFile.STEP_RESULT}"
+    try:
+        result = results.parse(step_outputs.read_s3_text(uri), where=uri)
+    except (ReportUnavailable, results.ResultError) as exc:
+        log("warning", "data-quality result unavailable", reason=str(exc))
+        return f"class balance: not available ({exc})"
+    balance = result.details.get(CLASS_BALANCE_DETAIL)
+    if isinstance(balance, dict) and balance.get("drifted"):
+        return f"warning: {balance.get('message') or 'class balance drift'}"
+    return ""
 
 
 def summarise_violations(document: Any, source: str = "the report") -> DriftSummary:

@@ -36,7 +36,7 @@ GATE_BY_FAIL_STEP = {gate.fail_step: gate for gate in GATES}
 
 # The template variables this module fills (all "" when no gate applies).
 VARIABLES = ("metric", "metric_value", "threshold", "comparison", "rows", "matched_rows", "registration_threshold",
-             "model_quality_threshold", "quality_gate", "quality_outcome")
+             "model_quality_threshold", "quality_gate", "quality_outcome", "classification")
 NO_GROUND_TRUTH = "model quality: no ground truth for this batch yet"
 
 
@@ -100,9 +100,22 @@ def _variables(gate: Gate, result: StepResult, label: str) -> dict[str, str]:
     variables.update(metric=result.metric or "", metric_value=_value(result), threshold=threshold,
                      comparison=_comparison(result), rows=_count(result, "rows"),
                      matched_rows=_count(result, "matched"), quality_outcome=result.outcome,
-                     quality_gate=describe(result, label))
+                     quality_gate=describe(result, label), classification=classification(result))
     variables[gate.threshold_variable] = threshold
     return variables
+
+
+def classification(result: StepResult) -> str:
+    """A classification gate's confusion matrix, per-class scores and metrics as plain text ("" for regression); a
+    summary that does not follow the schema is stated, never raised."""
+    from batchops_core import gate_text, results
+
+    try:
+        summary = results.classification_summary(result)
+    except results.ResultError as exc:
+        log("warning", "classification summary unreadable", step=result.step, reason=str(exc))
+        return f"(classification summary not readable: {exc})"
+    return gate_text.summary_text(summary) if summary else ""
 
 
 def describe(result: StepResult, label: str) -> str:
@@ -141,14 +154,13 @@ def measurement(result: StepResult) -> str:
 
 
 def _value(result: StepResult) -> str:
+    """The value as the metric registry formats it (4 decimals for a metric this deployment's registry does not
+    know)."""
     if result.value is None:
         return ""
-    from batchops_core import metrics
+    from batchops_core import gate_text
 
-    try:
-        return metrics.get(result.metric or "").format(result.value)
-    except metrics.MetricError:  # a metric this deployment's registry does not know: shown as recorded
-        return _number(result.value)
+    return gate_text.metric_value(result.metric or "", result.value)
 
 
 def _comparison(result: StepResult) -> str:

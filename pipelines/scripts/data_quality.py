@@ -43,6 +43,19 @@ Check semantics (against a baseline's constraints.json and statistics.json)
   `monitoring_config.evaluate_constraints` = Disabled turns every check off, per feature via
   `monitoringConfigOverrides` (or `monitoring_config_overrides`), which may also override any other key.
 
+Label column and class balance (a product extension; the analyzer has no such key)
+  * With `label_column` set, that column is not a feature: features, their checks and constraints.json are what
+    they are without it. statistics.json gets a `label_distribution` section instead: exact counts per class when
+    the label is categorical (String or Integral values, at most CLASS_BALANCE_MAX_CLASSES classes), else the
+    reason it is not reported (no such column, fractional values, too many classes). Counts add up, so the
+    sections of datasets read apart combine exactly (merge_label_distributions).
+  * A check whose dataset and baseline both have class counts compares the class shares: the L-infinity distance
+    (largest absolute change of one class's share, as for categorical features) against
+    `class_balance_threshold` (default 0.1: one class's share moved by more than 10 percentage points). The
+    measure does not depend on the batch size, unlike a chi-square test that flags negligible moves in large
+    batches (its p-value is reported beside it). Class balance drift is a warning, never a violation: it is in
+    the summary and result.json, not in constraint_violations.json (whose check types are the analyzer's).
+
 Entry points: compute_baseline(), check_dataset(), run_analyzer() and main() (see their docstrings).
 """
 
@@ -79,6 +92,9 @@ HLL_PRECISION = 12  # 4096 registers: ~1.6 % relative error on distinct counts p
 CHI_SQUARE_MIN_EXPECTED_2X2 = 10  # expected counts needed with two categories (Cochran)
 CHI_SQUARE_MIN_EXPECTED = 5  # ... with more categories, of which at most 20 % may fall below (Yates et al.)
 CHI_SQUARE_SMALL_SHARE = 0.2
+CLASS_BALANCE_MAX_CLASSES = 50  # a label column with more distinct values is no class label (e.g. a regression target)
+DEFAULT_CLASS_BALANCE_THRESHOLD = 0.1
+LABEL_DISTRIBUTION = "label_distribution"  # the statistics.json section of the label column (contracts.py too)
 
 STATISTICS_FILE = "statistics.json"
 CONSTRAINTS_FILE = "constraints.json"
@@ -742,12 +758,15 @@ def _read_options(header: bool, chunk_rows: int) -> dict:
 class _DatasetProfile:
     """Streams a dataset and accumulates every feature."""
 
-    def __init__(self, header: bool, chunk_rows: int, watched: dict[str, set] | None = None):
+    def __init__(self, header: bool, chunk_rows: int, watched: dict[str, set] | None = None,
+                 label_column: str | None = None):
         if not isinstance(chunk_rows, int) or chunk_rows < 1:
             raise DataQualityError(f"chunk_rows: expected a positive integer, got {chunk_rows!r}")
         self.header = bool(header)
         self.chunk_rows = chunk_rows
         self.watched = watched or {}
+        self.label_column = label_column or None
+        self.label: _FeatureAccumulator | None = None  # the label column, once seen (never a feature)
         self.features: dict[str, _FeatureAccumulator] = {}
         self.item_count = 0
         self.files: list[str] = []
@@ -800,26 +819,127 @@ class _DatasetProfile:
     def _add_chunk(self, chunk: pd.DataFrame) -> None:
         names = [f"_c{column}" if not self.header else str(column) for column in chunk.columns]
         for name in names:
-            self._feature(name)  # registers the column even when the chunk has no rows
+            self._column(name)  # registers the column even when the chunk has no rows
         rows = len(chunk)
         if not rows:
             return
         seen = set()
         for index, (_, column) in enumerate(chunk.items()):
             name = names[index]
-            self._feature(name).add(column)
+            self._column(name).add(column)
             seen.add(name)
         for name, feature in self.features.items():
             if name not in seen:
                 feature.missing += rows
+        if self.label is not None and self.label_column not in seen:
+            self.label.missing += rows
         self.item_count += rows
 
+    def _column(self, name: str) -> _FeatureAccumulator:
+        if name != self.label_column:
+            return self._feature(name)
+        if self.label is None:
+            self.label = _FeatureAccumulator(name, self.item_count, set())
+        return self.label
+
     def statistics(self) -> dict:
-        return {
+        document = {
             "version": 0,
             "dataset": {"item_count": self.item_count},
             "features": [feature.statistics(self.item_count) for feature in self.features.values()],
         }
+        if self.label_column:
+            document[LABEL_DISTRIBUTION] = _label_distribution(self.label_column, self.label, self.item_count)
+        return document
+
+
+# ------------------------------------------------------------------------------------------ label column
+
+
+def _label_distribution(name: str, label: _FeatureAccumulator | None, item_count: int) -> dict:
+    """The label column's class counts (sorted by class), or why it has none."""
+    if label is None:
+        return {"name": name, "not_reported": f"the dataset has no column {name!r}"}
+    inferred = label.inferred_type()
+    document = {"name": name, "inferred_type": inferred, "num_present": label.present,
+                "num_missing": item_count - label.present}
+    if inferred == "Unknown":
+        return {**document, "not_reported": f"column {name!r} has no value"}
+    if inferred == "Fractional":
+        return {**document, "not_reported": f"column {name!r} has fractional values: not a class label"}
+    counts = {} if label.overflowed() else label.category_counts()
+    if label.overflowed() or len(counts) > CLASS_BALANCE_MAX_CLASSES:
+        return {**document, "not_reported": f"column {name!r} has more than {CLASS_BALANCE_MAX_CLASSES} distinct "
+                                            "values: not a class label"}
+    return {**document, "classes": [{"value": value, "count": count} for value, count in sorted(counts.items())]}
+
+
+def merge_label_distributions(parts: list[dict]) -> dict:
+    """One label_distribution section from those of datasets read apart (e.g. one per processing instance):
+    class counts add up; a part without classes makes the whole unreported, with that part's reason."""
+    if not parts:
+        raise DataQualityError("label distributions: nothing to merge")
+    names = sorted({part.get("name") for part in parts})
+    if len(names) != 1:
+        raise DataQualityError(f"label distributions: parts name different label columns {names}")
+    unreported = next((part for part in parts if "classes" not in part), None)
+    if unreported is not None:
+        return {"name": names[0], "not_reported": unreported.get("not_reported", "no class counts")}
+    counts: dict[str, int] = {}
+    for part in parts:
+        for bucket in part["classes"]:
+            counts[bucket["value"]] = counts.get(bucket["value"], 0) + int(bucket["count"])
+    types = {part["inferred_type"] for part in parts}
+    document = {"name": names[0], "inferred_type": "String" if "String" in types else "Integral",
+                "num_present": sum(part["num_present"] for part in parts),
+                "num_missing": sum(part["num_missing"] for part in parts)}
+    if len(counts) > CLASS_BALANCE_MAX_CLASSES:
+        return {**document, "not_reported": f"column {names[0]!r} has more than {CLASS_BALANCE_MAX_CLASSES} "
+                                            "distinct values: not a class label"}
+    return {**document, "classes": [{"value": value, "count": count} for value, count in sorted(counts.items())]}
+
+
+def _class_counts(section, where: str) -> dict[str, int] | None:
+    """{class: count} of a label_distribution section; None when it reports no classes."""
+    if section is None or "classes" not in section:
+        return None
+    try:
+        return {str(bucket["value"]): int(bucket["count"]) for bucket in section["classes"]}
+    except (KeyError, TypeError, ValueError):
+        raise DataQualityError(f"{where}.{LABEL_DISTRIBUTION}.classes: expected a list of "
+                               "{\"value\", \"count\"} objects") from None
+
+
+def class_balance(baseline_statistics: dict, statistics: dict, threshold: float = DEFAULT_CLASS_BALANCE_THRESHOLD
+                  ) -> dict:
+    """Class balance of a dataset against the baseline's: the L-infinity distance between the class shares and
+    whether it exceeds `threshold`; {"compared": False, "reason": ...} when either side has no class counts."""
+    threshold = _fraction(threshold, "class_balance_threshold")
+    baseline = _class_counts(baseline_statistics.get(LABEL_DISTRIBUTION), "baseline statistics")
+    current = _class_counts(statistics.get(LABEL_DISTRIBUTION), "statistics")
+    if baseline is None or current is None:
+        side, section = (("baseline", baseline_statistics) if baseline is None else ("dataset", statistics))
+        reason = (section.get(LABEL_DISTRIBUTION) or {}).get("not_reported") or "no label distribution recorded"
+        return {"compared": False, "reason": f"no class balance for the {side}: {reason}"}
+    n, m = sum(baseline.values()), sum(current.values())
+    if not n or not m:
+        return {"compared": False, "reason": "no labelled rows in the " + ("baseline" if not n else "dataset")}
+    classes = sorted(set(baseline) | set(current))
+    baseline_shares = {key: baseline.get(key, 0) / n for key in classes}
+    shares = {key: current.get(key, 0) / m for key in classes}
+    largest = max(classes, key=lambda key: (abs(shares[key] - baseline_shares[key]), key))
+    distance = categorical_distance(baseline, current)
+    drifted = distance > threshold
+    change = (f"class {largest!r}: {baseline_shares[largest]:.1%} of the baseline, "
+              f"{shares[largest]:.1%} of this dataset")
+    new_classes = [key for key in classes if key not in baseline]
+    message = (f"Class balance drift on {statistics[LABEL_DISTRIBUTION]['name']!r}: distance {distance:.4f} "
+               f"{'exceeds' if drifted else 'within'} threshold {threshold:g} ({change})")
+    if new_classes:
+        message += f"; classes not in the baseline: {', '.join(new_classes)}"
+    return {"compared": True, "drifted": drifted, "distance": distance, "threshold": threshold,
+            "largest_change": largest, "new_classes": new_classes, "chi_square_p_value": chi_square_p_value(
+                baseline, current), "baseline_shares": baseline_shares, "shares": shares, "message": message + "."}
 
 
 # ------------------------------------------------------------------------------------------------- baseline
@@ -858,9 +978,11 @@ def suggest_constraints(statistics: dict, *, comparison_threshold: float = 0.1, 
 
 def compute_baseline(paths, *, header: bool, chunk_rows: int = DEFAULT_CHUNK_ROWS,
                      comparison_threshold: float = 0.1, comparison_method: str = "Robust",
-                     categorical_drift_method: str = "LInfinity") -> tuple[dict, dict]:
-    """(statistics, constraints) of a CSV dataset: a file, a directory (every data file under it) or a list."""
-    statistics = _DatasetProfile(header, chunk_rows).read(paths).statistics()
+                     categorical_drift_method: str = "LInfinity", label_column: str | None = None
+                     ) -> tuple[dict, dict]:
+    """(statistics, constraints) of a CSV dataset: a file, a directory (every data file under it) or a list.
+    `label_column`: that column is the label (its class counts, not a feature)."""
+    statistics = _DatasetProfile(header, chunk_rows, label_column=label_column).read(paths).statistics()
     constraints = suggest_constraints(statistics, comparison_threshold=comparison_threshold,
                                       comparison_method=comparison_method,
                                       categorical_drift_method=categorical_drift_method)
@@ -984,14 +1106,15 @@ def _percent(share: float) -> str:
 
 def check_dataset(paths, baseline_statistics: dict, baseline_constraints: dict, *, header: bool,
                   chunk_rows: int = DEFAULT_CHUNK_ROWS, categorical_drift_method: str | None = None,
-                  ) -> tuple[dict, dict]:
+                  label_column: str | None = None) -> tuple[dict, dict]:
     """Check a CSV dataset against a baseline: (statistics of the dataset, {"violations": [...]}).
 
     The baseline documents are validated before any data is read. `categorical_drift_method` (LInfinity /
-    ChiSquared), when given, overrides the constraints file's.
+    ChiSquared), when given, overrides the constraints file's. `label_column`: that column is the label (its
+    class counts, not a feature; see class_balance()).
     """
     _, statistics, report = _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows,
-                                   categorical_drift_method)
+                                   categorical_drift_method, label_column)
     return statistics, report
 
 
@@ -1099,7 +1222,8 @@ class _FeaturePlan:
                           f"{config.categorical_threshold!r}")
 
 
-def _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows, categorical_drift_method):
+def _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows, categorical_drift_method,
+           label_column=None):
     """(profile, statistics, violations document) of a dataset checked against a baseline."""
     constraint_features = _baseline_features(baseline_constraints, "constraints")
     statistic_features = {f["name"]: f for f in _baseline_features(baseline_statistics, "statistics")}
@@ -1112,7 +1236,8 @@ def _check(paths, baseline_statistics, baseline_constraints, header, chunk_rows,
     plans = [_FeaturePlan(index, constraint, statistic_features.get(constraint["name"]), base_config, drift_method)
              for index, constraint in enumerate(constraint_features)]
 
-    profile = _DatasetProfile(header, chunk_rows, {plan.name: plan.watched_values() for plan in plans})
+    profile = _DatasetProfile(header, chunk_rows, {plan.name: plan.watched_values() for plan in plans},
+                              label_column=label_column)
     statistics = profile.read(paths).statistics()  # statistics() also finishes every accumulator
 
     violations: list[dict] = []
@@ -1208,10 +1333,12 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     Keys: dataset_source (a directory or file), output_path, dataset_format (JSON, CSV only), baseline_statistics
     and baseline_constraints (check mode when given), categorical_drift_method, publish_cloudwatch_metrics,
     post_analytics_processor_script; generating a baseline also honours comparison_threshold and
-    comparison_method. Paths under /opt/ml are taken under `base_dir` when one is given.
+    comparison_method. Paths under /opt/ml are taken under `base_dir` when one is given. Product keys:
+    label_column (the label: class counts instead of a feature) and class_balance_threshold (check mode).
     Writes statistics.json and constraints.json (and constraint_violations.json in check mode) into output_path;
     returns a summary: {"mode", "item_count", "features", "violations", "violation_counts", "files",
-    "empty_files", "skipped_lines", "output_path", "descriptions"}.
+    "empty_files", "skipped_lines", "output_path", "descriptions", "class_balance"} (class_balance: None unless
+    a check has a label_column).
     """
     env = {key: value for key, value in environment.items() if value is not None}
     source = env.get("dataset_source")
@@ -1226,6 +1353,9 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
         _enabled(env["publish_cloudwatch_metrics"], "publish_cloudwatch_metrics")
     if env.get("record_preprocessor_script"):
         raise DataQualityError("record_preprocessor_script: not supported for CSV datasets by this engine")
+    label_column = env.get("label_column") or None
+    balance_threshold = _threshold_setting(env.get("class_balance_threshold", str(DEFAULT_CLASS_BALANCE_THRESHOLD)),
+                                           "class_balance_threshold")
     drift_method = env.get("categorical_drift_method") or None
     if drift_method:
         drift_method = _choice(drift_method, CATEGORICAL_DRIFT_METHODS, "categorical_drift_method")
@@ -1234,7 +1364,7 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     if statistics_path and not constraints_path:
         raise DataQualityError("baseline_statistics is set but baseline_constraints is not: give both or neither")
     generation = {  # settings written into the constraints suggested for this data
-        "comparison_threshold": _threshold_setting(env.get("comparison_threshold", "0.1")),
+        "comparison_threshold": _threshold_setting(env.get("comparison_threshold", "0.1"), "comparison_threshold"),
         "comparison_method": _choice(env.get("comparison_method", "Robust"), COMPARISON_METHODS, "comparison_method"),
         "categorical_drift_method": drift_method or "LInfinity",
     }
@@ -1244,12 +1374,14 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
         statistics_doc = (_load_json(_rebase(statistics_path, base_dir), "baseline_statistics")
                           if statistics_path else {"features": []})
         profile, statistics, report = _check(source, statistics_doc, constraints_doc, header, chunk_rows,
-                                             drift_method)
+                                             drift_method, label_column)
         mode = "check"
+        balance = class_balance(statistics_doc, statistics, balance_threshold) if label_column else None
     else:
-        profile, report = _DatasetProfile(header, chunk_rows).read(source), None
+        profile, report = _DatasetProfile(header, chunk_rows, label_column=label_column).read(source), None
         statistics = profile.statistics()
         mode = "baseline"
+        balance = None
     constraints = suggest_constraints(statistics, **generation)
 
     out = Path(output)
@@ -1279,15 +1411,16 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
         "files": profile.files,
         "empty_files": profile.empty_files,
         "skipped_lines": profile.skipped_lines,
+        "class_balance": balance,
     }
 
 
-def _threshold_setting(text: str) -> float:
+def _threshold_setting(text: str, key: str) -> float:
     try:
         value = float(text)
     except (TypeError, ValueError):
-        raise DataQualityError(f"comparison_threshold: expected a number between 0 and 1, got {text!r}") from None
-    return _fraction(value, "comparison_threshold")
+        raise DataQualityError(f"{key}: expected a number between 0 and 1, got {text!r}") from None
+    return _fraction(value, key)
 
 
 # ----------------------------------------------------------------------------------------------------- script
@@ -1297,8 +1430,9 @@ ENVIRONMENT_KEYS = (
     "dataset_source", "output_path", "dataset_format", "baseline_statistics", "baseline_constraints",
     "categorical_drift_method", "publish_cloudwatch_metrics", "post_analytics_processor_script",
     "record_preprocessor_script", "comparison_threshold", "comparison_method", "fail_on_violation",
-    # Not analyzer keys: set by the pipeline's own check step so that it writes its structured result.
-    "step_name", "step_result_path",
+    # Not analyzer keys: set by the pipeline's own check step so that it writes its structured result, and the
+    # label column whose class balance it reports.
+    "step_name", "step_result_path", "label_column", "class_balance_threshold",
 )
 
 
@@ -1338,16 +1472,24 @@ def write_step_result(path: str, step: str, summary: dict, fail: bool, base_dir:
     core = str(Path(_rebase(f"{CONTAINER_BASE_DIR}/processing/input/core", base_dir)))
     if core not in sys.path:
         sys.path.insert(0, core)
-    from batchops_core import results
+    from batchops_core import contracts, results
 
     violations = summary["violations"]
-    outcome = results.PASSED if not violations else results.FAILED if fail else results.WARNING
+    balance = summary.get("class_balance") or {}
+    drifted = bool(balance.get("drifted"))  # class balance drift warns, it never fails the check
+    outcome = (results.FAILED if violations and fail else results.WARNING if violations or drifted
+               else results.PASSED)
     message = (_failure_summary(summary) if violations else
                f"Data quality check found no constraint violation in {summary['item_count']} rows.")
+    if drifted:
+        message += " " + balance["message"]
+    details = {"violation_counts": summary["violation_counts"]}
+    if balance:
+        details[contracts.CLASS_BALANCE_DETAIL] = balance
     result = results.StepResult(
         step=step, outcome=outcome, message=message,
         counts={"rows": summary["item_count"], "features": summary["features"], "violations": violations},
-        details={"violation_counts": summary["violation_counts"]})
+        details=details)
     target = Path(_rebase(path, base_dir))
     target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(result.to_json(), encoding="utf-8")
@@ -1388,6 +1530,8 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({key: value for key, value in summary.items() if key != "descriptions"}, indent=2))
     for line in summary["descriptions"]:
         print(f"violation: {line}")
+    if (summary["class_balance"] or {}).get("drifted"):
+        print(f"warning: {summary['class_balance']['message']}")
     if summary["violations"] and fail_text == "true":
         message = _failure_summary(summary)
         print(message, file=sys.stderr)

@@ -97,3 +97,56 @@ def test_a_run_without_results_lists_no_numbers_and_says_why_in_show(cli_target)
     shown = cli("runs", "show", LONG_ID)
     text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())
     assert "model quality skipped (result not available: ModelQualityCheck wrote no result.json)" in text
+
+
+def test_runs_show_prints_the_confusion_matrix_of_a_classification_gate(cli_target, classification_summaries):
+    put_result(cli_target, INFERENCE, StepResult(
+        step=Step.MODEL_QUALITY_CHECK, outcome="failed", message="accuracy below threshold", metric="accuracy",
+        value=0.9, threshold=0.95, comparison=">=", counts={"rows": 40, "matched": 30},
+        details=classification_summaries["multiclass"].to_details()))
+    shown = cli("runs", "show", LONG_ID)
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())
+    assert "model quality fail accuracy 0.9000, must be >= 0.95, 30 of 40 rows matched: violated" in text
+    lines = shown.output.splitlines()
+    start = lines.index("model quality: multiclass classification, 3 classes; confusion matrix (rows: actual, "
+                        "columns: predicted):")
+    assert lines[start + 1:start + 5] == ["  actual \\ predicted  setosa  versicolor  virginica",
+                                          "  setosa                  10           0          0",
+                                          "  versicolor               0           9          1",
+                                          "  virginica                0           2          8"]
+    assert "  virginica      0.8889  0.8000  0.8421       10" in lines
+
+
+def test_runs_show_of_a_binary_training_run_shows_the_threshold_and_per_class_scores(cli_target,
+                                                                                    classification_summaries):
+    put_result(cli_target, TRAINING, StepResult(
+        step=Step.EVALUATE, outcome="passed", message="ok", metric="f1", value=0.939759, threshold=0.9,
+        comparison=">=", counts={"rows": 114}, details=classification_summaries["binary"].to_details()))
+    shown = cli("runs", "show", "train01")
+    assert shown.exit_code == 0, shown.output
+    assert ("registration: binary classification, 2 classes; confusion matrix (rows: actual, columns: predicted; "
+            "decision threshold 0.5):") in shown.output
+    assert "  malignant     0.9512  0.9286  0.9398       42" in shown.output.splitlines()
+    listed = cli("runs", "list")
+    assert re.search(r"train01\s+│ training\s+│ Succeeded .*│ pass f1 0.9398 >= 0.9\s+│", listed.output)
+
+
+def test_runs_show_of_a_regression_run_prints_no_classification_table(cli_target):
+    put_result(cli_target, TRAINING, StepResult(
+        step=Step.EVALUATE, outcome="passed", message="ok", metric="rmse", value=2.4, threshold=2.6,
+        comparison="<=", counts={"rows": 300}))
+    shown = cli("runs", "show", "train01")
+    assert shown.exit_code == 0, shown.output
+    assert "rmse 2.4000, must be <= 2.6" in " ".join(re.sub(r"[│┃]", " ", shown.output).split())
+    assert "confusion matrix" not in shown.output and "classification" not in shown.output
+
+
+def test_runs_show_states_an_unreadable_classification_summary(cli_target):
+    put_result(cli_target, TRAINING, StepResult(
+        step=Step.EVALUATE, outcome="passed", message="ok", metric="f1", value=0.8, threshold=0.5, comparison=">=",
+        counts={"rows": 50}, details={"classification": {"problem_type": "binary", "labels": ["a", "b"]}}))
+    shown = cli("runs", "show", "train01")
+    assert shown.exit_code == 0, shown.output
+    text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())
+    assert "(classification summary not readable: Evaluate: details.classification:" in text

@@ -18,6 +18,7 @@ from batchops.report import (
     _numeric_distance,
     compare_statistics,
     gates,
+    model_evaluation,
     render,
     shown_status,
     step_result,
@@ -207,3 +208,100 @@ def test_a_broken_model_quality_check_is_a_failed_gate_with_its_reason(target):
     steps = [step("ModelQualityCheck", "Failed", "ground truth has no column rings")]
     assert gates(target, INFERENCE, steps) == [
         Gate("model quality", "fail", "ModelQualityCheck failed: ground truth has no column rings")]
+
+
+# ------------------------------------------------------------------------------------------ classification gates
+
+BINARY_MATRIX_HTML = ('<table class="matrix"><tr><th>actual \\ predicted</th><th>benign</th><th>malignant</th></tr>'
+                      "<tr><th>benign</th><td>70</td><td>2</td></tr><tr><th>malignant</th><td>3</td><td>39</td></tr>"
+                      "</table>")
+
+
+def test_registration_gate_of_a_classifier_renders_its_confusion_matrix_as_a_table(target, classification_summaries):
+    summary = classification_summaries["binary"]
+    put_result(target, TRAINING, "Evaluate", StepResult(
+        step="Evaluate", outcome="passed", message="m", metric="f1", value=0.939759, threshold=0.9, comparison=">=",
+        counts={"rows": 114}, details=summary.to_details()).to_json())
+    steps = [step("Train"), step("Evaluate"), step("CheckMetric"), step("RegisterModel")]
+    [gate] = gates(target, TRAINING, steps)
+    assert gate == Gate("registration", "pass", "f1 0.9398, must be >= 0.9: registered for approval",
+                        "f1 0.9398 >= 0.9", summary)
+    page = render(ReportData("local", T0, "f1", 0.9, 0.85, [ExecutionView(TRAINING, steps, [gate])], [], [], []))
+    assert ("f1 0.9398, must be &gt;= 0.9: registered for approval<div class=\"muted\">confusion matrix (rows: "
+            "actual, columns: predicted; decision threshold 0.5)</div>" + BINARY_MATRIX_HTML) in page
+    assert ("<tr><th>malignant</th><td>0.9512</td><td>0.9286</td><td>0.9398</td><td>42</td></tr>") in page
+    assert "accuracy 0.9561, auc 0.9921, f1 0.9398, logloss 0.1183, precision 0.9512, recall 0.9286" in page
+
+
+def test_model_quality_gate_of_a_multiclass_model_escapes_its_labels(target, classification_summaries):
+    summary = dataclasses.replace(
+        classification_summaries["multiclass"], labels=["setosa", "versi<b>color", "virginica"],
+        per_class={("versi<b>color" if label == "versicolor" else label): scores
+                   for label, scores in classification_summaries["multiclass"].per_class.items()})
+    put_result(target, INFERENCE, "ModelQualityCheck", StepResult(
+        step="ModelQualityCheck", outcome="failed", message="m", metric="accuracy", value=0.9, threshold=0.95,
+        comparison=">=", counts={"rows": 40, "matched": 30}, details=summary.to_details()).to_json())
+    steps = [step("ModelQualityCheck"), step("CheckModelQuality"), step("ModelQualityViolated", "Failed")]
+    [gate] = gates(target, INFERENCE, steps)
+    assert gate.classification == summary and gate.outcome == "fail"
+    page = render(ReportData("local", T0, "accuracy", 0.9, 0.95, [ExecutionView(INFERENCE, steps, [gate])], [], [],
+                             []))
+    assert "<th>versi&lt;b&gt;color</th><td>0</td><td>9</td><td>1</td></tr>" in page
+    assert "versi<b>" not in page
+    assert "confusion matrix (rows: actual, columns: predicted)</div>" in page  # no decision threshold
+
+
+def test_regression_report_has_no_classification_tables():
+    page = render(sample_data())
+    assert '<table class="matrix"' not in page and "confusion matrix" not in page
+
+
+def test_model_versions_of_a_classifier_chart_and_list_its_metrics():
+    version = ops.ModelVersion(3, "arn:aws:sagemaker:us-east-1:1:model-package/g/3", "PendingManualApproval", T0,
+                               {"f1": 0.939759, "auc": 0.992063}, None, {}, None, False)
+    page = render(ReportData("local", T0, "f1", 0.9, 0.85, [], [version], [], []))
+    assert 'aria-label="f1 per model version"' in page and "registration threshold 0.9" in page
+    assert "<th>auc</th><th>f1</th>" in page and "<td>0.9921</td><td>0.9398</td>" in page
+
+
+def test_model_evaluation_says_why_it_cannot_be_had(target, monkeypatch, classification_summaries):
+    version = ops.ModelVersion(1, "arn:aws:sagemaker:us-east-1:1:model-package/g/1", "Approved", T0, {}, None, {},
+                               TRAINING.arn, False)
+    assert model_evaluation(target, dataclasses.replace(version, generated_by=None)) == (
+        None, None, "(evaluation not available: the version names no training execution)")
+    result, summary, problem = model_evaluation(target, version)  # moto knows no such execution
+    assert (result, summary) == (None, None) and problem.startswith(f"(evaluation not available: execution "
+                                                                    f"{TRAINING.arn}: ")
+    monkeypatch.setattr(ops, "describe_execution", lambda _target, arn, pipeline=None: TRAINING)
+    assert model_evaluation(target, version) == (None, None,
+                                                 "(result not available: Evaluate wrote no result.json)")
+    evaluated = StepResult(step="Evaluate", outcome="passed", message="m", metric="f1", value=0.94, threshold=0.9,
+                           comparison=">=", details=classification_summaries["binary"].to_details())
+    put_result(target, TRAINING, "Evaluate", evaluated.to_json())
+    assert model_evaluation(target, version) == (evaluated, classification_summaries["binary"], "")
+
+
+def label_statistics(counts: dict[str, int]) -> dict:
+    return {"features": [numeric_feature("length", [10, 10])],
+            "label_distribution": {"name": "diagnosis", "inferred_type": "String", "num_present": sum(counts.values()),
+                                   "num_missing": 0,
+                                   "classes": [{"value": k, "count": v} for k, v in sorted(counts.items())]}}
+
+
+def test_the_label_columns_class_balance_is_a_drift_card_with_the_checks_verdict():
+    baseline = label_statistics({"benign": 70, "malignant": 30})
+    batch = label_statistics({"benign": 45, "malignant": 55})
+    verdict = {"compared": True, "drifted": True, "message": "Class balance drift on 'diagnosis': distance 0.2500"}
+    *features, label = compare_statistics(baseline, batch, [], verdict)
+    assert [f.name for f in features] == ["length"]
+    assert (label.name, label.kind, label.violations) == ("diagnosis (label)", "categorical", [verdict["message"]])
+    assert label.distance == pytest.approx(0.25)
+    assert dict(label.baseline) == pytest.approx({"benign": 0.7, "malignant": 0.3})
+    assert dict(label.batch) == pytest.approx({"benign": 0.45, "malignant": 0.55})
+    [quiet] = compare_statistics(baseline, batch, [], {"compared": True, "drifted": False})[1:]
+    assert quiet.violations == []
+    unlabelled = {"features": baseline["features"]}
+    assert [f.name for f in compare_statistics(baseline, unlabelled, [])] == ["length"]  # an inference batch
+    page = render(ReportData("local", T0, "f1", 0.9, 0.85, [], [], [DriftView("exec2", "inference",
+                                                                              [*features, label], 0.1)], []))
+    assert "diagnosis (label)" in page and "Class balance drift on &#x27;diagnosis&#x27;" in page

@@ -56,7 +56,8 @@ def test_notification_zip_vendors_jinja2_and_markupsafe_with_licences(zips):
     assert not any(n.endswith("/RECORD") for n in names)
     assert "lambdas/notification/handler.py" in names, "both handler settings work"
     core = {n for n in names if n.startswith("batchops_core/")}
-    assert core == {f"batchops_core/{m}.py" for m in ("__init__", "contracts", "metrics", "results", "s3uri")}
+    assert core == {f"batchops_core/{m}.py" for m in ("__init__", "contracts", "gate_text", "metrics", "results",
+                                                    "s3uri")}
 
 
 def test_settings_needing_pydantic_can_never_be_shipped():

@@ -220,13 +220,15 @@ def stub_deciding_step(stubber, step: str, outputs: dict[str, str], pipeline: st
 
 
 def gate_result(step: str, outcome: str, metric: str = "rmse", value: float | None = 3.412, threshold: float = 3.5,
-                comparison: str | None = "<=", counts: dict[str, int] | None = None) -> str:
+                comparison: str | None = "<=", counts: dict[str, int] | None = None,
+                details: dict | None = None) -> str:
     """A deciding step's result.json; counts as each step writes them (Evaluate: test rows; ModelQualityCheck:
     scored rows and those matched with ground truth)."""
     if counts is None:
         counts = {"rows": 200} if step == "Evaluate" else {"rows": 1000, "matched": 990}
     return StepResult(step=step, outcome=outcome, message=f"{metric} {value} vs {threshold}", metric=metric,
-                      value=value, threshold=threshold, comparison=comparison, counts=counts).to_json()
+                      value=value, threshold=threshold, comparison=comparison, counts=counts,
+                      details=details or {}).to_json()
 
 
 def test_model_quality_violation_shows_metric_value_and_the_threshold_the_run_used(
@@ -427,6 +429,87 @@ def test_model_quality_skipped_on_matched_rows_shows_why(notification_env, stub_
             "(model quality threshold)\n") in message["message"]
 
 
+def test_training_success_email_shows_the_binary_confusion_matrix_and_per_class_scores(
+        notification_env, stub_sagemaker, classification_summaries):
+    document = gate_result("Evaluate", "passed", metric="f1", value=0.939759, threshold=0.9, comparison=">=",
+                           counts={"rows": 114}, details=classification_summaries["binary"].to_details())
+    prefix = put_result("Evaluate", document, pipeline=TRAINING)
+    stub_deciding_step(stub_sagemaker, "Evaluate", {"result": prefix}, pipeline=TRAINING)
+    handler(execution_event("Succeeded", pipeline=TRAINING), None)
+
+    [message] = notification_env.published()
+    assert ("Quality gate: passed: f1 0.9398 (must be >= 0.9) on 114 rows (registration threshold)\n"
+            "  binary classification, 2 classes; confusion matrix (rows: actual, columns: predicted; decision "
+            "threshold 0.5):\n"
+            "    actual \\ predicted  benign  malignant\n"
+            "    benign                  70          2\n"
+            "    malignant                3         39\n"
+            "  per class:\n"
+            "    class      precision  recall      f1  support\n"
+            "    benign        0.9589  0.9722  0.9655       72\n"
+            "    malignant     0.9512  0.9286  0.9398       42\n"
+            "  metrics: accuracy 0.9561, auc 0.9921, f1 0.9398, logloss 0.1183, precision 0.9512, recall 0.9286\n"
+            ) in message["message"]
+
+
+def test_model_quality_violation_email_shows_the_multiclass_confusion_matrix(
+        notification_env, stub_sagemaker, classification_summaries):
+    document = gate_result("ModelQualityCheck", "failed", metric="accuracy", value=0.9, threshold=0.95,
+                           comparison=">=", counts={"rows": 40, "matched": 30},
+                           details=classification_summaries["multiclass"].to_details())
+    prefix = put_result("ModelQualityCheck", document)
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail", failureReason="quality violated"), None)
+
+    [message] = notification_env.published()
+    body = message["message"]
+    assert ("Quality gate: accuracy 0.9000 (must be >= 0.95) on 30 of 40 rows (model quality threshold; retraining "
+            "starts)\n  multiclass classification, 3 classes; confusion matrix (rows: actual, columns: predicted):\n"
+            ) in body
+    assert "\n    versicolor               0           9          1\n" in body
+    assert "\n    virginica      0.8889  0.8000  0.8421       10\n" in body
+    assert "\n  metrics: accuracy 0.9000, f1_macro 0.8997, f1_weighted 0.8997, mlogloss 0.2548\n" in body
+
+
+def test_custom_templates_get_the_classification_table_as_a_variable(
+        notification_env, stub_sagemaker, monkeypatch, classification_summaries):
+    set_rules(monkeypatch, rule(step="", status="Succeeded", subject="{{ metric }} {{ metric_value }}",
+                                body="{{ classification }}"))
+    summary = classification_summaries["binary"]
+    prefix = put_result("Evaluate", gate_result("Evaluate", "passed", metric="recall", value=0.928571, threshold=0.9,
+                                                comparison=">=", details=summary.to_details()), pipeline=TRAINING)
+    stub_deciding_step(stub_sagemaker, "Evaluate", {"result": prefix}, pipeline=TRAINING)
+    handler(execution_event("Succeeded", pipeline=TRAINING), None)
+
+    [message] = notification_env.published()
+    assert message["subject"] == "recall 0.9286"
+    assert message["message"].splitlines()[1:4] == ["  actual \\ predicted  benign  malignant",
+                                                    "  benign                  70          2",
+                                                    "  malignant                3         39"]
+
+
+def test_unreadable_classification_summary_is_stated_and_the_gate_line_still_sent(notification_env, stub_sagemaker):
+    broken = {"classification": {"problem_type": "binary", "labels": ["no", "yes"], "confusion_matrix": [[1, 2]],
+                                 "per_class": {}}}
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "passed", metric="f1", value=0.8,
+                                                         threshold=0.5, comparison=">=", details=broken))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert ("Quality gate: passed: f1 0.8000 (must be >= 0.5) on 990 of 1000 rows (model quality threshold)\n"
+            "  (classification summary not readable: confusion_matrix must be 2 x 2 for labels ['no', 'yes'])\n"
+            ) in message["message"]
+
+
+def test_regression_emails_carry_no_classification_table(notification_env, stub_sagemaker):
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "passed", value=1.5))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    variables = template_variables(parse_event(execution_event("Succeeded")), Deployment("abalone", "test"))
+    assert variables["quality_gate"].startswith("passed: rmse 1.5000")
+    assert variables["classification"] == ""
+
+
 def test_execution_that_ended_before_its_gate_has_no_gate_line(notification_env, stub_sagemaker):
     stub_sagemaker.add_response("describe_pipeline_execution", {"FailureReason": "Step ModelQualityCheck failed"},
                                 {"PipelineExecutionArn": execution_arn()})
@@ -552,6 +635,44 @@ def test_builtin_engine_report_is_found_through_the_processing_job_outputs(notif
 
     [message] = notification_env.published()
     assert "Data quality: no violations against the baseline" in message["message"]
+
+
+def stub_builtin_check(stubber, outputs: dict[str, str]) -> None:
+    job = "pipelines-exec0001-dataqualitycheck"
+    stubber.add_response("list_pipeline_execution_steps", steps_response(
+        "DataQualityCheck", {"ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}),
+        {"PipelineExecutionArn": execution_arn()})
+    stubber.add_response("describe_processing_job", processing_job(job, outputs), {"ProcessingJobName": job})
+
+
+def test_class_balance_drift_of_the_label_column_is_a_warning_in_the_data_quality_summary(
+        notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="DataQualityCheck", status="Succeeded"))  # the default templates
+    report = put_report("runs/exec0001/DataQualityCheck/report/constraint_violations.json", {"violations": []})
+    sentence = ("Class balance drift on 'diagnosis': distance 0.2500 exceeds threshold 0.1 (class 'malignant': "
+                "30.0% of the baseline, 55.0% of this dataset).")
+    result = StepResult(step="DataQualityCheck", outcome="warning", message=f"no violation. {sentence}",
+                        details={"class_balance": {"compared": True, "drifted": True, "message": sentence}})
+    prefix = put_result("DataQualityCheck", result.to_json())
+    stub_builtin_check(stub_sagemaker, {"report": report.rsplit("/", 1)[0], "result": prefix})
+    handler(step_event("DataQualityCheck", "Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert f"Data quality: no violations against the baseline\n  warning: {sentence}\n" in message["message"]
+
+
+def test_class_balance_within_its_threshold_adds_nothing(notification_env, stub_sagemaker, monkeypatch):
+    set_rules(monkeypatch, rule(step="DataQualityCheck", status="Succeeded"))
+    report = put_report("runs/exec0001/DataQualityCheck/report/constraint_violations.json", {"violations": []})
+    result = StepResult(step="DataQualityCheck", outcome="passed", message="ok",
+                        details={"class_balance": {"compared": True, "drifted": False, "message": "within"}})
+    prefix = put_result("DataQualityCheck", result.to_json())
+    stub_builtin_check(stub_sagemaker, {"report": report.rsplit("/", 1)[0], "result": prefix})
+    handler(step_event("DataQualityCheck", "Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert "Data quality: no violations against the baseline\n\n" in message["message"]
+    assert "class balance" not in message["message"].lower()
 
 
 def test_missing_violation_report_is_stated_in_the_message(notification_env, stub_sagemaker, capsys):
