@@ -8,6 +8,7 @@ from typing import Any
 from batchops_core import contracts
 from batchops_core.settings import Settings
 from pipelines.common.code import dataset_schema_json, step_script
+from pipelines.common.network import StackResources
 
 __all__ = ["BuildContext", "dataset_schema_json", "execution_role_arn"]
 
@@ -28,6 +29,7 @@ class BuildContext:
     pipeline_key: str  # training | training_hpo | inference | model_quality
     session: Any  # the offline PipelineSession
     role_arn: str
+    stack: StackResources = field(default_factory=StackResources)  # what only the applied stack knows
     _parameters: dict[str, Any] = field(default_factory=dict)
 
     @property

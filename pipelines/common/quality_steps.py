@@ -12,6 +12,7 @@ from typing import Any
 
 from batchops_core import contracts
 from pipelines.common.context import PROCESSING_BASE, BuildContext
+from pipelines.common.network import processing_kwargs
 from pipelines.common.processing import processing_step, result_output, s3_input, s3_output
 
 ANALYZER_INPUT = "baseline_dataset_input"
@@ -63,7 +64,7 @@ def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints
         role=ctx.role_arn, instance_count=compute.processing_instance_count,
         instance_type=compute.processing_instance_type, volume_size_in_gb=compute.volume_size_gb,
         max_runtime_in_seconds=compute.max_runtime_seconds, base_job_name=ctx.job_name_base(name),
-        sagemaker_session=ctx.session, tags=ctx.tags(),
+        sagemaker_session=ctx.session, tags=ctx.tags(), **processing_kwargs(ctx, name),
     )
     csv = DATASET_FORMAT["csv"]
     config = DataQualityCheckConfig(
