@@ -54,10 +54,27 @@ def _drift_env(ctx: BuildContext) -> dict[str, str]:
             "comparison_method": quality.comparison_method}
 
 
+def _quality_check_step_class() -> type:
+    """The SDK's QualityCheckStep with its NetworkConfig as the request's JSON object: the SDK puts the
+    NetworkConfig instance itself into the request, which the definition cannot serialise."""
+    from sagemaker.mlops.workflow.quality_check_step import QualityCheckStep
+
+    class NetworkedQualityCheckStep(QualityCheckStep):
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            network = request.get("NetworkConfig")
+            if network is not None and not isinstance(network, dict):
+                request["NetworkConfig"] = network._to_request_dict()
+            return request
+
+    return NetworkedQualityCheckStep
+
+
 def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints, fail_on_violation, depends_on):
     from sagemaker.core.model_monitor.dataset_format import DatasetFormat
     from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
-    from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+    from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig
 
     compute = ctx.settings.compute
     check_job = CheckJobConfig(
@@ -73,7 +90,7 @@ def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints
         output_s3_uri=ctx.output_uri(name, ANALYZER_OUTPUT),
     )
     is_baseline = baseline_statistics is None
-    step = QualityCheckStep(
+    step = _quality_check_step_class()(
         name=name, quality_check_config=config, check_job_config=check_job,
         skip_check=is_baseline, register_new_baseline=is_baseline, fail_on_violation=fail_on_violation,
         model_package_group_name=ctx.settings.pipelines.model_package_group,
