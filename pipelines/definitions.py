@@ -81,5 +81,6 @@ def build_definitions(settings: Settings, *, account_id: str, stack: StackResour
         session = offline_session(settings.bucket, settings.region)
         role = execution_role_arn(settings, str(account_id))
         builders = _builders()
-        pipelines = {key: builders[key](BuildContext(settings, key, session, role, stack or StackResources())) for key in PIPELINE_KEYS}
+        known = stack or StackResources()
+        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known)) for key in PIPELINE_KEYS}
         return {key: pipeline.definition() for key, pipeline in pipelines.items()}

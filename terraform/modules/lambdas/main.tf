@@ -88,6 +88,8 @@ locals {
           # Secrets Manager appends a 6-character suffix to every secret ARN.
           Resource = [for name in var.secret_names[key] : "arn:${var.partition}:secretsmanager:${var.region}:${var.account_id}:secret:${name}-??????"]
         },
+      ],
+      length(var.secret_names[key]) == 0 ? [] : [
         {
           # A secret encrypted with a customer key: Secrets Manager decrypts it with the caller's permission, only for
           # these secrets (the SecretARN encryption context,

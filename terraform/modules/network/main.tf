@@ -17,9 +17,15 @@ locals {
 
 # ------------------------------------------------------------------------------------------- created VPC
 
+# The region's own zones only (<region><letter>): never a Local or Wavelength Zone, whose names are longer.
 data "aws_availability_zones" "available" {
   count = var.create_vpc ? 1 : 0
   state = "available"
+
+  filter {
+    name   = "zone-name"
+    values = ["${var.region}?"]
+  }
 }
 
 resource "aws_vpc" "jobs" {

@@ -21,6 +21,7 @@ locals {
         Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
         Resource = var.data_kms_key_arns
       },
+      ], length(var.data_kms_key_arns) == 0 ? [] : [
       {
         # SageMaker creates grants on the key for the volumes of the jobs it starts; never a grant for anyone else.
         Sid       = "DataKeyGrantsForJobVolumes"
@@ -138,6 +139,7 @@ locals {
         "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
         Resource = "*"
       },
+      ], !var.jobs_in_vpc ? [] : [
       {
         Sid    = "JobNetworkInterfaces"
         Effect = "Allow"
