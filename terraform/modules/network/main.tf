@@ -24,7 +24,7 @@ data "aws_availability_zones" "available" {
 
   filter {
     name   = "zone-name"
-    values = ["${var.region}?"]
+    values = [for letter in ["a", "b", "c", "d", "e", "f"] : "${var.region}${letter}"]
   }
 }
 
@@ -158,12 +158,13 @@ resource "aws_security_group" "endpoints" {
   tags        = { Name = "${var.name_prefix}-endpoints" }
 }
 
+# One rule per jobs' group; counted from the configuration (a created group's id is known only after apply).
 resource "aws_vpc_security_group_ingress_rule" "endpoints_from_jobs" {
-  for_each = var.create_endpoints && local.in_vpc ? toset(local.security_group_ids) : toset([])
+  count = var.create_endpoints && local.in_vpc ? (var.create_vpc ? 1 : length(var.security_group_ids)) : 0
 
   description                  = "HTTPS from the jobs"
   security_group_id            = aws_security_group.endpoints[0].id
-  referenced_security_group_id = each.value
+  referenced_security_group_id = local.security_group_ids[count.index]
   ip_protocol                  = "tcp"
   from_port                    = 443
   to_port                      = 443
