@@ -151,4 +151,5 @@ def test_an_isolated_job_that_calls_aws_fails(environment):
     assert "Unable to locate credentials" in log, log[-2000:]
     # As built (not isolated) the same step reaches the registry: it fails only for want of an approved model.
     _, steps, log = outcomes["as-built"]
+    assert "no Approved model version in model package group" in log, log[-2000:]
     assert "Unable to locate credentials" not in log
