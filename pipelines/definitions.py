@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from batchops_core.settings import PIPELINE_KEYS, Settings
-from pipelines.common.context import BuildContext, execution_role_arn
-from pipelines.common.network import StackResources
+from pipelines.common.context import BuildContext, StackResources, execution_role_arn
 from pipelines.common.sdk import offline_session, sdk_environment
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -72,8 +71,8 @@ def build_definitions(settings: Settings, *, account_id: str, stack: StackResour
     `stack`: what the applied stack knows (its data key, the VPC it created); without it the jobs' keys fall back
     to SageMaker's defaults unless the settings name one, and a VPC the stack creates cannot be referenced."""
     if settings.network.create_vpc and not (stack and stack.subnets):
-        raise ValueError("network.create_vpc = true: the subnets and security group are the stack's; build with "
-                         "stack=StackResources(...) read from the applied stack (pipelines.upsert.stack_resources)")
+        raise ValueError("network.create_vpc = true: the subnets and security group are the stack's; build the "
+                         "definitions with the applied stack's resources (the pipeline upsert reads them)")
     if not _ACCOUNT.match(str(account_id)):
         raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
     settings = settings.for_account(str(account_id))  # the bucket name may carry the account id

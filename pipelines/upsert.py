@@ -17,8 +17,7 @@ from botocore.exceptions import ClientError
 from batchops_core import contracts
 from batchops_core.settings import Settings
 from pipelines.common.code import shipped_files
-from pipelines.common.context import execution_role_arn
-from pipelines.common.network import StackResources
+from pipelines.common.context import StackResources, execution_role_arn
 from pipelines.definitions import build_definitions
 
 

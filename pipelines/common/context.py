@@ -8,7 +8,6 @@ from typing import Any
 from batchops_core import contracts
 from batchops_core.settings import Settings
 from pipelines.common.code import dataset_schema_json, step_script
-from pipelines.common.network import StackResources
 
 __all__ = ["BuildContext", "dataset_schema_json", "execution_role_arn"]
 
@@ -21,6 +20,15 @@ def execution_role_arn(settings: Settings, account_id: str) -> str:
     if settings.pipelines.execution_role_arn:
         return settings.pipelines.execution_role_arn
     return f"arn:{settings.partition}:iam::{account_id}:role/{settings.resource_prefix}-sagemaker-execution"
+
+
+@dataclass(frozen=True)
+class StackResources:
+    """What the applied stack knows and the settings may not: its data key and the VPC it created."""
+
+    data_kms_key_arn: str = ""
+    subnets: list[str] = field(default_factory=list)
+    security_group_ids: list[str] = field(default_factory=list)
 
 
 @dataclass

@@ -2,16 +2,17 @@
 
 Every job-starting step builder takes its SDK arguments from here (`processing_kwargs`, `trainer_networking`, ...),
 so a job cannot be built without them. The values come from the `network` settings and from the stack
-(`StackResources`: the data key and the subnets/security group Terraform created), which the upsert reads from
+(`context.StackResources`: the data key and the subnets/security group Terraform created), which the upsert reads from
 the account; an offline build without them leaves out what only the stack knows.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from batchops_core.contracts import Step
+from pipelines.common.context import BuildContext
 
 # Step -> the step kind of `network.network_isolation` (batchops_core.settings.ISOLATABLE_STEP_KINDS). Steps that
 # call AWS from their container (ResolveModel, ModelQualityCheck, a Preprocess that reads feedback) have no kind:
@@ -29,15 +30,6 @@ STEP_KINDS = {
 
 
 @dataclass(frozen=True)
-class StackResources:
-    """What the applied stack knows and the settings may not: its data key and the VPC it created."""
-
-    data_kms_key_arn: str = ""
-    subnets: list[str] = field(default_factory=list)
-    security_group_ids: list[str] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
 class JobSecurity:
     """The resolved security of one job."""
 
@@ -48,7 +40,7 @@ class JobSecurity:
     kms_key_arn: str | None  # volumes and outputs; None: SageMaker's default (AWS-managed) keys
 
 
-def job_security(ctx: Any, step_name: str, *, calls_aws: bool = False) -> JobSecurity:
+def job_security(ctx: BuildContext, step_name: str, *, calls_aws: bool = False) -> JobSecurity:
     """The security of the job `step_name` starts; `calls_aws`: its container calls AWS APIs (never isolated)."""
     network = ctx.settings.network
     stack = ctx.stack
@@ -64,7 +56,7 @@ def job_security(ctx: Any, step_name: str, *, calls_aws: bool = False) -> JobSec
                        kms_key_arn=key or None)
 
 
-def processing_kwargs(ctx: Any, step_name: str, *, calls_aws: bool = False) -> dict[str, Any]:
+def processing_kwargs(ctx: BuildContext, step_name: str, *, calls_aws: bool = False) -> dict[str, Any]:
     """network_config, volume_kms_key and output_kms_key of a processor or a quality-check job."""
     from sagemaker.core.network import NetworkConfig
 
@@ -77,7 +69,7 @@ def processing_kwargs(ctx: Any, step_name: str, *, calls_aws: bool = False) -> d
             "output_kms_key": security.kms_key_arn}
 
 
-def trainer_networking(ctx: Any, step_name: str) -> Any:
+def trainer_networking(ctx: BuildContext, step_name: str) -> Any:
     """The ModelTrainer's Networking (a training or tuning job)."""
     from sagemaker.core.training.configs import Networking
 
@@ -87,12 +79,12 @@ def trainer_networking(ctx: Any, step_name: str) -> Any:
                       enable_inter_container_traffic_encryption=security.encrypt_inter_container_traffic)
 
 
-def job_kms_key(ctx: Any, step_name: str) -> str | None:
+def job_kms_key(ctx: BuildContext, step_name: str) -> str | None:
     """The key of a training or transform job's volume and outputs."""
     return job_security(ctx, step_name).kms_key_arn
 
 
-def model_networking(ctx: Any, step_name: str) -> Any:
+def model_networking(ctx: BuildContext, step_name: str) -> Any:
     """The model's VpcConfig and EnableNetworkIsolation (CreateModel), for ModelBuilder(network=...)."""
     from sagemaker.core.training.configs import Networking
 

@@ -33,7 +33,7 @@ def vpc_settings(base: Settings, *, engine: str = "builtin", job_key: str = JOB_
 
 
 def build(settings: Settings, **stack) -> dict[str, dict]:
-    from pipelines.common.network import StackResources
+    from pipelines.common.context import StackResources
     from pipelines.definitions import build_definitions
 
     with network_guard():

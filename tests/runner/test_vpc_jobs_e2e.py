@@ -54,7 +54,7 @@ def build(settings, stack) -> dict[str, str]:
 
 @pytest.fixture(scope="module")
 def environment(tmp_path_factory) -> VpcEnvironment:
-    from pipelines.common.network import StackResources
+    from pipelines.common.context import StackResources
 
     settings = vpc_settings()
     home = tmp_path_factory.mktemp("vpc-e2e") / "home"
@@ -113,7 +113,7 @@ def test_training_runs_end_to_end_with_every_job_in_the_vpc(environment):
 
 
 def test_a_job_in_a_subnet_that_does_not_exist_fails_its_step_with_aws_s_error(environment):
-    from pipelines.common.network import StackResources
+    from pipelines.common.context import StackResources
 
     settings = environment.settings
     definitions = build(settings, StackResources(data_kms_key_arn=environment.key, subnets=[MISSING_SUBNET],
