@@ -43,7 +43,7 @@ def _role_policies(aws, role: str) -> list[dict]:
 
 
 def test_terraform_creates_the_jobs_network_and_the_upsert_finds_it(stack, monkeypatch):
-    settings, aws, _ = stack
+    settings, aws, outputs = stack
     ec2 = aws.client("ec2")
     tagged = [{"Name": f"tag:{contracts.JOB_NETWORK_TAG}", "Values": [settings.resource_prefix]}]
     subnets = ec2.describe_subnets(Filters=tagged)["Subnets"]
@@ -64,6 +64,9 @@ def test_terraform_creates_the_jobs_network_and_the_upsert_finds_it(stack, monke
     assert found.security_group_ids == [groups[0]["GroupId"]]
     key = aws.client("kms").describe_key(KeyId=f"alias/{settings.resource_prefix}-data")["KeyMetadata"]["Arn"]
     assert found.data_kms_key_arn == key
+    assert outputs["job_network"]["subnet_ids"] == [subnet["SubnetId"] for subnet in sorted(
+        subnets, key=lambda subnet: subnet["CidrBlock"])]
+    assert outputs["job_network"]["security_group_ids"] == found.security_group_ids
 
 
 def test_the_execution_role_writes_only_under_the_outputs_prefix(stack):
