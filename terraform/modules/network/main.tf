@@ -149,7 +149,6 @@ resource "aws_vpc_endpoint" "s3" {
 }
 
 resource "aws_security_group" "endpoints" {
-  #checkov:skip=CKV2_AWS_5:Attached to the interface endpoints below; checkov does not follow the for_each reference.
   count = var.create_endpoints && local.in_vpc ? 1 : 0
 
   name        = "${var.name_prefix}-endpoints"
