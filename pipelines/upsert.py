@@ -21,6 +21,10 @@ from pipelines.common.context import StackResources, execution_role_arn
 from pipelines.definitions import build_definitions
 
 
+class StackNotApplied(ValueError):
+    """The settings need resources of the applied stack that the account does not have (yet)."""
+
+
 @dataclass(frozen=True)
 class UpsertResult:
     pipeline: str
@@ -63,7 +67,7 @@ def stack_resources(settings: Settings, boto_session: Any) -> StackResources:
     subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets(Filters=tagged)["Subnets"])
     groups = sorted(g["GroupId"] for g in ec2.describe_security_groups(Filters=tagged)["SecurityGroups"])
     if not subnets or not groups:
-        raise ValueError(f"network.create_vpc = true but the stack's subnets or security group (tag "
+        raise StackNotApplied(f"network.create_vpc = true but the stack's subnets or security group (tag "
                          f"{contracts.JOB_NETWORK_TAG}={settings.resource_prefix}) are not in the account: apply the "
                          f"Terraform stack first")
     return StackResources(data_kms_key_arn=key, subnets=subnets, security_group_ids=groups)

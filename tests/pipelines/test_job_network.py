@@ -120,3 +120,19 @@ def test_without_network_settings_no_job_runs_in_a_vpc_or_isolated(local_definit
     for key, name, step in job_steps(local_definitions):
         security = job_security(step)
         assert not security.get("vpc") and not security.get("isolation"), f"{key}.{name}"
+
+
+def test_the_upsert_names_a_stack_network_that_is_not_applied(local_settings):
+    import boto3
+    import moto
+
+    from pipelines.upsert import StackNotApplied, stack_resources
+
+    network = local_settings.network.model_copy(update={"create_vpc": True})
+    settings = local_settings.model_copy(update={"network": network})
+    with moto.mock_aws():
+        session = boto3.Session(region_name=settings.region, aws_access_key_id="x", aws_secret_access_key="x")
+        with pytest.raises(StackNotApplied, match=r"tag batchops:job-network=abalone-local\) are not in the "
+                                                   r"account: apply the Terraform stack first"):
+            stack_resources(settings, session)
+        assert stack_resources(local_settings, session).data_kms_key_arn == ""  # no stack key: SageMaker's default
