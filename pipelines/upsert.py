@@ -59,7 +59,7 @@ def stack_resources(settings: Settings, boto_session: Any) -> StackResources:
         except ClientError as error:
             if error.response.get("Error", {}).get("Code") != "NotFoundException":
                 raise
-            key = ""  # an existing bucket without a key of the stack: SageMaker's default keys
+            key = ""  # no key of the stack in the account (not applied there): SageMaker's default keys
     if not settings.network.create_vpc:
         return StackResources(data_kms_key_arn=key)
     ec2 = boto_session.client("ec2", region_name=settings.region)
@@ -68,8 +68,8 @@ def stack_resources(settings: Settings, boto_session: Any) -> StackResources:
     groups = sorted(g["GroupId"] for g in ec2.describe_security_groups(Filters=tagged)["SecurityGroups"])
     if not subnets or not groups:
         raise StackNotApplied(f"network.create_vpc = true but the stack's subnets or security group (tag "
-                         f"{contracts.JOB_NETWORK_TAG}={settings.resource_prefix}) are not in the account: apply the "
-                         f"Terraform stack first")
+                              f"{contracts.JOB_NETWORK_TAG}={settings.resource_prefix}) are not in the account: "
+                              "apply the Terraform stack first")
     return StackResources(data_kms_key_arn=key, subnets=subnets, security_group_ids=groups)
 
 
