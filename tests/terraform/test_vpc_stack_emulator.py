@@ -8,6 +8,8 @@ statement is applied too."""
 
 from __future__ import annotations
 
+import json
+
 import boto3
 import pytest
 from iam_simulation import allowed
@@ -134,3 +136,26 @@ def test_the_lambda_that_reads_a_secret_may_decrypt_it_only_through_secrets_mana
     # The function that reads no secret gets neither.
     notification = _role_policies(aws, f"{settings.resource_prefix}-notification-lambda")
     assert not allowed(notification, "kms:Decrypt", customer_key, via_secrets_manager)
+
+
+def test_configured_subnets_in_one_zone_are_warned_about_at_plan_time(stack, tmp_path, write_env_file):
+    # Which zone a configured subnet is in is known only once Terraform looks it up: a check block warns.
+    _, aws, _ = stack
+    ec2 = aws.client("ec2")
+    vpc = ec2.create_vpc(CidrBlock="10.77.0.0/16")["Vpc"]["VpcId"]
+    zone = ec2.describe_availability_zones()["AvailabilityZones"][0]["ZoneName"]
+    subnets = [ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.77.{index}.0/24", AvailabilityZone=zone)["Subnet"][
+        "SubnetId"] for index in range(2)]
+    group = ec2.create_security_group(GroupName="own-jobs", Description="jobs", VpcId=vpc)["GroupId"]
+    env_file = write_env_file(tmp_path / "envs", "own-vpc")
+    env_file.write_text(env_file.read_text(encoding="utf-8").replace(
+        "subnets            = []", f"subnets            = {json.dumps(subnets)}").replace(
+        "security_group_ids = []", f'security_group_ids = ["{group}"]'), encoding="utf-8")
+    settings = load_settings(env_file)
+    assert settings.network.subnets == subnets
+    lines: list[str] = []
+    Terraform(settings, home=tmp_path / "home", endpoint_env=aws.env(), progress=lines.append).plan()
+    text = "\n".join(lines)
+    assert "Check block assertion failed" in text
+    assert "network.subnets: all in one Availability Zone" in text
+    assert "different VPCs" not in text

@@ -129,6 +129,20 @@ data "aws_subnet" "configured" {
   id = each.value
 }
 
+# Known only once the subnets are looked up: a warning (not an error) when the configured subnets share one zone,
+# and when they are not all in one VPC (SageMaker places a job's interfaces in one VPC with its security groups).
+check "configured_subnets" {
+  assert {
+    condition = length(data.aws_subnet.configured) < 2 || length(distinct(
+    [for subnet in data.aws_subnet.configured : subnet.availability_zone])) >= 2
+    error_message = "network.subnets: all in one Availability Zone; jobs cannot start while it is unavailable. Give subnets in two or more zones."
+  }
+  assert {
+    condition     = length(distinct([for subnet in data.aws_subnet.configured : subnet.vpc_id])) <= 1
+    error_message = "network.subnets: the subnets are in different VPCs; a job's subnets and security groups must share one VPC."
+  }
+}
+
 data "aws_route_table" "configured" {
   for_each = toset(var.create_endpoints && !var.create_vpc ? var.subnet_ids : [])
 
