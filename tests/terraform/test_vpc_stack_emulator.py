@@ -129,7 +129,8 @@ def test_the_lambda_that_reads_a_secret_may_decrypt_it_only_through_secrets_mana
     reader = _role_policies(aws, f"{settings.resource_prefix}-approval-trigger-lambda")
     assert allowed(reader, "secretsmanager:GetSecretValue", secret_arn)
     assert allowed(reader, "kms:Decrypt", customer_key, via_secrets_manager)
-    assert not allowed(reader, "kms:Decrypt", customer_key)  # not through Secrets Manager
+    direct = {"kms:EncryptionContext:SecretARN": secret_arn}  # the same context, not through Secrets Manager
+    assert not allowed(reader, "kms:Decrypt", customer_key, direct)
     other = {**via_secrets_manager,
              "kms:EncryptionContext:SecretARN": f"arn:aws:secretsmanager:{settings.region}:{account}:secret:x-AbCdEf"}
     assert not allowed(reader, "kms:Decrypt", customer_key, other)  # another secret
