@@ -594,10 +594,14 @@ def upsert_pipelines(target: AwsTarget, *, account_id: str | None = None) -> lis
     import contextlib
     import io
 
+    from pipelines.upsert import StackNotApplied
     from pipelines.upsert import upsert_pipelines as upsert
 
     with contextlib.redirect_stdout(io.StringIO()):
-        return upsert(target.settings, boto_session=target.session, account_id=account_id or target.account_id)
+        try:
+            return upsert(target.settings, boto_session=target.session, account_id=account_id or target.account_id)
+        except StackNotApplied as exc:
+            raise OperationError(f"{target.settings.environment}: {exc}") from None
 
 
 

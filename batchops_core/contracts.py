@@ -85,6 +85,9 @@ S3_OBJECT_CREATED_DETAIL_TYPE = "Object Created"
 ACTIVE_MODEL_PARAMETER_TEMPLATE = "/{project}/{environment}/active-model-package-arn"
 ACTIVE_MODEL_NONE = "none"  # the pointer's value before any approval (and after the last one is rejected)
 DEDUP_TABLE_TEMPLATE = "{project}-{environment}-event-dedup"
+# Tag (value: <project>-<environment>) of the subnets and the security group the stack creates for its jobs
+# (network.create_vpc): the pipeline upsert finds them by it.
+JOB_NETWORK_TAG = "batchops:job-network"
 
 
 def active_model_parameter(project: str, environment: str) -> str:
@@ -176,6 +179,7 @@ def export() -> dict[str, Any]:
         "active_model_parameter_template": ACTIVE_MODEL_PARAMETER_TEMPLATE,
         "active_model_none": ACTIVE_MODEL_NONE,
         "dedup_table_template": DEDUP_TABLE_TEMPLATE,
+        "job_network_tag": JOB_NETWORK_TAG,
         "output_files": {name.lower(): value for name, value in vars(OutputFile).items() if not name.startswith("_")},
         "step_result_output": STEP_RESULT_OUTPUT,
         "model_quality_pipelines": list(MODEL_QUALITY_PIPELINES),

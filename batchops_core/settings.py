@@ -622,6 +622,96 @@ class Lambdas(_Strict):
     log_retention_days: Literal[_LOG_RETENTION_DAYS] = _key(30, "CloudWatch Logs retention of the functions")
 
 
+# VpcConfig of CreateProcessingJob/CreateTrainingJob/CreateTransformJob/CreateModel (botocore's SageMaker service
+# model: Subnets 1-16 SubnetId, SecurityGroupIds 1-5 SecurityGroupId, each at most 32 of [-0-9a-zA-Z]); the id
+# shapes themselves are EC2's (subnet-<hex>, sg-<hex>, https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_Subnet.html).
+_SUBNET_ID = re.compile(r"^subnet-[0-9a-f]{8,17}$")
+_SECURITY_GROUP_ID = re.compile(r"^sg-[0-9a-f]{8,17}$")
+# Step kinds whose container never calls an AWS API (pipelines/scripts): they may run network-isolated. ResolveModel
+# (SSM, model registry), ModelQualityCheck (S3 listing of a batch's labels) and the training Preprocess that folds
+# in feedback (S3 listing) call AWS and never run isolated.
+ISOLATABLE_STEP_KINDS = ("preprocess", "data_quality", "evaluate", "training", "transform")
+
+
+class Network(_Strict):
+    subnets: list[str] = _key([], "subnet ids the jobs run in (empty: no VPC; give security_group_ids too); two "
+                                  "or more in different Availability Zones recommended")
+    security_group_ids: list[str] = _key([], "security group ids of the jobs' network interfaces (with subnets)")
+    create_vpc: bool = _key(False, "true: Terraform creates a VPC, two private subnets in two Availability Zones "
+                                   "and a security group, and the jobs run in them (subnets and "
+                                   "security_group_ids stay empty)")
+    create_vpc_endpoints: bool = _key(
+        False, "true: Terraform creates the endpoints jobs in a private VPC need (S3 gateway; SageMaker API, SSM, "
+               "STS, CloudWatch Logs interface endpoints) in the jobs' VPC")
+    network_isolation: list[Literal[ISOLATABLE_STEP_KINDS]] = _key(
+        [], f"step kinds whose jobs run network-isolated (no AWS calls from the container): any of "
+            f"{', '.join(ISOLATABLE_STEP_KINDS)}")
+    encrypt_inter_container_traffic: bool = _key(
+        True, "encrypt traffic between the instances of a distributed training or processing job")
+    job_kms_key_arn: str = _key("", "KMS key of job volumes and outputs; empty: the stack's data key "
+                                    "(storage.kms_key_arn, or the key Terraform creates)")
+
+    @field_validator("subnets", "security_group_ids")
+    @classmethod
+    def _ids(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        shape, pattern, kind = {"subnets": ("Subnets", _SUBNET_ID, "subnet-<hex>"),
+                                "security_group_ids": ("VpcSecurityGroupIds", _SECURITY_GROUP_ID, "sg-<hex>")}[
+            info.field_name]
+        bad = [item for item in value if not pattern.match(item)]
+        if bad:
+            raise ValueError(f"ids of the form {kind}, found {', '.join(repr(b) for b in bad)}")
+        if len(set(value)) != len(value):
+            raise ValueError("each id once")
+        limit = sagemaker_list_limit(shape)
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} (SageMaker VpcConfig.{shape}), found {len(value)}")
+        return value
+
+    @field_validator("network_isolation")
+    @classmethod
+    def _isolation(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("each step kind once")
+        return value
+
+    @field_validator("job_kms_key_arn")
+    @classmethod
+    def _job_key(cls, value: str) -> str:
+        # A key ARN, not an alias: a training job's ResourceConfig.VolumeKmsKeyId takes a key id or key ARN only
+        # (botocore's SageMaker service model, ResourceConfig.VolumeKmsKeyId).
+        if value and not _KMS_ARN.match(value):
+            raise ValueError(f"empty or a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), found '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _vpc(self) -> Network:
+        if bool(self.subnets) != bool(self.security_group_ids):
+            raise ValueError("give both subnets and security_group_ids, or neither (SageMaker's VpcConfig needs "
+                             "both)")
+        if self.create_vpc and self.subnets:
+            raise ValueError("create_vpc = true makes the subnets and the security group: leave subnets and "
+                             "security_group_ids empty")
+        if self.create_vpc_endpoints and not self.in_vpc:
+            raise ValueError("create_vpc_endpoints = true needs a VPC: set subnets and security_group_ids, or "
+                             "create_vpc = true")
+        return self
+
+    @property
+    def in_vpc(self) -> bool:
+        return bool(self.subnets) or self.create_vpc
+
+    def isolated(self, step_kind: str) -> bool:
+        return step_kind in self.network_isolation
+
+
+@functools.cache
+def sagemaker_list_limit(shape: str) -> int:
+    """The most items SageMaker accepts in list `shape` (botocore's SageMaker service model)."""
+    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
+
+    return int(create_loader().load_service_model("sagemaker", "service-2")["shapes"][shape]["max"])
+
+
 class Settings(_Strict):
     # Required: they name everything (project, environment), place it (region), or describe the user's data
     # (dataset, model thresholds), so no default could be right.
@@ -654,6 +744,8 @@ class Settings(_Strict):
     approval: Approval = _section(Approval, "What happens when a model version is approved: optional GitLab "
                                             "pipeline trigger.")
     lambdas: Lambdas = _section(Lambdas, "Runtime settings shared by the two Lambda functions.")
+    network: Network = _section(Network, "Where SageMaker jobs run (VPC subnets and security groups, network "
+                                         "isolation) and the KMS key of their volumes and outputs.")
 
     # Set by load_settings; not a tfvars key.
     source_file: Path | None = Field(default=None, exclude=True)
@@ -741,6 +833,10 @@ class Settings(_Strict):
                 found.append((f"hpo.{key}", f"{value} is above SageMaker's default quota of "
                               f"{quotas.default(quota)} {quotas.BY_KEY[quota].what}: request an increase (up to "
                               f"{quotas.limit(quota)}) before the first tuning run"))
+        network = self.network
+        if len(network.subnets) == 1:
+            found.append(("network.subnets", f"one subnet ({network.subnets[0]}): jobs stop when its Availability "
+                          "Zone is unavailable; give two or more in different Availability Zones"))
         if not self.notifications.has_receiver:
             found.append(("notifications.recipients", "empty and no slack_webhook_secret_name: final execution "
                           "statuses and failed steps reach nobody"))

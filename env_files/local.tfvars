@@ -192,3 +192,21 @@ lambdas = {
   reserved_concurrency = 5
   log_retention_days   = 14 # default 30
 }
+
+# ---------------------------------------------------------------- network and job encryption
+network = {
+  # VPC of the SageMaker jobs: both lists or neither (subnet-<hex>, sg-<hex>); two or more subnets in
+  # different Availability Zones recommended. create_vpc = true: Terraform creates a VPC, two private subnets in
+  # two Availability Zones and a security group instead (the lists stay empty).
+  subnets            = []
+  security_group_ids = []
+  create_vpc         = false
+  # true: S3 gateway and SageMaker API, SSM, STS, CloudWatch Logs interface endpoints in the jobs' VPC (what
+  # ResolveModel, ModelQualityCheck and the feedback Preprocess call from a private subnet).
+  create_vpc_endpoints = false
+  # Step kinds whose containers run without network access: preprocess | data_quality | evaluate | training |
+  # transform. Steps that call AWS (ResolveModel, ModelQualityCheck, a Preprocess reading feedback) never are.
+  network_isolation               = []
+  encrypt_inter_container_traffic = true
+  job_kms_key_arn                 = "" # empty: the stack's data key (storage.kms_key_arn or the key it creates)
+}

@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from batchops_core.settings import PIPELINE_KEYS, Settings
-from pipelines.common.context import BuildContext, execution_role_arn
+from pipelines.common.context import BuildContext, StackResources, execution_role_arn
 from pipelines.common.sdk import offline_session, sdk_environment
 
 _ACCOUNT = re.compile(r"^\d{12}$")
@@ -65,8 +65,14 @@ def _building_sdk() -> Iterator[None]:
         logging.disable(previous_disable)
 
 
-def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
-    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`, `model_quality`."""
+def build_definitions(settings: Settings, *, account_id: str, stack: StackResources | None = None) -> dict[str, str]:
+    """Definition JSON text of each pipeline, keyed `training`, `training_hpo`, `inference`, `model_quality`.
+
+    `stack`: what the applied stack knows (its data key, the VPC it created); without it the jobs' keys fall back
+    to SageMaker's defaults unless the settings name one, and a VPC the stack creates cannot be referenced."""
+    if settings.network.create_vpc and not (stack and stack.subnets):
+        raise ValueError("network.create_vpc = true: the subnets and security group are the stack's; build the "
+                         "definitions with the applied stack's resources (the pipeline upsert reads them)")
     if not _ACCOUNT.match(str(account_id)):
         raise ValueError(f"account_id must be a 12-digit AWS account id, found '{account_id}'")
     settings = settings.for_account(str(account_id))  # the bucket name may carry the account id
@@ -74,5 +80,6 @@ def build_definitions(settings: Settings, *, account_id: str) -> dict[str, str]:
         session = offline_session(settings.bucket, settings.region)
         role = execution_role_arn(settings, str(account_id))
         builders = _builders()
-        pipelines = {key: builders[key](BuildContext(settings, key, session, role)) for key in PIPELINE_KEYS}
+        known = stack or StackResources()
+        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known)) for key in PIPELINE_KEYS}
         return {key: pipeline.definition() for key, pipeline in pipelines.items()}

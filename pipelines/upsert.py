@@ -14,10 +14,15 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from batchops_core import contracts
 from batchops_core.settings import Settings
 from pipelines.common.code import shipped_files
-from pipelines.common.context import execution_role_arn
+from pipelines.common.context import StackResources, execution_role_arn
 from pipelines.definitions import build_definitions
+
+
+class StackNotApplied(ValueError):
+    """The settings need resources of the applied stack that the account does not have (yet)."""
 
 
 @dataclass(frozen=True)
@@ -44,11 +49,35 @@ def upload_step_scripts(settings: Settings, s3: Any) -> list[str]:
     return uploaded
 
 
+def stack_resources(settings: Settings, boto_session: Any) -> StackResources:
+    """The applied stack's data key (when the stack created it) and the subnets/security group it created."""
+    key = settings.storage.kms_key_arn
+    if not key:
+        kms = boto_session.client("kms", region_name=settings.region)
+        try:
+            key = kms.describe_key(KeyId=f"alias/{settings.resource_prefix}-data")["KeyMetadata"]["Arn"]
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NotFoundException":
+                raise
+            key = ""  # no key of the stack in the account (not applied there): SageMaker's default keys
+    if not settings.network.create_vpc:
+        return StackResources(data_kms_key_arn=key)
+    ec2 = boto_session.client("ec2", region_name=settings.region)
+    tagged = [{"Name": f"tag:{contracts.JOB_NETWORK_TAG}", "Values": [settings.resource_prefix]}]
+    subnets = sorted(s["SubnetId"] for s in ec2.describe_subnets(Filters=tagged)["Subnets"])
+    groups = sorted(g["GroupId"] for g in ec2.describe_security_groups(Filters=tagged)["SecurityGroups"])
+    if not subnets or not groups:
+        raise StackNotApplied(f"network.create_vpc = true but the stack's subnets or security group (tag "
+                              f"{contracts.JOB_NETWORK_TAG}={settings.resource_prefix}) are not in the account: "
+                              "apply the Terraform stack first")
+    return StackResources(data_kms_key_arn=key, subnets=subnets, security_group_ids=groups)
+
+
 def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None) -> list[UpsertResult]:
     if account_id is None:
         account_id = boto_session.client("sts", region_name=settings.region).get_caller_identity()["Account"]
     settings = settings.for_account(account_id)  # the bucket name may carry the account id
-    definitions = build_definitions(settings, account_id=account_id)
+    definitions = build_definitions(settings, account_id=account_id, stack=stack_resources(settings, boto_session))
     upload_step_scripts(settings, boto_session.client("s3", region_name=settings.region))
     sagemaker = boto_session.client("sagemaker", region_name=settings.region)
     role = execution_role_arn(settings, account_id)

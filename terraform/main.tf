@@ -131,7 +131,21 @@ module "sagemaker" {
   }
   execution_role_arn = var.pipelines.execution_role_arn
   bucket_arn         = module.storage.bucket_arn
-  data_kms_key_arns  = module.storage.data_kms_key_arns
+  data_kms_key_arns  = compact(distinct(concat(module.storage.data_kms_key_arns, [var.network.job_kms_key_arn])))
+  outputs_prefix     = var.prefixes.outputs
+  jobs_in_vpc        = var.network.create_vpc || length(var.network.subnets) > 0
+}
+
+module "network" {
+  source = "./modules/network"
+
+  name_prefix        = local.name_prefix
+  region             = var.region
+  create_vpc         = var.network.create_vpc
+  create_endpoints   = var.network.create_vpc_endpoints
+  subnet_ids         = var.network.subnets
+  security_group_ids = var.network.security_group_ids
+  job_network_tag    = local.contracts.job_network_tag
 }
 
 module "events" {

@@ -94,3 +94,12 @@ output "notification_rules_uri" {
   description = "The S3 object the notification function reads its rules and templates from."
   value       = module.lambdas.notification_rules_uri
 }
+
+output "job_network" {
+  description = "VPC, subnets and security groups the SageMaker jobs run in (empty without a VPC); the pipeline upsert finds created ones by their job-network tag."
+  value = {
+    vpc_id             = module.network.vpc_id
+    subnet_ids         = module.network.subnet_ids
+    security_group_ids = module.network.security_group_ids
+  }
+}

@@ -512,3 +512,34 @@ variable "lambdas" {
     error_message = "lambdas.log_retention_days: one of the CloudWatch Logs retention values (${join(", ", local.allowed["lambdas.log_retention_days"])})."
   }
 }
+
+variable "network" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "Where SageMaker jobs run (VPC subnets and security groups, network isolation) and the KMS key of their volumes and outputs."
+  type = object({
+    subnets                         = optional(list(string), [])
+    security_group_ids              = optional(list(string), [])
+    create_vpc                      = optional(bool, false)
+    create_vpc_endpoints            = optional(bool, false)
+    network_isolation               = optional(list(string), [])
+    encrypt_inter_container_traffic = optional(bool, true)
+    job_kms_key_arn                 = optional(string, "")
+  })
+  default = {}
+  # END GENERATED
+
+  # batchops_core/settings.py (Network) checks every key with the messages users see; these keep a tfvars file
+  # Terraform reads directly from creating a half-configured network.
+  validation {
+    condition     = (length(var.network.subnets) == 0) == (length(var.network.security_group_ids) == 0)
+    error_message = "network: give both subnets and security_group_ids, or neither."
+  }
+  validation {
+    condition     = !(var.network.create_vpc && length(var.network.subnets) > 0)
+    error_message = "network: create_vpc = true makes the subnets and the security group; leave subnets and security_group_ids empty."
+  }
+  validation {
+    condition     = !var.network.create_vpc_endpoints || var.network.create_vpc || length(var.network.subnets) > 0
+    error_message = "network: create_vpc_endpoints = true needs subnets and security_group_ids, or create_vpc = true."
+  }
+}

@@ -44,7 +44,10 @@ def pipelines_definitions(
     state = state_of(ctx)
     settings = state.settings
     account = account_id or (LOCAL_ACCOUNT_ID if settings.emulated else _caller_account(state))
-    definitions = build_definitions(settings, account_id=account)
+    try:
+        definitions = build_definitions(settings, account_id=account)
+    except ValueError as exc:  # a setting the offline build cannot serve (network.create_vpc: the stack's ids)
+        raise UserError(str(exc)) from None
     out.mkdir(parents=True, exist_ok=True)
     for key, text in definitions.items():
         path = out / f"{settings.pipeline_names[key]}.json"

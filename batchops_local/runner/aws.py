@@ -7,6 +7,7 @@ path relative to the prefix (a single-object URI lands as `<dir>/<file name>`), 
 from __future__ import annotations
 
 import json
+import os
 import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -87,6 +88,30 @@ class AwsClients:
     def sagemaker(self) -> Any:
         return self._client("sagemaker")
 
+    @cached_property
+    def ec2(self) -> Any:
+        return self._client("ec2")
+
+    def check_job_network(self, vpc_config: dict[str, Any] | None, operation: str) -> None:
+        """Refuse a job whose VpcConfig names subnets or security groups that do not exist, as SageMaker does
+        before it starts the job (it creates the job's network interfaces in them).
+
+        The failure carries EC2's own error for the missing id (the emulator's DescribeSubnets /
+        DescribeSecurityGroups answer, e.g. "InvalidSubnetID.NotFound: The subnet ID 'subnet-...' does not exist")
+        inside the step's usual "Failed to invoke sagemaker:<operation>" reason. SageMaker's own wording for this
+        refusal could not be found in its documentation or public reports: this message is an approximation."""
+        if not vpc_config:
+            return
+        lookups = ((self.ec2.describe_subnets, "SubnetIds", vpc_config.get("Subnets")),
+                   (self.ec2.describe_security_groups, "GroupIds", vpc_config.get("SecurityGroupIds")))
+        for describe, key, ids in lookups:
+            try:
+                describe(**{key: list(ids or [])})
+            except ClientError as exc:
+                error = exc.response.get("Error", {})
+                detail = f"{error.get('Code', 'error')}: {error.get('Message') or exc}"
+                raise StepFailed(create_job_refused(operation, detail)) from None
+
     def arn(self, resource_type: str, name: str) -> str:
         return f"arn:{partition_of(self.region)}:sagemaker:{self.region}:{self.account_id}:{resource_type}/{name}"
 
@@ -95,6 +120,7 @@ class AwsClients:
         (readers such as the notification Lambda find a step's outputs that way, as on AWS). Returns the ARN."""
         request = {key: arguments[key] for key in _PROCESSING_JOB_REQUEST_KEYS if arguments.get(key) is not None}
         request["ProcessingJobName"] = name
+        self.check_job_network((arguments.get("NetworkConfig") or {}).get("VpcConfig"), "CreateProcessingJob")
         try:
             return self.sagemaker.create_processing_job(**request)["ProcessingJobArn"]
         except ClientError as exc:  # an out-of-contract request fails the step, as on AWS
@@ -117,8 +143,15 @@ class AwsClients:
         emulator.executions.job_finished(job_arn, status, failure_reason=failure_reason,
                                          exit_message_bytes=exit_message_bytes, **training)
 
-    def job_environment(self) -> dict[str, str]:
-        """What a container's boto3 needs to reach the emulator instead of AWS."""
+    def job_environment(self, *, network_isolation: bool = False) -> dict[str, str]:
+        """What a container's boto3 needs to reach the emulator instead of AWS.
+
+        A network-isolated job gets nothing: on SageMaker its container has no network access and no credentials
+        of the execution role, so an AWS call from it fails. No endpoint, no credentials and no credential files
+        make boto3 fail here too (NoCredentialsError), before any request leaves the machine."""
+        if network_isolation:
+            return {"AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                    "AWS_CONFIG_FILE": os.devnull}
         return {
             "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_EC2_METADATA_DISABLED": "true",

@@ -22,12 +22,22 @@ def execution_role_arn(settings: Settings, account_id: str) -> str:
     return f"arn:{settings.partition}:iam::{account_id}:role/{settings.resource_prefix}-sagemaker-execution"
 
 
+@dataclass(frozen=True)
+class StackResources:
+    """What the applied stack knows and the settings may not: its data key and the VPC it created."""
+
+    data_kms_key_arn: str = ""
+    subnets: list[str] = field(default_factory=list)
+    security_group_ids: list[str] = field(default_factory=list)
+
+
 @dataclass
 class BuildContext:
     settings: Settings
     pipeline_key: str  # training | training_hpo | inference | model_quality
     session: Any  # the offline PipelineSession
     role_arn: str
+    stack: StackResources = field(default_factory=StackResources)  # what only the applied stack knows
     _parameters: dict[str, Any] = field(default_factory=dict)
 
     @property

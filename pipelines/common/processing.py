@@ -14,6 +14,7 @@ from pipelines.common.code import (
     dataset_schema_file,
 )
 from pipelines.common.context import PROCESSING_BASE, BuildContext
+from pipelines.common.network import processing_kwargs
 
 
 def s3_input(name: str, source: Any, local_dir: str) -> Any:
@@ -59,7 +60,8 @@ def result_property_file(step_name: str) -> Any:
                         path=contracts.OutputFile.STEP_RESULT)
 
 
-def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict[str, str] | None = None) -> Any:
+def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict[str, str] | None = None, *,
+                     calls_aws: bool = False) -> Any:
     from sagemaker.core.processing import ScriptProcessor
 
     compute = ctx.settings.compute
@@ -75,6 +77,7 @@ def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict
         sagemaker_session=ctx.session,
         env=dict(sorted((env or {}).items())),
         tags=ctx.tags(),
+        **processing_kwargs(ctx, job_name, calls_aws=calls_aws),
     )
 
 
@@ -87,8 +90,9 @@ def schema_input(ctx: BuildContext) -> Any:
 def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str, inputs: list[Any],
                     outputs: list[Any], arguments: list[Any] | None = None, env: dict[str, str] | None = None,
                     property_files: list[Any] | None = None, depends_on: list[Any] | None = None,
-                    with_schema: bool = False) -> Any:
-    """A ProcessingStep running one shipped step script (code given as its content-addressed s3:// URI)."""
+                    with_schema: bool = False, calls_aws: bool = False) -> Any:
+    """A ProcessingStep running one shipped step script (code given as its content-addressed s3:// URI);
+    `calls_aws`: the script calls AWS APIs, so its job is never network-isolated."""
     from sagemaker.mlops.workflow.steps import ProcessingStep
 
     if with_schema:
@@ -97,6 +101,6 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
         inputs = [*inputs, s3_input("steplib", ctx.code_uri(STEP_LIBRARY), "input/steplib")]
     # Every step gets the core modules (data_quality.py imports them only to write its result).
     inputs = [*inputs, s3_input(CORE_INPUT, core_package_uri(ctx.settings), f"input/{CORE_INPUT}/{CORE_PACKAGE}")]
-    processor = script_processor(ctx, image_uri, name, env)
+    processor = script_processor(ctx, image_uri, name, env, calls_aws=calls_aws)
     step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
     return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)

@@ -12,6 +12,7 @@ from typing import Any
 
 from batchops_core import contracts
 from pipelines.common.context import PROCESSING_BASE, BuildContext
+from pipelines.common.network import processing_kwargs
 from pipelines.common.processing import processing_step, result_output, s3_input, s3_output
 
 ANALYZER_INPUT = "baseline_dataset_input"
@@ -53,17 +54,34 @@ def _drift_env(ctx: BuildContext) -> dict[str, str]:
             "comparison_method": quality.comparison_method}
 
 
+def _quality_check_step_class() -> type:
+    """The SDK's QualityCheckStep with its NetworkConfig as the request's JSON object: the SDK puts the
+    NetworkConfig instance itself into the request, which the definition cannot serialise."""
+    from sagemaker.mlops.workflow.quality_check_step import QualityCheckStep
+
+    class NetworkedQualityCheckStep(QualityCheckStep):
+        @property
+        def arguments(self) -> dict[str, Any]:
+            request = super().arguments
+            network = request.get("NetworkConfig")
+            if network is not None and not isinstance(network, dict):
+                request["NetworkConfig"] = network._to_request_dict()
+            return request
+
+    return NetworkedQualityCheckStep
+
+
 def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints, fail_on_violation, depends_on):
     from sagemaker.core.model_monitor.dataset_format import DatasetFormat
     from sagemaker.mlops.workflow.check_job_config import CheckJobConfig
-    from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig, QualityCheckStep
+    from sagemaker.mlops.workflow.quality_check_step import DataQualityCheckConfig
 
     compute = ctx.settings.compute
     check_job = CheckJobConfig(
         role=ctx.role_arn, instance_count=compute.processing_instance_count,
         instance_type=compute.processing_instance_type, volume_size_in_gb=compute.volume_size_gb,
         max_runtime_in_seconds=compute.max_runtime_seconds, base_job_name=ctx.job_name_base(name),
-        sagemaker_session=ctx.session, tags=ctx.tags(),
+        sagemaker_session=ctx.session, tags=ctx.tags(), **processing_kwargs(ctx, name),
     )
     csv = DATASET_FORMAT["csv"]
     config = DataQualityCheckConfig(
@@ -72,7 +90,7 @@ def _analyzer_step(ctx, name, dataset, baseline_statistics, baseline_constraints
         output_s3_uri=ctx.output_uri(name, ANALYZER_OUTPUT),
     )
     is_baseline = baseline_statistics is None
-    step = QualityCheckStep(
+    step = _quality_check_step_class()(
         name=name, quality_check_config=config, check_job_config=check_job,
         skip_check=is_baseline, register_new_baseline=is_baseline, fail_on_violation=fail_on_violation,
         model_package_group_name=ctx.settings.pipelines.model_package_group,

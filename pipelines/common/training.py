@@ -16,6 +16,7 @@ from batchops_core import results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.code import code_version
 from pipelines.common.context import BuildContext
+from pipelines.common.network import job_kms_key, trainer_networking
 from pipelines.common.processing import (
     processing_step,
     result_output,
@@ -56,7 +57,7 @@ def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
     return processing_step(
         ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,
         inputs=[s3_input("data", ctx.input_data_uri, "input/data")], outputs=outputs, arguments=arguments,
-        with_schema=True,
+        with_schema=True, calls_aws=with_feedback,  # feedback batches are listed and read with S3 calls
     )
 
 
@@ -80,10 +81,12 @@ def model_trainer(ctx: BuildContext, step_name: str) -> Any:
         sagemaker_session=ctx.session,
         base_job_name=ctx.job_name_base(step_name),
         compute=Compute(instance_type=compute.training_instance_type, instance_count=compute.training_instance_count,
-                        volume_size_in_gb=compute.volume_size_gb),
+                        volume_size_in_gb=compute.volume_size_gb, volume_kms_key_id=job_kms_key(ctx, step_name)),
         # The trainer's own default stops jobs after one hour: always take the configured limit.
         stopping_condition=StoppingCondition(max_runtime_in_seconds=compute.max_runtime_seconds),
-        output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(step_name, "model")),
+        output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(step_name, "model"),
+                                            kms_key_id=job_kms_key(ctx, step_name)),
+        networking=trainer_networking(ctx, step_name),
         hyperparameters=dict(sorted(ctx.settings.xgboost.hyperparameters.items())),
         tags=ctx.tag_shapes(),
     )

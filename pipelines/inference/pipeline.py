@@ -15,6 +15,7 @@ from typing import Any
 from batchops_core import contracts, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext
+from pipelines.common.network import job_kms_key, model_networking
 from pipelines.common.processing import (
     processing_step,
     result_output,
@@ -38,7 +39,7 @@ def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
     step = processing_step(
         ctx, Step.RESOLVE_MODEL, script="resolve_model.py", image_uri=ctx.sklearn_image, inputs=[],
         outputs=[step_output(ctx, Step.RESOLVE_MODEL, "model"), result_output(ctx, Step.RESOLVE_MODEL)],
-        property_files=[model_file],
+        property_files=[model_file], calls_aws=True,  # the model registry and the active-model parameter
         arguments=["--model-package-group", ctx.settings.pipelines.model_package_group,
                    "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region],
     )
@@ -66,7 +67,8 @@ def create_model_step(ctx: BuildContext, resolved: Any) -> Any:
     from sagemaker.serve.model_builder import ModelBuilder
 
     builder = ModelBuilder(image_uri=resolved("ImageUri"), s3_model_data_url=resolved("ModelDataUrl"),
-                           role_arn=ctx.role_arn, sagemaker_session=ctx.session)
+                           role_arn=ctx.role_arn, sagemaker_session=ctx.session,
+                           network=model_networking(ctx, Step.CREATE_MODEL))
     return ModelStep(name=Step.CREATE_MODEL, step_args=builder.build())
 
 
@@ -87,6 +89,8 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
         base_transform_job_name=ctx.job_name_base(Step.BATCH_TRANSFORM),
         sagemaker_session=ctx.session,
         tags=ctx.tags(),
+        volume_kms_key=job_kms_key(ctx, Step.BATCH_TRANSFORM),
+        output_kms_key=job_kms_key(ctx, Step.BATCH_TRANSFORM),
     )
     step_args = transformer.transform(
         data=processing_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
@@ -114,7 +118,7 @@ def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
         # argument: an S3 key may be 1,024 bytes, a ContainerArguments item at most 256 characters.
         arguments=[*model_quality_arguments(ctx),
                    "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN],
-        with_schema=True, property_files=[result],
+        with_schema=True, property_files=[result], calls_aws=True,  # reads the batch's labels with S3 calls
     )
     return step, result
 

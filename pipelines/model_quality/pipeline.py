@@ -39,7 +39,7 @@ def late_model_quality_step(ctx: BuildContext) -> tuple[Any, Any]:
         outputs=[step_output(ctx, Step.MODEL_QUALITY_CHECK, "report"), s3_output("feedback", feedback_uri),
                  result_output(ctx, Step.MODEL_QUALITY_CHECK)],
         arguments=[*model_quality_arguments(ctx), "--mode", "late"],
-        with_schema=True, property_files=[result],
+        with_schema=True, property_files=[result], calls_aws=True,  # the batch's stored predictions and labels
     )
     return step, result
 

@@ -25,9 +25,28 @@ def hyperparameter_ranges(ctx: BuildContext) -> dict[str, Any]:
     return ranges
 
 
+def secured_tuner_class() -> type:
+    """The SDK's tuner, carrying the trainer's volume key, network isolation and inter-container encryption into
+    the training job definition: its own definition keeps only the VpcConfig of the trainer's Networking."""
+    from sagemaker.train.tuner import HyperparameterTuner
+
+    class SecuredHyperparameterTuner(HyperparameterTuner):
+        def _build_training_job_definition(self, inputs: Any) -> Any:
+            definition = super()._build_training_job_definition(inputs)
+            trainer = self.model_trainer
+            if trainer.compute.volume_kms_key_id:
+                definition.resource_config.volume_kms_key_id = trainer.compute.volume_kms_key_id
+            networking = trainer.networking
+            definition.enable_network_isolation = bool(networking.enable_network_isolation)
+            definition.enable_inter_container_traffic_encryption = bool(
+                networking.enable_inter_container_traffic_encryption)
+            return definition
+
+    return SecuredHyperparameterTuner
+
+
 def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
     from sagemaker.mlops.workflow.steps import TuningStep
-    from sagemaker.train.tuner import HyperparameterTuner
 
     hpo = ctx.settings.hpo
     objective = metrics.TUNING_OBJECTIVES.get(hpo.objective_metric)
@@ -38,7 +57,7 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
     tuned = {spec.name for spec in hpo.ranges}
     # Tuned hyperparameters must not also be static ones.
     trainer.hyperparameters = {k: v for k, v in trainer.hyperparameters.items() if k not in tuned}
-    tuner = HyperparameterTuner(
+    tuner = secured_tuner_class()(
         model_trainer=trainer,
         objective_metric_name=hpo.objective_metric,
         objective_type="Maximize" if objective.higher_is_better else "Minimize",

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+
+# The suite imports tests with importlib (folders are not on sys.path): add this one for its helper modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from batchops.terraform import Terraform
 from batchops_core.settings import ENV_DIR, Settings, load_settings

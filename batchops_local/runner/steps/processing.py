@@ -122,7 +122,8 @@ def _run_processing_job(context: StepContext, job: JobDir, name: str, arn: str, 
     job.write_json("/opt/ml/config/resourceconfig.json", {"current_host": "algo-1", "hosts": ["algo-1"]})
     command = container_command(job, app, what=f"Processing step '{context.name}'")
     environment = {key: job.rewrite(to_text(value)) for key, value in (arguments.get("Environment") or {}).items()}
-    environment.update(context.aws.job_environment())
+    isolated = bool((arguments.get("NetworkConfig") or {}).get("EnableNetworkIsolation"))
+    environment.update(context.aws.job_environment(network_isolation=isolated))
     environment["SAGEMAKER_BASE_DIR"] = str(job.opt_ml)
     max_runtime = (arguments.get("StoppingCondition") or {}).get("MaxRuntimeInSeconds")
     code = run_job_process(command, job=job, env=job_process_environment(environment), log=context.log,

@@ -40,6 +40,7 @@ def run_model(context: StepContext) -> StepResult:
     arguments = context.arguments()
     name = arguments.get("ModelName") or job_name(context.execution_id, context.name)
     request = api_request(context, "CreateModel", {**arguments, "ModelName": name})
+    context.aws.check_job_network(request.get("VpcConfig"), "CreateModel")
     response = call(context, "CreateModel", **request)
     arn = response["ModelArn"]
     context.metadata["Model"] = {"Arn": arn}

@@ -130,6 +130,7 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     on SageMaker each job has an instance of its own, here parallel jobs share this machine's cores."""
     start = datetime.now(UTC)
     arn = aws.arn("training-job", name)
+    aws.check_job_network(definition.get("VpcConfig"), "CreateTrainingJob")
     job = JobDir(directory, name)
     output_path = (definition.get("OutputDataConfig") or {}).get("S3OutputPath")
     parse_s3_uri(output_path, what="OutputDataConfig.S3OutputPath")
@@ -156,7 +157,7 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     })
     (job.opt_ml / "model").mkdir(parents=True, exist_ok=True)
     environment = {key: job.rewrite(to_text(value)) for key, value in (definition.get("Environment") or {}).items()}
-    environment.update(aws.job_environment())
+    environment.update(aws.job_environment(network_isolation=bool(definition.get("EnableNetworkIsolation"))))
     environment.update({"SAGEMAKER_BASE_DIR": str(job.opt_ml), "TRAINING_JOB_NAME": name, "TRAINING_JOB_ARN": arn})
     if cpu_share:
         environment["OMP_NUM_THREADS"] = str(cpu_share)

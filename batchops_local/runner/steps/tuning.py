@@ -145,6 +145,7 @@ def run_tuning(context: StepContext) -> StepResult:
     definition = arguments.get("TrainingJobDefinition") or {}
     what = f"Tuning step '{context.name}'"
     check_training_algorithm(definition, what=what)
+    context.aws.check_job_network(definition.get("VpcConfig"), "CreateHyperParameterTuningJob")
     arn = context.aws.arn("hyper-parameter-tuning-job", tuning_name.lower())
     context.metadata["TuningJob"] = {"Arn": arn}
 

@@ -27,7 +27,8 @@ locals {
     (var.contracts.parameters.input_key)    = "$.detail.object.key"
   }
 
-  # EventBridge may start exactly the stack's pipelines and park what it cannot deliver in the queue.
+  # EventBridge may start exactly the stack's pipelines. It parks what it cannot deliver in the queue as the
+  # events service (the queue's policy and the key's policy allow it), never as this role: no SQS or KMS here.
   pipeline_starter_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [
@@ -36,18 +37,6 @@ locals {
         Effect   = "Allow"
         Action   = ["sagemaker:StartPipelineExecution"]
         Resource = sort(values(var.pipeline_arns))
-      },
-      {
-        Sid      = "DeadLetterQueue"
-        Effect   = "Allow"
-        Action   = ["sqs:SendMessage"]
-        Resource = aws_sqs_queue.dead_letter.arn
-      },
-      {
-        Sid      = "ProjectKey"
-        Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:GenerateDataKey"]
-        Resource = var.kms_key_arn
       },
     ]
   })

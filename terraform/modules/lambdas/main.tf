@@ -89,6 +89,23 @@ locals {
           Resource = [for name in var.secret_names[key] : "arn:${var.partition}:secretsmanager:${var.region}:${var.account_id}:secret:${name}-??????"]
         },
       ],
+      length(var.secret_names[key]) == 0 ? [] : [
+        {
+          # A secret encrypted with a customer key: Secrets Manager decrypts it with the caller's permission, only for
+          # these secrets (the SecretARN encryption context,
+          # https://docs.aws.amazon.com/secretsmanager/latest/userguide/security-encryption.html) and only through
+          # Secrets Manager. The key is the secret's choice, so any key of the account.
+          Sid      = "ConfiguredSecretsKeys"
+          Effect   = "Allow"
+          Action   = ["kms:Decrypt"]
+          Resource = "arn:${var.partition}:kms:${var.region}:${var.account_id}:key/*"
+          Condition = {
+            StringEquals = { "kms:ViaService" = "secretsmanager.${var.region}.amazonaws.com" }
+            StringLike = { "kms:EncryptionContext:SecretARN" = [for name in var.secret_names[key] :
+            "arn:${var.partition}:secretsmanager:${var.region}:${var.account_id}:secret:${name}-??????"] }
+          }
+        },
+      ],
     )
   }
 

@@ -15,19 +15,35 @@ locals {
     Version = "2012-10-17"
     Statement = concat(length(var.data_kms_key_arns) == 0 ? [] : [
       {
-        # The keys of the bucket's objects (an existing bucket's own key included).
+        # The keys of the bucket's objects (an existing bucket's own key included) and of the jobs' volumes/outputs.
         Sid      = "DataKeys"
         Effect   = "Allow"
-        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:CreateGrant"]
+        Action   = ["kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"]
         Resource = var.data_kms_key_arns
+      },
+      ], length(var.data_kms_key_arns) == 0 ? [] : [
+      {
+        # SageMaker creates grants on the key for the volumes of the jobs it starts; never a grant for anyone else.
+        Sid       = "DataKeyGrantsForJobVolumes"
+        Effect    = "Allow"
+        Action    = ["kms:CreateGrant"]
+        Resource  = var.data_kms_key_arns
+        Condition = { Bool = { "kms:GrantIsForAWSResource" = "true" } }
       },
       ], [
       {
-        # No DeleteObject: inputs are never modified and outputs are execution-scoped.
-        Sid      = "DataBucketObjects"
+        Sid      = "ReadData"
         Effect   = "Allow"
-        Action   = ["s3:GetObject", "s3:PutObject", "s3:AbortMultipartUpload"]
+        Action   = ["s3:GetObject"]
         Resource = "${var.bucket_arn}/*"
+      },
+      {
+        # Only under the outputs prefix: an object a job put under the training or inference prefix would start
+        # a pipeline (a start loop). No DeleteObject: inputs are never modified, outputs are execution-scoped.
+        Sid      = "WriteOutputs"
+        Effect   = "Allow"
+        Action   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+        Resource = "${var.bucket_arn}/${var.outputs_prefix}/*"
       },
       {
         Sid      = "DataBucket"
@@ -109,6 +125,28 @@ locals {
         Action    = ["cloudwatch:PutMetricData"]
         Resource  = "*"
         Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
+      },
+      ], !var.jobs_in_vpc ? [] : [
+      # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
+      # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
+      # and the CreateTrainingJob/CreateProcessingJob permissions of
+      # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
+      {
+        # The Describe actions support no resource-level permissions: "*" is the only accepted resource.
+        Sid    = "DescribeJobNetwork"
+        Effect = "Allow"
+        Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+        "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
+        Resource = "*"
+      },
+      ], !var.jobs_in_vpc ? [] : [
+      {
+        Sid    = "JobNetworkInterfaces"
+        Effect = "Allow"
+        Action = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+        "ec2:DeleteNetworkInterfacePermission"]
+        Resource = [for kind in ["network-interface", "subnet", "security-group"] :
+        "arn:${var.partition}:ec2:${var.region}:${var.account_id}:${kind}/*"]
       },
     ])
   })

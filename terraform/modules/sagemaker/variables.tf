@@ -45,3 +45,13 @@ variable "data_kms_key_arns" {
   description = "Keys of the data bucket's objects (the created bucket's key, or an existing bucket's own key); may be empty."
   type        = list(string)
 }
+
+variable "outputs_prefix" {
+  description = "Key prefix the jobs write under (prefixes.outputs); the only place they may write."
+  type        = string
+}
+
+variable "jobs_in_vpc" {
+  description = "true: the jobs run in a VPC, and the role may manage their network interfaces."
+  type        = bool
+}
