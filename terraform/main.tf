@@ -132,6 +132,7 @@ module "sagemaker" {
   execution_role_arn = var.pipelines.execution_role_arn
   bucket_arn         = module.storage.bucket_arn
   data_kms_key_arns  = module.storage.data_kms_key_arns
+  results_prefix     = var.prefixes.results
 }
 
 module "events" {
@@ -146,6 +147,7 @@ module "events" {
   training_prefix     = var.prefixes.training
   inference_prefix    = var.prefixes.inference
   ground_truth_prefix = var.prefixes.ground_truth
+  trigger_file        = var.folder_datasets.trigger_file
   pipeline_arns       = local.pipeline_arns
   model_package_group = module.sagemaker.model_package_group_name
   function_arns       = module.lambdas.function_arns

@@ -118,6 +118,7 @@ variable "prefixes" {
     ground_truth = optional(string, "data/ground-truth")
     outputs      = optional(string, "pipeline-runs")
     code         = optional(string, "pipeline-code")
+    results      = optional(string, "data/predictions")
   })
   default = {}
   # END GENERATED
@@ -280,6 +281,16 @@ variable "hpo" {
     ])
     error_message = "hpo.ranges: at least one range; type one of ${join(", ", local.allowed["hpo.ranges[*].type"])}, min < max, scaling one of ${join(", ", local.allowed["hpo.ranges[*].scaling"])}."
   }
+}
+
+variable "folder_datasets" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "Datasets of many files: the trigger file that completes a folder of part files."
+  type = object({
+    trigger_file = optional(string, "_SUCCESS")
+  })
+  default = {}
+  # END GENERATED
 }
 
 variable "data_quality" {

@@ -36,7 +36,7 @@ CORE_DIR = Path(batchops_core.__file__).resolve().parent
 CORE_PACKAGE = CORE_DIR.name  # batchops_core
 # Standard library only, Python 3.9 (a test imports them with that interpreter). `__init__.py` makes the shipped
 # folder a regular package, so it wins over any installed copy placed later on sys.path.
-CORE_MODULES = ("__init__.py", "contracts.py", "metrics.py", "results.py", "s3uri.py")
+CORE_MODULES = ("__init__.py", "contracts.py", "datasets.py", "metrics.py", "results.py", "s3uri.py")
 CORE_INPUT = "core"  # the processing input name; the scripts put its local folder on sys.path
 
 
