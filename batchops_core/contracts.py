@@ -87,6 +87,7 @@ RESULTS_READY_DETAIL_TYPE = "Batch Predictions Ready"
 RESULTS_EVENT_FIELDS = ("pipelineExecutionArn", "batch", "results", "rows", "modelPackageArn")
 # User metadata of a published results object: the execution that wrote it (S3 keeps each version's metadata).
 RESULTS_METADATA_EXECUTION = "execution-arn"
+RESULTS_LOCATION_DETAIL = "results"  # PublishPredictions' result.json: details[...] is the s3:// URI published
 
 # ------------------------------------------------------------------------------------------ resources
 

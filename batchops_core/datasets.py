@@ -23,6 +23,16 @@ DEFAULT_TRIGGER_FILE = "_SUCCESS"
 FOLDER_RESULTS_NAME = "predictions.csv"
 
 
+RESULTS_PREDICTION_COLUMN = "prediction"
+RESULTS_VERSION_COLUMN = "model_package_version"
+
+
+def results_columns(record_key: str) -> list[str]:
+    """The header of a published results CSV: the record key, the prediction (then, for classification, the
+    class probabilities), and the model package version that scored the batch."""
+    return [record_key, RESULTS_PREDICTION_COLUMN, RESULTS_VERSION_COLUMN]
+
+
 def trigger_folder(key: str, trigger_file: str) -> str | None:
     """`a/b/<trigger>` -> `a/b/` (the folder's key prefix); None for any other key."""
     suffix = "/" + trigger_file
