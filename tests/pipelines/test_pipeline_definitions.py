@@ -172,8 +172,8 @@ def test_the_core_package_is_content_addressed_and_uploaded(local_settings):
     prefix = f"s3://{local_settings.bucket}/{local_settings.prefixes.code}/"
     assert uri.startswith(prefix) and uri.endswith("/batchops_core/")
     shipped = {script.uri(local_settings) for script in core_modules()}
-    assert shipped == {uri + name for name in ("__init__.py", "contracts.py", "metrics.py", "results.py",
-                                               "s3uri.py")}
+    assert shipped == {uri + name for name in ("__init__.py", "contracts.py", "datasets.py", "metrics.py",
+                                               "results.py", "s3uri.py")}
     assert shipped <= {script.uri(local_settings) for script in all_step_scripts()}  # the upsert uploads them
 
 
