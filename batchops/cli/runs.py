@@ -71,8 +71,8 @@ def _steps_table(execution: ops.Execution, steps: list[ops.Step], status: str | 
 @command(runs_app, "show")
 def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Execution id, id prefix or ARN.")
               ) -> None:
-    """Steps of one execution (status, duration, failure reason) and its quality gates (metric, the run's
-    threshold, matched rows)."""
+    """Steps of one execution (status, duration, failure reason), its quality gates (metric, the run's
+    threshold, matched rows) and where it published its predictions."""
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
     steps = ops.execution_steps(state.target, found.arn)
@@ -80,6 +80,9 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
     console.print(_steps_table(found, steps, report.shown_status(found, gates)))
     if gates:
         console.print(_gates_table(gates))
+    published = report.published_results(state.target, found, steps)
+    if published:
+        console.print(f"predictions: {published}", markup=False, soft_wrap=True)
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
 
