@@ -48,7 +48,8 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING: _TRAINING_STEPS,
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
     INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
-                Step.BATCH_TRANSFORM, Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
+                Step.BATCH_TRANSFORM, Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY,
+                Step.MODEL_QUALITY_VIOLATED),
     # The same three step names as inference: the retraining rule and the notification rules match them.
     MODEL_QUALITY: (Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
 }

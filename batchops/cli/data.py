@@ -76,7 +76,8 @@ def data_drop(
                                          "URI); they go to the batch's relative path under the ground-truth prefix."),
 ) -> None:
     """Validate, then upload under the right S3 prefix; training and inference drops start their pipeline (one
-    run per file, or one run per directory: its trigger file is written last), ground truth for an already scored batch starts the model-quality pipeline. Nothing is uploaded
+    run per file, or one run per directory: its trigger file is written last), ground truth for an already
+    scored batch starts the model-quality pipeline. Nothing is uploaded
     unless every file passes (exit 1 and one line per problem otherwise)."""
     _check_kind(kind)
     state = state_of(ctx)

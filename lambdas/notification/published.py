@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from batchops_core import contracts
 from lambdas.notification import step_outputs
-from lambdas.notification.gates import read_result  # the one reader of result.json
 from lambdas.notification.events import SUCCEEDED
+from lambdas.notification.gates import read_result  # the one reader of result.json
 from lambdas.shared.runtime import log
 
 VARIABLES = ("results_location",)  # the template variables this module fills ("" when nothing was published)
