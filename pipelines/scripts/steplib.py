@@ -744,7 +744,7 @@ def dataset_files(input_name: str, local_dir: Path, *, region: str, trigger_file
     if not folder:
         files = list_files(local_dir, datasets.SINGLE_OBJECT_SUFFIX)
         if not files:
-            raise StepFailure(f"no CSV file at s3://{bucket}/{key}")
+            raise StepFailure(f"no CSV files in the dataset s3://{bucket}/{key} (looked for *.csv under {local_dir})")
         return [(path, path.relative_to(local_dir).as_posix()) for path in files]
     where = f"s3://{bucket}/{key}/"
     client = s3_client(region)
