@@ -13,13 +13,13 @@ import pytest
 from pipeline_definition_tools import all_steps, processing_io, referenced_steps, unresolved_references
 from pipeline_test_support import ACCOUNT_ID, network_guard
 
+from batchops_core import contracts
 from batchops_core.settings import PIPELINE_KEYS  # every pipeline the product builds
 
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
-INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
-                   "ModelQualityCheck", "CheckModelQuality", "ModelQualityViolated"}
+INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE])
 RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
@@ -374,6 +374,8 @@ def test_inference_steps_and_order(local_definitions):
     assert referenced_steps(steps["BatchTransform"]) == {"CreateModel", "Preprocess", "DataQualityCheck"}
     assert steps["BatchTransform"]["DependsOn"] == ["DataQualityCheck"]
     assert referenced_steps(steps["ModelQualityCheck"]) == {"BatchTransform"}
+    # Published only after scoring (a batch stopped by the data-quality gate is not), with the version resolved.
+    assert referenced_steps(steps["PublishPredictions"]) == {"BatchTransform", "ResolveModel"}
     assert [s["Name"] for s in definition["Steps"]][-2:] == ["ModelQualityCheck", "CheckModelQuality"]
     assert referenced_steps(steps["CheckModelQuality"]) == {"ModelQualityCheck"}
 
