@@ -136,7 +136,7 @@ def test_part_files_start_nothing_and_their_trigger_one_run_that_publishes_every
 
     def success_email():
         return [m for m in read_outbox(local_aws.home)
-                if run.execution_id in f"{m.get('subject')}\n{m.get('body')}" and "Succeeded" in str(m.get("body"))]
+                if run.execution_id in str(m.get("body")) and "execution succeeded" in str(m.get("subject"))]
 
     emails = ops.wait_for(success_email, timeout=120, what="the success email of the folder run")
     assert all(f"Predictions: {location}" in m["body"] for m in emails)
