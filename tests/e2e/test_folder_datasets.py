@@ -26,6 +26,7 @@ import pytest
 from typer.testing import CliRunner
 
 from batchops import operations as ops
+from batchops import report
 from batchops.cli import app
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate
 from batchops_core import contracts, datasets
@@ -207,3 +208,28 @@ def test_an_empty_folder_or_parts_of_different_headers_fail_before_scoring(stack
     published = target.client("s3").list_objects_v2(Bucket=settings.bucket,
                                                      Prefix=f"{settings.prefixes.results}/broken-{case}")
     assert published.get("KeyCount", 0) == 0
+
+
+def test_labels_of_a_folder_batch_dropped_later_as_a_folder_are_checked_against_all_its_rows(stack):
+    _, target = stack
+    settings = target.settings
+    frame = generate(REFERENCE, 3 * ROWS_PER_PART, seed=2304, id_prefix="labelled")
+    trigger = settings.folder_datasets.trigger_file
+    batch, labels = (f"{settings.prefixes.inference}/late/batch", f"{settings.prefixes.ground_truth}/late/batch")
+    known = arns(target, "inference")
+    for number in range(3):
+        part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
+        put(target, f"{batch}/part-{number}{datasets.PART_SUFFIX}", gzipped(part.drop(columns=[DEMO_TARGET])))
+    put(target, f"{batch}/{trigger}", b"")
+    assert started(target, "inference", known).status == "Succeeded"
+
+    known = arns(target, "model_quality")
+    for number in range(3):
+        part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
+        put(target, f"{labels}/part-{number}{datasets.PART_SUFFIX}", gzipped(part[[DEMO_RECORD_KEY, DEMO_TARGET]]))
+    time.sleep(QUIET_SECONDS)
+    assert arns(target, "model_quality") == known  # label parts alone start nothing either
+    put(target, f"{labels}/{trigger}", b"")
+    late = started(target, "model_quality", known)
+    result = report.step_result(target, late, Step.MODEL_QUALITY_CHECK)
+    assert result is not None and result.counts == {"rows": len(frame), "matched": len(frame)}, result
