@@ -199,7 +199,10 @@ def test_an_empty_folder_or_parts_of_different_headers_fail_before_scoring(stack
     assert run.status == "Failed"
     steps = {step.name: step for step in ops.execution_steps(target, run.arn)}
     assert steps[Step.PREPROCESS].status == "Failed"
-    reason = steps[Step.PREPROCESS].failure_reason or ""
+    # The step fails as SageMaker fails a processing job ("AlgorithmError: See job logs"); the script's message is
+    # the job's ExitMessage (what the failed-step email quotes).
+    job = steps[Step.PREPROCESS].metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
+    reason = target.client("sagemaker").describe_processing_job(ProcessingJobName=job).get("ExitMessage", "")
     if case == "empty":
         assert f"the folder dataset s3://{settings.bucket}/{folder}/ holds no part files" in reason, reason
     else:
