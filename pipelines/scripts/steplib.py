@@ -782,8 +782,9 @@ def check_same_header(files: list[tuple[Path, str]], where: str) -> None:
     for path, name in files:
         try:
             with open_text(path) as handle:
-                first = next((line.strip() for line in handle if line.strip()), "")
-        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError) as error:
+                row = next((r for r in csv.reader(handle) if len(r) > 1 or (r and r[0].strip())), [])
+            first = ",".join(cell.strip() for cell in row)  # the columns, whatever the quoting
+        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError, csv.Error) as error:
             raise StepFailure(f"the part {where}{name} cannot be read as gzip-compressed UTF-8 CSV: {error}") from None
         by_header.setdefault(first, []).append(name)
     if len(by_header) > 1:
