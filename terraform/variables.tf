@@ -291,6 +291,16 @@ variable "folder_datasets" {
   })
   default = {}
   # END GENERATED
+
+  validation {
+    condition = (
+      can(regex("^[A-Za-z0-9_.-]+$", var.folder_datasets.trigger_file))
+      && !contains([".", ".."], var.folder_datasets.trigger_file)
+      && !endswith(lower(var.folder_datasets.trigger_file), ".csv")
+      && !endswith(lower(var.folder_datasets.trigger_file), ".csv.gz")
+    )
+    error_message = "folder_datasets.trigger_file: one file name of letters, digits, '_', '-', '.' (no '*': the rules' wildcard), not ending in .csv or .csv.gz."
+  }
 }
 
 variable "data_quality" {

@@ -1,4 +1,4 @@
-# Publishing a scored batch's predictions (the PublishPredictions step): a grant of its own, so that the
+# Publishing a scored batch's predictions (the step that publishes them): a grant of its own, so that the
 # execution role's general S3 access can be narrowed to the outputs prefix without losing the results prefix.
 
 variable "results_prefix" {
@@ -15,7 +15,7 @@ resource "aws_iam_role_policy" "publish_results" {
     Version = "2012-10-17"
     Statement = [
       {
-        Sid      = "PublishPredictions"
+        Sid      = "WriteResultsPrefix"
         Effect   = "Allow"
         Action   = ["s3:PutObject"]
         Resource = "${var.bucket_arn}/${var.results_prefix}/*"
