@@ -241,6 +241,13 @@ def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None
         if not overwrite and object_exists(target, bucket, key):
             raise OperationError(f"{uri} already exists; choose another --as path or pass --overwrite "
                                  "(the bucket is versioned: the previous version is kept)")
+    if kind == "inference":  # PublishPredictions writes the batch's predictions at the mirrored key
+        dataset = folder if path.is_dir() else plan[0][1]
+        results = datasets.results_key(dataset, folder=path.is_dir(), inference_prefix=settings.prefixes.inference,
+                                       results_prefix=settings.prefixes.results) or ""
+        if len(results.encode()) > datasets.MAX_KEY_BYTES:
+            raise OperationError(f"{results[:80]}...: the batch's results key would be {len(results.encode())} "
+                                 f"bytes, S3 allows {datasets.MAX_KEY_BYTES}: choose a shorter --as path")
     dropped = []
     for file, key in plan:
         if file is None:  # the trigger file: empty, written after every part

@@ -23,6 +23,9 @@ DEFAULT_TRIGGER_FILE = "_SUCCESS"
 FOLDER_RESULTS_NAME = "predictions.csv"
 
 
+# "The object key name is a sequence of Unicode characters with UTF-8 encoding of up to 1,024 bytes long"
+# (Amazon S3 User Guide, "Naming Amazon S3 objects").
+MAX_KEY_BYTES = 1024
 RESULTS_PREDICTION_COLUMN = "prediction"
 RESULTS_VERSION_COLUMN = "model_package_version"
 
