@@ -380,6 +380,15 @@ def test_inference_steps_and_order(local_definitions):
     assert referenced_steps(steps["CheckModelQuality"]) == {"ModelQualityCheck"}
 
 
+def test_a_batch_that_fails_the_data_quality_gate_in_fail_mode_is_never_published(other_definitions):
+    """on_drift = fail: the check fails its step on a violation, which stops the execution before BatchTransform,
+    and PublishPredictions runs only after BatchTransform (it reads its output)."""
+    steps = all_steps(other_definitions["inference"])
+    assert steps["DataQualityCheck"]["Arguments"]["Environment"]["fail_on_violation"] == "true"
+    assert steps["BatchTransform"]["DependsOn"] == ["DataQualityCheck"]
+    assert "BatchTransform" in referenced_steps(steps["PublishPredictions"])
+
+
 @pytest.mark.parametrize("variant", ["local", "other"])
 def test_a_model_quality_violation_fails_through_the_condition(local_definitions, other_definitions, variant):
     definitions = local_definitions if variant == "local" else other_definitions
