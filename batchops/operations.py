@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from batchops.aws_session import AwsTarget
 from batchops.errors import UserError
-from batchops_core import contracts
+from batchops_core import contracts, datasets
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_core.settings import Settings
@@ -105,9 +105,10 @@ def data_files(path: Path) -> list[Path]:
     from pipelines.scripts import steplib
 
     if path.is_dir():
-        files = steplib.list_files(path, ".csv")
+        files = sorted({*steplib.list_files(path, datasets.SINGLE_OBJECT_SUFFIX),
+                        *steplib.list_files(path, datasets.PART_SUFFIX)}, key=lambda p: p.relative_to(path).as_posix())
         if not files:
-            raise OperationError(f"{path}: a directory without CSV files (*.csv, hidden files skipped)")
+            raise OperationError(f"{path}: a directory without CSV files (*.csv or *.csv.gz, hidden files skipped)")
         return files
     if not path.is_file():
         raise OperationError(f"{path}: file not found")
@@ -115,7 +116,7 @@ def data_files(path: Path) -> list[Path]:
 
 
 def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems: int = 20,
-                     chunk_rows: int = 25_000) -> list[str]:
+                     chunk_rows: int = 25_000, as_one_dataset: bool = False) -> list[str]:
     """Problems of a CSV file (or of each CSV file under a directory), one line each naming file, line and column.
 
     The same validation the pipelines' Preprocess (and ModelQualityCheck for ground truth) runs
@@ -133,14 +134,25 @@ def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems:
     gates = settings.model
     split = (gates.validation_fraction, gates.test_fraction) if kind == "training" else None
     problems: list[str] = []
-    for file in data_files(path):
+    files = data_files(path)
+    # A folder dataset is read as one by the pipeline: one check over all its parts (record keys unique across
+    # them, the split checked on all rows), after its parts' headers are found equal.
+    groups = [files] if as_one_dataset else [[file] for file in files]
+    if as_one_dataset and schema.header:
+        try:
+            steplib.check_same_header([(file, file.relative_to(path).as_posix()) for file in files], f"{path}/")
+        except steplib.StepFailure as failure:
+            return [str(failure)]
+    for group in groups:
         check = steplib.DataCheck(schema, kind, split=split, max_problems=max_problems)
         with warnings.catch_warnings(record=True) as caught:  # a numeric warning is a problem line, not noise
             warnings.simplefilter("always")
-            for _ in check.chunks(file, str(file), chunk_rows=chunk_rows):
-                pass
+            for file in group:
+                for _ in check.chunks(file, str(file), chunk_rows=chunk_rows):
+                    pass
             found = check.finish()
-        problems += found + [f"{file}: {w.category.__name__}: {w.message}" for w in caught]
+        problems += found + [f"{group[0] if len(group) == 1 else path}: {w.category.__name__}: {w.message}"
+                             for w in caught]
     return problems
 
 
@@ -199,21 +211,24 @@ def drop_data(target: AwsTarget, file: Path, kind: str, *, rel_path: str | None 
 
 def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None = None,
                overwrite: bool = False) -> list[DroppedObject]:
-    """Upload a CSV file, or every CSV file under a directory, under the prefix of its kind.
+    """Upload a CSV file, or a directory as a folder dataset, under the prefix of its kind.
 
-    A file goes to `<prefix>/<rel path or file name>`; a directory's files to `<prefix>/<rel path or directory
-    name>/<path under the directory>`. Every file is validated and every key checked (S3Uri length, an existing
-    object unless `overwrite`) before the first upload: nothing is uploaded unless all pass. Each uploaded
-    training or inference object starts its own pipeline run.
+    A file goes to `<prefix>/<rel path or file name>` and starts its pipeline run. A directory becomes the folder
+    `<prefix>/<rel path or directory name>/`: each CSV file under it a gzip-compressed part
+    (`<path under the directory>.gz`), then the trigger file, last: one run over the whole folder
+    (batchops_core/datasets.py). Every file is validated (a directory as one dataset, its headers equal) and every
+    key checked (S3Uri length, an existing object unless `overwrite`) before the first upload: nothing is uploaded
+    unless all pass.
     """
     settings = target.settings
     files = data_files(path)
     if path.is_dir():
         folder = data_key(settings, kind, path, rel_path)
-        plan = [(file, f"{folder}/{file.relative_to(path).as_posix()}") for file in files]
+        plan = [(file, f"{folder}/{part_name(file.relative_to(path).as_posix())}") for file in files]
+        plan.append((None, f"{folder}/{settings.folder_datasets.trigger_file}"))
     else:
         plan = [(path, data_key(settings, kind, path, rel_path))]
-    problems = check_csv_schema(settings, path, kind)
+    problems = check_csv_schema(settings, path, kind, as_one_dataset=path.is_dir())
     if problems:
         raise DataRejected(problems, f": `batchops data check {path} --kind {kind} --offline` lists them")
     bucket, limit = settings.bucket, processing_s3_uri_limit()
@@ -226,12 +241,48 @@ def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None
         if not overwrite and object_exists(target, bucket, key):
             raise OperationError(f"{uri} already exists; choose another --as path or pass --overwrite "
                                  "(the bucket is versioned: the previous version is kept)")
+    if kind == "inference":  # PublishPredictions writes the batch's predictions at the mirrored key
+        dataset = folder if path.is_dir() else plan[0][1]
+        results = datasets.results_key(dataset, folder=path.is_dir(), inference_prefix=settings.prefixes.inference,
+                                       results_prefix=settings.prefixes.results) or ""
+        if len(results.encode()) > datasets.MAX_KEY_BYTES:
+            raise OperationError(f"{results[:80]}...: the batch's results key would be {len(results.encode())} "
+                                 f"bytes, S3 allows {datasets.MAX_KEY_BYTES}: choose a shorter --as path")
     dropped = []
     for file, key in plan:
-        with file.open("rb") as body:
-            answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
+        if file is None:  # the trigger file: empty, written after every part
+            answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=b"")
+        else:
+            packed = key.endswith(".gz")
+            with part_body(file, compress=packed and not file.name.lower().endswith(".gz")) as body:
+                answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body,
+                                                        ContentType="application/gzip" if packed else "text/csv")
         dropped.append(DroppedObject(bucket, key, answer.get("VersionId")))
     return dropped
+
+
+def part_name(relative: str) -> str:
+    """A folder dataset's part key for a local file: `.csv` files are uploaded gzip-compressed as `.csv.gz`."""
+    return relative if relative.lower().endswith(datasets.PART_SUFFIX) else relative + ".gz"
+
+
+GZIP_LEVEL = 6  # zlib's default level; Python's gzip defaults to 9, its slowest
+
+
+def part_body(file: Path, *, compress: bool):
+    """The file to upload, gzip-compressed into a temporary file when `compress` (memory stays flat)."""
+    import gzip
+    import shutil
+    import tempfile
+
+    if not compress:
+        return file.open("rb")
+    spool = tempfile.TemporaryFile()
+    with file.open("rb") as source, \
+            gzip.GzipFile(fileobj=spool, mode="wb", compresslevel=GZIP_LEVEL, mtime=0) as packed:
+        shutil.copyfileobj(source, packed, 1 << 20)
+    spool.seek(0)
+    return spool
 
 
 # ------------------------------------------------------------------------------------------------ runs

@@ -138,6 +138,16 @@ def shown_status(execution: ops.Execution, gates: list[Gate]) -> str:
     return execution.status
 
 
+def published_results(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> str | None:
+    """The s3:// URI where the execution published its batch's predictions (PublishPredictions' result), or None
+    when it published nothing."""
+    if not any(step.name == Step.PUBLISH_PREDICTIONS and step.status == "Succeeded" for step in steps):
+        return None
+    result = step_result(target, execution, Step.PUBLISH_PREDICTIONS)
+    location = result.details.get(contracts.RESULTS_LOCATION_DETAIL) if result is not None else None
+    return str(location) if location else None
+
+
 def step_result(target: AwsTarget, execution: ops.Execution, step: str) -> results.StepResult | None:
     """The structured result a deciding step wrote (`<outputs>/<pipeline>/<execution>/<step>/result/result.json`,
     the execution-scoped output layout), or None when it wrote none.

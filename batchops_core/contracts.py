@@ -38,6 +38,7 @@ class Step:
     MODEL_QUALITY_CHECK = "ModelQualityCheck"  # computes the batch's metric and writes its result; succeeds
     CHECK_MODEL_QUALITY = "CheckModelQuality"  # Condition on that result
     MODEL_QUALITY_VIOLATED = "ModelQualityViolated"  # Fail: a genuine violation; the retraining rule matches it
+    PUBLISH_PREDICTIONS = "PublishPredictions"  # the batch's predictions under the results prefix
 
 
 _TRAINING_STEPS = (Step.PREPROCESS, Step.DATA_QUALITY_BASELINE, Step.TRAIN, Step.EVALUATE, Step.CHECK_METRIC,
@@ -47,7 +48,8 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING: _TRAINING_STEPS,
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
     INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
-                Step.BATCH_TRANSFORM, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
+                Step.BATCH_TRANSFORM, Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY,
+                Step.MODEL_QUALITY_VIOLATED),
     # The same three step names as inference: the retraining rule and the notification rules match them.
     MODEL_QUALITY: (Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
 }
@@ -79,6 +81,14 @@ EXECUTION_STATUS_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Stat
 STEP_STATUS_DETAIL_TYPE = "SageMaker Model Building Pipeline Execution Step Status Change"
 MODEL_PACKAGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 S3_OBJECT_CREATED_DETAIL_TYPE = "Object Created"
+# Sent by PublishPredictions (PutEvents on the default bus) once a batch's predictions are published; the detail
+# carries RESULTS_EVENT_FIELDS. `aws.`-sources are reserved for AWS services (PutEvents rejects them).
+RESULTS_EVENT_SOURCE = "batchops.predictions"
+RESULTS_READY_DETAIL_TYPE = "Batch Predictions Ready"
+RESULTS_EVENT_FIELDS = ("pipelineExecutionArn", "batch", "results", "rows", "modelPackageArn")
+# User metadata of a published results object: the execution that wrote it (S3 keeps each version's metadata).
+RESULTS_METADATA_EXECUTION = "execution-arn"
+RESULTS_LOCATION_DETAIL = "results"  # PublishPredictions' result.json: details[...] is the s3:// URI published
 
 # ------------------------------------------------------------------------------------------ resources
 
@@ -157,6 +167,8 @@ DATASET_SCHEMA_FILE = "dataset_schema.json"
 
 def export() -> dict[str, Any]:
     """Everything above as plain JSON data, for Terraform (`terraform/contracts.json`) and templates."""
+    from batchops_core import datasets
+
     return {
         "pipeline_kinds": list(PIPELINE_KINDS),
         "steps": {name.lower(): value for name, value in vars(Step).items() if not name.startswith("_")},
@@ -175,7 +187,10 @@ def export() -> dict[str, Any]:
             "step_status_detail_type": STEP_STATUS_DETAIL_TYPE,
             "model_package_detail_type": MODEL_PACKAGE_DETAIL_TYPE,
             "s3_object_created_detail_type": S3_OBJECT_CREATED_DETAIL_TYPE,
+            "results_source": RESULTS_EVENT_SOURCE,
+            "results_ready_detail_type": RESULTS_READY_DETAIL_TYPE,
         },
+        "datasets": {"single_object_suffix": datasets.SINGLE_OBJECT_SUFFIX, "part_suffix": datasets.PART_SUFFIX},
         "active_model_parameter_template": ACTIVE_MODEL_PARAMETER_TEMPLATE,
         "active_model_none": ACTIVE_MODEL_NONE,
         "dedup_table_template": DEDUP_TABLE_TEMPLATE,

@@ -24,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticUndefined
 
-from batchops_core import contracts, metrics, quotas
+from batchops_core import contracts, datasets, metrics, quotas
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 ENV_DIR = PROJECT_ROOT / "env_files"
@@ -43,6 +43,7 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.\-]{1,61}[a-z0-9]$")
 # CustomerMetadataProperties values ([\p{L}\p{Z}\p{N}_.:/=+\-@]*, botocore sagemaker service-2.json
 # CustomerMetadataValue): output URIs under the `outputs` prefix are registered with each model version.
 _PREFIX = re.compile(r"^[A-Za-z0-9_.\-]+(/[A-Za-z0-9_.\-]+)*$")
+_TRIGGER_FILE = re.compile(r"^[A-Za-z0-9_.\-]+$")
 _COLUMN = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-.]*$")
 _KMS_ARN = re.compile(r"^arn:aws[a-z\-]*:kms:[a-z0-9\-]+:\d{12}:key/[A-Za-z0-9\-]+$")
 _ROLE_ARN = re.compile(r"^arn:aws[a-z\-]*:iam::\d{12}:role/[A-Za-z0-9+=,.@_\-/]+$")
@@ -194,11 +195,14 @@ class Storage(_Strict):
 
 
 class Prefixes(_Strict):
-    training: str = _key("data/training", "a CSV dropped here starts the training pipeline")
-    inference: str = _key("data/inference", "a CSV dropped here starts the batch-inference pipeline")
+    training: str = _key("data/training", "a CSV (or a folder's trigger file) dropped here starts the training "
+                                          "pipeline")
+    inference: str = _key("data/inference", "a CSV (or a folder's trigger file) dropped here starts the "
+                                            "batch-inference pipeline")
     ground_truth: str = _key("data/ground-truth", "labels of a batch, at the batch's relative path")
     outputs: str = _key("pipeline-runs", "executions write under <outputs>/<pipeline>/<execution id>/")
     code: str = _key("pipeline-code", "step scripts uploaded by the pipeline upsert")
+    results: str = _key("data/predictions", "each scored batch's predictions, at the batch's relative path")
 
     @field_validator("*")
     @classmethod
@@ -391,6 +395,23 @@ class Hpo(_Strict):
     def max_jobs_quota(self) -> str:
         """The quota (batchops_core.quotas) of max_jobs: it depends on the strategy."""
         return f"sagemaker.tuning_training_jobs.{self.strategy}"
+
+
+class FolderDatasets(_Strict):
+    trigger_file: str = _key(datasets.DEFAULT_TRIGGER_FILE,
+                             "file name that completes a folder of .csv.gz part files: its arrival starts one run "
+                             "over the whole folder (batchops_core/datasets.py)")
+
+    @field_validator("trigger_file")
+    @classmethod
+    def _trigger_file(cls, value: str) -> str:
+        # One key segment of S3 "safe characters" (no '*': it is EventBridge's wildcard character in the rules).
+        if not _TRIGGER_FILE.match(value) or value in (".", ".."):
+            raise ValueError(f"a file name of letters, digits, '_', '-', '.', found '{value}'")
+        if value.lower().endswith((datasets.SINGLE_OBJECT_SUFFIX, datasets.PART_SUFFIX)):
+            raise ValueError(f"a trigger file must not be named like data ('{value}' ends in "
+                             f"{datasets.SINGLE_OBJECT_SUFFIX} or {datasets.PART_SUFFIX})")
+        return value
 
 
 class DataQuality(_Strict):
@@ -729,6 +750,8 @@ class Settings(_Strict):
     prefixes: Prefixes = _section(Prefixes, "Key prefixes inside the bucket (no leading or trailing slash; none "
                                             "may contain another).")
     dataset: Dataset = _key(description="CSV schema of the training and inference data (used by the pipelines).")
+    folder_datasets: FolderDatasets = _section(FolderDatasets, "Datasets of many files: the trigger file that "
+                                                               "completes a folder of part files.")
     model: ModelGates = _key(description="Model quality gates (used by the pipelines and the notification Lambda).")
     xgboost: XGBoost = _section(XGBoost, "Built-in XGBoost algorithm version and hyperparameters (used by the "
                                          "pipelines).")

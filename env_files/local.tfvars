@@ -41,11 +41,19 @@ storage = {
 
 # Key prefixes inside the bucket (no leading or trailing slash; none may contain another).
 prefixes = {
-  training     = "data/training"     # CSV dropped here starts the training pipeline
-  inference    = "data/inference"    # CSV dropped here starts the batch-inference pipeline
+  training     = "data/training"     # a .csv (or a folder's trigger file) dropped here starts training
+  inference    = "data/inference"    # a .csv (or a folder's trigger file) dropped here starts batch inference
   ground_truth = "data/ground-truth" # labels for a batch: same relative path as the batch
   outputs      = "pipeline-runs"     # every execution writes under <outputs>/<pipeline>/<execution id>/
   code         = "pipeline-code"     # step scripts uploaded by the pipeline upsert
+  results      = "data/predictions"  # each scored batch's predictions, at the batch's relative path
+}
+
+# ---------------------------------------------------------------- datasets of many files
+# A folder of gzip part files (*.csv.gz) is one dataset once its trigger file arrives: one run over all parts.
+# (A .csv object starts a run on its own, so parts are never plain .csv; `batchops data drop DIR` gzips them.)
+folder_datasets = {
+  trigger_file = "_SUCCESS"
 }
 
 # ---------------------------------------------------------------- dataset schema

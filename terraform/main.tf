@@ -133,6 +133,7 @@ module "sagemaker" {
   bucket_arn         = module.storage.bucket_arn
   data_kms_key_arns  = compact(distinct(concat(module.storage.data_kms_key_arns, [var.network.job_kms_key_arn])))
   outputs_prefix     = var.prefixes.outputs
+  results_prefix     = var.prefixes.results
   jobs_in_vpc        = var.network.create_vpc || length(var.network.subnets) > 0
 }
 
@@ -160,6 +161,7 @@ module "events" {
   training_prefix     = var.prefixes.training
   inference_prefix    = var.prefixes.inference
   ground_truth_prefix = var.prefixes.ground_truth
+  trigger_file        = var.folder_datasets.trigger_file
   pipeline_arns       = local.pipeline_arns
   model_package_group = module.sagemaker.model_package_group_name
   function_arns       = module.lambdas.function_arns

@@ -118,6 +118,7 @@ variable "prefixes" {
     ground_truth = optional(string, "data/ground-truth")
     outputs      = optional(string, "pipeline-runs")
     code         = optional(string, "pipeline-code")
+    results      = optional(string, "data/predictions")
   })
   default = {}
   # END GENERATED
@@ -279,6 +280,26 @@ variable "hpo" {
       && contains(local.allowed["hpo.ranges[*].scaling"], range.scaling)
     ])
     error_message = "hpo.ranges: at least one range; type one of ${join(", ", local.allowed["hpo.ranges[*].type"])}, min < max, scaling one of ${join(", ", local.allowed["hpo.ranges[*].scaling"])}."
+  }
+}
+
+variable "folder_datasets" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "Datasets of many files: the trigger file that completes a folder of part files."
+  type = object({
+    trigger_file = optional(string, "_SUCCESS")
+  })
+  default = {}
+  # END GENERATED
+
+  validation {
+    condition = (
+      can(regex("^[A-Za-z0-9_.-]+$", var.folder_datasets.trigger_file))
+      && !contains([".", ".."], var.folder_datasets.trigger_file)
+      && !endswith(lower(var.folder_datasets.trigger_file), ".csv")
+      && !endswith(lower(var.folder_datasets.trigger_file), ".csv.gz")
+    )
+    error_message = "folder_datasets.trigger_file: one file name of letters, digits, '_', '-', '.' (no '*': the rules' wildcard), not ending in .csv or .csv.gz."
   }
 }
 

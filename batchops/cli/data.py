@@ -65,7 +65,8 @@ def data_check(
 @command(data_app, "drop")
 def data_drop(
     ctx: typer.Context,
-    file: Path = typer.Argument(..., help="CSV file to upload, or a directory: every CSV file under it."),
+    file: Path = typer.Argument(..., help="CSV file to upload, or a directory: a folder dataset (its CSV files "
+                                          "as gzip parts, then the trigger file)."),
     kind: str = typer.Option(..., "--kind", help=KIND_HELP),
     as_path: str = typer.Option(None, "--as", help="Key path under the kind's prefix (default: the file or "
                                                     "directory name; a directory's files go below it)."),
@@ -75,7 +76,8 @@ def data_drop(
                                          "URI); they go to the batch's relative path under the ground-truth prefix."),
 ) -> None:
     """Validate, then upload under the right S3 prefix; training and inference drops start their pipeline (one
-    run per file), ground truth for an already scored batch starts the model-quality pipeline. Nothing is uploaded
+    run per file, or one run per directory: its trigger file is written last), ground truth for an already
+    scored batch starts the model-quality pipeline. Nothing is uploaded
     unless every file passes (exit 1 and one line per problem otherwise)."""
     _check_kind(kind)
     state = state_of(ctx)

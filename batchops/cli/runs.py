@@ -72,8 +72,9 @@ def _steps_table(execution: ops.Execution, steps: list[ops.Step], status: str | 
 @command(runs_app, "show")
 def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Execution id, id prefix or ARN.")
               ) -> None:
-    """Steps of one execution (status, duration, failure reason) and its quality gates (metric, the run's
-    threshold, matched rows; for classification the confusion matrix and per-class scores)."""
+    """Steps of one execution (status, duration, failure reason), its quality gates (metric, the run's
+    threshold, matched rows; for classification the confusion matrix and per-class scores) and where it
+    published its predictions."""
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
     steps = ops.execution_steps(state.target, found.arn)
@@ -85,6 +86,9 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
         if gate.classification is not None:
             console.print(f"{gate.name}: {gate_text.summary_text(gate.classification)}", markup=False,
                           soft_wrap=True)
+    published = report.published_results(state.target, found, steps)
+    if published:
+        console.print(f"predictions: {published}", markup=False, soft_wrap=True)
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
 

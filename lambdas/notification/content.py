@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import namedtuple
 
 from batchops_core import contracts
-from lambdas.notification import gates
+from lambdas.notification import gates, published
 from lambdas.notification.drift import drift_summary
 from lambdas.notification.events import FAILED, SUCCEEDED, PipelineEvent
 from lambdas.shared.runtime import client, console_base, error_code, log
@@ -53,6 +53,7 @@ def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str
         "failure_reason": failure_reason,
         "console_link": console_link(event),
         **gates.empty_variables(),
+        **dict.fromkeys(published.VARIABLES, ""),
         "drift_summary": "",
         "drift_violations": [],
     }
@@ -60,6 +61,7 @@ def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str
         variables.update(gates.variables_for_fail_step(event.execution_arn, event.step))
     elif event.kind == "execution" and event.status in GATE_EXECUTION_STATUSES:
         variables.update(gates.variables_for_execution(event.execution_arn))
+        variables.update(published.variables_for_execution(event.execution_arn))
     if event.kind == "step" and event.step == contracts.Step.DATA_QUALITY_CHECK and event.status in DRIFT_STATUSES:
         summary = drift_summary(event.execution_arn, event.step)
         variables.update(drift_summary=summary.text, drift_violations=summary.violations)

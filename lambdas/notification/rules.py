@@ -21,7 +21,7 @@ import os
 from collections import namedtuple
 
 from batchops_core.contracts import FINAL_EXECUTION_STATUSES
-from lambdas.notification import gates
+from lambdas.notification import gates, published
 from lambdas.notification.events import FAILED, PipelineEvent
 from lambdas.shared.runtime import ConfigurationError, log
 
@@ -61,6 +61,7 @@ TEMPLATE_VARIABLES = frozenset(
         "drift_summary",
         "drift_violations",
         *gates.VARIABLES,
+        *published.VARIABLES,
     }
 )
 

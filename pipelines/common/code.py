@@ -26,7 +26,8 @@ from batchops_core import contracts
 from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
-STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "steplib.py", "data_quality.py")
+STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "publish_predictions.py",
+                "steplib.py", "data_quality.py")
 # Helpers the scripts import; shipped to every step as the processing input `steplib`.
 STEP_LIBRARY = "steplib.py"
 # Scripts that import nothing of ours (and so run without the `steplib` input).
@@ -36,7 +37,7 @@ CORE_DIR = Path(batchops_core.__file__).resolve().parent
 CORE_PACKAGE = CORE_DIR.name  # batchops_core
 # Standard library only, Python 3.9 (a test imports them with that interpreter). `__init__.py` makes the shipped
 # folder a regular package, so it wins over any installed copy placed later on sys.path.
-CORE_MODULES = ("__init__.py", "contracts.py", "metrics.py", "results.py", "s3uri.py")
+CORE_MODULES = ("__init__.py", "contracts.py", "datasets.py", "metrics.py", "results.py", "s3uri.py")
 CORE_INPUT = "core"  # the processing input name; the scripts put its local folder on sys.path
 
 

@@ -116,6 +116,11 @@ class BuildContext:
 
         return Join(on="/", values=["s3:/", self.input_bucket, self.input_key])
 
+    @property
+    def dataset_arguments(self) -> list[str]:
+        """What a script reading the `data` input needs to find a folder dataset's parts (steplib.dataset_files)."""
+        return ["--region", self.region, "--trigger-file", self.settings.folder_datasets.trigger_file]
+
     # ---- locations
 
     def output_uri(self, step_name: str, output_name: str) -> Any:

@@ -50,9 +50,9 @@ def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
     """Validate, fit the feature preprocessing, split, write XGBoost CSVs and the data-quality baseline dataset."""
     gates = ctx.settings.model
     arguments = ["--mode", "train", "--validation-fraction", str(gates.validation_fraction),
-                 "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed)]
+                 "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed), *ctx.dataset_arguments]
     if with_feedback:
-        arguments += ["--feedback-uri", ctx.feedback_prefix_uri, "--region", ctx.region]
+        arguments += ["--feedback-uri", ctx.feedback_prefix_uri]
     outputs = [step_output(ctx, Step.PREPROCESS, name) for name in (*SPLITS, "baseline", "preprocessing")]
     return processing_step(
         ctx, Step.PREPROCESS, script="preprocess.py", image_uri=ctx.sklearn_image,

@@ -1,5 +1,5 @@
 """Batch-inference builder: ResolveModel -> Preprocess -> CreateModel -> DataQualityCheck -> BatchTransform ->
-ModelQualityCheck -> CheckModelQuality -> (ModelQualityViolated).
+PublishPredictions, and BatchTransform -> ModelQualityCheck -> CheckModelQuality -> (ModelQualityViolated).
 
 The model version is resolved when the pipeline runs (never baked in at upsert time): `ResolveModel` writes
 `model.json`, and later steps read image, model data, preprocessing artefact and baselines from it with JsonGet.
@@ -58,7 +58,8 @@ def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
         outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality", "constraints")],
         arguments=["--mode", "transform", "--comparison-threshold", str(quality.comparison_threshold),
                    "--comparison-method", quality.comparison_method,
-                   "--categorical-drift-method", quality.categorical_drift_method], with_schema=True,
+                   "--categorical-drift-method", quality.categorical_drift_method, *ctx.dataset_arguments],
+        with_schema=True,
     )
 
 
@@ -99,6 +100,25 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
     return TransformStep(name=Step.BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
 
 
+def publish_predictions_step(ctx: BuildContext, transform: Any, resolved: Any) -> Any:
+    """The batch's predictions as one CSV with a header under the results prefix, mirroring the batch's key; then
+    the results-ready event. After BatchTransform only: a batch stopped by the data-quality gate is not published."""
+    from sagemaker.core.workflow.execution_variables import ExecutionVariables
+
+    settings = ctx.settings
+    return processing_step(
+        ctx, Step.PUBLISH_PREDICTIONS, script="publish_predictions.py", image_uri=ctx.sklearn_image,
+        # The batch location comes from the `data` input (processingjobconfig.json), never an argument.
+        inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions"),
+                s3_input("data", ctx.input_data_uri, "input/data")],
+        outputs=[result_output(ctx, Step.PUBLISH_PREDICTIONS)],
+        arguments=["--inference-prefix", settings.prefixes.inference, "--results-prefix", settings.prefixes.results,
+                   *ctx.dataset_arguments, "--model-package-arn", resolved("ModelPackageArn"),
+                   "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN],
+        with_schema=True,
+    )
+
+
 def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
     """Join predictions with the batch's ground truth by record key; write the outcome, report and feedback.
 
@@ -127,7 +147,7 @@ def model_quality_arguments(ctx: BuildContext) -> list[Any]:
     """What both model-quality checks (this run's predictions, or a batch's stored ones) are told."""
     settings = ctx.settings
     return ["--inference-prefix", settings.prefixes.inference, "--ground-truth-prefix", settings.prefixes.ground_truth,
-            "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(), "--region", ctx.region,
+            "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(), *ctx.dataset_arguments,
             "--outputs", settings.s3_uri("outputs")]
 
 
@@ -164,9 +184,10 @@ def build(ctx: BuildContext) -> Any:
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
+    publish = publish_predictions_step(ctx, transform, resolved)
     quality, result = model_quality_step(ctx, transform)
     gate = model_quality_gate(quality, result)
     # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform, quality, gate],
+                    steps=[resolve, preprocess, create_model, check.step, transform, publish, quality, gate],
                     pipeline_experiment_config=None)

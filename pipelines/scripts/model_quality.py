@@ -30,7 +30,7 @@ _INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "process
 sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
-from batchops_core import contracts, metrics, results  # noqa: E402
+from batchops_core import contracts, datasets, metrics, results  # noqa: E402
 from batchops_core.contracts import OutputFile, Step  # noqa: E402
 from batchops_core.s3uri import S3UriError, split_s3_uri  # noqa: E402
 
@@ -106,9 +106,14 @@ def input_location(name: str) -> tuple[str, str]:
         raise StepFailure(str(error)) from None
 
 
-def batch_location() -> tuple[str, str]:
-    """Bucket and key of the scored batch: the S3Uri of this job's own `data` input."""
-    return input_location("data")
+def ground_truth_files(client, bucket: str, prefix: str, *, folder: bool) -> list[tuple[Path, str]]:
+    """The labels of a batch: every CSV under `<ground truth>/<rel>` (one object, or a single batch's labels split
+    into files); for a folder batch `<rel>` (no extension) the folder `<rel>/` or the one object `<rel>.csv`."""
+    destination = steplib.processing_path("ground_truth")
+    if not folder:
+        return steplib.download_csv_objects(client, bucket, prefix, destination)
+    return (steplib.download_csv_objects(client, bucket, prefix + "/", destination)
+            + steplib.download_csv_objects(client, bucket, prefix + datasets.SINGLE_OBJECT_SUFFIX, destination))
 
 
 def relative_to(key: str, prefix: str) -> str | None:
@@ -116,14 +121,14 @@ def relative_to(key: str, prefix: str) -> str | None:
     return key[len(base):].strip("/") if key.startswith(base) else None
 
 
-def write_batch_index(client, args, batch_bucket: str, batch_key: str) -> None:
+def write_batch_index(client, args, batch_bucket: str, batch_key: str, folder: bool) -> None:
     """Record where this run's predictions of the batch are, for a model-quality run its later ground truth
     starts. Written before the ground truth is listed: labels that arrive after the listing find the index."""
     relative = relative_to(batch_key, args.inference_prefix)
     if relative is None or not args.outputs:
         return
     bucket, outputs_prefix = split_s3_uri(args.outputs, what="--outputs")
-    index = {"batch": f"s3://{batch_bucket}/{batch_key}",
+    index = {"batch": f"s3://{batch_bucket}/{batch_key}", "folder": folder,
              "predictions": steplib.processing_input_uri("predictions"),
              "execution_arn": args.execution_arn,
              "scored_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}  # noqa: UP017 (3.9)
@@ -173,7 +178,7 @@ def download_predictions(client, uri: str, destination: Path) -> dict[str, float
 
 
 def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictions: dict[str, float],
-          *, late: bool = False) -> tuple[dict, results.StepResult, dict[str, float]]:
+          *, folder: bool, late: bool = False) -> tuple[dict, results.StepResult, dict[str, float]]:
     """The report, the structured result and the ground truth of the batch s3://bucket/key."""
     report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
                     "batch": f"s3://{bucket}/{key}"}
@@ -192,13 +197,12 @@ def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictio
     prefix = ground_truth_prefix(key, args.inference_prefix, args.ground_truth_prefix)
     client = steplib.s3_client(args.region)
     if not late:
-        write_batch_index(client, args, bucket, key)
+        write_batch_index(client, args, bucket, key, folder)
     if prefix is None:
         return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", {})
     report["ground_truth"] = f"s3://{bucket}/{prefix}"
     try:
-        files = steplib.download_csv_objects(client, bucket, prefix,
-                                             steplib.processing_path("ground_truth"))
+        files = ground_truth_files(client, bucket, prefix, folder=folder)
     except Exception as error:  # botocore raises several kinds; say where we looked
         raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
     if not files:
@@ -260,15 +264,22 @@ def parse_args(argv):
                              "predictions of the batch the `ground_truth` input belongs to")
     parser.add_argument("--outputs", default="", help="s3://<bucket>/<outputs prefix>: where batch indexes live")
     parser.add_argument("--execution-arn", default="", help="this pipeline execution (recorded in the index)")
+    parser.add_argument("--trigger-file", default=datasets.DEFAULT_TRIGGER_FILE,
+                        help="a `data` input key ending in /<this> names a folder batch")
     return parser.parse_args(argv)
 
 
 def scored_check(args, schema, metric):
-    bucket, key = batch_location()
+    """This run's predictions of the batch its `data` input names (one object, or a folder of parts)."""
+    bucket, key, folder = steplib.dataset_location("data", args.trigger_file)
     predictions = read_predictions(steplib.processing_path("input", "predictions"))
-    report, result, truth = check(args, schema, metric, bucket, key, predictions)
-    data_dir = steplib.processing_path("input", "data")
-    return report, result, truth, lambda: steplib.list_files(data_dir, ".csv"), data_dir
+    report, result, truth = check(args, schema, metric, bucket, key, predictions, folder=folder)
+
+    def batch_files():
+        return steplib.dataset_files("data", steplib.processing_path("input", "data"), region=args.region,
+                                     trigger_file=args.trigger_file, header=schema.header)
+
+    return report, result, truth, batch_files
 
 
 def late_skipped(args, metric, batch: str, what: str, reason: str):
@@ -278,7 +289,7 @@ def late_skipped(args, metric, batch: str, what: str, reason: str):
                                 threshold=args.threshold, comparison=metric.comparison)
     report = {"metric": metric.name, "threshold": args.threshold, "batch": batch, "status": results.SKIPPED,
               "reason": reason}
-    return report, result, {}, list, None
+    return report, result, {}, list
 
 
 def late_check(args, schema, metric):
@@ -304,28 +315,28 @@ def late_check(args, schema, metric):
                             f"inference run {index.get('execution_arn') or '(unknown)'} checked them")
     predictions = download_predictions(client, index["predictions"], steplib.processing_path("predictions"))
     batch_bucket, batch_key = split_s3_uri(index["batch"], what="batch")
-    report, result, truth = check(args, schema, metric, batch_bucket, batch_key, predictions, late=True)
+    folder = bool(index.get("folder"))
+    report, result, truth = check(args, schema, metric, batch_bucket, batch_key, predictions, folder=folder,
+                                  late=True)
     report["scored_by"] = index.get("execution_arn", "")
-    data_dir = steplib.processing_path("batch")
 
     def batch_files():
         try:
-            return [path for path, _ in steplib.download_csv_objects(client, batch_bucket, batch_key, data_dir)]
+            return steplib.download_csv_objects(client, batch_bucket, batch_key + ("/" if folder else ""),
+                                                steplib.processing_path("batch"))
         except Exception as error:
             raise StepFailure(f"cannot read the batch {index['batch']}: {error}") from None
 
-    return report, result, truth, batch_files, data_dir
+    return report, result, truth, batch_files
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     metric = steplib.gate_metric(args.metric, args.threshold)
     schema = steplib.Schema.load()
-    report, result, truth, batch_files, data_dir = (late_check if args.mode == "late" else scored_check)(
-        args, schema, metric)
+    report, result, truth, batch_files = (late_check if args.mode == "late" else scored_check)(args, schema, metric)
     if report.get("rows_matched"):
-        files = [(p, p.relative_to(data_dir).as_posix()) for p in batch_files()]
-        batch = steplib.read_tables(files, schema, required=[schema.record_key, *schema.features],
+        batch = steplib.read_tables(batch_files(), schema, required=[schema.record_key, *schema.features],
                                     optional=[schema.target])
         feedback_path = steplib.processing_path("output", "feedback", OutputFile.FEEDBACK)
         report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)

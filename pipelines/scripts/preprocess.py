@@ -33,6 +33,7 @@ _INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "process
 sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
+from batchops_core import datasets  # noqa: E402
 from batchops_core.s3uri import S3UriError, split_s3_uri  # noqa: E402
 
 StepFailure = steplib.StepFailure
@@ -119,11 +120,10 @@ def split_indices(count: int, validation_fraction: float, test_fraction: float, 
     return train, validation, test
 
 
-def input_files(directory: Path, description: str) -> list[tuple[Path, str]]:
-    files = steplib.list_files(directory, ".csv")
-    if not files:
-        raise StepFailure(f"no CSV files in the {description} (looked for *.csv under {directory})")
-    return [(path, path.relative_to(directory).as_posix()) for path in files]
+def input_files(args, schema) -> list[tuple[Path, str]]:
+    """The dataset's CSV files: the dropped object, or every part of a folder whose trigger file was dropped."""
+    return steplib.dataset_files("data", steplib.processing_path("input", "data"), region=args.region,
+                                 trigger_file=args.trigger_file, header=schema.header)
 
 
 def feedback_files(uri: str, region: str) -> list[tuple[Path, str]]:
@@ -141,7 +141,7 @@ def feedback_files(uri: str, region: str) -> list[tuple[Path, str]]:
 
 
 def run_train(args, schema) -> None:
-    files = input_files(steplib.processing_path("input", "data"), "training input")
+    files = input_files(args, schema)
     if args.feedback_uri:
         files += feedback_files(args.feedback_uri, args.region)
     # The shared validation (`batchops data check` runs the same): every problem, or a table to train on.
@@ -173,14 +173,15 @@ def run_train(args, schema) -> None:
 
 def run_transform(args, schema) -> None:
     artefact = load_artefact(steplib.processing_path("input", "preprocessing"), schema)
-    files = input_files(steplib.processing_path("input", "data"), "batch")
+    files = input_files(args, schema)
     output = steplib.processing_path("output")
     total = 0
     # The shared validation (`batchops data check` runs the same), in chunks: memory stays flat however large the
     # batch (record keys are kept as 8-byte hashes, to find duplicates). After a problem, rows are only checked.
     check = steplib.DataCheck(schema, "inference")
     for path, name in files:
-        relative = name if name.lower().endswith(".csv") else name + ".csv"
+        plain = name[:-len(".gz")] if name.lower().endswith(".gz") else name  # a folder's parts are read unzipped
+        relative = plain if plain.lower().endswith(".csv") else plain + ".csv"
         for number, table in enumerate(check.chunks(path, name, chunk_rows=args.chunk_rows)):
             if check.problems:
                 continue
@@ -227,6 +228,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--seed", type=int, default=None)
     parser.add_argument("--feedback-uri", default="", help="s3:// prefix of labelled batches to train on too")
     parser.add_argument("--region", default="")
+    parser.add_argument("--trigger-file", default=datasets.DEFAULT_TRIGGER_FILE,
+                        help="a `data` input key ending in /<this> names the folder of part files to read")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="transform mode: rows processed at once")
     parser.add_argument("--comparison-threshold", type=float, default=None,
                         help="transform mode: write the baseline constraints with these drift settings")

@@ -9,6 +9,7 @@ Metrics and their pass/fail rule come from `batchops_core.metrics`, S3 URIs from
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import itertools
 import json
@@ -21,11 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from batchops_core import metrics
+from batchops_core import datasets, metrics
 from batchops_core.contracts import DATASET_SCHEMA_FILE, DATASET_SCHEMA_INPUT, STEP_RESULT_OUTPUT, OutputFile
 from batchops_core.results import StepResult
+from batchops_core.s3uri import S3UriError, split_s3_uri
 
 NUMERIC_TYPES = ("integer", "float")
+DATA_SUFFIXES = (datasets.SINGLE_OBJECT_SUFFIX, datasets.PART_SUFFIX)
 MAX_LISTED = 5  # problems listed in a failure reason before "(and N more)"
 DEFAULT_CHUNK_ROWS = 100_000
 
@@ -188,6 +191,13 @@ def list_files(directory: Path, suffix: str) -> list[Path]:
     return sorted(found, key=lambda p: p.relative_to(directory).as_posix())
 
 
+def open_text(path: Path):
+    """A CSV file as text for the csv module: gzip-compressed when its name ends in `.gz` (folder parts)."""
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", newline="", encoding="utf-8-sig")
+    return path.open(newline="", encoding="utf-8-sig")
+
+
 def read_table(path: Path, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
                display_name: str | None = None, header: bool | None = None) -> Table:
     """Read one CSV by the schema's header convention and check its columns (see `read_table_chunks`)."""
@@ -225,7 +235,7 @@ def _csv_batches(path: Path, name: str, schema: Schema, required: Sequence[str],
     has_header = schema.header if header is None else header
     reader = None
     try:
-        with path.open(newline="", encoding="utf-8-sig") as handle:
+        with open_text(path) as handle:
             reader = csv.reader(handle)
             rows = ((number, row) for number, row in enumerate(reader, start=1)
                     if len(row) > 1 or (row and row[0].strip()))
@@ -248,6 +258,8 @@ def _csv_batches(path: Path, name: str, schema: Schema, required: Sequence[str],
                     return
     except UnicodeDecodeError as error:
         raise StepFailure(f"{name}: not UTF-8 text ({error.reason} at byte {error.start} of a block)") from None
+    except (gzip.BadGzipFile, EOFError) as error:
+        raise StepFailure(f"{name}: not a complete gzip file ({error})") from None
     except csv.Error as error:  # e.g. a NUL byte, an unterminated quote, a field beyond the csv module's limit
         raise StepFailure(f"{name}:{reader.line_num if reader else 1}: not a valid CSV row ({error})") from None
 
@@ -692,13 +704,90 @@ def list_keys(client, bucket: str, prefix: str) -> list[str]:
 
 
 def download_csv_objects(client, bucket: str, prefix: str, destination: Path) -> list[tuple[Path, str]]:
-    """Download every `.csv` object under the key prefix; returns (local path, s3 URI) pairs in key order."""
+    """Download every `.csv` and `.csv.gz` object under the key prefix (hidden names skipped: a folder's trigger
+    file, Spark's markers); returns (local path, s3 URI) pairs in key order."""
     found = []
     for key in list_keys(client, bucket, prefix):
-        if not key.lower().endswith(".csv"):
+        name = key.rsplit("/", 1)[-1]
+        if datasets.is_hidden(name) or not name.lower().endswith(DATA_SUFFIXES):
             continue
         local = destination / key
         local.parent.mkdir(parents=True, exist_ok=True)
         client.download_file(bucket, key, str(local))
         found.append((local, f"s3://{bucket}/{key}"))
     return found
+
+
+# ------------------------------------------------------------------------------------------ datasets
+
+
+def dataset_location(input_name: str, trigger_file: str) -> tuple[str, str, bool]:
+    """Bucket, dataset key and whether it is a folder, of the dataset the processing input `input_name` names:
+    the object itself, or the folder of a trigger key (batchops_core/datasets.py)."""
+    uri = processing_input_uri(input_name)
+    try:
+        bucket, key = split_s3_uri(uri, what=f"the processing input '{input_name}'")
+    except S3UriError as error:
+        raise StepFailure(str(error)) from None
+    return bucket, datasets.dataset_key(key, trigger_file), datasets.trigger_folder(key, trigger_file) is not None
+
+
+def dataset_files(input_name: str, local_dir: Path, *, region: str, trigger_file: str,
+                  header: bool) -> list[tuple[Path, str]]:
+    """The CSV files of the dataset that the processing input `input_name` names, as (local path, name) pairs.
+
+    One object: the input's own download under `local_dir`. A trigger key: every part of its folder, downloaded
+    with S3 calls (a processing input's location is fixed when the pipeline is defined; the folder is known only
+    from the key). A folder without parts, with objects that are not parts, or (with headers) with parts of
+    different headers fails here, before the dataset is read, naming the files."""
+    bucket, key, folder = dataset_location(input_name, trigger_file)
+    if not folder:
+        files = list_files(local_dir, datasets.SINGLE_OBJECT_SUFFIX)
+        if not files:
+            raise StepFailure(f"no CSV files in the dataset s3://{bucket}/{key} (looked for *.csv under {local_dir})")
+        return [(path, path.relative_to(local_dir).as_posix()) for path in files]
+    where = f"s3://{bucket}/{key}/"
+    client = s3_client(region)
+    try:
+        keys = [k for k in list_keys(client, bucket, key + "/") if not k.endswith("/")]
+    except Exception as error:  # botocore raises several kinds; say where we looked
+        raise StepFailure(f"cannot list the folder dataset {where}: {error}") from None
+    names = [k[len(key) + 1:] for k in keys]
+    parts = [n for n in names if not datasets.is_hidden(n.rsplit("/", 1)[-1])]
+    problems = [problem for problem in map(datasets.part_problem, parts) if problem]
+    if problems:
+        raise StepFailure(f"the folder dataset {where}: " + _list_some(problems))
+    if not parts:
+        raise StepFailure(f"the folder dataset {where} holds no part files ({datasets.PART_SUFFIX}) besides "
+                          f"{_list_some(names)}: nothing to read")
+    destination = processing_path("dataset", input_name)
+    found = []
+    for name in parts:
+        local = destination / name
+        local.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            client.download_file(bucket, f"{key}/{name}", str(local))
+        except Exception as error:
+            raise StepFailure(f"cannot read the part {where}{name}: {error}") from None
+        found.append((local, name))
+    if header:
+        check_same_header(found, where)
+    print(f"folder dataset {where}: {len(found)} part file(s)")
+    return found
+
+
+def check_same_header(files: list[tuple[Path, str]], where: str) -> None:
+    """Every part of a folder starts with the same header line; else a StepFailure naming the parts of each."""
+    by_header: dict[str, list[str]] = {}
+    for path, name in files:
+        try:
+            with open_text(path) as handle:
+                row = next((r for r in csv.reader(handle) if len(r) > 1 or (r and r[0].strip())), [])
+            first = ",".join(cell.strip() for cell in row)  # the columns, whatever the quoting
+        except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError, csv.Error) as error:
+            raise StepFailure(f"the part {where}{name} cannot be read as gzip-compressed UTF-8 CSV: {error}") from None
+        by_header.setdefault(first, []).append(name)
+    if len(by_header) > 1:
+        groups = [f"{_list_some(names)} start with '{header or '(nothing: empty)'}'"
+                  for header, names in sorted(by_header.items(), key=lambda item: item[1][0])]
+        raise StepFailure(f"the parts of the folder dataset {where} have different headers: " + "; ".join(groups))

@@ -67,13 +67,13 @@ run "local_env_file" {
 
   assert {
     condition = alltrue([
-      for key, prefix in { training-data = "data/training/", inference-data = "data/inference/", ground-truth-data = "data/ground-truth/" } :
+      for key, prefix in { training-data = "data/training", inference-data = "data/inference", ground-truth-data = "data/ground-truth" } :
       jsondecode(output.event_rules[key].event_pattern).source == ["aws.s3"]
       && jsondecode(output.event_rules[key].event_pattern)["detail-type"] == ["Object Created"]
       && jsondecode(output.event_rules[key].event_pattern).detail.bucket.name == ["abalone-local-data"]
-      && jsondecode(output.event_rules[key].event_pattern).detail.object.key == [{ prefix = prefix }]
+      && jsondecode(output.event_rules[key].event_pattern).detail.object.key == [{ wildcard = "${prefix}/*.csv" }, { wildcard = "${prefix}/*/_SUCCESS" }]
     ])
-    error_message = "S3 rules must match Object Created in the data bucket under '<prefix>/'"
+    error_message = "S3 rules must match Object Created in the data bucket of a '<prefix>/*.csv' object or a '<prefix>/*/_SUCCESS' trigger file"
   }
 
   assert {

@@ -7,6 +7,8 @@ DataQualityCheck (and leaked a numpy warning); a constant target trained a "perf
 
 from __future__ import annotations
 
+import gzip
+
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
@@ -127,25 +129,41 @@ def test_too_few_training_rows_for_the_configured_splits_are_refused(cli, tmp_pa
             f"{SETTINGS.model.validation_fraction} (validation)") in checked.output
 
 
-def test_a_directory_is_checked_file_by_file_and_dropped_only_when_all_pass(cli, s3, tmp_path):
+def test_a_directory_is_checked_file_by_file_and_dropped_as_one_folder_dataset_only_when_all_pass(cli, s3, tmp_path):
     folder = tmp_path / "day1"
     (folder / "east").mkdir(parents=True)
     (folder / "a.csv").write_text(batch(1))
-    (folder / "east" / "b.csv").write_text(batch(1))  # the same keys in another file: another run, no clash
+    (folder / "east" / "b.csv").write_text(batch(1))  # `data check` checks each file on its own: no clash
     (folder / "notes.txt").write_text("ignored")
     checked = cli("data", "check", str(folder), "--offline")
     assert checked.exit_code == 0, checked.output
     assert f"{folder}: schema ok (2 CSV file(s), inference)" in checked.output
+    # ... but a drop makes them one dataset, read by one run: a record key twice is refused.
+    refused = cli("data", "drop", str(folder), "--kind", "inference")
+    assert refused.exit_code == 1 and "b1" in refused.output and keys(s3) == []
+    (folder / "east" / "b.csv").write_text(batch(20))
     (folder / "east" / "c.csv").write_text(batch(10).replace("b11,M,0.45", "b11,M,long"))
     checked = cli("data", "check", str(folder), "--offline")
     assert checked.exit_code == 1 and f"{folder / 'east' / 'c.csv'}:3: column 'length': 'long' is not a number" \
         in checked.output
     refused = cli("data", "drop", str(folder), "--kind", "inference")
     assert refused.exit_code == 1 and keys(s3) == []  # two good files, one bad: nothing is uploaded
+    columns = BATCH_HEADER.split(",")
+    swapped = ",".join([columns[0], columns[2], columns[1], *columns[3:]])
+    (folder / "east" / "c.csv").write_text(batch(10).replace(BATCH_HEADER, swapped).replace(",M,0.45,", ",0.45,M,"))
+    refused = cli("data", "drop", str(folder), "--kind", "inference")
+    assert refused.exit_code == 1 and "have different headers" in refused.output and "east/c.csv" in refused.output
+    assert keys(s3) == []
     (folder / "east" / "c.csv").unlink()
     dropped = cli("data", "drop", str(folder), "--kind", "inference", "--as", "2024/day1")
     assert dropped.exit_code == 0, dropped.output
-    assert sorted(keys(s3)) == ["data/inference/2024/day1/a.csv", "data/inference/2024/day1/east/b.csv"]
+    # Parts gzip-compressed (a `.csv` part would start a run of its own), the trigger file written last.
+    assert sorted(keys(s3)) == ["data/inference/2024/day1/_SUCCESS", "data/inference/2024/day1/a.csv.gz",
+                                "data/inference/2024/day1/east/b.csv.gz"]
+    assert [line.split()[1] for line in dropped.output.splitlines() if line.startswith("dropped")][-1] == \
+        f"s3://{SETTINGS.bucket}/data/inference/2024/day1/_SUCCESS"
+    body = s3.get_object(Bucket=SETTINGS.bucket, Key="data/inference/2024/day1/east/b.csv.gz")["Body"].read()
+    assert gzip.decompress(body).decode() == batch(20)
     empty = tmp_path / "empty"
     empty.mkdir()
     result = cli("data", "check", str(empty), "--offline")

@@ -65,8 +65,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     clean, drifted = (seen["steps"][e["PipelineExecutionArn"]] for e in seen["inference"])
     assert {name: s["StepStatus"] for name, s in clean.items()} == {
         "ResolveModel": "Succeeded", "Preprocess": "Succeeded", "CreateModel": "Succeeded",
-        "DataQualityCheck": "Succeeded", "BatchTransform": "Succeeded", "ModelQualityCheck": "Succeeded",
-        "CheckModelQuality": "Succeeded"}
+        "DataQualityCheck": "Succeeded", "BatchTransform": "Succeeded", "PublishPredictions": "Succeeded",
+        "ModelQualityCheck": "Succeeded", "CheckModelQuality": "Succeeded"}
     assert drifted["DataQualityCheck"]["StepStatus"] == "Succeeded"  # drift warns (on_drift = warn)
     # The check itself succeeds with outcome "failed"; the Condition routes to the Fail step the retraining
     # rule matches.

@@ -112,6 +112,15 @@ class Job:
         path.write_text(json.dumps({"ProcessingJobName": "job", "ProcessingInputs": inputs}), encoding="utf-8")
         return path
 
+    def configure_staged_inputs(self) -> None:
+        """Unless the test named its inputs: a processingjobconfig.json naming every staged input folder, as
+        SageMaker always writes one (a script finds its dataset's location there: steplib.dataset_files)."""
+        if (self.root / "config" / "processingjobconfig.json").exists():
+            return
+        staged = self.root / "processing" / "input"
+        names = sorted(p.name for p in staged.iterdir() if p.is_dir()) if staged.is_dir() else []
+        self.configure_inputs(**{name: f"s3://staged-inputs/{name}" for name in names})
+
     def message(self) -> str | None:
         path = self.root / "output" / "message"
         return path.read_text() if path.exists() else None
@@ -129,15 +138,18 @@ class Job:
     def run(self, script: str, *arguments: str) -> JobResult:
         """As a container would: `python3 <script> <arguments>`, in a subprocess, with the core input staged."""
         self.ship_core()
+        self.configure_staged_inputs()
         env = {**os.environ, **self.environment()}
         completed = subprocess.run([sys.executable, str(SCRIPTS_DIR / script), *arguments], env=env,
                                    capture_output=True, text=True, timeout=300)
         return JobResult(completed.returncode, self.message(), completed.stdout, completed.stderr)
 
-    def run_in_process(self, script: str, *arguments: str, monkeypatch) -> JobResult:
+    def run_in_process(self, script: str, *arguments: str, monkeypatch, job_config: bool = True) -> JobResult:
         """Same entry point in this process (so moto's in-process mock serves the script's boto3 calls)."""
         for key, value in self.environment().items():
             monkeypatch.setenv(key, value)
+        if job_config:
+            self.configure_staged_inputs()
         module = load_script(script)
         code = module.steplib.run_step(module.main, list(arguments))
         return JobResult(code, self.message(), "", "")

@@ -13,13 +13,13 @@ import pytest
 from pipeline_definition_tools import all_steps, processing_io, referenced_steps, unresolved_references
 from pipeline_test_support import ACCOUNT_ID, network_guard
 
+from batchops_core import contracts
 from batchops_core.settings import PIPELINE_KEYS  # every pipeline the product builds
 
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
-INFERENCE_STEPS = {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
-                   "ModelQualityCheck", "CheckModelQuality", "ModelQualityViolated"}
+INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE])
 RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
@@ -172,8 +172,8 @@ def test_the_core_package_is_content_addressed_and_uploaded(local_settings):
     prefix = f"s3://{local_settings.bucket}/{local_settings.prefixes.code}/"
     assert uri.startswith(prefix) and uri.endswith("/batchops_core/")
     shipped = {script.uri(local_settings) for script in core_modules()}
-    assert shipped == {uri + name for name in ("__init__.py", "contracts.py", "metrics.py", "results.py",
-                                               "s3uri.py")}
+    assert shipped == {uri + name for name in ("__init__.py", "contracts.py", "datasets.py", "metrics.py",
+                                               "results.py", "s3uri.py")}
     assert shipped <= {script.uri(local_settings) for script in all_step_scripts()}  # the upsert uploads them
 
 
@@ -374,8 +374,19 @@ def test_inference_steps_and_order(local_definitions):
     assert referenced_steps(steps["BatchTransform"]) == {"CreateModel", "Preprocess", "DataQualityCheck"}
     assert steps["BatchTransform"]["DependsOn"] == ["DataQualityCheck"]
     assert referenced_steps(steps["ModelQualityCheck"]) == {"BatchTransform"}
+    # Published only after scoring (a batch stopped by the data-quality gate is not), with the version resolved.
+    assert referenced_steps(steps["PublishPredictions"]) == {"BatchTransform", "ResolveModel"}
     assert [s["Name"] for s in definition["Steps"]][-2:] == ["ModelQualityCheck", "CheckModelQuality"]
     assert referenced_steps(steps["CheckModelQuality"]) == {"ModelQualityCheck"}
+
+
+def test_a_batch_that_fails_the_data_quality_gate_in_fail_mode_is_never_published(other_definitions):
+    """on_drift = fail: the check fails its step on a violation, which stops the execution before BatchTransform,
+    and PublishPredictions runs only after BatchTransform (it reads its output)."""
+    steps = all_steps(other_definitions["inference"])
+    assert steps["DataQualityCheck"]["Arguments"]["Environment"]["fail_on_violation"] == "true"
+    assert steps["BatchTransform"]["DependsOn"] == ["DataQualityCheck"]
+    assert "BatchTransform" in referenced_steps(steps["PublishPredictions"])
 
 
 @pytest.mark.parametrize("variant", ["local", "other"])

@@ -240,7 +240,7 @@ def test_a_missing_job_config_or_data_input_is_a_clear_failure(s3, rows, tmp_pat
     job = scored_job(tmp_path, rows, error=1.0)
     arguments = ("model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix",
                  "data/ground-truth", "--metric", "rmse", "--threshold", "3", "--region", REGION)
-    result = job.run_in_process(*arguments, monkeypatch=monkeypatch)
+    result = job.run_in_process(*arguments, monkeypatch=monkeypatch, job_config=False)
     config = job.root / "config" / "processingjobconfig.json"
     assert result.returncode == 1 and result.message.startswith(f"the processing job configuration {config} is "
                                                                 "missing")

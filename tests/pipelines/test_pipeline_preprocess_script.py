@@ -200,7 +200,7 @@ def test_too_few_rows_and_no_files_are_clear_failures(job):
     assert result.returncode == 1 and "3 row(s) cannot be split" in result.message
     (job.input("data") / "tiny.csv").unlink()
     result = job.run("preprocess.py", *TRAIN_ARGS)
-    assert result.returncode == 1 and "no CSV files in the training input" in result.message
+    assert result.returncode == 1 and "no CSV files in the dataset s3://" in result.message
 
 
 def test_missing_schema_and_bad_arguments(job):

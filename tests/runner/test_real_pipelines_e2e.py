@@ -124,7 +124,8 @@ def test_inference_pipeline_scores_a_batch_with_the_approved_model(deployed, tra
         PipelineExecutionArn=arn)["PipelineExecutionSteps"]}
     assert status == "Succeeded", {n: s.get("FailureReason") for n, s in steps.items()}
     assert set(steps) == {"ResolveModel", "Preprocess", "CreateModel", "DataQualityCheck", "BatchTransform",
-                          "ModelQualityCheck", "CheckModelQuality"}  # the quality held: ModelQualityViolated not run
+                          "PublishPredictions", "ModelQualityCheck", "CheckModelQuality"}  # the quality held:
+    # ModelQualityViolated not run
     # The built-in engine (the default) checks as a processing step against the version's baseline, with the
     # constraints Preprocess wrote: the configured drift settings in monitoring_config (issue 16 item 9).
     assert "ProcessingJob" in steps["DataQualityCheck"]["Metadata"]

@@ -55,7 +55,7 @@ def test_terraform_creates_the_jobs_network_and_the_upsert_finds_it(stack, monke
     endpoints = ec2.describe_vpc_endpoints(Filters=[{"Name": "vpc-id", "Values": [subnets[0]["VpcId"]]}])
     services = {endpoint["ServiceName"].rsplit(".", 1)[-1] if "sagemaker" not in endpoint["ServiceName"]
                 else "sagemaker.api" for endpoint in endpoints["VpcEndpoints"]}
-    assert services == {"s3", "sagemaker.api", "ssm", "sts", "logs"}
+    assert services == {"s3", "sagemaker.api", "ssm", "sts", "logs", "events"}
 
     from pipelines.upsert import stack_resources
 

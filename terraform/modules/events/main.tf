@@ -21,6 +21,23 @@ locals {
   })
 
   events = var.contracts.events
+  # A dataset starts a run when it is complete (batchops_core/datasets.py): a single object ending in .csv, or
+  # the trigger file of a folder of .csv.gz parts; the parts themselves match neither filter. EventBridge's
+  # wildcard `*` matches any characters, '/' included; prefixes and the trigger name hold no '*' or backslash
+  # (settings validation), so nothing needs escaping ("Content filtering in Amazon EventBridge event patterns").
+  dataset_patterns = {
+    for prefix in [var.training_prefix, var.inference_prefix, var.ground_truth_prefix] : prefix => jsonencode({
+      source        = [local.events.s3_source]
+      "detail-type" = [local.events.s3_object_created_detail_type]
+      detail = {
+        bucket = { name = [var.bucket_name] }
+        object = { key = [
+          { wildcard = "${prefix}/*${var.contracts.datasets.single_object_suffix}" },
+          { wildcard = "${prefix}/*/${var.trigger_file}" },
+        ] }
+      }
+    })
+  }
   # S3 targets pass the dropped object's location to the pipeline parameters.
   s3_object_parameters = {
     (var.contracts.parameters.input_bucket) = "$.detail.bucket.name"
@@ -81,48 +98,27 @@ locals {
   pipeline_rules = merge(
     {
       training-data = {
-        description = "New objects under ${var.training_prefix}/ start the training pipeline"
+        description = "A .csv object or a folder's ${var.trigger_file} under ${var.training_prefix}/ starts the training pipeline"
         pipeline    = "training"
-        pattern = jsonencode({
-          source        = [local.events.s3_source]
-          "detail-type" = [local.events.s3_object_created_detail_type]
-          detail = {
-            bucket = { name = [var.bucket_name] }
-            object = { key = [{ prefix = "${var.training_prefix}/" }] }
-          }
-        })
-        schedule   = null
-        parameters = local.s3_object_parameters
+        pattern     = local.dataset_patterns[var.training_prefix]
+        schedule    = null
+        parameters  = local.s3_object_parameters
       }
       inference-data = {
-        description = "New objects under ${var.inference_prefix}/ start the batch-inference pipeline"
+        description = "A .csv object or a folder's ${var.trigger_file} under ${var.inference_prefix}/ starts the batch-inference pipeline"
         pipeline    = "inference"
-        pattern = jsonencode({
-          source        = [local.events.s3_source]
-          "detail-type" = [local.events.s3_object_created_detail_type]
-          detail = {
-            bucket = { name = [var.bucket_name] }
-            object = { key = [{ prefix = "${var.inference_prefix}/" }] }
-          }
-        })
-        schedule   = null
-        parameters = local.s3_object_parameters
+        pattern     = local.dataset_patterns[var.inference_prefix]
+        schedule    = null
+        parameters  = local.s3_object_parameters
       }
       # Labels dropped after their batch was scored: the model-quality pipeline evaluates the batch's stored
       # predictions (labels dropped before are checked by the batch's own inference run).
       ground-truth-data = {
-        description = "New objects under ${var.ground_truth_prefix}/ start the model-quality pipeline"
+        description = "A .csv object or a folder's ${var.trigger_file} under ${var.ground_truth_prefix}/ starts the model-quality pipeline"
         pipeline    = "model_quality"
-        pattern = jsonencode({
-          source        = [local.events.s3_source]
-          "detail-type" = [local.events.s3_object_created_detail_type]
-          detail = {
-            bucket = { name = [var.bucket_name] }
-            object = { key = [{ prefix = "${var.ground_truth_prefix}/" }] }
-          }
-        })
-        schedule   = null
-        parameters = local.s3_object_parameters
+        pattern     = local.dataset_patterns[var.ground_truth_prefix]
+        schedule    = null
+        parameters  = local.s3_object_parameters
       }
     },
     {

@@ -9,17 +9,22 @@ variable "bucket_name" {
 }
 
 variable "training_prefix" {
-  description = "Key prefix (no trailing slash) whose new objects start the training pipeline."
+  description = "Key prefix (no trailing slash) whose new .csv objects and trigger files start the training pipeline."
   type        = string
 }
 
 variable "inference_prefix" {
-  description = "Key prefix (no trailing slash) whose new objects start the batch-inference pipeline."
+  description = "Key prefix (no trailing slash) whose new .csv objects and trigger files start the batch-inference pipeline."
   type        = string
 }
 
 variable "ground_truth_prefix" {
-  description = "Key prefix (no trailing slash) whose new objects start the model-quality pipeline."
+  description = "Key prefix (no trailing slash) whose new .csv objects and trigger files start the model-quality pipeline."
+  type        = string
+}
+
+variable "trigger_file" {
+  description = "File name that completes a folder dataset: its key starts one run over the folder's parts."
   type        = string
 }
 
@@ -98,6 +103,7 @@ variable "contracts" {
       model_package_detail_type     = string
       s3_object_created_detail_type = string
     })
+    datasets                 = object({ single_object_suffix = string })
     parameters               = object({ input_bucket = string, input_key = string })
     model_quality_pipelines  = list(string)
     final_execution_statuses = list(string)

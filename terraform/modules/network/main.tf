@@ -1,7 +1,8 @@
 # Where the SageMaker jobs run: an optional VPC made for them (network.create_vpc) or the subnets the env file names,
 # and optionally the endpoints jobs in private subnets need to reach AWS (network.create_vpc_endpoints): ResolveModel
-# (SageMaker API, SSM), ModelQualityCheck and the feedback Preprocess (S3), every container's credentials (STS) and
-# logs (CloudWatch Logs). https://docs.aws.amazon.com/sagemaker/latest/dg/interface-vpc-endpoint.html
+# (SageMaker API, SSM), ModelQualityCheck and the feedback Preprocess (S3), PublishPredictions (S3, EventBridge for
+# the results-ready event), every container's credentials (STS) and logs (CloudWatch Logs).
+# https://docs.aws.amazon.com/sagemaker/latest/dg/interface-vpc-endpoint.html
 
 locals {
   configured_vpc = length(var.subnet_ids) > 0
@@ -12,7 +13,7 @@ locals {
   security_group_ids = var.create_vpc ? [aws_security_group.jobs[0].id] : var.security_group_ids
   tags               = { (var.job_network_tag) = var.name_prefix }
   vpc_cidr           = "10.42.0.0/16"
-  interface_services = var.create_endpoints ? toset(["sagemaker.api", "ssm", "sts", "logs"]) : toset([])
+  interface_services = var.create_endpoints ? toset(["sagemaker.api", "ssm", "sts", "logs", "events"]) : toset([])
 }
 
 # ------------------------------------------------------------------------------------------- created VPC
