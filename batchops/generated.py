@@ -221,13 +221,16 @@ def _allowed_values(model: type[BaseModel] = Settings, path: str = "") -> dict[s
 def _threshold_rules() -> dict[str, dict[str, Any]]:
     """`{"rmse": {"op": ">", "bound": 0}}`: each metric's threshold rule, for the model validation in HCL."""
     rules = {}
-    for name, metric in metrics.METRICS.items():
+    for metric in metrics.METRICS.values():
+        name = metric.name
         match = re.fullmatch(r"(>|>=|<|<=) (-?\d+(?:\.\d+)?)", metric.threshold_rule)
         if not match:
             raise ValueError(f"metric {name}: threshold rule '{metric.threshold_rule}' is not '<op> <number>', "
                              "which the Terraform validation understands")
         bound = float(match.group(2))
-        rules[name] = {"op": match.group(1), "bound": int(bound) if bound.is_integer() else bound}
+        rule = {"op": match.group(1), "bound": int(bound) if bound.is_integer() else bound}
+        if rules.setdefault(name, rule) != rule:  # Terraform knows the metric name only, not the problem type
+            raise ValueError(f"metric {name}: the threshold rule differs between problem types")
     return rules
 
 

@@ -71,7 +71,12 @@ dataset = {
 
 # ---------------------------------------------------------------- model quality gates
 model = {
-  metric                  = "rmse" # mse | rmse | mae (lower is better) or r2 (higher is better)
+  problem_type            = "regression" # regression | binary | multiclass (left out: the metric's problem type)
+  metric                  = "rmse"       # regression: mse | rmse | mae | mape (lower is better) or r2 (higher)
+  #                         binary: f1 | precision | recall | accuracy | auc (higher is better) or logloss (lower)
+  #                         multiclass: accuracy | f1_macro | f1_weighted (higher is better) or mlogloss (lower)
+  classes                 = [] # classification: the labels, negative then positive for binary (num_class)
+  decision_threshold      = 0.5 # binary: probability at and above which the positive class is predicted
   registration_threshold  = 2.6    # training registers the model only if rmse <= 2.6
   model_quality_threshold = 3.0    # a scored batch with rmse > 3.0 fails and starts retraining
   validation_fraction     = 0.15

@@ -172,9 +172,12 @@ variable "model" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Model quality gates (used by the pipelines and the notification Lambda)."
   type = object({
+    problem_type            = optional(string, "regression")
     metric                  = optional(string, "rmse")
     registration_threshold  = number
     model_quality_threshold = number
+    classes                 = optional(list(string), [])
+    decision_threshold      = optional(number, 0.5)
     validation_fraction     = optional(number, 0.15)
     test_fraction           = optional(number, 0.15)
     split_seed              = optional(number, 42)

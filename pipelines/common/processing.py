@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from batchops_core import contracts
@@ -100,3 +101,13 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
     processor = script_processor(ctx, image_uri, name, env)
     step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
     return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)
+
+
+def gate_arguments(model: Any) -> list[str]:
+    """The gate's metric (settings `model`) as Evaluate and ModelQualityCheck are told it; a classification model
+    adds its problem type, class labels (JSON, in class-index order) and decision threshold."""
+    arguments = ["--metric", model.metric]
+    if model.is_classification:
+        arguments += ["--problem-type", model.problem_type, "--classes", json.dumps(model.classes),
+                      "--decision-threshold", str(model.decision_threshold)]
+    return arguments

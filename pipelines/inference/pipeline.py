@@ -16,6 +16,7 @@ from batchops_core import contracts, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext
 from pipelines.common.processing import (
+    gate_arguments,
     processing_step,
     result_output,
     result_property_file,
@@ -123,7 +124,7 @@ def model_quality_arguments(ctx: BuildContext) -> list[Any]:
     """What both model-quality checks (this run's predictions, or a batch's stored ones) are told."""
     settings = ctx.settings
     return ["--inference-prefix", settings.prefixes.inference, "--ground-truth-prefix", settings.prefixes.ground_truth,
-            "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(), "--region", ctx.region,
+            *gate_arguments(settings.model), "--threshold", ctx.threshold.to_string(), "--region", ctx.region,
             "--outputs", settings.s3_uri("outputs")]
 
 
