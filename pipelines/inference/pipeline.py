@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchops_core import contracts, results
+from batchops_core import contracts, metrics, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext
 from pipelines.common.processing import (
@@ -91,9 +91,17 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
     )
     step_args = transformer.transform(
         data=processing_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
-        input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
+        input_filter="$[1:]", join_source="Input", output_filter=prediction_filter(ctx.settings.model),
     )
     return TransformStep(name=Step.BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
+
+
+def prediction_filter(model: Any) -> str:
+    """The transform's OutputFilter: the record key and the prediction's CSV fields, the last one (a probability
+    or a number) or, for multiclass, the last num_class ones (the container writes `[p0, p1, ...]`, whose commas
+    make one field per class)."""
+    fields = len(model.classes) if model.problem_type == metrics.MULTICLASS else 1
+    return "$[0," + ",".join(str(-index) for index in range(fields, 0, -1)) + "]"
 
 
 def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
