@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from batchops.aws_session import AwsTarget
 from batchops.errors import UserError
 from batchops_core import contracts
+from batchops_core import metrics as core_metrics
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_core.settings import Settings
@@ -457,7 +458,8 @@ def _model_metrics(target: AwsTarget, detail: dict[str, Any]) -> dict[str, float
         report = read_s3_json(target, uri)
     except OperationError:
         return {}
-    metrics = report.get("regression_metrics", {}) if isinstance(report, dict) else {}
+    sections = [report.get(key) for key in core_metrics.STATISTICS_KEYS.values()] if isinstance(report, dict) else []
+    metrics = next((section for section in sections if isinstance(section, dict)), {})
     return {name: float(entry["value"]) for name, entry in metrics.items()
             if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)}
 

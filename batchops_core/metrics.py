@@ -23,6 +23,10 @@ MULTICLASS = "multiclass"
 PROBLEM_TYPES: tuple[str, ...] = (REGRESSION, BINARY, MULTICLASS)
 CLASSIFICATION: tuple[str, ...] = (BINARY, MULTICLASS)
 DEFAULT_DECISION_THRESHOLD = 0.5
+# The section of a model-quality statistics document (evaluation.json, registered with a model version) per problem
+# type, as SageMaker Model Monitor names them ("Model quality metrics and Amazon CloudWatch monitoring").
+STATISTICS_KEYS: dict[str, str] = {REGRESSION: "regression_metrics", BINARY: "binary_classification_metrics",
+                                   MULTICLASS: "multiclass_classification_metrics"}
 # The built-in XGBoost objective of each classification problem type: the gates need class probabilities, which
 # binary:logistic (one per row) and multi:softprob (one per class, with num_class) give; binary:hinge,
 # binary:logitraw and multi:softmax do not. Regression takes any "reg:" objective.

@@ -88,6 +88,8 @@ def dataset_schema_json(settings: Settings) -> str:
         "target": dataset.target,
         "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
     }
+    if settings.model.classes:  # the label encoding of a classification model (class-index order)
+        schema["classes"] = settings.model.classes
     return json.dumps(schema, separators=(",", ":"))
 
 
