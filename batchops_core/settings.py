@@ -273,9 +273,9 @@ class Dataset(_Strict):
 
 
 class ModelGates(_Strict):
-    problem_type: Literal[metrics.PROBLEM_TYPES] = _key(
-        "regression", "regression | binary | multiclass; left out: the problem type of the metric (required for a "
-                      "metric of several problem types, e.g. accuracy)")
+    problem_type: Literal[metrics.PROBLEM_TYPES] | None = _key(
+        None, "regression | binary | multiclass; left out (null): the problem type of the metric (required for a "
+              "metric of several problem types, e.g. accuracy)")
     metric: Literal[metrics.METRIC_NAMES] = _key("rmse", "the gate metric (batchops_core.metrics)")
     # Thresholds depend on the target's scale, like the schema: no sensible default.
     registration_threshold: float = _key(description="training registers a model only if it passes this")
@@ -291,31 +291,30 @@ class ModelGates(_Strict):
     test_fraction: Fraction = _key(0.15, "share of rows held out for the test metric")
     split_seed: Annotated[int, Field(ge=0)] = _key(42, "seed of the train/validation/test split")
 
-    @model_validator(mode="before")
-    @classmethod
-    def _infer_problem_type(cls, data: Any) -> Any:
-        if isinstance(data, dict) and "problem_type" not in data and isinstance(data.get("metric"), str):
-            problems = metrics.problem_types_of(data["metric"])
-            if len(problems) > 1:
-                raise ValueError(f"problem_type: metric '{data['metric']}' exists for {' and '.join(problems)} "
-                                 "problems; state problem_type")
-            if problems:
-                data = {**data, "problem_type": problems[0]}
-        return data
+    @property
+    def problem(self) -> str:
+        """The problem type: stated, or the only one the metric belongs to (_problem checks it is unambiguous)."""
+        if self.problem_type is not None:
+            return self.problem_type
+        problems = metrics.problem_types_of(self.metric)
+        return problems[0] if len(problems) == 1 else ""
 
     @property
     def gate_metric(self) -> metrics.Metric:
-        return metrics.get(self.metric, self.problem_type)
+        return metrics.get(self.metric, self.problem)
 
     @property
     def is_classification(self) -> bool:
-        return self.problem_type in metrics.CLASSIFICATION
+        return self.problem in metrics.CLASSIFICATION
 
     @model_validator(mode="after")
     def _problem(self) -> ModelGates:
-        if self.problem_type not in metrics.problem_types_of(self.metric):
-            raise ValueError(f"metric: '{self.metric}' is not a {self.problem_type} metric; {self.problem_type} "
-                             f"metrics: {', '.join(m.name for m in metrics.for_problem(self.problem_type))}")
+        if not self.problem:
+            raise ValueError(f"problem_type: metric '{self.metric}' exists for "
+                             f"{' and '.join(metrics.problem_types_of(self.metric))} problems; state problem_type")
+        if self.problem not in metrics.problem_types_of(self.metric):
+            raise ValueError(f"metric: '{self.metric}' is not a {self.problem} metric; {self.problem} "
+                             f"metrics: {', '.join(m.name for m in metrics.for_problem(self.problem))}")
         if not self.is_classification:
             if self.classes:
                 raise ValueError(f"classes: a regression model has no classes, found {self.classes}")
@@ -325,10 +324,10 @@ class ModelGates(_Strict):
             raise ValueError(f"classes: each label once, duplicated: {', '.join(duplicates)}")
         if any(not label or label != label.strip() for label in self.classes):
             raise ValueError(f"classes: labels must be non-empty without surrounding spaces, found {self.classes}")
-        if self.problem_type == metrics.BINARY and len(self.classes) != 2:
+        if self.problem == metrics.BINARY and len(self.classes) != 2:
             raise ValueError(f"classes: a binary model needs exactly 2 labels (negative, then positive), found "
                              f"{len(self.classes)}: {self.classes}")
-        if self.problem_type == metrics.MULTICLASS and len(self.classes) < 3:
+        if self.problem == metrics.MULTICLASS and len(self.classes) < 3:
             raise ValueError(f"classes: a multiclass model needs at least 3 labels (2 make a binary model), found "
                              f"{len(self.classes)}: {self.classes}")
         return self
@@ -782,32 +781,6 @@ class Settings(_Strict):
             raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
         return self
 
-    @model_validator(mode="before")
-    @classmethod
-    def _classification_defaults(cls, data: Any) -> Any:
-        """A classification model left without xgboost hyperparameters or a tuning objective gets ones of its
-        problem type (the regression defaults would be refused)."""
-        if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
-            return data
-        model = data["model"]
-        problems = metrics.problem_types_of(str(model.get("metric", "")))
-        problem = model.get("problem_type", problems[0] if len(problems) == 1 else None)
-        if problem not in metrics.CLASSIFICATION or (problem, model.get("metric")) not in metrics.METRICS:
-            return data
-        gate = metrics.get(model["metric"], problem)
-        data = dict(data)
-        xgboost = data.get("xgboost", {})
-        if isinstance(xgboost, dict) and "hyperparameters" not in xgboost:
-            defaults = dict(XGBoost.model_fields["hyperparameters"].default)
-            eval_metric = gate.xgboost_eval_metric or metrics.for_problem(problem)[-1].xgboost_eval_metric
-            defaults.update(objective=metrics.XGBOOST_OBJECTIVES[problem], eval_metric=eval_metric)
-            data["xgboost"] = {**xgboost, "hyperparameters": defaults}
-        hpo = data.get("hpo", {})
-        if isinstance(hpo, dict) and "objective_metric" not in hpo:
-            objective = gate.tuning_objective or next(o for p, o in metrics.TUNING_OBJECTIVES if p == problem)
-            data["hpo"] = {**hpo, "objective_metric": objective}
-        return data
-
     @model_validator(mode="after")
     def _target_fits_problem(self) -> Settings:
         target = self.dataset.column(self.dataset.target)
@@ -815,13 +788,13 @@ class Settings(_Strict):
             raise ValueError(f"dataset.target: '{target.name}' must be integer or float for regression, found "
                              "categorical (for class labels set model.problem_type binary or multiclass)")
         if self.model.is_classification and target.type == "float":
-            raise ValueError(f"dataset.target: '{target.name}' holds class labels for a {self.model.problem_type} "
+            raise ValueError(f"dataset.target: '{target.name}' holds class labels for a {self.model.problem} "
                              "model: its type must be categorical or integer, found float")
         return self
 
     @model_validator(mode="after")
     def _algorithm_fits_problem(self) -> Settings:
-        problem = self.model.problem_type
+        problem = self.model.problem
         hyperparameters = self.xgboost.hyperparameters
         objective = hyperparameters.get("objective", "reg:squarederror")  # the algorithm's default objective
         wanted = metrics.XGBOOST_OBJECTIVES.get(problem)
@@ -871,7 +844,7 @@ class Settings(_Strict):
         """The algorithm's hyperparameters as the training and tuning jobs get them: multi:softprob needs
         num_class, the number of model.classes."""
         hyperparameters = dict(self.xgboost.hyperparameters)
-        if self.model.problem_type == metrics.MULTICLASS:
+        if self.model.problem == metrics.MULTICLASS:
             hyperparameters["num_class"] = str(len(self.model.classes))
         return dict(sorted(hyperparameters.items()))
 

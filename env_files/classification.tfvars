@@ -23,13 +23,30 @@ dataset = {
 }
 
 # Binary: the problem type follows from the metric (f1 is a binary metric). The classes are the labels in
-# class-index order, negative then positive: f1, precision and recall are those of "malignant". The XGBoost
-# objective (binary:logistic), eval_metric (f1_binary) and tuning objective (validation:f1_binary) follow too.
+# class-index order, negative then positive: f1, precision and recall are those of "malignant".
 model = {
   metric                  = "f1"
   classes                 = ["benign", "malignant"]
   registration_threshold  = 0.85 # training registers the model only if f1 >= 0.85
   model_quality_threshold = 0.8  # a scored batch with f1 < 0.8 fails and starts retraining
+}
+
+# The built-in algorithm's binary objective (class probabilities) and the container's f1 of the positive class
+# ("f1" there is macro-averaged); the tuning objective is the gate's metric.
+xgboost = {
+  hyperparameters = {
+    objective        = "binary:logistic"
+    eval_metric      = "f1_binary"
+    num_round        = "120"
+    max_depth        = "5"
+    eta              = "0.1"
+    subsample        = "0.8"
+    min_child_weight = "2"
+  }
+}
+
+hpo = {
+  objective_metric = "validation:f1_binary"
 }
 
 notifications = {

@@ -108,6 +108,6 @@ def gate_arguments(model: Any) -> list[str]:
     adds its problem type, class labels (JSON, in class-index order) and decision threshold."""
     arguments = ["--metric", model.metric]
     if model.is_classification:
-        arguments += ["--problem-type", model.problem_type, "--classes", json.dumps(model.classes),
+        arguments += ["--problem-type", model.problem, "--classes", json.dumps(model.classes),
                       "--decision-threshold", str(model.decision_threshold)]
     return arguments

@@ -100,7 +100,7 @@ def prediction_filter(model: Any) -> str:
     """The transform's OutputFilter: the record key and the prediction's CSV fields, the last one (a probability
     or a number) or, for multiclass, the last num_class ones (the container writes `[p0, p1, ...]`, whose commas
     make one field per class)."""
-    fields = len(model.classes) if model.problem_type == metrics.MULTICLASS else 1
+    fields = len(model.classes) if model.problem == metrics.MULTICLASS else 1
     return "$[0," + ",".join(str(-index) for index in range(fields, 0, -1)) + "]"
 
 

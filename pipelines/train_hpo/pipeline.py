@@ -31,7 +31,7 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
 
     hpo = ctx.settings.hpo
     try:
-        objective = metrics.tuning_objective(hpo.objective_metric, ctx.settings.model.problem_type)
+        objective = metrics.tuning_objective(hpo.objective_metric, ctx.settings.model.problem)
     except metrics.MetricError as error:
         raise ValueError(f"hpo.objective_metric: {error}") from None
     trainer = model_trainer(ctx, Step.TUNE)
