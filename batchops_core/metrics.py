@@ -257,7 +257,8 @@ def _auc(actual: Any, predicted: Any, **_: Any):
     ranks = np.empty(actual.size, dtype=np.float64)
     starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
     ends = np.r_[starts[1:], actual.size]
-    for start, end in zip(starts, ends):  # tied scores share their average rank (1-based)
+    # Tied scores share their average rank (1-based).
+    for start, end in zip(starts, ends):  # noqa: B905 (equal lengths; strict= is 3.10+, this runs on 3.9)
         ranks[order[start:end]] = (start + end + 1) / 2.0
     rank_sum = float(np.sum(ranks[actual == 1]))
     return (rank_sum - positive * (positive + 1) / 2.0) / (positive * negative), None

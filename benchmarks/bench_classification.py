@@ -36,8 +36,8 @@ from batchops_core.settings import load_settings  # noqa: E402
 from batchops_local.runner import xgboost_algorithm  # noqa: E402
 from batchops_local.runner.runtimes import SKLEARN_IMAGE, XGBOOST_IMAGE, interpreter_for  # noqa: E402
 from pipelines.common.code import core_modules  # noqa: E402
-from pipelines.common.processing import gate_arguments  # noqa: E402
 from pipelines.common.context import SKLEARN_FRAMEWORK_VERSION  # noqa: E402
+from pipelines.common.processing import gate_arguments  # noqa: E402
 
 SCRIPTS = ROOT / "pipelines" / "scripts"
 TOLERANCE = 0.02

@@ -405,7 +405,7 @@ def classification_job(tmp_path, schema: dict, truth: list[str], predictions: li
                [{"order_id": k, "distance_km": str(i)} for i, k in enumerate(keys)], ["order_id", "distance_km"])
     out = job.input("predictions") / "day1" / "batch.csv.out"
     out.parent.mkdir(parents=True)
-    out.write_text("".join(f"{k},{p}\n" for k, p in zip(keys, predictions)))
+    out.write_text("".join(f"{k},{p}\n" for k, p in zip(keys, predictions, strict=True)))
     return job
 
 

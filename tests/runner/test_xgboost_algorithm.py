@@ -94,7 +94,8 @@ def _classification_csv(rows: int, classes: int, seed: int) -> tuple[str, np.nda
     features = rng.normal(size=(rows, 3))
     labels = np.digitize(features[:, 0] + 0.5 * features[:, 1] + rng.normal(0, 0.5, rows),
                          np.linspace(-1, 1, classes - 1)) if classes > 2 else (features[:, 0] > 0).astype(int)
-    text = "\n".join(",".join([str(int(label)), *map(str, row)]) for label, row in zip(labels, features)) + "\n"
+    text = "\n".join(",".join([str(int(label)), *map(str, row)]) for label, row in zip(labels, features, strict=True))
+    text += "\n"
     return text, labels, features
 
 
@@ -128,7 +129,8 @@ def test_multi_softprob_reports_macro_f1_and_mlogloss(tmp_path, monkeypatch, cap
     train, _, _ = _classification_csv(300, 3, seed=3)
     validation, labels, features = _classification_csv(120, 3, seed=4)
     base = _layout(tmp_path, monkeypatch, {"num_round": "4", "objective": "multi:softprob", "num_class": "3",
-                                           "eval_metric": "mlogloss", "_tuning_objective_metric": "validation:f1_macro"},
+                                           "eval_metric": "mlogloss",
+                                           "_tuning_objective_metric": "validation:f1_macro"},
                    {"train": ("text/csv", train), "validation": ("text/csv", validation)})
     assert xgboost_algorithm.main(["prog", "train"]) == 0
     reported = _last_round(capsys)
