@@ -790,6 +790,12 @@ class Settings(_Strict):
         if self.model.is_classification and target.type == "float":
             raise ValueError(f"dataset.target: '{target.name}' holds class labels for a {self.model.problem} "
                              "model: its type must be categorical or integer, found float")
+        if self.model.is_classification and target.type == "integer":
+            # The data check reads the labels as text: an integer target's classes must be written as its values.
+            not_whole = [c for c in self.model.classes if not re.fullmatch(r"-?\d+", c)]
+            if not_whole:
+                raise ValueError(f"model.classes: the target '{target.name}' is integer, so its labels are whole "
+                                 f"numbers such as \"0\" and \"1\", found {not_whole}")
         return self
 
     @model_validator(mode="after")

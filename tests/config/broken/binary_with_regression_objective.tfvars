@@ -2,7 +2,7 @@
 model = {
   problem_type           = "binary"
   metric                 = "f1"
-  classes                = ["benign", "malignant"]
+  classes                = ["0", "1"]
   registration_threshold = 0.9
   model_quality_threshold = 0.85
 }

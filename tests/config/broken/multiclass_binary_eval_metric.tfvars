@@ -2,7 +2,7 @@
 model = {
   problem_type            = "multiclass"
   metric                  = "mlogloss"
-  classes                 = ["a", "b", "c"]
+  classes                 = ["0", "1", "2"]
   registration_threshold  = 0.5
   model_quality_threshold = 0.6
 }
