@@ -807,9 +807,9 @@ class Settings(_Strict):
         if wanted and objective != wanted:
             raise ValueError(f"xgboost.hyperparameters.objective: a {problem} model needs '{wanted}' (class "
                              f"probabilities for the gates), found '{objective}'")
-        if not wanted and not objective.startswith("reg:"):
-            raise ValueError(f"xgboost.hyperparameters.objective: a regression model needs a 'reg:' objective, "
-                             f"found '{objective}'")
+        if not wanted and objective.startswith(("binary:", "multi:")):
+            raise ValueError(f"xgboost.hyperparameters.objective: '{objective}' is a classification objective, the "
+                             "model is regression (set model.metric to a classification metric and model.classes)")
         for name in filter(None, (m.strip() for m in hyperparameters.get("eval_metric", "").split(","))):
             owners = {m.problem_type for m in _ENTRIES_BY_XGBOOST_NAME.get(name, ())}
             if owners and problem not in owners:
