@@ -29,7 +29,7 @@ STATISTICS_KEYS: dict[str, str] = {REGRESSION: "regression_metrics", BINARY: "bi
                                    MULTICLASS: "multiclass_classification_metrics"}
 # The built-in XGBoost objective of each classification problem type: the gates need class probabilities, which
 # binary:logistic (one per row) and multi:softprob (one per class, with num_class) give; binary:hinge,
-# binary:logitraw and multi:softmax do not. Regression takes any "reg:" objective.
+# binary:logitraw and multi:softmax do not. Regression refuses the "binary:" and "multi:" objectives.
 XGBOOST_OBJECTIVES: dict[str, str] = {BINARY: "binary:logistic", MULTICLASS: "multi:softprob"}
 
 # (actual, predicted) -> (value, standard deviation of the per-row quantity behind the value, None when the metric
@@ -295,6 +295,14 @@ def _multiclass_f1(actual: Any, predicted: Any, *, weighted: bool):
     return float(sum(per_class[c]["f1"] for c in present) / len(present)), None
 
 
+def _f1_macro(actual: Any, predicted: Any, **_: Any):
+    return _multiclass_f1(actual, predicted, weighted=False)
+
+
+def _f1_weighted(actual: Any, predicted: Any, **_: Any):
+    return _multiclass_f1(actual, predicted, weighted=True)
+
+
 def _mlogloss(actual: Any, predicted: Any, **_: Any):
     np, actual, predicted = _classes(actual, predicted, binary=False)
     probabilities = _clipped(np, predicted)
@@ -309,14 +317,6 @@ def _positive(value: float) -> bool:
 
 def _at_most_one(value: float) -> bool:
     return value <= 1
-
-
-def _f1_macro(actual: Any, predicted: Any, **_: Any):
-    return _multiclass_f1(actual, predicted, weighted=False)
-
-
-def _f1_weighted(actual: Any, predicted: Any, **_: Any):
-    return _multiclass_f1(actual, predicted, weighted=True)
 
 
 # ------------------------------------------------------------------------------------------ the registry
