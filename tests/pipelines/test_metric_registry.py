@@ -251,3 +251,16 @@ def test_confusion_matrix_and_per_class_scores_match_scikit_learn(multiclass_arr
         assert abs(scores["recall"] - recall[index]) <= 1e-9
         assert abs(scores["f1"] - f1[index]) <= 1e-9
         assert scores["support"] == support[index]
+
+
+def test_a_gate_result_names_its_registry_key():
+    from batchops_core import results
+
+    summary = results.ClassificationSummary(problem_type=metrics.MULTICLASS, labels=["a", "b", "c"],
+                                            confusion_matrix=[[1, 0, 0], [0, 1, 0], [0, 0, 1]], per_class={})
+    multiclass = results.StepResult(step="Evaluate", outcome="passed", message="m", metric="accuracy", value=1.0,
+                                    details=summary.to_details())
+    problem, name = results.gate_metric_key(multiclass)
+    assert metrics.get(name, problem) is metrics.get("accuracy", metrics.MULTICLASS)
+    regression = results.StepResult(step="Evaluate", outcome="passed", message="m", metric="rmse", value=1.0)
+    assert results.gate_metric_key(regression) == (metrics.REGRESSION, "rmse")
