@@ -26,7 +26,8 @@ from batchops_core import contracts
 from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
-STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "steplib.py", "data_quality.py")
+STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "label_predictions.py",
+                "steplib.py", "data_quality.py")
 # Helpers the scripts import; shipped to every step as the processing input `steplib`.
 STEP_LIBRARY = "steplib.py"
 # Scripts that import nothing of ours (and so run without the `steplib` input).

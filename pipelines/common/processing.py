@@ -105,9 +105,11 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
 
 def gate_arguments(model: Any) -> list[str]:
     """The gate's metric (settings `model`) as Evaluate and ModelQualityCheck are told it; a classification model
-    adds its problem type, class labels (JSON, in class-index order) and decision threshold."""
-    arguments = ["--metric", model.metric]
-    if model.is_classification:
-        arguments += ["--problem-type", model.problem, "--classes", json.dumps(model.classes),
-                      "--decision-threshold", str(model.decision_threshold)]
-    return arguments
+    adds its class arguments."""
+    return ["--metric", model.metric, *(class_arguments(model) if model.is_classification else [])]
+
+
+def class_arguments(model: Any) -> list[str]:
+    """A classification model's problem type, class labels (JSON, in class-index order) and decision threshold."""
+    return ["--problem-type", model.problem, "--classes", json.dumps(model.classes),
+            "--decision-threshold", str(model.decision_threshold)]

@@ -16,6 +16,7 @@ from batchops_core import contracts, metrics, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext
 from pipelines.common.processing import (
+    class_arguments,
     gate_arguments,
     processing_step,
     result_output,
@@ -104,6 +105,16 @@ def prediction_filter(model: Any) -> str:
     return "$[0," + ",".join(str(-index) for index in range(fields, 0, -1)) + "]"
 
 
+def label_predictions_step(ctx: BuildContext, transform: Any) -> Any:
+    """Classification: the predictions with the class labels and probabilities, as people read them."""
+    return processing_step(
+        ctx, Step.LABEL_PREDICTIONS, script="label_predictions.py", image_uri=ctx.sklearn_image,
+        inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions")],
+        outputs=[step_output(ctx, Step.LABEL_PREDICTIONS, "predictions")],
+        arguments=class_arguments(ctx.settings.model), with_schema=True,
+    )
+
+
 def model_quality_step(ctx: BuildContext, transform: Any) -> tuple[Any, Any]:
     """Join predictions with the batch's ground truth by record key; write the outcome, report and feedback.
 
@@ -169,9 +180,10 @@ def build(ctx: BuildContext) -> Any:
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
+    labelled = [label_predictions_step(ctx, transform)] if ctx.settings.model.is_classification else []
     quality, result = model_quality_step(ctx, transform)
     gate = model_quality_gate(quality, result)
     # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform, quality, gate],
+                    steps=[resolve, preprocess, create_model, check.step, transform, *labelled, quality, gate],
                     pipeline_experiment_config=None)

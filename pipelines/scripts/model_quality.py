@@ -15,7 +15,6 @@ step itself. The labelled rows (raw features and target, training schema) go to 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
@@ -39,33 +38,9 @@ LISTED_KEYS = 20
 
 
 def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
-    """Key -> prediction of the transform's `key,prediction` lines; `width` > 1: the container's multiclass text
-    `key,[p0, p1, ...]`, one CSV field per class, read as the list of class probabilities."""
-    files = steplib.list_files(directory, ".out")
-    if not files:
+    if not steplib.list_files(directory, ".out"):
         raise StepFailure(f"no predictions (*.out) under {directory}: the batch transform wrote nothing")
-    expected = "key,prediction" if width == 1 else f"key,[{width} class probabilities]"
-    predictions: dict[str, float | list[float]] = {}
-    for path in files:
-        name = path.relative_to(directory).as_posix()
-        with path.open(newline="", encoding="utf-8") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if not row:
-                    continue
-                if len(row) != 1 + width:
-                    raise StepFailure(f"{name} line {number}: expected '{expected}', found {len(row)} fields")
-                fields = row[1:]
-                if width > 1:
-                    if not (fields[0].startswith("[") and fields[-1].endswith("]")):
-                        raise StepFailure(f"{name} line {number}: expected '{expected}', found {','.join(fields)}")
-                    fields = [fields[0][1:], *fields[1:-1], fields[-1][:-1]]
-                try:
-                    values = [float(field) for field in fields]
-                except ValueError:
-                    raise StepFailure(f"{name} line {number}: prediction '{','.join(row[1:])}' is not a number") \
-                        from None
-                predictions[row[0].strip()] = values[0] if width == 1 else values
-    return predictions
+    return steplib.read_predictions(directory, width)
 
 
 def ground_truth_prefix(input_key: str, inference_prefix: str, truth_prefix: str) -> str | None:

@@ -687,8 +687,7 @@ class Gate:
 
     @property
     def prediction_width(self) -> int:
-        """CSV fields of one prediction in the transform output: one per class for multiclass, else one."""
-        return len(self.classes) if self.metric.problem_type == metrics.MULTICLASS else 1
+        return prediction_width(self.metric.problem_type, self.classes)
 
     def compute_all(self, actual, predicted) -> dict[str, dict[str, float]]:
         return metrics.compute_all(self.metric.problem_type, actual, predicted, required=self.metric.name,
@@ -708,6 +707,11 @@ class Gate:
 
 def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True, help="the gate's metric")
+    add_class_arguments(parser)
+
+
+def add_class_arguments(parser: argparse.ArgumentParser) -> None:
+    """The problem type, classes and decision threshold (pipelines.common.processing.gate_arguments)."""
     parser.add_argument("--problem-type", choices=metrics.PROBLEM_TYPES, default=metrics.REGRESSION)
     parser.add_argument("--classes", default="[]", help="classification: JSON list of labels in class-index order")
     parser.add_argument("--decision-threshold", type=float, default=metrics.DEFAULT_DECISION_THRESHOLD,
@@ -723,12 +727,7 @@ def gate_from_arguments(args: argparse.Namespace) -> Gate:
     problem = metric.threshold_problem(args.threshold)
     if problem:
         raise StepFailure(f"--threshold: {problem}")
-    try:
-        classes = json.loads(args.classes)
-    except ValueError:
-        raise StepFailure(f"--classes: expected a JSON list of labels, found {args.classes!r}") from None
-    if not isinstance(classes, list) or not all(isinstance(label, str) for label in classes):
-        raise StepFailure(f"--classes: expected a JSON list of label strings, found {args.classes!r}")
+    classes = parse_classes(args.classes)
     if metric.problem_type == metrics.REGRESSION:
         fits, wanted = not classes, "no"
     elif metric.problem_type == metrics.BINARY:
@@ -740,6 +739,52 @@ def gate_from_arguments(args: argparse.Namespace) -> Gate:
     if not 0 < args.decision_threshold < 1:
         raise StepFailure(f"--decision-threshold: must lie strictly between 0 and 1, found {args.decision_threshold}")
     return Gate(metric, tuple(classes), args.decision_threshold)
+
+
+def parse_classes(text: str) -> list[str]:
+    """--classes: a JSON list of label strings."""
+    try:
+        classes = json.loads(text)
+    except ValueError:
+        raise StepFailure(f"--classes: expected a JSON list of labels, found {text!r}") from None
+    if not isinstance(classes, list) or not all(isinstance(label, str) for label in classes):
+        raise StepFailure(f"--classes: expected a JSON list of label strings, found {text!r}")
+    return classes
+
+
+def prediction_width(problem_type: str, classes: Sequence[str]) -> int:
+    """CSV fields of one prediction in the transform output: one per class for multiclass, else one."""
+    return len(classes) if problem_type == metrics.MULTICLASS else 1
+
+
+def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
+    """Key -> prediction of the transform's `key,prediction` lines (`.out` files under `directory`); `width` > 1:
+    the container's multiclass text `key,[p0, p1, ...]`, one CSV field per class, read as the class probabilities."""
+    return dict(item for path in list_files(directory, ".out")
+                for item in read_prediction_file(path, path.relative_to(directory).as_posix(), width).items())
+
+
+def read_prediction_file(path: Path, name: str, width: int = 1) -> dict[str, float | list[float]]:
+    expected = "key,prediction" if width == 1 else f"key,[{width} class probabilities]"
+    predictions: dict[str, float | list[float]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row:
+                continue
+            if len(row) != 1 + width:
+                raise StepFailure(f"{name} line {number}: expected '{expected}', found {len(row)} fields")
+            fields = row[1:]
+            if width > 1:
+                if not (fields[0].startswith("[") and fields[-1].endswith("]")):
+                    raise StepFailure(f"{name} line {number}: expected '{expected}', found {','.join(fields)}")
+                fields = [fields[0][1:], *fields[1:-1], fields[-1][:-1]]
+            try:
+                values = [float(field) for field in fields]
+            except ValueError:
+                raise StepFailure(f"{name} line {number}: prediction '{','.join(row[1:])}' is not a number") \
+                    from None
+            predictions[row[0].strip()] = values[0] if width == 1 else values
+    return predictions
 
 
 def compute_metrics(gate: Gate, actual, predicted, *, what: str) -> dict[str, dict[str, float]]:

@@ -85,6 +85,14 @@ def test_train_approve_pass_then_shifted_labels_fail_and_retraining_registers_a_
     assert quality.outcome == results.PASSED and quality.counts == {"rows": 400, "matched": 400}
     assert quality.value >= settings.model.model_quality_threshold
     assert results.classification_summary(quality).per_class["malignant"]["support"] > 0
+    prefix = "/".join([settings.prefixes.outputs, clean.pipeline, clean.execution_id, Step.LABEL_PREDICTIONS,
+                       "predictions"])
+    s3 = target.client("s3")
+    [labelled] = [item["Key"] for item in s3.list_objects_v2(Bucket=settings.bucket, Prefix=prefix)["Contents"]]
+    body = s3.get_object(Bucket=settings.bucket, Key=labelled)["Body"].read().decode()
+    lines = body.splitlines()
+    assert lines[0] == "record_id,diagnosis,probability_malignant" and len(lines) == 401
+    assert {line.split(",")[1] for line in lines[1:]} == set(TUMOUR_CLASSES)  # people's labels, not 0 / 1
 
     retraining_name = settings.pipeline_names["training_hpo"]
     known_retraining = {e.arn for e in ops.list_executions(target, [retraining_name])}

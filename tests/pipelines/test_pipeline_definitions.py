@@ -539,6 +539,15 @@ def test_binary_definitions_carry_objective_classes_and_threshold():
     assert transform["DataProcessing"]["OutputFilter"] == "$[0,-1]"
     quality = _arguments(all_steps(definitions["inference"])["ModelQualityCheck"])
     assert quality[quality.index("--problem-type") + 1] == "binary"
+    label = all_steps(definitions["inference"])["LabelPredictions"]
+    assert _arguments(label) == ["--problem-type", "binary", "--classes", '["benign", "malignant"]',
+                                 "--decision-threshold", "0.5"]
+    assert label["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == {
+        "Get": "Steps.BatchTransform.TransformOutput.S3OutputPath"}
+
+
+def test_a_regression_inference_pipeline_has_no_label_step(local_definitions):
+    assert "LabelPredictions" not in all_steps(local_definitions["inference"])
 
 
 def test_multiclass_definitions_set_num_class_and_keep_every_class_probability():
