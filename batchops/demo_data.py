@@ -139,3 +139,50 @@ def write_demo_files(out_dir: Path, *, training_rows: int = 3000, batch_rows: in
         frame.drop(columns=[DEMO_TARGET]).to_csv(batch_path, index=False)
         frame[[DEMO_RECORD_KEY, DEMO_TARGET]].to_csv(truth_path, index=False)
     return files
+
+
+# ------------------------------------------------------------------------------------------ classification
+# Tumour measurements labelled benign / malignant (the schema of env_files/classification.tfvars). At the
+# reference site the diagnosis follows size, concavity and texture. The "shifted labels" batch comes from another
+# clinic whose scanner reads symmetry much higher (a feature the model can tell the site by) and whose diagnoses
+# follow texture and smoothness instead: the model trained on the reference site mislabels it (model quality
+# fails), and a model retrained with that batch's labels learns both sites.
+
+TUMOUR_COLUMNS = [
+    ("record_id", "categorical"),
+    ("radius", "float"),
+    ("texture", "float"),
+    ("smoothness", "float"),
+    ("concavity", "float"),
+    ("symmetry", "float"),
+    ("diagnosis", "categorical"),
+]
+TUMOUR_TARGET = "diagnosis"
+TUMOUR_CLASSES = ("benign", "malignant")
+
+
+def generate_tumours(rows: int, *, seed: int, id_prefix: str, shifted_labels: bool = False) -> pd.DataFrame:
+    """`rows` labelled tumours in the TUMOUR_COLUMNS order; same seed → same rows."""
+    if rows < 1:
+        raise ValueError(f"rows must be at least 1, found {rows}")
+    rng = np.random.default_rng(seed)
+    radius = rng.normal(14.0, 3.0, rows).clip(6, 28)
+    texture = rng.normal(19.0, 4.0, rows).clip(9, 40)
+    smoothness = rng.normal(0.096, 0.014, rows).clip(0.05, 0.16)
+    concavity = (0.09 + 0.012 * (radius - 14) + rng.normal(0, 0.04, rows)).clip(0, 0.43)
+    symmetry = rng.normal(0.30 if shifted_labels else 0.18, 0.02, rows).clip(0.1, 0.4)
+    if shifted_labels:
+        score = (texture - 19) / 4 + 0.5 * (smoothness - 0.096) / 0.014 + rng.normal(0, 0.15, rows)
+    else:
+        score = 0.9 * (radius - 14) / 3 + 0.6 * (concavity - 0.09) / 0.05 + 0.3 * (texture - 19) / 4 \
+            + rng.normal(0, 0.15, rows)
+    diagnosis = np.where(score > 0.6, TUMOUR_CLASSES[1], TUMOUR_CLASSES[0])
+    return pd.DataFrame({
+        "record_id": [f"{id_prefix}-{i:06d}" for i in range(1, rows + 1)],
+        "radius": radius.round(3),
+        "texture": texture.round(3),
+        "smoothness": smoothness.round(5),
+        "concavity": concavity.round(5),
+        "symmetry": symmetry.round(4),
+        "diagnosis": diagnosis,
+    })

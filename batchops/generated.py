@@ -49,7 +49,16 @@ def _derived_template(field: FieldInfo) -> str | None:
     return extra.get("derived") if isinstance(extra, dict) else None
 
 
+def _without_none(annotation: Any) -> Any:
+    """`X | None` -> X (Terraform: an optional attribute whose default is null)."""
+    args = typing.get_args(annotation)
+    if type(None) in args and len(args) == 2:
+        return next(a for a in args if a is not type(None))
+    return annotation
+
+
 def _hcl_type(annotation: Any) -> str:
+    annotation = _without_none(annotation)
     origin, args = typing.get_origin(annotation), typing.get_args(annotation)
     if origin is typing.Literal:
         return "number" if all(isinstance(a, (int, float)) and not isinstance(a, bool) for a in args) else "string"
@@ -85,6 +94,8 @@ def _object_attributes(model: type[BaseModel]) -> list[tuple[str, str]]:
         hcl_type = _hcl_type(field.annotation)
         if _derived_template(field):
             hcl_type = f"optional({hcl_type})"  # null: derived in terraform/derived.tf
+        elif not field.is_required() and _default_of(field) is None:
+            hcl_type = f"optional({hcl_type})"  # null: left out, the Python side derives it
         elif not field.is_required() and "\n" in hcl_type:
             # One argument per line: the layout `terraform fmt` leaves as it is for a multi-line type.
             arguments = f"{hcl_type},\n{_hcl_value(_default_of(field))}".split("\n")
@@ -207,7 +218,7 @@ def _allowed_values(model: type[BaseModel] = Settings, path: str = "") -> dict[s
     for name, field in model.model_fields.items():
         if name == "source_file":
             continue
-        key, annotation = f"{path}{name}", field.annotation
+        key, annotation = f"{path}{name}", _without_none(field.annotation)
         if typing.get_origin(annotation) is list:
             key, annotation = f"{key}[*]", typing.get_args(annotation)[0]
         if typing.get_origin(annotation) is typing.Literal:
@@ -221,13 +232,16 @@ def _allowed_values(model: type[BaseModel] = Settings, path: str = "") -> dict[s
 def _threshold_rules() -> dict[str, dict[str, Any]]:
     """`{"rmse": {"op": ">", "bound": 0}}`: each metric's threshold rule, for the model validation in HCL."""
     rules = {}
-    for name, metric in metrics.METRICS.items():
+    for metric in metrics.METRICS.values():
+        name = metric.name
         match = re.fullmatch(r"(>|>=|<|<=) (-?\d+(?:\.\d+)?)", metric.threshold_rule)
         if not match:
             raise ValueError(f"metric {name}: threshold rule '{metric.threshold_rule}' is not '<op> <number>', "
                              "which the Terraform validation understands")
         bound = float(match.group(2))
-        rules[name] = {"op": match.group(1), "bound": int(bound) if bound.is_integer() else bound}
+        rule = {"op": match.group(1), "bound": int(bound) if bound.is_integer() else bound}
+        if rules.setdefault(name, rule) != rule:  # Terraform knows the metric name only, not the problem type
+            raise ValueError(f"metric {name}: the threshold rule differs between problem types")
     return rules
 
 

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 from batchops.aws_session import AwsTarget
 from batchops.errors import UserError
 from batchops_core import contracts, datasets
+from batchops_core import metrics as core_metrics
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
 from batchops_core.settings import Settings
@@ -443,7 +444,6 @@ def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]
 # ------------------------------------------------------------------------------------------------ models
 
 
-EVALUATION_SECTION_SUFFIX = "_metrics"  # evaluation.json: {"<problem type>_metrics": {<metric>: {"value", ...}}}
 
 
 @dataclass(frozen=True)
@@ -512,11 +512,10 @@ def _model_metrics(target: AwsTarget, detail: dict[str, Any]) -> dict[str, float
         report = read_s3_json(target, uri)
     except OperationError:
         return {}
-    sections = [section for key, section in report.items() if key.endswith(EVALUATION_SECTION_SUFFIX)
-                and isinstance(section, dict)] if isinstance(report, dict) else []
-    return {name: float(entry["value"]) for section in sections for name, entry in section.items()
-            if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)
-            and not isinstance(entry.get("value"), bool)}
+    sections = [report.get(key) for key in core_metrics.STATISTICS_KEYS.values()] if isinstance(report, dict) else []
+    metrics = next((section for section in sections if isinstance(section, dict)), {})
+    return {name: float(entry["value"]) for name, entry in metrics.items()
+            if isinstance(entry, dict) and isinstance(entry.get("value"), int | float)}
 
 
 def find_model_version(target: AwsTarget, version: str) -> ModelVersion:

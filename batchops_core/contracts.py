@@ -35,6 +35,7 @@ class Step:
     CREATE_MODEL = "CreateModel"
     DATA_QUALITY_CHECK = "DataQualityCheck"
     BATCH_TRANSFORM = "BatchTransform"
+    LABEL_PREDICTIONS = "LabelPredictions"  # classification models only: predictions with people's labels
     MODEL_QUALITY_CHECK = "ModelQualityCheck"  # computes the batch's metric and writes its result; succeeds
     CHECK_MODEL_QUALITY = "CheckModelQuality"  # Condition on that result
     MODEL_QUALITY_VIOLATED = "ModelQualityViolated"  # Fail: a genuine violation; the retraining rule matches it
@@ -48,7 +49,8 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING: _TRAINING_STEPS,
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
     INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
-                Step.BATCH_TRANSFORM, Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY,
+                Step.BATCH_TRANSFORM, Step.LABEL_PREDICTIONS,
+                Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY,
                 Step.MODEL_QUALITY_VIOLATED),
     # The same three step names as inference: the retraining rule and the notification rules match them.
     MODEL_QUALITY: (Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),

@@ -30,10 +30,11 @@ RESULTS_PREDICTION_COLUMN = "prediction"
 RESULTS_VERSION_COLUMN = "model_package_version"
 
 
-def results_columns(record_key: str) -> list[str]:
-    """The header of a published results CSV: the record key, the prediction (then, for classification, the
-    class probabilities), and the model package version that scored the batch."""
-    return [record_key, RESULTS_PREDICTION_COLUMN, RESULTS_VERSION_COLUMN]
+def results_columns(record_key: str, prediction_columns: tuple[str, ...] = (RESULTS_PREDICTION_COLUMN,)) -> list[str]:
+    """The header of a published results CSV: the record key, the prediction (a classification model's predictions
+    as LabelPredictions names them: the label column, then the class probabilities), and the model package version
+    that scored the batch."""
+    return [record_key, *prediction_columns, RESULTS_VERSION_COLUMN]
 
 
 def trigger_folder(key: str, trigger_file: str) -> str | None:

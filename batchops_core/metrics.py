@@ -18,10 +18,25 @@ from dataclasses import dataclass
 from typing import Any
 
 REGRESSION = "regression"
-PROBLEM_TYPES: tuple[str, ...] = (REGRESSION,)
+BINARY = "binary"
+MULTICLASS = "multiclass"
+PROBLEM_TYPES: tuple[str, ...] = (REGRESSION, BINARY, MULTICLASS)
+CLASSIFICATION: tuple[str, ...] = (BINARY, MULTICLASS)
+DEFAULT_DECISION_THRESHOLD = 0.5
+# The section of a model-quality statistics document (evaluation.json, registered with a model version) per problem
+# type, as SageMaker Model Monitor names them ("Model quality metrics and Amazon CloudWatch monitoring").
+STATISTICS_KEYS: dict[str, str] = {REGRESSION: "regression_metrics", BINARY: "binary_classification_metrics",
+                                   MULTICLASS: "multiclass_classification_metrics"}
+# The built-in XGBoost objective of each classification problem type: the gates need class probabilities, which
+# binary:logistic (one per row) and multi:softprob (one per class, with num_class) give; binary:hinge,
+# binary:logitraw and multi:softmax do not. Regression refuses the "binary:" and "multi:" objectives.
+XGBOOST_OBJECTIVES: dict[str, str] = {BINARY: "binary:logistic", MULTICLASS: "multi:softprob"}
 
-# (actual, predicted) -> (value, standard deviation of the per-row quantity behind the value)
-ComputeFn = Callable[[Any, Any], tuple[float, float]]
+# (actual, predicted) -> (value, standard deviation of the per-row quantity behind the value, None when the metric
+# has no per-row quantity, e.g. f1). Regression: actual and predicted are numbers. Classification: actual holds
+# class indices (0 .. classes-1); predicted holds the probability of class 1 (binary) or one row of per-class
+# probabilities per record (multiclass); binary metrics take the decision threshold as keyword `decision_threshold`.
+ComputeFn = Callable[..., tuple[float, "float | None"]]
 
 
 class MetricError(ValueError):
@@ -129,6 +144,173 @@ def _mape(actual: Any, predicted: Any) -> tuple[float, float]:
     return float(np.mean(relative)), float(np.std(relative))
 
 
+# ------------------------------------------------------------------------------------------ classification
+
+
+def _classes(actual: Any, predicted: Any, *, binary: bool):
+    """(np, class indices, probabilities) checked: whole-number labels, probabilities in [0, 1] of the right shape."""
+    import numpy as np
+
+    actual = np.asarray(actual, dtype=np.float64)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if actual.size == 0:
+        raise MetricError("no rows to compute metrics on")
+    if actual.ndim != 1 or np.any(actual != np.round(actual)) or np.any(actual < 0):
+        raise MetricError("classification labels must be class indices 0, 1, ...")
+    if binary and (predicted.shape != actual.shape or np.any(actual > 1)):
+        raise MetricError(f"binary metrics need labels 0/1 and one probability per row, found {actual.size} labels "
+                          f"and predictions of shape {predicted.shape}")
+    if not binary and (predicted.ndim != 2 or predicted.shape[0] != actual.size or predicted.shape[1] < 2
+                       or np.any(actual >= predicted.shape[1])):
+        raise MetricError(f"multiclass metrics need one row of per-class probabilities per label, found "
+                          f"{actual.size} labels (largest {int(actual.max())}) and predictions of shape "
+                          f"{predicted.shape}")
+    if not np.all((predicted >= 0) & (predicted <= 1)):
+        raise MetricError("class probabilities must lie in [0, 1]")
+    return np, actual.astype(np.int64), predicted
+
+
+def predicted_classes(problem_type: str, predicted: Any, decision_threshold: float = DEFAULT_DECISION_THRESHOLD):
+    """Class indices from probabilities: binary, 1 at and above the decision threshold; multiclass, the most
+    probable class (the first one on a tie)."""
+    import numpy as np
+
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if problem_type == BINARY:
+        return (predicted >= decision_threshold).astype(np.int64)
+    if problem_type == MULTICLASS:
+        return np.argmax(predicted, axis=1).astype(np.int64)
+    raise MetricError(f"'{problem_type}' is not a classification problem type")
+
+
+def confusion_matrix(actual: Any, predicted_class: Any, classes: int) -> list[list[int]]:
+    """Rows: actual class, columns: predicted class; both class indices below `classes`."""
+    import numpy as np
+
+    cells = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(cells, (np.asarray(actual, dtype=np.int64), np.asarray(predicted_class, dtype=np.int64)), 1)
+    return cells.tolist()
+
+
+def per_class_scores(matrix: list[list[int]]) -> list[dict[str, float]]:
+    """Per class: precision, recall, f1 and support from a confusion matrix; a score with a zero denominator
+    (a class never predicted, or never present) is 0.0, as scikit-learn reports it with zero_division=0."""
+    scores = []
+    for index, row in enumerate(matrix):
+        true_positive = row[index]
+        predicted = sum(other[index] for other in matrix)
+        support = sum(row)
+        precision = true_positive / predicted if predicted else 0.0
+        recall = true_positive / support if support else 0.0
+        f1 = 2 * true_positive / (predicted + support) if predicted + support else 0.0
+        scores.append({"precision": precision, "recall": recall, "f1": f1, "support": support})
+    return scores
+
+
+def _binary_counts(actual: Any, predicted: Any, decision_threshold: float):
+    np, actual, predicted = _classes(actual, predicted, binary=True)
+    decided = predicted_classes(BINARY, predicted, decision_threshold)
+    true_positive = int(np.sum((decided == 1) & (actual == 1)))
+    return np, actual, decided, true_positive, int(np.sum(decided == 1)), int(np.sum(actual == 1))
+
+
+def _accuracy(actual: Any, predicted: Any, *, decision_threshold: float = DEFAULT_DECISION_THRESHOLD):
+    np, actual, decided, *_ = _binary_counts(actual, predicted, decision_threshold)
+    correct = (decided == actual).astype(np.float64)
+    return float(np.mean(correct)), float(np.std(correct))
+
+
+def _precision(actual: Any, predicted: Any, *, decision_threshold: float = DEFAULT_DECISION_THRESHOLD):
+    _, actual, _, true_positive, predicted_positive, _ = _binary_counts(actual, predicted, decision_threshold)
+    if not predicted_positive:
+        raise MetricUndefined(f"precision is undefined when no row is predicted positive (probability >= "
+                              f"{decision_threshold}): none of {actual.size} rows is")
+    return true_positive / predicted_positive, None
+
+
+def _recall(actual: Any, predicted: Any, *, decision_threshold: float = DEFAULT_DECISION_THRESHOLD):
+    _, actual, _, true_positive, _, positive = _binary_counts(actual, predicted, decision_threshold)
+    if not positive:
+        raise MetricUndefined(f"recall is undefined without positive labels: none of {actual.size} rows has one")
+    return true_positive / positive, None
+
+
+def _f1(actual: Any, predicted: Any, *, decision_threshold: float = DEFAULT_DECISION_THRESHOLD):
+    _, actual, _, true_positive, predicted_positive, positive = _binary_counts(actual, predicted,
+                                                                                decision_threshold)
+    if not predicted_positive + positive:
+        raise MetricUndefined(f"f1 is undefined without positive labels or predictions: none in {actual.size} rows")
+    return 2 * true_positive / (predicted_positive + positive), None
+
+
+def _auc(actual: Any, predicted: Any, **_: Any):
+    """Area under the ROC curve: the chance that a random positive row scores above a random negative one (ties
+    count half), computed from average ranks (Mann-Whitney U)."""
+    np, actual, predicted = _classes(actual, predicted, binary=True)
+    positive = int(np.sum(actual == 1))
+    negative = actual.size - positive
+    if not positive or not negative:
+        raise MetricUndefined(f"auc is undefined when every label is the same class: all {actual.size} rows are "
+                              f"class {int(actual[0])}")
+    order = np.argsort(predicted, kind="mergesort")
+    ordered = predicted[order]
+    ranks = np.empty(actual.size, dtype=np.float64)
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    ends = np.r_[starts[1:], actual.size]
+    # Tied scores share their average rank (1-based).
+    for start, end in zip(starts, ends):  # noqa: B905 (equal lengths; strict= is 3.10+, this runs on 3.9)
+        ranks[order[start:end]] = (start + end + 1) / 2.0
+    rank_sum = float(np.sum(ranks[actual == 1]))
+    return (rank_sum - positive * (positive + 1) / 2.0) / (positive * negative), None
+
+
+def _clipped(np: Any, probabilities: Any):
+    # Probabilities 0 and 1 would give an infinite loss: clipped by the float64 machine epsilon, like scikit-learn.
+    epsilon = np.finfo(np.float64).eps
+    return np.clip(probabilities, epsilon, 1 - epsilon)
+
+
+def _logloss(actual: Any, predicted: Any, **_: Any):
+    np, actual, predicted = _classes(actual, predicted, binary=True)
+    probability = _clipped(np, predicted)
+    losses = -np.where(actual == 1, np.log(probability), np.log(1 - probability))
+    return float(np.mean(losses)), float(np.std(losses))
+
+
+def _multiclass_accuracy(actual: Any, predicted: Any, **_: Any):
+    np, actual, predicted = _classes(actual, predicted, binary=False)
+    correct = (predicted_classes(MULTICLASS, predicted) == actual).astype(np.float64)
+    return float(np.mean(correct)), float(np.std(correct))
+
+
+def _multiclass_f1(actual: Any, predicted: Any, *, weighted: bool):
+    """Per-class f1 over the classes present in the labels or the predictions, averaged equally or by support."""
+    np, actual, predicted = _classes(actual, predicted, binary=False)
+    decided = predicted_classes(MULTICLASS, predicted)
+    matrix = confusion_matrix(actual, decided, predicted.shape[1])
+    present = sorted(set(actual.tolist()) | set(decided.tolist()))
+    per_class = per_class_scores(matrix)
+    if weighted:
+        return float(sum(per_class[c]["f1"] * per_class[c]["support"] for c in present) / actual.size), None
+    return float(sum(per_class[c]["f1"] for c in present) / len(present)), None
+
+
+def _f1_macro(actual: Any, predicted: Any, **_: Any):
+    return _multiclass_f1(actual, predicted, weighted=False)
+
+
+def _f1_weighted(actual: Any, predicted: Any, **_: Any):
+    return _multiclass_f1(actual, predicted, weighted=True)
+
+
+def _mlogloss(actual: Any, predicted: Any, **_: Any):
+    np, actual, predicted = _classes(actual, predicted, binary=False)
+    probabilities = _clipped(np, predicted)
+    probabilities = probabilities / probabilities.sum(axis=1, keepdims=True)  # rows sum to 1, as XGBoost's do
+    losses = -np.log(probabilities[np.arange(actual.size), actual])
+    return float(np.mean(losses)), float(np.std(losses))
+
+
 def _positive(value: float) -> bool:
     return value > 0
 
@@ -138,11 +320,13 @@ def _at_most_one(value: float) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ the registry
-# XGBoost names: eval_metric values of XGBoost's learning-task parameters; tuning objectives of the SageMaker
-# built-in XGBoost algorithm ("Tune an XGBoost model", SageMaker developer guide). For 1.7-1 the objectives are
-# "validation:<name>" for each name in XGB_MINIMIZE_METRICS / XGB_MAXIMIZE_METRICS of
-# github.com/aws/sagemaker-xgboost-container, branch 1.7-1, src/sagemaker_xgboost_container/constants/
-# xgb_constants.py (read by algorithm_mode/metrics.py); "mape" is among the minimize metrics there.
+# XGBoost names: eval_metric values of the SageMaker built-in XGBoost algorithm ("XGBoost hyperparameters" and
+# "Tune an XGBoost model", SageMaker developer guide). For 1.7-1 the tuning objectives are "validation:<name>" for
+# each name in XGB_MINIMIZE_METRICS / XGB_MAXIMIZE_METRICS of github.com/aws/sagemaker-xgboost-container, branch
+# 1.7-1, src/sagemaker_xgboost_container/constants/xgb_constants.py; the names XGBoost itself does not know
+# (accuracy, f1_binary, f1_macro, precision, recall, mse, r2, ...) the container computes in
+# metrics/custom_metrics.py on class labels (margin > 0, i.e. probability > 0.5). There "f1" is the *macro* f1:
+# the binary f1 of the positive class is "f1_binary". f1_weighted has no container counterpart.
 
 _ENTRIES = (
     Metric("mse", REGRESSION, False, "mean squared error", _mse, None, "validation:mse", "> 0", _positive),
@@ -151,37 +335,84 @@ _ENTRIES = (
     Metric("mape", REGRESSION, False, "mean absolute percentage error", _mape, "mape", "validation:mape", "> 0",
            _positive),
     Metric("r2", REGRESSION, True, "coefficient of determination", _r2, None, None, "<= 1", _at_most_one),
+    Metric("f1", BINARY, True, "f1 score of the positive class", _f1, "f1_binary", "validation:f1_binary", "<= 1",
+           _at_most_one),
+    Metric("precision", BINARY, True, "precision of the positive class", _precision, "precision",
+           "validation:precision", "<= 1", _at_most_one),
+    Metric("recall", BINARY, True, "recall of the positive class", _recall, "recall", "validation:recall", "<= 1",
+           _at_most_one),
+    Metric("accuracy", BINARY, True, "accuracy", _accuracy, "accuracy", "validation:accuracy", "<= 1",
+           _at_most_one),
+    Metric("auc", BINARY, True, "area under the ROC curve", _auc, "auc", "validation:auc", "<= 1", _at_most_one),
+    Metric("logloss", BINARY, False, "log loss", _logloss, "logloss", "validation:logloss", "> 0", _positive),
+    Metric("accuracy", MULTICLASS, True, "accuracy", _multiclass_accuracy, "accuracy", "validation:accuracy",
+           "<= 1", _at_most_one),
+    Metric("f1_macro", MULTICLASS, True, "macro-averaged f1 score", _f1_macro, "f1_macro", "validation:f1_macro",
+           "<= 1", _at_most_one),
+    Metric("f1_weighted", MULTICLASS, True, "support-weighted f1 score", _f1_weighted, None, None, "<= 1",
+           _at_most_one),
+    Metric("mlogloss", MULTICLASS, False, "multiclass log loss", _mlogloss, "mlogloss", "validation:mlogloss",
+           "> 0", _positive),
 )
 
-METRICS: dict[str, Metric] = {metric.name: metric for metric in _ENTRIES}
-METRIC_NAMES: tuple[str, ...] = tuple(METRICS)
-TUNING_OBJECTIVES: dict[str, Metric] = {m.tuning_objective: m for m in _ENTRIES if m.tuning_objective}
+# A name may belong to several problem types (accuracy): (problem type, name) is the key.
+METRICS: dict[tuple[str, str], Metric] = {(metric.problem_type, metric.name): metric for metric in _ENTRIES}
+METRIC_NAMES: tuple[str, ...] = tuple(dict.fromkeys(metric.name for metric in _ENTRIES))
+TUNING_OBJECTIVES: dict[tuple[str, str], Metric] = {(m.problem_type, m.tuning_objective): m for m in _ENTRIES
+                                                    if m.tuning_objective}
+TUNING_OBJECTIVE_NAMES: tuple[str, ...] = tuple(dict.fromkeys(objective for _, objective in TUNING_OBJECTIVES))
 
 
-def get(name: str) -> Metric:
+def problem_types_of(name: str) -> tuple[str, ...]:
+    """The problem types that have a metric called `name` (empty for an unknown name)."""
+    return tuple(problem for problem, metric_name in METRICS if metric_name == name)
+
+
+def get(name: str, problem_type: str | None = None) -> Metric:
+    """The metric `name` of `problem_type`; without a problem type, the name must belong to one problem type only."""
+    if problem_type is not None:
+        try:
+            return METRICS[(problem_type, name)]
+        except KeyError:
+            known = ", ".join(m.name for m in for_problem(problem_type))
+            raise MetricError(f"unknown {problem_type} metric '{name}'; known: {known or 'none'}") from None
+    problems = problem_types_of(name)
+    if not problems:
+        raise MetricError(f"unknown metric '{name}'; known: {', '.join(METRIC_NAMES)}")
+    if len(problems) > 1:
+        raise MetricError(f"metric '{name}' exists for {' and '.join(problems)} problems: name the problem type")
+    return METRICS[(problems[0], name)]
+
+
+def tuning_objective(objective: str, problem_type: str) -> Metric:
+    """The registry metric behind a tuning objective such as 'validation:auc' for `problem_type`."""
     try:
-        return METRICS[name]
+        return TUNING_OBJECTIVES[(problem_type, objective)]
     except KeyError:
-        raise MetricError(f"unknown metric '{name}'; known: {', '.join(METRIC_NAMES)}") from None
+        known = ", ".join(o for p, o in TUNING_OBJECTIVES if p == problem_type)
+        raise MetricError(f"'{objective}' is not a {problem_type} tuning objective; known: {known}") from None
 
 
 def for_problem(problem_type: str) -> tuple[Metric, ...]:
     return tuple(metric for metric in _ENTRIES if metric.problem_type == problem_type)
 
 
-def compute_all(problem_type: str, actual: Any, predicted: Any, *,
-                required: str | None = None) -> dict[str, dict[str, float]]:
+def compute_all(problem_type: str, actual: Any, predicted: Any, *, required: str | None = None,
+                decision_threshold: float = DEFAULT_DECISION_THRESHOLD) -> dict[str, dict[str, float | None]]:
     """`{name: {"value", "standard_deviation"}}` for every metric of the problem type, in registry order.
 
     A metric undefined on these labels (MetricUndefined, e.g. mape with a zero label) is left out, unless it is
-    `required` (the gate's metric): then its error is raised.
+    `required` (the gate's metric): then its error is raised. `decision_threshold` applies to binary metrics.
     """
-    if required is not None and get(required).problem_type != problem_type:
-        raise MetricError(f"metric '{required}' is a {get(required).problem_type} metric, not {problem_type}")
+    if problem_type not in PROBLEM_TYPES:
+        raise MetricError(f"unknown problem type '{problem_type}'; known: {', '.join(PROBLEM_TYPES)}")
+    if required is not None:
+        get(required, problem_type)
+    options = {"decision_threshold": decision_threshold} if problem_type == BINARY else {}
     results = {}
     for metric in for_problem(problem_type):
         try:
-            value, deviation = metric.compute(actual, predicted)
+            value, deviation = metric.compute(actual, predicted, **options)
         except MetricUndefined:
             if metric.name == required:
                 raise

@@ -116,3 +116,13 @@ def classification_summary(result: StepResult) -> ClassificationSummary | None:
         return ClassificationSummary(**document)
     except TypeError as exc:
         raise ResultError(f"{result.step}: details.{CLASSIFICATION_KEY}: {exc}") from None
+
+
+def gate_metric_key(result: StepResult) -> tuple[str, str | None]:
+    """(problem type, metric name) of a gate's result: the metric registry's key (batchops_core.metrics.get), as a
+    name such as accuracy exists for binary and multiclass; a result without a classification summary is
+    regression."""
+    from batchops_core.metrics import REGRESSION
+
+    summary = classification_summary(result)
+    return (summary.problem_type if summary else REGRESSION), result.metric

@@ -236,7 +236,8 @@ class Column(_Strict):
 class Dataset(_Strict):
     header: bool = _key(True, "the CSV files start with a header line")
     record_key: str = _key(description="column matched between predictions and labels")
-    target: str = _key(description="column the model predicts (integer or float)")
+    target: str = _key(description="column the model predicts: integer or float for regression; any type (class "
+                                   "labels) for classification")
     columns: list[Column] = _key(description="every column, in file order", min_length=2)
 
     @model_validator(mode="after")
@@ -247,8 +248,6 @@ class Dataset(_Strict):
             raise ValueError(f"column names must be unique, duplicated: {', '.join(duplicates)}")
         if self.target not in names:
             raise ValueError(f"target '{self.target}' is not one of the columns ({', '.join(names)})")
-        if self.column(self.target).type == "categorical":
-            raise ValueError(f"target '{self.target}' must be integer or float for regression, found categorical")
         if self.record_key not in names:
             raise ValueError(f"record_key '{self.record_key}' is not one of the columns ({', '.join(names)})")
         if self.record_key == self.target:
@@ -278,21 +277,72 @@ class Dataset(_Strict):
 
 
 class ModelGates(_Strict):
+    problem_type: Literal[metrics.PROBLEM_TYPES] | None = _key(
+        None, "regression | binary | multiclass; left out (null): the problem type of the metric (required for a "
+              "metric of several problem types, e.g. accuracy)")
     metric: Literal[metrics.METRIC_NAMES] = _key("rmse", "the gate metric (batchops_core.metrics)")
     # Thresholds depend on the target's scale, like the schema: no sensible default.
     registration_threshold: float = _key(description="training registers a model only if it passes this")
     model_quality_threshold: float = _key(description="a scored batch that misses this starts retraining")
+    # The classes are stated, not learned from the data: the built-in algorithm needs num_class as a static
+    # hyperparameter of the pipeline definition (built before any data exists), binary metrics need to know which
+    # label is positive, and a label outside this list (in training data or ground truth) is a clear error.
+    classes: list[str] = _key([], "classification: the target's labels in class-index order (binary: negative, "
+                                  "then positive); empty for regression")
+    decision_threshold: Annotated[float, Field(gt=0, lt=1)] = _key(
+        metrics.DEFAULT_DECISION_THRESHOLD, "binary: probability at and above which the positive class is predicted")
     validation_fraction: Fraction = _key(0.15, "share of rows held out for validation")
     test_fraction: Fraction = _key(0.15, "share of rows held out for the test metric")
     split_seed: Annotated[int, Field(ge=0)] = _key(42, "seed of the train/validation/test split")
 
     @property
+    def problem(self) -> str:
+        """The problem type: stated, or the only one the metric belongs to (_problem checks it is unambiguous)."""
+        if self.problem_type is not None:
+            return self.problem_type
+        problems = metrics.problem_types_of(self.metric)
+        return problems[0] if len(problems) == 1 else ""
+
+    @property
+    def gate_metric(self) -> metrics.Metric:
+        return metrics.get(self.metric, self.problem)
+
+    @property
+    def is_classification(self) -> bool:
+        return self.problem in metrics.CLASSIFICATION
+
+    @model_validator(mode="after")
+    def _problem(self) -> ModelGates:
+        if not self.problem:
+            raise ValueError(f"problem_type: metric '{self.metric}' exists for "
+                             f"{' and '.join(metrics.problem_types_of(self.metric))} problems; state problem_type")
+        if self.problem not in metrics.problem_types_of(self.metric):
+            raise ValueError(f"metric: '{self.metric}' is not a {self.problem} metric; {self.problem} "
+                             f"metrics: {', '.join(m.name for m in metrics.for_problem(self.problem))}")
+        if not self.is_classification:
+            if self.classes:
+                raise ValueError(f"classes: a regression model has no classes, found {self.classes}")
+            return self
+        duplicates = sorted({c for c in self.classes if self.classes.count(c) > 1})
+        if duplicates:
+            raise ValueError(f"classes: each label once, duplicated: {', '.join(duplicates)}")
+        if any(not label or label != label.strip() for label in self.classes):
+            raise ValueError(f"classes: labels must be non-empty without surrounding spaces, found {self.classes}")
+        if self.problem == metrics.BINARY and len(self.classes) != 2:
+            raise ValueError(f"classes: a binary model needs exactly 2 labels (negative, then positive), found "
+                             f"{len(self.classes)}: {self.classes}")
+        if self.problem == metrics.MULTICLASS and len(self.classes) < 3:
+            raise ValueError(f"classes: a multiclass model needs at least 3 labels (2 make a binary model), found "
+                             f"{len(self.classes)}: {self.classes}")
+        return self
+
+    @property
     def higher_is_better(self) -> bool:
-        return metrics.get(self.metric).higher_is_better
+        return self.gate_metric.higher_is_better
 
     @model_validator(mode="after")
     def _thresholds(self) -> ModelGates:
-        metric = metrics.get(self.metric)
+        metric = self.gate_metric
         for key in ("registration_threshold", "model_quality_threshold"):
             problem = metric.threshold_problem(getattr(self, key))
             if problem:
@@ -312,7 +362,7 @@ class ModelGates(_Strict):
 
     def passes(self, value: float, threshold: float) -> bool:
         """The registry's comparison rule for the configured metric: equal to the threshold passes."""
-        return metrics.get(self.metric).passes(value, threshold)
+        return self.gate_metric.passes(value, threshold)
 
 
 class XGBoost(_Strict):
@@ -350,14 +400,18 @@ class HpoRange(_Strict):
         return self
 
 
-_TUNING_OBJECTIVES = tuple(metrics.TUNING_OBJECTIVES)
+_TUNING_OBJECTIVES = metrics.TUNING_OBJECTIVE_NAMES
+# eval_metric name -> the registry metrics behind it (to refuse one of another problem type)
+_ENTRIES_BY_XGBOOST_NAME: dict[str, list[metrics.Metric]] = {
+    name: [m for m in metrics.METRICS.values() if m.xgboost_eval_metric == name]
+    for name in {m.xgboost_eval_metric for m in metrics.METRICS.values() if m.xgboost_eval_metric}}
 _TUNING_PARALLEL = "sagemaker.tuning_parallel_training_jobs"
 
 
 class Hpo(_Strict):
     strategy: Literal["Random", "Bayesian", "Hyperband"] = _key("Random", "tuning search strategy")
     objective_metric: Literal[_TUNING_OBJECTIVES] = _key(
-        "validation:rmse", "tuning objective (batchops_core.metrics.TUNING_OBJECTIVES)")
+        "validation:rmse", "tuning objective (batchops_core.metrics.TUNING_OBJECTIVES) of the model's problem type")
     max_jobs: PositiveInt = _key(4, "training jobs per tuning job")
     max_parallel_jobs: PositiveInt = _key(2, "training jobs at the same time")
     ranges: list[HpoRange] = _key(
@@ -842,6 +896,49 @@ class Settings(_Strict):
             raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
         return self
 
+    @model_validator(mode="after")
+    def _target_fits_problem(self) -> Settings:
+        target = self.dataset.column(self.dataset.target)
+        if not self.model.is_classification and target.type == "categorical":
+            raise ValueError(f"dataset.target: '{target.name}' must be integer or float for regression, found "
+                             "categorical (for class labels set model.problem_type binary or multiclass)")
+        if self.model.is_classification and target.type == "float":
+            raise ValueError(f"dataset.target: '{target.name}' holds class labels for a {self.model.problem} "
+                             "model: its type must be categorical or integer, found float")
+        if self.model.is_classification and target.type == "integer":
+            # The data check reads the labels as text: an integer target's classes must be written as its values.
+            not_whole = [c for c in self.model.classes if not re.fullmatch(r"-?\d+", c)]
+            if not_whole:
+                raise ValueError(f"model.classes: the target '{target.name}' is integer, so its labels are whole "
+                                 f"numbers such as \"0\" and \"1\", found {not_whole}")
+        return self
+
+    @model_validator(mode="after")
+    def _algorithm_fits_problem(self) -> Settings:
+        problem = self.model.problem
+        hyperparameters = self.xgboost.hyperparameters
+        objective = hyperparameters.get("objective", "reg:squarederror")  # the algorithm's default objective
+        wanted = metrics.XGBOOST_OBJECTIVES.get(problem)
+        if wanted and objective != wanted:
+            raise ValueError(f"xgboost.hyperparameters.objective: a {problem} model needs '{wanted}' (class "
+                             f"probabilities for the gates), found '{objective}'")
+        if not wanted and objective.startswith(("binary:", "multi:")):
+            raise ValueError(f"xgboost.hyperparameters.objective: '{objective}' is a classification objective, the "
+                             "model is regression (set model.metric to a classification metric and model.classes)")
+        for name in filter(None, (m.strip() for m in hyperparameters.get("eval_metric", "").split(","))):
+            owners = {m.problem_type for m in _ENTRIES_BY_XGBOOST_NAME.get(name, ())}
+            if owners and problem not in owners:
+                raise ValueError(f"xgboost.hyperparameters.eval_metric: '{name}' is a {' or '.join(sorted(owners))} "
+                                 f"metric, the model is {problem}")
+        if "num_class" in hyperparameters:
+            raise ValueError("xgboost.hyperparameters.num_class: set by the pipelines from model.classes (the "
+                             f"number of labels), leave it out; found '{hyperparameters['num_class']}'")
+        try:
+            metrics.tuning_objective(self.hpo.objective_metric, problem)
+        except metrics.MetricError as error:
+            raise ValueError(f"hpo.objective_metric: {error}") from None
+        return self
+
     def warnings(self) -> list[tuple[str, str]]:
         """Legitimate but suspicious values as (key path, text); the checker prints them, they do not fail."""
         found = []
@@ -866,6 +963,15 @@ class Settings(_Strict):
         return found
 
     # ---- derived values used across the project
+
+    @property
+    def training_hyperparameters(self) -> dict[str, str]:
+        """The algorithm's hyperparameters as the training and tuning jobs get them: multi:softprob needs
+        num_class, the number of model.classes."""
+        hyperparameters = dict(self.xgboost.hyperparameters)
+        if self.model.problem == metrics.MULTICLASS:
+            hyperparameters["num_class"] = str(len(self.model.classes))
+        return dict(sorted(hyperparameters.items()))
 
     @property
     def bucket(self) -> str:

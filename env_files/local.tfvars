@@ -78,10 +78,18 @@ dataset = {
 }
 
 # ---------------------------------------------------------------- model quality gates
+# metric: regression: mse | rmse | mae | mape (lower is better) or r2 (higher is better);
+#         binary: f1 | precision | recall | accuracy | auc (higher is better) or logloss (lower);
+#         multiclass: accuracy | f1_macro | f1_weighted (higher is better) or mlogloss (lower).
+# problem_type (regression | binary | multiclass) may be left out: the metric's (accuracy needs it stated).
+# classes: classification labels in class-index order (binary: negative, then positive); sets num_class.
 model = {
-  metric                  = "rmse" # mse | rmse | mae (lower is better) or r2 (higher is better)
-  registration_threshold  = 2.6    # training registers the model only if rmse <= 2.6
-  model_quality_threshold = 3.0    # a scored batch with rmse > 3.0 fails and starts retraining
+  problem_type            = "regression"
+  metric                  = "rmse"
+  classes                 = []
+  decision_threshold      = 0.5 # binary: probability at and above which the positive class is predicted
+  registration_threshold  = 2.6 # training registers the model only if rmse <= 2.6
+  model_quality_threshold = 3.0 # a scored batch with rmse > 3.0 fails and starts retraining
   validation_fraction     = 0.15
   test_fraction           = 0.15
   split_seed              = 42

@@ -17,10 +17,11 @@ locals {
     "storage.bucket_name_suffix"            = ["", "account_id", "region_account"]
     "notifications.rules[*].status"         = ["Starting", "Executing", "Stopping", "Stopped", "Failed", "Succeeded", "*"]
     "dataset.columns[*].type"               = ["integer", "float", "categorical"]
-    "model.metric"                          = ["mse", "rmse", "mae", "mape", "r2"]
+    "model.problem_type"                    = ["regression", "binary", "multiclass"]
+    "model.metric"                          = ["mse", "rmse", "mae", "mape", "r2", "f1", "precision", "recall", "accuracy", "auc", "logloss", "f1_macro", "f1_weighted", "mlogloss"]
     "xgboost.framework_version"             = ["1.7-1", "3.0-5"]
     "hpo.strategy"                          = ["Random", "Bayesian", "Hyperband"]
-    "hpo.objective_metric"                  = ["validation:mse", "validation:rmse", "validation:mae", "validation:mape"]
+    "hpo.objective_metric"                  = ["validation:mse", "validation:rmse", "validation:mae", "validation:mape", "validation:f1_binary", "validation:precision", "validation:recall", "validation:accuracy", "validation:auc", "validation:logloss", "validation:f1_macro", "validation:mlogloss"]
     "hpo.ranges[*].type"                    = ["integer", "continuous"]
     "hpo.ranges[*].scaling"                 = ["Auto", "Linear", "Logarithmic", "ReverseLogarithmic"]
     "data_quality.engine"                   = ["model_monitor", "builtin"]
@@ -33,11 +34,20 @@ locals {
     "network.network_isolation[*]"          = ["preprocess", "data_quality", "evaluate", "training", "transform"]
   }
   threshold_rules = {
-    mse  = { op = ">", bound = 0 }
-    rmse = { op = ">", bound = 0 }
-    mae  = { op = ">", bound = 0 }
-    mape = { op = ">", bound = 0 }
-    r2   = { op = "<=", bound = 1 }
+    mse         = { op = ">", bound = 0 }
+    rmse        = { op = ">", bound = 0 }
+    mae         = { op = ">", bound = 0 }
+    mape        = { op = ">", bound = 0 }
+    r2          = { op = "<=", bound = 1 }
+    f1          = { op = "<=", bound = 1 }
+    precision   = { op = "<=", bound = 1 }
+    recall      = { op = "<=", bound = 1 }
+    accuracy    = { op = "<=", bound = 1 }
+    auc         = { op = "<=", bound = 1 }
+    logloss     = { op = ">", bound = 0 }
+    f1_macro    = { op = "<=", bound = 1 }
+    f1_weighted = { op = "<=", bound = 1 }
+    mlogloss    = { op = ">", bound = 0 }
   }
   environment_name = { pattern = "^[a-z][a-z0-9\\-]*[a-z0-9]$", max_length_with_project = 38 }
 }

@@ -173,9 +173,12 @@ variable "model" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Model quality gates (used by the pipelines and the notification Lambda)."
   type = object({
+    problem_type            = optional(string)
     metric                  = optional(string, "rmse")
     registration_threshold  = number
     model_quality_threshold = number
+    classes                 = optional(list(string), [])
+    decision_threshold      = optional(number, 0.5)
     validation_fraction     = optional(number, 0.15)
     test_fraction           = optional(number, 0.15)
     split_seed              = optional(number, 42)
@@ -185,6 +188,11 @@ variable "model" {
   validation {
     condition     = contains(local.allowed["model.metric"], var.model.metric)
     error_message = "model.metric: one of ${join(", ", local.allowed["model.metric"])}."
+  }
+  validation {
+    # Left out (null): the metric's problem type, checked in Python (batchops env check) where the registry lives.
+    condition     = var.model.problem_type == null || contains(local.allowed["model.problem_type"], coalesce(var.model.problem_type, "-"))
+    error_message = "model.problem_type: one of ${join(", ", local.allowed["model.problem_type"])}."
   }
   validation {
     # The metric's threshold rule from the registry, e.g. rmse "> 0", r2 "<= 1".

@@ -1,7 +1,8 @@
 """Batch transform of CSV objects with built-in XGBoost serving semantics (aws-contracts §8.5), vectorised.
 
 Per object: records are the object's lines (`SplitType=Line`); `InputFilter` picks the columns sent to the
-model; the prediction is formatted as the container does (one value per line, `str(float)`);
+model; the prediction is formatted as the container does (one value per line, `str(float)`, or `str(list)` of the
+class probabilities for multi:softprob);
 `JoinSource=Input` appends it to the input record; `OutputFilter` picks columns of the joined record; each
 record ends with a newline (`AssembleWith=Line`). Work happens per chunk of lines with pandas' C parser and
 `Booster.inplace_predict`, never per row in Python.
@@ -266,9 +267,17 @@ def _record_lines(text: str, *, expected: int, line: int) -> list[str]:
 
 
 def _format_predictions(predictions: np.ndarray) -> list[list[str]]:
-    """One list of text values per prediction column, formatted like the container (`str` of a float)."""
+    """One list of text values per CSV field of the prediction, formatted like the container in a batch transform
+    (algorithm_mode/serve.py with SAGEMAKER_BATCH: `"\\n".join(map(str, predictions.tolist()))`): `str` of a float
+    for one output (binary:logistic, regression); `str` of a list, `[p0, p1, p2]`, for several (multi:softprob).
+    That text holds commas, so a joined CSV record has one field per class: `[p0`, ` p1`, ` p2]`."""
     matrix = predictions.reshape(len(predictions), -1)
-    return [list(map(repr, matrix[:, column].tolist())) for column in range(matrix.shape[1])]
+    columns = [list(map(repr, matrix[:, column].tolist())) for column in range(matrix.shape[1])]
+    if len(columns) == 1:
+        return columns
+    last = len(columns) - 1
+    return [[("[" if index == 0 else " ") + value + ("]" if index == last else "") for value in column]
+            for index, column in enumerate(columns)]
 
 
 # ------------------------------------------------------------------------------------ job process (entry point)

@@ -104,16 +104,82 @@ def split_hyperparameters(hyperparameters: dict[str, str]) -> tuple[dict[str, An
     if "sagemaker_program" in hyperparameters:
         raise AlgorithmError("script mode (sagemaker_program) is not supported by the local algorithm")
     params: dict[str, Any] = {k: v for k, v in hyperparameters.items() if k not in _CONTAINER_HYPERPARAMETERS}
-    # eval_metric may list several metrics ("rmse,mae"); a tuning objective's metric is always evaluated.
-    metrics = [m.strip() for m in str(params.pop("eval_metric", "")).split(",") if m.strip()]
+    params.pop("eval_metric", None)
+    # The container's own metrics go to a custom metric function, the rest to XGBoost (train_utils.py
+    # get_eval_metrics_and_feval).
+    native = [m for m in requested_metrics(hyperparameters) if m not in CONTAINER_METRICS]
+    if native:
+        params["eval_metric"] = native
+    return params, num_round, early_stopping
+
+
+def requested_metrics(hyperparameters: dict[str, str]) -> list[str]:
+    """eval_metric may list several metrics ("rmse,mae"); a tuning objective's metric is always evaluated."""
+    metrics = [m.strip() for m in str(hyperparameters.get("eval_metric", "")).split(",") if m.strip()]
     objective = hyperparameters.get("_tuning_objective_metric", "")
     if objective:
         metric = objective.split(":", 1)[-1]
         if metric not in metrics:
             metrics.append(metric)
-    if metrics:
-        params["eval_metric"] = metrics
-    return params, num_round, early_stopping
+    return metrics
+
+
+# ------------------------------------------------------------------------------------------- container metrics
+# The metrics the container computes itself on class labels (aws/sagemaker-xgboost-container, branch 1.7-1,
+# src/sagemaker_xgboost_container/metrics/custom_metrics.py: scikit-learn scores of the label "margin > 0" for
+# binary models, i.e. probability > 0.5, and the most probable class for multiclass ones; "f1" is macro-averaged,
+# the positive class's f1 is "f1_binary"). The image's runtime here has no scikit-learn: the same scores in numpy.
+
+
+def _confusion(labels: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    classes = int(max(labels.max(initial=0), predicted.max(initial=0))) + 1
+    cells = np.zeros((classes, classes), dtype=np.int64)
+    np.add.at(cells, (labels, predicted), 1)
+    return cells
+
+
+def _ratio(numerator: np.ndarray, denominator: np.ndarray) -> np.ndarray:
+    return np.divide(numerator, denominator, out=np.zeros(len(numerator)), where=denominator > 0)
+
+
+def _per_class(labels: np.ndarray, predicted: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(precision, recall, f1, present) per class; present: the class is a label or a prediction (scikit-learn
+    averages over those)."""
+    cells = _confusion(labels, predicted)
+    hits = np.diag(cells).astype(np.float64)
+    predicted_count, support = cells.sum(axis=0), cells.sum(axis=1)
+    return (_ratio(hits, predicted_count), _ratio(hits, support), _ratio(2 * hits, predicted_count + support),
+            (predicted_count + support) > 0)
+
+
+def _positive_class(scores: np.ndarray) -> float:
+    return float(scores[1]) if len(scores) > 1 else 0.0
+
+
+def _macro_f1(labels: np.ndarray, predicted: np.ndarray) -> float:
+    _, _, f1, present = _per_class(labels, predicted)
+    return float(np.mean(f1[present]))
+
+
+CONTAINER_METRICS: dict[str, Any] = {
+    "accuracy": lambda y, p: float(np.mean(y == p)),
+    "f1": _macro_f1,
+    "f1_macro": _macro_f1,
+    "f1_binary": lambda y, p: _positive_class(_per_class(y, p)[2]),
+    "precision": lambda y, p: _positive_class(_per_class(y, p)[0]),
+    "recall": lambda y, p: _positive_class(_per_class(y, p)[1]),
+}
+
+
+def container_metric(names: list[str]):
+    """XGBoost's `custom_metric`: each named container metric on the predicted class labels. For the built-in
+    objectives XGBoost passes probabilities: binary:logistic one per row, multi:softprob one row per record."""
+    def evaluate(predictions: np.ndarray, matrix: xgb.DMatrix) -> list[tuple[str, float]]:
+        labels = matrix.get_label().astype(np.int64)
+        scores = predictions.reshape(len(labels), -1)
+        predicted = (scores[:, 0] > 0.5).astype(np.int64) if scores.shape[1] == 1 else np.argmax(scores, axis=1)
+        return [(name, CONTAINER_METRICS[name](labels, predicted)) for name in names]
+    return evaluate
 
 
 class _RoundPrinter(xgb.callback.TrainingCallback):
@@ -142,6 +208,7 @@ def train(base: Path) -> None:
         raise AlgorithmError(f"unsupported channel(s) {', '.join(unknown)}: the algorithm takes train and "
                              "validation")
     params, num_round, early_stopping = split_hyperparameters({k: str(v) for k, v in hyperparameters.items()})
+    custom = [m for m in requested_metrics({k: str(v) for k, v in hyperparameters.items()}) if m in CONTAINER_METRICS]
     data_dir = base / "input" / "data"
     weighted = str(hyperparameters.get("csv_weights", "0")) == "1"
     watchlist = []
@@ -162,7 +229,8 @@ def train(base: Path) -> None:
         raise AlgorithmError("early_stopping_rounds needs a validation channel")
     try:
         booster = xgb.train(params, watchlist[0][0], num_boost_round=num_round, evals=watchlist,
-                            early_stopping_rounds=early_stopping, verbose_eval=False, callbacks=[_RoundPrinter()])
+                            early_stopping_rounds=early_stopping, verbose_eval=False, callbacks=[_RoundPrinter()],
+                            custom_metric=container_metric(custom) if custom else None)
     except xgb.core.XGBoostError as exc:
         raise AlgorithmError(f"XGBoost rejected the hyperparameters or data: {str(exc).strip().splitlines()[0]}") \
             from None

@@ -27,6 +27,7 @@ from batchops_core.settings import Settings
 
 SCRIPTS_DIR = Path(__file__).resolve().parent.parent / "scripts"
 STEP_SCRIPTS = ("preprocess.py", "evaluate.py", "resolve_model.py", "model_quality.py", "publish_predictions.py",
+                "label_predictions.py",
                 "steplib.py", "data_quality.py")
 # Helpers the scripts import; shipped to every step as the processing input `steplib`.
 STEP_LIBRARY = "steplib.py"
@@ -89,6 +90,8 @@ def dataset_schema_json(settings: Settings) -> str:
         "target": dataset.target,
         "columns": [{"name": c.name, "type": c.type} for c in dataset.columns],
     }
+    if settings.model.classes:  # the label encoding of a classification model (class-index order)
+        schema["classes"] = settings.model.classes
     return json.dumps(schema, separators=(",", ":"))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from batchops_core import contracts
@@ -104,3 +105,15 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
     processor = script_processor(ctx, image_uri, name, env, calls_aws=calls_aws)
     step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
     return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)
+
+
+def gate_arguments(model: Any) -> list[str]:
+    """The gate's metric (settings `model`) as Evaluate and ModelQualityCheck are told it; a classification model
+    adds its class arguments."""
+    return ["--metric", model.metric, *(class_arguments(model) if model.is_classification else [])]
+
+
+def class_arguments(model: Any) -> list[str]:
+    """A classification model's problem type, class labels (JSON, in class-index order) and decision threshold."""
+    return ["--problem-type", model.problem, "--classes", json.dumps(model.classes),
+            "--decision-threshold", str(model.decision_threshold)]

@@ -18,6 +18,7 @@ from pipelines.common.code import code_version
 from pipelines.common.context import BuildContext
 from pipelines.common.network import job_kms_key, trainer_networking
 from pipelines.common.processing import (
+    gate_arguments,
     processing_step,
     result_output,
     result_property_file,
@@ -87,7 +88,7 @@ def model_trainer(ctx: BuildContext, step_name: str) -> Any:
         output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(step_name, "model"),
                                             kms_key_id=job_kms_key(ctx, step_name)),
         networking=trainer_networking(ctx, step_name),
-        hyperparameters=dict(sorted(ctx.settings.xgboost.hyperparameters.items())),
+        hyperparameters=ctx.settings.training_hyperparameters,
         tags=ctx.tag_shapes(),
     )
 
@@ -100,7 +101,7 @@ def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tu
         inputs=[s3_input("model", fitted.model_data_uri, "input/model"),
                 s3_input("test", processing_output_uri(preprocess, "test"), "input/test")],
         outputs=[step_output(ctx, Step.EVALUATE, "evaluation"), result_output(ctx, Step.EVALUATE)],
-        arguments=["--metric", ctx.settings.model.metric, "--threshold", ctx.threshold.to_string()],
+        arguments=[*gate_arguments(ctx.settings.model), "--threshold", ctx.threshold.to_string()],
         property_files=[result],
     )
     return step, result

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from batchops_core import contracts, results
+from batchops_core import contracts, metrics, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.context import BuildContext
 from pipelines.common.network import job_kms_key, model_networking
 from pipelines.common.processing import (
+    class_arguments,
+    gate_arguments,
     processing_step,
     result_output,
     result_property_file,
@@ -95,26 +97,48 @@ def batch_transform_step(ctx: BuildContext, create_model: Any, preprocess: Any, 
     )
     step_args = transformer.transform(
         data=processing_output_uri(preprocess, "transform"), content_type=CSV, split_type="Line",
-        input_filter="$[1:]", join_source="Input", output_filter="$[0,-1]",
+        input_filter="$[1:]", join_source="Input", output_filter=prediction_filter(ctx.settings.model),
     )
     return TransformStep(name=Step.BATCH_TRANSFORM, step_args=step_args, depends_on=[check])
 
 
-def publish_predictions_step(ctx: BuildContext, transform: Any, resolved: Any) -> Any:
+def prediction_filter(model: Any) -> str:
+    """The transform's OutputFilter: the record key and the prediction's CSV fields, the last one (a probability
+    or a number) or, for multiclass, the last num_class ones (the container writes `[p0, p1, ...]`, whose commas
+    make one field per class)."""
+    fields = len(model.classes) if model.problem == metrics.MULTICLASS else 1
+    return "$[0," + ",".join(str(-index) for index in range(fields, 0, -1)) + "]"
+
+
+def label_predictions_step(ctx: BuildContext, transform: Any) -> Any:
+    """Classification: the predictions with the class labels and probabilities, as people read them."""
+    return processing_step(
+        ctx, Step.LABEL_PREDICTIONS, script="label_predictions.py", image_uri=ctx.sklearn_image,
+        inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions")],
+        outputs=[step_output(ctx, Step.LABEL_PREDICTIONS, "predictions")],
+        arguments=class_arguments(ctx.settings.model), with_schema=True,
+    )
+
+
+def publish_predictions_step(ctx: BuildContext, transform: Any, resolved: Any, labelled: Any | None) -> Any:
     """The batch's predictions as one CSV with a header under the results prefix, mirroring the batch's key; then
-    the results-ready event. After BatchTransform only: a batch stopped by the data-quality gate is not published."""
+    the results-ready event. After BatchTransform only: a batch stopped by the data-quality gate is not published.
+    A classification model's predictions are published as LabelPredictions wrote them (labels, probabilities)."""
     from sagemaker.core.workflow.execution_variables import ExecutionVariables
 
     settings = ctx.settings
+    predictions_uri = (transform.properties.TransformOutput.S3OutputPath if labelled is None else
+                       labelled.properties.ProcessingOutputConfig.Outputs["predictions"].S3Output.S3Uri)
     return processing_step(
         ctx, Step.PUBLISH_PREDICTIONS, script="publish_predictions.py", image_uri=ctx.sklearn_image,
         # The batch location comes from the `data` input (processingjobconfig.json), never an argument.
-        inputs=[s3_input("predictions", transform.properties.TransformOutput.S3OutputPath, "input/predictions"),
+        inputs=[s3_input("predictions", predictions_uri, "input/predictions"),
                 s3_input("data", ctx.input_data_uri, "input/data")],
         outputs=[result_output(ctx, Step.PUBLISH_PREDICTIONS)],
         arguments=["--inference-prefix", settings.prefixes.inference, "--results-prefix", settings.prefixes.results,
                    *ctx.dataset_arguments, "--model-package-arn", resolved("ModelPackageArn"),
-                   "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN],
+                   "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
+                   *(["--labelled"] if labelled is not None else [])],
         with_schema=True,
     )
 
@@ -147,7 +171,7 @@ def model_quality_arguments(ctx: BuildContext) -> list[Any]:
     """What both model-quality checks (this run's predictions, or a batch's stored ones) are told."""
     settings = ctx.settings
     return ["--inference-prefix", settings.prefixes.inference, "--ground-truth-prefix", settings.prefixes.ground_truth,
-            "--metric", settings.model.metric, "--threshold", ctx.threshold.to_string(), *ctx.dataset_arguments,
+            *gate_arguments(settings.model), "--threshold", ctx.threshold.to_string(), *ctx.dataset_arguments,
             "--outputs", settings.s3_uri("outputs")]
 
 
@@ -184,10 +208,12 @@ def build(ctx: BuildContext) -> Any:
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
-    publish = publish_predictions_step(ctx, transform, resolved)
+    labelled = label_predictions_step(ctx, transform) if ctx.settings.model.is_classification else None
+    publish = publish_predictions_step(ctx, transform, resolved, labelled)
     quality, result = model_quality_step(ctx, transform)
     gate = model_quality_gate(quality, result)
     # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform, publish, quality, gate],
+                    steps=[resolve, preprocess, create_model, check.step, transform,
+                           *([labelled] if labelled is not None else []), publish, quality, gate],
                     pipeline_experiment_config=None)

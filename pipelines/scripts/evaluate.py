@@ -1,10 +1,13 @@
 """Evaluate step (XGBoost image): score the test split with the trained model; write `evaluation.json` and the
 registration decision `result.json`.
 
-`evaluation.json` = `{"<problem type>_metrics": {<metric>: {"value", "standard_deviation"}}}` for every metric of
-the registry's problem type (the model registry's statistics). `result.json` (batchops_core.results.StepResult)
-holds the gate: `--metric`, its value, `--threshold` (the run's RegistrationThreshold), the comparison and the
-outcome passed/failed by the registry's rule; the pipeline's CheckMetric step reads the outcome.
+`evaluation.json` = `{<metrics.STATISTICS_KEYS[problem type]>: {<metric>: {"value", "standard_deviation"}}}` for
+every metric of the registry's problem type (the model registry's statistics). `result.json`
+(batchops_core.results.StepResult) holds the gate: `--metric`, its value, `--threshold` (the run's
+RegistrationThreshold), the comparison and the outcome passed/failed by the registry's rule; the pipeline's
+CheckMetric step reads the outcome. A classification model (`--problem-type binary|multiclass`, `--classes`)
+adds the confusion matrix and per-class scores (results.ClassificationSummary) to the result's details; the
+test split's labels are class indices (preprocess encoded them with the same classes).
 Loads model files of the built-in algorithm from xgboost 1.7 (binary or pickled) and 3.x (UBJSON/JSON).
 """
 
@@ -72,19 +75,20 @@ def read_test_split(directory: Path):
 
 def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(description="Evaluate the trained model on the test split.")
-    parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True, help="the registration gate's")
+    steplib.add_gate_arguments(parser)
     parser.add_argument("--threshold", type=float, required=True, help="the run's registration threshold")
     return parser.parse_args(argv)
 
 
-def decide(metric: metrics.Metric, value: float, threshold: float, rows: int) -> results.StepResult:
+def decide(metric: metrics.Metric, value: float, threshold: float, rows: int,
+           details: dict | None = None) -> results.StepResult:
     passed = metric.passes(value, threshold)
     verdict = "the model is registered" if passed else "the model is not registered"
     message = (f"test {metric.name} {metric.format(value)} on {rows} rows "
                f"{'meets' if passed else 'fails'} the gate {metric.describe_gate(threshold)}: {verdict}")
     return results.StepResult(step=Step.EVALUATE, outcome=results.PASSED if passed else results.FAILED,
                               message=message, metric=metric.name, value=value, threshold=threshold,
-                              comparison=metric.comparison, counts={"rows": rows})
+                              comparison=metric.comparison, counts={"rows": rows}, details=details or {})
 
 
 def refuse(metric: metrics.Metric, reason: str, threshold: float, rows: int) -> results.StepResult:
@@ -100,7 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     import xgboost
 
     args = parse_args(argv)
-    metric = steplib.gate_metric(args.metric, args.threshold)
+    gate = steplib.gate_from_arguments(args)
+    metric = gate.metric
     archives = steplib.list_files(steplib.processing_path("input", "model"), ".tar.gz")
     if len(archives) != 1:
         raise StepFailure(f"expected one model.tar.gz under {steplib.processing_path('input', 'model')}, "
@@ -108,25 +113,27 @@ def main(argv: list[str] | None = None) -> int:
     booster = load_booster(archives[0])
     actual, features = read_test_split(steplib.processing_path("input", "test"))
     predicted = booster.predict(xgboost.DMatrix(features))
+    statistics = metrics.STATISTICS_KEYS[metric.problem_type]
     degenerate = steplib.degenerate_labels(actual)
     if degenerate:  # never a pass: the gate's value would be made up or meaningless (r2 1.0 on constant labels)
         computed = {}
         try:
-            computed = metrics.compute_all(metric.problem_type, actual, predicted)
+            computed = gate.compute_all(actual, predicted)
         except metrics.MetricError:
             pass
         steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION),
-                           {f"{metric.problem_type}_metrics": computed})
+                           {statistics: computed})
         result = refuse(metric, degenerate, args.threshold, len(actual))
         steplib.write_step_result(result)
         print(result.message)
         return 0
-    computed = steplib.compute_metrics(metric, actual, predicted, what="test split")
-    steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION),
-                       {f"{metric.problem_type}_metrics": computed})
-    summary = ", ".join(f"{name} {metrics.get(name).format(values['value'])}" for name, values in computed.items())
+    computed = steplib.compute_metrics(gate, actual, predicted, what="test split")
+    steplib.write_json(steplib.processing_path("output", "evaluation", OutputFile.EVALUATION), {statistics: computed})
+    summary = ", ".join(f"{name} {metrics.get(name, metric.problem_type).format(values['value'])}"
+                        for name, values in computed.items())
     print(f"evaluated {len(actual)} test rows: {summary}")
-    result = decide(metric, computed[metric.name]["value"], args.threshold, len(actual))
+    details = gate.summary(actual, predicted, computed).to_details() if gate.classes else {}
+    result = decide(metric, computed[metric.name]["value"], args.threshold, len(actual), details)
     steplib.write_step_result(result)
     print(result.message)
     return 0

@@ -15,7 +15,6 @@ step itself. The labelled rows (raw features and target, training schema) go to 
 from __future__ import annotations
 
 import argparse
-import csv
 import datetime
 import json
 import os
@@ -38,24 +37,10 @@ StepFailure = steplib.StepFailure
 LISTED_KEYS = 20
 
 
-def read_predictions(directory: Path) -> dict[str, float]:
-    files = steplib.list_files(directory, ".out")
-    if not files:
+def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
+    if not steplib.list_files(directory, ".out"):
         raise StepFailure(f"no predictions (*.out) under {directory}: the batch transform wrote nothing")
-    predictions: dict[str, float] = {}
-    for path in files:
-        name = path.relative_to(directory).as_posix()
-        with path.open(newline="", encoding="utf-8") as handle:
-            for number, row in enumerate(csv.reader(handle), start=1):
-                if not row:
-                    continue
-                if len(row) != 2:
-                    raise StepFailure(f"{name} line {number}: expected 'key,prediction', found {len(row)} fields")
-                try:
-                    predictions[row[0].strip()] = float(row[1])
-                except ValueError:
-                    raise StepFailure(f"{name} line {number}: prediction '{row[1]}' is not a number") from None
-    return predictions
+    return steplib.read_predictions(directory, width)
 
 
 def ground_truth_prefix(input_key: str, inference_prefix: str, truth_prefix: str) -> str | None:
@@ -76,8 +61,7 @@ def read_ground_truth(files, schema) -> dict[str, float]:
         for table in check.chunks(path, name):
             if check.problems:
                 continue
-            values = steplib.numeric_column(table, schema.target, integer=schema.types[schema.target] == "integer",
-                                            allow_missing=False)
+            values = schema.target_values(table, what=f"ground truth {name}")
             truth.update(zip(table.values[schema.record_key], values.tolist()))  # noqa: B905
     check.raise_problems("ground truth")
     return truth
@@ -89,7 +73,8 @@ def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
     for index, record in enumerate(batch.values[schema.record_key]):
         if record in truth:
             row = {c: batch.values[c][index] for c in schema.columns if c in batch.values}
-            row[schema.target] = steplib.format_number(truth[record])
+            row[schema.target] = schema.classes[int(truth[record])] if schema.classes else \
+                steplib.format_number(truth[record])
             rows.append([row.get(c, "") for c in schema.columns])
     steplib.write_csv(path, rows, header=schema.columns if schema.header else None)
     return len(rows)
@@ -164,7 +149,7 @@ def find_batch_index(client, args, relative: str) -> dict | None:
     return None
 
 
-def download_predictions(client, uri: str, destination: Path) -> dict[str, float]:
+def download_predictions(client, uri: str, destination: Path, width: int) -> dict[str, float | list[float]]:
     bucket, prefix = split_s3_uri(uri, what="predictions")
     try:
         for key in steplib.list_keys(client, bucket, prefix.rstrip("/") + "/"):
@@ -174,12 +159,13 @@ def download_predictions(client, uri: str, destination: Path) -> dict[str, float
                 client.download_file(bucket, key, str(local))
     except Exception as error:
         raise StepFailure(f"cannot read the predictions {uri}: {error}") from None
-    return read_predictions(destination)
+    return read_predictions(destination, width)
 
 
-def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictions: dict[str, float],
+def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: dict[str, float | list[float]],
           *, folder: bool, late: bool = False) -> tuple[dict, results.StepResult, dict[str, float]]:
     """The report, the structured result and the ground truth of the batch s3://bucket/key."""
+    metric = gate.metric
     report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
                     "batch": f"s3://{bucket}/{key}"}
 
@@ -236,7 +222,7 @@ def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictio
     if len(matched) < steplib.MIN_SPLIT_ROWS:
         return skipped(f"{degenerate} ({len(matched)} matched)", truth, len(matched))
     try:
-        computed = metrics.compute_all(metric.problem_type, actual, predicted, required=metric.name)
+        computed = gate.compute_all(actual, predicted)
     except metrics.MetricUndefined as error:
         if degenerate:  # e.g. r2 when every label is the same
             return skipped(f"{error}", truth, len(matched))
@@ -250,14 +236,15 @@ def check(args, schema, metric: metrics.Metric, bucket: str, key: str, predictio
     message = (f"Model quality {'within' if passed else 'violation'}: {metric.name} {metric.format(value)} "
                f"{'meets' if passed else 'fails'} the gate {metric.describe_gate(args.threshold)} "
                f"on {len(matched)} matched rows of {report['batch']}")
-    return {**report, "status": status}, outcome(status, message, value, len(matched)), truth
+    details = gate.summary(actual, predicted, computed).to_details() if gate.classes else None
+    return {**report, "status": status}, outcome(status, message, value, len(matched), details), truth
 
 
 def parse_args(argv):
     parser = argparse.ArgumentParser(description="Check a scored batch against its ground truth.")
     for name in ("--inference-prefix", "--ground-truth-prefix", "--region"):
         parser.add_argument(name, required=True)
-    parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True)
+    steplib.add_gate_arguments(parser)
     parser.add_argument("--threshold", type=float, required=True, help="the run's ModelQualityThreshold")
     parser.add_argument("--mode", choices=("scored", "late"), default="scored",
                         help="scored: this run's predictions (inputs `predictions`, `data`); late: the stored "
@@ -269,11 +256,11 @@ def parse_args(argv):
     return parser.parse_args(argv)
 
 
-def scored_check(args, schema, metric):
+def scored_check(args, schema, gate: steplib.Gate):
     """This run's predictions of the batch its `data` input names (one object, or a folder of parts)."""
     bucket, key, folder = steplib.dataset_location("data", args.trigger_file)
-    predictions = read_predictions(steplib.processing_path("input", "predictions"))
-    report, result, truth = check(args, schema, metric, bucket, key, predictions, folder=folder)
+    predictions = read_predictions(steplib.processing_path("input", "predictions"), gate.prediction_width)
+    report, result, truth = check(args, schema, gate, bucket, key, predictions, folder=folder)
 
     def batch_files():
         return steplib.dataset_files("data", steplib.processing_path("input", "data"), region=args.region,
@@ -292,7 +279,7 @@ def late_skipped(args, metric, batch: str, what: str, reason: str):
     return report, result, {}, list
 
 
-def late_check(args, schema, metric):
+def late_check(args, schema, gate: steplib.Gate):
     """Ground truth dropped on its own: evaluate the stored predictions of the batch it labels."""
     bucket, key = input_location("ground_truth")
     relative = relative_to(key, args.ground_truth_prefix)
@@ -302,7 +289,7 @@ def late_check(args, schema, metric):
     index = find_batch_index(client, args, relative)
     if index is None:
         batch = f"s3://{bucket}/{args.inference_prefix.rstrip('/')}/{relative}"
-        return late_skipped(args, metric, batch, "not checked",
+        return late_skipped(args, gate.metric, batch, "not checked",
                             f"the batch {batch} is not scored yet: its own inference run checks these labels")
     try:
         dropped_at = client.head_object(Bucket=bucket, Key=key)["LastModified"]
@@ -310,13 +297,14 @@ def late_check(args, schema, metric):
         raise StepFailure(f"cannot read s3://{bucket}/{key}: {error}") from None
     if dropped_at < index["written"]:
         # The scored run recorded its index before it listed the labels: these were there, it checked them.
-        return late_skipped(args, metric, index["batch"], "not checked again",
+        return late_skipped(args, gate.metric, index["batch"], "not checked again",
                             f"the labels s3://{bucket}/{key} were there when {index['batch']} was scored: its "
                             f"inference run {index.get('execution_arn') or '(unknown)'} checked them")
-    predictions = download_predictions(client, index["predictions"], steplib.processing_path("predictions"))
+    predictions = download_predictions(client, index["predictions"], steplib.processing_path("predictions"),
+                                       gate.prediction_width)
     batch_bucket, batch_key = split_s3_uri(index["batch"], what="batch")
     folder = bool(index.get("folder"))
-    report, result, truth = check(args, schema, metric, batch_bucket, batch_key, predictions, folder=folder,
+    report, result, truth = check(args, schema, gate, batch_bucket, batch_key, predictions, folder=folder,
                                   late=True)
     report["scored_by"] = index.get("execution_arn", "")
 
@@ -332,9 +320,11 @@ def late_check(args, schema, metric):
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    metric = steplib.gate_metric(args.metric, args.threshold)
+    gate = steplib.gate_from_arguments(args)
     schema = steplib.Schema.load()
-    report, result, truth, batch_files = (late_check if args.mode == "late" else scored_check)(args, schema, metric)
+    if list(schema.classes) != list(gate.classes):
+        raise StepFailure(f"--classes {list(gate.classes)} differ from the dataset schema's {list(schema.classes)}")
+    report, result, truth, batch_files = (late_check if args.mode == "late" else scored_check)(args, schema, gate)
     if report.get("rows_matched"):
         batch = steplib.read_tables(batch_files(), schema, required=[schema.record_key, *schema.features],
                                     optional=[schema.target])

@@ -57,8 +57,11 @@ def fit_preprocessing(table, schema) -> dict:
         else:
             categories = sorted({v for v in table.values[column] if v != ""})
             features.append({"name": column, "type": "categorical", "categories": categories})
-    return {"format": ARTEFACT_FORMAT, "version": ARTEFACT_VERSION, "record_key": schema.record_key,
-            "target": schema.target, "features": features, "output_columns": output_columns(features)}
+    artefact = {"format": ARTEFACT_FORMAT, "version": ARTEFACT_VERSION, "record_key": schema.record_key,
+                "target": schema.target, "features": features, "output_columns": output_columns(features)}
+    if schema.classes:  # the label encoding: class index i is classes[i] (the model's outputs, in this order)
+        artefact["classes"] = list(schema.classes)
+    return artefact
 
 
 def output_columns(features: list[dict]) -> list[str]:
@@ -86,6 +89,10 @@ def load_artefact(directory: Path, schema) -> dict:
         raise StepFailure("the model version was trained on the features " + ", ".join(trained)
                           + " but the configured schema has " + ", ".join(schema.features)
                           + ": score this batch with a model trained on the current schema")
+    if artefact.get("classes", []) != list(schema.classes):
+        raise StepFailure(f"the model version was trained for the classes {artefact.get('classes', [])} but the "
+                          f"configured model.classes are {list(schema.classes)}: score this batch with a model "
+                          "trained on the current classes")
     return artefact
 
 
@@ -151,8 +158,7 @@ def run_train(args, schema) -> None:
         for chunk in check.chunks(path, name, chunk_rows=None):
             table.extend(chunk)
     check.raise_problems("the training data")
-    target = steplib.numeric_column(table, schema.target, integer=schema.types[schema.target] == "integer",
-                                    allow_missing=False)
+    target = schema.target_values(table, what="the training data")
     train, validation, test = split_indices(len(table), args.validation_fraction, args.test_fraction, args.seed)
     for name, rows in (("train", train), ("validation", validation), ("test", test)):
         problem = steplib.target_problem(target[rows], schema.target, f"the {name} split")
@@ -221,7 +227,7 @@ def write_check_constraints(args, source_dir: Path, target: Path) -> None:
 
 
 def parse_args(argv: list[str] | None):
-    parser = argparse.ArgumentParser(description="Validate, split and preprocess a tabular regression dataset.")
+    parser = argparse.ArgumentParser(description="Validate, split and preprocess a tabular dataset.")
     parser.add_argument("--mode", choices=("train", "transform"), required=True)
     parser.add_argument("--validation-fraction", type=float, default=None)
     parser.add_argument("--test-fraction", type=float, default=None)

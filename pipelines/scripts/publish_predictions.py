@@ -1,8 +1,9 @@
 """PublishPredictions step: put a scored batch's predictions where consumers look, and say so.
 
 The batch is the dataset the job's `data` input names (one object, or the folder of a trigger key: steplib).
-Its predictions (the transform's `.out` files, `key,prediction` lines, joined by record key upstream) become one
-CSV with a header (batchops_core.datasets.results_columns) at the key that mirrors the batch under the results
+Its predictions (the transform's `.out` files, `key,prediction` lines, joined by record key upstream; for a
+classification model LabelPredictions' CSV files with labels and probabilities) become one CSV with a header
+(batchops_core.datasets.results_columns) at the key that mirrors the batch under the results
 prefix (batchops_core.datasets.results_key), with this execution's ARN in the object's metadata. The bucket is
 versioned: a batch scored again gets a new version, and the step says which version (and execution) it replaced.
 Then the "results ready" event (batchops_core.contracts RESULTS_EVENT_SOURCE / RESULTS_READY_DETAIL_TYPE) goes to
@@ -38,18 +39,35 @@ def model_version(model_package_arn: str) -> str:
     return version
 
 
-def write_results(predictions_dir: Path, target: Path, columns: list[str], version: str) -> int:
-    """The `.out` lines with the model version appended, under one header line; returns the row count."""
-    files = steplib.list_files(predictions_dir, ".out")
+def write_results(predictions_dir: Path, target: Path, record_key: str, version: str, *, labelled: bool) -> int:
+    """The predictions with the model version appended, under one header line; returns the row count.
+
+    Plain: the transform's `.out` files (`key,prediction` lines). Labelled (classification): the CSV files
+    LabelPredictions wrote, each with the same header (record key, label, probabilities), which becomes the results
+    header's prediction columns."""
+    files = steplib.list_files(predictions_dir, "" if labelled else ".out")
     if not files:
-        raise StepFailure(f"no predictions (*.out) under {predictions_dir}: the batch transform wrote nothing")
+        raise StepFailure(f"no predictions under {predictions_dir}: the step before wrote nothing")
     rows = 0
+    columns = None if labelled else datasets.results_columns(record_key)
     suffix = "," + version + "\n"
     target.parent.mkdir(parents=True, exist_ok=True)
     with target.open("w", encoding="utf-8", newline="") as out:
-        out.write(",".join(columns) + "\n")
+        if columns is not None:
+            out.write(",".join(columns) + "\n")
         for path in files:
             with path.open(encoding="utf-8", newline="") as handle:
+                if labelled:
+                    header = handle.readline().rstrip("\r\n").split(",")
+                    if header[:1] != [record_key]:
+                        raise StepFailure(f"{path.name}: labelled predictions start with {header[:1]}, expected the "
+                                          f"record key '{record_key}'")
+                    found = datasets.results_columns(record_key, tuple(header[1:]))
+                    if columns is None:
+                        columns = found
+                        out.write(",".join(columns) + "\n")
+                    elif found != columns:
+                        raise StepFailure(f"{path.name}: header {header} differs from the other files' {columns[:-1]}")
                 for line in handle:
                     line = line.rstrip("\r\n")
                     if line:
@@ -80,8 +98,8 @@ def publish(args, schema) -> results.StepResult:
                                   message=f"not published: the batch {batch} is not under the inference prefix "
                                           f"'{args.inference_prefix}/'")
     local = steplib.processing_path("results", "predictions.csv")
-    rows = write_results(steplib.processing_path("input", "predictions"), local,
-                         datasets.results_columns(schema.record_key), model_version(args.model_package_arn))
+    rows = write_results(steplib.processing_path("input", "predictions"), local, schema.record_key,
+                         model_version(args.model_package_arn), labelled=args.labelled)
     client = steplib.s3_client(args.region)
     replaced = previous_version(client, bucket, key)
     location = f"s3://{bucket}/{key}"
@@ -127,6 +145,8 @@ def parse_args(argv):
         parser.add_argument(name, required=True)
     parser.add_argument("--trigger-file", default=datasets.DEFAULT_TRIGGER_FILE,
                         help="a `data` input key ending in /<this> names a folder batch")
+    parser.add_argument("--labelled", action="store_true",
+                        help="the predictions are LabelPredictions' CSV files (classification), not `.out` files")
     return parser.parse_args(argv)
 
 

@@ -8,6 +8,7 @@ Metrics and their pass/fail rule come from `batchops_core.metrics`, S3 URIs from
 
 from __future__ import annotations
 
+import argparse
 import csv
 import gzip
 import io
@@ -18,13 +19,14 @@ import os
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from batchops_core import datasets, metrics
 from batchops_core.contracts import DATASET_SCHEMA_FILE, DATASET_SCHEMA_INPUT, STEP_RESULT_OUTPUT, OutputFile
-from batchops_core.results import StepResult
+from batchops_core.results import ClassificationSummary, StepResult
 from batchops_core.s3uri import S3UriError, split_s3_uri
 
 NUMERIC_TYPES = ("integer", "float")
@@ -119,6 +121,8 @@ class Schema:
             self.target = str(data["target"])
             self.types = {str(c["name"]): str(c["type"]) for c in data["columns"]}
             self.columns = [str(c["name"]) for c in data["columns"]]
+            # A classification model's target labels in class-index order (the label encoding); empty: regression.
+            self.classes = tuple(str(label) for label in data.get("classes", ()))
         except (KeyError, TypeError) as error:
             raise StepFailure(f"the dataset schema is not a valid schema (missing {error})") from None
         for name in (self.record_key, self.target):
@@ -143,7 +147,27 @@ class Schema:
         return [c for c in self.columns if c not in (self.record_key, self.target)]
 
     def is_numeric(self, column: str) -> bool:
+        """A column read as numbers: a classification target is read as labels, whatever its type."""
+        if column == self.target and self.classes:
+            return False
         return self.types[column] in NUMERIC_TYPES
+
+    def target_values(self, table: Table, *, what: str) -> np.ndarray:
+        """The target as numbers the model learns: the value (regression) or the class index (classification)."""
+        if self.classes:
+            return encode_labels(table.values[self.target], self.classes, what=what).astype(np.float64)
+        return numeric_column(table, self.target, integer=self.types[self.target] == "integer", allow_missing=False)
+
+
+def encode_labels(labels: Sequence[str], classes: Sequence[str], *, what: str) -> np.ndarray:
+    """Class indices of label texts; a label outside `classes` is a StepFailure naming the values."""
+    index = {label: position for position, label in enumerate(classes)}
+    unseen = sorted({label for label in labels if label not in index})
+    if unseen:
+        shown = ", ".join(repr(label) for label in unseen[:MAX_LISTED]) + (" ..." if len(unseen) > MAX_LISTED else "")
+        raise StepFailure(f"{what}: {len(unseen)} label value(s) not among the model's classes "
+                          f"({', '.join(classes)}): {shown}")
+    return np.array([index[label] for label in labels], dtype=np.int64)
 
 
 # ------------------------------------------------------------------------------------------ CSV tables
@@ -525,6 +549,7 @@ class DataCheck:
         self.files: list[tuple[Path, str]] = []
         self.keys = _KeyIndex() if kind != "training" else None
         self.target = Moments() if kind == "training" else None
+        self.labels_seen: set[str] = set()  # classification training: the classes present
         self._finished = False
 
     @property
@@ -560,12 +585,25 @@ class DataCheck:
             self._add(problems)
             if self.target is not None and column == self.schema.target:
                 self.target.add(values)
+        if self.schema.classes and self.kind != "inference":
+            self._check_labels(table)
         if self.keys is not None:
             key = self.schema.record_key
             keys = table.values[key]
             self._add([f"{table.where(i)}: column '{key}': empty record key" for i, k in enumerate(keys) if k == ""])
             self.keys.add([k for k in keys if k])
         self.rows += len(table)
+
+    def _check_labels(self, table: Table) -> None:
+        """Every label is one of the schema's classes (a label the model cannot predict would be silently lost)."""
+        column, classes = self.schema.target, self.schema.classes
+        labels = table.values[column]
+        known = set(classes)
+        self._add([f"{table.where(i)}: column '{column}': " + (f"'{label}' is not one of the classes "
+                                                               f"({', '.join(classes)})" if label else "no label")
+                   for i, label in enumerate(labels) if label not in known])
+        if self.kind == "training":
+            self.labels_seen.update(label for label in labels if label in known)
 
     def finish(self) -> list[str]:
         if self._finished:
@@ -579,7 +617,10 @@ class DataCheck:
         if not self.problems and self.target is not None:
             where = self.files[0][1] if len(self.files) == 1 else f"{len(self.files)} files"
             split = split_problem(self.rows, *self.split) if self.split else None
-            self._add([p for p in (self.target.constant_problem(self.schema.target, where),
+            single_class = (f"{where}: target column '{self.schema.target}' has one class only "
+                            f"('{next(iter(self.labels_seen))}'): a model would learn nothing"
+                            if self.schema.classes and len(self.labels_seen) == 1 else None)
+            self._add([p for p in (self.target.constant_problem(self.schema.target, where), single_class,
                                    f"{where}: {split}" if split else None) if p])
         return self._result()
 
@@ -647,22 +688,121 @@ def write_csv(path: Path, rows: Iterable[Sequence[str]], header: Sequence[str] |
 # ------------------------------------------------------------------------------------------ metrics, results
 
 
-def gate_metric(name: str, threshold: float) -> metrics.Metric:
-    """The registry's metric `name`, its `threshold` checked against the metric's rule (a StepFailure says why)."""
+@dataclass(frozen=True)
+class Gate:
+    """The gate's metric and, for a classification model, its classes (labels in class-index order) and decision
+    threshold: what Evaluate and ModelQualityCheck are told (pipelines.common.processing.gate_arguments)."""
+
+    metric: metrics.Metric
+    classes: tuple[str, ...] = ()
+    decision_threshold: float = metrics.DEFAULT_DECISION_THRESHOLD
+
+    @property
+    def prediction_width(self) -> int:
+        return prediction_width(self.metric.problem_type, self.classes)
+
+    def compute_all(self, actual, predicted) -> dict[str, dict[str, float]]:
+        return metrics.compute_all(self.metric.problem_type, actual, predicted, required=self.metric.name,
+                                   decision_threshold=self.decision_threshold)
+
+    def summary(self, actual, predicted, computed: dict[str, dict[str, float]]) -> ClassificationSummary:
+        """The confusion matrix, per-class scores and every metric of a classification gate's rows."""
+        problem = self.metric.problem_type
+        decided = metrics.predicted_classes(problem, predicted, self.decision_threshold)
+        matrix = metrics.confusion_matrix(actual, decided, len(self.classes))
+        per_class = dict(zip(self.classes, metrics.per_class_scores(matrix)))  # noqa: B905 (one per class; 3.9)
+        return ClassificationSummary(
+            problem_type=problem, labels=list(self.classes), confusion_matrix=matrix, per_class=per_class,
+            metrics={name: values["value"] for name, values in computed.items()},
+            decision_threshold=self.decision_threshold if problem == metrics.BINARY else None)
+
+
+def add_gate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--metric", choices=metrics.METRIC_NAMES, required=True, help="the gate's metric")
+    add_class_arguments(parser)
+
+
+def add_class_arguments(parser: argparse.ArgumentParser) -> None:
+    """The problem type, classes and decision threshold (pipelines.common.processing.gate_arguments)."""
+    parser.add_argument("--problem-type", choices=metrics.PROBLEM_TYPES, default=metrics.REGRESSION)
+    parser.add_argument("--classes", default="[]", help="classification: JSON list of labels in class-index order")
+    parser.add_argument("--decision-threshold", type=float, default=metrics.DEFAULT_DECISION_THRESHOLD,
+                        help="binary: probability at and above which the positive class is predicted")
+
+
+def gate_from_arguments(args: argparse.Namespace) -> Gate:
+    """The registry's metric of --metric/--problem-type with its --threshold checked (a StepFailure says why)."""
     try:
-        metric = metrics.get(name)
+        metric = metrics.get(args.metric, args.problem_type)
     except metrics.MetricError as error:
         raise StepFailure(f"--metric: {error}") from None
-    problem = metric.threshold_problem(threshold)
+    problem = metric.threshold_problem(args.threshold)
     if problem:
         raise StepFailure(f"--threshold: {problem}")
-    return metric
+    classes = parse_classes(args.classes)
+    if metric.problem_type == metrics.REGRESSION:
+        fits, wanted = not classes, "no"
+    elif metric.problem_type == metrics.BINARY:
+        fits, wanted = len(classes) == 2, "exactly 2"
+    else:
+        fits, wanted = len(classes) >= 3, "at least 3"
+    if not fits or len(set(classes)) != len(classes):
+        raise StepFailure(f"--classes: a {metric.problem_type} gate takes {wanted} distinct labels, found {classes}")
+    if not 0 < args.decision_threshold < 1:
+        raise StepFailure(f"--decision-threshold: must lie strictly between 0 and 1, found {args.decision_threshold}")
+    return Gate(metric, tuple(classes), args.decision_threshold)
 
 
-def compute_metrics(metric: metrics.Metric, actual, predicted, *, what: str) -> dict[str, dict[str, float]]:
+def parse_classes(text: str) -> list[str]:
+    """--classes: a JSON list of label strings."""
+    try:
+        classes = json.loads(text)
+    except ValueError:
+        raise StepFailure(f"--classes: expected a JSON list of labels, found {text!r}") from None
+    if not isinstance(classes, list) or not all(isinstance(label, str) for label in classes):
+        raise StepFailure(f"--classes: expected a JSON list of label strings, found {text!r}")
+    return classes
+
+
+def prediction_width(problem_type: str, classes: Sequence[str]) -> int:
+    """CSV fields of one prediction in the transform output: one per class for multiclass, else one."""
+    return len(classes) if problem_type == metrics.MULTICLASS else 1
+
+
+def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
+    """Key -> prediction of the transform's `key,prediction` lines (`.out` files under `directory`); `width` > 1:
+    the container's multiclass text `key,[p0, p1, ...]`, one CSV field per class, read as the class probabilities."""
+    return dict(item for path in list_files(directory, ".out")
+                for item in read_prediction_file(path, path.relative_to(directory).as_posix(), width).items())
+
+
+def read_prediction_file(path: Path, name: str, width: int = 1) -> dict[str, float | list[float]]:
+    expected = "key,prediction" if width == 1 else f"key,[{width} class probabilities]"
+    predictions: dict[str, float | list[float]] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for number, row in enumerate(csv.reader(handle), start=1):
+            if not row:
+                continue
+            if len(row) != 1 + width:
+                raise StepFailure(f"{name} line {number}: expected '{expected}', found {len(row)} fields")
+            fields = row[1:]
+            if width > 1:
+                if not (fields[0].startswith("[") and fields[-1].endswith("]")):
+                    raise StepFailure(f"{name} line {number}: expected '{expected}', found {','.join(fields)}")
+                fields = [fields[0][1:], *fields[1:-1], fields[-1][:-1]]
+            try:
+                values = [float(field) for field in fields]
+            except ValueError:
+                raise StepFailure(f"{name} line {number}: prediction '{','.join(row[1:])}' is not a number") \
+                    from None
+            predictions[row[0].strip()] = values[0] if width == 1 else values
+    return predictions
+
+
+def compute_metrics(gate: Gate, actual, predicted, *, what: str) -> dict[str, dict[str, float]]:
     """Every metric of the gate metric's problem type on these rows; the gate metric itself must be defined."""
     try:
-        return metrics.compute_all(metric.problem_type, actual, predicted, required=metric.name)
+        return gate.compute_all(actual, predicted)
     except metrics.MetricError as error:
         raise StepFailure(f"{what}: {error}") from None
 

@@ -49,10 +49,10 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
     from sagemaker.mlops.workflow.steps import TuningStep
 
     hpo = ctx.settings.hpo
-    objective = metrics.TUNING_OBJECTIVES.get(hpo.objective_metric)
-    if objective is None:
-        raise ValueError(f"hpo.objective_metric '{hpo.objective_metric}' is not a tuning objective of the metric "
-                         f"registry (known: {', '.join(metrics.TUNING_OBJECTIVES)})")
+    try:
+        objective = metrics.tuning_objective(hpo.objective_metric, ctx.settings.model.problem)
+    except metrics.MetricError as error:
+        raise ValueError(f"hpo.objective_metric: {error}") from None
     trainer = model_trainer(ctx, Step.TUNE)
     tuned = {spec.name for spec in hpo.ranges}
     # Tuned hyperparameters must not also be static ones.

@@ -151,31 +151,42 @@ def test_other_env_files_state_only_what_differs(env):
 def test_choices_come_from_the_core_registries():
     assert typing.get_args(ModelGates.model_fields["metric"].annotation) == metrics.METRIC_NAMES
     from batchops_core.settings import Hpo
-    assert set(typing.get_args(Hpo.model_fields["objective_metric"].annotation)) == set(metrics.TUNING_OBJECTIVES)
+    assert set(typing.get_args(Hpo.model_fields["objective_metric"].annotation)) == {
+        objective for _, objective in metrics.TUNING_OBJECTIVES}
+    stated, none = typing.get_args(ModelGates.model_fields["problem_type"].annotation)  # left out: inferred
+    assert typing.get_args(stated) == metrics.PROBLEM_TYPES and none is type(None)
     assert PIPELINE_KEYS == contracts.PIPELINE_KINDS
     assert PIPELINE_STEP_STATUSES == (*contracts.STEP_STATUSES, "*")
 
 
-@pytest.mark.parametrize("name", metrics.METRIC_NAMES)
-def test_model_gates_delegate_to_the_metric_registry(name):
-    metric = metrics.get(name)
+def _classes(problem: str) -> list[str]:
+    return {metrics.BINARY: ["no", "yes"], metrics.MULTICLASS: ["a", "b", "c"]}.get(problem, [])
+
+
+@pytest.mark.parametrize("problem,name", list(metrics.METRICS))
+def test_model_gates_delegate_to_the_metric_registry(problem, name):
+    metric = metrics.get(name, problem)
     threshold = 0.5
-    gates = ModelGates(metric=name, registration_threshold=threshold, model_quality_threshold=threshold)
+    gates = ModelGates(problem_type=problem, metric=name, classes=_classes(problem), registration_threshold=threshold,
+                       model_quality_threshold=threshold)
+    assert gates.gate_metric is metric
     assert gates.higher_is_better is metric.higher_is_better
     for value in (0.4, 0.5, 0.6):
         assert gates.passes(value, threshold) is metric.passes(value, threshold)
 
 
-@pytest.mark.parametrize("name", metrics.METRIC_NAMES)
-def test_threshold_problems_are_the_registry_s(name, tmp_path):
-    bad = next(v for v in (-1.0, 2.0) if metrics.get(name).threshold_problem(v))
-    data = _minimal() | {"model": {"metric": name, "registration_threshold": bad, "model_quality_threshold": bad}}
+@pytest.mark.parametrize("problem,name", list(metrics.METRICS))
+def test_threshold_problems_are_the_registry_s(problem, name, tmp_path):
+    bad = next(v for v in (-1.0, 2.0) if metrics.get(name, problem).threshold_problem(v))
+    data = _minimal() | {"model": {"problem_type": problem, "metric": name, "classes": _classes(problem),
+                                   "registration_threshold": bad, "model_quality_threshold": bad}}
     from batchops_core.settings import ConfigError
 
     with pytest.raises(ConfigError) as info:
         settings_from_data(data, tmp_path / "x.tfvars")
     assert info.value.problems == [
-        f"{tmp_path / 'x.tfvars'}: model: registration_threshold: {metrics.get(name).threshold_problem(bad)}"]
+        f"{tmp_path / 'x.tfvars'}: model: registration_threshold: "
+        f"{metrics.get(name, problem).threshold_problem(bad)}"]
 
 
 def test_a_mistyped_step_in_a_notification_rule_is_caught_with_a_suggestion(tmp_path):

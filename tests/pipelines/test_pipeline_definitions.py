@@ -518,3 +518,63 @@ def test_mape_gates_and_tunes_from_the_registry(local_settings):
         assert arguments[arguments.index("--metric") + 1] == "mape"
         assert {p["Name"]: p["DefaultValue"] for p in definitions[key]["Parameters"]}[
             "ModelQualityThreshold" if key == "inference" else "RegistrationThreshold"] == threshold
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+def _classification_definitions(settings) -> dict[str, dict]:
+    from pipelines.definitions import build_definitions
+
+    with network_guard():
+        texts = build_definitions(settings, account_id=ACCOUNT_ID)
+    return {key: json.loads(text) for key, text in texts.items()}
+
+
+def _arguments(step: dict) -> list[str]:
+    return step["Arguments"]["AppSpecification"]["ContainerArguments"]
+
+
+def test_binary_definitions_carry_objective_classes_and_threshold():
+    from batchops_core.settings import load_settings
+
+    settings = load_settings("classification")
+    definitions = _classification_definitions(settings)
+    train = all_steps(definitions["training"])["Train"]["Arguments"]
+    assert train["HyperParameters"]["objective"] == "binary:logistic" and "num_class" not in train["HyperParameters"]
+    evaluate = _arguments(all_steps(definitions["training"])["Evaluate"])
+    assert evaluate[:8] == ["--metric", "f1", "--problem-type", "binary", "--classes", '["benign", "malignant"]',
+                            "--decision-threshold", "0.5"]
+    tune = all_steps(definitions["training_hpo"])["Tune"]["Arguments"]["HyperParameterTuningJobConfig"]
+    assert tune["HyperParameterTuningJobObjective"] == {"Type": "Maximize", "MetricName": "validation:f1_binary"}
+    transform = all_steps(definitions["inference"])["BatchTransform"]["Arguments"]
+    assert transform["DataProcessing"]["OutputFilter"] == "$[0,-1]"
+    quality = _arguments(all_steps(definitions["inference"])["ModelQualityCheck"])
+    assert quality[quality.index("--problem-type") + 1] == "binary"
+    label = all_steps(definitions["inference"])["LabelPredictions"]
+    assert _arguments(label) == ["--problem-type", "binary", "--classes", '["benign", "malignant"]',
+                                 "--decision-threshold", "0.5"]
+    assert label["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == {
+        "Get": "Steps.BatchTransform.TransformOutput.S3OutputPath"}
+
+
+def test_a_regression_inference_pipeline_has_no_label_step(local_definitions):
+    assert "LabelPredictions" not in all_steps(local_definitions["inference"])
+
+
+def test_multiclass_definitions_set_num_class_and_keep_every_class_probability():
+    from batchops_core.settings import ENV_DIR, load_settings, parse_tfvars, settings_from_data
+
+    data = parse_tfvars(ENV_DIR / "classification.tfvars")
+    data["model"] = {**data["model"], "metric": "mlogloss", "classes": ["benign", "borderline", "malignant"],
+                     "registration_threshold": 0.3, "model_quality_threshold": 0.4}
+    data["xgboost"] = {"hyperparameters": {"objective": "multi:softprob", "eval_metric": "mlogloss", "num_round": "20"}}
+    data["hpo"] = {"objective_metric": "validation:mlogloss"}
+    settings = settings_from_data(data, ENV_DIR / "classification.tfvars")
+    assert load_settings("classification").model.problem == "binary" and settings.model.problem == "multiclass"
+    definitions = _classification_definitions(settings)
+    train = all_steps(definitions["training"])["Train"]["Arguments"]
+    assert train["HyperParameters"]["num_class"] == "3"
+    static = all_steps(definitions["training_hpo"])["Tune"]["Arguments"]["TrainingJobDefinition"]
+    assert static["StaticHyperParameters"]["num_class"] == "3"
+    transform = all_steps(definitions["inference"])["BatchTransform"]["Arguments"]
+    assert transform["DataProcessing"]["OutputFilter"] == "$[0,-3,-2,-1]"

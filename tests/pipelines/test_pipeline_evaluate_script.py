@@ -153,3 +153,75 @@ def test_a_degenerate_test_split_never_passes_the_gate(tmp_path, booster, metric
     assert f"the test split is degenerate ({reason}" in decision["message"]
     assert "the model is not registered" in decision["message"]
     assert "r2" not in json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+def _classification_archive(job: Job, tmp_path, objective: dict, classes: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.RandomState(3)
+    features = rng.uniform(0, 1, size=(400, FEATURES))
+    score = 2 * features[:, 0] + features[:, 1] + rng.normal(0, 0.2, 400)
+    labels = np.digitize(score, np.quantile(score, np.linspace(0, 1, classes + 1)[1:-1]))
+    booster = xgboost.train({**objective, "max_depth": 3}, xgboost.DMatrix(features[:300], label=labels[:300]), 20)
+    model_file = tmp_path / "xgboost-model"
+    model_file.write_bytes(pickle.dumps(booster))
+    job.input("model").mkdir(parents=True)
+    with tarfile.open(job.input("model") / "model.tar.gz", "w:gz") as archive:
+        archive.add(model_file, arcname="xgboost-model")
+    job.input("test").mkdir(parents=True)
+    np.savetxt(job.input("test") / "test.csv", np.column_stack([labels[300:], features[300:]]), delimiter=",",
+               fmt="%.10g")
+    return labels[300:], booster.predict(xgboost.DMatrix(features[300:]))
+
+
+def test_binary_evaluation_gates_f1_and_adds_the_classification_summary(tmp_path):
+    from sklearn import metrics as sk
+
+    job = Job(tmp_path / "job", {})
+    labels, probability = _classification_archive(job, tmp_path, {"objective": "binary:logistic"}, 2)
+    result = job.run("evaluate.py", "--metric", "f1", "--problem-type", "binary", "--classes",
+                     '["benign", "malignant"]', "--decision-threshold", "0.4", "--threshold", "0.5")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((job.output("evaluation") / "evaluation.json").read_text())["binary_classification_metrics"]
+    assert set(report) == {"f1", "precision", "recall", "accuracy", "auc", "logloss"}
+    decided = (probability >= 0.4).astype(int)
+    assert report["f1"]["value"] == pytest.approx(sk.f1_score(labels, decided), abs=1e-9)
+    assert report["auc"]["value"] == pytest.approx(sk.roc_auc_score(labels, probability), abs=1e-9)
+    decision = job.result()
+    assert decision["outcome"] == "passed" and decision["metric"] == "f1" and decision["comparison"] == ">="
+    summary = decision["details"]["classification"]
+    assert summary["labels"] == ["benign", "malignant"] and summary["decision_threshold"] == 0.4
+    assert summary["confusion_matrix"] == sk.confusion_matrix(labels, decided).tolist()
+    assert summary["per_class"]["malignant"]["recall"] == pytest.approx(sk.recall_score(labels, decided), abs=1e-9)
+    assert summary["metrics"]["f1"] == report["f1"]["value"]
+
+
+def test_multiclass_evaluation_gates_mlogloss_lower_is_better(tmp_path):
+    from sklearn import metrics as sk
+
+    job = Job(tmp_path / "job", {})
+    labels, probabilities = _classification_archive(job, tmp_path, {"objective": "multi:softprob", "num_class": 3}, 3)
+    result = job.run("evaluate.py", "--metric", "mlogloss", "--problem-type", "multiclass", "--classes",
+                     '["low", "mid", "high"]', "--threshold", "0.01")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((job.output("evaluation") / "evaluation.json").read_text())
+    values = report["multiclass_classification_metrics"]
+    assert values["mlogloss"]["value"] == pytest.approx(sk.log_loss(labels, probabilities), abs=1e-6)
+    decision = job.result()
+    assert decision["outcome"] == "failed" and decision["comparison"] == "<="
+    summary = decision["details"]["classification"]
+    assert summary["decision_threshold"] is None and len(summary["confusion_matrix"]) == 3
+    assert sum(map(sum, summary["confusion_matrix"])) == len(labels)
+
+
+@pytest.mark.parametrize("arguments,message", [
+    (["--metric", "f1", "--classes", '["a", "b"]'], "--metric: unknown regression metric 'f1'"),
+    (["--metric", "f1", "--problem-type", "binary", "--classes", '["a"]'],
+     "--classes: a binary gate takes exactly 2 distinct labels, found ['a']"),
+    (["--metric", "auc", "--problem-type", "binary", "--classes", "a,b"], "--classes: expected a JSON list"),
+])
+def test_bad_classification_arguments_fail_clearly(tmp_path, arguments, message):
+    job = Job(tmp_path / "job", {})
+    result = job.run("evaluate.py", *arguments, "--threshold", "0.5")
+    assert result.returncode != 0
+    assert message in result.stderr + result.stdout

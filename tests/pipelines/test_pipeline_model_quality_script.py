@@ -386,3 +386,93 @@ def test_late_ground_truth_outside_its_prefix_is_a_clear_failure(s3, rows, tmp_p
     assert result.returncode == 1
     assert result.message == (f"s3://{BUCKET}/elsewhere/batch.csv is not under the ground-truth prefix "
                               "'data/ground-truth/'")
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+CLASSIFICATION_SCHEMA = {
+    "header": True, "record_key": "order_id", "target": "late", "classes": ["on_time", "late"],
+    "columns": [{"name": "order_id", "type": "integer"}, {"name": "distance_km", "type": "float"},
+                {"name": "late", "type": "categorical"}],
+}
+MULTICLASS_SCHEMA = {**CLASSIFICATION_SCHEMA, "classes": ["on_time", "late", "lost"]}
+
+
+def classification_job(tmp_path, schema: dict, truth: list[str], predictions: list[str]) -> Job:
+    job = Job(tmp_path / "job", schema)
+    keys = [str(100 + i) for i in range(len(truth))]
+    write_rows(job.input("data") / "day1" / "batch.csv",
+               [{"order_id": k, "distance_km": str(i)} for i, k in enumerate(keys)], ["order_id", "distance_km"])
+    out = job.input("predictions") / "day1" / "batch.csv.out"
+    out.parent.mkdir(parents=True)
+    out.write_text("".join(f"{k},{p}\n" for k, p in zip(keys, predictions, strict=True)))
+    return job
+
+
+def put_labels(s3, labels: list[str]) -> None:
+    body = "order_id,late\n" + "".join(f"{100 + i},{label}\n" for i, label in enumerate(labels))
+    s3.put_object(Bucket=BUCKET, Key=TRUTH_KEY, Body=body.encode())
+
+
+def run_classification(job: Job, monkeypatch, schema: dict, metric: str, threshold: str, problem: str = "binary"):
+    job.configure_inputs(data=f"s3://{BUCKET}/{BATCH_KEY}", predictions=f"s3://{BUCKET}/runs/predictions")
+    return job.run_in_process(
+        "model_quality.py", "--inference-prefix", "data/inference", "--ground-truth-prefix", "data/ground-truth",
+        "--metric", metric, "--problem-type", problem, "--classes", json.dumps(schema["classes"]),
+        "--threshold", threshold, "--region", REGION, monkeypatch=monkeypatch)
+
+
+def test_binary_model_quality_maps_labels_and_fails_on_shifted_labels(s3, tmp_path, monkeypatch):
+    from sklearn import metrics as sk
+
+    labels = ["late" if i % 3 == 0 else "on_time" for i in range(30)]
+    probability = [0.9 if label == "late" else 0.2 for label in labels]
+    probability[1] = 0.7  # one false positive
+    put_labels(s3, labels)
+    job = classification_job(tmp_path, CLASSIFICATION_SCHEMA, labels, [str(p) for p in probability])
+    result = run_classification(job, monkeypatch, CLASSIFICATION_SCHEMA, "f1", "0.8")
+    assert result.returncode == 0 and result.message is None
+    actual = [1 if label == "late" else 0 for label in labels]
+    decided = [int(p >= 0.5) for p in probability]
+    decision = job.result()
+    assert decision["outcome"] == "passed"
+    assert decision["value"] == pytest.approx(sk.f1_score(actual, decided), abs=1e-9)
+    summary = decision["details"]["classification"]
+    assert summary["labels"] == ["on_time", "late"]
+    assert summary["confusion_matrix"] == sk.confusion_matrix(actual, decided).tolist()
+    feedback = read_csv(job.output("feedback") / "feedback.csv")
+    assert feedback[1] == ["100", "0", "late"]  # people's labels, not class indices
+
+    shifted = ["on_time" if label == "late" else "late" for label in labels]  # the world changed: labels flipped
+    put_labels(s3, shifted)
+    job = classification_job(tmp_path / "shifted", CLASSIFICATION_SCHEMA, shifted, [str(p) for p in probability])
+    assert run_classification(job, monkeypatch, CLASSIFICATION_SCHEMA, "f1", "0.8").returncode == 0
+    assert job.result()["outcome"] == "failed"
+
+
+def test_unseen_ground_truth_labels_are_an_error_naming_them(s3, tmp_path, monkeypatch):
+    labels = ["late", "on_time", "LATE", "unknown"] + ["late", "on_time"] * 3
+    put_labels(s3, labels)
+    job = classification_job(tmp_path, CLASSIFICATION_SCHEMA, labels, ["0.5"] * len(labels))
+    result = run_classification(job, monkeypatch, CLASSIFICATION_SCHEMA, "auc", "0.8")
+    assert result.returncode != 0
+    assert "'LATE' is not one of the classes (on_time, late)" in result.message
+    assert "'unknown' is not one of the classes" in result.message
+
+
+def test_multiclass_predictions_are_the_container_s_probability_lists(s3, tmp_path, monkeypatch):
+    from sklearn import metrics as sk
+
+    classes = MULTICLASS_SCHEMA["classes"]
+    labels = [classes[i % 3] for i in range(24)]
+    rows = [[0.8 if c == label else 0.1 for c in classes] for label in labels]
+    rows[0] = [0.2, 0.5, 0.3]  # one mistake
+    put_labels(s3, labels)
+    job = classification_job(tmp_path, MULTICLASS_SCHEMA, labels, [str(r) for r in rows])  # "[0.8, 0.1, 0.1]"
+    result = run_classification(job, monkeypatch, MULTICLASS_SCHEMA, "accuracy", "0.9", problem="multiclass")
+    assert result.returncode == 0 and result.message is None
+    decision = job.result()
+    actual = [classes.index(label) for label in labels]
+    assert decision["value"] == pytest.approx(sk.accuracy_score(actual, [max(range(3), key=r.__getitem__)
+                                                                         for r in rows]), abs=1e-9)
+    assert decision["details"]["classification"]["per_class"]["on_time"]["support"] == 8

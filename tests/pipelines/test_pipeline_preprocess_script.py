@@ -305,3 +305,57 @@ def test_transform_mode_refuses_a_ragged_batch_and_huge_numbers(trained, tmp_pat
     assert result.returncode == 1
     assert "batch.csv:6: column 'distance_km': '-1e39' is too large" in result.message
     assert "batch.csv:8: 2 fields, expected 6" in result.message
+
+
+# ------------------------------------------------------------------------------------------ classification
+
+LABELLED_SCHEMA = {**OTHER_SCHEMA, "target": "speed", "classes": ["slow", "fast"],
+                   "columns": [*OTHER_SCHEMA["columns"][:-1], {"name": "speed", "type": "categorical"}]}
+LABELLED_COLUMNS = [c["name"] for c in LABELLED_SCHEMA["columns"]]
+
+
+def labelled_rows(count: int) -> list[dict[str, str]]:
+    rows = []
+    for row in other_rows(count):
+        minutes = float(row.pop("delivery_minutes"))
+        rows.append({**row, "speed": "slow" if minutes > 40 else "fast"})
+    return rows
+
+
+def test_string_labels_are_encoded_with_the_configured_classes_and_saved(tmp_path):
+    job = Job(tmp_path / "labels", LABELLED_SCHEMA)
+    rows = labelled_rows(60)
+    write_rows(job.input("data") / "train.csv", rows, LABELLED_COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 0, result.stderr
+    artefact = json.loads((job.output("preprocessing") / "preprocessing.json").read_text())
+    assert artefact["classes"] == ["slow", "fast"]  # class index i is classes[i]
+    labels = {float(row[0]) for name in ("train", "validation", "test")
+              for row in read_csv(job.output(name) / f"{name}.csv")}
+    assert labels == {0.0, 1.0}
+    # The transform of a batch refuses a model trained for other classes.
+    other = Job(tmp_path / "other-classes", {**LABELLED_SCHEMA, "classes": ["fast", "slow"]})
+    other.input("preprocessing").mkdir(parents=True)
+    (other.input("preprocessing") / "p.json").write_bytes(
+        (job.output("preprocessing") / "preprocessing.json").read_bytes())
+    write_rows(other.input("data") / "batch.csv", rows[:3], ["order_id", *OTHER_FEATURES])
+    result = other.run("preprocess.py", "--mode", "transform")
+    assert result.returncode == 1 and "trained for the classes ['slow', 'fast']" in result.message
+
+
+def test_training_labels_outside_the_classes_fail_with_file_line_and_value(tmp_path):
+    job = Job(tmp_path / "labels", LABELLED_SCHEMA)
+    rows = labelled_rows(30)
+    rows[4]["speed"] = "medium"
+    write_rows(job.input("data") / "train.csv", rows, LABELLED_COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1
+    assert "train.csv:6: column 'speed': 'medium' is not one of the classes (slow, fast)" in result.message
+
+
+def test_training_data_of_one_class_is_refused(tmp_path):
+    job = Job(tmp_path / "labels", LABELLED_SCHEMA)
+    rows = [{**row, "speed": "fast"} for row in labelled_rows(30)]
+    write_rows(job.input("data") / "train.csv", rows, LABELLED_COLUMNS)
+    result = job.run("preprocess.py", *TRAIN_ARGS)
+    assert result.returncode == 1 and "target column 'speed' has one class only ('fast')" in result.message

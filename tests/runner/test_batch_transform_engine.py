@@ -84,3 +84,21 @@ def test_a_text_column_sent_to_the_model_fails_the_object_with_a_hint(booster, t
 def test_a_feature_count_the_model_does_not_take_is_a_clear_error(booster, tmp_path):
     with pytest.raises(TransformError, match="the model rejected the records from line 1 \\(3 feature columns\\)"):
         _run(booster, tmp_path, "0.1,0.2,0.3\n")
+
+
+def test_multi_softprob_writes_the_container_s_list_text_one_csv_field_per_class(tmp_path):
+    rng = np.random.default_rng(0)
+    features = rng.normal(size=(60, 2))
+    labels = np.digitize(features[:, 0], [-0.5, 0.5])
+    softprob = xgb.train({"objective": "multi:softprob", "num_class": 3}, xgb.DMatrix(features, label=labels), 2)
+    rows = [[0.1, 0.2], [1.5, -0.3]]
+    probabilities = softprob.inplace_predict(np.array(rows, dtype=np.float32))
+    container = [str(row) for row in probabilities.tolist()]  # serve.py in a batch transform: str of the list
+    assert _run(softprob, tmp_path, "0.1,0.2\n1.5,-0.3\n") == container
+    joined = _run(softprob, tmp_path, "a,0.1,0.2\nb,1.5,-0.3\n", input_filter=ColumnFilter.parse("$[1:]"),
+                  join_input=True)
+    assert joined == [f"a,0.1,0.2,{container[0]}", f"b,1.5,-0.3,{container[1]}"]
+    # The output filter counts the CSV fields of the joined record: the list is one field per class.
+    kept = _run(softprob, tmp_path, "a,0.1,0.2\nb,1.5,-0.3\n", input_filter=ColumnFilter.parse("$[1:]"),
+                output_filter=ColumnFilter.parse("$[0,-3,-2,-1]"), join_input=True)
+    assert kept == [f"a,{container[0]}", f"b,{container[1]}"]

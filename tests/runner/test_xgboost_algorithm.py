@@ -87,3 +87,56 @@ def test_the_model_loader_refuses_a_directory_without_a_model(tmp_path):
     (tmp_path / "model.bin").write_bytes(np.arange(10, dtype=np.uint8).tobytes())
     with pytest.raises(xgboost_algorithm.AlgorithmError, match="'model.bin' is not an XGBoost model"):
         xgboost_algorithm.load_booster(tmp_path)
+
+
+def _classification_csv(rows: int, classes: int, seed: int) -> tuple[str, np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    features = rng.normal(size=(rows, 3))
+    labels = np.digitize(features[:, 0] + 0.5 * features[:, 1] + rng.normal(0, 0.5, rows),
+                         np.linspace(-1, 1, classes - 1)) if classes > 2 else (features[:, 0] > 0).astype(int)
+    text = "\n".join(",".join([str(int(label)), *map(str, row)]) for label, row in zip(labels, features, strict=True))
+    text += "\n"
+    return text, labels, features
+
+
+def _last_round(capsys) -> dict[str, float]:
+    last = [line for line in capsys.readouterr().out.splitlines() if line.startswith("[")][-1]
+    return {name: float(value) for name, value in (part.split(":") for part in last.split("\t")[1:])}
+
+
+def test_binary_logistic_reports_the_container_s_classification_metrics(tmp_path, monkeypatch, capsys):
+    from sklearn import metrics as sk
+
+    train, _, _ = _classification_csv(300, 2, seed=1)
+    validation, labels, features = _classification_csv(120, 2, seed=2)
+    base = _layout(tmp_path, monkeypatch, {"num_round": "5", "objective": "binary:logistic",
+                                           "eval_metric": "logloss,f1_binary", "_tuning_objective_metric":
+                                           "validation:accuracy"},
+                   {"train": ("text/csv", train), "validation": ("text/csv", validation)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    reported = _last_round(capsys)
+    assert {"validation-logloss", "validation-f1_binary", "validation-accuracy"} <= set(reported)
+    import xgboost
+    probability = xgboost_algorithm.load_booster(base / "model").predict(xgboost.DMatrix(features))
+    decided = (probability > 0.5).astype(int)  # the container's rule: margin > 0
+    assert reported["validation-f1_binary"] == pytest.approx(sk.f1_score(labels, decided), abs=1e-5)
+    assert reported["validation-accuracy"] == pytest.approx(sk.accuracy_score(labels, decided), abs=1e-5)
+
+
+def test_multi_softprob_reports_macro_f1_and_mlogloss(tmp_path, monkeypatch, capsys):
+    from sklearn import metrics as sk
+
+    train, _, _ = _classification_csv(300, 3, seed=3)
+    validation, labels, features = _classification_csv(120, 3, seed=4)
+    base = _layout(tmp_path, monkeypatch, {"num_round": "4", "objective": "multi:softprob", "num_class": "3",
+                                           "eval_metric": "mlogloss",
+                                           "_tuning_objective_metric": "validation:f1_macro"},
+                   {"train": ("text/csv", train), "validation": ("text/csv", validation)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    reported = _last_round(capsys)
+    import xgboost
+    probabilities = xgboost_algorithm.load_booster(base / "model").predict(xgboost.DMatrix(features))
+    assert probabilities.shape == (120, 3)
+    assert reported["validation-mlogloss"] == pytest.approx(sk.log_loss(labels, probabilities), abs=1e-5)
+    assert reported["validation-f1_macro"] == pytest.approx(
+        sk.f1_score(labels, probabilities.argmax(axis=1), average="macro"), abs=1e-5)
