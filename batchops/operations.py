@@ -444,8 +444,6 @@ def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]
 # ------------------------------------------------------------------------------------------------ models
 
 
-
-
 @dataclass(frozen=True)
 class ModelVersion:
     version: int

@@ -117,6 +117,21 @@ class BuildContext:
         return Join(on="/", values=["s3:/", self.input_bucket, self.input_key])
 
     @property
+    def data_quality_label_column(self) -> str | None:
+        """The column whose class balance data quality reports: a classifier's target, with the builtin engine only
+        (the Model Monitor analyzer has no label setting and would profile it as a feature)."""
+        settings = self.settings
+        if settings.model.is_classification and settings.data_quality.engine == "builtin":
+            return settings.dataset.target
+        return None
+
+    @property
+    def label_arguments(self) -> list[str]:
+        """Preprocess: keep the label column (when there is one) in the data-quality datasets it writes."""
+        column = self.data_quality_label_column
+        return ["--data-quality-label", column] if column else []
+
+    @property
     def dataset_arguments(self) -> list[str]:
         """What a script reading the `data` input needs to find a folder dataset's parts (steplib.dataset_files)."""
         return ["--region", self.region, "--trigger-file", self.settings.folder_datasets.trigger_file]

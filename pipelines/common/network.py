@@ -15,8 +15,8 @@ from batchops_core.contracts import Step
 from pipelines.common.context import BuildContext
 
 # Step -> the step kind of `network.network_isolation` (batchops_core.settings.ISOLATABLE_STEP_KINDS). Steps that
-# call AWS from their container (ResolveModel, ModelQualityCheck, a Preprocess that reads feedback) have no kind:
-# they are never isolated.
+# call AWS from their container (ResolveModel, ModelQualityCheck, PublishPredictions, a Preprocess that reads
+# feedback) have no kind: they are never isolated.
 STEP_KINDS = {
     Step.PREPROCESS: "preprocess",
     Step.DATA_QUALITY_BASELINE: "data_quality",
@@ -26,6 +26,7 @@ STEP_KINDS = {
     Step.TUNE: "training",
     Step.CREATE_MODEL: "transform",  # the model's container serves the transform job
     Step.BATCH_TRANSFORM: "transform",
+    Step.LABEL_PREDICTIONS: "transform",  # reads the transform's output, writes its own: no AWS calls
 }
 
 

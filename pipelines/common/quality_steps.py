@@ -115,6 +115,8 @@ def _builtin_step(ctx, name, dataset, baseline_statistics, baseline_constraints,
         "publish_cloudwatch_metrics": "Disabled",
         **_drift_env(ctx),
     }
+    if ctx.data_quality_label_column:  # its class balance, not a feature (data_quality.py)
+        env["label_column"] = ctx.data_quality_label_column
     inputs = [s3_input(ANALYZER_INPUT, dataset, f"input/{ANALYZER_INPUT}")]
     if baseline_statistics is not None:
         # Supplied baselines are single objects; each lands in its folder under its own file name.

@@ -51,7 +51,8 @@ def training_preprocess_step(ctx: BuildContext, *, with_feedback: bool) -> Any:
     """Validate, fit the feature preprocessing, split, write XGBoost CSVs and the data-quality baseline dataset."""
     gates = ctx.settings.model
     arguments = ["--mode", "train", "--validation-fraction", str(gates.validation_fraction),
-                 "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed), *ctx.dataset_arguments]
+                 "--test-fraction", str(gates.test_fraction), "--seed", str(gates.split_seed), *ctx.dataset_arguments,
+                 *ctx.label_arguments]
     if with_feedback:
         arguments += ["--feedback-uri", ctx.feedback_prefix_uri]
     outputs = [step_output(ctx, Step.PREPROCESS, name) for name in (*SPLITS, "baseline", "preprocessing")]

@@ -60,7 +60,8 @@ def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
         outputs=[step_output(ctx, Step.PREPROCESS, name) for name in ("transform", "dataquality", "constraints")],
         arguments=["--mode", "transform", "--comparison-threshold", str(quality.comparison_threshold),
                    "--comparison-method", quality.comparison_method,
-                   "--categorical-drift-method", quality.categorical_drift_method, *ctx.dataset_arguments],
+                   "--categorical-drift-method", quality.categorical_drift_method, *ctx.dataset_arguments,
+                   *ctx.label_arguments],
         with_schema=True,
     )
 
@@ -139,7 +140,7 @@ def publish_predictions_step(ctx: BuildContext, transform: Any, resolved: Any, l
                    *ctx.dataset_arguments, "--model-package-arn", resolved("ModelPackageArn"),
                    "--execution-arn", ExecutionVariables.PIPELINE_EXECUTION_ARN,
                    *(["--labelled"] if labelled is not None else [])],
-        with_schema=True,
+        with_schema=True, calls_aws=True,  # S3 for the results, EventBridge for the results-ready event
     )
 
 

@@ -20,6 +20,7 @@ one-hot encoded over the training categories (an unknown or missing category enc
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
 import sys
@@ -170,11 +171,27 @@ def run_train(args, schema) -> None:
     for name, rows in (("train", train), ("validation", validation), ("test", test)):
         steplib.write_matrix(output / name / f"{name}.csv", np.column_stack([target[rows], features[rows]]))
     baseline = table.take(train)
-    steplib.write_csv(output / "baseline" / "baseline.csv",
-                      baseline.rows(schema.features), header=schema.features)
+    columns = data_quality_columns(args, schema, has_label=True)  # training data always has the target
+    steplib.write_csv(output / "baseline" / "baseline.csv", baseline.rows(columns), header=columns)
     steplib.write_json(output / "preprocessing" / "preprocessing.json", artefact)
     print(f"rows: {len(table)} from {len(files)} file(s); train {len(train)}, validation {len(validation)}, "
           f"test {len(test)}; {len(artefact['output_columns'])} model features")
+
+
+def data_quality_columns(args, schema, has_label: bool) -> list[str]:
+    """The columns of a data-quality dataset: the features, and the label (as people wrote it) when data quality
+    reports its class balance and the data carries it (an inference batch usually has no labels)."""
+    label = args.data_quality_label
+    return [*schema.features, label] if label and has_label else list(schema.features)
+
+
+def _has_column(path, column: str) -> bool:
+    if not column:
+        return False
+    try:
+        return column in steplib.header_columns(path)
+    except (UnicodeDecodeError, OSError, EOFError, csv.Error):
+        return False  # the data check names what is wrong with the file next
 
 
 def run_transform(args, schema) -> None:
@@ -188,14 +205,15 @@ def run_transform(args, schema) -> None:
     for path, name in files:
         plain = name[:-len(".gz")] if name.lower().endswith(".gz") else name  # a folder's parts are read unzipped
         relative = plain if plain.lower().endswith(".csv") else plain + ".csv"
+        columns = data_quality_columns(args, schema, has_label=_has_column(path, args.data_quality_label))
         for number, table in enumerate(check.chunks(path, name, chunk_rows=args.chunk_rows)):
             if check.problems:
                 continue
             features = transform_features(table, schema, artefact)
             steplib.write_matrix(output / "transform" / relative, features, keys=table.values[schema.record_key],
                                  append=number > 0)
-            steplib.write_csv(output / "dataquality" / relative, table.rows(schema.features),
-                              header=None if number else schema.features, append=number > 0)
+            steplib.write_csv(output / "dataquality" / relative, table.rows(columns),
+                              header=None if number else columns, append=number > 0)
             total += len(table)
     check.raise_problems("the batch")
     print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
@@ -237,6 +255,8 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--trigger-file", default=datasets.DEFAULT_TRIGGER_FILE,
                         help="a `data` input key ending in /<this> names the folder of part files to read")
     parser.add_argument("--chunk-rows", type=int, default=100_000, help="transform mode: rows processed at once")
+    parser.add_argument("--data-quality-label", default="",
+                        help="the label column, kept in the data-quality datasets for its class balance")
     parser.add_argument("--comparison-threshold", type=float, default=None,
                         help="transform mode: write the baseline constraints with these drift settings")
     parser.add_argument("--comparison-method", choices=("Simple", "Robust"), default="Robust")

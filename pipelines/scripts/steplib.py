@@ -916,14 +916,19 @@ def dataset_files(input_name: str, local_dir: Path, *, region: str, trigger_file
     return found
 
 
+def header_columns(path: Path) -> list[str]:
+    """The column names of a CSV file (plain or gzip): its first non-empty row, whatever the quoting."""
+    with open_text(path) as handle:
+        row = next((r for r in csv.reader(handle) if len(r) > 1 or (r and r[0].strip())), [])
+    return [cell.strip() for cell in row]
+
+
 def check_same_header(files: list[tuple[Path, str]], where: str) -> None:
     """Every part of a folder starts with the same header line; else a StepFailure naming the parts of each."""
     by_header: dict[str, list[str]] = {}
     for path, name in files:
         try:
-            with open_text(path) as handle:
-                row = next((r for r in csv.reader(handle) if len(r) > 1 or (r and r[0].strip())), [])
-            first = ",".join(cell.strip() for cell in row)  # the columns, whatever the quoting
+            first = ",".join(header_columns(path))
         except (UnicodeDecodeError, gzip.BadGzipFile, EOFError, OSError, csv.Error) as error:
             raise StepFailure(f"the part {where}{name} cannot be read as gzip-compressed UTF-8 CSV: {error}") from None
         by_header.setdefault(first, []).append(name)

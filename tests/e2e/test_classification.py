@@ -93,6 +93,11 @@ def test_train_approve_pass_then_shifted_labels_fail_and_retraining_registers_a_
     lines = body.splitlines()
     assert lines[0] == "record_id,diagnosis,probability_malignant" and len(lines) == 401
     assert {line.split(",")[1] for line in lines[1:]} == set(TUMOUR_CLASSES)  # people's labels, not 0 / 1
+    # Published where consumers look, with the labels, the probability and the version that scored them.
+    published = s3.get_object(Bucket=settings.bucket, Key=f"{settings.prefixes.results}/{FOLDER}/clean.csv")
+    rows = published["Body"].read().decode().splitlines()
+    assert rows[0] == "record_id,diagnosis,probability_malignant,model_package_version" and len(rows) == 401
+    assert sorted(rows[1:]) == sorted(f"{line},1" for line in lines[1:])
 
     retraining_name = settings.pipeline_names["training_hpo"]
     known_retraining = {e.arn for e in ops.list_executions(target, [retraining_name])}

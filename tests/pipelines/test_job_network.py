@@ -20,6 +20,7 @@ JOB_KEY = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-123456
 STACK_KEY = "arn:aws:kms:us-east-1:123456789012:key/0000aaaa-00aa-00aa-00aa-000000000000"
 # Steps whose containers call AWS (the model registry and SSM; S3 listings of labels and feedback): never isolated.
 CALLS_AWS = {("inference", Step.RESOLVE_MODEL), ("inference", Step.MODEL_QUALITY_CHECK),
+             ("inference", Step.PUBLISH_PREDICTIONS),
              ("model_quality", Step.MODEL_QUALITY_CHECK), ("training_hpo", Step.PREPROCESS)}
 JOB_STEP_TYPES = ("Processing", "QualityCheck", "Training", "Tuning", "Transform", "Model")
 

@@ -19,7 +19,8 @@ from batchops_core.settings import PIPELINE_KEYS  # every pipeline the product b
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
-INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE])
+# A regression model's inference (LabelPredictions is for classification models only).
+INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE]) - {contracts.Step.LABEL_PREDICTIONS}
 RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
@@ -555,6 +556,30 @@ def test_binary_definitions_carry_objective_classes_and_threshold():
                                  "--decision-threshold", "0.5"]
     assert label["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == {
         "Get": "Steps.BatchTransform.TransformOutput.S3OutputPath"}
+    # The labelled predictions are what gets published.
+    publish = all_steps(definitions["inference"])["PublishPredictions"]
+    assert "--labelled" in _arguments(publish)
+    assert publish["Arguments"]["ProcessingInputs"][0]["S3Input"]["S3Uri"] == {
+        "Get": "Steps.LabelPredictions.ProcessingOutputConfig.Outputs['predictions'].S3Output.S3Uri"}
+
+
+def test_a_classifier_s_data_quality_reports_its_label_s_class_balance(local_definitions):
+    from batchops_core.settings import load_settings
+
+    settings = load_settings("classification")
+    assert settings.data_quality.engine == "builtin"
+    definitions = _classification_definitions(settings)
+    for key, step in (("training", "DataQualityBaseline"), ("inference", "DataQualityCheck")):
+        assert all_steps(definitions[key])[step]["Arguments"]["Environment"]["label_column"] == "diagnosis"
+        preprocess = _arguments(all_steps(definitions[key])["Preprocess"])
+        assert preprocess[preprocess.index("--data-quality-label") + 1] == "diagnosis"
+    # A regression model has no classes to balance; the Model Monitor analyzer has no label setting.
+    for definitions in (local_definitions, _classification_definitions(settings.model_copy(update={
+            "data_quality": settings.data_quality.model_copy(update={"engine": "model_monitor"})}))):
+        for key in ("training", "inference"):
+            steps = all_steps(definitions[key])
+            assert "--data-quality-label" not in _arguments(steps["Preprocess"])
+            assert not any("label_column" in (step["Arguments"].get("Environment") or {}) for step in steps.values())
 
 
 def test_a_regression_inference_pipeline_has_no_label_step(local_definitions):

@@ -343,6 +343,27 @@ def test_string_labels_are_encoded_with_the_configured_classes_and_saved(tmp_pat
     assert result.returncode == 1 and "trained for the classes ['slow', 'fast']" in result.message
 
 
+def test_the_label_is_kept_in_the_data_quality_datasets_when_its_class_balance_is_reported(tmp_path):
+    job = Job(tmp_path / "balance", LABELLED_SCHEMA)
+    rows = labelled_rows(60)
+    write_rows(job.input("data") / "train.csv", rows, LABELLED_COLUMNS)
+    assert job.run("preprocess.py", *TRAIN_ARGS, "--data-quality-label", "speed").returncode == 0
+    baseline = read_csv(job.output("baseline") / "baseline.csv")
+    assert baseline[0] == [*OTHER_FEATURES, "speed"]
+    assert {row[-1] for row in baseline[1:]} == {"slow", "fast"}  # as people wrote them, not class indices
+    # A batch with labels keeps them for the check; one without (the usual case) has the features only.
+    batch = Job(tmp_path / "batch", LABELLED_SCHEMA)
+    batch.input("preprocessing").mkdir(parents=True)
+    (batch.input("preprocessing") / "p.json").write_bytes(
+        (job.output("preprocessing") / "preprocessing.json").read_bytes())
+    write_rows(batch.input("data") / "labelled.csv", rows[:4], LABELLED_COLUMNS)
+    write_rows(batch.input("data") / "unlabelled.csv", rows[4:8], ["order_id", *OTHER_FEATURES])
+    result = batch.run("preprocess.py", "--mode", "transform", "--data-quality-label", "speed")
+    assert result.returncode == 0, result.stderr
+    assert read_csv(batch.output("dataquality") / "labelled.csv")[0] == [*OTHER_FEATURES, "speed"]
+    assert read_csv(batch.output("dataquality") / "unlabelled.csv")[0] == OTHER_FEATURES
+
+
 def test_training_labels_outside_the_classes_fail_with_file_line_and_value(tmp_path):
     job = Job(tmp_path / "labels", LABELLED_SCHEMA)
     rows = labelled_rows(30)
