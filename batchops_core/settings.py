@@ -1037,6 +1037,7 @@ FIXED_RESOURCE_NAMES: dict[str, tuple[str, ...]] = {
     "KMS alias": (f"alias/{_NAME_PREFIX}-data",),
     "DynamoDB table": (contracts.DEDUP_TABLE_TEMPLATE,),
     "SSM parameter": (contracts.ACTIVE_MODEL_PARAMETER_TEMPLATE,),
+    "EC2 security group": (f"{_NAME_PREFIX}-jobs", f"{_NAME_PREFIX}-endpoints"),  # network.create_vpc(_endpoints)
 }
 SCHEDULE_RULE_TEMPLATE = f"{_NAME_PREFIX}-schedule-{{pipeline}}-{{index}}"
 
@@ -1058,6 +1059,8 @@ _NAME_LIMITS: dict[str, tuple[str, str] | int] = {
     # https://docs.aws.amazon.com/amazondynamodb/latest/APIReference/API_CreateTable.html (TableName; the
     # model's 1024 counts a table ARN)
     "DynamoDB table": 255,
+    # https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateSecurityGroup.html (GroupName)
+    "EC2 security group": 255,
 }
 
 

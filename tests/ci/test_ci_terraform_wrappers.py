@@ -203,7 +203,11 @@ def test_plan_without_a_state_location_fails_clearly(stack, tmp_path):
 def test_wrappers_reject_unknown_environments(script, tmp_path):
     result = run_wrapper(script, "qa", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
     assert result.returncode == 2
-    assert "environment 'qa': no file env_files/qa.tfvars (known: dev local prod staging)" in result.stderr
+    assert "environment 'qa': no file env_files/qa.tfvars (known: " in result.stderr
+    from batchops_core.settings import ENV_DIR
+
+    known = result.stderr.split("(known: ", 1)[1].split(")", 1)[0].split()
+    assert sorted(known) == sorted(path.stem for path in ENV_DIR.glob("*.tfvars"))
 
 
 def run_checks(stack: Path, tmp_path: Path, **overrides: str):
