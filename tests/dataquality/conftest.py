@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+
+# The helper modules beside this file (engine_step), importable by the test modules.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CATEGORIES = ["red", "green", "blue"]
 

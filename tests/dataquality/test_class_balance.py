@@ -4,21 +4,18 @@ with the baseline's by the L-infinity distance between class shares, a warning a
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
+import engine_step
 import numpy as np
 import pandas as pd
 import pytest
+from engine_step import RESULT_PATH, read_result, stage_baseline_and_core
 
 from batchops_core.contracts import CLASS_BALANCE_DETAIL, LABEL_DISTRIBUTION
-from batchops_core.results import parse
 from pipelines.scripts import data_quality as dq
 
-CSV_WITH_HEADER = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
-RESULT_PATH = "/opt/ml/processing/result/result.json"
 LABEL = "diagnosis"
 
 
@@ -142,30 +139,14 @@ def job(tmp_path, write_csv, make_frame, shipped_core_modules) -> Path:
     write_csv("processing/input/clean/batch.csv", labelled(make_frame, 1000, seed=3, malignant=0.3))
     write_csv("processing/input/shifted/batch.csv", labelled(make_frame, 1000, seed=3, malignant=0.6))
     write_csv("processing/input/unlabelled/batch.csv", make_frame(1000, seed=3))
-    dq.run_analyzer({"dataset_source": "/opt/ml/processing/input/train", "output_path": "/opt/ml/processing/baseline",
-                     "dataset_format": CSV_WITH_HEADER, "label_column": LABEL}, base_dir=str(tmp_path))
-    for name, path in shipped_core_modules:
-        target = tmp_path / "processing/input/core" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    return tmp_path
+    return stage_baseline_and_core(tmp_path, shipped_core_modules, label_column=LABEL)
 
 
 def run_check(base_dir: Path, batch: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in dq.ENVIRONMENT_KEYS}
-    env.update(SAGEMAKER_BASE_DIR=str(base_dir), dataset_source=f"/opt/ml/processing/input/{batch}",
-               output_path="/opt/ml/processing/output", dataset_format=CSV_WITH_HEADER,
-               baseline_statistics="/opt/ml/processing/baseline/statistics.json",
-               baseline_constraints="/opt/ml/processing/baseline/constraints.json", label_column=LABEL,
-               step_name="DataQualityCheck", step_result_path=RESULT_PATH, fail_on_violation="true", **environment)
-    return subprocess.run([sys.executable, str(Path(dq.__file__))], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
-def read_result(base_dir: Path) -> dict:
-    text = (base_dir / "processing/result/result.json").read_text()
-    parse(text)
-    return json.loads(text)
+    """The check as the pipeline step runs it, with the label column and a result to write."""
+    return engine_step.run_check(base_dir, batch, **{
+        "label_column": LABEL, "step_name": "DataQualityCheck", "step_result_path": RESULT_PATH,
+        "fail_on_violation": "true", **environment})
 
 
 def test_shifted_labels_are_a_class_balance_warning_not_a_failure(job):

@@ -10,12 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from engine_step import CSV_WITH_HEADER, RESULT_PATH, read_result, run_check, stage_baseline_and_core
 
-from batchops_core.results import parse
 from pipelines.scripts import data_quality as dq
-
-CSV_WITH_HEADER = json.dumps({"csv": {"header": True, "output_columns_position": "START"}})
-RESULT_PATH = "/opt/ml/processing/result/result.json"
 
 
 @pytest.fixture
@@ -25,29 +22,8 @@ def job(tmp_path, write_csv, make_frame, shipped_core_modules) -> Path:
     write_csv("processing/input/clean/batch.csv", make_frame(1000, seed=3))
     drifted = make_frame(1000, seed=4, shift=1.0, category_shares=(0.2, 0.3, 0.5))
     write_csv("processing/input/drifted/batch.csv", drifted)
-    dq.run_analyzer({"dataset_source": "/opt/ml/processing/input/train", "output_path": "/opt/ml/processing/baseline",
-                     "dataset_format": CSV_WITH_HEADER}, base_dir=str(tmp_path))
-    for name, path in shipped_core_modules:
-        target = tmp_path / "processing/input/core" / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_bytes(path.read_bytes())
-    return tmp_path
+    return stage_baseline_and_core(tmp_path, shipped_core_modules)
 
-
-def run_check(base_dir: Path, batch: str, **environment: str) -> subprocess.CompletedProcess:
-    env = {key: value for key, value in os.environ.items() if key not in dq.ENVIRONMENT_KEYS}
-    env.update(SAGEMAKER_BASE_DIR=str(base_dir), dataset_source=f"/opt/ml/processing/input/{batch}",
-               output_path="/opt/ml/processing/output", dataset_format=CSV_WITH_HEADER,
-               baseline_statistics="/opt/ml/processing/baseline/statistics.json",
-               baseline_constraints="/opt/ml/processing/baseline/constraints.json", **environment)
-    return subprocess.run([sys.executable, str(Path(dq.__file__))], env=env, capture_output=True, text=True,
-                          timeout=120)
-
-
-def read_result(base_dir: Path) -> dict:
-    text = (base_dir / "processing/result/result.json").read_text()
-    parse(text)
-    return json.loads(text)
 
 
 @pytest.mark.parametrize("batch,fail,code,outcome", [
