@@ -12,6 +12,7 @@ import pytest
 # The suite imports tests with importlib (folders are not on sys.path): add this one for its helper modules.
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from pipeline_test_support import ACCOUNT_ID, network_guard  # noqa: E402
+from step_script_support import BUCKET, REGION  # noqa: E402
 
 # Offline SDK settings before anything imports sagemaker (its import makes a client that needs a region).
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
@@ -91,3 +92,26 @@ def local_definitions(built_local: dict) -> dict[str, dict]:
 @pytest.fixture(scope="session")
 def other_definitions(built_other: dict) -> dict[str, dict]:
     return {key: json.loads(text) for key, text in built_other["texts"].items()}
+
+
+@pytest.fixture
+def in_process_aws(monkeypatch):
+    """moto in this process for a step script's boto3 calls: fake credentials, no endpoint of a real server."""
+    import moto
+
+    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                       "AWS_DEFAULT_REGION": REGION}.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto.mock_aws():
+        yield
+
+
+@pytest.fixture
+def s3(in_process_aws):
+    """An S3 client with the data bucket BUCKET (in process)."""
+    import boto3
+
+    client = boto3.client("s3", region_name=REGION)
+    client.create_bucket(Bucket=BUCKET)
+    return client

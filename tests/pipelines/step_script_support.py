@@ -13,6 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
+# Where the scripts' AWS calls go in these tests: moto in process (the `in_process_aws` / `s3` fixtures).
+REGION = "us-east-1"
+BUCKET = "shop-data"
+
 SCRIPTS_DIR = Path(__file__).resolve().parents[2] / "pipelines" / "scripts"
 
 # A non-abalone schema: 3 numeric + 2 categorical features with their own names.

@@ -2,27 +2,10 @@
 
 from __future__ import annotations
 
-import boto3
-import moto
-import pytest
-from step_script_support import OTHER_SCHEMA, Job, other_rows, read_csv, write_rows
+from step_script_support import BUCKET, OTHER_SCHEMA, REGION, Job, other_rows, read_csv, write_rows
 
-REGION = "us-east-1"
-BUCKET = "shop-data"
 COLUMNS = [c["name"] for c in OTHER_SCHEMA["columns"]]
 TRAIN_ARGS = ["--mode", "train", "--validation-fraction", "0.2", "--test-fraction", "0.2", "--seed", "5"]
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with moto.mock_aws():
-        client = boto3.client("s3", region_name=REGION)
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 def test_feedback_batches_are_added_to_the_training_rows(s3, tmp_path, monkeypatch):

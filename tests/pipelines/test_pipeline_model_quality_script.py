@@ -10,30 +10,14 @@ import io
 import json
 import time
 
-import boto3
-import moto
 import pytest
-from step_script_support import OTHER_FEATURES, OTHER_SCHEMA, Job, other_rows, read_csv, write_rows
+from step_script_support import BUCKET, OTHER_FEATURES, OTHER_SCHEMA, REGION, Job, other_rows, read_csv, write_rows
 
 from batchops_core import contracts
 
-REGION = "us-east-1"
-BUCKET = "shop-data"
 BATCH_KEY = "data/inference/day1/batch.csv"
 TRUTH_KEY = "data/ground-truth/day1/batch.csv"
 COLUMNS = [c["name"] for c in OTHER_SCHEMA["columns"]]
-
-
-@pytest.fixture
-def s3(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with moto.mock_aws():
-        client = boto3.client("s3", region_name=REGION)
-        client.create_bucket(Bucket=BUCKET)
-        yield client
 
 
 @pytest.fixture

@@ -5,26 +5,19 @@ from __future__ import annotations
 import json
 
 import boto3
-import moto
 import pytest
-from step_script_support import Job
+from step_script_support import REGION, Job
 
-REGION = "us-east-1"
 GROUP = "shop-local-models"
 POINTER = "/shop/local/active-model-package-arn"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 
 
 @pytest.fixture
-def registry(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                       "AWS_DEFAULT_REGION": REGION}.items():
-        monkeypatch.setenv(key, value)
-    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
-    with moto.mock_aws():
-        sagemaker = boto3.client("sagemaker", region_name=REGION)
-        sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
-        yield sagemaker
+def registry(in_process_aws):
+    sagemaker = boto3.client("sagemaker", region_name=REGION)
+    sagemaker.create_model_package_group(ModelPackageGroupName=GROUP)
+    return sagemaker
 
 
 def register(sagemaker, number: int, status: str) -> str:
