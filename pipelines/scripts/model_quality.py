@@ -101,15 +101,10 @@ def ground_truth_files(client, bucket: str, prefix: str, *, folder: bool) -> lis
             + steplib.download_csv_objects(client, bucket, prefix + datasets.SINGLE_OBJECT_SUFFIX, destination))
 
 
-def relative_to(key: str, prefix: str) -> str | None:
-    base = prefix.rstrip("/") + "/"
-    return key[len(base):].strip("/") if key.startswith(base) else None
-
-
 def write_batch_index(client, args, batch_bucket: str, batch_key: str, folder: bool) -> None:
     """Record where this run's predictions of the batch are, for a model-quality run its later ground truth
     starts. Written before the ground truth is listed: labels that arrive after the listing find the index."""
-    relative = relative_to(batch_key, args.inference_prefix)
+    relative = datasets.relative_key(batch_key, args.inference_prefix)
     if relative is None or not args.outputs:
         return
     bucket, outputs_prefix = split_s3_uri(args.outputs, what="--outputs")
@@ -282,7 +277,7 @@ def late_skipped(args, metric, batch: str, what: str, reason: str):
 def late_check(args, schema, gate: steplib.Gate):
     """Ground truth dropped on its own: evaluate the stored predictions of the batch it labels."""
     bucket, key = input_location("ground_truth")
-    relative = relative_to(key, args.ground_truth_prefix)
+    relative = datasets.relative_key(key, args.ground_truth_prefix)
     if relative is None:
         raise StepFailure(f"s3://{bucket}/{key} is not under the ground-truth prefix '{args.ground_truth_prefix}/'")
     client = steplib.s3_client(args.region)
