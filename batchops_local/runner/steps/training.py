@@ -68,18 +68,27 @@ def objective_regex(metric_name: str) -> re.Pattern[str]:
     return re.compile(rf".*\[[0-9]+\].*(?:#011|\t){re.escape(data)}-{re.escape(metric)}:{_VALUE}")
 
 
+def matched_values(pattern: re.Pattern[str], log_text: str) -> list[float]:
+    """The numbers a metric regex captures (its first group) in a job's log, line by line, in log order; a capture
+    that is not a number is not a metric value."""
+    values = []
+    for line in log_text.splitlines():
+        match = pattern.search(line)
+        if match and match.groups():
+            try:
+                values.append(float(match.group(1)))
+            except ValueError:
+                pass
+    return values
+
+
 def metric_definition_values(definitions: list[dict[str, Any]], log_text: str) -> dict[str, float]:
     """Each MetricDefinitions regex over the job's log; the last value it matched, as SageMaker reports it."""
-    found: dict[str, float] = {}
+    found = {}
     for definition in definitions:
-        pattern = re.compile(definition["Regex"])
-        for line in log_text.splitlines():
-            match = pattern.search(line)
-            if match and match.groups():
-                try:
-                    found[definition["Name"]] = float(match.group(1))
-                except ValueError:
-                    pass  # a match that is not a number is not a metric value
+        values = matched_values(re.compile(definition["Regex"]), log_text)
+        if values:
+            found[definition["Name"]] = values[-1]
     return found
 
 
@@ -166,7 +175,8 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     # of this harness, which that runtime does not have.
     python = interpreter_for((definition.get("AlgorithmSpecification") or {}).get("TrainingImage"),
                              what=f"training job {name}", note=log.note)
-    entry_point = training_toolkit if is_script_mode(hyperparameters) else xgboost_algorithm
+    script_mode = is_script_mode(hyperparameters)
+    entry_point = training_toolkit if script_mode else xgboost_algorithm
     code = run_job_process([python, entry_point.__file__, "train"],
                            job=job, env=job_process_environment(environment), log=log,
                            max_runtime_seconds=float(max_runtime) if max_runtime else None,
@@ -174,7 +184,7 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     log_text = log.path.read_text(encoding="utf-8", errors="replace")
     if code != 0:
         reason = job.failure_message("/opt/ml/output/failure") or f"training job {name} exited with code {code}"
-        if is_script_mode(hyperparameters):  # SageMaker reports a framework container's failure file this way
+        if script_mode:  # SageMaker reports a framework container's failure file this way
             reason = f"AlgorithmError: {reason}"[:FAILURE_REASON_MAX]
         return TrainingOutcome(name, arn, "Failed", None, {}, reason, log_text, start, datetime.now(UTC))
     model_uri = join_uri(output_path, name, "output", "model.tar.gz")
@@ -190,8 +200,7 @@ def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameter
     if not keep_job_dir:
         job.remove()
     metric_definitions = (definition.get("AlgorithmSpecification") or {}).get("MetricDefinitions") or []
-    metrics = (metric_definition_values(metric_definitions, log_text) if is_script_mode(hyperparameters)
-               else final_metrics(log_text))
+    metrics = metric_definition_values(metric_definitions, log_text) if script_mode else final_metrics(log_text)
     return TrainingOutcome(name, arn, "Completed", model_uri, metrics, None, log_text, start, datetime.now(UTC))
 
 

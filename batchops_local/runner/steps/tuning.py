@@ -26,6 +26,7 @@ from batchops_local.runner.logs import StepLog
 from batchops_local.runner.steps.training import (
     TrainingOutcome,
     check_training_algorithm,
+    matched_values,
     objective_pattern,
     run_training_job,
 )
@@ -127,17 +128,6 @@ def candidate_hyperparameters(strategy: str, ranges: list[ParameterRange], max_j
     return [{r.name: r.sample(rng) for r in ranges} for _ in range(max_jobs)]
 
 
-def _numbers(matches: list[Any]) -> list[float]:
-    """The objective values among a regex's matches (its first group); a match that is no number is no value."""
-    values = []
-    for match in matches:
-        try:
-            values.append(float(match[0] if isinstance(match, tuple) else match))
-        except ValueError:
-            pass
-    return values
-
-
 def run_tuning(context: StepContext) -> StepResult:
     tuning_name = job_name(context.execution_id, context.name, max_length=32)
     arguments = context.arguments()
@@ -198,7 +188,7 @@ def run_tuning(context: StepContext) -> StepResult:
     for tuned, outcome in results:
         assert outcome is not None
         context.log.write(f"\n===== training job {outcome.name} ({outcome.status}) {tuned}\n{outcome.log_text}")
-        values = _numbers(pattern.findall(outcome.log_text)) if outcome.status == "Completed" else []
+        values = matched_values(pattern, outcome.log_text) if outcome.status == "Completed" else []
         summary = {
             "TrainingJobName": outcome.name, "TrainingJobArn": outcome.arn, "TrainingJobStatus": outcome.status,
             "TunedHyperParameters": tuned, "CreationTime": outcome.start_time.isoformat(),
