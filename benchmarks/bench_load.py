@@ -109,22 +109,23 @@ def drop(target: AwsTarget, batch: Batch) -> None:
     ops.drop_data(target, batch.batch_file, "inference", rel_path=batch.name)
 
 
-def _inference_arns(target: AwsTarget) -> set[str]:
-    return {e.arn for e in ops.list_executions(target, [target.settings.pipelines.inference_name])}
+def execution_arns(target: AwsTarget, key: str = "inference") -> set[str]:
+    """The executions of pipeline `key` (batchops_core.settings PIPELINE_KEYS) so far."""
+    return {e.arn for e in ops.list_executions(target, [target.settings.pipeline_names[key]])}
 
 
 def _wait_all(target: AwsTarget, known: set[str], count: int) -> list[ops.Execution]:
     """The executions started since `known` (waiting up to START_TIMEOUT for `count` of them: a lost drop shows
     as a missing execution, not a hang), each waited for until it ended."""
     deadline = time.monotonic() + START_TIMEOUT
-    while len(fresh := _inference_arns(target) - known) < count and time.monotonic() < deadline:
+    while len(fresh := execution_arns(target) - known) < count and time.monotonic() < deadline:
         time.sleep(1.0)
     return [ops.wait_for_execution(target, arn, timeout=EXECUTION_TIMEOUT, poll=1.0) for arn in sorted(fresh)]
 
 
 def run_at_once(target: AwsTarget, batches: list[Batch]) -> LoadRun:
     """Every batch dropped at the same moment by its own thread (and its own AWS target)."""
-    known = _inference_arns(target)
+    known = execution_arns(target)
     targets = [connect(target.settings, endpoint_url=target.endpoint_url) for _ in batches]
     started = time.monotonic()
     with ThreadPoolExecutor(max_workers=len(batches)) as pool:
@@ -138,7 +139,7 @@ def run_one_at_a_time(target: AwsTarget, batches: list[Batch]) -> LoadRun:
     started = time.monotonic()
     executions = []
     for batch in batches:
-        known = _inference_arns(target)
+        known = execution_arns(target)
         drop(target, batch)
         executions += _wait_all(target, known, 1)
     return LoadRun(batches, executions, time.monotonic() - started)

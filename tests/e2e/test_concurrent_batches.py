@@ -7,12 +7,10 @@ batches/minute of the same run shape)."""
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from collections import Counter
-from pathlib import Path
 
+import bench_load  # benchmarks/: on the path by tests/e2e/conftest.py
 import pytest
 
 from batchops_core.settings import load_settings
@@ -22,22 +20,10 @@ pytestmark = pytest.mark.slow
 
 BATCHES = 20
 ROWS = 40
-_spec = importlib.util.spec_from_file_location(
-    "bench_load", Path(__file__).resolve().parents[2] / "benchmarks" / "bench_load.py")
-bench_load = importlib.util.module_from_spec(_spec)
-sys.modules[_spec.name] = bench_load  # its dataclasses look their module up there
-_spec.loader.exec_module(bench_load)
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("concurrent") / "home"
-    with bench_load.approved_stack(home) as (local_aws, target):
-        yield local_aws, target
-
-
-def test_twenty_batches_dropped_at_once_each_end_scored_once(stack, tmp_path):
-    local_aws, target = stack
+def test_twenty_batches_dropped_at_once_each_end_scored_once(approved_stack, tmp_path):
+    local_aws, target = approved_stack
     settings = load_settings("local")
     batches = bench_load.write_batches(tmp_path / "batches", BATCHES, ROWS, "at-once")
 

@@ -17,24 +17,18 @@ import csv
 import gzip
 import io
 import json
-import sys
 import time
-from pathlib import Path
 
+import bench_load  # benchmarks/: on the path by tests/e2e/conftest.py
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from batchops import operations as ops
 from batchops import report
-from batchops.cli import app
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate
 from batchops_core import contracts, datasets
 from batchops_core.contracts import Step
 from batchops_local.emulator import read_outbox
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import bench_load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -44,31 +38,11 @@ TIMEOUT = 900
 QUIET_SECONDS = 5.0  # S3 events reach EventBridge as the object is written; a started run is listed at once
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("folder-datasets") / "home"
-    with bench_load.approved_stack(home) as (local_aws, target):
-        yield local_aws, target
-
-
-@pytest.fixture
-def cli(stack, tmp_path, monkeypatch):
-    _, target = stack
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setenv("BATCHOPS_HOME", str(tmp_path / "cli-home"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint_url)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
-
-
-def arns(target, key: str) -> set[str]:
-    return {e.arn for e in ops.list_executions(target, [target.settings.pipeline_names[key]])}
-
-
 def started(target, key: str, known: set[str]) -> ops.Execution:
-    fresh = ops.wait_for(lambda: arns(target, key) - known, timeout=120, what=f"a new {key} execution")
+    fresh = ops.wait_for(lambda: bench_load.execution_arns(target, key) - known, timeout=120,
+                         what=f"a new {key} execution")
     time.sleep(QUIET_SECONDS)  # a second start would show by now
-    fresh = arns(target, key) - known
+    fresh = bench_load.execution_arns(target, key) - known
     assert len(fresh) == 1, fresh
     return ops.wait_for_execution(target, fresh.pop(), timeout=TIMEOUT, poll=1.0)
 
@@ -92,19 +66,19 @@ def results_ready_listener(target) -> str:
     return url
 
 
-def test_part_files_start_nothing_and_their_trigger_one_run_that_publishes_every_row(stack, cli):
-    local_aws, target = stack
+def test_part_files_start_nothing_and_their_trigger_one_run_that_publishes_every_row(approved_stack, stack_cli):
+    local_aws, target = approved_stack
     settings = target.settings
     frame = generate(REFERENCE, PARTS * ROWS_PER_PART, seed=2300, id_prefix="folder").drop(columns=[DEMO_TARGET])
     folder = f"{settings.prefixes.inference}/2026-12-03/batch"
     listener = results_ready_listener(target)
-    known = arns(target, "inference")
+    known = bench_load.execution_arns(target, "inference")
 
     for number in range(PARTS):
         part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
         put(target, f"{folder}/part-{number:05d}{datasets.PART_SUFFIX}", gzipped(part))
     time.sleep(QUIET_SECONDS)
-    assert arns(target, "inference") == known  # the parts alone start nothing
+    assert bench_load.execution_arns(target, "inference") == known  # the parts alone start nothing
 
     put(target, f"{folder}/{settings.folder_datasets.trigger_file}", b"")
     run = started(target, "inference", known)
@@ -131,7 +105,7 @@ def test_part_files_start_nothing_and_their_trigger_one_run_that_publishes_every
         "pipelineExecutionArn": run.arn, "batch": f"s3://{settings.bucket}/{folder}/", "results": location,
         "rows": PARTS * ROWS_PER_PART, "modelPackageArn": active}]
 
-    shown = cli("runs", "show", run.execution_id)
+    shown = stack_cli("runs", "show", run.execution_id)
     assert shown.exit_code == 0, shown.output
     assert f"predictions: {location}" in shown.output
 
@@ -143,15 +117,15 @@ def test_part_files_start_nothing_and_their_trigger_one_run_that_publishes_every
     assert all(f"Predictions: {location}" in m["body"] for m in emails)
 
 
-def test_a_batch_scored_again_keeps_the_earlier_results_as_a_version(stack):
-    _, target = stack
+def test_a_batch_scored_again_keeps_the_earlier_results_as_a_version(approved_stack):
+    _, target = approved_stack
     settings = target.settings
     frame = generate(REFERENCE, 30, seed=2301, id_prefix="again").drop(columns=[DEMO_TARGET])
     key = f"{settings.prefixes.inference}/again/batch.csv"
     results_key = f"{settings.prefixes.results}/again/batch.csv"
     runs = []
     for _ in range(2):
-        known = arns(target, "inference")
+        known = bench_load.execution_arns(target, "inference")
         put(target, key, frame.to_csv(index=False).encode())
         run = started(target, "inference", known)
         assert run.status == "Succeeded", run.failure_reason
@@ -162,16 +136,16 @@ def test_a_batch_scored_again_keeps_the_earlier_results_as_a_version(stack):
     assert sorted(written_by) == sorted(runs)
 
 
-def test_a_folder_dropped_with_batchops_data_drop_trains(stack, cli, tmp_path):
-    _, target = stack
+def test_a_folder_dropped_with_batchops_data_drop_trains(approved_stack, stack_cli, tmp_path):
+    _, target = approved_stack
     settings = target.settings
     frame = generate(REFERENCE, 300, seed=2302, id_prefix="train")
     directory = tmp_path / "training-folder"
     directory.mkdir()
     for number in range(4):
         frame.iloc[number * 75:(number + 1) * 75].to_csv(directory / f"part-{number}.csv", index=False)
-    known = arns(target, "training")
-    dropped = cli("data", "drop", str(directory), "--kind", "training", "--as", "folder-train")
+    known = bench_load.execution_arns(target, "training")
+    dropped = stack_cli("data", "drop", str(directory), "--kind", "training", "--as", "folder-train")
     assert dropped.exit_code == 0, dropped.output
     lines = [line for line in dropped.output.splitlines() if line.startswith("dropped ")]
     assert len(lines) == 5 and lines[-1].split()[1].endswith(f"/folder-train/{settings.folder_datasets.trigger_file}")
@@ -185,15 +159,15 @@ def test_a_folder_dropped_with_batchops_data_drop_trains(stack, cli, tmp_path):
 
 
 @pytest.mark.parametrize("case", ["empty", "headers"])
-def test_an_empty_folder_or_parts_of_different_headers_fail_before_scoring(stack, case):
-    _, target = stack
+def test_an_empty_folder_or_parts_of_different_headers_fail_before_scoring(approved_stack, case):
+    _, target = approved_stack
     settings = target.settings
     folder = f"{settings.prefixes.inference}/broken-{case}"
     frame = generate(REFERENCE, 20, seed=2303, id_prefix=case).drop(columns=[DEMO_TARGET])
     if case == "headers":
         put(target, f"{folder}/part-0{datasets.PART_SUFFIX}", gzipped(frame.iloc[:10]))
         put(target, f"{folder}/part-1{datasets.PART_SUFFIX}", gzipped(frame.iloc[10:, ::-1]))
-    known = arns(target, "inference")
+    known = bench_load.execution_arns(target, "inference")
     put(target, f"{folder}/{settings.folder_datasets.trigger_file}", b"")
     run = started(target, "inference", known)
     assert run.status == "Failed"
@@ -213,25 +187,25 @@ def test_an_empty_folder_or_parts_of_different_headers_fail_before_scoring(stack
     assert published.get("KeyCount", 0) == 0
 
 
-def test_labels_of_a_folder_batch_dropped_later_as_a_folder_are_checked_against_all_its_rows(stack):
-    _, target = stack
+def test_labels_of_a_folder_batch_dropped_later_as_a_folder_are_checked_against_all_its_rows(approved_stack):
+    _, target = approved_stack
     settings = target.settings
     frame = generate(REFERENCE, 3 * ROWS_PER_PART, seed=2304, id_prefix="labelled")
     trigger = settings.folder_datasets.trigger_file
     batch, labels = (f"{settings.prefixes.inference}/late/batch", f"{settings.prefixes.ground_truth}/late/batch")
-    known = arns(target, "inference")
+    known = bench_load.execution_arns(target, "inference")
     for number in range(3):
         part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
         put(target, f"{batch}/part-{number}{datasets.PART_SUFFIX}", gzipped(part.drop(columns=[DEMO_TARGET])))
     put(target, f"{batch}/{trigger}", b"")
     assert started(target, "inference", known).status == "Succeeded"
 
-    known = arns(target, "model_quality")
+    known = bench_load.execution_arns(target, "model_quality")
     for number in range(3):
         part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
         put(target, f"{labels}/part-{number}{datasets.PART_SUFFIX}", gzipped(part[[DEMO_RECORD_KEY, DEMO_TARGET]]))
     time.sleep(QUIET_SECONDS)
-    assert arns(target, "model_quality") == known  # label parts alone start nothing either
+    assert bench_load.execution_arns(target, "model_quality") == known  # label parts alone start nothing either
     put(target, f"{labels}/{trigger}", b"")
     late = started(target, "model_quality", known)
     result = report.step_result(target, late, Step.MODEL_QUALITY_CHECK)

@@ -8,24 +8,18 @@ The stack and the batches are benchmarks/bench_load.py's."""
 
 from __future__ import annotations
 
-import sys
 import uuid
-from pathlib import Path
 
+import bench_load  # benchmarks/: on the path by tests/e2e/conftest.py
 import pandas as pd
 import pytest
-from typer.testing import CliRunner
 
 from batchops import operations as ops
 from batchops import report
-from batchops.cli import app
 from batchops.demo_data import DEMO_TARGET
 from batchops_core import results
 from batchops_core.contracts import Step
 from batchops_local.emulator import read_outbox
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
-import bench_load  # noqa: E402
 
 pytestmark = pytest.mark.slow
 
@@ -33,30 +27,10 @@ ROWS = 40
 TIMEOUT = 600
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory):
-    home = tmp_path_factory.mktemp("late-ground-truth") / "home"
-    with bench_load.approved_stack(home) as (local_aws, target):
-        yield local_aws, target
-
-
-@pytest.fixture
-def cli(stack, tmp_path, monkeypatch):
-    _, target = stack
-    monkeypatch.setenv("COLUMNS", "250")
-    monkeypatch.setenv("BATCHOPS_HOME", str(tmp_path / "cli-home"))
-    monkeypatch.setenv("AWS_ENDPOINT_URL", target.endpoint_url)
-    runner = CliRunner()
-    return lambda *args: runner.invoke(app, list(args))
-
-
-def arns(target, key: str) -> set[str]:
-    return {e.arn for e in ops.list_executions(target, [target.settings.pipeline_names[key]])}
-
-
 def started(target, key: str, known: set[str], *, wait: bool = True) -> ops.Execution:
     """The one execution of pipeline `key` started since `known`, waited for until it ends (unless not `wait`)."""
-    fresh = ops.wait_for(lambda: arns(target, key) - known, timeout=120, what=f"a new {key} execution")
+    fresh = ops.wait_for(lambda: bench_load.execution_arns(target, key) - known, timeout=120,
+                         what=f"a new {key} execution")
     assert len(fresh) == 1, fresh
     [arn] = fresh
     if not wait:
@@ -68,29 +42,29 @@ def statuses(target, execution: ops.Execution) -> dict[str, str]:
     return {step.name: step.status for step in ops.execution_steps(target, execution.arn)}
 
 
-def test_labels_dropped_after_the_batch_start_the_gate_and_retraining(stack, cli, tmp_path):
-    local_aws, target = stack
+def test_labels_dropped_after_the_batch_start_the_gate_and_retraining(approved_stack, stack_cli, tmp_path):
+    local_aws, target = approved_stack
     settings = target.settings
     [batch] = bench_load.write_batches(tmp_path, 1, ROWS, "late")
-    known = {key: arns(target, key) for key in ("inference", "model_quality", "training_hpo")}
+    known = {key: bench_load.execution_arns(target, key) for key in ("inference", "model_quality", "training_hpo")}
 
     ops.drop_data(target, batch.batch_file, "inference", rel_path=batch.name)
     scored = started(target, "inference", known["inference"])
     assert scored.status == "Succeeded", scored.failure_reason
     gates = report.gates(target, scored, ops.execution_steps(target, scored.arn))
     assert report.shown_status(scored, gates) == "model quality: waiting for ground truth"
-    listed = cli("runs", "list", "--pipeline", "inference")
+    listed = stack_cli("runs", "list", "--pipeline", "inference")
     assert listed.exit_code == 0, listed.output
     [row] = [line for line in listed.output.splitlines() if scored.execution_id in line]
     assert "model quality: waiting for ground truth" in row and "Succeeded" not in row
-    assert arns(target, "model_quality") == known["model_quality"]  # nothing evaluated yet
+    assert bench_load.execution_arns(target, "model_quality") == known["model_quality"]  # nothing evaluated yet
 
     # The labels, weeks later: far off the predictions.
     labels = pd.read_csv(batch.truth_file)
     labels[DEMO_TARGET] = labels[DEMO_TARGET] + 15
     violating = tmp_path / "labels.csv"
     labels.to_csv(violating, index=False)
-    dropped = cli("data", "drop", str(violating), "--kind", "ground-truth",
+    dropped = stack_cli("data", "drop", str(violating), "--kind", "ground-truth",
                   "--ground-truth-for", f"{settings.prefixes.inference}/{batch.name}")
     assert dropped.exit_code == 0, dropped.output
     assert f"dropped s3://{settings.bucket}/{settings.prefixes.ground_truth}/{batch.name}" in dropped.output
@@ -121,10 +95,10 @@ def test_labels_dropped_after_the_batch_start_the_gate_and_retraining(stack, cli
     assert metric in emails[0]["body"] and late.execution_id in emails[0]["body"]
 
 
-def test_labels_dropped_before_the_batch_are_checked_by_its_inference_run(stack, tmp_path):
-    _, target = stack
+def test_labels_dropped_before_the_batch_are_checked_by_its_inference_run(approved_stack, tmp_path):
+    _, target = approved_stack
     [batch] = bench_load.write_batches(tmp_path, 1, ROWS, "early")
-    known = {key: arns(target, key) for key in ("inference", "model_quality")}
+    known = {key: bench_load.execution_arns(target, key) for key in ("inference", "model_quality")}
 
     ops.drop_data(target, batch.truth_file, "ground-truth", rel_path=batch.name)
     before = started(target, "model_quality", known["model_quality"])
