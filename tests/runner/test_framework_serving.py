@@ -213,6 +213,22 @@ def test_a_module_that_does_not_import_fails_naming_the_module(runner, aws, skle
     assert "ModuleNotFoundError: No module named 'a_package_the_image_does_not_have'" in reason
 
 
+def test_a_repacked_model_serves_its_code_from_inside_the_model_directory(runner, aws, sklearn_model_archive):
+    """The SDK repacks the code into model.tar.gz (code/ next to the model) for pipeline model steps and network
+    isolation, and points SAGEMAKER_SUBMIT_DIRECTORY at /opt/ml/model/code."""
+    with tarfile.open(fileobj=io.BytesIO(sklearn_model_archive), mode="r:gz") as tar:
+        model_file = tar.extractfile("model.joblib").read()
+    repacked = _archive({"model.joblib": model_file, "code/inference.py": ONLY_MODEL_FN.encode()})
+    create = _model_step(aws, repacked, ONLY_MODEL_FN, name="repacked")
+    create["Arguments"]["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] = "/opt/ml/model/code"
+    x = _features(6, 7)
+    aws.put("repacked/in/part.csv", "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f}\n" for r in x))
+    sink, request = runner.run([create, _transform_step(aws, aws.uri("repacked/in/"), "repacked/out")])
+    assert sink.final == ("Succeeded", None), read_step_log(runner.home, request.execution_id, "Score")
+    scored = [float(line) for line in aws.get("repacked/out/part.csv.out").splitlines()]
+    np.testing.assert_allclose(scored, _expected(x), rtol=1e-5)
+
+
 XGBOOST_MODEL_FN = """
 import os, xgboost as xgb
 
