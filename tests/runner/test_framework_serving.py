@@ -87,17 +87,7 @@ def sklearn_model_archive() -> bytes:
         path = Path(scratch) / "model.joblib"
         subprocess.run([runtimes.interpreter_for(SKLEARN_IMAGE, what="test model"), "-c", _FIT_IN_IMAGE, str(path)],
                        check=True)
-        return _archive({"model.joblib": path.read_bytes()})
-
-
-def _archive(files: dict[str, bytes]) -> bytes:
-    buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
-        for name, data in files.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tar.addfile(info, io.BytesIO(data))
-    return buffer.getvalue()
+        return _source_archive({"model.joblib": path.read_bytes()})
 
 
 def _features(rows: int, seed: int) -> np.ndarray:
@@ -237,7 +227,7 @@ def test_a_repacked_model_serves_its_code_from_inside_the_model_directory(runner
     isolation, and points SAGEMAKER_SUBMIT_DIRECTORY at /opt/ml/model/code."""
     with tarfile.open(fileobj=io.BytesIO(sklearn_model_archive), mode="r:gz") as tar:
         model_file = tar.extractfile("model.joblib").read()
-    repacked = _archive({"model.joblib": model_file, "code/inference.py": ONLY_MODEL_FN.encode()})
+    repacked = _source_archive({"model.joblib": model_file, "code/inference.py": ONLY_MODEL_FN.encode()})
     create = _model_step(aws, repacked, ONLY_MODEL_FN, name="repacked")
     create["Arguments"]["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] = "/opt/ml/model/code"
     x = _features(6, 7)
