@@ -98,6 +98,23 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
         console.print(f"predictions: {published}", markup=False, soft_wrap=True)
     if found.failure_reason:
         console.print(f"failure reason: {found.failure_reason}", markup=False, soft_wrap=True)
+    if state.settings.emulated:
+        for step in steps:
+            if step.status == "Failed":
+                _print_output_tail(state, found, step.name)
+
+
+def _print_output_tail(state: CliState, execution: ops.Execution, step: str) -> None:
+    """What a failed step's jobs printed last (the local runner's log), e.g. a script's traceback."""
+    from batchops_local.runner.logs import job_output_tail, read_step_log
+
+    try:
+        tail = job_output_tail(read_step_log(state.home, execution.execution_id, step))
+    except (FileNotFoundError, ValueError):
+        return  # a step that ran no job (a Fail or Condition step) has no log
+    if tail:
+        console.print(f"{step}: last output (`batchops runs logs {execution.execution_id} {step}` for all):\n"
+                      + "\n".join(f"  {line}" for line in tail), markup=False, soft_wrap=True)
 
 
 def watch(state: CliState, execution: ops.Execution, timeout: float = 3600) -> ops.Execution:

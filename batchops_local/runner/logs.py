@@ -46,6 +46,16 @@ def read_step_log(home: Path | str, execution_id: str, step_name: str) -> str:
     return path.read_text(encoding="utf-8", errors="replace")
 
 
+RUNNER_NOTE_PREFIX = "[runner "
+
+
+def job_output_tail(log_text: str, lines: int = 10) -> list[str]:
+    """The last `lines` lines the step's jobs printed (the runner's own notes left out): where a failed script's
+    error is, when the step's FailureReason only points at the logs (as SageMaker's processing jobs do)."""
+    output = [line for line in log_text.splitlines() if line.strip() and not line.startswith(RUNNER_NOTE_PREFIX)]
+    return output[-lines:]
+
+
 def read_step_record(home: Path | str, execution_id: str, step_name: str) -> dict[str, Any]:
     path = step_dir(home, execution_id, step_name) / STEP_RECORD
     return json.loads(path.read_text(encoding="utf-8"))
@@ -64,7 +74,7 @@ class StepLog:
     def note(self, message: str) -> None:
         """A line from the runner itself (prefixed so it is told apart from job output)."""
         stamp = datetime.now(UTC).strftime("%H:%M:%S")
-        self.write(f"[runner {stamp}] {message}\n")
+        self.write(f"{RUNNER_NOTE_PREFIX}{stamp}] {message}\n")
 
     def write(self, text: str) -> None:
         with self._lock, self.path.open("a", encoding="utf-8") as handle:

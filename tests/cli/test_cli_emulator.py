@@ -276,6 +276,9 @@ def test_runs_show_and_logs_work_for_another_pipeline_of_the_account(cli, seeded
     assert re.search(r"CheckMetric\s+│ Failed", shown.output) and "quality gates" not in shown.output
     # The failed script's failure reason carries the error part of its output, as the training toolkit reports it.
     assert "ExecuteUserScriptError" in shown.output and "churn_label column is missing" in shown.output
+    # ... and the end of what its job printed (locally), as the job's logs show it.
+    tail = shown.output.split("CheckMetric: last output", 1)[1]
+    assert "KeyError: 'churn_label column is missing'" in tail and "[runner " not in tail
     logs = cli("runs", "logs", foreign_id, "CheckMetric")
     assert logs.exit_code == 0, logs.output
     assert "loading churn data" in logs.output and "Traceback (most recent call last)" in logs.output
