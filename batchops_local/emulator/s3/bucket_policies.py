@@ -99,6 +99,8 @@ def _authorize_cross_account(response: S3Response, request: Any, on_object: bool
     if bucket is None:
         return
     query = response.querystring or {}
+    if not on_object and request.method.upper() == "PUT" and not any(name in query for name in _SUB_RESOURCES):
+        return  # CreateBucket of a taken name: moto answers BucketAlreadyExists, as S3 does
     action = _action(request, query, on_object)
     key_name = response.parse_key_name() if on_object else None
     resource = f"arn:{partition}:s3:::{bucket_name}" + (f"/{key_name}" if on_object else "")

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from typing import Any
 
-from moto.core.exceptions import ServiceException
+from moto.core.exceptions import JsonRESTError
 from moto.core.responses import ActionResult, EmptyResult
 from moto.sagemaker.exceptions import ValidationError
 from moto.sagemaker.models import SageMakerModelBackend, sagemaker_backends
@@ -35,12 +34,6 @@ REGISTRY_ARN = re.compile(
 )
 
 
-class AccessDeniedException(ServiceException):  # outside moto's packages: moto looks it up in no service model
-    code = "AccessDeniedException"
-
-
-# SageMaker's model lists no AccessDeniedException shape (it is one of AWS's common errors); moto warns about that
-warnings.filterwarnings("ignore", message=r"Exception\(AccessDeniedException\)")
 
 
 _originals: dict[str, Any] = {}
@@ -147,7 +140,8 @@ def authorize(response: Any, arn: str, action: str) -> str | None:
     denial = cross_account_denial(caller, owner, action, arn, getattr(group, "resource_policy", None),
                                   also_named=also_named)
     if denial is not None:
-        raise AccessDeniedException(denial)
+        # AccessDeniedException is one of AWS's common errors (HTTP 400), not in SageMaker's own model
+        raise JsonRESTError("AccessDeniedException", denial)
     return owner if owner != caller.account_id else None
 
 
