@@ -134,6 +134,18 @@ def test_assume_role_keys_act_in_the_role_account_as_its_session(emulator):
         f"arn:aws:sts::{CONSUMER}:assumed-role/{accounts.ADMIN_ROLE_NAME}/batchops-local")
 
 
+def test_finding_the_account_of_a_key_builds_no_iam_backends(emulator):
+    """moto's own lookup built every partition's IAM backend of every account it had seen (seconds each with the
+    AWS-managed policies) on each request signed with keys it had to look up."""
+    from moto.iam.models import iam_backends
+
+    emulator.client("s3", account_id=REGISTRY).list_buckets()
+    _consumer_role(emulator, [])
+    built = {account: sorted(dict.keys(iam_backends[account])) for account in (REGISTRY, CONSUMER)}
+    _session(emulator, CONSUMER_ROLE).client("s3", endpoint_url=emulator.endpoint_url).list_buckets()
+    assert {account: sorted(dict.keys(iam_backends[account])) for account in (REGISTRY, CONSUMER)} == built
+
+
 def test_a_malformed_account_or_role_is_refused_in_one_line(emulator):
     with pytest.raises(ValueError, match="account id must be 12 digits, got '12345'"):
         emulator.client("s3", account_id="12345")
