@@ -308,8 +308,10 @@ def test_a_consumer_gets_the_registry_object_only_with_the_bucket_policy_and_the
 
     _grant_bucket(emulator)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/")["Contents"]] == [MODEL_KEY]
-    # the object is encrypted with the registry's key: without kms:Decrypt on it, S3 refuses too
+    # the object is encrypted with the registry's key: without kms:Decrypt on it, S3 refuses to return its bytes
+    # (its metadata needs no key)
     assert _error(lambda: s3.get_object(Bucket=BUCKET, Key=MODEL_KEY))["Code"] == "AccessDenied"
+    assert s3.head_object(Bucket=BUCKET, Key=MODEL_KEY)["ServerSideEncryption"] == "aws:kms"
     _grant_key(emulator, registry["key"])
     assert s3.get_object(Bucket=BUCKET, Key=MODEL_KEY)["Body"].read() == b"model bytes"
     # read-only: nothing in the grant allows writing or reading outside the prefix
