@@ -23,13 +23,13 @@ ACCOUNT_HEADER = "x-moto-account-id"
 ADMIN_ROLE_NAME = "OrganizationAccountAccessRole"
 ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/[\w+=,.@/-]+$")
 ACCOUNT_ID = re.compile(r"^\d{12}$")
-SESSION_SECONDS = 43200  # the longest AssumeRole session AWS grants (a role's MaxSessionDuration up to 12 h)
+SESSION_SECONDS = 3600  # AssumeRole's default, allowed by every role's MaxSessionDuration (moto expires nothing)
 
 
 def install(patcher: Any) -> None:
-    import moto.iam.models
+    from moto.iam import models as iam_models
 
-    patcher.replace(moto.iam.models, "get_account_id_from", account_of_access_key)
+    patcher.replace(iam_models, "get_account_id_from", account_of_access_key)
 
 
 def account_of_access_key(access_key: str) -> str:

@@ -5,10 +5,12 @@
   with it). The not-found messages contain what the Terraform provider matches ("Cannot find Model Package
   Group", "Cannot find resource policy"; terraform-provider-aws, model_package_group_policy.go).
 - `DescribeModelPackage`, `ListModelPackages`, `DescribeModelPackageGroup` and `CreateModel`'s
-  `ModelPackageName` accept another account's group or package by ARN ("cross-account discoverability",
-  https://docs.aws.amazon.com/sagemaker/latest/dg/model-registry-ram.html): allowed only when the group's
-  resource policy and the caller's identity policies allow the action (`policies.cross_account_denial`), else
-  `AccessDeniedException`; allowed requests are answered from the owner account's registry.
+  `ModelPackageName` accept another account's group or package by ARN ("Cross-account discoverability" in the
+  SageMaker Developer Guide's Model Registry chapter; the policy API:
+  https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_PutModelPackageGroupPolicy.html): allowed only
+  when the group's resource policy and the caller's identity policies allow the action
+  (`policies.cross_account_denial`), else `AccessDeniedException`; allowed requests are answered from the owner
+  account's registry.
 - `DescribeModelPackageGroup` also accepts the group's ARN in its own account (moto only took the name).
 """
 
@@ -32,9 +34,6 @@ REGISTRY_ARN = re.compile(
     r"^arn:(?P<partition>aws[a-z-]*):sagemaker:(?P<region>[a-z0-9-]+):(?P<account>\d{12}):"
     r"(?P<type>model-package-group|model-package)/(?P<path>.+)$"
 )
-
-
-
 
 _originals: dict[str, Any] = {}
 
