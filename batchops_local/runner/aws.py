@@ -85,6 +85,17 @@ class AwsClients:
 
         return assume_role_over_http(self.endpoint_url, self.region, self.role_arn, "SageMaker")
 
+    def as_role(self, role_arn: Any) -> AwsClients:
+        """The clients of a step whose job runs with its own `RoleArn` (a literal ARN; anything else, or the same
+        role: these)."""
+        if not isinstance(role_arn, str) or not role_arn or role_arn == self.role_arn:
+            return self
+        with self._lock:
+            by_role = self.__dict__.setdefault("_by_role", {})
+            if role_arn not in by_role:
+                by_role[role_arn] = AwsClients(self.endpoint_url, self.region, self.account_id, role_arn=role_arn)
+            return by_role[role_arn]
+
     def _client(self, service: str) -> Any:
         keys = self.credentials
         with self._lock:

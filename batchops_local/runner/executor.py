@@ -192,7 +192,9 @@ class ExecutionRun:
     def _run_step(self, spec: StepSpec, resolver: Resolver) -> tuple[str, StepResult | None, str | None]:
         directory = step_dir(self.home, self.request.execution_id, spec.name)
         log = StepLog(directory)
-        context = StepContext(spec=spec, request=self.request, aws=self.aws, resolver=resolver, log=log,
+        # A processing or training job runs with its own RoleArn (the pipeline's role for the other steps)
+        aws = self.aws.as_role((spec.definition.get("Arguments") or {}).get("RoleArn"))
+        context = StepContext(spec=spec, request=self.request, aws=aws, resolver=resolver, log=log,
                               directory=directory, stop_requested=self.stop_requested,
                               keep_job_dirs=self.keep_job_dirs)
         start = _now()

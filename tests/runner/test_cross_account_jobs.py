@@ -1,5 +1,5 @@
 """A consumer account's pipeline job reads a registry account's model package group: the job's container calls
-AWS as the pipeline's execution role in the consumer account, so the read is a real cross-account call, refused
+AWS as the step's execution role in the consumer account, so the read is a real cross-account call, refused
 until the group's resource policy names that role."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from batchops_local.runtime import start_local_aws
 REGISTRY = "111111111111"
 CONSUMER = "222222222222"
 CONSUMER_ROLE = f"arn:aws:iam::{CONSUMER}:role/consumer-execution"
+PIPELINE_ROLE = f"arn:aws:iam::{CONSUMER}:role/consumer-pipeline"  # the job runs with the step's own RoleArn
 GROUP = "abalone-models"
 BUCKET = "consumer-runner-data"
 READ_REGISTRY = """\
@@ -42,7 +43,7 @@ def _run(local_aws, name: str, package_arn: str) -> tuple[str, dict, str]:
     step["Arguments"]["RoleArn"] = CONSUMER_ROLE
     definition = {"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": [step]}
     sagemaker = local_aws.client("sagemaker", account_id=CONSUMER)
-    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(definition), RoleArn=CONSUMER_ROLE)
+    sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=json.dumps(definition), RoleArn=PIPELINE_ROLE)
     arn = sagemaker.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
     status = local_aws.wait_for_execution(arn, timeout=300)
     step_record = sagemaker.list_pipeline_execution_steps(PipelineExecutionArn=arn)["PipelineExecutionSteps"][0]
