@@ -66,9 +66,9 @@ def _in_owner_account(name: str, action: str) -> Any:
     def handler(self: KmsResponse) -> Any:
         ciphertext = self._get_param("CiphertextBlob") if name == "decrypt" else None
         key = find_key(self._get_param("KeyId"), self.region, ciphertext)
-        caller = accounts.caller_of(self)
-        if key is None or key.account_id == caller.account_id:
+        if key is None or key.account_id == self.current_account:
             return _originals[name](self)
+        caller = accounts.caller_of(self)
         denial = cross_account_denial(caller, key.account_id, action, key.arn, key.policy)
         if denial is not None:
             raise JsonRESTError("AccessDeniedException", denial)  # HTTP 400, as KMS answers it

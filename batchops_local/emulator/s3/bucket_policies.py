@@ -92,9 +92,9 @@ def _authorize_cross_account(response: S3Response, request: Any, on_object: bool
     if owner is None:
         return  # no bucket of that name anywhere: moto answers NoSuchBucket
     partition, owner_account = owner
+    if response.current_account == owner_account:
+        return  # the owner's own request: answered as moto answers it
     caller = accounts.caller_of(response)
-    if caller.account_id == owner_account:
-        return
     bucket = s3_backends[owner_account][partition].buckets.get(bucket_name)
     if bucket is None:
         return
