@@ -113,7 +113,8 @@ class ExecutionRun:
         self.handlers = handlers
         self.home = Path(home) if home else batchops_home()
         self.max_workers = max_workers or os.cpu_count() or 1
-        self.aws = AwsClients(request.endpoint_url, request.region, request.account_id)
+        self.aws = AwsClients(request.endpoint_url, request.region, request.account_id,
+                              role_arn=getattr(request, "role_arn", None))
         self.keep_job_dirs = os.environ.get("BATCHOPS_KEEP_JOB_DIRS", "") == "1"
         self._status_lock = threading.Lock()
 
@@ -191,7 +192,9 @@ class ExecutionRun:
     def _run_step(self, spec: StepSpec, resolver: Resolver) -> tuple[str, StepResult | None, str | None]:
         directory = step_dir(self.home, self.request.execution_id, spec.name)
         log = StepLog(directory)
-        context = StepContext(spec=spec, request=self.request, aws=self.aws, resolver=resolver, log=log,
+        # A processing or training job runs with its own RoleArn (the pipeline's role for the other steps)
+        aws = self.aws.as_role((spec.definition.get("Arguments") or {}).get("RoleArn"))
+        context = StepContext(spec=spec, request=self.request, aws=aws, resolver=resolver, log=log,
                               directory=directory, stop_requested=self.stop_requested,
                               keep_job_dirs=self.keep_job_dirs)
         start = _now()
