@@ -9,11 +9,15 @@ CheckMetric step reads the outcome. A classification model (`--problem-type bina
 adds the confusion matrix and per-class scores (results.ClassificationSummary) to the result's details; the
 test split's labels are class indices (preprocess encoded them with the same classes).
 Loads model files of the built-in algorithm from xgboost 1.7 (binary or pickled) and 3.x (UBJSON/JSON).
+Script mode (`--entry-point`, in the framework image): the model is loaded and scored by the script's own serving
+functions from the `code` input (its source archive), as the inference toolkit calls them: `model_fn(model_dir)`
+(required), then `predict_fn(features, model)` or, when the script has none, `model.predict(features)`.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import pickle
 import sys
@@ -35,18 +39,23 @@ from batchops_core.contracts import OutputFile, Step  # noqa: E402
 StepFailure = steplib.StepFailure
 
 
+def extract_files(archive: Path, workdir: str) -> list[str]:
+    """Unpack the plain, non-hidden files of a tar.gz that stay inside `workdir`; their names, sorted."""
+    with tarfile.open(archive) as tar:
+        members = [m for m in tar.getmembers() if m.isfile() and not Path(m.name).name.startswith(".")
+                   and ".." not in Path(m.name).parts and not Path(m.name).is_absolute()]
+        if not members:
+            raise StepFailure(f"{archive.name} holds no file")
+        tar.extractall(workdir, members=members)  # members filtered above
+    return sorted(m.name for m in members)
+
+
 def load_booster(archive: Path):
     """The first non-hidden file of model.tar.gz, tried as a pickle, then as a native model (as the container does)."""
     import xgboost
 
     with tempfile.TemporaryDirectory(prefix="model-") as workdir:
-        with tarfile.open(archive) as tar:
-            members = [m for m in tar.getmembers() if m.isfile() and not Path(m.name).name.startswith(".")
-                       and ".." not in Path(m.name).parts and not Path(m.name).is_absolute()]
-            if not members:
-                raise StepFailure(f"{archive.name} holds no model file")
-            tar.extractall(workdir, members=members)  # members filtered above
-        model_file = Path(workdir) / sorted(members, key=lambda m: m.name)[0].name
+        model_file = Path(workdir) / extract_files(archive, workdir)[0]
         try:
             with model_file.open("rb") as handle:
                 booster = pickle.load(handle)  # the model this pipeline's own training step wrote
@@ -60,6 +69,38 @@ def load_booster(archive: Path):
         except xgboost.core.XGBoostError as error:
             raise StepFailure(f"cannot load the model {model_file.name} from {archive.name}: {error}") from None
         return booster
+
+
+def one_archive(input_name: str) -> Path:
+    archives = steplib.list_files(steplib.processing_path("input", input_name), ".tar.gz")
+    if len(archives) != 1:
+        raise StepFailure(f"expected one .tar.gz under {steplib.processing_path('input', input_name)}, "
+                          f"found {len(archives)}")
+    return archives[0]
+
+
+def predict_with_script(model_archive: Path, entry_point: str, features):
+    """The script's serving functions on the test features (the inference toolkit's model_fn and predict_fn)."""
+    with tempfile.TemporaryDirectory(prefix="code-") as code_dir, \
+            tempfile.TemporaryDirectory(prefix="model-") as model_dir:
+        extract_files(one_archive("code"), code_dir)
+        extract_files(model_archive, model_dir)
+        path = Path(code_dir) / entry_point
+        if not path.is_file():
+            raise StepFailure(f"the entry point {entry_point} is not in the model's source archive")
+        sys.path.insert(0, code_dir)  # the script may import its neighbours, as in the container
+        spec = importlib.util.spec_from_file_location(path.stem, path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        if not hasattr(module, "model_fn"):
+            raise StepFailure(f"{entry_point} defines no model_fn(model_dir): the framework container needs it "
+                              "to load the model for serving")
+        model = module.model_fn(model_dir)
+        predicted = module.predict_fn(features, model) if hasattr(module, "predict_fn") else model.predict(features)
+    predicted = np.asarray(predicted, dtype=np.float64)
+    if predicted.shape[0] != features.shape[0]:
+        raise StepFailure(f"{entry_point} predicted {predicted.shape[0]} values for {features.shape[0]} test rows")
+    return predicted
 
 
 def read_test_split(directory: Path):
@@ -77,6 +118,7 @@ def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(description="Evaluate the trained model on the test split.")
     steplib.add_gate_arguments(parser)
     parser.add_argument("--threshold", type=float, required=True, help="the run's registration threshold")
+    parser.add_argument("--entry-point", help="script mode: the script (in the `code` input) that serves the model")
     return parser.parse_args(argv)
 
 
@@ -101,18 +143,17 @@ def refuse(metric: metrics.Metric, reason: str, threshold: float, rows: int) -> 
 
 
 def main(argv: list[str] | None = None) -> int:
-    import xgboost
-
     args = parse_args(argv)
     gate = steplib.gate_from_arguments(args)
     metric = gate.metric
-    archives = steplib.list_files(steplib.processing_path("input", "model"), ".tar.gz")
-    if len(archives) != 1:
-        raise StepFailure(f"expected one model.tar.gz under {steplib.processing_path('input', 'model')}, "
-                          f"found {len(archives)}")
-    booster = load_booster(archives[0])
+    model_archive = one_archive("model")
     actual, features = read_test_split(steplib.processing_path("input", "test"))
-    predicted = booster.predict(xgboost.DMatrix(features))
+    if args.entry_point:
+        predicted = predict_with_script(model_archive, args.entry_point, features)
+    else:
+        import xgboost
+
+        predicted = load_booster(model_archive).predict(xgboost.DMatrix(features))
     statistics = metrics.STATISTICS_KEYS[metric.problem_type]
     degenerate = steplib.degenerate_labels(actual)
     if degenerate:  # never a pass: the gate's value would be made up or meaningless (r2 1.0 on constant labels)
