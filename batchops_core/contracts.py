@@ -62,6 +62,8 @@ SCRIPT_PROGRAM_HYPERPARAMETER = "sagemaker_program"
 SCRIPT_SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
 SCRIPT_PROGRAM_ENVIRONMENT = "SAGEMAKER_PROGRAM"
 SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT = "SAGEMAKER_SUBMIT_DIRECTORY"
+# The Evaluate step's processing input holding that archive (script mode: Evaluate scores with the script's code).
+SCRIPT_CODE_INPUT = "model_code"
 
 # Pipelines whose ModelQualityViolated step starts retraining.
 MODEL_QUALITY_PIPELINES: tuple[str, ...] = (INFERENCE, MODEL_QUALITY)

@@ -125,7 +125,8 @@ def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tu
     result = result_property_file(Step.EVALUATE)
     script_inputs, script_arguments = [], []
     if ctx.settings.uses_script:
-        script_inputs = [s3_input("code", ctx.source_uri, "input/code")]
+        code_input = contracts.SCRIPT_CODE_INPUT
+        script_inputs = [s3_input(code_input, ctx.source_uri, f"input/{code_input}")]
         script_arguments = ["--entry-point", ctx.settings.script.program]
     step = processing_step(
         ctx, Step.EVALUATE, script="evaluate.py", image_uri=ctx.model_image,

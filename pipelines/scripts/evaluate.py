@@ -10,7 +10,7 @@ adds the confusion matrix and per-class scores (results.ClassificationSummary) t
 test split's labels are class indices (preprocess encoded them with the same classes).
 Loads model files of the built-in algorithm from xgboost 1.7 (binary or pickled) and 3.x (UBJSON/JSON).
 Script mode (`--entry-point`, in the framework image): the model is loaded and scored by the script's own serving
-functions from the `code` input (its source archive), as the inference toolkit calls them: `model_fn(model_dir)`
+functions from the `model_code` input (its source archive), as the inference toolkit calls them: `model_fn(model_dir)`
 (required), then `predict_fn(features, model)` or, when the script has none, `model.predict(features)`.
 """
 
@@ -33,7 +33,7 @@ _INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "process
 sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
-from batchops_core import metrics, results  # noqa: E402
+from batchops_core import contracts, metrics, results  # noqa: E402
 from batchops_core.contracts import OutputFile, Step  # noqa: E402
 
 StepFailure = steplib.StepFailure
@@ -71,10 +71,10 @@ def load_booster(archive: Path):
         return booster
 
 
-def one_archive(input_name: str) -> Path:
+def one_archive(input_name: str, what: str) -> Path:
     archives = steplib.list_files(steplib.processing_path("input", input_name), ".tar.gz")
     if len(archives) != 1:
-        raise StepFailure(f"expected one .tar.gz under {steplib.processing_path('input', input_name)}, "
+        raise StepFailure(f"expected one {what} under {steplib.processing_path('input', input_name)}, "
                           f"found {len(archives)}")
     return archives[0]
 
@@ -83,7 +83,7 @@ def predict_with_script(model_archive: Path, entry_point: str, features):
     """The script's serving functions on the test features (the inference toolkit's model_fn and predict_fn)."""
     with tempfile.TemporaryDirectory(prefix="code-") as code_dir, \
             tempfile.TemporaryDirectory(prefix="model-") as model_dir:
-        extract_files(one_archive("code"), code_dir)
+        extract_files(one_archive(contracts.SCRIPT_CODE_INPUT, "source archive (.tar.gz)"), code_dir)
         extract_files(model_archive, model_dir)
         path = Path(code_dir) / entry_point
         if not path.is_file():
@@ -118,7 +118,7 @@ def parse_args(argv: list[str] | None):
     parser = argparse.ArgumentParser(description="Evaluate the trained model on the test split.")
     steplib.add_gate_arguments(parser)
     parser.add_argument("--threshold", type=float, required=True, help="the run's registration threshold")
-    parser.add_argument("--entry-point", help="script mode: the script (in the `code` input) that serves the model")
+    parser.add_argument("--entry-point", help="script mode: the script (in the model_code input) that serves the model")
     return parser.parse_args(argv)
 
 
@@ -146,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     gate = steplib.gate_from_arguments(args)
     metric = gate.metric
-    model_archive = one_archive("model")
+    model_archive = one_archive("model", "model.tar.gz")
     actual, features = read_test_split(steplib.processing_path("input", "test"))
     if args.entry_point:
         predicted = predict_with_script(model_archive, args.entry_point, features)
