@@ -282,8 +282,9 @@ BUILTIN_ALGORITHM, SCRIPT_ALGORITHM = MODEL_ALGORITHMS
 
 class ModelGates(_Strict):
     algorithm: Literal[MODEL_ALGORITHMS] = _key(
-        BUILTIN_ALGORITHM, "xgboost-builtin: SageMaker's built-in XGBoost algorithm (section xgboost) | script: your "
-                           "own training script in a framework container (section script, docs/bring-your-own-model.md)")
+        BUILTIN_ALGORITHM, "xgboost-builtin: SageMaker's built-in XGBoost algorithm (section xgboost) | script: "
+                           "your own training script in a framework container (section script, "
+                           "docs/bring-your-own-model.md)")
     problem_type: Literal[metrics.PROBLEM_TYPES] | None = _key(
         None, "regression | binary | multiclass; left out (null): the problem type of the metric (required for a "
               "metric of several problem types, e.g. accuracy)")

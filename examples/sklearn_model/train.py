@@ -28,7 +28,7 @@ def read_channel(directory):
     """(labels, features) of every CSV file in a channel directory."""
     files = sorted(glob.glob(os.path.join(directory, "*.csv")))
     if not files:
-        raise FileNotFoundError("no CSV files in the channel directory " + directory)
+        raise FileNotFoundError(f"no CSV files in the channel directory {directory}")
     data = np.vstack([np.loadtxt(path, delimiter=",", ndmin=2) for path in files])
     return data[:, 0], data[:, 1:]
 
@@ -57,7 +57,7 @@ def main():
     model.fit(train_features, train_labels)
     rmse = float(np.sqrt(mean_squared_error(validation_labels, model.predict(validation_features))))
     # The line the metric definition `validation:rmse=([-+0-9.eE]+)` matches (tuning's objective).
-    print("validation:rmse={:.6f}".format(rmse))
+    print(f"validation:rmse={rmse:.6f}")
     os.makedirs(args.model_dir, exist_ok=True)
     joblib.dump(model, os.path.join(args.model_dir, MODEL_FILE))
 
