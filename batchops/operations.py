@@ -358,8 +358,15 @@ def describe_execution(target: AwsTarget, arn: str, *, pipeline: str | None = No
     )
 
 
+def account_pipelines(target: AwsTarget) -> list[str]:
+    """The names of every pipeline in the account and region, the product's and any other."""
+    pages = target.client("sagemaker").get_paginator("list_pipelines").paginate()
+    return [summary["PipelineName"] for page in pages for summary in page.get("PipelineSummaries", [])]
+
+
 def find_execution(target: AwsTarget, reference: str) -> Execution:
-    """An execution by ARN, by id, or by a unique id prefix, among the configured pipelines."""
+    """An execution by ARN, by id, or by a unique id prefix: among the configured pipelines first, then among the
+    account's other pipelines (a team's own pipelines run next to the product's)."""
     if reference.startswith("arn:"):
         try:
             return describe_execution(target, reference)
@@ -368,8 +375,13 @@ def find_execution(target: AwsTarget, reference: str) -> Execution:
                 from None
     matches = [e for e in list_executions(target) if e.execution_id.startswith(reference)]
     if not matches:
-        raise OperationError(f"no execution '{reference}' in pipelines "
-                             f"{', '.join(target.settings.pipeline_names.values())} (see `batchops runs list`)")
+        product = set(target.settings.pipeline_names.values())
+        others = [name for name in account_pipelines(target) if name not in product]
+        matches = [e for e in list_executions(target, others) if e.execution_id.startswith(reference)] \
+            if others else []
+    if not matches:
+        raise OperationError(f"no execution '{reference}' in any pipeline of the account (see `batchops runs "
+                             "list`)")
     if len(matches) > 1 and not any(e.execution_id == reference for e in matches):
         raise OperationError(f"'{reference}' matches {len(matches)} executions; give more of the id")
     return next((e for e in matches if e.execution_id == reference), matches[0])

@@ -19,24 +19,29 @@ runs_app = group("runs", "Pipeline executions: list, inspect, follow, read step 
 @command(runs_app, "list")
 def runs_list(
     ctx: typer.Context,
-    pipeline: str = typer.Option(None, help="Only this pipeline (name or key)."),
+    pipeline: str = typer.Option(None, help="Only this pipeline (a configured pipeline's name or key, or the name "
+                                           "of any other pipeline in the account)."),
     limit: int = typer.Option(20, min=1, help="Newest N executions."),
 ) -> None:
-    """Executions of the configured pipelines, newest first, with their quality gates."""
+    """Executions of the configured pipelines (or of --pipeline), newest first, with their quality gates."""
     state = state_of(ctx)
     names = None
     if pipeline:
         names = [state.settings.pipeline_names.get(pipeline, pipeline)]
         if names[0] not in state.settings.pipeline_names.values():
-            raise UserError(f"--pipeline '{pipeline}': expected one of "
-                            f"{', '.join(state.settings.pipeline_names.values())}")
+            known = ops.account_pipelines(state.target)
+            if names[0] not in known:
+                raise UserError(f"--pipeline '{pipeline}': no such pipeline in the account; expected one of "
+                                f"{', '.join(sorted(set(known) | set(state.settings.pipeline_names.values())))}")
     # An execution id is what people copy into `runs show` and a status is one word: never folded or cut, whatever
     # the terminal width; the other cells wrap.
     table = Table(Column("execution", no_wrap=True), "pipeline", Column("status", no_wrap=True),
                   Column("started", min_width=10), "duration", "metric gate", "failure reason")
     keys = {name: key for key, name in state.settings.pipeline_names.items()}  # 'inference' leaves room at 80 columns
+    product = set(state.settings.pipeline_names.values())
     for execution in ops.list_executions(state.target, names)[:limit]:
-        gates = report.gates(state.target, execution, ops.execution_steps(state.target, execution.arn))
+        gates = report.gates(state.target, execution, ops.execution_steps(state.target, execution.arn)) \
+            if execution.pipeline in product else []
         table.add_row(execution.execution_id, keys.get(execution.pipeline, execution.pipeline),
                       fmt_status(report.shown_status(execution, gates)),
                       fmt_time(execution.start), fmt_seconds(execution.duration_seconds), escape(_metric_gates(gates)),
@@ -78,7 +83,9 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
     state = state_of(ctx)
     found = ops.find_execution(state.target, execution)
     steps = ops.execution_steps(state.target, found.arn)
-    gates = report.gates(state.target, found, steps)
+    # Gates and published predictions are the product pipelines' steps; another pipeline shows its steps only.
+    product = found.pipeline in state.settings.pipeline_names.values()
+    gates = report.gates(state.target, found, steps) if product else []
     console.print(_steps_table(found, steps, report.shown_status(found, gates)))
     if gates:
         console.print(_gates_table(gates))
@@ -86,7 +93,7 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
         if gate.classification is not None:
             console.print(f"{gate.name}: {gate_text.summary_text(gate.classification)}", markup=False,
                           soft_wrap=True)
-    published = report.published_results(state.target, found, steps)
+    published = report.published_results(state.target, found, steps) if product else None
     if published:
         console.print(f"predictions: {published}", markup=False, soft_wrap=True)
     if found.failure_reason:

@@ -19,7 +19,6 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
 import sys
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,57 +29,26 @@ import numpy as np
 import pandas as pd
 import xgboost as xgb
 
-DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # small enough to overlap parsing/predicting with formatting
-
-_SLICE = re.compile(r"^\$\[\s*(-?\d+)?\s*:\s*(-?\d+)?\s*\]$")
-_LIST = re.compile(r"^\$\[\s*-?\d+\s*(,\s*-?\d+\s*)*\]$")
-
-
-class TransformError(Exception):
-    """A record or object problem; the object (and so the job) fails with this message."""
-
-
-@dataclass(frozen=True)
-class ColumnFilter:
-    """A parsed CSV JSONPath filter; `indices(n)` are the selected columns of an n-column record."""
-
-    expression: str
-    start: int | None = None
-    stop: int | None = None
-    listed: tuple[int, ...] | None = None
-
-    @classmethod
-    def parse(cls, expression: str | None) -> ColumnFilter | None:
-        text = (expression or "").strip()
-        if text in ("", "$"):
-            return None
-        sliced = _SLICE.match(text)
-        if sliced:
-            start, stop = (int(v) if v is not None else None for v in sliced.groups())
-            return cls(text, start=start, stop=stop)
-        if _LIST.match(text):
-            return cls(text, listed=tuple(int(v) for v in text[2:-1].split(",")))
-        raise ValueError(f"unsupported CSV filter '{expression}': use $, $[i], $[i,j,...] or $[a:b]")
-
-    def indices(self, columns: int) -> list[int]:
-        if self.listed is None:
-            return list(range(columns))[self.start:self.stop]
-        chosen = []
-        for index in self.listed:
-            position = index + columns if index < 0 else index
-            if not 0 <= position < columns:
-                raise TransformError(f"filter {self.expression} selects column {index}, the record has {columns}")
-            chosen.append(position)
-        return chosen
-
-
-@dataclass(frozen=True)
-class TransformSettings:
-    input_filter: ColumnFilter | None = None
-    output_filter: ColumnFilter | None = None
-    join_input: bool = False
-    chunk_bytes: int = DEFAULT_CHUNK_BYTES
-
+if __package__:  # imported by the harness
+    from batchops_local.runner.transform_records import (
+        ColumnFilter,
+        TransformError,
+        TransformSettings,
+        decode_text,
+        joined,
+        line_chunks,
+        record_lines,
+    )
+else:  # run as a file in the image's runtime, next to transform_records.py
+    from transform_records import (  # type: ignore[no-redef]
+        ColumnFilter,
+        TransformError,
+        TransformSettings,
+        decode_text,
+        joined,
+        line_chunks,
+        record_lines,
+    )
 
 @dataclass
 class ObjectReport:
@@ -133,12 +101,12 @@ def transform_csv_file(booster: xgb.Booster, source: Path, target: Path, setting
             ThreadPoolExecutor(max_workers=1, thread_name_prefix="csv-parse") as parser:
         pending = None
         line = 1
-        for chunk in _line_chunks(reader, settings.chunk_bytes):
+        for chunk in line_chunks(reader, settings.chunk_bytes):
             if not chunk.strip():
                 line += chunk.count(b"\n")
                 continue
             if plan is None:
-                first_line = _decode(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], line=line)
+                first_line = decode_text(chunk.lstrip(b"\r\n").split(b"\n", 1)[0], line=line)
                 plan = _Plan.make(settings, len(next(csv.reader([first_line]))))
             parsed = parser.submit(_parse_and_predict, booster, chunk, plan, line=line)
             if pending is not None:
@@ -154,31 +122,6 @@ def _write(writer: io.TextIOBase, records: list[str]) -> int:
     writer.write("\n".join(records))
     writer.write("\n")
     return len(records)
-
-
-def _line_chunks(reader: io.BufferedReader, size: int):
-    """Chunks of roughly `size` bytes that end on a line boundary."""
-    rest = b""
-    while True:
-        block = reader.read(size)
-        if not block:
-            if rest:
-                yield rest
-            return
-        block = rest + block
-        cut = block.rfind(b"\n")
-        if cut < 0:
-            rest = block
-            continue
-        rest = block[cut + 1:]
-        yield block[: cut + 1]
-
-
-def _decode(data: bytes, *, line: int) -> str:
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
 
 
 def _parse_and_predict(booster: xgb.Booster, text: bytes, plan: _Plan, *, line: int) -> tuple[pd.DataFrame,
@@ -202,20 +145,13 @@ def _assemble(settings: TransformSettings, plan: _Plan, text: bytes, parsed: Fut
         if set(plan.text_columns) - set(frame.columns):
             frame = _parse(text, plan.columns, [], plan.text_columns, line=line)
     if plan.keeps_lines:
-        lines = _record_lines(_decode(text, line=line), expected=len(frame), line=line)
-        return _joined([lines, *predicted], line=line)
+        lines = record_lines(decode_text(text, line=line), expected=len(frame), line=line)
+        return joined([lines, *predicted], line=line)
     if not plan.join_input:
         parts = predicted if plan.chosen is None else [predicted[i] for i in plan.chosen]
     else:
         parts = [frame[i].tolist() if i < plan.columns else predicted[i - plan.columns] for i in plan.chosen]
-    return parts[0] if len(parts) == 1 else _joined(parts, line=line)
-
-
-def _joined(columns: list[list[str]], *, line: int) -> list[str]:
-    """Records from equally long columns (zip's strict= is Python 3.10+; this also runs on the image's 3.9)."""
-    if len({len(column) for column in columns}) > 1:
-        raise TransformError(f"lines from {line}: records and predictions differ in count")
-    return list(map(",".join, zip(*columns)))  # noqa: B905 (lengths checked above; runs on 3.9)
+    return parts[0] if len(parts) == 1 else joined(parts, line=line)
 
 
 def _parse(text: bytes, columns: int, float_columns: list[int], text_columns: list[int], *,
@@ -250,20 +186,6 @@ def _features(frame: pd.DataFrame, feature_columns: list[int], text_columns: lis
         return frame[feature_columns].replace("", np.nan).to_numpy(dtype=np.float32)
     except ValueError as exc:
         raise TransformError(f"lines from {line}: a feature column is not numeric: {exc}") from None
-
-
-def _record_lines(text: str, *, expected: int, line: int) -> list[str]:
-    lines = text.split("\n")
-    if "\r" in text:
-        lines = [record.rstrip("\r") for record in lines]
-    if lines and lines[-1] == "":
-        lines.pop()
-    if "" in lines:
-        lines = [record for record in lines if record]
-    if len(lines) != expected:
-        raise TransformError(f"lines from {line}: {len(lines)} lines but {expected} CSV records "
-                             "(quoted fields spanning lines are not supported)")
-    return lines
 
 
 def _format_predictions(predictions: np.ndarray) -> list[list[str]]:

@@ -123,7 +123,7 @@ def failure_text(kind: str, exit_code: int, message: str, command: list) -> str:
     return '{}:\nExitCode {}\nErrorMessage "{}"\nCommand "{}"'.format(kind, exit_code, message, " ".join(command))
 
 
-def _fetch_source(module_dir: str, code_dir: str) -> None:
+def fetch_source(module_dir: str, code_dir: str) -> None:
     """The submit directory: an `s3://.../sourcedir.tar.gz` (as the SDK uploads it) or a local directory."""
     os.makedirs(code_dir, exist_ok=True)
     if not module_dir.startswith("s3://"):
@@ -132,7 +132,8 @@ def _fetch_source(module_dir: str, code_dir: str) -> None:
 
     bucket, _, key = module_dir[len("s3://"):].partition("/")
     archive = os.path.join(code_dir, "..", "sourcedir.tar.gz")
-    boto3.client("s3").download_file(bucket, key, archive)
+    # Named explicitly: boto3 before 1.28 (the XGBoost images pin 1.17) ignores AWS_ENDPOINT_URL.
+    boto3.client("s3", endpoint_url=os.environ.get("AWS_ENDPOINT_URL") or None).download_file(bucket, key, archive)
     with tarfile.open(archive, "r:gz") as tar:
         for member in tar.getmembers():  # no member may leave the code directory
             target = os.path.realpath(os.path.join(code_dir, member.name))
@@ -165,6 +166,19 @@ def _run(command: list, cwd: str, env: dict) -> tuple[int, list]:
     return code, stderr_lines
 
 
+def install_requirements(code_dir: str, packages: str, env: dict) -> str:
+    """`requirements.txt` of the source directory installed into `packages`; the failure text, or "" when done.
+
+    The container installs into its own Python; the image runtime here is shared by every job, so the packages go
+    to a directory of this job, which the caller puts first on the user code's path."""
+    if not os.path.isfile(os.path.join(code_dir, "requirements.txt")):
+        return ""
+    install = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", packages,
+               "-r", "requirements.txt"]
+    code, stderr_lines = _run(install, code_dir, env)
+    return "" if code == 0 else failure_text("InstallRequirementsError", code, error_text(stderr_lines), install)
+
+
 def train() -> int:
     base = base_dir()
     config = os.path.join(base, "input", "config")
@@ -184,7 +198,7 @@ def train() -> int:
     try:
         if not program:
             raise ValueError(f"hyperparameter {PROGRAM} (the entry point) is missing")
-        _fetch_source(str(reserved.get(SUBMIT_DIRECTORY, code_dir)), code_dir)
+        fetch_source(str(reserved.get(SUBMIT_DIRECTORY, code_dir)), code_dir)
         if not os.path.isfile(os.path.join(code_dir, str(program))):
             source = reserved.get(SUBMIT_DIRECTORY, code_dir)
             raise ValueError(f"entry point {program} is not in the source directory {source}")
@@ -197,18 +211,14 @@ def train() -> int:
     env = dict(os.environ)
     env.update(training_environment(base, hyperparameters, resource_config, input_data_config))
     env["PYTHONPATH"] = os.pathsep.join(p for p in (code_dir, env.get("PYTHONPATH", "")) if p)
-    if os.path.isfile(os.path.join(code_dir, "requirements.txt")):
-        # The container installs into its own Python; the image runtime here is shared by every job, so the
-        # packages go to a directory of this job, first on the script's path.
-        packages = os.path.join(base, "requirements")
-        install = [sys.executable, "-m", "pip", "install", "--disable-pip-version-check", "--target", packages,
-                   "-r", "requirements.txt"]
-        code, stderr_lines = _run(install, code_dir, env)
+    packages = os.path.join(base, "requirements")
+    problem = install_requirements(code_dir, packages, env)
+    if problem:
+        with open(failure_file, "w") as handle:
+            handle.write(problem)
+        return ALGORITHM_EXIT_FAILURE
+    if os.path.isdir(packages):
         env["PYTHONPATH"] = os.pathsep.join((packages, env["PYTHONPATH"]))
-        if code != 0:
-            with open(failure_file, "w") as handle:
-                handle.write(failure_text("InstallRequirementsError", code, error_text(stderr_lines), install))
-            return ALGORITHM_EXIT_FAILURE
     command = [sys.executable, str(program)] + to_cmd_args(own)
     code, stderr_lines = _run(command, code_dir, env)
     if code != 0:

@@ -236,7 +236,32 @@ def train(base: Path) -> None:
             from None
     model_dir = base / "model"
     model_dir.mkdir(parents=True, exist_ok=True)
-    (model_dir / MODEL_FILE).write_bytes(bytes(booster.save_raw("ubj")))
+    save_model(booster, model_dir / MODEL_FILE)
+
+
+# The container's model format follows its version (aws/sagemaker-xgboost-container, algorithm_mode/train.py):
+# branches 0.90-x to 1.2-x pickle the Booster into `xgboost-model` (1.2-x with protocol 4), 1.3-1 onwards call
+# `bst.save_model(<model_dir>/xgboost-model)`, whose format the image's xgboost picks for a name without extension:
+# its legacy binary format up to 2.0 (1.7-1 writes `binf...`), UBJSON from 2.1 (3.0-5). This program runs in the
+# image's runtime, whose xgboost is the image's, so its version decides as the image's code does.
+PICKLED_BEFORE = (1, 3)
+
+
+def xgboost_version(text: str = xgb.__version__) -> tuple[int, int]:
+    major, minor = text.split(".")[:2]
+    return int(major), int(minor)
+
+
+def saves_pickle(version: tuple[int, int]) -> bool:
+    return version < PICKLED_BEFORE
+
+
+def save_model(booster: xgb.Booster, path: Path) -> None:
+    if saves_pickle(xgboost_version()):
+        with path.open("wb") as handle:
+            pickle.dump(booster, handle, protocol=4)
+    else:
+        booster.save_model(str(path))
 
 
 # ------------------------------------------------------------------------------------------- serving

@@ -6,9 +6,11 @@ One background emulator for the module, started with `batchops emulator up` and 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
+import tarfile
 import time
 
 import boto3
@@ -42,6 +44,37 @@ def _definition(steps: list[dict]) -> str:
 FAILING = _definition([{"Name": "Stop", "Type": "Fail", "Arguments": {"ErrorMessage": "seeded failure for the CLI"}}])
 PASSING = _definition([{"Name": "Check", "Type": "Condition", "Arguments": {
     "Conditions": [{"Type": "Equals", "LeftValue": 1, "RightValue": 1}], "IfSteps": [], "ElseSteps": []}}])
+
+
+# A team's own pipeline next to the product's: a script-mode training step whose script fails. Its step is named
+# like a product step (CheckMetric) to show that `runs show` reads no product gates from another pipeline.
+FOREIGN_PIPELINE = "team-churn-training"
+FOREIGN_SCRIPT = "import sys\nprint('loading churn data')\nraise KeyError('churn_label column is missing')\n"
+SKLEARN_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+
+
+def _foreign_definition(bucket: str) -> str:
+    channel = {"ChannelName": "train", "ContentType": "text/csv", "DataSource": {"S3DataSource": {
+        "S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/team/train/", "S3DataDistributionType": "FullyReplicated"}}}
+    hyperparameters = {"sagemaker_program": '"train.py"',
+                       "sagemaker_submit_directory": f'"s3://{bucket}/team/code/sourcedir.tar.gz"'}
+    return json.dumps({"Version": "2020-12-01", "Metadata": {}, "Parameters": [], "Steps": [{
+        "Name": "CheckMetric", "Type": "Training", "Arguments": {
+            "AlgorithmSpecification": {"TrainingInputMode": "File", "TrainingImage": SKLEARN_IMAGE},
+            "OutputDataConfig": {"S3OutputPath": f"s3://{bucket}/team/models"},
+            "StoppingCondition": {"MaxRuntimeInSeconds": 600},
+            "ResourceConfig": {"InstanceCount": 1, "InstanceType": "ml.m5.large", "VolumeSizeInGB": 5},
+            "RoleArn": ROLE, "InputDataConfig": [channel], "HyperParameters": hyperparameters}}]})
+
+
+def _source_archive(files: dict[str, str]) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, text in files.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(text.encode())
+            tar.addfile(info, io.BytesIO(text.encode()))
+    return buffer.getvalue()
 
 
 def _wait_terminal(sagemaker, arn: str) -> str:
@@ -101,8 +134,12 @@ def seeded(tmp_path_factory):
                     "ContentType": "application/json", "S3Uri": f"s3://{SETTINGS.bucket}/{key}"}}},
                 DriftCheckBaselines={"ModelDataQuality": baseline})
         executions = {}
+        s3.put_object(Bucket=SETTINGS.bucket, Key="team/train/part.csv", Body=b"1,2\n3,4\n")
+        s3.put_object(Bucket=SETTINGS.bucket, Key="team/code/sourcedir.tar.gz",
+                      Body=_source_archive({"train.py": FOREIGN_SCRIPT}))
         for name, definition in ((SETTINGS.pipelines.training_name, FAILING),
-                                 (SETTINGS.pipelines.inference_name, PASSING)):
+                                 (SETTINGS.pipelines.inference_name, PASSING),
+                                 (FOREIGN_PIPELINE, _foreign_definition(SETTINGS.bucket))):
             sagemaker.create_pipeline(PipelineName=name, PipelineDefinition=definition, RoleArn=ROLE)
             arn = sagemaker.start_pipeline_execution(PipelineName=name)["PipelineExecutionArn"]
             executions[name] = arn
@@ -226,6 +263,25 @@ def test_runs_list_show_logs_watch(cli, seeded):
     assert cli("runs", "watch", failed_id).exit_code == 1
     unknown = cli("runs", "show", "doesnotexist")
     assert unknown.exit_code == 2 and "no execution 'doesnotexist'" in unknown.output
+
+
+def test_runs_show_and_logs_work_for_another_pipeline_of_the_account(cli, seeded):
+    foreign_id = _execution_id(seeded, FOREIGN_PIPELINE)
+    listed = cli("runs", "list", "--pipeline", FOREIGN_PIPELINE)
+    assert listed.exit_code == 0, listed.output
+    assert re.search(rf"{foreign_id} │ {FOREIGN_PIPELINE}\s+│ Failed", listed.output), listed.output
+    assert foreign_id not in cli("runs", "list").output  # the default listing stays the product's pipelines
+    shown = cli("runs", "show", foreign_id[:10])
+    assert shown.exit_code == 0, shown.output
+    assert re.search(r"CheckMetric\s+│ Failed", shown.output) and "quality gates" not in shown.output
+    # The failed script's failure reason carries the error part of its output, as the training toolkit reports it.
+    assert "ExecuteUserScriptError" in shown.output and "churn_label column is missing" in shown.output
+    logs = cli("runs", "logs", foreign_id, "CheckMetric")
+    assert logs.exit_code == 0, logs.output
+    assert "loading churn data" in logs.output and "Traceback (most recent call last)" in logs.output
+    unknown = cli("runs", "list", "--pipeline", "no-such-pipeline")
+    assert unknown.exit_code == 2 and "no such pipeline in the account" in unknown.output
+    assert FOREIGN_PIPELINE in unknown.output
 
 
 def test_pipelines_list_and_start(cli, seeded):

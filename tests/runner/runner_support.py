@@ -173,6 +173,31 @@ def training_arguments(train_uri: str, validation_uri: str | None, output_uri: s
     }
 
 
+# Reads a model file with the image's xgboost and writes it back as UBJSON, which every newer xgboost reads.
+_AS_UBJSON_IN_IMAGE = ("import sys, xgboost as xgb; b = xgb.Booster(); b.load_model(sys.argv[1]); "
+                       "open(sys.argv[1], 'wb').write(bytes(b.save_raw('ubj')))")
+
+
+def host_booster(raw: bytes, image: str = XGBOOST_IMAGE):
+    """A model file of the image (e.g. 1.7.4's legacy binary `binf` format, which xgboost 3.1+ no longer reads) as
+    a Booster of the host's xgboost, for expected predictions: the image's own xgboost hands it over as UBJSON."""
+    import subprocess
+    import tempfile
+
+    import xgboost as xgb
+
+    from batchops_local.runner import runtimes
+
+    with tempfile.TemporaryDirectory() as scratch:
+        path = Path(scratch) / "xgboost-model"
+        path.write_bytes(raw)
+        subprocess.run([runtimes.interpreter_for(image, what="test model"), "-c", _AS_UBJSON_IN_IMAGE, str(path)],
+                       check=True)
+        booster = xgb.Booster()
+        booster.load_model(bytearray(path.read_bytes()))
+    return booster
+
+
 def regression_csv(rows: int, *, seed: int = 0, features: int = 3, label_first: bool = True) -> tuple[str, np.ndarray]:
     """Label-first CSV without header where label = 3*x0 + 2*x1 - x2 + noise."""
     rng = np.random.default_rng(seed)

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xgboost as xgb
-from runner_support import ROLE, XGBOOST_IMAGE, regression_csv, training_arguments
+from runner_support import ROLE, XGBOOST_IMAGE, host_booster, regression_csv, training_arguments
 
 from batchops_local.runner import read_step_log, runtimes
 from batchops_local.runner.steps.training import final_metrics, objective_regex
@@ -41,9 +41,8 @@ def _model_archive(aws, key: str) -> xgb.Booster:
     with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
         assert tar.getnames() == ["xgboost-model"]
         raw = tar.extractfile("xgboost-model").read()
-    booster = xgb.Booster()
-    booster.load_model(bytearray(raw))
-    return booster
+    assert raw.startswith(b"binf")  # sagemaker-xgboost 1.7-1 saves with xgboost 1.7.4's save_model: legacy binary
+    return host_booster(raw)
 
 
 def test_metric_parsing_matches_tab_and_cloudwatch_separators():

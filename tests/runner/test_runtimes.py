@@ -14,8 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import xgboost as xgb
-from runner_support import SKLEARN_IMAGE, XGBOOST_IMAGE, regression_csv, training_arguments
+from runner_support import SKLEARN_IMAGE, XGBOOST_IMAGE, host_booster, regression_csv, training_arguments
 
 from batchops_core.settings import XGBoost as XGBoostSettings
 from batchops_local.runner import runtimes
@@ -151,9 +150,7 @@ def test_a_model_trained_by_the_image_is_served_by_the_image(runner, aws):
     archive = aws.s3.get_object(Bucket=aws.bucket, Key=aws.keys("models")[0])["Body"].read()
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         raw = tar.extractfile("xgboost-model").read()
-    booster = xgb.Booster()
-    booster.load_model(bytearray(raw))
-    expected = booster.inplace_predict(x.round(6).astype(np.float32))
+    expected = host_booster(raw).inplace_predict(x.round(6).astype(np.float32))
     predictions = np.array([float(v) for v in aws.get("scored/a.csv.out").split()])
     np.testing.assert_allclose(predictions, expected, rtol=1e-6)
     python = str(runtimes.cache_root() / runtimes.RUNTIMES[(runtimes.XGBOOST_IMAGE, "1.7-1")].key)

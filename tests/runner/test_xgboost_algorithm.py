@@ -140,3 +140,33 @@ def test_multi_softprob_reports_macro_f1_and_mlogloss(tmp_path, monkeypatch, cap
     assert reported["validation-mlogloss"] == pytest.approx(sk.log_loss(labels, probabilities), abs=1e-5)
     assert reported["validation-f1_macro"] == pytest.approx(
         sk.f1_score(labels, probabilities.argmax(axis=1), average="macro"), abs=1e-5)
+
+
+# ------------------------------------------------------------------------------------ model format per image version
+
+
+def test_the_model_format_follows_the_image_version():
+    """Images up to 1.2-x pickle the Booster, 1.3-1 onwards write xgboost's own format (algorithm_mode/train.py)."""
+    assert [xgboost_algorithm.saves_pickle(xgboost_algorithm.xgboost_version(v))
+            for v in ("0.90", "1.0.2", "1.2.0", "1.3.1", "1.7.4", "3.0.5")] == [True, True, True, False, False, False]
+
+
+def test_an_image_before_1_3_pickles_the_booster_and_serving_reads_it(tmp_path, monkeypatch):
+    train, _ = regression_csv(60, seed=7)
+    base = _layout(tmp_path, monkeypatch, {"num_round": "3"}, {"train": ("text/csv", train)})
+    monkeypatch.setattr(xgboost_algorithm, "xgboost_version", lambda: (1, 2))
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    raw = (base / "model" / "xgboost-model").read_bytes()
+    assert raw[:1] == b"\x80" and raw[1] == 4  # pickle protocol 4, as the 1.2-x images write it
+    assert xgboost_algorithm.load_booster(base / "model").num_boosted_rounds() == 3
+
+
+def test_a_newer_xgboost_saves_its_own_format_under_the_container_s_name(tmp_path, monkeypatch):
+    """The host's xgboost (3.x, as in sagemaker-xgboost 3.0-5) writes UBJSON for a name without extension; the
+    1.7-1 image's legacy binary format is checked where that image's runtime trains (test_models)."""
+    train, _ = regression_csv(60, seed=8)
+    base = _layout(tmp_path, monkeypatch, {"num_round": "2"}, {"train": ("text/csv", train)})
+    assert xgboost_algorithm.main(["prog", "train"]) == 0
+    raw = (base / "model" / "xgboost-model").read_bytes()
+    assert raw[:1] == b"{" and not raw.startswith(b'{"')  # UBJSON: an object marker, not JSON text
+    assert xgboost_algorithm.load_booster(base / "model").num_boosted_rounds() == 2

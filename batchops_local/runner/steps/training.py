@@ -12,7 +12,7 @@ from typing import Any
 
 from batchops_local.runner import training_toolkit, xgboost_algorithm
 from batchops_local.runner.aws import AwsClients, join_uri, parse_s3_uri
-from batchops_local.runner.errors import StepFailed
+from batchops_local.runner.errors import FAILURE_REASON_MAX, StepFailed
 from batchops_local.runner.executor import StepContext, StepResult
 from batchops_local.runner.expressions import to_text
 from batchops_local.runner.jobs import (
@@ -34,8 +34,6 @@ _VALUE = r"([-+]?(?:[0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?|nan|inf))"
 _METRIC = re.compile(rf"(?:\t|#011)(train|validation)-([A-Za-z0-9_@\-.]+):{_VALUE}")
 
 
-# DescribeTrainingJob FailureReason: at most 1024 characters (botocore's SageMaker service model).
-FAILURE_REASON_MAX = 1024
 
 
 @dataclass

@@ -1,21 +1,26 @@
-"""Transform steps: a batch transform job with the built-in XGBoost serving container's semantics; the model is
-loaded and scored in the serving image's runtime (one process per job, batch_transform.main)."""
+"""Transform steps: a batch transform job served as its model's container serves it, in the serving image's runtime
+(one process per job): the built-in XGBoost algorithm's serving semantics (batch_transform.main), or a framework
+model in script mode, whose user module's handlers serve the records (framework_serving.main)."""
 
 from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from batchops_local.runner import batch_transform
+from batchops_local.runner import batch_transform, framework_serving
 from batchops_local.runner.aws import join_uri, parse_s3_uri, relative_key
-from batchops_local.runner.batch_transform import ColumnFilter, TransformSettings
-from batchops_local.runner.errors import StepFailed, StepStopped
+from batchops_local.runner.errors import StepFailed, StepStopped, clipped_reason
 from batchops_local.runner.executor import StepContext, StepResult
+from batchops_local.runner.expressions import to_text
 from batchops_local.runner.jobs import (
+    SCRIPT_IMAGES,
+    SKLEARN_IMAGE,
     XGBOOST_IMAGE,
     JobDir,
+    image_repository,
     job_name,
     job_process_environment,
     require_image,
@@ -23,71 +28,123 @@ from batchops_local.runner.jobs import (
 )
 from batchops_local.runner.runtimes import interpreter_for
 from batchops_local.runner.steps.registry import call
+from batchops_local.runner.transform_records import DEFAULT_MAX_PAYLOAD_MB, ColumnFilter, TransformSettings
 from batchops_local.runner.xgboost_algorithm import AlgorithmError, extract_model, is_csv_content_type
 
+# The serving stack's defaults (sagemaker-containers v2.8.6.post2 _worker.py Request / _env.py ServingEnv): a
+# request without Content-Type is JSON; without Accept (or */*) the answer is SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT,
+# else JSON.
+DEFAULT_INVOCATIONS_ACCEPT = "SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"
+SERVING_DEFAULT_TYPE = framework_serving.JSON
+USER_PROGRAM = "SAGEMAKER_PROGRAM"
+SUBMIT_DIRECTORY = "SAGEMAKER_SUBMIT_DIRECTORY"
 
-def transform_settings(arguments: dict[str, Any], *, what: str) -> TransformSettings:
-    """Validate the request against what the local serving container supports; clear errors otherwise."""
+
+@dataclass
+class ServedModel:
+    """The transform job's model as its container serves it."""
+
+    name: str
+    image: str
+    model_url: str
+    environment: dict[str, str] = field(default_factory=dict)
+    network_isolation: bool = False
+
+    @property
+    def program(self) -> str | None:
+        """The user module of a framework model in script mode; None for the built-in algorithm."""
+        return self.environment.get(USER_PROGRAM) or None
+
+
+def transform_settings(arguments: dict[str, Any], model: ServedModel, *, what: str) -> TransformSettings:
+    """Validate the request against what the local serving supports; clear errors otherwise."""
     transform_input = arguments.get("TransformInput") or {}
-    transform_output = arguments.get("TransformOutput") or {}
     processing = arguments.get("DataProcessing") or {}
-    content_type = transform_input.get("ContentType") or "text/csv"
-    if not is_csv_content_type(content_type):
-        raise StepFailed(f"{what}: ContentType '{content_type}' is not supported locally (text/csv)")
-    accept = transform_output.get("Accept") or "text/csv"
-    if not is_csv_content_type(accept):
-        raise StepFailed(f"{what}: Accept '{accept}' is not supported locally (text/csv)")
     split = transform_input.get("SplitType") or "None"
     if split not in ("Line", "None"):
-        raise StepFailed(f"{what}: SplitType '{split}' is not supported for CSV locally (Line or None)")
+        raise StepFailed(f"{what}: SplitType '{split}' is not supported locally (Line or None)")
     if (transform_input.get("CompressionType") or "None") != "None":
         raise StepFailed(f"{what}: CompressionType '{transform_input['CompressionType']}' is not supported locally")
     join = processing.get("JoinSource") or "None"
     if join not in ("None", "Input"):
         raise StepFailed(f"{what}: JoinSource must be None or Input, found '{join}'")
     try:
-        return TransformSettings(input_filter=ColumnFilter.parse(processing.get("InputFilter")),
-                                 output_filter=ColumnFilter.parse(processing.get("OutputFilter")),
-                                 join_input=join == "Input")
+        settings = TransformSettings(input_filter=ColumnFilter.parse(processing.get("InputFilter")),
+                                     output_filter=ColumnFilter.parse(processing.get("OutputFilter")),
+                                     join_input=join == "Input")
     except ValueError as exc:
         raise StepFailed(f"{what}: {exc}") from None
+    content_type, accept = content_types(arguments, model)
+    if model.program is None:
+        for field_name, value in (("ContentType", content_type), ("Accept", accept)):
+            if not is_csv_content_type(value):
+                raise StepFailed(f"{what}: {field_name} '{value}' is not supported locally by the built-in "
+                                 "algorithm (text/csv)")
+    elif settings.processes_records:
+        if split != "Line" or not (is_csv_content_type(content_type) and is_csv_content_type(accept)):
+            raise StepFailed(f"{what}: InputFilter, OutputFilter and JoinSource are supported locally for CSV "
+                             f"records only (SplitType Line, ContentType and Accept text/csv), found SplitType "
+                             f"'{split}', ContentType '{content_type}', Accept '{accept}'")
+    return settings
 
 
-def stage_model(context: StepContext, model_name: Any, job: JobDir, *, what: str) -> tuple[str, str]:
-    """The model's archive extracted into the job's /opt/ml/model; returns (serving image, model data URL)."""
+def content_types(arguments: dict[str, Any], model: ServedModel) -> tuple[str, str]:
+    """(ContentType, Accept) of the requests: the built-in algorithm reads CSV by default; a framework container
+    gets the headers as the job sets them, with the serving stack's defaults."""
+    given_type = (arguments.get("TransformInput") or {}).get("ContentType")
+    given_accept = (arguments.get("TransformOutput") or {}).get("Accept")
+    if model.program is None:
+        return given_type or "text/csv", given_accept or "text/csv"
+    if not given_accept or given_accept == "*/*":
+        given_accept = model.environment.get(DEFAULT_INVOCATIONS_ACCEPT) or SERVING_DEFAULT_TYPE
+    return given_type or SERVING_DEFAULT_TYPE, given_accept
+
+
+def describe_served_model(context: StepContext, model_name: Any, *, what: str) -> ServedModel:
     if not model_name:
         raise StepFailed(f"{what}: ModelName is required")
     description = call(context, "DescribeModel", ModelName=str(model_name))
     container = description.get("PrimaryContainer") or (description.get("Containers") or [{}])[0]
-    require_image(container.get("Image"), (XGBOOST_IMAGE,), what=f"{what} model '{model_name}'")
-    _require_algorithm_mode(container.get("Environment") or {}, what=f"{what} model '{model_name}'")
-    model_url = container.get("ModelDataUrl")
-    if not model_url:
-        raise StepFailed(f"{what}: model '{model_name}' has no ModelDataUrl")
-    archive = context.aws.download_file(model_url, job.root / "model.tar.gz", what=f"model data of '{model_name}'")
+    environment = {key: to_text(value) for key, value in (container.get("Environment") or {}).items()}
+    model = ServedModel(str(model_name), container.get("Image"), container.get("ModelDataUrl"), environment,
+                        bool(description.get("EnableNetworkIsolation")))
+    what = f"{what} model '{model_name}'"
+    require_image(model.image, SCRIPT_IMAGES, what=what)
+    if model.program is None:
+        _require_algorithm_mode(model, what=what)
+    elif not environment.get(SUBMIT_DIRECTORY):
+        raise StepFailed(f"{what}: the container environment sets {USER_PROGRAM}={model.program!r} but no "
+                         f"{SUBMIT_DIRECTORY} (the source directory holding it, e.g. s3://.../sourcedir.tar.gz)")
+    if not model.model_url:
+        raise StepFailed(f"{what}: model has no ModelDataUrl")
+    return model
+
+
+def stage_model(context: StepContext, model: ServedModel, job: JobDir, *, what: str) -> None:
+    """The model's archive extracted into the job's /opt/ml/model."""
+    archive = context.aws.download_file(model.model_url, job.root / "model.tar.gz",
+                                        what=f"model data of '{model.name}'")
     try:
         extract_model(archive, job.opt_ml / "model")
     except AlgorithmError as exc:
-        raise StepFailed(f"{what}: model '{model_name}' ({model_url}): {exc}") from None
-    return container.get("Image"), model_url
+        raise StepFailed(f"{what}: model '{model.name}' ({model.model_url}): {exc}") from None
 
 
-def _require_algorithm_mode(environment: dict[str, Any], *, what: str) -> None:
-    """The XGBoost serving entry point runs a user module whenever SAGEMAKER_PROGRAM is set, even to "": it
-    imports `ServingEnv().module_name` unless that is None (aws/sagemaker-xgboost-container, branch 1.7-1,
-    src/sagemaker_xgboost_container/serving.py `main`; aws/sagemaker-containers v2.8.6.post2,
-    src/sagemaker_containers/_env.py `_Env.__init__`: os.environ.get("SAGEMAKER_PROGRAM", None))."""
-    if "SAGEMAKER_PROGRAM" not in environment:
-        return
-    program = environment["SAGEMAKER_PROGRAM"]
-    if program == "":
+def _require_algorithm_mode(model: ServedModel, *, what: str) -> None:
+    """Without a user module only the XGBoost image serves (its built-in algorithm). The XGBoost serving entry point
+    runs a user module whenever SAGEMAKER_PROGRAM is set, even to "": it imports `ServingEnv().module_name` unless
+    that is None (aws/sagemaker-xgboost-container, branch 1.7-1, src/sagemaker_xgboost_container/serving.py `main`;
+    aws/sagemaker-containers v2.8.6.post2, src/sagemaker_containers/_env.py `_Env.__init__`:
+    os.environ.get("SAGEMAKER_PROGRAM", None)). The scikit-learn image always imports the user module
+    (aws/sagemaker-scikit-learn-container branch 1.2-1, serving.py `main`)."""
+    if image_repository(model.image) == SKLEARN_IMAGE:
+        raise StepFailed(f"{what}: a {SKLEARN_IMAGE} model serves a user module: set {USER_PROGRAM} (the "
+                         f"inference script) and {SUBMIT_DIRECTORY} in the container environment")
+    if model.environment.get(USER_PROGRAM) == "":
         raise StepFailed(f"{what}: the container environment sets SAGEMAKER_PROGRAM to an empty value, so the XGBoost "
                          "serving container runs in script mode and fails importing the module '' "
                          "(ValueError: Empty module name); remove SAGEMAKER_PROGRAM to serve with the built-in "
                          "algorithm")
-    raise StepFailed(f"{what}: the container environment sets SAGEMAKER_PROGRAM={program!r} (script mode: the XGBoost "
-                     "serving container imports that user module); script-mode serving is not supported locally, "
-                     "remove SAGEMAKER_PROGRAM to serve with the built-in algorithm")
 
 
 def run_transform(context: StepContext) -> StepResult:
@@ -96,15 +153,15 @@ def run_transform(context: StepContext) -> StepResult:
     what = f"Transform step '{context.name}'"
     arn = context.aws.arn("transform-job", name)
     context.metadata["TransformJob"] = {"Arn": arn}
-    settings = transform_settings(arguments, what=what)
+    model = describe_served_model(context, arguments.get("ModelName"), what=what)
+    settings = transform_settings(arguments, model, what=what)
     source = ((arguments.get("TransformInput") or {}).get("DataSource") or {}).get("S3DataSource") or {}
     if (source.get("S3DataType") or "S3Prefix") != "S3Prefix":
         raise StepFailed(f"{what}: S3DataType '{source.get('S3DataType')}' is not supported locally (S3Prefix)")
     output_path = (arguments.get("TransformOutput") or {}).get("S3OutputPath")
     parse_s3_uri(output_path, what=f"{what} TransformOutput.S3OutputPath")
     job = JobDir(context.directory, name)
-    model_name = arguments.get("ModelName")
-    image, model_url = stage_model(context, model_name, job, what=what)
+    stage_model(context, model, job, what=what)
     input_uri = source.get("S3Uri")
     _, prefix = parse_s3_uri(input_uri, what=f"{what} input S3Uri")
     objects = list(context.aws.list_objects(input_uri, what=f"{what} input"))
@@ -127,7 +184,11 @@ def run_transform(context: StepContext) -> StepResult:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(download, items))
-    report = _serve(context, job, image, model_name, model_url, settings, items, workers, what=what)
+    objects_spec = [{"input": item["input"], "output": item["output"]} for item in items]
+    if model.program is None:
+        report = _serve_builtin(context, job, model, settings, objects_spec, workers, what=what)
+    else:
+        report = _serve_framework(context, job, model, arguments, settings, objects_spec, what=what)
 
     def upload(pair: tuple[dict[str, str], dict[str, Any]]) -> str | None:
         item, outcome = pair
@@ -135,8 +196,8 @@ def run_transform(context: StepContext) -> StepResult:
             return f"s3://{item['bucket']}/{item['key']}: {outcome['error']}"
         target = join_uri(output_path, f"{item['relative']}.out")
         context.aws.upload_file(Path(item["output"]), target, what="transform output")
-        context.log.note(f"{item['relative']}: {outcome['records']} record(s) in {outcome['seconds']:.2f} s "
-                         f"-> {target}")
+        timing = f" in {outcome['seconds']:.2f} s" if "seconds" in outcome else ""
+        context.log.note(f"{item['relative']}: {outcome['records']} record(s){timing} -> {target}")
         _discard(Path(item["input"]), Path(item["output"]))
         return None
 
@@ -145,31 +206,84 @@ def run_transform(context: StepContext) -> StepResult:
     if not context.keep_job_dirs:
         job.remove()
     if failures:
-        raise StepFailed(f"{len(failures)} of {len(objects)} input object(s) failed: {'; '.join(failures[:3])}")
+        for failure in failures:
+            context.log.note(failure)
+        if model.program is None:
+            raise StepFailed(f"{len(failures)} of {len(objects)} input object(s) failed: {'; '.join(failures[:3])}")
+        # SageMaker reports a failed framework container as an AlgorithmError; its own text points at the job's
+        # logs, here the first failed object's message is kept as far as the limit allows.
+        raise StepFailed(clipped_reason(f"AlgorithmError: {len(failures)} of {len(objects)} input object(s) failed: "
+                                        f"{failures[0]}"))
     return StepResult(properties={**arguments, "TransformJobName": name, "TransformJobArn": arn,
                                   "TransformJobStatus": "Completed"})
 
 
-def _serve(context: StepContext, job: JobDir, image: str, model_name: Any, model_url: str,
-           settings: TransformSettings, items: list[dict[str, str]], workers: int, *,
-           what: str) -> list[dict[str, Any]]:
+def _serve_builtin(context: StepContext, job: JobDir, model: ServedModel, settings: TransformSettings,
+                   objects: list[dict[str, str]], workers: int, *, what: str) -> list[dict[str, Any]]:
     """Score every staged object in one process of the serving image's runtime (its Python and xgboost load
     the model, as the container does on AWS); a report per object: records and seconds, or the error."""
     files = {"report": job.root / "transform-report.json", "failure": job.root / "model-failure.txt"}
     spec = {"model_dir": str(job.opt_ml / "model"), "workers": workers, "join_input": settings.join_input,
             "input_filter": settings.input_filter.expression if settings.input_filter else None,
             "output_filter": settings.output_filter.expression if settings.output_filter else None,
-            "objects": [{"input": item["input"], "output": item["output"]} for item in items],
-            **{key: str(path) for key, path in files.items()}}
+            "objects": objects, **{key: str(path) for key, path in files.items()}}
+    code = _run_serving(context, job, model, batch_transform.__file__, spec, files, {}, what=what)
+    if code == batch_transform.EXIT_MODEL_ERROR and files["failure"].is_file():
+        raise StepFailed(f"{what}: model '{model.name}' ({model.model_url}): "
+                         f"{files['failure'].read_text(encoding='utf-8')}")
+    return _report(code, files, what=what)
+
+
+def _serve_framework(context: StepContext, job: JobDir, model: ServedModel, arguments: dict[str, Any],
+                     settings: TransformSettings, objects: list[dict[str, str]], *, what: str) -> list[dict[str, Any]]:
+    """Serve every staged object with the model's user module in one process of the image's runtime."""
+    files = {"report": job.root / "transform-report.json", "failure": job.root / "serving-failure.txt"}
+    content_type, accept = content_types(arguments, model)
+    max_payload = arguments.get("MaxPayloadInMB")
+    spec = {"framework": framework_serving.XGBOOST if image_repository(model.image) == XGBOOST_IMAGE
+            else framework_serving.SKLEARN,
+            "model_dir": str(job.opt_ml / "model"), "program": model.program,
+            **_code_location(job, model.environment[SUBMIT_DIRECTORY], what=what),
+            "content_type": content_type, "accept": accept,
+            "split_type": (arguments.get("TransformInput") or {}).get("SplitType") or "None",
+            "batch_strategy": arguments.get("BatchStrategy") or "MultiRecord",
+            "max_payload_mb": int(max_payload) if max_payload is not None else DEFAULT_MAX_PAYLOAD_MB,
+            "assemble_with": (arguments.get("TransformOutput") or {}).get("AssembleWith") or "None",
+            "join_input": settings.join_input,
+            "input_filter": settings.input_filter.expression if settings.input_filter else None,
+            "output_filter": settings.output_filter.expression if settings.output_filter else None,
+            "objects": objects, **{key: str(path) for key, path in files.items()}}
+    environment = {key: job.rewrite(value) for key, value in model.environment.items()}
+    environment.update(context.aws.job_environment(network_isolation=model.network_isolation))
+    code = _run_serving(context, job, model, framework_serving.__file__, spec, files, environment, what=what)
+    if code == framework_serving.EXIT_SERVER_ERROR and files["failure"].is_file():
+        tail = files["failure"].read_text(encoding="utf-8")
+        raise StepFailed(clipped_reason(f"AlgorithmError: {what}: the serving container could not load the user "
+                                        f"module {model.program!r} of model '{model.name}':\n{tail}"))
+    return _report(code, files, what=what)
+
+
+def _code_location(job: JobDir, submit_directory: str, *, what: str) -> dict[str, str]:
+    """Where the user module comes from and where it is imported from: an S3 archive (the SDK's
+    sourcedir.tar.gz) unpacked into /opt/ml/code, or a directory of the container such as /opt/ml/model/code
+    (a model repacked with its code, as the SDK does for network-isolated models and pipeline model steps)."""
+    if submit_directory.startswith("s3://"):
+        return {"submit_directory": submit_directory, "code_dir": str(job.opt_ml / "code")}
+    code_dir = str(job.host_path(submit_directory, what=f"{what} {SUBMIT_DIRECTORY}"))
+    return {"submit_directory": code_dir, "code_dir": code_dir}
+
+
+def _run_serving(context: StepContext, job: JobDir, model: ServedModel, program: str, spec: dict[str, Any],
+                 files: dict[str, Path], environment: dict[str, str], *, what: str) -> int:
     job_file = job.root / "transform-job.json"
     job_file.write_text(json.dumps(spec), encoding="utf-8")
-    python = interpreter_for(image, what=what, note=context.log.note)
-    code = run_job_process([python, batch_transform.__file__, str(job_file)], env=job_process_environment({}),
+    python = interpreter_for(model.image, what=what, note=context.log.note)
+    return run_job_process([python, program, str(job_file)], env=job_process_environment(environment),
                            job=job, log=context.log, max_runtime_seconds=None,
                            stop_requested=context.stop_requested)
-    if code == batch_transform.EXIT_MODEL_ERROR and files["failure"].is_file():
-        raise StepFailed(f"{what}: model '{model_name}' ({model_url}): "
-                         f"{files['failure'].read_text(encoding='utf-8')}")
+
+
+def _report(code: int, files: dict[str, Path], *, what: str) -> list[dict[str, Any]]:
     if code != 0 or not files["report"].is_file():
         raise StepFailed(f"{what}: the serving process exited with code {code} (see the step log)")
     return json.loads(files["report"].read_text(encoding="utf-8"))["objects"]
