@@ -53,8 +53,7 @@ def test_script_mode_trains_registers_serves_checks_quality_and_retrains_with_me
     # Train -> Evaluate -> RegisterModel, then approval (the demo checks the version passes the gate).
     demo.train_and_approve()
     training = demo.outcome.executions["training"]
-    job_name = step_metadata(target, training, Step.TRAIN)["TrainingJob"]["Arn"].rsplit("/", 1)[-1]
-    job = sagemaker.describe_training_job(TrainingJobName=job_name)
+    job = read_step_record(demo.home, training.execution_id, Step.TRAIN)["Properties"]  # the runner's job record
     assert "sagemaker-scikit-learn" in job["AlgorithmSpecification"]["TrainingImage"]
     assert job["HyperParameters"][contracts.SCRIPT_PROGRAM_HYPERPARAMETER] == settings.script.program
     assert job["HyperParameters"][contracts.SCRIPT_SUBMIT_DIRECTORY_HYPERPARAMETER] == code_uri
