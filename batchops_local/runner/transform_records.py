@@ -11,8 +11,8 @@ from __future__ import annotations
 import csv
 import io
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, List, Optional, Tuple
 
 DEFAULT_CHUNK_BYTES = 8 * 1024 * 1024  # small enough to overlap parsing/predicting with formatting
 # CreateTransformJob MaxPayloadInMB: "The default value is 6 MB" (API reference, CreateTransformJob).
@@ -32,12 +32,12 @@ class ColumnFilter:
     """A parsed CSV JSONPath filter; `indices(n)` are the selected columns of an n-column record."""
 
     expression: str
-    start: Optional[int] = None
-    stop: Optional[int] = None
-    listed: Optional[Tuple[int, ...]] = None
+    start: int | None = None
+    stop: int | None = None
+    listed: tuple[int, ...] | None = None
 
     @classmethod
-    def parse(cls, expression: Optional[str]) -> Optional[ColumnFilter]:
+    def parse(cls, expression: str | None) -> ColumnFilter | None:
         text = (expression or "").strip()
         if text in ("", "$"):
             return None
@@ -49,7 +49,7 @@ class ColumnFilter:
             return cls(text, listed=tuple(int(v) for v in text[2:-1].split(",")))
         raise ValueError(f"unsupported CSV filter '{expression}': use $, $[i], $[i,j,...] or $[a:b]")
 
-    def indices(self, columns: int) -> List[int]:
+    def indices(self, columns: int) -> list[int]:
         if self.listed is None:
             return list(range(columns))[self.start:self.stop]
         chosen = []
@@ -63,8 +63,8 @@ class ColumnFilter:
 
 @dataclass(frozen=True)
 class TransformSettings:
-    input_filter: Optional[ColumnFilter] = None
-    output_filter: Optional[ColumnFilter] = None
+    input_filter: ColumnFilter | None = None
+    output_filter: ColumnFilter | None = None
     join_input: bool = False
     chunk_bytes: int = DEFAULT_CHUNK_BYTES
 
@@ -99,14 +99,14 @@ def decode_text(data: bytes, *, line: int) -> str:
         raise TransformError(f"lines from {line}: not UTF-8 text ({exc.reason})") from None
 
 
-def joined(columns: List[List[str]], *, line: int) -> List[str]:
+def joined(columns: list[list[str]], *, line: int) -> list[str]:
     """Records from equally long columns (zip's strict= is Python 3.10+; this also runs on the image's 3.9)."""
     if len({len(column) for column in columns}) > 1:
         raise TransformError(f"lines from {line}: records and predictions differ in count")
     return list(map(",".join, zip(*columns)))  # noqa: B905 (lengths checked above; runs on 3.9)
 
 
-def record_lines(text: str, *, expected: Optional[int] = None, line: int = 1) -> List[str]:
+def record_lines(text: str, *, expected: int | None = None, line: int = 1) -> list[str]:
     """The non-empty lines of `text` (a trailing `\\r` dropped); `expected`: how many there must be."""
     lines = text.split("\n")
     if "\r" in text:
@@ -121,19 +121,19 @@ def record_lines(text: str, *, expected: Optional[int] = None, line: int = 1) ->
 # ------------------------------------------------------------------ record by record (the framework engine)
 
 
-def split_records(data: bytes, split_type: str) -> List[bytes]:
+def split_records(data: bytes, split_type: str) -> list[bytes]:
     """`SplitType=Line`: each non-empty line is a record (its line break removed); `None`: the whole object."""
     if split_type == "None":
         return [data] if data else []
     return [line.rstrip(b"\r") for line in data.split(b"\n") if line.strip(b"\r")]
 
 
-def mini_batches(records: List[bytes], *, single_record: bool, max_payload_bytes: int) -> Iterator[List[int]]:
+def mini_batches(records: list[bytes], *, single_record: bool, max_payload_bytes: int) -> Iterator[list[int]]:
     """Indices of the records of each request: one each (`SingleRecord`), or as many as fit in MaxPayloadInMB,
     newline-separated (`MultiRecord`). A record larger than the limit fails the object as on SageMaker, where
     "MaxPayloadInMB must be greater or equal to the size of a single record" (API reference, CreateTransformJob);
     MaxPayloadInMB=0 means no limit (allowed there for streaming, here a single request per object)."""
-    batch: List[int] = []
+    batch: list[int] = []
     size = 0
     for index, record in enumerate(records):
         if max_payload_bytes and len(record) > max_payload_bytes:
@@ -150,7 +150,7 @@ def mini_batches(records: List[bytes], *, single_record: bool, max_payload_bytes
         yield batch
 
 
-def csv_fields(record: str, *, number: int) -> List[str]:
+def csv_fields(record: str, *, number: int) -> list[str]:
     try:
         rows = list(csv.reader([record], strict=True))
     except csv.Error as exc:
@@ -158,13 +158,13 @@ def csv_fields(record: str, *, number: int) -> List[str]:
     return rows[0] if rows else []
 
 
-def csv_row(fields: List[str]) -> str:
+def csv_row(fields: list[str]) -> str:
     out = io.StringIO()
     csv.writer(out, lineterminator="").writerow(fields)
     return out.getvalue()
 
 
-def filtered_record(record: str, column_filter: Optional[ColumnFilter], *, number: int) -> str:
+def filtered_record(record: str, column_filter: ColumnFilter | None, *, number: int) -> str:
     """InputFilter over one CSV record: the selected columns, re-quoted where a field needs it."""
     if column_filter is None:
         return record

@@ -119,13 +119,16 @@ def _model_step(aws, model_archive: bytes, handler: str, *, image=SKLEARN_IMAGE,
 
 
 def _transform_step(aws, input_uri: str, output: str, *, content_type="text/csv", accept="text/csv",
-                    split="Line", strategy="MultiRecord", processing=None, max_payload=None) -> dict:
+                    split="Line", strategy="MultiRecord", processing=None, max_payload=None,
+                    assemble="Line") -> dict:
     arguments = {
         "ModelName": {"Get": "Steps.CreateModel.ModelName"}, "BatchStrategy": strategy,
         "TransformInput": {"DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
                            "ContentType": content_type, "SplitType": split},
-        "TransformOutput": {"S3OutputPath": aws.uri(output), "Accept": accept, "AssembleWith": "Line"},
+        "TransformOutput": {"S3OutputPath": aws.uri(output), "AssembleWith": assemble},
         "TransformResources": {"InstanceCount": 1, "InstanceType": "ml.m5.large"}}
+    if accept:
+        arguments["TransformOutput"]["Accept"] = accept
     if processing:
         arguments["DataProcessing"] = processing
     if max_payload is not None:
@@ -177,6 +180,22 @@ def test_default_handlers_decode_a_whole_json_object_and_encode_json(runner, aws
     np.testing.assert_allclose(json.loads(output), _expected(x), rtol=1e-5)
 
 
+def test_npy_in_and_out_with_the_default_accept_of_the_model_environment(runner, aws, sklearn_model_archive):
+    x = _features(8, 9)
+    buffer = io.BytesIO()
+    np.save(buffer, x)
+    aws.put("npy/in/batch.npy", buffer.getvalue())
+    create = _model_step(aws, sklearn_model_archive, ONLY_MODEL_FN, name="npy")
+    create["Arguments"]["PrimaryContainer"]["Environment"]["SAGEMAKER_DEFAULT_INVOCATIONS_ACCEPT"] = \
+        "application/x-npy"
+    step = _transform_step(aws, aws.uri("npy/in/"), "npy/out", content_type="application/x-npy", accept=None,
+                           split="None", assemble="None")
+    sink, request = runner.run([create, step])
+    assert sink.final == ("Succeeded", None), read_step_log(runner.home, request.execution_id, "Score")
+    body = aws.s3.get_object(Bucket=aws.bucket, Key="npy/out/batch.npy.out")["Body"].read()
+    np.testing.assert_allclose(np.load(io.BytesIO(body)), x @ COEFFICIENTS + INTERCEPT, rtol=1e-9)
+
+
 @pytest.mark.parametrize("strategy, batch", [("SingleRecord", 1), ("MultiRecord", 12)])
 def test_single_record_sends_one_record_per_request_multi_record_fills_the_payload(
         runner, aws, sklearn_model_archive, strategy, batch):
@@ -211,6 +230,22 @@ def test_a_module_that_does_not_import_fails_naming_the_module(runner, aws, skle
     reason = read_step_record(runner.home, request.execution_id, "Score")["FailureReason"]
     assert reason.startswith("AlgorithmError:") and "'inference.py'" in reason, reason
     assert "ModuleNotFoundError: No module named 'a_package_the_image_does_not_have'" in reason
+
+
+def test_a_repacked_model_serves_its_code_from_inside_the_model_directory(runner, aws, sklearn_model_archive):
+    """The SDK repacks the code into model.tar.gz (code/ next to the model) for pipeline model steps and network
+    isolation, and points SAGEMAKER_SUBMIT_DIRECTORY at /opt/ml/model/code."""
+    with tarfile.open(fileobj=io.BytesIO(sklearn_model_archive), mode="r:gz") as tar:
+        model_file = tar.extractfile("model.joblib").read()
+    repacked = _archive({"model.joblib": model_file, "code/inference.py": ONLY_MODEL_FN.encode()})
+    create = _model_step(aws, repacked, ONLY_MODEL_FN, name="repacked")
+    create["Arguments"]["PrimaryContainer"]["Environment"]["SAGEMAKER_SUBMIT_DIRECTORY"] = "/opt/ml/model/code"
+    x = _features(6, 7)
+    aws.put("repacked/in/part.csv", "".join(f"{r[0]:.6f},{r[1]:.6f},{r[2]:.6f}\n" for r in x))
+    sink, request = runner.run([create, _transform_step(aws, aws.uri("repacked/in/"), "repacked/out")])
+    assert sink.final == ("Succeeded", None), read_step_log(runner.home, request.execution_id, "Score")
+    scored = [float(line) for line in aws.get("repacked/out/part.csv.out").splitlines()]
+    np.testing.assert_allclose(scored, _expected(x), rtol=1e-5)
 
 
 XGBOOST_MODEL_FN = """
