@@ -58,6 +58,8 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
 # A framework container's script mode: the training hyperparameters (aws/sagemaker-training-toolkit, params.py)
 # and the serving environment (aws/sagemaker-inference-toolkit, parameters.py) that locate the model's code: the
 # entry point relative to the source directory, and the S3 archive of that directory.
+# The framework containers by the SDK's names (sagemaker image_uris): sagemaker-scikit-learn, sagemaker-xgboost.
+SCRIPT_FRAMEWORK_SKLEARN, SCRIPT_FRAMEWORK_XGBOOST = SCRIPT_FRAMEWORKS = ("sklearn", "xgboost")
 SCRIPT_PROGRAM_HYPERPARAMETER = "sagemaker_program"
 SCRIPT_SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
 SCRIPT_PROGRAM_ENVIRONMENT = "SAGEMAKER_PROGRAM"

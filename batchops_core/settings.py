@@ -391,9 +391,9 @@ class XGBoost(_Strict):
 
 
 # Framework containers of script mode and the versions that have a local runtime with the framework installed
-# (batchops_local/runner/runtimes.py; tests/runner/test_runtimes.py checks each against its row). The SDK's image
-# name of each framework (sagemaker.core.image_uris): sklearn -> sagemaker-scikit-learn, xgboost -> sagemaker-xgboost.
-SCRIPT_FRAMEWORK_VERSIONS: dict[str, tuple[str, ...]] = {"sklearn": ("1.2-1",), "xgboost": ("1.7-1", "3.0-5")}
+# (batchops_local/runner/runtimes.py; tests/runner/test_runtimes.py checks each against its row).
+SCRIPT_FRAMEWORK_VERSIONS: dict[str, tuple[str, ...]] = {contracts.SCRIPT_FRAMEWORK_SKLEARN: ("1.2-1",),
+                                                         contracts.SCRIPT_FRAMEWORK_XGBOOST: ("1.7-1", "3.0-5")}
 # CreateTrainingJob limits (botocore's SageMaker service model): MetricDefinitionList, MetricName, MetricRegex,
 # HyperParameters (count), HyperParameterKey and HyperParameterValue.
 _SCRIPT_LIMIT_SHAPES = {"metric_definitions": "MetricDefinitionList", "metric_name": "MetricName",
@@ -439,8 +439,8 @@ class MetricDefinition(_Strict):
 
 class Script(_Strict):
     framework: Literal[tuple(SCRIPT_FRAMEWORK_VERSIONS)] = _key(
-        "sklearn", "framework container that runs the script: sklearn (scikit-learn) | xgboost (XGBoost framework "
-                   "mode)")
+        contracts.SCRIPT_FRAMEWORK_SKLEARN,
+        "framework container that runs the script: sklearn (scikit-learn) | xgboost (XGBoost framework mode)")
     framework_version: str = _key(
         "1.2-1", "the framework container's version: "
                  + "; ".join(f"{name} {' | '.join(versions)}" for name, versions in SCRIPT_FRAMEWORK_VERSIONS.items()))

@@ -127,7 +127,7 @@ def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tu
     if ctx.settings.uses_script:
         code_input = contracts.SCRIPT_CODE_INPUT
         script_inputs = [s3_input(code_input, ctx.source_uri, f"input/{code_input}")]
-        script_arguments = ["--entry-point", ctx.settings.script.program]
+        script_arguments = ["--entry-point", ctx.settings.script.program, "--framework", ctx.settings.script.framework]
     step = processing_step(
         ctx, Step.EVALUATE, script="evaluate.py", image_uri=ctx.model_image,
         inputs=[s3_input("model", fitted.model_data_uri, "input/model"),

@@ -11,7 +11,10 @@ test split's labels are class indices (preprocess encoded them with the same cla
 Loads model files of the built-in algorithm from xgboost 1.7 (binary or pickled) and 3.x (UBJSON/JSON).
 Script mode (`--entry-point`, in the framework image): the model is loaded and scored by the script's own serving
 functions from the `model_code` input (its source archive), as the inference toolkit calls them: `model_fn(model_dir)`
-(required), then `predict_fn(features, model)` or, when the script has none, `model.predict(features)`.
+(required), then `input_fn(<the rows as CSV>, "text/csv")` and `predict_fn(data, model)`, each the image's default
+when the script has none (scikit-learn: a float32 array, `model.predict`; XGBoost: a DMatrix,
+`model.predict(data, validate_features=False)`; aws/sagemaker-scikit-learn-container and
+aws/sagemaker-xgboost-container `serving.py`).
 """
 
 from __future__ import annotations
@@ -79,8 +82,23 @@ def one_archive(input_name: str, what: str) -> Path:
     return archives[0]
 
 
-def predict_with_script(model_archive: Path, entry_point: str, features):
-    """The script's serving functions on the test features (the inference toolkit's model_fn and predict_fn)."""
+def decoded_features(module, framework: str, features):
+    """The test features as the serving container hands them to predict_fn for a text/csv request: the script's
+    input_fn over the CSV rows, else the image's default decoding (scikit-learn: a float32 array; XGBoost: a
+    DMatrix), so Evaluate scores exactly what serving would predict."""
+    if hasattr(module, "input_fn"):
+        body = "\n".join(",".join(repr(float(value)) for value in row) for row in features)
+        return module.input_fn(body, "text/csv")
+    if framework == contracts.SCRIPT_FRAMEWORK_XGBOOST:
+        import xgboost
+
+        return xgboost.DMatrix(features)
+    return features.astype(np.float32)
+
+
+def predict_with_script(model_archive: Path, entry_point: str, framework: str, features):
+    """The script's serving functions on the test features, as the framework's inference toolkit calls them:
+    model_fn once, then input_fn and predict_fn (the image's defaults where the script has none)."""
     with tempfile.TemporaryDirectory(prefix="code-") as code_dir, \
             tempfile.TemporaryDirectory(prefix="model-") as model_dir:
         extract_files(one_archive(contracts.SCRIPT_CODE_INPUT, "source archive (.tar.gz)"), code_dir)
@@ -96,7 +114,13 @@ def predict_with_script(model_archive: Path, entry_point: str, features):
             raise StepFailure(f"{entry_point} defines no model_fn(model_dir): the framework container needs it "
                               "to load the model for serving")
         model = module.model_fn(model_dir)
-        predicted = module.predict_fn(features, model) if hasattr(module, "predict_fn") else model.predict(features)
+        data = decoded_features(module, framework, features)
+        if hasattr(module, "predict_fn"):
+            predicted = module.predict_fn(data, model)
+        elif framework == contracts.SCRIPT_FRAMEWORK_XGBOOST:
+            predicted = model.predict(data, validate_features=False)
+        else:
+            predicted = model.predict(data)
     predicted = np.asarray(predicted, dtype=np.float64)
     if predicted.shape[0] != features.shape[0]:
         raise StepFailure(f"{entry_point} predicted {predicted.shape[0]} values for {features.shape[0]} test rows")
@@ -119,6 +143,8 @@ def parse_args(argv: list[str] | None):
     steplib.add_gate_arguments(parser)
     parser.add_argument("--threshold", type=float, required=True, help="the run's registration threshold")
     parser.add_argument("--entry-point", help="script mode: the script (in the model_code input) that serves the model")
+    parser.add_argument("--framework", choices=contracts.SCRIPT_FRAMEWORKS, default=contracts.SCRIPT_FRAMEWORK_SKLEARN,
+                        help="script mode: the framework container whose serving defaults apply")
     return parser.parse_args(argv)
 
 
@@ -149,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
     model_archive = one_archive("model", "model.tar.gz")
     actual, features = read_test_split(steplib.processing_path("input", "test"))
     if args.entry_point:
-        predicted = predict_with_script(model_archive, args.entry_point, features)
+        predicted = predict_with_script(model_archive, args.entry_point, args.framework, features)
     else:
         import xgboost
 

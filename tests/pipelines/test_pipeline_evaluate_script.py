@@ -300,3 +300,39 @@ def test_script_mode_without_model_fn_is_a_clear_failure(tmp_path):
     assert result.message == ("train.py defines no model_fn(model_dir): the framework container needs it to load the "
                               "model for serving")
     assert not (job.output("result") / "result.json").exists()
+
+
+def test_script_mode_decodes_with_the_scripts_input_fn_as_serving_does(tmp_path):
+    """input_fn gets the rows as a text/csv body: its feature engineering applies in Evaluate as in serving."""
+    source = {"serve.py": "import numpy as np\n"
+                          "class Doubling:\n"
+                          "    def predict(self, data):\n"
+                          "        return data[:, 0]\n"
+                          "def model_fn(model_dir):\n"
+                          "    return Doubling()\n"
+                          "def input_fn(body, content_type):\n"
+                          "    assert content_type == 'text/csv'\n"
+                          "    return 2 * np.loadtxt(body.splitlines(), delimiter=',', ndmin=2)\n"}
+    job = Job(tmp_path / "job", {})
+    test = stage_script_model(job, tmp_path, source, {"model.bin": b"-"})
+    result = job.run("evaluate.py", *gate("rmse", 100.0), "--entry-point", "serve.py")
+    assert result.returncode == 0, result.stderr
+    rmse = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]["rmse"]
+    assert rmse["value"] == pytest.approx(np.sqrt(np.mean((test[:, 0] - 2 * test[:, 1]) ** 2)), rel=1e-6)
+
+
+def test_script_mode_in_the_xgboost_framework_predicts_on_a_dmatrix_by_default(tmp_path, booster):
+    """No input_fn or predict_fn: the XGBoost container's defaults (a DMatrix, Booster.predict)."""
+    source = {"train.py": "import os, xgboost\n"
+                          "def model_fn(model_dir):\n"
+                          "    booster = xgboost.Booster()\n"
+                          "    booster.load_model(os.path.join(model_dir, 'xgboost-model.json'))\n"
+                          "    return booster\n"}
+    booster.save_model(str(tmp_path / "model.json"))
+    job = Job(tmp_path / "job", {})
+    test = stage_script_model(job, tmp_path, source, {"xgboost-model.json": (tmp_path / "model.json").read_bytes()})
+    result = job.run("evaluate.py", *gate("rmse", 10.0), "--entry-point", "train.py", "--framework", "xgboost")
+    assert result.returncode == 0, result.stderr
+    rmse = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]["rmse"]
+    predicted = booster.predict(xgboost.DMatrix(test[:, 1:]))
+    assert rmse["value"] == pytest.approx(np.sqrt(np.mean((test[:, 0] - predicted) ** 2)), rel=1e-5)

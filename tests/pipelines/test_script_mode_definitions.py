@@ -78,7 +78,8 @@ def test_evaluate_scores_with_the_scripts_code_and_registration_carries_image_an
     steps = all_steps(definitions[pipeline])
     evaluate = steps[Step.EVALUATE]["Arguments"]
     assert evaluate["AppSpecification"]["ImageUri"] == SKLEARN_IMAGE
-    assert evaluate["AppSpecification"]["ContainerArguments"][-2:] == ["--entry-point", "train.py"]
+    assert evaluate["AppSpecification"]["ContainerArguments"][-4:] == ["--entry-point", "train.py",
+                                                                      "--framework", settings.script.framework]
     inputs = {i["InputName"]: i["S3Input"] for i in evaluate["ProcessingInputs"]}
     assert len(inputs) == len(evaluate["ProcessingInputs"])  # no two inputs of one name
     assert inputs[contracts.SCRIPT_CODE_INPUT]["S3Uri"] == code_uri(settings)
