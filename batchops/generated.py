@@ -266,10 +266,47 @@ def _derived_tf() -> str:
     return "\n".join([*header, "locals {", *_align(attributes), "}", ""])
 
 
+# ------------------------------------------------------------------------------------------- settings -> docs
+# docs/bring-your-own-model.md: the table of script-mode keys between markers (the prose around it is hand-written).
+
+BYOM_DOC = "docs/bring-your-own-model.md"
+DOC_BEGIN_MARK = "<!-- BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit -->"
+DOC_END_MARK = "<!-- END GENERATED -->"
+
+
+def _doc_cell(value: Any) -> str:
+    return str(value).replace("|", "\\|").replace("\n", " ")
+
+
+def _script_keys_table() -> str:
+    """key | default | meaning of model.algorithm and every key of the script section."""
+    from batchops_core.settings import ModelGates, Script
+
+    rows = [("model.algorithm", ModelGates.model_fields["algorithm"])]
+    rows += [(f"script.{name}", field) for name, field in Script.model_fields.items()]
+    lines = ["| key | default | meaning |", "| --- | --- | --- |"]
+    for key, field in rows:
+        default = _default_of(field)
+        if isinstance(default, list):
+            default = [item.model_dump() if isinstance(item, BaseModel) else item for item in default]
+        shown = f"`{json.dumps(default)}`" if not isinstance(default, str) else f"`{default}`"
+        lines.append(f"| `{key}` | {_doc_cell(shown)} | {_doc_cell(field.description or '')} |")
+    return "\n".join(lines)
+
+
+def _byom_doc() -> str:
+    current = (PROJECT_ROOT / BYOM_DOC).read_text(encoding="utf-8")
+    pattern = re.compile(re.escape(DOC_BEGIN_MARK) + r"\n.*?" + re.escape(DOC_END_MARK), re.DOTALL)
+    if not pattern.search(current):
+        raise ValueError(f"{BYOM_DOC}: the generated table's markers are missing ({DOC_BEGIN_MARK} ... {DOC_END_MARK})")
+    return pattern.sub(lambda _: f"{DOC_BEGIN_MARK}\n{_script_keys_table()}\n{DOC_END_MARK}", current)
+
+
 GENERATED: dict[str, Callable[[], str]] = {
     "terraform/contracts.json": _contracts_json,
     VARIABLES_TF: _variables_tf,
     "terraform/derived.tf": _derived_tf,
+    BYOM_DOC: _byom_doc,
 }
 
 

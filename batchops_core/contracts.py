@@ -55,6 +55,18 @@ PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     # The same three step names as inference: the retraining rule and the notification rules match them.
     MODEL_QUALITY: (Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY, Step.MODEL_QUALITY_VIOLATED),
 }
+# A framework container's script mode: the training hyperparameters (aws/sagemaker-training-toolkit, params.py)
+# and the serving environment (aws/sagemaker-inference-toolkit, parameters.py) that locate the model's code: the
+# entry point relative to the source directory, and the S3 archive of that directory.
+# The framework containers by the SDK's names (sagemaker image_uris): sagemaker-scikit-learn, sagemaker-xgboost.
+SCRIPT_FRAMEWORK_SKLEARN, SCRIPT_FRAMEWORK_XGBOOST = SCRIPT_FRAMEWORKS = ("sklearn", "xgboost")
+SCRIPT_PROGRAM_HYPERPARAMETER = "sagemaker_program"
+SCRIPT_SUBMIT_DIRECTORY_HYPERPARAMETER = "sagemaker_submit_directory"
+SCRIPT_PROGRAM_ENVIRONMENT = "SAGEMAKER_PROGRAM"
+SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT = "SAGEMAKER_SUBMIT_DIRECTORY"
+# The Evaluate step's processing input holding that archive (script mode: Evaluate scores with the script's code).
+SCRIPT_CODE_INPUT = "model_code"
+
 # Pipelines whose ModelQualityViolated step starts retraining.
 MODEL_QUALITY_PIPELINES: tuple[str, ...] = (INFERENCE, MODEL_QUALITY)
 ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))

@@ -276,7 +276,15 @@ class Dataset(_Strict):
         return [c.name for c in self.feature_columns if c.type != "categorical"]
 
 
+MODEL_ALGORITHMS = ("xgboost-builtin", "script")
+BUILTIN_ALGORITHM, SCRIPT_ALGORITHM = MODEL_ALGORITHMS
+
+
 class ModelGates(_Strict):
+    algorithm: Literal[MODEL_ALGORITHMS] = _key(
+        BUILTIN_ALGORITHM, "xgboost-builtin: SageMaker's built-in XGBoost algorithm (section xgboost) | script: "
+                           "your own training script in a framework container (section script, "
+                           "docs/bring-your-own-model.md)")
     problem_type: Literal[metrics.PROBLEM_TYPES] | None = _key(
         None, "regression | binary | multiclass; left out (null): the problem type of the metric (required for a "
               "metric of several problem types, e.g. accuracy)")
@@ -380,6 +388,146 @@ class XGBoost(_Strict):
         if not value["num_round"].isdigit() or int(value["num_round"]) < 1:
             raise ValueError(f"num_round must be a positive whole number, found '{value['num_round']}'")
         return value
+
+
+# Framework containers of script mode and the versions that have a local runtime with the framework installed
+# (batchops_local/runner/runtimes.py; tests/runner/test_runtimes.py checks each against its row).
+SCRIPT_FRAMEWORK_VERSIONS: dict[str, tuple[str, ...]] = {contracts.SCRIPT_FRAMEWORK_SKLEARN: ("1.2-1",),
+                                                         contracts.SCRIPT_FRAMEWORK_XGBOOST: ("1.7-1", "3.0-5")}
+# CreateTrainingJob limits (botocore's SageMaker service model): MetricDefinitionList, MetricName, MetricRegex,
+# HyperParameters (count), HyperParameterKey and HyperParameterValue.
+_SCRIPT_LIMIT_SHAPES = {"metric_definitions": "MetricDefinitionList", "metric_name": "MetricName",
+                        "metric_regex": "MetricRegex", "hyperparameters": "HyperParameters",
+                        "hyperparameter_key": "HyperParameterKey", "hyperparameter_value": "HyperParameterValue"}
+# Hyperparameters the framework containers reserve (sagemaker_program, sagemaker_submit_directory, ...): the
+# pipelines set them from entry_point and source_dir.
+RESERVED_HYPERPARAMETER_PREFIX = "sagemaker_"
+
+
+@functools.cache
+def sagemaker_shape_limit(shape: str) -> int:
+    """The `max` of a SageMaker API shape (a list's items, a map's entries, a string's length) in botocore's model."""
+    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
+
+    return int(create_loader().load_service_model("sagemaker", "service-2")["shapes"][shape]["max"])
+
+
+class MetricDefinition(_Strict):
+    name: str = _key(description="metric name, e.g. validation:rmse (a tuning objective must be one of these)")
+    regex: str = _key(description="regular expression over the training log; its first group is the value")
+
+    @field_validator("name", "regex")
+    @classmethod
+    def _length(cls, value: str, info: ValidationInfo) -> str:
+        limit = sagemaker_shape_limit(_SCRIPT_LIMIT_SHAPES[f"metric_{info.field_name}"])
+        if not 1 <= len(value) <= limit:
+            raise ValueError(f"1 to {limit} characters (SageMaker MetricDefinition.{info.field_name.title()}), "
+                             f"found {len(value)}")
+        return value
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str) -> str:
+        try:
+            pattern = re.compile(value)
+        except re.error as exc:
+            raise ValueError(f"not a valid regular expression ({exc}): '{value}'") from None
+        if pattern.groups < 1:
+            raise ValueError(f"needs a capturing group around the value, e.g. 'rmse=([0-9.]+)', found '{value}'")
+        return value
+
+
+class Script(_Strict):
+    framework: Literal[tuple(SCRIPT_FRAMEWORK_VERSIONS)] = _key(
+        contracts.SCRIPT_FRAMEWORK_SKLEARN,
+        "framework container that runs the script: sklearn (scikit-learn) | xgboost (XGBoost framework mode)")
+    framework_version: str = _key(
+        "1.2-1", "the framework container's version: "
+                 + "; ".join(f"{name} {' | '.join(versions)}" for name, versions in SCRIPT_FRAMEWORK_VERSIONS.items()))
+    source_dir: str = _key("examples/sklearn_model", "folder of the model code, relative to the repository root; "
+                                                     "uploaded whole (with requirements.txt if any)")
+    entry_point: str = _key("examples/sklearn_model/train.py",
+                            "training script (.py) inside source_dir, relative to the repository root; it also "
+                            "holds the serving functions (model_fn, optional input_fn/predict_fn/output_fn)")
+    hyperparameters: dict[str, str] = _key(
+        {"n_estimators": "200", "max_depth": "3", "learning_rate": "0.1"},
+        "the script's command-line arguments (--name value) as strings; a given map replaces this one whole")
+    metric_definitions: list[MetricDefinition] = _key(
+        [MetricDefinition(name="validation:rmse", regex=r"validation:rmse=([-+0-9.eE]+)")],
+        "metrics read from the training log (name, regex with one group); hpo.objective_metric must be one of "
+        "them; a given list replaces this one whole")
+
+    @field_validator("source_dir", "entry_point")
+    @classmethod
+    def _in_repository(cls, value: str, info: ValidationInfo) -> str:
+        path = (PROJECT_ROOT / value).resolve()
+        if Path(value).is_absolute() or not path.is_relative_to(PROJECT_ROOT):
+            raise ValueError(f"a path inside the repository, relative to its root, found '{value}'")
+        wanted = "directory" if info.field_name == "source_dir" else "file"
+        if not (path.is_dir() if wanted == "directory" else path.is_file()):
+            raise ValueError(f"no {wanted} '{value}' in the repository")
+        if info.field_name == "entry_point" and path.suffix != ".py":
+            raise ValueError(f"a Python file (.py), found '{value}'")
+        return value
+
+    @field_validator("hyperparameters")
+    @classmethod
+    def _hyperparameters(cls, value: dict[str, str]) -> dict[str, str]:
+        count, key_limit, value_limit = (sagemaker_shape_limit(_SCRIPT_LIMIT_SHAPES[name]) for name in
+                                         ("hyperparameters", "hyperparameter_key", "hyperparameter_value"))
+        reserved = sorted(k for k in value if k.startswith(RESERVED_HYPERPARAMETER_PREFIX))
+        if reserved:
+            raise ValueError(f"'{reserved[0]}' is reserved by the framework containers (sagemaker_*: the pipelines "
+                             "set sagemaker_program and sagemaker_submit_directory from entry_point and source_dir)")
+        # The pipelines add sagemaker_program and sagemaker_submit_directory.
+        if len(value) + 2 > count:
+            raise ValueError(f"at most {count - 2} (SageMaker allows {count} hyperparameters, two are the "
+                             f"script's location), found {len(value)}")
+        for key, text in value.items():
+            if not key or len(key) > key_limit or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_\-]*", key):
+                raise ValueError(f"'{key}': a command-line option name of letters, digits, '_', '-' (at most "
+                                 f"{key_limit} characters)")
+            if len(text) > value_limit:
+                raise ValueError(f"'{key}': at most {value_limit} characters (SageMaker HyperParameterValue), "
+                                 f"found {len(text)}")
+        return value
+
+    @field_validator("metric_definitions")
+    @classmethod
+    def _definitions(cls, value: list[MetricDefinition]) -> list[MetricDefinition]:
+        limit = sagemaker_shape_limit(_SCRIPT_LIMIT_SHAPES["metric_definitions"])
+        if len(value) > limit:
+            raise ValueError(f"at most {limit} (SageMaker MetricDefinitions), found {len(value)}")
+        names = [d.name for d in value]
+        duplicates = sorted({n for n in names if names.count(n) > 1})
+        if duplicates:
+            raise ValueError(f"each metric name once, duplicated: {', '.join(duplicates)}")
+        return value
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Script:
+        versions = SCRIPT_FRAMEWORK_VERSIONS[self.framework]
+        if self.framework_version not in versions:
+            raise ValueError(f"framework_version: {self.framework} runs locally in version "
+                             f"{' or '.join(versions)}, found '{self.framework_version}'")
+        source = (PROJECT_ROOT / self.source_dir).resolve()
+        if not (PROJECT_ROOT / self.entry_point).resolve().is_relative_to(source):
+            raise ValueError(f"entry_point: '{self.entry_point}' is not inside source_dir '{self.source_dir}' (the "
+                             "container runs the entry point from the uploaded source directory)")
+        return self
+
+    @property
+    def program(self) -> str:
+        """The entry point relative to the source directory: the containers' sagemaker_program."""
+        return (PROJECT_ROOT / self.entry_point).resolve().relative_to(
+            (PROJECT_ROOT / self.source_dir).resolve()).as_posix()
+
+    @property
+    def source_path(self) -> Path:
+        return (PROJECT_ROOT / self.source_dir).resolve()
+
+    def metric_names(self) -> list[str]:
+        return [d.name for d in self.metric_definitions]
 
 
 class HpoRange(_Strict):
@@ -737,7 +885,7 @@ class Network(_Strict):
             raise ValueError(f"ids of the form {kind}, found {', '.join(repr(b) for b in bad)}")
         if len(set(value)) != len(value):
             raise ValueError("each id once")
-        limit = sagemaker_list_limit(shape)
+        limit = sagemaker_shape_limit(shape)
         if len(value) > limit:
             raise ValueError(f"at most {limit} (SageMaker VpcConfig.{shape}), found {len(value)}")
         return value
@@ -779,14 +927,6 @@ class Network(_Strict):
         return step_kind in self.network_isolation
 
 
-@functools.cache
-def sagemaker_list_limit(shape: str) -> int:
-    """The most items SageMaker accepts in list `shape` (botocore's SageMaker service model)."""
-    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
-
-    return int(create_loader().load_service_model("sagemaker", "service-2")["shapes"][shape]["max"])
-
-
 class Settings(_Strict):
     # Required: they name everything (project, environment), place it (region), or describe the user's data
     # (dataset, model thresholds), so no default could be right.
@@ -809,6 +949,8 @@ class Settings(_Strict):
     model: ModelGates = _key(description="Model quality gates (used by the pipelines and the notification Lambda).")
     xgboost: XGBoost = _section(XGBoost, "Built-in XGBoost algorithm version and hyperparameters (used by the "
                                          "pipelines).")
+    script: Script = _section(Script, "Your own training script in a framework container (used when "
+                                      "model.algorithm = \"script\"; docs/bring-your-own-model.md).")
     hpo: Hpo = _section(Hpo, "Hyperparameter tuning of the training-with-HPO pipeline.")
     data_quality: DataQuality = _section(DataQuality, "Data-quality check settings (used by the pipelines).")
     compute: Compute = _section(Compute, "SageMaker instance types and counts (used by the pipelines).")
@@ -889,11 +1031,34 @@ class Settings(_Strict):
                                  f"characters; AWS allows {limit} (shorten project or environment)")
         return self
 
+    @property
+    def uses_script(self) -> bool:
+        return self.model.algorithm == SCRIPT_ALGORITHM
+
     @model_validator(mode="after")
     def _hyperparameters_vs_ranges(self) -> Settings:
-        tuned = {r.name for r in self.hpo.ranges}
-        if "num_round" in tuned:
-            raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
+        tuned = [r.name for r in self.hpo.ranges]
+        if not self.uses_script:
+            if "num_round" in tuned:
+                raise ValueError("hpo.ranges: num_round is fixed by xgboost.hyperparameters, tune other parameters")
+            return self
+        # A script rejects options it does not define: each tuned one must be a stated argument of the script.
+        unknown = [name for name in tuned if name not in self.script.hyperparameters]
+        if unknown:
+            raise ValueError(f"hpo.ranges: '{unknown[0]}' is not one of script.hyperparameters (the script's "
+                             f"arguments: {', '.join(sorted(self.script.hyperparameters)) or 'none'}); state its "
+                             "default there")
+        return self
+
+    @model_validator(mode="after")
+    def _script_objective(self) -> Settings:
+        # The tuning job reads its objective with the training job's MetricDefinitions (script mode): the objective
+        # needs a definition; its name is a registry tuning objective (checked in _algorithm_fits_problem).
+        names = self.script.metric_names()
+        if self.uses_script and self.hpo.objective_metric not in names:
+            raise ValueError(f"hpo.objective_metric: '{self.hpo.objective_metric}' is not one of "
+                             f"script.metric_definitions ({', '.join(names) or 'none defined'}); define it with the "
+                             "regex that reads it from the script's log")
         return self
 
     @model_validator(mode="after")
@@ -972,6 +1137,11 @@ class Settings(_Strict):
         if self.model.problem == metrics.MULTICLASS:
             hyperparameters["num_class"] = str(len(self.model.classes))
         return dict(sorted(hyperparameters.items()))
+
+    @property
+    def script_hyperparameters(self) -> dict[str, str]:
+        """The script's own hyperparameters as the training and tuning jobs get them (sorted)."""
+        return dict(sorted(self.script.hyperparameters.items()))
 
     @property
     def bucket(self) -> str:

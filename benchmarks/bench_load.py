@@ -76,17 +76,25 @@ class LoadRun:
 
 
 @contextlib.contextmanager
-def approved_stack(home: Path) -> Iterator[tuple[Any, AwsTarget]]:
-    """The emulator with the Terraform-applied local stack and an approved, active model; stopped afterwards."""
+def demo_stack(home: Path, env: str = "local") -> Iterator[tuple[Any, Demo]]:
+    """The emulator with the Terraform-applied stack of `env`, its pipelines upserted and the demo data written:
+    the demo, ready for its next phase; stopped afterwards."""
     from batchops_local.runtime import start_local_aws
 
-    settings = load_settings("local")
+    settings = load_settings(env)
     with start_local_aws(home) as local_aws:
         target = connect(settings, endpoint_url=local_aws.endpoint_url)
         demo = Demo(settings, home, target, console=Console(file=io.StringIO()), execution_timeout=EXECUTION_TIMEOUT)
         demo.set_up_infrastructure()
+        yield local_aws, demo
+
+
+@contextlib.contextmanager
+def approved_stack(home: Path) -> Iterator[tuple[Any, AwsTarget]]:
+    """The emulator with the Terraform-applied local stack and an approved, active model; stopped afterwards."""
+    with demo_stack(home) as (local_aws, demo):
         demo.train_and_approve()
-        yield local_aws, target
+        yield local_aws, demo.target
 
 
 def write_batches(folder: Path, count: int, rows: int, tag: str) -> list[Batch]:

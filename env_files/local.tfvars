@@ -83,7 +83,10 @@ dataset = {
 #         multiclass: accuracy | f1_macro | f1_weighted (higher is better) or mlogloss (lower).
 # problem_type (regression | binary | multiclass) may be left out: the metric's (accuracy needs it stated).
 # classes: classification labels in class-index order (binary: negative, then positive); sets num_class.
+# algorithm: xgboost-builtin (SageMaker's built-in XGBoost, section xgboost) | script (your own training script
+#            in a framework container, section script; docs/bring-your-own-model.md).
 model = {
+  algorithm               = "xgboost-builtin"
   problem_type            = "regression"
   metric                  = "rmse"
   classes                 = []
@@ -107,6 +110,25 @@ xgboost = {
     subsample        = "0.8"
     min_child_weight = "2"
   }
+}
+
+# ---------------------------------------------------------------- your own script (model.algorithm = "script")
+# Paths are relative to the repository root; the entry point lies inside source_dir, which is uploaded whole.
+# hyperparameters become the script's arguments (--name value); metric_definitions read metrics from its log (the
+# first group of the regex is the value); hpo.objective_metric must be one of them.
+script = {
+  framework         = "sklearn" # sklearn 1.2-1 | xgboost 1.7-1 | 3.0-5 (framework containers with a local runtime)
+  framework_version = "1.2-1"
+  source_dir        = "examples/sklearn_model"
+  entry_point       = "examples/sklearn_model/train.py"
+  hyperparameters = {
+    n_estimators  = "200"
+    max_depth     = "3"
+    learning_rate = "0.1"
+  }
+  metric_definitions = [
+    { name = "validation:rmse", regex = "validation:rmse=([-+0-9.eE]+)" },
+  ]
 }
 
 hpo = {

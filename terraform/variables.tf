@@ -173,6 +173,7 @@ variable "model" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Model quality gates (used by the pipelines and the notification Lambda)."
   type = object({
+    algorithm               = optional(string, "xgboost-builtin")
     problem_type            = optional(string)
     metric                  = optional(string, "rmse")
     registration_threshold  = number
@@ -188,6 +189,10 @@ variable "model" {
   validation {
     condition     = contains(local.allowed["model.metric"], var.model.metric)
     error_message = "model.metric: one of ${join(", ", local.allowed["model.metric"])}."
+  }
+  validation {
+    condition     = contains(local.allowed["model.algorithm"], var.model.algorithm)
+    error_message = "model.algorithm: one of ${join(", ", local.allowed["model.algorithm"])}."
   }
   validation {
     # Left out (null): the metric's problem type, checked in Python (batchops env check) where the registry lives.
@@ -241,6 +246,38 @@ variable "xgboost" {
   validation {
     condition     = can(regex("^[1-9][0-9]*$", lookup(var.xgboost.hyperparameters, "num_round", "")))
     error_message = "xgboost.hyperparameters.num_round: required, a positive whole number."
+  }
+}
+
+variable "script" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "Your own training script in a framework container (used when model.algorithm = \"script\"; docs/bring-your-own-model.md)."
+  type = object({
+    framework         = optional(string, "sklearn")
+    framework_version = optional(string, "1.2-1")
+    source_dir        = optional(string, "examples/sklearn_model")
+    entry_point       = optional(string, "examples/sklearn_model/train.py")
+    hyperparameters = optional(map(string), {
+      n_estimators  = "200"
+      max_depth     = "3"
+      learning_rate = "0.1"
+    })
+    metric_definitions = optional(
+      list(object({
+        name  = string
+        regex = string
+      })),
+      [
+        { name = "validation:rmse", regex = "validation:rmse=([-+0-9.eE]+)" },
+      ]
+    )
+  })
+  default = {}
+  # END GENERATED
+
+  validation {
+    condition     = contains(local.allowed["script.framework"], var.script.framework)
+    error_message = "script.framework: one of ${join(", ", local.allowed["script.framework"])}."
   }
 }
 

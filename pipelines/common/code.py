@@ -8,6 +8,11 @@ The core modules the scripts import (contracts, metrics, results, s3uri) are shi
 processing step receives as the input `core` at `/opt/ml/processing/input/core/batchops_core`: the scripts import
 the very files the rest of the product imports, never a copy.
 
+In script mode (`model.algorithm = "script"`) the model's source directory is shipped the same way, as one
+deterministic archive (`s3://<bucket>/<prefixes.code>/<sha256 of the archive>/sourcedir.tar.gz`, the
+`sagemaker_submit_directory` of training and the `SAGEMAKER_SUBMIT_DIRECTORY` of serving): what the framework
+containers download and unpack into `/opt/ml/code`.
+
 The dataset schema is shipped the same way, as a file rendered from the settings
 (`s3://<bucket>/<prefixes.code>/<sha256 of its content>/dataset_schema.json`, the processing input `schema`): an
 environment value may hold only 256 characters, a schema of any size fits in a file.
@@ -15,8 +20,11 @@ environment value may hold only 256 characters, a schema of any size fits in a f
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
+import tarfile
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -99,6 +107,26 @@ def dataset_schema_file(settings: Settings) -> RenderedFile:
     return RenderedFile(contracts.DATASET_SCHEMA_FILE, dataset_schema_json(settings).encode("utf-8"))
 
 
+SOURCE_ARCHIVE = "sourcedir.tar.gz"  # the name the SageMaker SDK gives an uploaded source directory
+_SKIPPED_SOURCE = ("__pycache__", ".pytest_cache")
+
+
+def source_archive(settings: Settings) -> RenderedFile:
+    """The script's source directory as a tar.gz that depends on the files' paths and content only (sorted, no
+    times or owners), so that the same code always has the same URI."""
+    root = settings.script.source_path
+    files = sorted(path for path in root.rglob("*") if path.is_file() and path.suffix != ".pyc"
+                   and not any(part in _SKIPPED_SOURCE for part in path.relative_to(root).parts))
+    tar_bytes = io.BytesIO()
+    with tarfile.open(fileobj=tar_bytes, mode="w", format=tarfile.GNU_FORMAT) as tar:
+        for path in files:
+            data = path.read_bytes()
+            info = tarfile.TarInfo(path.relative_to(root).as_posix())
+            info.size, info.mode, info.mtime = len(data), 0o644, 0
+            tar.addfile(info, io.BytesIO(data))
+    return RenderedFile(SOURCE_ARCHIVE, gzip.compress(tar_bytes.getvalue(), mtime=0))
+
+
 def step_script(name: str) -> StepScript:
     if name not in STEP_SCRIPTS:
         raise ValueError(f"unknown step script '{name}' (known: {', '.join(STEP_SCRIPTS)})")
@@ -132,8 +160,10 @@ def all_step_scripts() -> list[StepScript]:
 
 
 def shipped_files(settings: Settings) -> list[StepScript | RenderedFile]:
-    """Everything the upsert uploads: the step scripts, the core modules and the dataset schema."""
-    return [*all_step_scripts(), dataset_schema_file(settings)]
+    """Everything the upsert uploads: the step scripts, the core modules, the dataset schema and, in script mode,
+    the model's source archive."""
+    model_code = [source_archive(settings)] if settings.uses_script else []
+    return [*all_step_scripts(), dataset_schema_file(settings), *model_code]
 
 
 def code_version() -> str:

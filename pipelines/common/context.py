@@ -7,7 +7,7 @@ from typing import Any
 
 from batchops_core import contracts
 from batchops_core.settings import Settings
-from pipelines.common.code import dataset_schema_json, step_script
+from pipelines.common.code import dataset_schema_json, source_archive, step_script
 
 __all__ = ["BuildContext", "dataset_schema_json", "execution_role_arn"]
 
@@ -62,6 +62,25 @@ class BuildContext:
 
         return image_uris.retrieve("sklearn", region=self.region, version=SKLEARN_FRAMEWORK_VERSION,
                                    py_version="py3", instance_type=self.settings.compute.processing_instance_type)
+
+    @property
+    def framework_image(self) -> str:
+        """Script mode: the framework container that trains and serves the model code."""
+        from sagemaker.core import image_uris
+
+        script = self.settings.script
+        return image_uris.retrieve(script.framework, region=self.region, version=script.framework_version,
+                                   py_version="py3", instance_type=self.settings.compute.training_instance_type)
+
+    @property
+    def model_image(self) -> str:
+        """The image that trains, evaluates and serves the model: the built-in algorithm's or the framework's."""
+        return self.framework_image if self.settings.uses_script else self.xgboost_image
+
+    @property
+    def source_uri(self) -> str:
+        """Script mode: the content-addressed archive of the model's source directory."""
+        return source_archive(self.settings).uri(self.settings)
 
     # ---- pipeline parameters: every pipeline has the two EventBridge S3 targets fill, plus its gate threshold
 

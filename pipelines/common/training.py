@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from typing import Any
 
-from batchops_core import results
+from batchops_core import contracts, results
 from batchops_core.contracts import OutputFile, Step
 from pipelines.common.code import code_version
 from pipelines.common.context import BuildContext
@@ -71,14 +71,32 @@ def training_channels(preprocess: Any) -> list[Any]:
             for name in ("train", "validation")]
 
 
+def script_environment(ctx: BuildContext) -> dict[str, str]:
+    """What a framework container needs to serve the model with the script's handler functions."""
+    return {contracts.SCRIPT_PROGRAM_ENVIRONMENT: ctx.settings.script.program,
+            contracts.SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT: ctx.source_uri}
+
+
+def trainer_hyperparameters(ctx: BuildContext) -> dict[str, str]:
+    """Built-in: the algorithm's hyperparameters. Script mode: the script's arguments plus where its code is."""
+    settings = ctx.settings
+    if not settings.uses_script:
+        return settings.training_hyperparameters
+    return {**settings.script_hyperparameters,
+            contracts.SCRIPT_PROGRAM_HYPERPARAMETER: settings.script.program,
+            contracts.SCRIPT_SUBMIT_DIRECTORY_HYPERPARAMETER: ctx.source_uri}
+
+
 def model_trainer(ctx: BuildContext, step_name: str) -> Any:
-    """The built-in XGBoost algorithm with the configured hyperparameters, compute and stopping condition."""
+    """The built-in XGBoost algorithm, or the script in its framework container (with its MetricDefinitions),
+    with the configured hyperparameters, compute and stopping condition."""
+    from sagemaker.core.shapes import MetricDefinition
     from sagemaker.core.training.configs import Compute, OutputDataConfig, StoppingCondition
     from sagemaker.train.model_trainer import ModelTrainer
 
     compute = ctx.settings.compute
-    return ModelTrainer(
-        training_image=ctx.xgboost_image,
+    trainer = ModelTrainer(
+        training_image=ctx.model_image,
         role=ctx.role_arn,
         sagemaker_session=ctx.session,
         base_job_name=ctx.job_name_base(step_name),
@@ -89,20 +107,33 @@ def model_trainer(ctx: BuildContext, step_name: str) -> Any:
         output_data_config=OutputDataConfig(s3_output_path=ctx.output_uri(step_name, "model"),
                                             kms_key_id=job_kms_key(ctx, step_name)),
         networking=trainer_networking(ctx, step_name),
-        hyperparameters=ctx.settings.training_hyperparameters,
+        hyperparameters=trainer_hyperparameters(ctx),
         tags=ctx.tag_shapes(),
     )
+    if ctx.settings.uses_script:
+        trainer.with_metric_definitions([MetricDefinition(name=d.name, regex=d.regex)
+                                         for d in ctx.settings.script.metric_definitions])
+    return trainer
 
 
 def evaluate_step(ctx: BuildContext, preprocess: Any, fitted: FittedModel) -> tuple[Any, Any]:
-    """Score the test split, write evaluation.json (all metrics) and result.json (the registration decision)."""
+    """Score the test split, write evaluation.json (all metrics) and result.json (the registration decision).
+
+    Script mode: in the framework image, with the script's own serving functions (model_fn, predict_fn) from its
+    source archive, so the registry's metrics are computed the same way for every model, and a model that its
+    code cannot load is never registered."""
     result = result_property_file(Step.EVALUATE)
+    script_inputs, script_arguments = [], []
+    if ctx.settings.uses_script:
+        code_input = contracts.SCRIPT_CODE_INPUT
+        script_inputs = [s3_input(code_input, ctx.source_uri, f"input/{code_input}")]
+        script_arguments = ["--entry-point", ctx.settings.script.program, "--framework", ctx.settings.script.framework]
     step = processing_step(
-        ctx, Step.EVALUATE, script="evaluate.py", image_uri=ctx.xgboost_image,
+        ctx, Step.EVALUATE, script="evaluate.py", image_uri=ctx.model_image,
         inputs=[s3_input("model", fitted.model_data_uri, "input/model"),
-                s3_input("test", processing_output_uri(preprocess, "test"), "input/test")],
+                s3_input("test", processing_output_uri(preprocess, "test"), "input/test"), *script_inputs],
         outputs=[step_output(ctx, Step.EVALUATE, "evaluation"), result_output(ctx, Step.EVALUATE)],
-        arguments=[*gate_arguments(ctx.settings.model), "--threshold", ctx.threshold.to_string()],
+        arguments=[*gate_arguments(ctx.settings.model), "--threshold", ctx.threshold.to_string(), *script_arguments],
         property_files=[result],
     )
     return step, result
@@ -148,10 +179,13 @@ def register_step(ctx: BuildContext, preprocess: Any, baseline: DataQualityStep,
         "SemanticVersion": metadata.version("batchops"),
     }
     compute = ctx.settings.compute
-    # dependencies={}: no inference code to ship. The SDK's default ({"auto": True}) adds script-mode keys with
-    # empty values (SAGEMAKER_PROGRAM=""), and the XGBoost container then imports the module "" and fails.
-    builder = ModelBuilder(image_uri=ctx.xgboost_image, s3_model_data_url=fitted.model_data_uri,
-                           role_arn=ctx.role_arn, sagemaker_session=ctx.session, dependencies={})
+    # dependencies={}: the SDK's default ({"auto": True}) adds script-mode keys with empty values
+    # (SAGEMAKER_PROGRAM=""), and the XGBoost container then imports the module "" and fails. Script mode states
+    # its code itself: the package's container carries the framework image and SAGEMAKER_PROGRAM /
+    # SAGEMAKER_SUBMIT_DIRECTORY, so the version can be served anywhere.
+    builder = ModelBuilder(image_uri=ctx.model_image, s3_model_data_url=fitted.model_data_uri,
+                           role_arn=ctx.role_arn, sagemaker_session=ctx.session, dependencies={},
+                           **({"env_vars": script_environment(ctx)} if ctx.settings.uses_script else {}))
     step_args = builder.register(
         model_package_group_name=ctx.settings.pipelines.model_package_group,
         content_types=[CSV], response_types=[CSV],

@@ -43,7 +43,8 @@ def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
         outputs=[step_output(ctx, Step.RESOLVE_MODEL, "model"), result_output(ctx, Step.RESOLVE_MODEL)],
         property_files=[model_file], calls_aws=True,  # the model registry and the active-model parameter
         arguments=["--model-package-group", ctx.settings.pipelines.model_package_group,
-                   "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region],
+                   "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region,
+                   *(["--script-mode"] if ctx.settings.uses_script else [])],
     )
     return step, model_file
 
@@ -70,9 +71,13 @@ def create_model_step(ctx: BuildContext, resolved: Any) -> Any:
     from sagemaker.mlops.workflow.model_step import ModelStep
     from sagemaker.serve.model_builder import ModelBuilder
 
+    # Script mode: the resolved version's own code (image and code travel together in the model package).
+    code = ({"env_vars": {contracts.SCRIPT_PROGRAM_ENVIRONMENT: resolved("Program"),
+                          contracts.SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT: resolved("SubmitDirectory")}}
+            if ctx.settings.uses_script else {})
     builder = ModelBuilder(image_uri=resolved("ImageUri"), s3_model_data_url=resolved("ModelDataUrl"),
                            role_arn=ctx.role_arn, sagemaker_session=ctx.session,
-                           network=model_networking(ctx, Step.CREATE_MODEL))
+                           network=model_networking(ctx, Step.CREATE_MODEL), **code)
     return ModelStep(name=Step.CREATE_MODEL, step_args=builder.build())
 
 

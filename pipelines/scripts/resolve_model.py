@@ -3,7 +3,10 @@
 The SSM active-model parameter wins when it holds the ARN of an Approved version of the group; otherwise the
 latest Approved version of the group is used. Nothing approved is a clear failure, never an IndexError.
 `model.json`: ModelPackageArn, ModelPackageVersion, ImageUri, ModelDataUrl, PreprocessingArtefact,
-BaselineStatistics, BaselineConstraints (the version's drift-check baselines). `result.json`
+BaselineStatistics, BaselineConstraints (the version's drift-check baselines); with `--script-mode` also Program
+and SubmitDirectory (the version's SAGEMAKER_PROGRAM / SAGEMAKER_SUBMIT_DIRECTORY: a script-mode version is
+served with its own code). A version of the other kind than the configured algorithm is refused: the built-in
+container cannot load a script's model, and a script-mode serving container needs the code. `result.json`
 (batchops_core.results.StepResult): outcome passed, details model_package_arn, model_package_version and
 chosen_by (`active_model_parameter` or `latest_approved`, with the reason the pointer was not used).
 """
@@ -21,7 +24,7 @@ _INPUTS = os.path.join(os.environ.get("SAGEMAKER_BASE_DIR", "/opt/ml"), "process
 sys.path[:0] = [os.path.join(_INPUTS, "core"), str(Path(__file__).resolve().parent), os.path.join(_INPUTS, "steplib")]
 import steplib  # noqa: E402
 
-from batchops_core import results  # noqa: E402
+from batchops_core import contracts, results  # noqa: E402
 from batchops_core.contracts import OutputFile, Step  # noqa: E402
 
 StepFailure = steplib.StepFailure
@@ -74,10 +77,17 @@ def latest_approved(sagemaker, group: str) -> dict:
     return sagemaker.describe_model_package(ModelPackageName=summaries[0]["ModelPackageArn"])
 
 
-def model_document(package: dict) -> dict:
+def model_document(package: dict, script_mode: bool) -> dict:
     arn = package["ModelPackageArn"]
     containers = package.get("InferenceSpecification", {}).get("Containers", [])
     container = containers[0] if containers else {}
+    environment = container.get("Environment") or {}
+    code = {"Program": environment.get(contracts.SCRIPT_PROGRAM_ENVIRONMENT),
+            "SubmitDirectory": environment.get(contracts.SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT)}
+    if not script_mode and any(code.values()):
+        raise StepFailure(f"model version {arn} is a script-mode model ({contracts.SCRIPT_PROGRAM_ENVIRONMENT}="
+                          f"{code['Program']}) and model.algorithm is xgboost-builtin: the built-in container cannot "
+                          "load it; approve a built-in version or set model.algorithm = \"script\"")
     drift = package.get("DriftCheckBaselines", {}).get("ModelDataQuality", {})
     document = {
         "ModelPackageArn": arn,
@@ -87,8 +97,13 @@ def model_document(package: dict) -> dict:
         "PreprocessingArtefact": package.get("CustomerMetadataProperties", {}).get("PreprocessingArtefact"),
         "BaselineStatistics": drift.get("Statistics", {}).get("S3Uri"),
         "BaselineConstraints": drift.get("Constraints", {}).get("S3Uri"),
+        **(code if script_mode else {}),
     }
     missing = [key for key, value in document.items() if value in (None, "")]
+    if script_mode and set(code) & set(missing):
+        raise StepFailure(f"model version {arn} carries no model code ({contracts.SCRIPT_PROGRAM_ENVIRONMENT} and "
+                          f"{contracts.SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT}) and model.algorithm is script: approve a "
+                          "version trained in script mode")
     if missing:
         raise StepFailure(f"model version {arn} lacks {', '.join(missing)}: it was not registered by this "
                           "product's training pipeline; approve a version that was")
@@ -100,6 +115,7 @@ def parse_args(argv: list[str] | None):
     parser.add_argument("--model-package-group", required=True)
     parser.add_argument("--active-model-parameter", required=True)
     parser.add_argument("--region", required=True)
+    parser.add_argument("--script-mode", action="store_true", help="the model is served with its own code")
     return parser.parse_args(argv)
 
 
@@ -115,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
         package = pointed_package(sagemaker, arn, args.model_package_group)
     if package is None:
         package, chosen_by = latest_approved(sagemaker, args.model_package_group), LATEST
-    document = model_document(package)
+    document = model_document(package, args.script_mode)
     steplib.write_json(steplib.processing_path("output", "model", OutputFile.RESOLVED_MODEL), document)
     how = f"the active-model parameter {args.active_model_parameter}" if chosen_by == POINTER else (
         f"the latest Approved version of {args.model_package_group}")

@@ -57,10 +57,16 @@ def tune_step(ctx: BuildContext, preprocess: Any, baseline: Any) -> FittedModel:
     tuned = {spec.name for spec in hpo.ranges}
     # Tuned hyperparameters must not also be static ones.
     trainer.hyperparameters = {k: v for k, v in trainer.hyperparameters.items() if k not in tuned}
+    # Script mode: the objective is read from the job's log with the script's MetricDefinitions (the built-in
+    # algorithm defines its own metrics).
+    script_metrics = ({"metric_definitions": [{"Name": d.name, "Regex": d.regex}
+                                              for d in ctx.settings.script.metric_definitions]}
+                      if ctx.settings.uses_script else {})
     tuner = secured_tuner_class()(
         model_trainer=trainer,
         objective_metric_name=hpo.objective_metric,
         objective_type="Maximize" if objective.higher_is_better else "Minimize",
+        **script_metrics,
         hyperparameter_ranges=hyperparameter_ranges(ctx),
         strategy=hpo.strategy,
         max_jobs=hpo.max_jobs,

@@ -225,3 +225,114 @@ def test_bad_classification_arguments_fail_clearly(tmp_path, arguments, message)
     result = job.run("evaluate.py", *arguments, "--threshold", "0.5")
     assert result.returncode != 0
     assert message in result.stderr + result.stdout
+
+
+# ---- script mode: the model is loaded and scored by the script's own serving functions
+
+
+def stage_script_model(job: Job, tmp_path, source: dict[str, str], model_files: dict[str, bytes]) -> np.ndarray:
+    """A source archive of `source` (name -> code), a model.tar.gz of `model_files`, and the test split."""
+    import io
+
+    from batchops_core.contracts import SCRIPT_CODE_INPUT
+
+    for input_name, files in ((SCRIPT_CODE_INPUT, {k: v.encode() for k, v in source.items()}),
+                              ("model", model_files)):
+        job.input(input_name).mkdir(parents=True)
+        name = "sourcedir.tar.gz" if input_name == SCRIPT_CODE_INPUT else "model.tar.gz"
+        with tarfile.open(job.input(input_name) / name, "w:gz") as archive:
+            for member, data in files.items():
+                info = tarfile.TarInfo(member)
+                info.size = len(data)
+                archive.addfile(info, io.BytesIO(data))
+    test = make_split(np.random.RandomState(1), 50)
+    job.input("test").mkdir(parents=True)
+    np.savetxt(job.input("test") / "test.csv", test, delimiter=",", fmt="%.10g")
+    return test
+
+
+def test_script_mode_scores_with_the_shipped_examples_model_fn_and_predict_fn(tmp_path):
+    """The shipped example's own functions load and score its saved model; the gate is the registry's."""
+    import io
+
+    import joblib
+    from sklearn.ensemble import GradientBoostingRegressor
+
+    from batchops_core.settings import PROJECT_ROOT, load_settings
+
+    script = load_settings("script-mode").script
+    train = make_split(np.random.RandomState(0), 300)
+    model = GradientBoostingRegressor(n_estimators=50, max_depth=2, random_state=0).fit(train[:, 1:], train[:, 0])
+    saved = io.BytesIO()
+    joblib.dump(model, saved)
+    job = Job(tmp_path / "job", {})
+    source = {script.program: (PROJECT_ROOT / script.entry_point).read_text()}
+    test = stage_script_model(job, tmp_path, source, {"model.joblib": saved.getvalue()})
+    result = job.run("evaluate.py", *gate("rmse", 10.0), "--entry-point", script.program)
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]
+    expected = np.sqrt(np.mean((test[:, 0] - model.predict(test[:, 1:])) ** 2))
+    assert metrics["rmse"]["value"] == pytest.approx(expected, rel=1e-6)
+    assert job.result()["outcome"] == "passed"
+
+
+def test_script_mode_without_predict_fn_uses_model_predict(tmp_path):
+    source = {"serve.py": "import pickle, os\n"
+                          "def model_fn(model_dir):\n"
+                          "    return pickle.load(open(os.path.join(model_dir, 'm.pkl'), 'rb'))\n"}
+    job = Job(tmp_path / "job", {})
+
+    from sklearn.dummy import DummyRegressor
+
+    model = DummyRegressor(strategy="constant", constant=1.5).fit([[0.0] * FEATURES], [1.5])
+    test = stage_script_model(job, tmp_path, source, {"m.pkl": pickle.dumps(model)})
+    result = job.run("evaluate.py", *gate("rmse", 100.0), "--entry-point", "serve.py")
+    assert result.returncode == 0, result.stderr
+    rmse = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]["rmse"]
+    assert rmse["value"] == pytest.approx(np.sqrt(np.mean((test[:, 0] - 1.5) ** 2)), rel=1e-6)
+
+
+def test_script_mode_without_model_fn_is_a_clear_failure(tmp_path):
+    job = Job(tmp_path / "job", {})
+    stage_script_model(job, tmp_path, {"train.py": "print('training only')\n"}, {"model.joblib": b"x"})
+    result = job.run("evaluate.py", *gate(), "--entry-point", "train.py")
+    assert result.returncode == 1
+    assert result.message == ("train.py defines no model_fn(model_dir): the framework container needs it to load the "
+                              "model for serving")
+    assert not (job.output("result") / "result.json").exists()
+
+
+def test_script_mode_decodes_with_the_scripts_input_fn_as_serving_does(tmp_path):
+    """input_fn gets the rows as a text/csv body: its feature engineering applies in Evaluate as in serving."""
+    source = {"serve.py": "import numpy as np\n"
+                          "class Doubling:\n"
+                          "    def predict(self, data):\n"
+                          "        return data[:, 0]\n"
+                          "def model_fn(model_dir):\n"
+                          "    return Doubling()\n"
+                          "def input_fn(body, content_type):\n"
+                          "    assert content_type == 'text/csv'\n"
+                          "    return 2 * np.loadtxt(body.splitlines(), delimiter=',', ndmin=2)\n"}
+    job = Job(tmp_path / "job", {})
+    test = stage_script_model(job, tmp_path, source, {"model.bin": b"-"})
+    result = job.run("evaluate.py", *gate("rmse", 100.0), "--entry-point", "serve.py")
+    assert result.returncode == 0, result.stderr
+    rmse = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]["rmse"]
+    assert rmse["value"] == pytest.approx(np.sqrt(np.mean((test[:, 0] - 2 * test[:, 1]) ** 2)), rel=1e-6)
+
+
+def test_script_mode_in_the_xgboost_framework_predicts_on_a_dmatrix_by_default(tmp_path, booster):
+    """No input_fn or predict_fn: the XGBoost container's defaults (a DMatrix, Booster.predict)."""
+    source = {"train.py": "import os, xgboost\n"
+                          "def model_fn(model_dir):\n"
+                          "    booster = xgboost.Booster()\n"
+                          "    booster.load_model(os.path.join(model_dir, 'xgboost-model.json'))\n"
+                          "    return booster\n"}
+    booster.save_model(str(tmp_path / "model.json"))
+    job = Job(tmp_path / "job", {})
+    test = stage_script_model(job, tmp_path, source, {"xgboost-model.json": (tmp_path / "model.json").read_bytes()})
+    result = job.run("evaluate.py", *gate("rmse", 10.0), "--entry-point", "train.py", "--framework", "xgboost")
+    assert result.returncode == 0, result.stderr
+    rmse = json.loads((job.output("evaluation") / "evaluation.json").read_text())["regression_metrics"]["rmse"]
+    predicted = booster.predict(xgboost.DMatrix(test[:, 1:]))
+    assert rmse["value"] == pytest.approx(np.sqrt(np.mean((test[:, 0] - predicted) ** 2)), rel=1e-5)

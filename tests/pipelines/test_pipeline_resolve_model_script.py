@@ -11,6 +11,8 @@ from step_script_support import REGION, Job
 GROUP = "shop-local-models"
 POINTER = "/shop/local/active-model-package-arn"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
+SCRIPT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
+CODE = {"SAGEMAKER_PROGRAM": "train.py", "SAGEMAKER_SUBMIT_DIRECTORY": "s3://bucket/code/abc/sourcedir.tar.gz"}
 
 
 @pytest.fixture
@@ -20,11 +22,14 @@ def registry(in_process_aws):
     return sagemaker
 
 
-def register(sagemaker, number: int, status: str) -> str:
+def register(sagemaker, number: int, status: str, *, code: dict[str, str] | None = None) -> str:
+    """A version as training registers it; `code`: a script-mode version's serving environment."""
     run = f"s3://bucket/runs/{number}"
+    container = {"Image": SCRIPT_IMAGE if code else IMAGE, "ModelDataUrl": f"{run}/model.tar.gz",
+                 **({"Environment": code} if code else {})}
     return sagemaker.create_model_package(
         ModelPackageGroupName=GROUP, ModelApprovalStatus=status,
-        InferenceSpecification={"Containers": [{"Image": IMAGE, "ModelDataUrl": f"{run}/model.tar.gz"}],
+        InferenceSpecification={"Containers": [container],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
         DriftCheckBaselines={"ModelDataQuality": {
             "Statistics": {"ContentType": "application/json", "S3Uri": f"{run}/statistics.json"},
@@ -33,10 +38,10 @@ def register(sagemaker, number: int, status: str) -> str:
     )["ModelPackageArn"]
 
 
-def resolve(tmp_path, monkeypatch) -> tuple[int, str | None, dict | None]:
+def resolve(tmp_path, monkeypatch, *options: str) -> tuple[int, str | None, dict | None]:
     job = Job(tmp_path / "job", {})
     result = job.run_in_process("resolve_model.py", "--model-package-group", GROUP, "--active-model-parameter",
-                                POINTER, "--region", REGION, monkeypatch=monkeypatch)
+                                POINTER, "--region", REGION, *options, monkeypatch=monkeypatch)
     model_file = job.output("model") / "model.json"
     return result.returncode, result.message, json.loads(model_file.read_text()) if model_file.exists() else None
 
@@ -105,3 +110,31 @@ def test_a_version_without_the_registration_metadata_is_refused(registry, tmp_pa
     code, message, _ = resolve(tmp_path, monkeypatch)
     assert code == 1
     assert "lacks PreprocessingArtefact, BaselineStatistics, BaselineConstraints" in message
+
+
+# ---- script mode: a version is served with its own code, and only by the kind of container that can load it
+
+
+def test_script_mode_resolves_the_versions_own_code(registry, tmp_path, monkeypatch):
+    arn = register(registry, 1, "Approved", code=CODE)
+    code, message, document = resolve(tmp_path, monkeypatch, "--script-mode")
+    assert code == 0, message
+    assert (document["ModelPackageArn"], document["ImageUri"]) == (arn, SCRIPT_IMAGE)
+    assert (document["Program"], document["SubmitDirectory"]) == (CODE["SAGEMAKER_PROGRAM"],
+                                                                  CODE["SAGEMAKER_SUBMIT_DIRECTORY"])
+
+
+def test_script_mode_refuses_a_built_in_version(registry, tmp_path, monkeypatch):
+    arn = register(registry, 1, "Approved")
+    code, message, document = resolve(tmp_path, monkeypatch, "--script-mode")
+    assert code == 1 and document is None
+    assert message == (f"model version {arn} carries no model code (SAGEMAKER_PROGRAM and SAGEMAKER_SUBMIT_DIRECTORY) "
+                       "and model.algorithm is script: approve a version trained in script mode")
+
+
+def test_the_built_in_algorithm_refuses_a_script_mode_version(registry, tmp_path, monkeypatch):
+    arn = register(registry, 1, "Approved", code=CODE)
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 1 and document is None
+    assert message.startswith(f"model version {arn} is a script-mode model (SAGEMAKER_PROGRAM=train.py) and "
+                              "model.algorithm is xgboost-builtin")

@@ -164,3 +164,15 @@ def test_the_prebuilt_runtimes_are_the_default_configuration_images():
 
     assert set(runtimes.DEFAULT_IMAGES) == {(runtimes.SKLEARN_IMAGE, SKLEARN_FRAMEWORK_VERSION),
                                            (runtimes.XGBOOST_IMAGE, load_settings("local").xgboost.framework_version)}
+
+
+def test_every_script_framework_version_has_a_runtime_with_the_framework_installed():
+    """The config offers script mode only where the runner can run it: the image's row pins the framework."""
+    from batchops_core.settings import SCRIPT_FRAMEWORK_VERSIONS
+
+    images = {"sklearn": (runtimes.SKLEARN_IMAGE, "scikit-learn=="), "xgboost": (runtimes.XGBOOST_IMAGE, "xgboost==")}
+    for framework, versions in SCRIPT_FRAMEWORK_VERSIONS.items():
+        image, package = images[framework]
+        for version in versions:
+            spec = runtimes.RUNTIMES[(image, version)]
+            assert any(pin.startswith(package) for pin in spec.pins), (framework, version, spec.pins)

@@ -1,0 +1,2 @@
+# expect: script.entry_point: no file 'examples/sklearn_model/trian.py' in the repository
+script = { entry_point = "examples/sklearn_model/trian.py" }
