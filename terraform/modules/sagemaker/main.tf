@@ -126,6 +126,35 @@ locals {
         Resource  = "*"
         Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
       },
+      ], var.registry_source == null ? [] : [
+      # A consumer scores with versions of its registry's group in another account: describe them, read what they
+      # refer to, decrypt it. The registry's group policy, bucket policy and key policy grant the other half.
+      {
+        Sid      = "RegistryModelVersions"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeModelPackage"]
+        Resource = var.registry_source.model_packages_arn
+      },
+      {
+        Sid      = "RegistryModelVersionObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = [for pattern in var.registry_source.key_patterns : "${var.registry_source.bucket_arn}/${pattern}*"]
+      },
+      {
+        Sid       = "RegistryBucketListing"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = var.registry_source.bucket_arn
+        Condition = { StringLike = { "s3:prefix" = [for pattern in var.registry_source.key_patterns : "${pattern}*"] } }
+      },
+      {
+        Sid       = "RegistryBucketKey"
+        Effect    = "Allow"
+        Action    = ["kms:Decrypt", "kms:DescribeKey"]
+        Resource  = var.registry_source.kms_key_arn
+        Condition = { StringEquals = { "kms:ViaService" = "s3.${var.region}.amazonaws.com" } }
+      },
       ], !var.jobs_in_vpc ? [] : [
       # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
       # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
@@ -157,6 +186,26 @@ locals {
 resource "aws_sagemaker_model_package_group" "models" {
   model_package_group_name        = var.model_package_group_name
   model_package_group_description = "Model versions of ${var.name_prefix}, registered by the training pipelines"
+}
+
+# A registry's consumers describe and list the group's versions from their accounts ("cross-account
+# discoverability", PutModelPackageGroupPolicy in the SageMaker API reference); nothing else.
+resource "aws_sagemaker_model_package_group_policy" "consumers" {
+  count = length(var.consumer_role_arns) > 0 ? 1 : 0
+
+  model_package_group_name = aws_sagemaker_model_package_group.models.model_package_group_name
+  resource_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid       = "ConsumersReadModelVersions"
+      Effect    = "Allow"
+      # The consumers' accounts, narrowed to their execution roles (as in the bucket and key policies).
+      Principal = { AWS = distinct([for arn in var.consumer_role_arns : "arn:${var.partition}:iam::${split(":", arn)[4]}:root"]) }
+      Action    = ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
+      Resource  = local.model_packages_arn
+      Condition = { ArnEquals = { "aws:PrincipalArn" = var.consumer_role_arns } }
+    }]
+  })
 }
 
 # The active model pointer: written by the approval_trigger function, read by the inference ResolveModel
