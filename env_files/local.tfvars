@@ -231,7 +231,7 @@ network = {
 # docs/infrastructure.md, "Several accounts": a registry environment trains and registers, its consumers score
 # with the versions promoted to them (batchops ci deploy-model) and train nothing.
 accounts = {
-  account_id = "" # set: credentials of another account are refused (emulated: the account it is served as)
+  account_id = ""           # set: credentials of another account are refused (emulated: the account it is served as)
   role       = "standalone" # standalone | registry | consumer
   # role = registry: each consumer's account and environment; its execution role
   # (<project>-<environment>-sagemaker-execution unless execution_role_arn is given) may describe and list the

@@ -197,8 +197,8 @@ resource "aws_sagemaker_model_package_group_policy" "consumers" {
   resource_policy = jsonencode({
     Version = "2012-10-17"
     Statement = [{
-      Sid       = "ConsumersReadModelVersions"
-      Effect    = "Allow"
+      Sid    = "ConsumersReadModelVersions"
+      Effect = "Allow"
       # The consumers' accounts, narrowed to their execution roles (as in the bucket and key policies).
       Principal = { AWS = distinct([for arn in var.consumer_role_arns : "arn:${var.partition}:iam::${split(":", arn)[4]}:root"]) }
       Action    = ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
