@@ -149,11 +149,10 @@ locals {
         Condition = { StringLike = { "s3:prefix" = [for pattern in var.registry_source.key_patterns : "${pattern}*"] } }
       },
       {
-        Sid       = "RegistryBucketKey"
-        Effect    = "Allow"
-        Action    = ["kms:Decrypt", "kms:DescribeKey"]
-        Resource  = var.registry_source.kms_key_arn
-        Condition = { StringEquals = { "kms:ViaService" = "s3.${var.region}.amazonaws.com" } }
+        Sid      = "RegistryBucketKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:DescribeKey"]
+        Resource = var.registry_source.kms_key_arn
       },
       ], !var.jobs_in_vpc ? [] : [
       # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access

@@ -72,16 +72,13 @@ locals {
       {
         # Cross-account reads need both the key policy and the reader's own IAM policy
         # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html);
-        # decrypting only, and only for S3 reads of this region.
+        # decrypting only. What they can decrypt is what the bucket policy lets them read.
         Sid       = "ConsumersDecryptModelVersionObjects"
         Effect    = "Allow"
         Principal = { AWS = local.consumer_accounts }
         Action    = ["kms:Decrypt", "kms:DescribeKey"]
         Resource  = "*"
-        Condition = {
-          ArnEquals    = { "aws:PrincipalArn" = var.consumer_reads.role_arns }
-          StringEquals = { "kms:ViaService" = "s3.${var.region}.amazonaws.com" }
-        }
+        Condition = { ArnEquals = { "aws:PrincipalArn" = var.consumer_reads.role_arns } }
       },
     ] : [])
   })
