@@ -75,15 +75,18 @@ class LocalAws:
     def region(self) -> str:
         return self.emulator.region
 
-    def env(self) -> dict[str, str]:
-        """AWS_ENDPOINT_URL, dummy keys, region and AWS_MAX_ATTEMPTS for any client or subprocess."""
-        return self.emulator.env()
+    def env(self, account_id: str | None = None) -> dict[str, str]:
+        """AWS_ENDPOINT_URL, dummy keys, region and AWS_MAX_ATTEMPTS for any client or subprocess; with
+        `account_id`, keys of that account's administrator role instead of the dummy keys."""
+        return self.emulator.env(account_id)
 
-    def client(self, service: str, region: str | None = None) -> Any:
-        return self.emulator.client(service, region=region)
+    def client(self, service: str, region: str | None = None, *, account_id: str | None = None) -> Any:
+        return self.emulator.client(service, region=region, account_id=account_id)
 
-    def fire_rule_now(self, rule_name: str, *, region: str | None = None) -> dict[str, Any]:
-        return self.emulator.fire_rule_now(rule_name, region=region)
+    def fire_rule_now(
+        self, rule_name: str, *, region: str | None = None, account_id: str | None = None
+    ) -> dict[str, Any]:
+        return self.emulator.fire_rule_now(rule_name, region=region, account_id=account_id)
 
     def reset(self) -> None:
         self.emulator.reset()
@@ -286,12 +289,14 @@ def reset_background(home: Path | str) -> None:
     _post(f"{info['endpoint_url']}/moto-api/reset", None)
 
 
-def fire_rule_background(home: Path | str, rule_name: str) -> dict[str, Any]:
-    """Fire an EventBridge schedule rule in the running background emulator now."""
+def fire_rule_background(home: Path | str, rule_name: str, account_id: str | None = None) -> dict[str, Any]:
+    """Fire an EventBridge schedule rule (of `account_id`, by default moto's default account) in the running
+    background emulator now."""
     info = status(home)
     if not info:
         raise LocalRuntimeError(f"no background emulator is running for {Path(home).resolve()}")
-    return _post(f"{info['endpoint_url']}/batchops-api/fire-rule", {"rule": rule_name})
+    body = {"rule": rule_name} if account_id is None else {"rule": rule_name, "account_id": account_id}
+    return _post(f"{info['endpoint_url']}/batchops-api/fire-rule", body)
 
 
 # ------------------------------------------------------------------------------------------- helpers

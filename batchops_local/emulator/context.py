@@ -14,15 +14,11 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .contracts import ExecutionHandler
 
-ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the emulator makes uses it
-
-
 @dataclass
 class EmulatorContext:
     home: Path
     endpoint_url: str
     region: str
-    account_id: str = ACCOUNT_ID
     execution_handler: ExecutionHandler | None = None
     # The services' own objects, set by the launcher (server.py). Typed Any so that this module, which every
     # service imports, imports none of them (no package cycle).

@@ -42,6 +42,7 @@ class ExecutionRequest:
     account_id: str
     endpoint_url: str
     display_name: str | None = None  # PipelineExecutionDisplayName, when the caller gave one
+    role_arn: str | None = None  # the pipeline's RoleArn: its jobs run with this role's credentials
 
 
 class ExecutionSink(Protocol):

@@ -283,6 +283,7 @@ def load(path: Path, registry: Any) -> dict[str, Any] | None:
                 "file to start with an empty emulator (its resources are lost)"
             ) from None
     _install_backends(payload["backends"])
+    _index_buckets()
     reason = INTERRUPTED_REASON.format(time=header.get("written_at", "?"))
     interrupted = registry.restore_state(payload["executions"], reason)
     _fail_unfinished_jobs(reason)
@@ -295,6 +296,16 @@ def discard(path: Path) -> bool:
     except FileNotFoundError:
         return False
     return True
+
+
+def _index_buckets() -> None:
+    """moto finds another account's bucket through an index of bucket names kept beside the backends (the bucket
+    namespace is global), not in them: rebuild it from the restored buckets of every account."""
+    from moto.s3.models import s3_backends
+
+    for account, partition, backend in s3_backends.iter_backends():
+        for name in backend.buckets:
+            s3_backends.bucket_accounts[name] = (partition, account)
 
 
 def _fail_unfinished_jobs(reason: str) -> None:

@@ -38,7 +38,7 @@ from werkzeug.serving import make_server
 
 from batchops_local.validation import gate as validation_gate
 
-from . import awslambda, context, events, persistence, s3, sagemaker, sns, sqs
+from . import accounts, awslambda, context, events, kms, persistence, s3, sagemaker, sns, sqs
 from .awslambda.targets import MINIMUM_TIMEOUT_SECONDS, LambdaInvoker
 from .awslambda.workers import DEFAULT_CONCURRENCY, DEFAULT_IDLE_SECONDS
 from .contracts import ExecutionHandler, client_environment
@@ -281,7 +281,7 @@ class Emulator:
     def _install_patches(self) -> None:
         # The request gate first: nothing out of AWS's contract reaches moto or the extensions
         validation_gate.install(self._patcher)
-        for service in (events, s3, sqs, sns, awslambda, sagemaker):  # one package per AWS service
+        for service in (events, s3, sqs, sns, awslambda, sagemaker, kms):  # one package per AWS service
             service.install(self._patcher)
 
         def reset_with_extensions(backend: MotoAPIBackend) -> None:
@@ -336,7 +336,7 @@ class Emulator:
 
     def _start_warmup(self, dispatcher: DomainDispatcherApplication | None) -> None:
         if self.warm_up_services:
-            self.warmup = ServiceWarmup(dispatcher, context.ACCOUNT_ID).start()
+            self.warmup = ServiceWarmup(dispatcher, accounts.default_account_id()).start()
 
     def _stop_warmup(self) -> None:
         if self.warmup is not None:
@@ -372,19 +372,28 @@ class Emulator:
             ctx.lambda_invoker.workers.stop_all()  # the functions are gone: so are their environments
         self.scheduler.reset()
 
-    def env(self) -> dict[str, str]:
-        return client_environment(self.endpoint_url, self.region)
+    def env(self, account_id: str | None = None) -> dict[str, str]:
+        """A client's environment; with `account_id`, keys of that account's administrator role (AssumeRole of
+        `accounts.ADMIN_ROLE_NAME` there), so that any client (Terraform, a subprocess) acts in that account."""
+        environment = client_environment(self.endpoint_url, self.region)
+        if account_id is not None:
+            environment.update(accounts.assume_role_over_http(
+                self.endpoint_url, self.region, accounts.admin_role_arn(account_id), "batchops-local"))
+        return environment
 
-    def client(self, service: str, region: str | None = None) -> Any:
+    def client(self, service: str, region: str | None = None, *, account_id: str | None = None) -> Any:
+        """A boto3 client of the emulator; with `account_id`, every request is made in that account (moto's
+        `x-moto-account-id` header) as the account's root."""
         from botocore.config import Config
 
         with self._session_lock:  # a boto3 session must not build clients on two threads at once
-            return self._session().client(
+            client = self._session().client(
                 service,
                 region_name=region or self.region,
                 endpoint_url=self.endpoint_url,
                 config=Config(retries={"max_attempts": 2, "mode": "standard"}),
             )
+        return client if account_id is None else accounts.select_account(client, account_id)
 
     def _session(self) -> Any:
         # One session for every client: botocore then loads each service model once.
@@ -396,10 +405,14 @@ class Emulator:
             )
         return self._boto_session
 
-    def fire_rule_now(self, rule_name: str, *, region: str | None = None, event_bus: str = "default") -> dict:
-        """Deliver a Scheduled Event to the rule's targets now; return the event."""
-        ctx = self._require_context()
-        return fire_rule_now(rule_name, account_id=ctx.account_id, region=region or self.region, event_bus=event_bus)
+    def fire_rule_now(
+        self, rule_name: str, *, region: str | None = None, event_bus: str = "default", account_id: str | None = None
+    ) -> dict:
+        """Deliver a Scheduled Event to the rule's targets now (the rule of `account_id`, by default moto's
+        default account); return the event."""
+        self._require_context()
+        account = accounts.check_account_id(account_id) if account_id is not None else accounts.default_account_id()
+        return fire_rule_now(rule_name, account_id=account, region=region or self.region, event_bus=event_bus)
 
     def wait_for_lambdas(self, timeout: float = 60.0) -> bool:
         """Wait until every queued Lambda invocation (with retries) has finished."""
@@ -435,7 +448,8 @@ class Emulator:
                 rule = body.get("rule")
                 if not isinstance(rule, str) or not rule:
                     return _json_response(start_response, 400, {"error": 'body must be {"rule": "<rule name>"}'})
-                event = self.fire_rule_now(rule, region=body.get("region"), event_bus=body.get("event_bus", "default"))
+                event = self.fire_rule_now(rule, region=body.get("region"), event_bus=body.get("event_bus", "default"),
+                                           account_id=body.get("account_id"))
                 return _json_response(start_response, 200, {"rule": rule, "event_id": event["id"]})
             if action == "reset" and method == "POST":
                 moto_api_backend.reset()  # patched: the extensions' state too

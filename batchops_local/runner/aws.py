@@ -27,7 +27,6 @@ from batchops_local.runner.errors import StepFailed
 _PROCESSING_JOB_REQUEST_KEYS = ("ProcessingInputs", "ProcessingOutputConfig", "ProcessingResources",
                                 "StoppingCondition",
                                 "AppSpecification", "Environment", "NetworkConfig", "RoleArn", "ExperimentConfig")
-DUMMY_CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}
 
 
 def create_job_refused(operation: str, detail: str) -> str:
@@ -69,13 +68,29 @@ class AwsClients:
     endpoint_url: str
     region: str
     account_id: str
+    # The execution role: SageMaker runs the pipeline's jobs with an AssumeRole session of it, so the runner's own
+    # S3/SageMaker calls and the jobs' containers act in the role's account, as that role (a registry account's
+    # model read by a consumer's job is a real cross-account call). None: the dummy keys (moto's default account).
+    role_arn: str | None = None
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
 
+    @cached_property
+    def credentials(self) -> dict[str, str]:
+        """AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY (and AWS_SESSION_TOKEN) of the jobs' session."""
+        if self.role_arn is None:
+            return {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test"}
+        from batchops_local.emulator.accounts import assume_role_over_http
+
+        return assume_role_over_http(self.endpoint_url, self.region, self.role_arn, "SageMaker")
+
     def _client(self, service: str) -> Any:
+        keys = self.credentials
         with self._lock:
-            session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
+            session = boto3.session.Session(
+                region_name=self.region, aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"], aws_session_token=keys.get("AWS_SESSION_TOKEN"))
             return session.client(service, endpoint_url=self.endpoint_url,
                                    config=Config(retries={"max_attempts": 2, "mode": "standard"},
                                                  max_pool_connections=32))
@@ -153,7 +168,7 @@ class AwsClients:
             return {"AWS_EC2_METADATA_DISABLED": "true", "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
                     "AWS_CONFIG_FILE": os.devnull}
         return {
-            "AWS_ENDPOINT_URL": self.endpoint_url, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_ENDPOINT_URL": self.endpoint_url, **self.credentials,
             "AWS_REGION": self.region, "AWS_DEFAULT_REGION": self.region, "AWS_EC2_METADATA_DISABLED": "true",
         }
 

@@ -113,7 +113,8 @@ class ExecutionRun:
         self.handlers = handlers
         self.home = Path(home) if home else batchops_home()
         self.max_workers = max_workers or os.cpu_count() or 1
-        self.aws = AwsClients(request.endpoint_url, request.region, request.account_id)
+        self.aws = AwsClients(request.endpoint_url, request.region, request.account_id,
+                              role_arn=getattr(request, "role_arn", None))
         self.keep_job_dirs = os.environ.get("BATCHOPS_KEEP_JOB_DIRS", "") == "1"
         self._status_lock = threading.Lock()
 

@@ -9,8 +9,9 @@ import sys
 from pathlib import Path
 
 EMULATOR = Path(__file__).resolve().parents[2] / "batchops_local" / "emulator"
-TOP_LEVEL = {"__init__", "server", "contracts", "context", "patching", "service_warmup", "persistence"}
-SERVICES = {"events", "awslambda", "sns", "sagemaker", "s3", "sqs"}
+TOP_LEVEL = {"__init__", "server", "contracts", "context", "patching", "service_warmup", "persistence", "accounts",
+             "policies"}
+SERVICES = {"events", "awslambda", "sns", "sagemaker", "s3", "sqs", "kms"}
 
 
 def service_modules(service: str) -> list[Path]:
@@ -37,7 +38,7 @@ def test_each_service_installs_all_of_its_patches():
             if defines_install(module):
                 assert f"{module.stem}.install(patcher)" in init_source, f"{service}.install skips {module.stem}"
     server = (EMULATOR / "server.py").read_text(encoding="utf-8")
-    assert "for service in (events, s3, sqs, sns, awslambda, sagemaker)" in server
+    assert "for service in (events, s3, sqs, sns, awslambda, sagemaker, kms)" in server
 
 
 def test_the_readme_lists_every_service_module():

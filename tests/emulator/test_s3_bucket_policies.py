@@ -2,7 +2,7 @@
 
 import pytest
 
-from batchops_local.emulator.s3.bucket_policies import conditions_hold
+from batchops_local.emulator.policies import conditions_hold
 
 CONTEXT = {"aws:securetransport": "true"}
 

@@ -7,7 +7,7 @@ import threading
 from moto.iam.models import iam_backends
 from moto.utilities.utils import PARTITION_NAMES
 
-from batchops_local.emulator import Emulator, context
+from batchops_local.emulator import Emulator, accounts
 from batchops_local.emulator.service_warmup import (
     FIRST_REQUEST_PER_SERVICE,
     IAM_BACKENDS,
@@ -45,14 +45,14 @@ def test_first_requests_of_every_product_service_find_their_handler_ready(tmp_pa
 def test_iam_backends_of_every_partition_exist_after_start_and_after_a_reset(tmp_path):
     with Emulator(tmp_path / "home", load_aws_managed_policies=False) as emulator:
         assert emulator.warmup.wait(60)
-        assert set(PARTITION_NAMES) <= set(iam_backends[context.ACCOUNT_ID].keys())
+        assert set(PARTITION_NAMES) <= set(iam_backends[accounts.default_account_id()].keys())
         emulator.client("iam").create_role(RoleName="kept-until-reset", AssumeRolePolicyDocument="{}")
 
         emulator.reset()
 
         assert emulator.warmup is not None and emulator.warmup.wait(60)
         assert emulator.warmup.warmed == [IAM_BACKENDS]  # handlers survive a reset; only backends are rebuilt
-        assert set(PARTITION_NAMES) <= set(iam_backends[context.ACCOUNT_ID].keys())
+        assert set(PARTITION_NAMES) <= set(iam_backends[accounts.default_account_id()].keys())
         assert emulator.client("iam").list_roles()["Roles"] == []
 
 
@@ -88,7 +88,7 @@ class _FakeDispatcher:
 
 def test_a_service_that_cannot_be_prepared_is_reported_and_the_others_still_are():
     dispatcher = _FakeDispatcher(broken="kms")
-    warmup = ServiceWarmup(dispatcher, context.ACCOUNT_ID, services=("sts", "kms", "s3")).start()
+    warmup = ServiceWarmup(dispatcher, accounts.default_account_id(), services=("sts", "kms", "s3")).start()
     assert warmup.wait(60)
     assert warmup.failures == {"kms": "ImportError: no module for kms"}
     assert warmup.warmed == ["sts", "s3", IAM_BACKENDS]

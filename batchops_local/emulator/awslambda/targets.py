@@ -39,6 +39,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from .. import accounts
 from ..patching import Patcher
 from .workers import (
     DEFAULT_CONCURRENCY,
@@ -71,6 +72,7 @@ class DeployedFunction:
     environment: dict[str, str]
     timeout_seconds: int
     memory_mb: int
+    role_arn: str = ""  # the execution role: the handler's AWS calls are made with its credentials
     reserved_concurrency: int | None = None
     max_retry_attempts: int = DEFAULT_RETRY_ATTEMPTS
     max_event_age_seconds: float = DEFAULT_MAXIMUM_EVENT_AGE_SECONDS
@@ -140,6 +142,7 @@ def deployed_function(function: Any) -> DeployedFunction:
         environment=dict(function.environment_vars or {}),
         timeout_seconds=int(function.timeout or 3),
         memory_mb=int(function.memory_size or 128),
+        role_arn=function.role,
         reserved_concurrency=_reserved_concurrency(function),
         **_async_settings(function),
     )
@@ -421,13 +424,15 @@ class LambdaInvoker:
             "PYTHONUNBUFFERED": "1",
         }
         environment.update({key: str(value) for key, value in function.environment.items()})
+        region = _arn_fields(function.arn)[3] or self.region
         environment.update(
             {
                 "AWS_ENDPOINT_URL": self.endpoint_url,
-                "AWS_ACCESS_KEY_ID": "test",
-                "AWS_SECRET_ACCESS_KEY": "test",
-                "AWS_REGION": _arn_fields(function.arn)[3] or self.region,
-                "AWS_DEFAULT_REGION": _arn_fields(function.arn)[3] or self.region,
+                # Lambda hands the handler its execution role's session (session name = the function's name),
+                # so its calls are made in the role's account, as that role
+                **accounts.role_credentials(function.role_arn, region, function.name),
+                "AWS_REGION": region,
+                "AWS_DEFAULT_REGION": region,
                 "AWS_MAX_ATTEMPTS": "2",
                 "AWS_EC2_METADATA_DISABLED": "true",
                 "AWS_LAMBDA_FUNCTION_NAME": function.name,

@@ -1,29 +1,57 @@
-"""S3 bucket policies evaluated as AWS evaluates them for requests over HTTPS.
+"""S3 bucket policies evaluated as AWS evaluates them for requests over HTTPS, also across accounts.
 
 moto only understands the `StringEquals` condition operator and treats every other one as satisfied, so
 the usual `Deny s3:* when aws:SecureTransport is false` statement denied every request (HTTP 403). The
 emulator stands in for AWS's HTTPS endpoint: requests carry `aws:SecureTransport = true`, and a statement
-applies only when all of its conditions hold. Condition keys the emulator does not know are absent from
-the request, with the IAM rules for absent keys (`...IfExists` and negated operators hold, `Null` checks
-absence, the others do not hold).
+applies only when all of its conditions hold (`policies.conditions_hold`).
+
+A request to a bucket of another account (moto serves it from the owner's backend, as the bucket namespace is
+global) is allowed only when the bucket policy allows the caller and the caller's identity policies allow it
+(`policies.cross_account_denial`); reading an object encrypted with a KMS key of another account also needs
+kms:Decrypt on that key (`kms.key_policies`). Denied: `403 AccessDenied` "Access Denied", as S3 answers it.
 """
 
 from __future__ import annotations
 
-import fnmatch
 import json
 from typing import Any
 
 from moto.iam.access_control import IAMPolicyStatement, PermissionResult
-from moto.s3.models import FakeBucket
+from moto.s3.exceptions import S3AccessDeniedError
+from moto.s3.models import FakeBucket, s3_backends
+from moto.s3.responses import S3Response
 
+from .. import accounts
+from ..kms.key_policies import decrypt_denial, find_key
 from ..patching import Patcher
+from ..policies import conditions_hold, cross_account_denial
 
 REQUEST_CONTEXT = {"aws:securetransport": "true"}  # keys are case-insensitive in IAM
+
+# The IAM action of a request on an object / a bucket, by HTTP method and sub-resource (the S3 operations the
+# stack makes across accounts; https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html).
+# A request not listed is evaluated as `s3:<Method>Bucket<SubResource>` / `s3:<Method>Object<SubResource>`.
+_OBJECT_ACTIONS = {("GET", ""): "s3:GetObject", ("HEAD", ""): "s3:GetObject", ("PUT", ""): "s3:PutObject",
+                   ("POST", ""): "s3:PutObject", ("DELETE", ""): "s3:DeleteObject",
+                   ("GET", "tagging"): "s3:GetObjectTagging", ("PUT", "tagging"): "s3:PutObjectTagging"}
+_BUCKET_ACTIONS = {("GET", ""): "s3:ListBucket", ("HEAD", ""): "s3:ListBucket", ("GET", "versions"):
+                   "s3:ListBucketVersions", ("GET", "location"): "s3:GetBucketLocation",
+                   ("POST", "delete"): "s3:DeleteObject"}
+_SUB_RESOURCES = ("tagging", "versions", "location", "delete", "policy", "acl", "versioning", "encryption",
+                  "notification", "lifecycle", "uploads", "uploadId")
 
 
 def install(patcher: Patcher) -> None:
     patcher.replace(FakeBucket, "get_permission", _get_permission)
+    for name, on_object in (("_bucket_response", False), ("_key_response", True)):
+        original = getattr(S3Response, name)
+
+        def checked(self: S3Response, request: Any, full_url: str, _original: Any = original,
+                    _on_object: bool = on_object) -> Any:
+            _authorize_cross_account(self, request, _on_object)
+            return _original(self, request, full_url)
+
+        patcher.replace(S3Response, name, checked)
 
 
 def _get_permission(self: FakeBucket, action: str, resource: str) -> PermissionResult:
@@ -43,33 +71,58 @@ def _get_permission(self: FakeBucket, action: str, resource: str) -> PermissionR
     return PermissionResult.PERMITTED if permitted else PermissionResult.NEUTRAL
 
 
-def conditions_hold(conditions: dict[str, dict[str, Any]], context: dict[str, str]) -> bool:
-    """True when every operator/key/value condition holds for the request context."""
-    for operator, checks in conditions.items():
-        for key, expected in checks.items():
-            values = expected if isinstance(expected, list) else [expected]
-            if not _holds(operator, context.get(key.lower()), [str(v) for v in values]):
-                return False
-    return True
+# ------------------------------------------------------------------------------------------- cross-account
 
 
-def _holds(operator: str, actual: str | None, expected: list[str]) -> bool:
-    if operator == "Null":
-        return (actual is None) == (expected[0].lower() == "true")
-    if_exists = operator.endswith("IfExists")
-    base = operator.removesuffix("IfExists")
-    negated = "Not" in base
-    if actual is None:
-        return if_exists or negated
-    positive = base.replace("Not", "")
-    if positive == "Bool":
-        matched = any(actual.lower() == value.lower() for value in expected)
-    elif positive == "StringEquals" or positive == "ArnEquals":
-        matched = actual in expected
-    elif positive == "StringEqualsIgnoreCase":
-        matched = any(actual.lower() == value.lower() for value in expected)
-    elif positive in ("StringLike", "ArnLike"):
-        matched = any(fnmatch.fnmatchcase(actual, value) for value in expected)
-    else:
-        return negated  # an operator the emulator cannot evaluate: treat its key as absent
-    return not matched if negated else matched
+def _action(request: Any, query: dict[str, Any], on_object: bool) -> str:
+    method = request.method.upper()
+    sub_resource = next((name for name in _SUB_RESOURCES if name in query), "")
+    if not on_object and "list-type" in query:
+        sub_resource = ""
+    known = (_OBJECT_ACTIONS if on_object else _BUCKET_ACTIONS).get((method, sub_resource))
+    if known is not None:
+        return known
+    verb = {"GET": "Get", "HEAD": "Get", "PUT": "Put", "POST": "Put", "DELETE": "Delete"}.get(method, method.title())
+    return f"s3:{verb}{'Object' if on_object else 'Bucket'}{sub_resource[:1].upper()}{sub_resource[1:]}"
+
+
+def _authorize_cross_account(response: S3Response, request: Any, on_object: bool) -> None:
+    bucket_name = response.bucket_name
+    owner = s3_backends.bucket_accounts.get(bucket_name) if bucket_name else None
+    if owner is None:
+        return  # no bucket of that name anywhere: moto answers NoSuchBucket
+    partition, owner_account = owner
+    caller = accounts.caller_of(response)
+    if caller.account_id == owner_account:
+        return
+    bucket = s3_backends[owner_account][partition].buckets.get(bucket_name)
+    if bucket is None:
+        return
+    query = response.querystring or {}
+    if not on_object and request.method.upper() == "PUT" and not any(name in query for name in _SUB_RESOURCES):
+        return  # CreateBucket of a taken name: moto answers BucketAlreadyExists, as S3 does
+    action = _action(request, query, on_object)
+    key_name = response.parse_key_name() if on_object else None
+    resource = f"arn:{partition}:s3:::{bucket_name}" + (f"/{key_name}" if on_object else "")
+    if cross_account_denial(caller, owner_account, action, resource, bucket.policy) is not None:
+        raise S3AccessDeniedError()
+    if on_object and action == "s3:GetObject":
+        _authorize_object_key(response, bucket, key_name or "", caller)
+
+
+def _authorize_object_key(response: S3Response, bucket: FakeBucket, key_name: str, caller: accounts.Caller) -> None:
+    """An object encrypted with a customer managed key: S3 decrypts it as the caller, so the caller needs
+    kms:Decrypt on that key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
+    version_id = (response.querystring.get("versionId") or [None])[0]
+    key = bucket.keys.get(key_name) if version_id is None else None
+    if version_id is not None:
+        key = next((k for k in bucket.keys.getlist(key_name, []) if k.version_id == version_id), None)
+    if key is None or getattr(key, "encryption", None) != "aws:kms" or not getattr(key, "kms_key_id", None):
+        return
+    kms_key_id = key.kms_key_id
+    if not kms_key_id.startswith("arn:"):  # a bare key id or alias name: the bucket owner's key
+        kms_key_id = f"arn:{bucket.partition}:kms:{bucket.region_name}:{bucket.account_id}:" + (
+            kms_key_id if kms_key_id.startswith("alias/") else f"key/{kms_key_id}")
+    kms_key = find_key(kms_key_id, bucket.region_name)
+    if kms_key is not None and decrypt_denial(caller, kms_key) is not None:
+        raise S3AccessDeniedError()

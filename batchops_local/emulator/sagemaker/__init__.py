@@ -1,6 +1,7 @@
 """SageMaker: the model registry (`model_registry`: Create/Update/DeleteModelPackage(Group), state change
 events), pipeline executions (`pipeline_executions`: Start/Stop/Describe/ListPipelineExecution(s),
-ListPipelineExecutionSteps, handed to the local runner) and jobs (`jobs`: processing and training jobs stay
+ListPipelineExecutionSteps, handed to the local runner), model package group policies and cross-account registry
+access (`group_policies`) and jobs (`jobs`: processing and training jobs stay
 InProgress until the runner reports their end, with ExitMessage and FailureReason); `model_registry` also
 resolves CreateModel's ModelPackageName. CreatePipeline, UpdatePipeline and the other pipeline and model calls
 are moto's own, unchanged.
@@ -17,8 +18,9 @@ if TYPE_CHECKING:
 
 
 def install(patcher: Patcher) -> None:
-    from . import jobs, model_registry, pipeline_executions
+    from . import group_policies, jobs, model_registry, pipeline_executions
 
     jobs.install(patcher)
     model_registry.install(patcher)
+    group_policies.install(patcher)
     pipeline_executions.install(patcher)

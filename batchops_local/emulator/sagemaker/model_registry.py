@@ -23,6 +23,7 @@ from moto.sagemaker.responses import SageMakerResponse
 
 from ..events.bus import emit_service_event, iso_time
 from ..patching import Patcher
+from .group_policies import find_package
 
 STATE_CHANGE_DETAIL_TYPE = "SageMaker Model Package State Change"
 _EVENT_FIELDS = (
@@ -220,7 +221,7 @@ def _from_package(backend: SageMakerModelBackend, container: dict[str, Any], whe
     name = container.get("ModelPackageName")
     if not name:
         return container
-    package = backend.model_packages.get(backend.model_package_name_mapping.get(name, name))
+    package = find_package(backend, name)  # another account's package by ARN too (its access is checked before)
     if package is None:
         # The same ValidationException as DescribeModelPackage for an unknown package.
         raise ValidationError(f"{where}.ModelPackageName: Model package {name} not found")

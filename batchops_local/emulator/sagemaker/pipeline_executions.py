@@ -196,6 +196,7 @@ class ExecutionRegistry:
             account_id=record.account_id,
             endpoint_url=self.endpoint_url,
             display_name=record.display_name,
+            role_arn=pipeline.role_arn or None,
         )
 
     def _run(self, record: ExecutionRecord, request: ExecutionRequest) -> None:
