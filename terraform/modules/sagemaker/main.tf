@@ -8,6 +8,7 @@ locals {
   model_packages_arn      = "${local.arn_base}:model-package/${lower(var.model_package_group_name)}/*"
 
   create_execution_role = var.execution_role_arn == ""
+  registry_sources      = var.registry_source == null ? [] : [var.registry_source] # a consumer's registry, or none
   execution_role_name   = "${var.name_prefix}-sagemaker-execution"
   execution_role_arn    = "arn:${var.partition}:iam::${var.account_id}:role/${local.execution_role_name}"
 
@@ -126,56 +127,56 @@ locals {
         Resource  = "*"
         Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
       },
-      ], var.registry_source == null ? [] : [
+      ],
       # A consumer scores with versions of its registry's group in another account: describe them, read what they
       # refer to, decrypt it. The registry's group policy, bucket policy and key policy grant the other half.
-      {
+      [for source in local.registry_sources : {
         Sid      = "RegistryModelVersions"
         Effect   = "Allow"
         Action   = ["sagemaker:DescribeModelPackage"]
-        Resource = var.registry_source.model_packages_arn
-      },
-      {
+        Resource = source.model_packages_arn
+      }],
+      [for source in local.registry_sources : {
         Sid      = "RegistryModelVersionObjects"
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
-        Resource = [for pattern in var.registry_source.key_patterns : "${var.registry_source.bucket_arn}/${pattern}*"]
-      },
-      {
+        Resource = [for pattern in source.key_patterns : "${source.bucket_arn}/${pattern}*"]
+      }],
+      [for source in local.registry_sources : {
         Sid       = "RegistryBucketListing"
         Effect    = "Allow"
         Action    = ["s3:ListBucket"]
-        Resource  = var.registry_source.bucket_arn
-        Condition = { StringLike = { "s3:prefix" = [for pattern in var.registry_source.key_patterns : "${pattern}*"] } }
-      },
-      {
+        Resource  = source.bucket_arn
+        Condition = { StringLike = { "s3:prefix" = [for pattern in source.key_patterns : "${pattern}*"] } }
+      }],
+      [for source in local.registry_sources : {
         Sid      = "RegistryBucketKey"
         Effect   = "Allow"
         Action   = ["kms:Decrypt", "kms:DescribeKey"]
-        Resource = var.registry_source.kms_key_arn
-      },
-      ], !var.jobs_in_vpc ? [] : [
-      # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
-      # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
-      # and the CreateTrainingJob/CreateProcessingJob permissions of
-      # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
-      {
-        # The Describe actions support no resource-level permissions: "*" is the only accepted resource.
-        Sid    = "DescribeJobNetwork"
-        Effect = "Allow"
-        Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-        "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
-        Resource = "*"
-      },
-      ], !var.jobs_in_vpc ? [] : [
-      {
-        Sid    = "JobNetworkInterfaces"
-        Effect = "Allow"
-        Action = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-        "ec2:DeleteNetworkInterfacePermission"]
-        Resource = [for kind in ["network-interface", "subnet", "security-group"] :
-        "arn:${var.partition}:ec2:${var.region}:${var.account_id}:${kind}/*"]
-      },
+        Resource = source.kms_key_arn
+      }],
+      !var.jobs_in_vpc ? [] : [
+        # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
+        # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
+        # and the CreateTrainingJob/CreateProcessingJob permissions of
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
+        {
+          # The Describe actions support no resource-level permissions: "*" is the only accepted resource.
+          Sid    = "DescribeJobNetwork"
+          Effect = "Allow"
+          Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
+          Resource = "*"
+        },
+        ], !var.jobs_in_vpc ? [] : [
+        {
+          Sid    = "JobNetworkInterfaces"
+          Effect = "Allow"
+          Action = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+          "ec2:DeleteNetworkInterfacePermission"]
+          Resource = [for kind in ["network-interface", "subnet", "security-group"] :
+          "arn:${var.partition}:ec2:${var.region}:${var.account_id}:${kind}/*"]
+        },
     ])
   })
 }

@@ -28,7 +28,8 @@ resource "aws_kms_alias" "data" {
 
 # A key policy's Resource is always "*": it means "this key", nothing else is accepted there.
 locals {
-  has_consumers = length(var.consumer_reads.role_arns) > 0
+  has_consumers   = length(var.consumer_reads.role_arns) > 0
+  consumer_grants = local.has_consumers ? [var.consumer_reads] : []
   # The consumers' accounts as principals, narrowed to their roles by aws:PrincipalArn: a policy naming a role
   # directly is refused while the role does not exist yet, and the registry is applied before its consumers.
   consumer_accounts = distinct([for arn in var.consumer_reads.role_arns : "arn:${var.partition}:iam::${split(":", arn)[4]}:root"])
@@ -92,29 +93,29 @@ locals {
       Action    = "s3:*"
       Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
-      }], local.has_consumers ? [
-      {
-        # Read-only, and only what a model version refers to: no other output, input or prediction.
+      }],
+      # Read-only, and only what a model version refers to: no other output, input or prediction.
+      [for grant in local.consumer_grants : {
         Sid       = "ConsumersReadModelVersionObjects"
         Effect    = "Allow"
         Principal = { AWS = local.consumer_accounts }
         Action    = ["s3:GetObject"]
-        Resource  = [for pattern in var.consumer_reads.key_patterns : "${local.bucket_arn}/${pattern}*"]
-        Condition = { ArnEquals = { "aws:PrincipalArn" = var.consumer_reads.role_arns } }
-      },
-      {
-        # A processing input names a key prefix: SageMaker lists it before downloading.
+        Resource  = [for pattern in grant.key_patterns : "${local.bucket_arn}/${pattern}*"]
+        Condition = { ArnEquals = { "aws:PrincipalArn" = grant.role_arns } }
+      }],
+      # A processing input names a key prefix: SageMaker lists it before downloading.
+      [for grant in local.consumer_grants : {
         Sid       = "ConsumersListModelVersionObjects"
         Effect    = "Allow"
         Principal = { AWS = local.consumer_accounts }
         Action    = ["s3:ListBucket"]
         Resource  = local.bucket_arn
         Condition = {
-          ArnEquals  = { "aws:PrincipalArn" = var.consumer_reads.role_arns }
-          StringLike = { "s3:prefix" = [for pattern in var.consumer_reads.key_patterns : "${pattern}*"] }
+          ArnEquals  = { "aws:PrincipalArn" = grant.role_arns }
+          StringLike = { "s3:prefix" = [for pattern in grant.key_patterns : "${pattern}*"] }
         }
-      },
-    ] : [])
+      }],
+    )
   })
 }
 
