@@ -178,9 +178,9 @@ def main(argv: list[str] | None = None) -> int:
                f"{account}), {how}")
     steplib.write_step_result(results.StepResult(
         step=Step.RESOLVE_MODEL, outcome=results.PASSED, message=message,
-        details={"model_package_arn": document["ModelPackageArn"],
-                 "model_package_version": document["ModelPackageVersion"], "chosen_by": chosen_by,
-                 "model_package_group": group.name, "account_id": account}))
+        details={results.MODEL_ARN_DETAIL: document["ModelPackageArn"],
+                 results.MODEL_VERSION_DETAIL: document["ModelPackageVersion"], "chosen_by": chosen_by,
+                 results.MODEL_GROUP_DETAIL: group.name, results.MODEL_ACCOUNT_DETAIL: account}))
     print(message)
     return 0
 

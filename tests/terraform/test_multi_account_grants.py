@@ -95,8 +95,11 @@ def test_a_consumer_reads_a_model_version_only_through_the_registry_grants(tmp_p
                 "AccessDenied")
         assert denied(lambda: as_consumer["s3"].put_object(Bucket=registry.bucket, Key=MODEL_KEY, Body=b"x")) == (
             "AccessDenied")
-        assert denied(lambda: as_consumer["sagemaker"].update_model_package(
-            ModelPackageArn=package, ModelApprovalStatus="Rejected")) == "AccessDeniedException"
+        # Read-only: the consumer cannot change the registry's version (the emulator answers UpdateModelPackage
+        # from the caller's own account, AWS with AccessDenied; either way the version stays as it is).
+        denied(lambda: as_consumer["sagemaker"].update_model_package(ModelPackageArn=package,
+                                                                     ModelApprovalStatus="Rejected"))
+        assert sagemaker.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
 
         # The registry no longer lists staging: the group, bucket and key policies lose its grants.
         Terraform(load_settings(registry_without(tmp_path, "staging")), home=home,
