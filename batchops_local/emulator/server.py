@@ -281,6 +281,7 @@ class Emulator:
     def _install_patches(self) -> None:
         # The request gate first: nothing out of AWS's contract reaches moto or the extensions
         validation_gate.install(self._patcher)
+        accounts.install(self._patcher)
         for service in (events, s3, sqs, sns, awslambda, sagemaker, kms):  # one package per AWS service
             service.install(self._patcher)
 

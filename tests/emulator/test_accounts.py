@@ -134,6 +134,18 @@ def test_assume_role_keys_act_in_the_role_account_as_its_session(emulator):
         f"arn:aws:sts::{CONSUMER}:assumed-role/{accounts.ADMIN_ROLE_NAME}/batchops-local")
 
 
+def test_finding_the_account_of_a_key_builds_no_iam_backends(emulator):
+    """moto's own lookup built every partition's IAM backend of every account it had seen (seconds each with the
+    AWS-managed policies) on each request signed with keys it had to look up."""
+    from moto.iam.models import iam_backends
+
+    emulator.client("s3", account_id=REGISTRY).list_buckets()
+    _consumer_role(emulator, [])
+    built = {account: sorted(dict.keys(iam_backends[account])) for account in (REGISTRY, CONSUMER)}
+    _session(emulator, CONSUMER_ROLE).client("s3", endpoint_url=emulator.endpoint_url).list_buckets()
+    assert {account: sorted(dict.keys(iam_backends[account])) for account in (REGISTRY, CONSUMER)} == built
+
+
 def test_a_malformed_account_or_role_is_refused_in_one_line(emulator):
     with pytest.raises(ValueError, match="account id must be 12 digits, got '12345'"):
         emulator.client("s3", account_id="12345")
@@ -193,8 +205,7 @@ def test_a_lambda_handler_calls_aws_as_its_execution_role(emulator):
 
 def test_an_event_reaches_the_rule_of_the_account_it_happened_in(emulator, wait):
     for account in (REGISTRY, CONSUMER):
-        sqs = emulator.client("sqs", account_id=account)
-        url = sqs.create_queue(QueueName="registry-events")["QueueUrl"]
+        emulator.client("sqs", account_id=account).create_queue(QueueName="registry-events")
         events = emulator.client("events", account_id=account)
         events.put_rule(Name="registry", EventPattern=json.dumps({"source": ["aws.sagemaker"]}))
         events.put_targets(Rule="registry", Targets=[
@@ -213,6 +224,24 @@ def test_an_event_reaches_the_rule_of_the_account_it_happened_in(emulator, wait)
     assert events[0]["account"] == REGISTRY
     assert events[0]["resources"] == [f"arn:aws:sagemaker:{REGION}:{REGISTRY}:model-package/{GROUP}/1"]
     assert received(CONSUMER) == []
+
+
+def test_a_schedule_rule_of_another_account_fires_by_its_account(emulator, wait):
+    from batchops_local.emulator.events.schedules import RuleNotFound
+
+    sqs = emulator.client("sqs", account_id=CONSUMER)
+    url = sqs.create_queue(QueueName="retrain")["QueueUrl"]
+    events = emulator.client("events", account_id=CONSUMER)
+    events.put_rule(Name="nightly", ScheduleExpression="rate(1 day)")
+    events.put_targets(Rule="nightly", Targets=[{"Id": "q", "Arn": f"arn:aws:sqs:{REGION}:{CONSUMER}:retrain"}])
+    with pytest.raises(RuleNotFound):
+        emulator.fire_rule_now("nightly")  # the default account has no such rule
+    emulator.fire_rule_now("nightly", account_id=CONSUMER)
+    messages = wait(lambda: sqs.receive_message(QueueUrl=url, WaitTimeSeconds=0).get("Messages"),
+                    what="the scheduled event in the consumer's queue")
+    event = json.loads(messages[0]["Body"])
+    assert (event["account"], event["resources"]) == (
+        CONSUMER, [f"arn:aws:events:{REGION}:{CONSUMER}:rule/nightly"])
 
 
 # ------------------------------------------------------------------------------------------- cross-account access
@@ -256,10 +285,9 @@ def test_the_group_policy_must_name_the_caller_and_the_identity_policy_must_allo
     assert message.endswith("because no identity-based policy allows the sagemaker:DescribeModelPackage action")
 
     _grant_group(emulator, principal="arn:aws:iam::333333333333:root")  # another account only
-    _consumer_role_policy = emulator.client("iam", account_id=CONSUMER)
-    _consumer_role_policy.put_role_policy(RoleName="consumer-execution", PolicyName="registry-read",
-                                          PolicyDocument=_policy({"Effect": "Allow", "Action": READS,
-                                                                  "Resource": "*"}))
+    emulator.client("iam", account_id=CONSUMER).put_role_policy(
+        RoleName="consumer-execution", PolicyName="registry-read",
+        PolicyDocument=_policy({"Effect": "Allow", "Action": READS, "Resource": "*"}))
     message = _error(lambda: consumer.describe_model_package(ModelPackageName=registry["package"]))["Message"]
     assert message.endswith("because no resource-based policy allows the sagemaker:DescribeModelPackage action")
 
@@ -296,8 +324,10 @@ def test_a_consumer_gets_the_registry_object_only_with_the_bucket_policy_and_the
 
     _grant_bucket(emulator)
     assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/")["Contents"]] == [MODEL_KEY]
-    # the object is encrypted with the registry's key: without kms:Decrypt on it, S3 refuses too
+    # the object is encrypted with the registry's key: without kms:Decrypt on it, S3 refuses to return its bytes
+    # (its metadata needs no key)
     assert _error(lambda: s3.get_object(Bucket=BUCKET, Key=MODEL_KEY))["Code"] == "AccessDenied"
+    assert s3.head_object(Bucket=BUCKET, Key=MODEL_KEY)["ServerSideEncryption"] == "aws:kms"
     _grant_key(emulator, registry["key"])
     assert s3.get_object(Bucket=BUCKET, Key=MODEL_KEY)["Body"].read() == b"model bytes"
     # read-only: nothing in the grant allows writing or reading outside the prefix

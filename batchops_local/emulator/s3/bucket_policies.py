@@ -106,7 +106,7 @@ def _authorize_cross_account(response: S3Response, request: Any, on_object: bool
     resource = f"arn:{partition}:s3:::{bucket_name}" + (f"/{key_name}" if on_object else "")
     if cross_account_denial(caller, owner_account, action, resource, bucket.policy) is not None:
         raise S3AccessDeniedError()
-    if on_object and action == "s3:GetObject":
+    if on_object and request.method.upper() == "GET" and action == "s3:GetObject":  # HeadObject decrypts nothing
         _authorize_object_key(response, bucket, key_name or "", caller)
 
 
