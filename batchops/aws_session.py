@@ -99,8 +99,19 @@ class AwsTarget:
         return self._account_id
 
     def subprocess_env(self) -> dict[str, str]:
-        """Variables a child process (Terraform) needs to reach the same target; empty for real AWS."""
-        return client_environment(self.endpoint_url, self.settings.region) if self.endpoint_url else {}
+        """Variables a child process (Terraform) needs to reach the same target; empty for real AWS. An emulated
+        environment with accounts.account_id gets keys of that account's administrator role (AssumeRole keys
+        act in the role's account: batchops_local/emulator/README.md, "Several accounts")."""
+        if not self.endpoint_url:
+            return {}
+        env = client_environment(self.endpoint_url, self.settings.region)
+        if self.settings.accounts.account_id:
+            from batchops_local.emulator import accounts
+
+            env.update(accounts.assume_role_over_http(
+                self.endpoint_url, self.settings.region, accounts.admin_role_arn(self.settings.accounts.account_id),
+                "batchops-local"))
+        return env
 
 
 def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:

@@ -312,9 +312,10 @@ def test_an_inference_run_shows_the_model_version_and_account_it_was_scored_with
     from batchops_core import results
 
     steps = [step("ResolveModel")]
-    put_result(target, INFERENCE, "ResolveModel", StepResult(step="ResolveModel", outcome="passed", message="m", details={
-        results.MODEL_VERSION_DETAIL: 3, results.MODEL_GROUP_DETAIL: "abalone-dev-models",
-        results.MODEL_ACCOUNT_DETAIL: "111111111111"}).to_json())
+    details = {results.MODEL_VERSION_DETAIL: 3, results.MODEL_GROUP_DETAIL: "abalone-dev-models",
+               results.MODEL_ACCOUNT_DETAIL: "111111111111"}
+    put_result(target, INFERENCE, "ResolveModel",
+               StepResult(step="ResolveModel", outcome="passed", message="m", details=details).to_json())
     text = scored_with(target, INFERENCE, steps)
     assert text == "version 3 of abalone-dev-models (account 111111111111)"
     assert scored_with(target, TRAINING, [step("Evaluate")]) == ""
