@@ -45,12 +45,17 @@ class MultiAccountOutcome:
     checks: list[str] = field(default_factory=list)
 
 
-def consumer_env_files(home: Path, key_arn: str) -> Path:
-    """Copies of the example files in `<home>/multi-account-envs`, the consumers' registry key set to `key_arn`
-    (the registry's Terraform output): the registry file beside them, where a consumer finds its registry."""
+def registry_env_file(home: Path) -> Path:
+    """A copy of the example registry file in `<home>/multi-account-envs`, where its consumers find it."""
     folder = home / ENV_COPY_DIR
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(EXAMPLE_DIR / f"{REGISTRY_ENV}.tfvars", folder / f"{REGISTRY_ENV}.tfvars")
+    return Path(shutil.copyfile(EXAMPLE_DIR / f"{REGISTRY_ENV}.tfvars", folder / f"{REGISTRY_ENV}.tfvars"))
+
+
+def consumer_env_files(home: Path, key_arn: str) -> Path:
+    """Copies of the example consumer files beside the registry's, their registry key set to `key_arn` (the
+    registry's Terraform output)."""
+    folder = home / ENV_COPY_DIR
     for name in CONSUMER_ENVS:
         source = EXAMPLE_DIR / f"{name}.tfvars"
         placeholder = load_settings(source).accounts.registry.kms_key_arn
@@ -98,7 +103,7 @@ class MultiAccountDemo:
     # -------------------------------------------------------------------------------------------- phases
 
     def set_up_registry(self) -> None:
-        registry = self._demo(load_settings(EXAMPLE_DIR / f"{REGISTRY_ENV}.tfvars"))
+        registry = self._demo(load_settings(registry_env_file(self.home)))
         registry.set_up_infrastructure()
 
     def set_up_consumers(self) -> None:

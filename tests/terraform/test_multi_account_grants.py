@@ -36,11 +36,12 @@ def consumer_file(tmp_path: Path, name: str, key_arn: str) -> Path:
     return path
 
 
-def registry_without(tmp_path: Path, consumer: str) -> Path:
-    """The registry file with one consumer left out (its grants then go)."""
+def registry_file(tmp_path: Path, *, without: str | None = None) -> Path:
+    """The example registry file (one path: the adapter keeps one state per file), with the consumer `without` left
+    out (its grants then go)."""
     lines = [line for line in (MULTI / "dev.tfvars").read_text(encoding="utf-8").splitlines()
-             if f'environment = "{consumer}"' not in line]
-    path = tmp_path / "envs-without" / "dev.tfvars"
+             if without is None or f'environment = "{without}"' not in line]
+    path = tmp_path / "envs" / "dev.tfvars"
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
@@ -54,7 +55,7 @@ def denied(call) -> str:
 
 def test_a_consumer_reads_a_model_version_only_through_the_registry_grants(tmp_path: Path) -> None:
     home = tmp_path / "home"
-    registry = load_settings(MULTI / "dev.tfvars")
+    registry = load_settings(registry_file(tmp_path))
     with start_local_aws(home, execution_handler=None) as aws:
         registry_stack = Terraform(registry, home=home, endpoint_env=aws.env(REGISTRY))
         outputs = registry_stack.apply()
@@ -102,7 +103,7 @@ def test_a_consumer_reads_a_model_version_only_through_the_registry_grants(tmp_p
         assert sagemaker.describe_model_package(ModelPackageName=package)["ModelApprovalStatus"] == "Approved"
 
         # The registry no longer lists staging: the group, bucket and key policies lose its grants.
-        Terraform(load_settings(registry_without(tmp_path, "staging")), home=home,
+        Terraform(load_settings(registry_file(tmp_path, without="staging")), home=home,
                   endpoint_env=aws.env(REGISTRY)).apply()
         assert denied(lambda: as_consumer["sagemaker"].describe_model_package(ModelPackageName=package)) == (
             "AccessDeniedException")
