@@ -373,3 +373,17 @@ def test_teardown_removes_pipelines_and_every_step_script_version_but_keeps_data
     assert versions.get("DeleteMarkers", []) == []
     assert again.returncode == 0, again.stderr
     assert "deleted pipelines: none; removed 0" in again.stdout
+
+
+def test_credentials_of_another_account_are_refused_before_any_change(account, tmp_path):
+    env, client = account
+    create_stack_parts(client, "staging")
+    approved, = register_versions(client("sagemaker"), "abalone-staging-models", ["Approved"])
+    file = tmp_path / "staging.tfvars"  # staging, pinned to an account the (moto) credentials are not of
+    pinned = '\naccounts = { account_id = "999999999999" }\n'
+    file.write_text((ROOT / "env_files" / "staging.tfvars").read_text() + pinned)
+    result = run_batchops("--env", str(file), "ci", "deploy-model", "--model-package-arn", approved, env=env)
+    assert result.returncode == 2
+    assert ("the AWS credentials belong to account 123456789012, environment 'staging' lives in 999999999999 "
+            f"(accounts.account_id in {file})") in result.stderr
+    assert active_model(client, "staging") == "none"
