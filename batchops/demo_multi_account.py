@@ -70,6 +70,7 @@ class MultiAccountDemo:
         self.timeout = execution_timeout
         self.outcome = MultiAccountOutcome()
         self.demos: dict[str, Demo] = {}
+        self.trained: dict[int, ops.ModelVersion] = {}  # the registry's versions by number
 
     def _demo(self, settings: Settings) -> Demo:
         target = connect(settings, endpoint_url=self.endpoint_url)
@@ -122,8 +123,9 @@ class MultiAccountDemo:
     def _train(self, name: str) -> ops.ModelVersion:
         registry = self.demos[REGISTRY_ENV]
         registry.train_and_approve(name)
-        version = registry.outcome.first_version
+        version = registry.outcome.first_version  # the version this training run registered and approved
         assert version is not None
+        self.trained[version.version] = version
         self.outcome.versions[version.version] = version.arn
         return version
 
@@ -166,7 +168,7 @@ class MultiAccountDemo:
         self._score("prod", "batch-prod-before", expected_version=1)
 
     def promote_to_prod(self) -> None:
-        self._promote("prod", self.demos[REGISTRY_ENV].outcome.first_version)
+        self._promote("prod", self.trained[2])
         self._score("prod", "batch-prod-after", expected_version=2)
 
     def emails_and_reports(self) -> None:
