@@ -21,7 +21,10 @@ from batchops.errors import UserError
 from batchops_core.settings import PROJECT_ROOT, Settings
 from batchops_local.emulator.contracts import client_environment
 
-LOCAL_ACCOUNT_ID = "123456789012"
+LOCAL_ACCOUNT_ID = "123456789012"  # an emulated environment's account unless accounts.account_id names one
+EMULATOR_ACCOUNT_HEADER = "x-moto-account-id"  # the account an emulator request is served as
+# A consumer's CI job reads its registry with this role (by the job's OIDC token): docs/gitlab-ci.md.
+REGISTRY_ROLE_VARIABLE = "AWS_REGISTRY_ROLE_ARN"
 EMULATOR_INFO_FILE = "emulator.json"
 
 
@@ -49,9 +52,15 @@ class _EndpointSession(boto3.Session):
     without depending on the process environment.
     """
 
-    def __init__(self, endpoint_url: str, **kwargs: Any):
+    def __init__(self, endpoint_url: str, account_id: str | None = None, **kwargs: Any):
         super().__init__(**kwargs)
         self.endpoint_url = endpoint_url
+        self.account_id = account_id
+        if account_id:  # the emulator serves several accounts: each request names its own (moto's header)
+            self.events.register("before-sign", self._name_account)
+
+    def _name_account(self, request: Any, **_: Any) -> None:
+        request.headers[EMULATOR_ACCOUNT_HEADER] = self.account_id
 
     def client(self, *args: Any, **kwargs: Any):  # type: ignore[override]
         kwargs.setdefault("endpoint_url", self.endpoint_url)
@@ -85,13 +94,24 @@ class AwsTarget:
     @property
     def account_id(self) -> str:
         if self._account_id is None:
-            self._account_id = LOCAL_ACCOUNT_ID if self.is_local else self.client("sts").get_caller_identity()[
-                "Account"]
+            self._account_id = (self.settings.accounts.account_id or LOCAL_ACCOUNT_ID) if self.is_local else (
+                self.client("sts").get_caller_identity()["Account"])
         return self._account_id
 
     def subprocess_env(self) -> dict[str, str]:
-        """Variables a child process (Terraform) needs to reach the same target; empty for real AWS."""
-        return client_environment(self.endpoint_url, self.settings.region) if self.endpoint_url else {}
+        """Variables a child process (Terraform) needs to reach the same target; empty for real AWS. An emulated
+        environment with accounts.account_id gets keys of that account's administrator role (AssumeRole keys
+        act in the role's account: batchops_local/emulator/README.md, "Several accounts")."""
+        if not self.endpoint_url:
+            return {}
+        env = client_environment(self.endpoint_url, self.settings.region)
+        if self.settings.accounts.account_id:
+            from batchops_local.emulator import accounts
+
+            env.update(accounts.assume_role_over_http(
+                self.endpoint_url, self.settings.region, accounts.admin_role_arn(self.settings.accounts.account_id),
+                "batchops-local"))
+        return env
 
 
 def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:
@@ -100,6 +120,11 @@ def connect(settings: Settings, *, home: Path | None = None, endpoint_url: str |
     With `storage.bucket_name_suffix` set, the target's settings carry the bucket name completed for the account
     the credentials belong to (one STS call)."""
     target = _connect(settings, home=home, endpoint_url=endpoint_url)
+    expected = settings.accounts.account_id
+    if expected and not target.is_local and target.account_id != expected:
+        raise AwsTargetError(f"the AWS credentials belong to account {target.account_id}, environment "
+                             f"'{settings.environment}' lives in {expected} (accounts.account_id in "
+                             f"{settings.source_file}): use that account's credentials or role")
     if settings.storage.bucket_name_suffix:
         target.settings = settings.for_account(target.account_id)
     return target
@@ -118,6 +143,49 @@ def _connect(settings: Settings, *, home: Path | None, endpoint_url: str | None)
             raise AwsTargetError(f"the local emulator is not running (no live process recorded in "
                                  f"{home / EMULATOR_INFO_FILE}); start it with `batchops emulator up`")
         endpoint_url = info["endpoint_url"]
-    session = _EndpointSession(endpoint_url, aws_access_key_id="test", aws_secret_access_key="test",
-                               region_name=settings.region)
+    session = _EndpointSession(endpoint_url, settings.accounts.account_id or None, aws_access_key_id="test",
+                               aws_secret_access_key="test", region_name=settings.region)
     return AwsTarget(settings, session, endpoint_url)
+
+
+def registry_settings(settings: Settings) -> Settings:
+    """A consumer's registry environment: its env file beside the consumer's (env_files/ by default)."""
+    from batchops_core.settings import CONSUMER, load_settings
+
+    if settings.accounts.role != CONSUMER:
+        raise AwsTargetError(f"environment '{settings.environment}' is no consumer (accounts.role = "
+                             f"{settings.accounts.role}): it has no registry")
+    name = settings.accounts.registry.environment
+    folder = settings.source_file.parent if settings.source_file else PROJECT_ROOT / "env_files"
+    registry = load_settings(folder / f"{name}.tfvars")
+    if registry.accounts.account_id and registry.accounts.account_id != settings.accounts.registry.account_id:
+        raise AwsTargetError(f"{registry.source_file}: accounts.account_id {registry.accounts.account_id} is not "
+                             f"the registry account {settings.accounts.registry.account_id} of "
+                             f"{settings.source_file}")
+    return registry
+
+
+def connect_registry(settings: Settings, *, home: Path | None = None, endpoint_url: str | None = None) -> AwsTarget:
+    """A consumer's registry, read-only: in CI with the role named by AWS_REGISTRY_ROLE_ARN (assumed with the job's
+    OIDC token, AWS_WEB_IDENTITY_TOKEN_FILE), otherwise with the credential chain (or the emulator)."""
+    registry = registry_settings(settings)
+    role = os.environ.get(REGISTRY_ROLE_VARIABLE, "").strip()
+    if registry.emulated or not role:
+        return connect(registry, home=home, endpoint_url=endpoint_url if registry.emulated else None)
+    token_file = os.environ.get("AWS_WEB_IDENTITY_TOKEN_FILE", "")
+    if not token_file or not Path(token_file).is_file():
+        raise AwsTargetError(f"{REGISTRY_ROLE_VARIABLE} is set but AWS_WEB_IDENTITY_TOKEN_FILE names no token file: "
+                             "the job needs its OIDC id token (docs/gitlab-ci.md)")
+    # AssumeRoleWithWebIdentity is called without credentials: the token is the proof.
+    sts = boto3.client("sts", region_name=registry.region)
+    credentials = sts.assume_role_with_web_identity(
+        RoleArn=role, RoleSessionName=os.environ.get("AWS_ROLE_SESSION_NAME", "batchops-registry")[:64],
+        WebIdentityToken=Path(token_file).read_text(encoding="utf-8").strip())["Credentials"]
+    session = boto3.Session(aws_access_key_id=credentials["AccessKeyId"],
+                            aws_secret_access_key=credentials["SecretAccessKey"],
+                            aws_session_token=credentials["SessionToken"], region_name=registry.region)
+    target = AwsTarget(registry, session)
+    if registry.accounts.account_id and target.account_id != registry.accounts.account_id:
+        raise AwsTargetError(f"{REGISTRY_ROLE_VARIABLE}={role} is a role of account {target.account_id}, the registry "
+                             f"'{registry.environment}' lives in {registry.accounts.account_id}")
+    return target

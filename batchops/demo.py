@@ -191,10 +191,11 @@ class Demo:
         self.files = write_demo_files(self.home / "demo-data")
         self._info(f"demo data written to {self.files.training.parent}")
 
-    def train_and_approve(self) -> None:
+    def train_and_approve(self, name: str = "training") -> None:
+        """Drop the training data as `<DEMO_FOLDER>/<name>.csv`, follow the run, approve its version."""
         assert self.files is not None
         known = self._known("training")
-        dropped = ops.drop_data(self.target, self.files.training, "training", rel_path=f"{DEMO_FOLDER}/training.csv")
+        dropped = ops.drop_data(self.target, self.files.training, "training", rel_path=f"{DEMO_FOLDER}/{name}.csv")
         self._info(f"data engineer drops training data -> {dropped.uri}")
         execution = self._follow(self._started_by_event("training", known, "training data dropped"), "training")
         self._ended(execution, "Succeeded", "training")

@@ -24,7 +24,7 @@ from batchops_core import contracts, datasets
 from batchops_core import metrics as core_metrics
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
-from batchops_core.settings import Settings
+from batchops_core.settings import CONSUMER, Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
 TERMINAL_STATUSES = contracts.FINAL_EXECUTION_STATUSES
@@ -708,57 +708,128 @@ def parse_package_arn(arn: str) -> re.Match[str]:
     return found
 
 
-def deploy_model(target: AwsTarget, arn: str, version: str | None,
+def _package_source(target: AwsTarget, parts: re.Match[str]) -> tuple[str | None, str]:
+    """(the environment the version was approved in, or None; the account and group it belongs to), checked
+    against what the target's environment may score with: a consumer its registry's group only, any other
+    environment its own group only (ResolveModel refuses anything else)."""
+    settings = target.settings
+    env, accounts = settings.environment, settings.accounts
+    if accounts.role == CONSUMER:
+        registry = accounts.registry
+        if (parts["account"], parts["group"]) != (registry.account_id, registry.model_package_group.lower()):
+            raise OperationError(
+                f"{parts[0]} is a version of group '{parts['group']}' in account {parts['account']}; environment "
+                f"'{env}' scores with versions of its registry's group '{registry.model_package_group}' in account "
+                f"{registry.account_id} only: nothing deployed")
+        return registry.environment, f"{registry.model_package_group} in account {registry.account_id}"
+    source = environment_of_group(parts["group"])
+    group = settings.pipelines.model_package_group
+    if parts["group"] != group.lower() and not flows_backwards(source, env):
+        raise OperationError(
+            f"{parts[0]} is a version of group '{parts['group']}', not of '{group}': environment '{env}' "
+            f"(accounts.role = {accounts.role}) scores with versions of its own group only, so nothing is deployed; "
+            "to promote one environment's versions to others, make it a registry and the others its consumers "
+            "(docs/infrastructure.md, \"Several accounts\")")
+    return source, group
+
+
+def deploy_model(target: AwsTarget, arn: str, version: str | None, *, registry: AwsTarget | None = None,
                  note: Callable[[str], None] = lambda _line: None) -> dict[str, str]:
     """Make an approved model version the active one of the target's environment (the approval-triggered job).
 
-    The package must exist and be Approved (checked with the environment's credentials); its ARN is then
-    written to the active-model SSM parameter that ResolveModel reads. Writing the value it already holds
-    changes nothing. Versions move forward only (PROMOTION_ORDER): a version approved in a later environment is
-    not pushed back (DEPLOY_ACTION=skipped). Returns the dotenv record of what was done."""
+    A consumer takes versions of its registry's group only, any other environment versions of its own group
+    only (what ResolveModel accepts). The version must be Approved: read in the registry account with `registry`
+    (its own read-only role) for a consumer, with the environment's credentials otherwise. Its ARN is then
+    written to the active-model SSM parameter that ResolveModel reads; writing the value it already holds changes
+    nothing. Versions move forward only (PROMOTION_ORDER): a version approved in a later environment is not
+    pushed back (DEPLOY_ACTION=skipped). Returns the dotenv record of what was done."""
     settings = target.settings
     env = settings.environment
     parts = parse_package_arn(arn)
     if version and version != parts["version"]:
         raise OperationError(f"MODEL_PACKAGE_VERSION={version} does not match the ARN's version {parts['version']}")
-    source = environment_of_group(parts["group"])
+    source, origin = _package_source(target, parts)
     if flows_backwards(source, env):
         return {"DEPLOYED_ENVIRONMENT": env, "DEPLOYED_MODEL_PACKAGE_ARN": "", "DEPLOYED_MODEL_PACKAGE_VERSION": "",
                 "SOURCE_ENVIRONMENT": source or "", "DEPLOY_ACTION": "skipped"}
     if parts["region"] != settings.region:
         raise OperationError(f"the package is in region {parts['region']}, environment '{env}' in {settings.region}")
-    sagemaker, ssm = target.client("sagemaker"), target.client("ssm")
+    reader = registry or target
     try:
-        package = sagemaker.describe_model_package(ModelPackageName=arn)
+        package = reader.client("sagemaker").describe_model_package(ModelPackageName=arn)
     except ClientError as exc:
-        raise OperationError(f"cannot read model package {arn} as environment '{env}': {_aws_message(exc)}") from None
+        raise OperationError(f"cannot read model package {arn} as environment '{reader.settings.environment}': "
+                             f"{_aws_message(exc)}") from None
     status = package.get("ModelApprovalStatus", "unknown")
     if status != "Approved":
         raise OperationError(f"model package {arn} is {status}, not Approved: nothing deployed")
-    parameter = active_model_parameter(settings)
-    try:
-        previous = ssm.get_parameter(Name=parameter)["Parameter"]["Value"]
-    except ClientError as exc:
-        raise OperationError(f"SSM parameter {parameter} of environment '{env}' is not readable "
-                             f"({_aws_message(exc)}): is the stack applied?") from None
-    group = settings.pipelines.model_package_group
-    if parts["group"] != group:
-        note(f"note: package group '{parts['group']}' is not this environment's group '{group}': "
-             "promoting a version approved elsewhere")
-    if previous == arn:
-        action = "unchanged"
-    else:
-        ssm.put_parameter(Name=parameter, Value=arn, Type="String", Overwrite=True)
-        action = "updated"
+    previous = _active_value(target)
+    note(f"{env}: version {parts['version']} of {origin}, {status} (read as '{reader.settings.environment}')")
+    action = "unchanged" if previous == arn else _write_active(target, arn, f"deployed version {parts['version']} of "
+                                                                            f"{origin}")
     return {
         "DEPLOYED_ENVIRONMENT": env,
         "DEPLOYED_MODEL_PACKAGE_ARN": arn,
         "DEPLOYED_MODEL_PACKAGE_VERSION": parts["version"],
+        "DEPLOYED_MODEL_ACCOUNT": parts["account"],
         "SOURCE_ENVIRONMENT": source or "",
         "PREVIOUS_MODEL_PACKAGE_ARN": previous,
-        "ACTIVE_MODEL_PARAMETER": parameter,
+        "ACTIVE_MODEL_PARAMETER": active_model_parameter(settings),
         "DEPLOY_ACTION": action,
     }
+
+
+def _active_value(target: AwsTarget) -> str:
+    parameter = active_model_parameter(target.settings)
+    try:
+        return target.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"]
+    except ClientError as exc:
+        raise OperationError(f"SSM parameter {parameter} of environment '{target.settings.environment}' is not "
+                             f"readable ({_aws_message(exc)}): is the stack applied?") from None
+
+
+def _write_active(target: AwsTarget, value: str, why: str) -> str:
+    """Point the active-model parameter at `value`; `why` is kept as that parameter version's description (the
+    record a later rollback reads)."""
+    target.client("ssm").put_parameter(Name=active_model_parameter(target.settings), Value=value, Type="String",
+                                       Overwrite=True, Description=why[:1024])  # PutParameter: Description max 1024
+    return "updated"
+
+
+_ROLLBACK_NOTE = "rollback: rejected "  # the description of a parameter version written by rollback_model
+
+
+def rollback_model(target: AwsTarget, *, registry: AwsTarget | None = None) -> dict[str, str]:
+    """Reject the environment's active version here only: its active-model parameter goes back to the newest
+    earlier value (its SSM history) that is still an Approved version, else to `none` (a consumer then stops at
+    ResolveModel with a clear failure, a standalone environment uses its latest Approved version). The registry
+    and the other environments are untouched. Returns the dotenv record of what was done."""
+    settings = target.settings
+    parameter = active_model_parameter(settings)
+    current = _active_value(target)
+    if current == contracts.ACTIVE_MODEL_NONE:
+        raise OperationError(f"environment '{settings.environment}' has no active model version ({parameter} is "
+                             f"'{current}'): nothing to roll back")
+    history = target.client("ssm").get_paginator("get_parameter_history").paginate(Name=parameter)
+    entries = [entry for page in history for entry in page["Parameters"]]
+    reader = (registry or target).client("sagemaker")
+    restored = contracts.ACTIVE_MODEL_NONE
+    rejected = {current, contracts.ACTIVE_MODEL_NONE}
+    for entry in reversed(entries):  # newest first; a version rejected by an earlier rollback stays rejected
+        value, description = entry["Value"], entry.get("Description") or ""
+        if description.startswith(_ROLLBACK_NOTE):
+            rejected.add(description.removeprefix(_ROLLBACK_NOTE))
+        if value in rejected:
+            continue
+        try:
+            if reader.describe_model_package(ModelPackageName=value).get("ModelApprovalStatus") == "Approved":
+                restored = value
+                break
+        except ClientError:
+            continue  # a version that no longer exists or cannot be read is no rollback target
+    _write_active(target, restored, _ROLLBACK_NOTE + current)
+    return {"ROLLED_BACK_ENVIRONMENT": settings.environment, "REJECTED_MODEL_PACKAGE_ARN": current,
+            "RESTORED_MODEL_PACKAGE_ARN": restored, "ACTIVE_MODEL_PARAMETER": parameter}
 
 
 def deployment_problems(target: AwsTarget, definitions: Path | None = None) -> list[str]:

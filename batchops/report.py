@@ -49,6 +49,7 @@ class ExecutionView:
     execution: ops.Execution
     steps: list[ops.Step]
     gates: list[Gate]
+    scored_with: str = ""  # an inference run's model version and its account (results.model_used_text)
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,8 @@ def collect(target: AwsTarget, home: Path) -> ReportData:
     drift = []
     for execution in sorted(ops.list_executions(target), key=lambda e: e.start.timestamp() if e.start else 0):
         steps = ops.execution_steps(target, execution.arn)
-        executions.append(ExecutionView(execution, steps, gates(target, execution, steps)))
+        executions.append(ExecutionView(execution, steps, gates(target, execution, steps),
+                                        scored_with(target, execution, steps)))
         check = next((s for s in steps if s.name == Step.DATA_QUALITY_CHECK and s.status in ("Succeeded", "Failed")),
                      None)
         if check:
@@ -146,6 +148,15 @@ def published_results(target: AwsTarget, execution: ops.Execution, steps: list[o
     result = step_result(target, execution, Step.PUBLISH_PREDICTIONS)
     location = result.details.get(contracts.RESULTS_LOCATION_DETAIL) if result is not None else None
     return str(location) if location else None
+
+
+def scored_with(target: AwsTarget, execution: ops.Execution, steps: list[ops.Step]) -> str:
+    """'version 3 of abalone-dev-models (account 111111111111)': the model version the run's ResolveModel chose;
+    "" for a run without that step (or before it succeeded)."""
+    if not any(step.name == Step.RESOLVE_MODEL and step.status == "Succeeded" for step in steps):
+        return ""
+    result, problem = _read_result(target, execution, Step.RESOLVE_MODEL)
+    return results.model_used_text(result) if result is not None else problem
 
 
 def step_result(target: AwsTarget, execution: ops.Execution, step: str) -> results.StepResult | None:
@@ -617,9 +628,10 @@ def _executions_table(data: ReportData) -> str:
                     f"<tr><th>step</th><th>status</th><th>started</th><th>duration</th><th>failure reason</th></tr>"
                     f"{steps}</table></details></td><td>{_badge(shown_status(e, view.gates))}</td>"
                     f"<td>{_fmt_time(e.start)}</td>"
-                    f"<td>{(e.duration_seconds or 0):.1f} s</td><td>{_e(e.failure_reason or '')}</td></tr>")
+                    f"<td>{(e.duration_seconds or 0):.1f} s</td><td>{_e(view.scored_with)}</td>"
+                    f"<td>{_e(e.failure_reason or '')}</td></tr>")
     return ("<table><tr><th>pipeline</th><th>execution (click for steps)</th><th>status</th><th>started</th>"
-            f"<th>duration</th><th>failure reason</th></tr>{''.join(rows)}</table>")
+            f"<th>duration</th><th>scored with</th><th>failure reason</th></tr>{''.join(rows)}</table>")
 
 
 def _gates_table(data: ReportData) -> str:

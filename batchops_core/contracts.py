@@ -109,6 +109,8 @@ RESULTS_LOCATION_DETAIL = "results"  # PublishPredictions' result.json: details[
 ACTIVE_MODEL_PARAMETER_TEMPLATE = "/{project}/{environment}/active-model-package-arn"
 ACTIVE_MODEL_NONE = "none"  # the pointer's value before any approval (and after the last one is rejected)
 DEDUP_TABLE_TEMPLATE = "{project}-{environment}-event-dedup"
+# The SageMaker execution role a stack creates; a registry grants its consumers' roles by this name.
+EXECUTION_ROLE_TEMPLATE = "{project}-{environment}-sagemaker-execution"
 # Tag (value: <project>-<environment>) of the subnets and the security group the stack creates for its jobs
 # (network.create_vpc): the pipeline upsert finds them by it.
 JOB_NETWORK_TAG = "batchops:job-network"
@@ -170,6 +172,14 @@ def batch_index_key(outputs_prefix: str, relative_path: str) -> str:
     return f"{outputs_prefix.rstrip('/')}/{BATCH_INDEX_FOLDER}/{digest}.json"
 
 
+# What a registered model version refers to, as (step, output) of a training run, each written under
+# `<outputs prefix>/<training pipeline>/<execution id>/<step>/<output>/`: its model artefact (Train or Tune), its
+# fitted preprocessing and its drift-check baselines. A registry's consumers may read these outputs, nothing else.
+QUALITY_CHECK_OUTPUT = "quality_check_output"  # the data-quality steps' output (statistics, constraints)
+MODEL_VERSION_OUTPUTS: tuple[tuple[str, str], ...] = (
+    (Step.TRAIN, "model"), (Step.TUNE, "model"), (Step.PREPROCESS, "preprocessing"),
+    (Step.DATA_QUALITY_BASELINE, QUALITY_CHECK_OUTPUT))
+
 STEP_RESULT_OUTPUT = "result"  # the processing output name under which a deciding step writes STEP_RESULT
 
 # The dataset schema reaches the step scripts as a file, the processing input DATASET_SCHEMA_INPUT at
@@ -208,6 +218,8 @@ def export() -> dict[str, Any]:
         "active_model_parameter_template": ACTIVE_MODEL_PARAMETER_TEMPLATE,
         "active_model_none": ACTIVE_MODEL_NONE,
         "dedup_table_template": DEDUP_TABLE_TEMPLATE,
+        "execution_role_template": EXECUTION_ROLE_TEMPLATE,
+        "model_version_outputs": [{"step": step, "output": output} for step, output in MODEL_VERSION_OUTPUTS],
         "job_network_tag": JOB_NETWORK_TAG,
         "output_files": {name.lower(): value for name, value in vars(OutputFile).items() if not name.startswith("_")},
         "step_result_output": STEP_RESULT_OUTPUT,

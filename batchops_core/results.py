@@ -126,3 +126,24 @@ def gate_metric_key(result: StepResult) -> tuple[str, str | None]:
 
     summary = classification_summary(result)
     return (summary.problem_type if summary else REGRESSION), result.metric
+
+
+# ------------------------------------------------------------------------------------------ resolved model
+# ResolveModel's result names the version a batch is scored with and the account it is registered in (a
+# consumer's registry account); emails, `batchops runs show` and the report say so with `model_used_text`.
+
+MODEL_ARN_DETAIL = "model_package_arn"
+MODEL_VERSION_DETAIL = "model_package_version"
+MODEL_GROUP_DETAIL = "model_package_group"
+MODEL_ACCOUNT_DETAIL = "account_id"
+
+
+def model_used_text(result: StepResult) -> str:
+    """'version 3 of abalone-dev-models (account 111111111111)'; "" when the result names no version."""
+    details = result.details
+    version = details.get(MODEL_VERSION_DETAIL)
+    if version is None:
+        return ""
+    account = details.get(MODEL_ACCOUNT_DETAIL)
+    text = f"version {version} of {details.get(MODEL_GROUP_DETAIL) or '?'}"
+    return f"{text} (account {account})" if account else text

@@ -833,6 +833,153 @@ class Approval(_Strict):
         return self
 
 
+# ------------------------------------------------------------------------------------------- accounts
+# Where an environment stands among several AWS accounts (docs/infrastructure.md, "Several accounts"):
+# standalone trains and scores in its own account; a registry trains, registers and lets its consumers read
+# approved model versions; a consumer scores with model versions of one registry and trains nothing.
+STANDALONE, REGISTRY, CONSUMER = ENVIRONMENT_ROLES = ("standalone", "registry", "consumer")
+TRAINING_PIPELINE_KEYS = (contracts.TRAINING, contracts.TRAINING_HPO)
+# A model package group name (EntityName, botocore's SageMaker service model).
+_GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
+
+
+def _account_id(value: str) -> str:
+    if not _ACCOUNT_ID.match(value):
+        raise ValueError(f"a 12-digit AWS account id, found '{value}'")
+    return value
+
+
+class Consumer(_Strict):
+    account_id: str = _key(description="12-digit AWS account id of the consumer environment")
+    environment: str = _key(description="the consumer's environment name: its stack's SageMaker execution role "
+                                        "(<project>-<environment>-sagemaker-execution) is granted read access")
+    execution_role_arn: str = _key("", "the consumer's execution role when it sets pipelines.execution_role_arn; "
+                                       "empty: the role its stack creates")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return _account_id(value)
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError(f"an environment name of lower-case letters, digits and '-', found '{value}'")
+        return value
+
+    @field_validator("execution_role_arn")
+    @classmethod
+    def _role(cls, value: str) -> str:
+        if value and not _ROLE_ARN.match(value):
+            raise ValueError(f"empty or an IAM role ARN (arn:aws:iam::<account>:role/<name>), found '{value}'")
+        return value
+
+    @model_validator(mode="after")
+    def _role_in_account(self) -> Consumer:
+        if self.execution_role_arn and f":iam::{self.account_id}:" not in self.execution_role_arn:
+            raise ValueError(f"execution_role_arn '{self.execution_role_arn}' is not in account {self.account_id}")
+        return self
+
+
+class RegistrySource(_Strict):
+    environment: str = _key("", "the registry's environment name (env_files/<name>.tfvars): CI checks a version's "
+                                "approval there with that environment's role")
+    account_id: str = _key("", "12-digit AWS account id of the registry")
+    model_package_group: str = _key("", "the registry's model package group name")
+    bucket: str = _key("", "the registry's data bucket (model artefacts, baselines, preprocessing)")
+    kms_key_arn: str = _key("", "the KMS key of the registry's bucket (its Terraform output kms_key_arn)")
+    outputs_prefix: str = _key(Prefixes.model_fields["outputs"].default,
+                               "the registry's prefixes.outputs (where its training runs write)")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return _account_id(value) if value else value
+
+    @field_validator("environment")
+    @classmethod
+    def _environment(cls, value: str) -> str:
+        if value and not _NAME.match(value):
+            raise ValueError(f"an environment name of lower-case letters, digits and '-', found '{value}'")
+        return value
+
+    @field_validator("model_package_group")
+    @classmethod
+    def _group(cls, value: str) -> str:
+        if value and not _GROUP_NAME.match(value):
+            raise ValueError(f"a model package group name (letters, digits, '-', max 63), found '{value}'")
+        return value
+
+    @field_validator("bucket")
+    @classmethod
+    def _bucket(cls, value: str) -> str:
+        if value and (not _BUCKET.match(value) or ".." in value):
+            raise ValueError(f"a valid S3 bucket name (3-63 lower-case letters, digits, '.', '-'), found '{value}'")
+        return value
+
+    @field_validator("kms_key_arn")
+    @classmethod
+    def _kms(cls, value: str) -> str:
+        if value and not _KMS_ARN.match(value):
+            raise ValueError(f"a KMS key ARN (arn:aws:kms:<region>:<account>:key/<id>), found '{value}'")
+        return value
+
+    @field_validator("outputs_prefix")
+    @classmethod
+    def _prefix(cls, value: str) -> str:
+        if not _PREFIX.match(value):
+            raise ValueError(f"a key prefix without leading/trailing '/' or spaces, found '{value}'")
+        return value
+
+    @property
+    def is_set(self) -> bool:
+        return any(getattr(self, key) for key in ("environment", "account_id", "model_package_group", "bucket",
+                                                  "kms_key_arn"))
+
+
+class Accounts(_Strict):
+    account_id: str = _key("", "the AWS account the environment lives in; set: credentials of another account are "
+                               "refused (and an emulated environment is served as this account); empty: the "
+                               "account of the credentials")
+    role: Literal[ENVIRONMENT_ROLES] = _key(
+        STANDALONE, "standalone: trains and scores in its own account | registry: trains and registers, its "
+                    "consumers read approved versions | consumer: scores with versions of registry, trains nothing")
+    consumers: list[Consumer] = _key([], "role = registry: the consumer environments granted read access to the "
+                                         "model versions, their artefacts and the bucket's key")
+    registry: RegistrySource = _section(RegistrySource, "role = consumer: the registry its model versions come from")
+
+    @field_validator("account_id")
+    @classmethod
+    def _account(cls, value: str) -> str:
+        return _account_id(value) if value else value
+
+    @model_validator(mode="after")
+    def _by_role(self) -> Accounts:
+        others = [c.account_id for c in self.consumers] + [self.registry.account_id]
+        if self.account_id and self.account_id in others:
+            raise ValueError(f"account {self.account_id} is this environment's own: a registry and its consumers "
+                             "live in different accounts")
+        if self.role == REGISTRY and not self.consumers:
+            raise ValueError("role = registry needs consumers (the account id and environment of each consumer)")
+        if self.role != REGISTRY and self.consumers:
+            raise ValueError(f"consumers applies only with role = registry, found role = {self.role}")
+        accounts = [c.account_id for c in self.consumers]
+        if len(set(accounts)) != len(accounts):
+            raise ValueError("consumers: each account once")
+        if self.role == CONSUMER:
+            missing = [key for key in ("environment", "account_id", "model_package_group", "bucket", "kms_key_arn")
+                       if not getattr(self.registry, key)]
+            if missing:
+                raise ValueError(f"role = consumer needs registry.{', registry.'.join(missing)}")
+            if f":{self.registry.account_id}:key/" not in self.registry.kms_key_arn:
+                raise ValueError(f"registry.kms_key_arn '{self.registry.kms_key_arn}' is not in the registry's "
+                                 f"account {self.registry.account_id}")
+        elif self.registry.is_set:
+            raise ValueError(f"registry applies only with role = consumer, found role = {self.role}")
+        return self
+
+
 # CloudWatch Logs retention values (PutRetentionPolicy, Amazon CloudWatch Logs API reference).
 _LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653)
 
@@ -963,6 +1110,8 @@ class Settings(_Strict):
     approval: Approval = _section(Approval, "What happens when a model version is approved: optional GitLab "
                                             "pipeline trigger.")
     lambdas: Lambdas = _section(Lambdas, "Runtime settings shared by the two Lambda functions.")
+    accounts: Accounts = _section(Accounts, "The environment's role among several AWS accounts: standalone "
+                                            "(default), a model registry, or a consumer of a registry's models.")
     network: Network = _section(Network, "Where SageMaker jobs run (VPC subnets and security groups, network "
                                          "isolation) and the KMS key of their volumes and outputs.")
 
@@ -1104,6 +1253,33 @@ class Settings(_Strict):
             raise ValueError(f"hpo.objective_metric: {error}") from None
         return self
 
+    @model_validator(mode="after")
+    def _registry_owns_its_grants(self) -> Settings:
+        # The consumers' read grants live in the bucket policy and the key policy: the stack must own both.
+        if self.accounts.role == REGISTRY and (not self.storage.create_bucket or self.storage.kms_key_arn):
+            raise ValueError("accounts.role = registry grants its consumers in the bucket policy and the key policy "
+                             "of the stack: needs storage.create_bucket = true and storage.kms_key_arn empty")
+        return self
+
+    @model_validator(mode="after")
+    def _consumer_trains_nothing(self) -> Settings:
+        if self.accounts.role != CONSUMER:
+            return self
+        training = [f"schedules[{i}]" for i, s in enumerate(self.schedules)
+                    if s.pipeline in TRAINING_PIPELINE_KEYS and s.enabled]
+        if training:
+            raise ValueError(f"accounts.role = consumer trains nothing (its models come from the registry "
+                             f"'{self.accounts.registry.environment}'): remove the training schedule "
+                             f"{', '.join(training)}")
+        if self.approval.gitlab_trigger_enabled:
+            raise ValueError("approval.gitlab_trigger_enabled: a consumer approves nothing (versions are approved in "
+                             f"the registry '{self.accounts.registry.environment}'); enable the trigger there")
+        key_region = self.accounts.registry.kms_key_arn.split(":")[3]
+        if key_region != self.region:
+            raise ValueError(f"accounts.registry.kms_key_arn is in {key_region}, the environment in {self.region}: "
+                             "a registry serves consumers of its own region")
+        return self
+
     def warnings(self) -> list[tuple[str, str]]:
         """Legitimate but suspicious values as (key path, text); the checker prints them, they do not fail."""
         found = []
@@ -1170,6 +1346,27 @@ class Settings(_Strict):
         return "/".join([f"s3://{self.bucket}", getattr(self.prefixes, prefix), *parts])
 
     @property
+    def model_package_group_ref(self) -> str:
+        """The group ResolveModel reads: this environment's own group by name, a consumer's registry group by ARN
+        (ListModelPackages takes a group name or, across accounts, its ARN: ArnOrName in botocore's model)."""
+        registry = self.accounts.registry
+        if self.accounts.role != CONSUMER:
+            return self.pipelines.model_package_group
+        return (f"arn:{self.partition}:sagemaker:{self.region}:{registry.account_id}:model-package-group/"
+                f"{registry.model_package_group.lower()}")
+
+    @property
+    def trains(self) -> bool:
+        """False for a consumer: its model versions come from its registry."""
+        return self.accounts.role != CONSUMER
+
+    def consumer_execution_role_arns(self) -> list[str]:
+        """A registry's grantees: each consumer's execution role (the one its stack creates unless stated)."""
+        return [c.execution_role_arn or f"arn:{self.partition}:iam::{c.account_id}:role/"
+                f"{contracts.EXECUTION_ROLE_TEMPLATE.format(project=self.project, environment=c.environment)}"
+                for c in self.accounts.consumers]
+
+    @property
     def pipeline_names(self) -> dict[str, str]:
         return {key: self.pipelines.name_of(key) for key in PIPELINE_KEYS}
 
@@ -1195,7 +1392,7 @@ DERIVED_NAMES: dict[tuple[str, str], str] = {
 LAMBDA_FUNCTIONS = ("notification", "approval-trigger", "retrain-trigger")
 _NAME_PREFIX = "{project}-{environment}"
 FIXED_RESOURCE_NAMES: dict[str, tuple[str, ...]] = {
-    "IAM role": (f"{_NAME_PREFIX}-sagemaker-execution", f"{_NAME_PREFIX}-pipeline-starter",
+    "IAM role": (contracts.EXECUTION_ROLE_TEMPLATE, f"{_NAME_PREFIX}-pipeline-starter",
                  *(f"{_NAME_PREFIX}-{function}-lambda" for function in LAMBDA_FUNCTIONS)),
     "Lambda function": tuple(f"{_NAME_PREFIX}-{function}" for function in LAMBDA_FUNCTIONS),
     "CloudWatch log group": tuple(f"/aws/lambda/{_NAME_PREFIX}-{function}" for function in LAMBDA_FUNCTIONS),

@@ -248,3 +248,24 @@ network = {
   encrypt_inter_container_traffic = true
   job_kms_key_arn                 = "" # empty: the stack's data key (storage.kms_key_arn or the key it creates)
 }
+
+# ---------------------------------------------------------------- several accounts
+# docs/infrastructure.md, "Several accounts": a registry environment trains and registers, its consumers score
+# with the versions promoted to them (batchops ci deploy-model) and train nothing.
+accounts = {
+  account_id = ""           # set: credentials of another account are refused (emulated: the account it is served as)
+  role       = "standalone" # standalone | registry | consumer
+  # role = registry: each consumer's account and environment; its execution role
+  # (<project>-<environment>-sagemaker-execution unless execution_role_arn is given) may describe and list the
+  # group's versions and read their artefact, preprocessing and baselines (bucket and key policies).
+  consumers = []
+  # role = consumer: where its model versions come from (kms_key_arn: the registry's Terraform output).
+  registry = {
+    environment         = ""
+    account_id          = ""
+    model_package_group = ""
+    bucket              = ""
+    kms_key_arn         = ""
+    outputs_prefix      = "pipeline-runs"
+  }
+}

@@ -33,6 +33,7 @@ locals {
     "schedules[*].pipeline"                 = ["training", "training_hpo", "inference", "model_quality"]
     "lambdas.runtime"                       = ["python3.12", "python3.13"]
     "lambdas.log_retention_days"            = [1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 3653]
+    "accounts.role"                         = ["standalone", "registry", "consumer"]
     "network.network_isolation[*]"          = ["preprocess", "data_quality", "evaluate", "training", "transform"]
   }
   threshold_rules = {

@@ -30,6 +30,30 @@ locals {
 
   lambda_package_dir = "${path.root}/build/lambda"
 
+  # Several accounts (accounts.role): a registry grants its consumers' execution roles read access to what a
+  # model version refers to (contracts.json model_version_outputs, under its training pipelines' outputs); a
+  # consumer's role may read the same from its registry's account.
+  consumer_role_arns = var.accounts.role != "registry" ? [] : [
+    for consumer in var.accounts.consumers : consumer.execution_role_arn != "" ? consumer.execution_role_arn : join("", [
+      "arn:${local.partition}:iam::${consumer.account_id}:role/",
+      replace(replace(local.contracts.execution_role_template, "{project}", var.project), "{environment}", consumer.environment),
+    ])
+  ]
+  model_version_key_patterns = flatten([
+    for kind in ["training", "training_hpo"] : [
+      for output in local.contracts.model_version_outputs : "${var.prefixes.outputs}/${local.pipeline_names[kind]}/*/${output.step}/${output.output}/"
+      if contains(local.contracts.pipeline_steps[kind], output.step)
+    ]
+  ])
+  registry = var.accounts.registry
+  registry_source = var.accounts.role != "consumer" ? null : {
+    model_packages_arn = "arn:${local.partition}:sagemaker:${var.region}:${local.registry.account_id}:model-package/${lower(local.registry.model_package_group)}/*"
+    bucket_arn         = "arn:${local.partition}:s3:::${local.registry.bucket}"
+    # The registry's pipeline names are its own: any pipeline, only a model version's outputs.
+    key_patterns = distinct([for output in local.contracts.model_version_outputs : "${local.registry.outputs_prefix}/*/${output.step}/${output.output}/"])
+    kms_key_arn  = local.registry.kms_key_arn
+  }
+
   # Lambda environment per docs/architecture.md (PROJECT, ENVIRONMENT, SNS_TOPIC_ARN, DEDUP_TABLE and
   # ACTIVE_MODEL_PARAMETER are added by modules/lambdas).
   # The notification rules and their templates go to an S3 object (modules/lambdas), not into the
@@ -71,6 +95,10 @@ module "storage" {
   account_id                         = local.account_id
   partition                          = local.partition
   region                             = var.region
+  consumer_reads = {
+    role_arns    = local.consumer_role_arns
+    key_patterns = length(local.consumer_role_arns) > 0 ? local.model_version_key_patterns : []
+  }
 }
 
 module "notifications" {
@@ -135,6 +163,8 @@ module "sagemaker" {
   outputs_prefix     = var.prefixes.outputs
   results_prefix     = var.prefixes.results
   jobs_in_vpc        = var.network.create_vpc || length(var.network.subnets) > 0
+  consumer_role_arns = local.consumer_role_arns
+  registry_source    = local.registry_source
 }
 
 module "network" {

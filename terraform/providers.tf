@@ -2,6 +2,8 @@
 # OIDC web identity, AWS_MAX_ATTEMPTS): the same HCL runs against AWS and against the local emulator.
 provider "aws" {
   region = var.region
+  # accounts.account_id: a plan or apply with credentials of another account fails before anything changes.
+  allowed_account_ids = var.accounts.account_id != "" ? [var.accounts.account_id] : null
 
   default_tags {
     tags = merge(var.tags, {

@@ -579,6 +579,56 @@ variable "lambdas" {
   }
 }
 
+variable "accounts" {
+  # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
+  description = "The environment's role among several AWS accounts: standalone (default), a model registry, or a consumer of a registry's models."
+  type = object({
+    account_id = optional(string, "")
+    role       = optional(string, "standalone")
+    consumers = optional(
+      list(object({
+        account_id         = string
+        environment        = string
+        execution_role_arn = optional(string, "")
+      })),
+      []
+    )
+    registry = optional(
+      object({
+        environment         = optional(string, "")
+        account_id          = optional(string, "")
+        model_package_group = optional(string, "")
+        bucket              = optional(string, "")
+        kms_key_arn         = optional(string, "")
+        outputs_prefix      = optional(string, "pipeline-runs")
+      }),
+      {
+        environment         = ""
+        account_id          = ""
+        model_package_group = ""
+        bucket              = ""
+        kms_key_arn         = ""
+        outputs_prefix      = "pipeline-runs"
+      }
+    )
+  })
+  default = {}
+  # END GENERATED
+
+  # batchops_core/settings.py (Accounts) checks every key with the messages users see; these keep a tfvars file
+  # Terraform reads directly from granting nobody or reading from nowhere.
+  validation {
+    condition     = var.accounts.role != "registry" || length(var.accounts.consumers) > 0
+    error_message = "accounts: role = registry needs consumers."
+  }
+  validation {
+    condition = var.accounts.role != "consumer" || alltrue([
+      for key in ["account_id", "model_package_group", "bucket", "kms_key_arn"] : var.accounts.registry[key] != ""
+    ])
+    error_message = "accounts: role = consumer needs registry.account_id, model_package_group, bucket and kms_key_arn."
+  }
+}
+
 variable "network" {
   # BEGIN GENERATED from batchops_core.settings (batchops dev regenerate): do not edit
   description = "Where SageMaker jobs run (VPC subnets and security groups, network isolation) and the KMS key of their volumes and outputs."

@@ -3,6 +3,8 @@
     batchops ci package-lambdas [--out DIR]           the Lambda zips Terraform reads
     batchops ci install-terraform [--dest DIR]        the pinned Terraform, checksum verified; prints its directory
     batchops --env E ci deploy-model [--report FILE]  approval-triggered: make an approved version active
+    batchops --env E ci rollback-model [--report FILE]  reject the active version in this environment only
+    batchops --env E ci registry-environment         a consumer's registry environment (empty otherwise)
     batchops --env E ci check-deployed [--definitions DIR]   the promotion gate (read-only)
     batchops --env E ci teardown-pipelines            before `infra destroy`: pipelines and step scripts go
 
@@ -68,6 +70,7 @@ def deploy_model(
     state = state_of(ctx)
     env = state.settings.environment
     record = ops.deploy_model(state.target, arn, (model_package_version or "").strip() or None,
+                              registry=_registry_target(state),
                               note=lambda line: console.print(line, markup=False, soft_wrap=True))
     if record["DEPLOY_ACTION"] == "skipped":
         console.print(f"{env}: the version was approved in '{record['SOURCE_ENVIRONMENT']}', which comes after "
@@ -80,9 +83,48 @@ def deploy_model(
         console.print(f"{env}: model version {record['DEPLOYED_MODEL_PACKAGE_VERSION']} is now active "
                       f"({record['ACTIVE_MODEL_PARAMETER']} = {record['DEPLOYED_MODEL_PACKAGE_ARN']}, "
                       f"was {record['PREVIOUS_MODEL_PACKAGE_ARN']})", markup=False, soft_wrap=True)
+    _write_report(report, record)
+
+
+def _registry_target(state):
+    """A consumer's registry (its own read-only role in CI), None for any other environment."""
+    from batchops.aws_session import connect_registry
+    from batchops_core.settings import CONSUMER
+
+    if state.settings.accounts.role != CONSUMER:
+        return None
+    return connect_registry(state.settings, home=state.home, endpoint_url=state.target.endpoint_url)
+
+
+def _write_report(report: Path | None, record: dict[str, str]) -> None:
     if report:
         report.parent.mkdir(parents=True, exist_ok=True)
         report.write_text("".join(f"{key}={value}\n" for key, value in record.items()), encoding="utf-8")
+
+
+@command(ci_app, "rollback-model")
+def rollback_model(
+    ctx: typer.Context,
+    report: Path = typer.Option(None, "--report", help="Write a dotenv record of the rollback here."),
+) -> None:
+    """Reject the active version in this environment only: back to the version it used before (still Approved),
+    else none. The registry and the other environments keep theirs."""
+    state = state_of(ctx)
+    record = ops.rollback_model(state.target, registry=_registry_target(state))
+    console.print(f"{state.settings.environment}: rejected {record['REJECTED_MODEL_PACKAGE_ARN']}; active now: "
+                  f"{record['RESTORED_MODEL_PACKAGE_ARN']} ({record['ACTIVE_MODEL_PARAMETER']})", markup=False,
+                  soft_wrap=True)
+    _write_report(report, record)
+
+
+@command(ci_app, "registry-environment")
+def registry_environment(ctx: typer.Context) -> None:
+    """Print a consumer's registry environment (accounts.registry.environment); nothing for any other."""
+    from batchops_core.settings import CONSUMER
+
+    settings = state_of(ctx).settings
+    if settings.accounts.role == CONSUMER:
+        print(settings.accounts.registry.environment)
 
 
 @command(ci_app, "check-deployed")

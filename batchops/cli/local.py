@@ -128,11 +128,26 @@ def demo(
     keep_running: bool = typer.Option(False, "--keep-running",
                                       help="Leave the emulator running in the background afterwards, so every "
                                            "command can inspect the result (`batchops emulator down` stops it)."),
+    scenario: str = typer.Option("single-account", "--scenario",
+                                 help="single-account (the environment's lifecycle) or multi-account (a registry "
+                                      "and two consumers in three emulated accounts: env_files/multi-account)."),
 ) -> None:
     """Run the whole lifecycle offline: infrastructure, training, approval, scoring, drift, retraining."""
     from batchops.demo import DemoFailure, run_demo
+    from batchops.demo_multi_account import SCENARIO, run_multi_account_demo
 
     state = state_of(ctx)
+    if scenario not in ("single-account", SCENARIO):
+        raise UserError(f"--scenario: expected single-account or {SCENARIO}, found '{scenario}'")
+    if scenario == SCENARIO:
+        if keep_running:
+            raise UserError(f"--keep-running applies to the single-account scenario only, not --scenario {SCENARIO}")
+        try:
+            run_multi_account_demo(state.home, console=console, execution_timeout=timeout)
+        except DemoFailure as exc:
+            err_console.print(f"[red]demo failed:[/red] {escape(str(exc))}", soft_wrap=True)
+            raise typer.Exit(1) from None
+        return
     if not state.settings.emulated:
         raise UserError(f"the demo runs against the local emulator only (an emulated environment such as "
                         f"--env local), not '{state.settings.environment}'")

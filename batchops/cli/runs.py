@@ -93,6 +93,9 @@ def runs_show(ctx: typer.Context, execution: str = typer.Argument(..., help="Exe
         if gate.classification is not None:
             console.print(f"{gate.name}: {gate_text.summary_text(gate.classification)}", markup=False,
                           soft_wrap=True)
+    model = report.scored_with(state.target, found, steps) if product else None
+    if model:
+        console.print(f"scored with: {model}", markup=False, soft_wrap=True)
     published = report.published_results(state.target, found, steps) if product else None
     if published:
         console.print(f"predictions: {published}", markup=False, soft_wrap=True)

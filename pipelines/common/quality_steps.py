@@ -16,7 +16,7 @@ from pipelines.common.network import processing_kwargs
 from pipelines.common.processing import processing_step, result_output, s3_input, s3_output
 
 ANALYZER_INPUT = "baseline_dataset_input"
-ANALYZER_OUTPUT = "quality_check_output"
+ANALYZER_OUTPUT = contracts.QUALITY_CHECK_OUTPUT
 # The header convention of every data-quality dataset: raw feature columns in schema order, with a header row.
 DATASET_FORMAT = {"csv": {"header": True, "output_columns_position": "START"}}
 

@@ -42,7 +42,7 @@ def resolve_model_step(ctx: BuildContext) -> tuple[Any, Any]:
         ctx, Step.RESOLVE_MODEL, script="resolve_model.py", image_uri=ctx.sklearn_image, inputs=[],
         outputs=[step_output(ctx, Step.RESOLVE_MODEL, "model"), result_output(ctx, Step.RESOLVE_MODEL)],
         property_files=[model_file], calls_aws=True,  # the model registry and the active-model parameter
-        arguments=["--model-package-group", ctx.settings.pipelines.model_package_group,
+        arguments=["--model-package-group", ctx.settings.model_package_group_ref,
                    "--active-model-parameter", active_model_parameter(ctx), "--region", ctx.region,
                    *(["--script-mode"] if ctx.settings.uses_script else [])],
     )

@@ -76,6 +76,28 @@ ensure_tool_venv() {
   echo "$requirement" > "$venv/.batchops-stamp"
 }
 
+# The role ARN of an environment's role kind, from the CI/CD variables AWS_PLAN_ROLE_ARN_<ENV> /
+# AWS_DEPLOY_ROLE_ARN_<ENV> (plan falls back to deploy): role_of_environment <env> <plan|deploy>. Prints the ARN
+# (empty when none is set) and sets ROLE_VARIABLE to the variable it names; dies on a value that is no role ARN.
+role_of_environment() {
+  local env="$1" kind="$2" upper role
+  upper="$(echo "$env" | tr 'a-z-' 'A-Z_')"
+  case "$kind" in
+    plan) ROLE_VARIABLE="AWS_PLAN_ROLE_ARN_$upper"; role="${!ROLE_VARIABLE:-}"
+          if [ -z "$role" ]; then ROLE_VARIABLE="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!ROLE_VARIABLE:-}"; fi ;;
+    deploy) ROLE_VARIABLE="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!ROLE_VARIABLE:-}" ;;
+    *) die "role kind '$kind': expected plan or deploy" ;;
+  esac
+  if [ -n "$role" ]; then
+    case "$role" in
+      arn:aws*:iam::[0-9]*:role/*) ;;
+      *) die "$ROLE_VARIABLE='$role' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)" ;;
+    esac
+  fi
+  [ -n "$role" ] || { [ "$kind" = plan ] && ROLE_VARIABLE="AWS_PLAN_ROLE_ARN_$upper (or AWS_DEPLOY_ROLE_ARN_$upper)"; }
+  ROLE_ARN="$role"
+}
+
 # AWS credentials for jobs that touch an account. In GitLab the job's OIDC id token (AWS_ID_TOKEN, from
 # `id_tokens:`) is written to a file and AWS_ROLE_ARN + AWS_WEB_IDENTITY_TOKEN_FILE are exported: boto3 and
 # the Terraform AWS provider then call sts:AssumeRoleWithWebIdentity themselves. No access keys anywhere.
@@ -83,14 +105,8 @@ ensure_tool_venv() {
 # Role ARNs come from CI/CD variables AWS_PLAN_ROLE_ARN_<ENV> / AWS_DEPLOY_ROLE_ARN_<ENV> (plan falls back to
 # deploy). Off CI without an id token nothing is exported: the normal credential chain (profile, SSO) is used.
 use_aws_role() {
-  local env="$1" kind="$2" upper role_var role
-  upper="$(echo "$env" | tr 'a-z-' 'A-Z_')"
-  case "$kind" in
-    plan) role_var="AWS_PLAN_ROLE_ARN_$upper"; role="${!role_var:-}"
-          if [ -z "$role" ]; then role_var="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!role_var:-}"; fi ;;
-    deploy) role_var="AWS_DEPLOY_ROLE_ARN_$upper"; role="${!role_var:-}" ;;
-    *) die "role kind '$kind': expected plan or deploy" ;;
-  esac
+  local env="$1" kind="$2"
+  role_of_environment "$env" "$kind"
   if [ -z "${AWS_ID_TOKEN:-}" ]; then
     if [ "${GITLAB_CI:-}" = "true" ]; then
       die "no OIDC id token in AWS_ID_TOKEN: the job needs 'id_tokens: AWS_ID_TOKEN' (see docs/gitlab-ci.md)"
@@ -98,25 +114,33 @@ use_aws_role() {
     say "no OIDC id token: using the local AWS credential chain for '$env'"
     return 0
   fi
-  if [ -z "$role" ]; then
-    [ "$kind" = plan ] && role_var="AWS_PLAN_ROLE_ARN_$upper (or AWS_DEPLOY_ROLE_ARN_$upper)"
-    die "no role to assume for '$env': set the CI/CD variable $role_var (see docs/gitlab-ci.md)"
-  fi
-  case "$role" in
-    arn:aws*:iam::[0-9]*:role/*) ;;
-    *) die "$role_var='$role' is not an IAM role ARN (arn:aws:iam::<account>:role/<name>)" ;;
-  esac
+  [ -n "$ROLE_ARN" ] || die "no role to assume for '$env': set the CI/CD variable $ROLE_VARIABLE (see docs/gitlab-ci.md)"
   local token_dir
   token_dir="$(mktemp -d)"
   chmod 700 "$token_dir"
   printf '%s' "$AWS_ID_TOKEN" > "$token_dir/web-identity-token"
   chmod 600 "$token_dir/web-identity-token"
   add_cleanup "rm -rf '$token_dir'"
-  export AWS_ROLE_ARN="$role"
+  export AWS_ROLE_ARN="$ROLE_ARN"
   export AWS_WEB_IDENTITY_TOKEN_FILE="$token_dir/web-identity-token"
   export AWS_ROLE_SESSION_NAME="gitlab-${CI_PROJECT_ID:-local}-${CI_PIPELINE_ID:-0}-${CI_JOB_ID:-0}"
   unset AWS_PROFILE
-  say "AWS: assuming $role_var by web identity (session $AWS_ROLE_SESSION_NAME)"
+  say "AWS: assuming $ROLE_VARIABLE by web identity (session $AWS_ROLE_SESSION_NAME)"
+}
+
+# A consumer environment's job also reads its registry (is a version Approved?) in the registry's account, with
+# the registry's read-only role assumed by the same OIDC token: exports AWS_REGISTRY_ROLE_ARN (read by
+# batchops, batchops/aws_session.py connect_registry). Nothing for an environment that is no consumer, or off CI.
+use_registry_role() {
+  local env="$1" registry
+  registry="$(batchops_cli --env "$env" ci registry-environment)" || die "cannot read the settings of '$env'"
+  [ -n "$registry" ] || return 0
+  require_environment "$registry"
+  [ -n "${AWS_ID_TOKEN:-}" ] || { say "no OIDC id token: reading registry '$registry' with the local credential chain"; return 0; }
+  role_of_environment "$registry" plan
+  [ -n "$ROLE_ARN" ] || die "no role to read registry '$registry' of '$env': set the CI/CD variable $ROLE_VARIABLE (see docs/gitlab-ci.md)"
+  export AWS_REGISTRY_ROLE_ARN="$ROLE_ARN"
+  say "AWS: registry '$registry' read with $ROLE_VARIABLE"
 }
 
 # The AWS account of an environment without asking AWS: AWS_ACCOUNT_ID_<ENV>, else the account in the

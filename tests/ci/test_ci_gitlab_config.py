@@ -294,7 +294,7 @@ def test_default_branch_plans_then_applies_behind_manual_gates(config):
     created = pipeline_jobs(config, MAIN_PUSH)
     manual = {name for name, d in created.items() if d.when == "manual"}
     gates = {f"apply:{e}" for e in DEPLOYED_ENVIRONMENTS} | {f"destroy:{e}" for e in DEPLOYED_ENVIRONMENTS} \
-        | {"promote:staging", "promote:prod"}
+        | {"promote:staging", "promote:prod", "rollback:staging", "rollback:prod"}
     assert manual == gates
     for env in DEPLOYED_ENVIRONMENTS:
         assert created[f"plan:{env}"].when == "on_success"
@@ -302,6 +302,7 @@ def test_default_branch_plans_then_applies_behind_manual_gates(config):
     # A blocked apply holds the pipeline; a destroy left unclicked does not.
     assert not any(created[f"apply:{e}"].allow_failure for e in DEPLOYED_ENVIRONMENTS)
     assert all(created[f"destroy:{e}"].allow_failure for e in DEPLOYED_ENVIRONMENTS)
+    assert all(created[f"rollback:{e}"].allow_failure for e in ("staging", "prod"))
     assert not {"retrain", "deploy:staging", "deploy:prod"} & set(created)
 
 
@@ -423,7 +424,8 @@ def test_jobs_changing_an_environment_are_serialised_per_environment(jobs):
 def test_aws_jobs_use_oidc_and_only_they_get_a_token(jobs):
     wrappers = aws_wrappers()
     assert {"scripts/ci/plan.sh", "scripts/ci/apply.sh", "scripts/ci/upsert.sh", "scripts/ci/destroy.sh",
-            "scripts/ci/deploy.sh", "scripts/ci/retrain.sh", "scripts/ci/promote_check.sh"} <= wrappers
+            "scripts/ci/deploy.sh", "scripts/ci/retrain.sh", "scripts/ci/promote_check.sh",
+            "scripts/ci/rollback.sh"} <= wrappers
     problems = []
     for name, job in jobs.items():
         touches_aws = bool(set(called_paths(job)) & wrappers)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import boto3
 import pytest
-from ci_testkit import run_batchops, run_job, run_wrapper, start_moto, wrapper_env
+from ci_testkit import ROOT, run_batchops, run_job, run_wrapper, start_moto, wrapper_env
 
 from batchops_core.settings import load_settings
 
@@ -87,7 +87,8 @@ def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
     record = dict(line.split("=", 1) for line in (tmp_path / "staging" / "deploy.env").read_text().splitlines())
     assert record == {
         "DEPLOYED_ENVIRONMENT": "staging", "DEPLOYED_MODEL_PACKAGE_ARN": approved,
-        "DEPLOYED_MODEL_PACKAGE_VERSION": "1", "SOURCE_ENVIRONMENT": "staging", "PREVIOUS_MODEL_PACKAGE_ARN": "none",
+        "DEPLOYED_MODEL_PACKAGE_VERSION": "1", "DEPLOYED_MODEL_ACCOUNT": "123456789012",
+        "SOURCE_ENVIRONMENT": "staging", "PREVIOUS_MODEL_PACKAGE_ARN": "none",
         "ACTIVE_MODEL_PARAMETER": "/abalone/staging/active-model-package-arn", "DEPLOY_ACTION": "updated",
     }
 
@@ -97,7 +98,10 @@ def test_triggered_deploy_activates_an_approved_version_once(account, tmp_path):
     assert "DEPLOY_ACTION=unchanged" in (tmp_path / "staging" / "deploy.env").read_text()
 
 
-def test_a_version_approved_in_staging_is_promoted_to_prod_but_never_back(account, tmp_path):
+def test_a_standalone_environment_takes_no_version_of_another_group_and_none_flows_back(account, tmp_path):
+    # Single-account environments each score with their own group (ResolveModel refuses any other): promoting
+    # one's version into another's pointer would stop its inference, so it is refused; promotion across
+    # environments is the registry/consumer set-up's (test_multi_account_promotion_* below).
     env, client = account
     create_stack_parts(client, "staging")
     create_stack_parts(client, "prod")
@@ -108,9 +112,11 @@ def test_a_version_approved_in_staging_is_promoted_to_prod_but_never_back(accoun
     forward = run_wrapper("deploy.sh", "prod", env={**env, "MODEL_PACKAGE_ARN": staging_version})
     backward = run_wrapper("deploy.sh", "staging", env={**env, "MODEL_PACKAGE_ARN": prod_version})
 
-    assert forward.returncode == 0, forward.stderr
-    assert "note: package group 'abalone-staging-models' is not this environment's group" in forward.stdout
-    assert active_model(client, "prod") == staging_version
+    assert forward.returncode == 2, forward.stdout
+    assert (f"{staging_version} is a version of group 'abalone-staging-models', not of 'abalone-prod-models': "
+            "environment 'prod' (accounts.role = standalone) scores with versions of its own group only") \
+        in forward.stderr
+    assert active_model(client, "prod") == "none"
     assert backward.returncode == 0, backward.stderr
     assert "approved in 'prod', which comes after 'staging'" in backward.stdout
     assert active_model(client, "staging") == "none"
@@ -164,6 +170,98 @@ def test_deploy_without_a_package_from_the_trigger_fails_before_any_call(tmp_pat
     result = run_wrapper("deploy.sh", "staging", env=wrapper_env(BATCHOPS_CI_OUT=str(tmp_path)))
     assert result.returncode == 2
     assert "no model package: pass --model-package-arn or set MODEL_PACKAGE_ARN" in result.stderr
+
+
+# ------------------------------------------------------------------------------------ several accounts
+# The multi-account example (env_files/multi-account: registry dev 111111111111, consumers staging 222222222222 and
+# prod 333333333333) on one moto server that keeps per-account state (the x-moto-account-id header).
+
+MULTI = ROOT / "env_files" / "multi-account"
+REGISTRY_ACCOUNT, STAGING_ACCOUNT, PROD_ACCOUNT = "111111111111", "222222222222", "333333333333"
+
+
+@pytest.fixture
+def accounts(account):
+    """(wrapper environment, client(service, account))."""
+    env, _ = account
+
+    def client(service: str, account_id: str):
+        made = boto3.client(service, endpoint_url=env["AWS_ENDPOINT_URL"], region_name=REGION,
+                            aws_access_key_id="test", aws_secret_access_key="test")
+        made.meta.events.register("before-sign", lambda request, **_: request.headers.__setitem__(
+            "x-moto-account-id", account_id))
+        return made
+
+    for name, account_id in (("staging", STAGING_ACCOUNT), ("prod", PROD_ACCOUNT)):
+        client("ssm", account_id).put_parameter(Name=f"/abalone/{name}/active-model-package-arn", Value="none",
+                                                Type="String")
+    return env, client
+
+
+def pointer(client, name: str, account_id: str) -> str:
+    return client("ssm", account_id).get_parameter(
+        Name=f"/abalone/{name}/active-model-package-arn")["Parameter"]["Value"]
+
+
+def multi(env, name: str, *args: str):
+    return run_batchops("--env", str(MULTI / f"{name}.tfvars"), "ci", *args, env=env)
+
+
+def test_multi_account_promotion_points_one_consumer_at_a_registry_version(accounts, tmp_path):
+    env, client = accounts
+    first, second, pending = register_versions(client("sagemaker", REGISTRY_ACCOUNT), "abalone-dev-models",
+                                               ["Approved", "Approved", "PendingManualApproval"])
+
+    staging = multi(env, "staging", "deploy-model", "--model-package-arn", first, "--report",
+                    str(tmp_path / "staging.env"))
+
+    assert staging.returncode == 0, staging.stderr
+    assert f":{REGISTRY_ACCOUNT}:" in first
+    assert pointer(client, "staging", STAGING_ACCOUNT) == first
+    assert pointer(client, "prod", PROD_ACCOUNT) == "none"  # prod keeps its model until it is promoted there
+    record = dict(line.split("=", 1) for line in (tmp_path / "staging.env").read_text().splitlines())
+    assert (record["DEPLOYED_MODEL_ACCOUNT"], record["SOURCE_ENVIRONMENT"]) == (REGISTRY_ACCOUNT, "dev")
+    assert "version 1 of abalone-dev-models in account 111111111111, Approved (read as 'dev')" in staging.stdout
+
+    refused = multi(env, "prod", "deploy-model", "--model-package-arn", pending)
+    assert refused.returncode == 2
+    assert f"model package {pending} is PendingManualApproval, not Approved: nothing deployed" in refused.stderr
+    assert pointer(client, "prod", PROD_ACCOUNT) == "none"
+
+    prod = multi(env, "prod", "deploy-model", "--model-package-arn", second)
+    assert prod.returncode == 0, prod.stderr
+    assert (pointer(client, "prod", PROD_ACCOUNT), pointer(client, "staging", STAGING_ACCOUNT)) == (second, first)
+
+
+def test_multi_account_consumer_refuses_a_version_outside_its_registry_group(accounts):
+    env, client = accounts
+    own, = register_versions(client("sagemaker", STAGING_ACCOUNT), "abalone-staging-models", ["Approved"])
+    result = multi(env, "staging", "deploy-model", "--model-package-arn", own)
+    assert result.returncode == 2
+    assert (f"{own} is a version of group 'abalone-staging-models' in account {STAGING_ACCOUNT}; environment "
+            f"'staging' scores with versions of its registry's group 'abalone-dev-models' in account "
+            f"{REGISTRY_ACCOUNT} only: nothing deployed") in result.stderr
+    assert pointer(client, "staging", STAGING_ACCOUNT) == "none"
+
+
+def test_multi_account_rollback_rejects_a_version_in_one_environment_only(accounts, tmp_path):
+    env, client = accounts
+    first, second = register_versions(client("sagemaker", REGISTRY_ACCOUNT), "abalone-dev-models",
+                                      ["Approved", "Approved"])
+    for name, version in (("staging", first), ("staging", second), ("prod", second)):
+        assert multi(env, name, "deploy-model", "--model-package-arn", version).returncode == 0
+
+    rolled = multi(env, "staging", "rollback-model", "--report", str(tmp_path / "rollback.env"))
+
+    assert rolled.returncode == 0, rolled.stderr
+    assert pointer(client, "staging", STAGING_ACCOUNT) == first
+    assert pointer(client, "prod", PROD_ACCOUNT) == second  # prod keeps the version staging rejected
+    assert f"staging: rejected {second}; active now: {first}" in rolled.stdout
+    assert "RESTORED_MODEL_PACKAGE_ARN=" + first in (tmp_path / "rollback.env").read_text()
+    again = multi(env, "staging", "rollback-model")
+    assert again.returncode == 0 and pointer(client, "staging", STAGING_ACCOUNT) == "none"
+    nothing = multi(env, "staging", "rollback-model")
+    assert nothing.returncode == 2 and "has no active model version" in nothing.stderr
 
 
 # ------------------------------------------------------------------------------------------------ promotion
@@ -275,3 +373,17 @@ def test_teardown_removes_pipelines_and_every_step_script_version_but_keeps_data
     assert versions.get("DeleteMarkers", []) == []
     assert again.returncode == 0, again.stderr
     assert "deleted pipelines: none; removed 0" in again.stdout
+
+
+def test_credentials_of_another_account_are_refused_before_any_change(account, tmp_path):
+    env, client = account
+    create_stack_parts(client, "staging")
+    approved, = register_versions(client("sagemaker"), "abalone-staging-models", ["Approved"])
+    file = tmp_path / "staging.tfvars"  # staging, pinned to an account the (moto) credentials are not of
+    pinned = '\naccounts = { account_id = "999999999999" }\n'
+    file.write_text((ROOT / "env_files" / "staging.tfvars").read_text() + pinned)
+    result = run_batchops("--env", str(file), "ci", "deploy-model", "--model-package-arn", approved, env=env)
+    assert result.returncode == 2
+    assert ("the AWS credentials belong to account 123456789012, environment 'staging' lives in 999999999999 "
+            f"(accounts.account_id in {file})") in result.stderr
+    assert active_model(client, "staging") == "none"

@@ -19,7 +19,8 @@ GROUP_COMMANDS = {
     "runs": ["list", "show", "watch", "logs"],
     "models": ["list", "show", "approve", "reject"],
     "outbox": ["list", "show"],
-    "ci": ["package-lambdas", "install-terraform", "deploy-model", "check-deployed", "teardown-pipelines"],
+    "ci": ["package-lambdas", "install-terraform", "deploy-model", "rollback-model", "registry-environment",
+           "check-deployed", "teardown-pipelines"],
     "dev": ["regenerate"],
 }
 
@@ -197,3 +198,16 @@ def test_definitions_for_aws_without_credentials_ask_for_the_account_id(cli, tmp
     written = cli("--env", "dev", "pipelines", "definitions", "--out", str(out), "--account-id", "210987654321")
     assert written.exit_code == 0, written.output
     assert "arn:aws:iam::210987654321:role/" in next(out.iterdir()).read_text()
+
+
+def test_demo_names_an_unknown_scenario_in_one_line(cli):
+    result = cli("demo", "--scenario", "three-accounts")
+    assert result.exit_code == 2
+    assert "--scenario: expected single-account or multi-account, found 'three-accounts'" in result.output
+
+
+def test_registry_environment_is_printed_for_a_consumer_only(cli):
+    consumer = cli("--env", str(ENV_DIR / "multi-account" / "staging.tfvars"), "ci", "registry-environment")
+    assert (consumer.exit_code, consumer.output) == (0, "dev\n")
+    standalone = cli("--env", "staging", "ci", "registry-environment")
+    assert (standalone.exit_code, standalone.output) == (0, "")

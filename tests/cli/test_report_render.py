@@ -305,3 +305,19 @@ def test_the_label_columns_class_balance_is_a_drift_card_with_the_checks_verdict
     page = render(ReportData("local", T0, "f1", 0.9, 0.85, [], [], [DriftView("exec2", "inference",
                                                                               [*features, label], 0.1)], []))
     assert "diagnosis (label)" in page and "Class balance drift on &#x27;diagnosis&#x27;" in page
+
+
+def test_an_inference_run_shows_the_model_version_and_account_it_was_scored_with(target):
+    from batchops.report import scored_with
+    from batchops_core import results
+
+    steps = [step("ResolveModel")]
+    details = {results.MODEL_VERSION_DETAIL: 3, results.MODEL_GROUP_DETAIL: "abalone-dev-models",
+               results.MODEL_ACCOUNT_DETAIL: "111111111111"}
+    put_result(target, INFERENCE, "ResolveModel",
+               StepResult(step="ResolveModel", outcome="passed", message="m", details=details).to_json())
+    text = scored_with(target, INFERENCE, steps)
+    assert text == "version 3 of abalone-dev-models (account 111111111111)"
+    assert scored_with(target, TRAINING, [step("Evaluate")]) == ""
+    page = render(ReportData("local", T0, "rmse", 2.6, 3.0, [ExecutionView(INFERENCE, steps, [], text)], [], [], []))
+    assert "<th>scored with</th>" in page and f"<td>{text}</td>" in page

@@ -73,6 +73,19 @@ def override_problems(path: Path) -> list[str]:
     return []
 
 
+@pytest.mark.parametrize("path", sorted((ENV_DIR / "multi-account").glob("*.tfvars")), ids=lambda path: path.stem)
+def test_the_multi_account_example_is_valid_and_consistent(path):
+    settings = load_settings(path)
+    registry = load_settings(ENV_DIR / "multi-account" / "dev.tfvars")
+    assert registry.accounts.role == "registry"
+    if settings.accounts.role == "consumer":
+        source = settings.accounts.registry
+        assert (source.environment, source.account_id) == (registry.environment, registry.accounts.account_id)
+        assert (source.model_package_group, source.bucket) == (registry.pipelines.model_package_group, registry.bucket)
+        assert (settings.accounts.account_id, settings.environment) in {
+            (c.account_id, c.environment) for c in registry.accounts.consumers}
+
+
 @pytest.mark.parametrize("env", ENVIRONMENTS)
 def test_every_environment_file_is_valid(env):
     settings = load_settings(env)
@@ -302,3 +315,18 @@ def test_checker_command_prints_warnings_and_still_passes(tmp_path):
         f"{suspicious}: model.registration_threshold: warning: equals model_quality_threshold (3.0): a model "
         "registered at the threshold fails the first batch that scores slightly worse",
         f"{suspicious}: ok"]
+
+
+def test_a_consumer_reads_its_registry_group_by_arn_and_a_registry_grants_its_consumers_roles():
+    consumer = load_settings(ENV_DIR / "multi-account" / "staging.tfvars")
+    assert consumer.model_package_group_ref == (
+        "arn:aws:sagemaker:us-east-1:111111111111:model-package-group/abalone-dev-models")
+    assert not consumer.trains
+    registry = load_settings(ENV_DIR / "multi-account" / "dev.tfvars")
+    assert registry.model_package_group_ref == "abalone-dev-models" and registry.trains
+    assert registry.consumer_execution_role_arns() == [
+        "arn:aws:iam::222222222222:role/abalone-staging-sagemaker-execution",
+        "arn:aws:iam::333333333333:role/abalone-prod-sagemaker-execution"]
+    standalone = load_settings("local")
+    assert standalone.accounts.role == "standalone" and standalone.consumer_execution_role_arns() == []
+    assert standalone.model_package_group_ref == standalone.pipelines.model_package_group

@@ -946,3 +946,25 @@ def test_unreadable_rules_object_is_a_configuration_error_naming_it(notification
     monkeypatch.setattr(rule_engine, "_fetched", {})
     with pytest.raises(ConfigurationError, match="NOTIFICATION_RULES_URI: cannot read the notification rules"):
         handler(step_event("Preprocess", "Failed"), None)
+
+
+def test_an_inference_email_says_which_model_version_and_account_scored_the_batch(notification_env, stub_sagemaker):
+    from batchops_core import results
+
+    document = StepResult(step="ResolveModel", outcome="passed", message="scoring with ...", details={
+        results.MODEL_ARN_DETAIL: "arn:aws:sagemaker:us-east-1:111111111111:model-package/abalone-dev-models/3",
+        results.MODEL_VERSION_DETAIL: 3, results.MODEL_GROUP_DETAIL: "abalone-dev-models",
+        results.MODEL_ACCOUNT_DETAIL: "111111111111"}).to_json()
+    prefix = put_result("ResolveModel", document)
+    job = "pipelines-exec0001-resolvemodel"
+    listed = {"PipelineExecutionSteps": [{"StepName": "ResolveModel", "StepStatus": "Succeeded", "Metadata": {
+        "ProcessingJob": {"Arn": processing_job(job, {})["ProcessingJobArn"]}}}]}
+    for _reader in ("gates", "published results", "scored with"):  # each reader lists the steps once
+        stub_sagemaker.add_response("list_pipeline_execution_steps", listed,
+                                    {"PipelineExecutionArn": execution_arn(INFERENCE)})
+    stub_sagemaker.add_response("describe_processing_job", processing_job(job, {"result": prefix}),
+                                {"ProcessingJobName": job})
+    handler(execution_event("Succeeded"), None)
+
+    [message] = notification_env.published()
+    assert "Scored with: version 3 of abalone-dev-models (account 111111111111)\n" in message["message"]

@@ -1,4 +1,5 @@
-"""resolve_model.py against the registry (moto): pointer, latest approved, nothing approved."""
+"""resolve_model.py against the registry (moto): pointer, latest approved, nothing approved, and a consumer's
+registry group named by ARN (only the promoted version, never a fallback)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ import pytest
 from step_script_support import REGION, Job
 
 GROUP = "shop-local-models"
+ACCOUNT = "123456789012"  # moto's default account: the registry's in the consumer cases
+GROUP_ARN = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:model-package-group/{GROUP}"
 POINTER = "/shop/local/active-model-package-arn"
 IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 SCRIPT_IMAGE = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-scikit-learn:1.2-1-cpu-py3"
@@ -38,9 +41,9 @@ def register(sagemaker, number: int, status: str, *, code: dict[str, str] | None
     )["ModelPackageArn"]
 
 
-def resolve(tmp_path, monkeypatch, *options: str) -> tuple[int, str | None, dict | None]:
+def resolve(tmp_path, monkeypatch, *options: str, group: str = GROUP) -> tuple[int, str | None, dict | None]:
     job = Job(tmp_path / "job", {})
-    result = job.run_in_process("resolve_model.py", "--model-package-group", GROUP, "--active-model-parameter",
+    result = job.run_in_process("resolve_model.py", "--model-package-group", group, "--active-model-parameter",
                                 POINTER, "--region", REGION, *options, monkeypatch=monkeypatch)
     model_file = job.output("model") / "model.json"
     return result.returncode, result.message, json.loads(model_file.read_text()) if model_file.exists() else None
@@ -75,7 +78,7 @@ def test_the_latest_of_three_approved_versions_is_used(registry, tmp_path, monke
     result = resolved_result(tmp_path)
     assert (result["step"], result["outcome"]) == ("ResolveModel", "passed")
     assert result["details"] == {"model_package_arn": arns[2], "model_package_version": 3,
-                                 "chosen_by": "latest_approved", "model_package_group": GROUP}
+                                 "chosen_by": "latest_approved", "model_package_group": GROUP, "account_id": ACCOUNT}
     assert result["metric"] is None and result["counts"] == {}
 
 
@@ -138,3 +141,58 @@ def test_the_built_in_algorithm_refuses_a_script_mode_version(registry, tmp_path
     assert code == 1 and document is None
     assert message.startswith(f"model version {arn} is a script-mode model (SAGEMAKER_PROGRAM=train.py) and "
                               "model.algorithm is xgboost-builtin")
+
+
+def point_at(value: str) -> None:
+    boto3.client("ssm", region_name=REGION).put_parameter(Name=POINTER, Value=value, Type="String", Overwrite=True)
+
+
+def test_a_pointer_to_another_group_is_a_failure_not_a_fallback(registry, tmp_path, monkeypatch):
+    register(registry, 1, "Approved")
+    registry.create_model_package_group(ModelPackageGroupName="other-models")
+    other = registry.create_model_package(
+        ModelPackageGroupName="other-models", ModelApprovalStatus="Approved",
+        InferenceSpecification={"Containers": [{"Image": IMAGE}], "SupportedContentTypes": ["text/csv"],
+                                "SupportedResponseMIMETypes": ["text/csv"]})["ModelPackageArn"]
+    point_at(other)
+    code, message, document = resolve(tmp_path, monkeypatch)
+    assert code == 1 and document is None and resolved_result(tmp_path) is None
+    assert (f"the active-model parameter names {other} is a version of group 'other-models' in account {ACCOUNT}, "
+            f"not of '{GROUP}' in account {ACCOUNT}") in message
+
+
+def test_a_consumer_scores_with_the_promoted_version_of_its_registry_group(registry, tmp_path, monkeypatch):
+    promoted = register(registry, 1, "Approved")
+    register(registry, 2, "Approved")  # newer, but not promoted: the consumer keeps version 1
+    point_at(promoted)
+    code, message, document = resolve(tmp_path, monkeypatch, group=GROUP_ARN)
+    assert code == 0, message
+    assert document["ModelPackageArn"] == promoted
+    result = resolved_result(tmp_path)
+    assert result["details"] == {"model_package_arn": promoted, "model_package_version": 1,
+                                 "chosen_by": "active_model_parameter", "model_package_group": GROUP,
+                                 "account_id": ACCOUNT}
+    assert f"version 1 of account {ACCOUNT}" in result["message"]
+
+
+@pytest.mark.parametrize("pointer", ["none", "rejected version"])
+def test_a_consumer_without_a_usable_promoted_version_fails_clearly(registry, tmp_path, monkeypatch, pointer):
+    register(registry, 1, "Approved")
+    rejected = register(registry, 2, "Rejected")
+    point_at("none" if pointer == "none" else rejected)
+    code, message, document = resolve(tmp_path, monkeypatch, group=GROUP_ARN)
+    assert code == 1 and document is None
+    expected = (f"no model version is promoted to this environment (active-model parameter {POINTER}): promote "
+                f"an approved version of {GROUP_ARN}") if pointer == "none" else (
+        f"the promoted model version {rejected} is Rejected, not Approved")
+    assert expected in message
+
+
+def test_a_consumer_refuses_a_version_of_another_account(registry, tmp_path, monkeypatch):
+    register(registry, 1, "Approved")
+    foreign = f"arn:aws:sagemaker:{REGION}:999999999999:model-package/{GROUP}/1"
+    point_at(foreign)
+    code, message, _ = resolve(tmp_path, monkeypatch, group=GROUP_ARN)
+    assert code == 1
+    assert f"{foreign} is a version of group '{GROUP}' in account 999999999999, not of '{GROUP}' in account " \
+           f"{ACCOUNT}" in message

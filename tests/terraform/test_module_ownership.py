@@ -13,8 +13,9 @@ import pytest
 from batchops.terraform import TERRAFORM_DIR
 
 MODULES_DIR = TERRAFORM_DIR / "modules"
-# An existing role the env file may name (pipelines.execution_role_arn) is configuration, not a module's role.
-CONFIGURED_ROLE_VARIABLES = {("sagemaker", "execution_role_arn")}
+# An existing role the env file may name (pipelines.execution_role_arn) is configuration, not a module's role; so
+# are a registry's consumers' execution roles in other accounts (accounts.consumers), which its policies grant.
+CONFIGURED_ROLE_VARIABLES = {("sagemaker", "execution_role_arn"), ("sagemaker", "consumer_role_arns")}
 # Who owns which role (docs/infrastructure.md).
 EXPECTED_ROLES = {"lambdas": {"function"}, "events": {"pipeline_starter"}, "sagemaker": {"execution"}}
 

@@ -8,6 +8,7 @@ locals {
   model_packages_arn      = "${local.arn_base}:model-package/${lower(var.model_package_group_name)}/*"
 
   create_execution_role = var.execution_role_arn == ""
+  registry_sources      = var.registry_source == null ? [] : [var.registry_source] # a consumer's registry, or none
   execution_role_name   = "${var.name_prefix}-sagemaker-execution"
   execution_role_arn    = "arn:${var.partition}:iam::${var.account_id}:role/${local.execution_role_name}"
 
@@ -126,28 +127,56 @@ locals {
         Resource  = "*"
         Condition = { StringLike = { "cloudwatch:namespace" = "/aws/sagemaker/*" } }
       },
-      ], !var.jobs_in_vpc ? [] : [
-      # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
-      # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
-      # and the CreateTrainingJob/CreateProcessingJob permissions of
-      # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
-      {
-        # The Describe actions support no resource-level permissions: "*" is the only accepted resource.
-        Sid    = "DescribeJobNetwork"
-        Effect = "Allow"
-        Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
-        "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
-        Resource = "*"
-      },
-      ], !var.jobs_in_vpc ? [] : [
-      {
-        Sid    = "JobNetworkInterfaces"
-        Effect = "Allow"
-        Action = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
-        "ec2:DeleteNetworkInterfacePermission"]
-        Resource = [for kind in ["network-interface", "subnet", "security-group"] :
-        "arn:${var.partition}:ec2:${var.region}:${var.account_id}:${kind}/*"]
-      },
+      ],
+      # A consumer scores with versions of its registry's group in another account: describe them, read what they
+      # refer to, decrypt it. The registry's group policy, bucket policy and key policy grant the other half.
+      [for source in local.registry_sources : {
+        Sid      = "RegistryModelVersions"
+        Effect   = "Allow"
+        Action   = ["sagemaker:DescribeModelPackage"]
+        Resource = source.model_packages_arn
+      }],
+      [for source in local.registry_sources : {
+        Sid      = "RegistryModelVersionObjects"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = [for pattern in source.key_patterns : "${source.bucket_arn}/${pattern}*"]
+      }],
+      [for source in local.registry_sources : {
+        Sid       = "RegistryBucketListing"
+        Effect    = "Allow"
+        Action    = ["s3:ListBucket"]
+        Resource  = source.bucket_arn
+        Condition = { StringLike = { "s3:prefix" = [for pattern in source.key_patterns : "${pattern}*"] } }
+      }],
+      [for source in local.registry_sources : {
+        Sid      = "RegistryBucketKey"
+        Effect   = "Allow"
+        Action   = ["kms:Decrypt", "kms:DescribeKey"]
+        Resource = source.kms_key_arn
+      }],
+      !var.jobs_in_vpc ? [] : [
+        # Jobs in a VPC: SageMaker creates and removes their network interfaces as this role ("Give SageMaker Access
+        # to Resources in your Amazon VPC", https://docs.aws.amazon.com/sagemaker/latest/dg/infrastructure-give-access.html,
+        # and the CreateTrainingJob/CreateProcessingJob permissions of
+        # https://docs.aws.amazon.com/sagemaker/latest/dg/sagemaker-roles.html).
+        {
+          # The Describe actions support no resource-level permissions: "*" is the only accepted resource.
+          Sid    = "DescribeJobNetwork"
+          Effect = "Allow"
+          Action = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeVpcs", "ec2:DescribeDhcpOptions",
+          "ec2:DescribeSubnets", "ec2:DescribeSecurityGroups"]
+          Resource = "*"
+        },
+        ], !var.jobs_in_vpc ? [] : [
+        {
+          Sid    = "JobNetworkInterfaces"
+          Effect = "Allow"
+          Action = ["ec2:CreateNetworkInterface", "ec2:CreateNetworkInterfacePermission", "ec2:DeleteNetworkInterface",
+          "ec2:DeleteNetworkInterfacePermission"]
+          Resource = [for kind in ["network-interface", "subnet", "security-group"] :
+          "arn:${var.partition}:ec2:${var.region}:${var.account_id}:${kind}/*"]
+        },
     ])
   })
 }
@@ -157,6 +186,26 @@ locals {
 resource "aws_sagemaker_model_package_group" "models" {
   model_package_group_name        = var.model_package_group_name
   model_package_group_description = "Model versions of ${var.name_prefix}, registered by the training pipelines"
+}
+
+# A registry's consumers describe and list the group's versions from their accounts ("cross-account
+# discoverability", PutModelPackageGroupPolicy in the SageMaker API reference); nothing else.
+resource "aws_sagemaker_model_package_group_policy" "consumers" {
+  count = length(var.consumer_role_arns) > 0 ? 1 : 0
+
+  model_package_group_name = aws_sagemaker_model_package_group.models.model_package_group_name
+  resource_policy = jsonencode({
+    Version = "2012-10-17"
+    Statement = [{
+      Sid    = "ConsumersReadModelVersions"
+      Effect = "Allow"
+      # The consumers' accounts, narrowed to their execution roles (as in the bucket and key policies).
+      Principal = { AWS = distinct([for arn in var.consumer_role_arns : "arn:${var.partition}:iam::${split(":", arn)[4]}:root"]) }
+      Action    = ["sagemaker:DescribeModelPackage", "sagemaker:ListModelPackages"]
+      Resource  = local.model_packages_arn
+      Condition = { ArnEquals = { "aws:PrincipalArn" = var.consumer_role_arns } }
+    }]
+  })
 }
 
 # The active model pointer: written by the approval_trigger function, read by the inference ResolveModel

@@ -28,5 +28,8 @@ output "execution_role_arn" {
 
 output "policy_documents" {
   description = "The execution role's policy when the role is created here (for review and tests)."
-  value       = local.create_execution_role ? { sagemaker_execution = local.execution_policy } : {}
+  value = merge(
+    local.create_execution_role ? { sagemaker_execution = local.execution_policy } : {},
+    { for policy in aws_sagemaker_model_package_group_policy.consumers : "model_package_group" => policy.resource_policy },
+  )
 }

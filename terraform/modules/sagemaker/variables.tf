@@ -55,3 +55,18 @@ variable "jobs_in_vpc" {
   description = "true: the jobs run in a VPC, and the role may manage their network interfaces."
   type        = bool
 }
+
+variable "consumer_role_arns" {
+  description = "A registry's consumers' execution roles (accounts.role = registry): the group's resource policy lets them describe and list its versions; empty: no policy."
+  type        = list(string)
+}
+
+variable "registry_source" {
+  description = "A consumer's registry (accounts.role = consumer): the ARN pattern of its group's versions, its bucket, the object key patterns of a model version and the bucket's key; null: none."
+  type = object({
+    model_packages_arn = string
+    bucket_arn         = string
+    key_patterns       = list(string)
+    kms_key_arn        = string
+  })
+}

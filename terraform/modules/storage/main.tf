@@ -28,9 +28,15 @@ resource "aws_kms_alias" "data" {
 
 # A key policy's Resource is always "*": it means "this key", nothing else is accepted there.
 locals {
+  has_consumers   = length(var.consumer_reads.role_arns) > 0
+  consumer_grants = local.has_consumers ? [var.consumer_reads] : []
+  # The consumers' accounts as principals, narrowed to their roles by aws:PrincipalArn: a policy naming a role
+  # directly is refused while the role does not exist yet, and the registry is applied before its consumers.
+  consumer_accounts = distinct([for arn in var.consumer_reads.role_arns : "arn:${var.partition}:iam::${split(":", arn)[4]}:root"])
+
   key_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [
+    Statement = concat([
       {
         Sid       = "AccountAdministersTheKeyAndDelegatesUseToIam"
         Effect    = "Allow"
@@ -63,19 +69,53 @@ locals {
         Resource  = "*"
         Condition = { StringEquals = { "aws:SourceAccount" = var.account_id } }
       },
-    ]
+      ], local.has_consumers ? [
+      {
+        # Cross-account reads need both the key policy and the reader's own IAM policy
+        # (https://docs.aws.amazon.com/kms/latest/developerguide/key-policy-modifying-external-accounts.html);
+        # decrypting only. What they can decrypt is what the bucket policy lets them read.
+        Sid       = "ConsumersDecryptModelVersionObjects"
+        Effect    = "Allow"
+        Principal = { AWS = local.consumer_accounts }
+        Action    = ["kms:Decrypt", "kms:DescribeKey"]
+        Resource  = "*"
+        Condition = { ArnEquals = { "aws:PrincipalArn" = var.consumer_reads.role_arns } }
+      },
+    ] : [])
   })
 
-  tls_only_policy = jsonencode({
+  bucket_policy = jsonencode({
     Version = "2012-10-17"
-    Statement = [{
+    Statement = concat([{
       Sid       = "DenyRequestsWithoutTls"
       Effect    = "Deny"
       Principal = "*"
       Action    = "s3:*"
       Resource  = [local.bucket_arn, "${local.bucket_arn}/*"]
       Condition = { Bool = { "aws:SecureTransport" = "false" } }
-    }]
+      }],
+      # Read-only, and only what a model version refers to: no other output, input or prediction.
+      [for grant in local.consumer_grants : {
+        Sid       = "ConsumersReadModelVersionObjects"
+        Effect    = "Allow"
+        Principal = { AWS = local.consumer_accounts }
+        Action    = ["s3:GetObject"]
+        Resource  = [for pattern in grant.key_patterns : "${local.bucket_arn}/${pattern}*"]
+        Condition = { ArnEquals = { "aws:PrincipalArn" = grant.role_arns } }
+      }],
+      # A processing input names a key prefix: SageMaker lists it before downloading.
+      [for grant in local.consumer_grants : {
+        Sid       = "ConsumersListModelVersionObjects"
+        Effect    = "Allow"
+        Principal = { AWS = local.consumer_accounts }
+        Action    = ["s3:ListBucket"]
+        Resource  = local.bucket_arn
+        Condition = {
+          ArnEquals  = { "aws:PrincipalArn" = grant.role_arns }
+          StringLike = { "s3:prefix" = [for pattern in grant.key_patterns : "${pattern}*"] }
+        }
+      }],
+    )
   })
 }
 
@@ -131,7 +171,7 @@ resource "aws_s3_bucket_policy" "data" {
   count = var.create_bucket ? 1 : 0
 
   bucket = aws_s3_bucket.data[0].bucket
-  policy = local.tls_only_policy
+  policy = local.bucket_policy
 
   # The public access block must exist first, or AWS may reject the policy while it is being applied.
   depends_on = [aws_s3_bucket_public_access_block.data]

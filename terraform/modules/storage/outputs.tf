@@ -27,7 +27,7 @@ output "policy_documents" {
   description = "The key policy and the bucket policy (for review and tests)."
   value = merge(
     { kms_key = local.key_policy },
-    var.create_bucket ? { bucket = local.tls_only_policy } : {},
+    var.create_bucket ? { bucket = local.bucket_policy } : {},
   )
 }
 

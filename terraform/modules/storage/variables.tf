@@ -48,3 +48,11 @@ variable "region" {
   description = "AWS region of the key."
   type        = string
 }
+
+variable "consumer_reads" {
+  description = "A registry's consumers (accounts.role = registry): their execution roles and the object key patterns (a model version's artefact, preprocessing and baselines) they may read with the bucket's key; empty lists: no grant."
+  type = object({
+    role_arns    = list(string)
+    key_patterns = list(string)
+  })
+}

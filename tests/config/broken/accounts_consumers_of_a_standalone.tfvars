@@ -1,0 +1,4 @@
+# expect: accounts: consumers applies only with role = registry, found role = standalone
+accounts = {
+  consumers = [{ account_id = "222222222222", environment = "staging" }]
+}
