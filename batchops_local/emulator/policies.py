@@ -171,13 +171,14 @@ def _identity_result(caller: Caller, action: str, resources: list[str], context:
 
 
 def cross_account_denial(caller: Caller, owner_account: str, action: str, resource: str,
-                         resource_policy: Any | None, *, also_named: tuple[str, ...] = ()) -> str | None:
+                         resource_policy: Any | None, *, also_named: tuple[str, ...] = (),
+                         service_keys: dict[str, str] | None = None) -> str | None:
     """None when the request is allowed; else AWS's AccessDenied message. Requests of the owner account itself
     are not evaluated here (moto's own behaviour stands). `also_named`: other ARNs statements may name the
-    resource by."""
+    resource by; `service_keys`: the request's service-specific condition keys (lower case), e.g. s3:prefix."""
     if caller.account_id == owner_account:
         return None
-    context = request_context(caller)
+    context = {**request_context(caller), **(service_keys or {})}
     resources = [resource, *also_named]
     prefix = f"User: {caller.arn} is not authorized to perform: {action} on resource: {resource}"
     by_resource = evaluate(resource_policy, action, resources, caller, context) if resource_policy else None

@@ -338,6 +338,20 @@ def test_a_consumer_gets_the_registry_object_only_with_the_bucket_policy_and_the
         b"model bytes")
 
 
+def test_a_listing_grant_narrowed_by_s3_prefix_allows_only_listings_under_that_prefix(emulator):
+    _registry(emulator)
+    _consumer_role(emulator, READS)
+    emulator.client("s3", account_id=REGISTRY).put_bucket_policy(Bucket=BUCKET, Policy=_policy(
+        {**_allow(CONSUMER_ROLE, ["s3:ListBucket"], f"arn:aws:s3:::{BUCKET}"),
+         "Condition": {"StringLike": {"s3:prefix": ["models/*"]}}}))
+    s3 = _session(emulator, CONSUMER_ROLE).client("s3", endpoint_url=emulator.endpoint_url)
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket=BUCKET, Prefix="models/abalone/")["Contents"]] == [MODEL_KEY]
+    assert [o["Key"] for o in s3.list_objects(Bucket=BUCKET, Prefix="models/")["Contents"]] == [MODEL_KEY]
+    # outside the prefix, and without one (the key is absent, so StringLike does not hold): refused as on AWS
+    assert _error(lambda: s3.list_objects_v2(Bucket=BUCKET, Prefix="private/"))["Code"] == "AccessDenied"
+    assert _error(lambda: s3.list_objects_v2(Bucket=BUCKET))["Code"] == "AccessDenied"
+
+
 def test_a_consumer_decrypts_with_the_registry_key_only_when_the_key_policy_grants_it(emulator):
     registry = _registry(emulator)
     _consumer_role(emulator, READS + ["kms:GenerateDataKey"])

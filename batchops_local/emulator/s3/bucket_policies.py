@@ -104,10 +104,20 @@ def _authorize_cross_account(response: S3Response, request: Any, on_object: bool
     action = _action(request, query, on_object)
     key_name = response.parse_key_name() if on_object else None
     resource = f"arn:{partition}:s3:::{bucket_name}" + (f"/{key_name}" if on_object else "")
-    if cross_account_denial(caller, owner_account, action, resource, bucket.policy) is not None:
+    if cross_account_denial(caller, owner_account, action, resource, bucket.policy,
+                            service_keys=_service_keys(action, query)) is not None:
         raise S3AccessDeniedError()
     if on_object and request.method.upper() == "GET" and action == "s3:GetObject":  # HeadObject decrypts nothing
         _authorize_object_key(response, bucket, key_name or "", caller)
+
+
+def _service_keys(action: str, query: dict[str, Any]) -> dict[str, str]:
+    """S3's own condition keys of a request: s3:prefix is the listing's `prefix` parameter, present only when the
+    request has one (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazons3.html)."""
+    prefix = (query.get("prefix") or [None])[0]
+    if action in ("s3:ListBucket", "s3:ListBucketVersions") and prefix is not None:
+        return {"s3:prefix": prefix}
+    return {}
 
 
 def _authorize_object_key(response: S3Response, bucket: FakeBucket, key_name: str, caller: accounts.Caller) -> None:
