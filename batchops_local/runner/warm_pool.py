@@ -7,8 +7,8 @@ Each job keeps its isolation: its own process (forked, not shared), its own priv
 (made by the job process itself, as private_opt_ml does with `unshare` for a cold start), its own cwd and whole
 environment, its runtime's interpreter. What an interpreter fixes at start from its environment (PYTHON*,
 OpenMP/BLAS threads, locale, TMPDIR) cannot change after a fork, so servers are keyed by the interpreter and
-those variables: a job reaches a server started with exactly its values, and the first job of a new key runs
-cold while that key's server warms up. The worker side is warm_worker.py.
+those variables: a job reaches a server started with exactly its values (the first job of a new key waits for
+its server to warm up). The worker side is warm_worker.py.
 
 `BATCHOPS_WARM_POOL=0` turns the pool off (every job a fresh process). A server exits when this process does
 (its stdin is a pipe from here).
@@ -93,6 +93,7 @@ class _Server:
     def __init__(self, interpreter: str, env: dict[str, str], directory: Path, number: int):
         self.socket_path = str(directory / f"worker-{number}.sock")
         self.ready = threading.Event()
+        self.settled = threading.Event()
         self.process = subprocess.Popen([interpreter, warm_worker.__file__, self.socket_path], env=env,
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
         threading.Thread(target=self._await_ready, daemon=True).start()
@@ -101,6 +102,11 @@ class _Server:
         assert self.process.stdout is not None
         if self.process.stdout.readline().strip() == b"ready":
             self.ready.set()
+        self.settled.set()  # ready, or ended without being ready
+
+    def wait_until_ready(self, timeout: float = _READY_TIMEOUT_SECONDS) -> bool:
+        self.settled.wait(timeout)
+        return self.ready.is_set()
 
     def usable(self) -> bool:
         return self.ready.is_set() and self.process.poll() is None
@@ -146,11 +152,12 @@ class WarmPool:
         self._directory: Path | None = None
 
     def _server(self, interpreter: str, env: dict[str, str]) -> _Server:
-        """The key's server, started (not yet ready) when it has none or its process ended."""
+        """The key's server, started (not yet ready) when it has none or its server ended after serving (one
+        that never became ready stays: its jobs start cold rather than trying again each time)."""
         key = (interpreter, startup_variables(env))
         with self._lock:
             server = self._servers.get(key)
-            if server is None or server.process.poll() is not None:
+            if server is None or (server.ready.is_set() and server.process.poll() is not None):
                 if self._directory is None:
                     self._directory = Path(tempfile.mkdtemp(prefix="batchops-warm-"))
                     atexit.register(self.close)
@@ -168,16 +175,21 @@ class WarmPool:
 
     def start(self, command: list[str], *, cwd: Path, env: dict[str, str], opt_ml: Path) -> WarmJob | None:
         """`command` (`<interpreter> <script> [args]`) as a warm job; None when it must start cold: the pool is
-        off, the command is not a plain script run, or its server is not ready yet (it is warming up)."""
+        off, the command is not a plain script run, or its server could not start.
+
+        A job whose server is still warming up waits for it: a cold start would import the same packages
+        again next to it, on the same cores, and take as long.
+        """
         if not enabled() or len(command) < 2 or not _SCRIPT.fullmatch(command[1]):
             return None
         server = self._server(command[0], env)
+        server.wait_until_ready()
         if not server.usable():
             return None
         return server.start(command[1:], cwd=cwd, env=env, opt_ml=opt_ml)
 
     def wait_until_ready(self, interpreter: str, env: dict[str, str], timeout: float = _READY_TIMEOUT_SECONDS) -> bool:
-        return self._server(interpreter, env).ready.wait(timeout)
+        return self._server(interpreter, env).wait_until_ready(timeout)
 
     def close(self) -> None:
         with self._lock:

@@ -140,11 +140,10 @@ def test_a_job_with_other_startup_variables_never_reaches_a_server_started_witho
     job = JobDir(tmp_path, "job")
     env = _env(OMP_NUM_THREADS="1")
     assert startup_variables(env) != startup_variables(_env())
-    # Its own server starts (warming up): meanwhile the job runs cold, never on the server without the variable.
-    assert ready_pool.start([sys.executable, str(script)], cwd=job.root, env=env, opt_ml=job.opt_ml) is None
-    assert ready_pool.wait_until_ready(sys.executable, env, timeout=120)
+    # Its own server starts, and the job waits for it rather than running on the server without the variable.
     code, output = _run(ready_pool, script, [], job, env)
     assert (code, output.strip()) == (0, "1")
+    assert len(ready_pool._servers) == 2
 
 
 def test_only_plain_script_runs_are_forked_and_the_pool_can_be_turned_off(ready_pool, tmp_path, monkeypatch):
@@ -205,3 +204,12 @@ def test_jobs_started_from_several_threads_at_once_each_get_their_own_process(re
         thread.join(timeout=120)
     assert sorted(results) == list(range(6)) and all(code == 0 for code, _ in results.values())
     assert len({output.strip() for _, output in results.values()}) == 6
+
+
+def test_a_runtime_whose_server_cannot_start_runs_its_jobs_cold(pool, tmp_path):
+    job = JobDir(tmp_path, "job")
+    script = tmp_path / "s.py"
+    script.write_text("print(1)\n")
+    for _ in range(2):  # the failed server is remembered, not started again for every job
+        assert pool.start(["/bin/false", str(script)], cwd=job.root, env=_env(), opt_ml=job.opt_ml) is None
+    assert len(pool._servers) == 1
