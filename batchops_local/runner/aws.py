@@ -62,23 +62,27 @@ def relative_key(prefix: str, key: str) -> str:
     return key[prefix.rfind("/") + 1:]
 
 
+# One session for every execution's clients: a session parses a service's model once (SageMaker's takes
+# 0.5-1 s, on each execution's first step when every execution had its own session). Clients get region and
+# credentials explicitly, so nothing of one execution is set on the shared session; creation is serialised
+# because a session is not thread-safe (its clients are).
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
+
+
 @dataclass
 class AwsClients:
-    """boto3 clients for one execution (thread-safe to share once created; creation is serialised)."""
+    """boto3 clients for one execution (thread-safe to share once created)."""
 
     endpoint_url: str
     region: str
     account_id: str
 
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
     def _client(self, service: str) -> Any:
-        with self._lock:
-            session = boto3.session.Session(region_name=self.region, **DUMMY_CREDENTIALS)
-            return session.client(service, endpoint_url=self.endpoint_url,
+        with _SESSION_LOCK:
+            return _SESSION.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
                                    config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                                                 max_pool_connections=32))
+                                                 max_pool_connections=32), **DUMMY_CREDENTIALS)
 
     @cached_property
     def s3(self) -> Any:

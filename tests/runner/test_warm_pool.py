@@ -213,3 +213,30 @@ def test_a_runtime_whose_server_cannot_start_runs_its_jobs_cold(pool, tmp_path):
     for _ in range(2):  # the failed server is remembered, not started again for every job
         assert pool.start(["/bin/false", str(script)], cwd=job.root, env=_env(), opt_ml=job.opt_ml) is None
     assert len(pool._servers) == 1
+
+
+BOTO = r'''
+import json, os, boto3
+client = boto3.client("sagemaker")
+loaders = [boto3.session.Session()._session.get_component("data_loader") for _ in range(2)]
+print(json.dumps({"region": client.meta.region_name, "endpoint": client.meta.endpoint_url,
+                  "shared_loader": loaders[0] is loaders[1], "search_paths": loaders[0].search_paths}))
+'''
+
+
+def test_boto3_in_a_warm_job_reads_its_own_environment_and_shares_only_the_parsed_models(ready_pool, tmp_path):
+    script = tmp_path / "boto.py"
+    script.write_text(BOTO)
+    reports = []
+    for region, extra in (("eu-west-1", {}), ("us-west-2", {}), ("us-east-1", {"AWS_DATA_PATH": str(tmp_path)})):
+        env = _env(AWS_DEFAULT_REGION=region, AWS_ENDPOINT_URL=f"http://127.0.0.1:1/{region}", AWS_ACCESS_KEY_ID="test",
+                   AWS_SECRET_ACCESS_KEY="test", **extra)
+        code, output = _run(ready_pool, script, [], JobDir(tmp_path, f"job-{region}"), env)
+        assert code == 0, output
+        reports.append(json.loads(output))
+    assert [(r["region"], r["endpoint"]) for r in reports] == [
+        ("eu-west-1", "http://127.0.0.1:1/eu-west-1"), ("us-west-2", "http://127.0.0.1:1/us-west-2"),
+        ("us-east-1", "http://127.0.0.1:1/us-east-1")]
+    assert reports[0]["shared_loader"] and reports[1]["shared_loader"]
+    # A session with its own data path gets its own loader, searching that path.
+    assert not reports[2]["shared_loader"] and str(tmp_path) in reports[2]["search_paths"]
