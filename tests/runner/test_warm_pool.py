@@ -240,3 +240,21 @@ def test_boto3_in_a_warm_job_reads_its_own_environment_and_shares_only_the_parse
     assert reports[0]["shared_loader"] and reports[1]["shared_loader"]
     # A session with its own data path gets its own loader, searching that path.
     assert not reports[2]["shared_loader"] and str(tmp_path) in reports[2]["search_paths"]
+
+
+def test_the_default_runtimes_warm_up_for_the_steps_and_tuning_jobs_of_the_default_configuration(monkeypatch):
+    from batchops_core.settings import Hpo
+    from batchops_local.runner import warm_pool
+    from batchops_local.runner.runtimes import DEFAULT_IMAGES, XGBOOST_IMAGE, interpreter_for
+    from batchops_local.runner.steps.tuning import job_thread_cap
+
+    monkeypatch.setattr(warm_pool, "POOL", WarmPool())
+    try:
+        warm_pool.warm_default_runtimes()
+        interpreters = {image: interpreter_for(f"{image}:{version}", what="test") for image, version in DEFAULT_IMAGES}
+        tuning = _env(OMP_NUM_THREADS=str(job_thread_cap(Hpo().max_parallel_jobs)))
+        expected = {(python, startup_variables(_env())) for python in interpreters.values()}
+        expected.add((interpreters[XGBOOST_IMAGE], startup_variables(tuning)))
+        assert set(warm_pool.POOL._servers) == expected
+    finally:
+        warm_pool.POOL.close()
