@@ -1,7 +1,7 @@
 """Warm job processes: per step runtime, a server that has imported numpy, pandas, xgboost and boto3 once forks
 each job process instead of the runner starting a fresh interpreter (like the emulator's warm Lambda execution
-environments). A fresh interpreter of an image runtime spends 0.4-0.5 s importing those before a step's own work,
-on every step of every pipeline.
+environments). A fresh interpreter of an image runtime spends 0.4-0.5 s importing those before a step's own work
+(on a quiet machine; 3 s on a loaded one), on every step of every pipeline.
 
 Each job keeps its isolation: its own process (forked, not shared), its own private /opt/ml mount namespace
 (made by the job process itself, as private_opt_ml does with `unshare` for a cold start), its own cwd and whole
@@ -31,7 +31,9 @@ from pathlib import Path
 
 from batchops_local.runner import private_opt_ml, warm_worker
 
-# Read by the interpreter or by native libraries when they load, i.e. before a fork could change them.
+# Read by the interpreter or by native libraries when they load, i.e. before a fork could change them. Not KMP_*:
+# Intel's OpenMP, which the runtimes' wheels (OpenBLAS, GNU OpenMP) do not load, and which scikit-learn's import
+# sets in the runner's own environment at some moment (it would split one key into two).
 _STARTUP_VARIABLE = re.compile(r"PYTHON.*|OMP_.*|GOMP_.*|OPENBLAS_.*|GOTO.*|MKL_.*|BLIS_.*|NUMEXPR_.*"
                                r"|LD_.*|MALLOC_.*|LC_.*|LANG|LANGUAGE|TMPDIR")
 # Arguments of an interpreter that runs a script (`python <script> ...`) and nothing else.
