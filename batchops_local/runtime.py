@@ -41,6 +41,9 @@ def local_runner_handler(home: Path | str) -> ExecutionHandler:
     """The default execution handler: the local pipeline runner (imported when the first execution starts),
     keeping its job directories and logs under `home`."""
     runner_home = Path(home).resolve()
+    # The default runtimes' warm servers import their packages while the caller does other work (the demo:
+    # Terraform's apply), so the first steps already start warm.
+    threading.Thread(target=_warm_default_runtimes, name="batchops-warm-pool", daemon=True).start()
 
     def run_with_local_runner(request: ExecutionRequest, sink: ExecutionSink) -> None:
         try:
@@ -52,6 +55,14 @@ def local_runner_handler(home: Path | str) -> ExecutionHandler:
         handle_execution(request, sink, home=runner_home)
 
     return run_with_local_runner
+
+
+def _warm_default_runtimes() -> None:
+    try:
+        from batchops_local.runner.warm_pool import warm_default_runtimes
+    except ImportError:  # the runner is unavailable: the first execution says so
+        return
+    warm_default_runtimes()
 
 
 _LOCAL_RUNNER = object()  # default of start_local_aws: the runner, with the same home as the emulator

@@ -61,9 +61,17 @@ def relative_key(prefix: str, key: str) -> str:
     return key[prefix.rfind("/") + 1:]
 
 
+# One session for every execution's clients: a session parses a service's model once (SageMaker's takes
+# 0.5-1 s, on each execution's first step when every execution had its own session). Clients get region and
+# credentials explicitly, so nothing of one execution is set on the shared session; creation is serialised
+# because a session is not thread-safe (its clients are).
+_SESSION = boto3.session.Session()
+_SESSION_LOCK = threading.Lock()
+
+
 @dataclass
 class AwsClients:
-    """boto3 clients for one execution (thread-safe to share once created; creation is serialised)."""
+    """boto3 clients for one execution (thread-safe to share once created)."""
 
     endpoint_url: str
     region: str
@@ -98,13 +106,13 @@ class AwsClients:
 
     def _client(self, service: str) -> Any:
         keys = self.credentials
-        with self._lock:
-            session = boto3.session.Session(
-                region_name=self.region, aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
-                aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"], aws_session_token=keys.get("AWS_SESSION_TOKEN"))
-            return session.client(service, endpoint_url=self.endpoint_url,
+        with _SESSION_LOCK:  # one session: its service definitions are loaded once, not per execution
+            return _SESSION.client(service, region_name=self.region, endpoint_url=self.endpoint_url,
                                    config=Config(retries={"max_attempts": 2, "mode": "standard"},
-                                                 max_pool_connections=32))
+                                                 max_pool_connections=32),
+                                   aws_access_key_id=keys["AWS_ACCESS_KEY_ID"],
+                                   aws_secret_access_key=keys["AWS_SECRET_ACCESS_KEY"],
+                                   aws_session_token=keys.get("AWS_SESSION_TOKEN"))
 
     @cached_property
     def s3(self) -> Any:

@@ -16,7 +16,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from batchops_local.runner import private_opt_ml
+from batchops_local.runner import private_opt_ml, warm_pool
 from batchops_local.runner.errors import StepFailed, StepStopped
 from batchops_local.runner.logs import StepLog
 
@@ -117,13 +117,18 @@ def run_job_process(command: list[str], *, job: JobDir, env: dict[str, str], log
     longer than MaxRuntimeInSeconds.
     """
     log.note(f"$ {' '.join(command)}")
-    command, not_private = private_opt_ml.wrap(command, job.opt_ml)
+    not_private = private_opt_ml.not_private_reason(job.opt_ml)
     if not_private:
         log.note(f"{CONTAINER_BASE} is not private to this job ({not_private}): only {CONTAINER_BASE} in "
                  "arguments and environment values points at the job's directory")
-    cwd = job.root
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                               stdin=subprocess.DEVNULL)
+    process: subprocess.Popen | warm_pool.WarmJob | None = warm_pool.POOL.start(command, cwd=job.root, env=env,
+                                                                              opt_ml=job.opt_ml)
+    if process is not None:
+        log.note(f"process {process.pid} forked by the runtime's warm server (packages imported once; "
+                 "batchops_local/runner/warm_pool.py)")
+    else:
+        process = subprocess.Popen(private_opt_ml.wrap(command, job.opt_ml)[0], cwd=job.root, env=env,
+                                   stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     pump = threading.Thread(target=_copy_output, args=(process, log), daemon=True)
     pump.start()
     started = time.monotonic()
@@ -146,14 +151,14 @@ def run_job_process(command: list[str], *, job: JobDir, env: dict[str, str], log
     return code
 
 
-def _copy_output(process: subprocess.Popen, log: StepLog) -> None:
+def _copy_output(process: subprocess.Popen | warm_pool.WarmJob, log: StepLog) -> None:
     assert process.stdout is not None
     for raw in iter(process.stdout.readline, b""):
         log.write(raw.decode("utf-8", errors="replace"))
     process.stdout.close()
 
 
-def _end(process: subprocess.Popen) -> None:
+def _end(process: subprocess.Popen | warm_pool.WarmJob) -> None:
     process.terminate()
     try:
         process.wait(timeout=5)

@@ -10,10 +10,12 @@ each job process also starts in a private mount namespace where `/opt/ml` *is* i
 3. every entry of the host's `/opt` is mounted back at its place (symbolic links recreated), so tools
    installed under `/opt` still work, and `/opt/ml` is created on the tmpfs and bound to the job directory.
 
-The namespace is made with util-linux `unshare` (`--mount` as root; `--user --map-root-user --mount` otherwise,
-where the kernel allows unprivileged user namespaces). The mounts disappear with the job's last process. When
-neither works, or the host has no `/opt` to mount on (creating it would change the host), jobs run as before with
-path rewriting only, and the step log says so once per job.
+A job started fresh gets the namespace from util-linux `unshare` (`--mount` as root; `--user --map-root-user
+--mount` otherwise, where the kernel allows unprivileged user namespaces); a job forked by a warm server
+(warm_pool.py) makes the same namespace itself with unshare(2) and runs the same mounts (FORKED_JOB_MOUNTS).
+The mounts disappear with the job's last process. When neither works, or the host has no `/opt` to mount on
+(creating it would change the host), jobs run as before with path rewriting only, and the step log says so once
+per job.
 """
 
 from __future__ import annotations
@@ -27,8 +29,8 @@ from pathlib import Path
 
 CONTAINER_OPT = "/opt"
 
-# $1: the job's /opt/ml directory, $2: an empty staging directory; then the job's command.
-_ENTER = r"""
+# $1: the job's /opt/ml directory, $2: an empty staging directory. Run inside the job's new mount namespace.
+_MOUNTS = r"""
 set -e
 job_opt_ml=$1; stage=$2; shift 2
 mount --bind /opt "$stage"
@@ -43,8 +45,12 @@ for entry in "$stage"/* "$stage"/.[!.]* "$stage"/..?*; do
 done
 mkdir /opt/ml
 mount --bind "$job_opt_ml" /opt/ml
-exec "$@"
 """
+# Under `unshare`, then the job's command ($3...) in the namespace.
+_ENTER = _MOUNTS + 'exec "$@"\n'
+# For a job process that made its namespace itself (warm_worker.py: unshare(2) after fork): `unshare
+# --propagation private` does the first line for the command-line path.
+FORKED_JOB_MOUNTS = "mount --make-rprivate /\n" + _MOUNTS
 
 STAGING_NAME = ".host_opt"
 
@@ -83,16 +89,30 @@ def unavailable_reason() -> str | None:
     return None
 
 
-def wrap(command: list[str], job_opt_ml: Path) -> tuple[list[str], str | None]:
-    """`command` started in a mount namespace whose /opt/ml is `job_opt_ml`, or `command` unchanged and why."""
+def not_private_reason(job_opt_ml: Path) -> str | None:
+    """None when a job whose /opt/ml is `job_opt_ml` gets a private /opt/ml; else why not."""
     reason = unavailable_reason()
     if reason is not None:
-        return command, reason
+        return reason
     if job_opt_ml.resolve().is_relative_to(Path(CONTAINER_OPT).resolve()):
         # The tmpfs on /opt would hide the job's own directory.
-        return command, f"the job directory {job_opt_ml} is itself under {CONTAINER_OPT}"
+        return f"the job directory {job_opt_ml} is itself under {CONTAINER_OPT}"
+    return None
+
+
+def staging_directory(job_opt_ml: Path) -> Path:
+    """The empty directory the host's /opt is bound to inside the job's namespace."""
     stage = job_opt_ml.parent / STAGING_NAME
     stage.mkdir(exist_ok=True)
+    return stage
+
+
+def wrap(command: list[str], job_opt_ml: Path) -> tuple[list[str], str | None]:
+    """`command` started in a mount namespace whose /opt/ml is `job_opt_ml`, or `command` unchanged and why."""
+    reason = not_private_reason(job_opt_ml)
+    if reason is not None:
+        return command, reason
     prefix = _unshare_prefix()
     assert prefix is not None  # unavailable_reason() found it
-    return [*prefix, "--", "/bin/sh", "-c", _ENTER, "sh", str(job_opt_ml), str(stage), *command], None
+    return [*prefix, "--", "/bin/sh", "-c", _ENTER, "sh", str(job_opt_ml), str(staging_directory(job_opt_ml)),
+            *command], None

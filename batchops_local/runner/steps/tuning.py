@@ -60,6 +60,11 @@ class ParameterRange:
                          "Integer ranges, or the Random strategy")
 
 
+def job_thread_cap(parallel: int) -> int:
+    """Threads of each of `parallel` training jobs running at once: the cores shared out (OMP_NUM_THREADS)."""
+    return max(1, (os.cpu_count() or 1) // parallel)
+
+
 def _scaled_draw(rng: random.Random, low: float, high: float, scaling: str) -> float:
     if scaling == "Logarithmic":
         return math.exp(rng.uniform(math.log(low), math.log(high)))
@@ -157,7 +162,7 @@ def run_tuning(context: StepContext) -> StepResult:
         raise StepFailed(f"{what}: ResourceLimits.MaxNumberOfTrainingJobs must be at least 1")
     check_tuning_limits(what, strategy, max_jobs, int(limits.get("MaxParallelTrainingJobs") or 1))
     parallel = max(1, min(int(limits.get("MaxParallelTrainingJobs") or 1), max_jobs, os.cpu_count() or 1))
-    cpu_share = max(1, (os.cpu_count() or 1) // parallel)
+    cpu_share = job_thread_cap(parallel)
     seed = int(config["RandomSeed"]) if config.get("RandomSeed") is not None else \
         int(hashlib.sha256(tuning_name.encode()).hexdigest()[:8], 16)
     candidates = candidate_hyperparameters(strategy, ranges, max_jobs, seed)
