@@ -22,6 +22,7 @@ from batchops_local.runner.jobs import (
     run_job_process,
 )
 from batchops_local.runner.runtimes import interpreter_for
+from batchops_local.runner.steps import instances
 from batchops_local.runner.steps.registry import call
 from batchops_local.runner.xgboost_algorithm import AlgorithmError, extract_model, is_csv_content_type
 
@@ -127,7 +128,9 @@ def run_transform(context: StepContext) -> StepResult:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(download, items))
-    report = _serve(context, job, image, model_name, model_url, settings, items, workers, what=what)
+    hosts = instances.host_names((arguments.get("TransformResources") or {}).get("InstanceCount"), what=what)
+    report = _serve_on_instances(context, job, hosts, image, model_name, model_url, settings, items, workers,
+                                 what=what)
 
     def upload(pair: tuple[dict[str, str], dict[str, Any]]) -> str | None:
         item, outcome = pair
@@ -150,18 +153,42 @@ def run_transform(context: StepContext) -> StepResult:
                                   "TransformJobStatus": "Completed"})
 
 
-def _serve(context: StepContext, job: JobDir, image: str, model_name: Any, model_url: str,
+def _serve_on_instances(context: StepContext, job: JobDir, hosts: list[str], image: str, model_name: Any,
+                        model_url: str, settings: TransformSettings, items: list[dict[str, str]], workers: int, *,
+                        what: str) -> list[dict[str, Any]]:
+    """The objects partitioned by key across the instances (instances.objects_of_host), each instance one serving
+    process with its share, side by side; the report per object in the order of `items`."""
+    shares = [instances.objects_of_host(items, instances.SHARDED_BY_S3_KEY, number, len(hosts))
+              for number in range(len(hosts))]
+    if len(hosts) > 1:
+        context.log.note("objects per instance: " + ", ".join(f"{host} {len(share)}"
+                                                              for host, share in zip(hosts, shares, strict=True)))
+
+    def serve(host: str, share: list[dict[str, str]]) -> list[dict[str, Any]]:
+        if not share:  # more instances than objects: this one idles, as on SageMaker
+            return []
+        return _serve(context, job, host, image, model_name, model_url, settings, share, workers, what=what)
+
+    with ThreadPoolExecutor(max_workers=len(hosts)) as pool:
+        reports = list(pool.map(serve, hosts, shares))
+    by_output = {item["output"]: outcome for share, report in zip(shares, reports, strict=True)
+                 for item, outcome in zip(share, report, strict=True)}
+    return [by_output[item["output"]] for item in items]
+
+
+def _serve(context: StepContext, job: JobDir, host: str, image: str, model_name: Any, model_url: str,
            settings: TransformSettings, items: list[dict[str, str]], workers: int, *,
            what: str) -> list[dict[str, Any]]:
-    """Score every staged object in one process of the serving image's runtime (its Python and xgboost load
-    the model, as the container does on AWS); a report per object: records and seconds, or the error."""
-    files = {"report": job.root / "transform-report.json", "failure": job.root / "model-failure.txt"}
+    """Score the instance `host`'s staged objects in one process of the serving image's runtime (its Python and
+    xgboost load the model, as the container does on AWS); a report per object: records and seconds, or the
+    error."""
+    files = {"report": job.root / f"transform-report-{host}.json", "failure": job.root / f"model-failure-{host}.txt"}
     spec = {"model_dir": str(job.opt_ml / "model"), "workers": workers, "join_input": settings.join_input,
             "input_filter": settings.input_filter.expression if settings.input_filter else None,
             "output_filter": settings.output_filter.expression if settings.output_filter else None,
             "objects": [{"input": item["input"], "output": item["output"]} for item in items],
             **{key: str(path) for key, path in files.items()}}
-    job_file = job.root / "transform-job.json"
+    job_file = job.root / f"transform-job-{host}.json"
     job_file.write_text(json.dumps(spec), encoding="utf-8")
     python = interpreter_for(image, what=what, note=context.log.note)
     code = run_job_process([python, batch_transform.__file__, str(job_file)], env=job_process_environment({}),
