@@ -134,3 +134,16 @@ def test_batch_transform_partitions_the_objects_across_its_instances(runner, aws
         np.testing.assert_allclose(predictions, booster.inplace_predict(features.round(6).astype(np.float32)),
                                    rtol=1e-6)
     assert "objects per instance: algo-1 2, algo-2 1" in read_step_log(runner.home, request.execution_id, "Score")
+
+
+def test_training_on_more_than_one_instance_is_refused_not_run_as_one(runner, aws):
+    from runner_support import regression_csv, training_arguments
+
+    train, _ = regression_csv(50, seed=1)
+    arguments = training_arguments(aws.put("ml/train/part-0.csv", train), None, aws.uri("ml/models"))
+    arguments["ResourceConfig"]["InstanceCount"] = 2
+    arguments["HyperParameters"] = {"objective": "reg:squarederror", "num_round": "2"}
+    sink, _ = runner.run([{"Name": "Train", "Type": "Training", "Arguments": arguments}])
+    assert sink.final[0] == "Failed"
+    assert "ResourceConfig.InstanceCount 2: distributed training" in sink.last("Train")["reason"]
+    assert aws.keys("ml/models") == []
