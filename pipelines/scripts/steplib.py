@@ -367,7 +367,7 @@ def _fast_tables(path: Path, name: str, schema: Schema, required: Sequence[str],
         else:
             columns = _positional_columns(name, (1, first), schema, required, optional)
         frames = pd.read_csv(path, header=0 if schema.header else None, names=None if schema.header else list(
-            range(len(columns))), dtype=str, keep_default_na=False, na_filter=False, index_col=False,
+            range(len(columns))), dtype=object, keep_default_na=False, na_filter=False, index_col=False,
             skip_blank_lines=True, encoding="utf-8-sig", engine="c", chunksize=chunk_rows)
         rows, pending = 0, None
         kept = [c for c in columns if c in required or c in optional]
