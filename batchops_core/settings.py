@@ -627,7 +627,7 @@ class DataQuality(_Strict):
 
 class Compute(_Strict):
     processing_instance_type: str = _key("ml.m5.large", "instance type of processing steps")
-    processing_instance_count: PositiveInt = _key(1, "instances per processing step (1: scale-out is not supported)")
+    processing_instance_count: PositiveInt = _key(1, "instances per processing step (must be 1)")
     training_instance_type: str = _key("ml.m5.xlarge", "instance type of training and tuning jobs")
     training_instance_count: PositiveInt = _key(1, "instances per training job")
     transform_instance_type: str = _key("ml.m5.large", "instance type of batch transform")
@@ -638,11 +638,15 @@ class Compute(_Strict):
     @field_validator("processing_instance_count")
     @classmethod
     def _one_processing_instance(cls, value: int) -> int:
-        # Every processing input is FullyReplicated: N instances would each do the whole work and write the same
-        # outputs (ProcessingS3Input.S3DataDistributionType, CreateProcessingJob API reference).
+        # The runner runs a job's instances with SageMaker's input distribution (batchops_local/runner/steps/
+        # instances.py), but only the inference Preprocess splits its input by file; every other processing step
+        # (and the built-in data-quality engine, whose per-instance statistics are not merged) would redo its
+        # whole input on each instance and write the same outputs, which the runner refuses as a clash.
         if value != 1:
-            raise ValueError(f"must be 1: every processing step reads its whole input on each instance, so more "
-                             f"instances would repeat the same work and write the same outputs; found {value}")
+            raise ValueError(f"must be 1: only the inference Preprocess splits its input across instances; the other "
+                             f"processing steps, and the built-in data-quality engine, work on their whole input on "
+                             f"each instance, so more instances would repeat the work and write the same outputs; "
+                             f"found {value}")
         return value
 
     @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")

@@ -561,32 +561,36 @@ class _NumericAccumulator:
         self.finish()
         if not all(math.isfinite(value) for value in (self.mean, self.sum, self.m2)):
             raise DataQualityError(f"feature {name!r}: values too large to sum in 64-bit floating point")
-        items, cumulative = self.sketch.cdf()
-        edges = np.linspace(self.min, self.max, DISTRIBUTION_BUCKETS + 1)
-        edges[-1] = self.max
-        upper_ranks = _rank(items, cumulative, edges[1:])
-        upper_ranks[-1] = cumulative[-1]
-        counts = np.diff(np.concatenate([[0.0], upper_ranks]))
-        buckets = [
-            {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
-            for i in range(DISTRIBUTION_BUCKETS)
-        ]
-        return {
-            "mean": float(self.mean),
-            "sum": float(self.sum),
-            "std_dev": float(math.sqrt(max(self.m2, 0.0) / self.count)),
-            "min": float(self.min),
-            "max": float(self.max),
-            "distribution": {
-                "kll": {
-                    "buckets": buckets,
-                    "sketch": {
-                        "parameters": {"c": self.sketch.c, "k": float(self.sketch.k)},
-                        "data": self.sketch.data(),
-                    },
-                }
-            },
-        }
+        return _numerical_section(self.mean, self.sum, math.sqrt(max(self.m2, 0.0) / self.count), self.min,
+                                  self.max, self.sketch)
+
+
+def _numerical_section(mean: float, total: float, std_dev: float, minimum: float, maximum: float,
+                       sketch: QuantileSketch) -> dict:
+    """A numeric feature's statistics (all but `common`): moments and the KLL distribution of its sketch."""
+    items, cumulative = sketch.cdf()
+    edges = np.linspace(minimum, maximum, DISTRIBUTION_BUCKETS + 1)
+    edges[-1] = maximum
+    upper_ranks = _rank(items, cumulative, edges[1:])
+    upper_ranks[-1] = cumulative[-1]
+    counts = np.diff(np.concatenate([[0.0], upper_ranks]))
+    buckets = [
+        {"lower_bound": float(edges[i]), "upper_bound": float(edges[i + 1]), "count": float(counts[i])}
+        for i in range(DISTRIBUTION_BUCKETS)
+    ]
+    return {
+        "mean": float(mean),
+        "sum": float(total),
+        "std_dev": float(std_dev),
+        "min": float(minimum),
+        "max": float(maximum),
+        "distribution": {
+            "kll": {
+                "buckets": buckets,
+                "sketch": {"parameters": {"c": sketch.c, "k": float(sketch.k)}, "data": sketch.data()},
+            }
+        },
+    }
 
 
 class _FeatureAccumulator:
@@ -897,6 +901,74 @@ def merge_label_distributions(parts: list[dict]) -> dict:
         return {**document, "not_reported": f"column {names[0]!r} has more than {CLASS_BALANCE_MAX_CLASSES} "
                                             "distinct values: not a class label"}
     return {**document, "classes": [{"value": value, "count": count} for value, count in sorted(counts.items())]}
+
+
+def merge_statistics(parts: list[dict]) -> dict:
+    """One statistics document from those of datasets read apart (one per processing instance, each over its share
+    of the files), as if read in one pass: counts add up; mean, sum, std_dev, min and max combine exactly (up to
+    floating-point rounding); the KLL sketches merge (QuantileSketch.merge), so the distribution buckets are the
+    one-pass ones within the sketch's rank error; categorical counts add up; label distributions merge
+    (merge_label_distributions). A feature that is numeric in one part and text in another, or whose categories a
+    part could not count (more than TRACKED_DISTINCT_LIMIT distinct values), cannot be merged exactly: a
+    DataQualityError names it."""
+    if not parts:
+        raise DataQualityError("statistics: nothing to merge")
+    item_count = sum(int(part["dataset"]["item_count"]) for part in parts)
+    names: list[str] = []
+    for part in parts:
+        names.extend(feature["name"] for feature in part["features"] if feature["name"] not in names)
+    features = []
+    for name in names:
+        found = [feature for part in parts for feature in part["features"] if feature["name"] == name]
+        features.append(_merged_feature(name, found, item_count))
+    document = {"version": 0, "dataset": {"item_count": item_count}, "features": features}
+    labels = [part[LABEL_DISTRIBUTION] for part in parts if LABEL_DISTRIBUTION in part]
+    if labels:
+        document[LABEL_DISTRIBUTION] = merge_label_distributions(labels)
+    return document
+
+
+def _merged_feature(name: str, found: list[dict], item_count: int) -> dict:
+    blocks = [(feature["inferred_type"], feature.get("numerical_statistics") or feature["string_statistics"])
+              for feature in found]
+    present = [(kind, block) for kind, block in blocks if block["common"]["num_present"]]
+    kinds = {kind for kind, _ in present}
+    count = sum(int(block["common"]["num_present"]) for _, block in present)
+    common = {"num_present": count, "num_missing": item_count - count}
+    if kinds and kinds <= set(NUMERIC_TYPES):
+        sketch, total = None, 0.0
+        for _, block in present:
+            kll = block["distribution"]["kll"]["sketch"]
+            part = QuantileSketch.from_data(kll["data"], kll["parameters"]["k"], kll["parameters"]["c"],
+                                            where=f"statistics: feature {name!r} sketch")
+            if sketch is None:
+                sketch = part
+            else:
+                sketch.merge(part)
+            total += float(block["sum"])
+        sizes = [(int(block["common"]["num_present"]), block) for _, block in present]
+        mean = sum(n * float(block["mean"]) for n, block in sizes) / count
+        # Each part's sum of squared deviations about the overall mean (the parallel variance formula).
+        m2 = sum(n * (float(block["std_dev"]) ** 2 + (float(block["mean"]) - mean) ** 2) for n, block in sizes)
+        section = _numerical_section(mean, total, math.sqrt(m2 / count), min(float(b["min"]) for _, b in sizes),
+                                     max(float(b["max"]) for _, b in sizes), sketch)
+        inferred = "Fractional" if "Fractional" in kinds else "Integral"
+        return {"name": name, "inferred_type": inferred, "numerical_statistics": {"common": common, **section}}
+    if kinds - {"String"}:
+        raise DataQualityError(f"statistics: feature {name!r} is numeric in one part and text in another: its value "
+                               "counts cannot be merged exactly (profile the dataset in one pass)")
+    counts: dict[str, int] = {}
+    for _, block in present:
+        buckets = block["distribution"]["categorical"]["buckets"]
+        if not buckets:
+            raise DataQualityError(f"statistics: feature {name!r} has more than {TRACKED_DISTINCT_LIMIT} distinct "
+                                   "values in a part: its counts cannot be merged exactly")
+        for bucket in buckets:
+            counts[bucket["value"]] = counts.get(bucket["value"], 0) + int(bucket["count"])
+    ordered = sorted(counts.items(), key=lambda item: (-item[1], item[0]))
+    return {"name": name, "inferred_type": "String" if kinds else "Unknown", "string_statistics": {
+        "common": common, "distinct_count": len(counts),
+        "distribution": {"categorical": {"buckets": [{"value": value, "count": c} for value, c in ordered]}}}}
 
 
 def _class_counts(section, where: str) -> dict[str, int] | None:

@@ -69,15 +69,19 @@ def read_ground_truth(files, schema) -> dict[str, float]:
 
 def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
     """The batch's rows that have a label, in the training schema (all columns, schema order)."""
-    rows = []
-    for index, record in enumerate(batch.values[schema.record_key]):
-        if record in truth:
-            row = {c: batch.values[c][index] for c in schema.columns if c in batch.values}
-            row[schema.target] = schema.classes[int(truth[record])] if schema.classes else \
-                steplib.format_number(truth[record])
-            rows.append([row.get(c, "") for c in schema.columns])
-    steplib.write_csv(path, rows, header=schema.columns if schema.header else None)
-    return len(rows)
+    keys = batch.values[schema.record_key]
+    labelled = [index for index, record in enumerate(keys) if record in truth]
+    columns = []
+    for column in schema.columns:
+        if column == schema.target:
+            labels = [truth[keys[index]] for index in labelled]
+            columns.append([schema.classes[int(label)] for label in labels] if schema.classes else
+                           [steplib.format_number(label) for label in labels])
+        else:
+            values = batch.values.get(column)
+            columns.append([values[index] for index in labelled] if values is not None else [""] * len(labelled))
+    steplib.write_csv(path, zip(*columns), header=schema.columns if schema.header else None)  # noqa: B905
+    return len(labelled)
 
 
 def input_location(name: str) -> tuple[str, str]:
@@ -322,7 +326,7 @@ def main(argv: list[str] | None = None) -> int:
     report, result, truth, batch_files = (late_check if args.mode == "late" else scored_check)(args, schema, gate)
     if report.get("rows_matched"):
         batch = steplib.read_tables(batch_files(), schema, required=[schema.record_key, *schema.features],
-                                    optional=[schema.target])
+                                    optional=[schema.target], line_numbers=False)
         feedback_path = steplib.processing_path("output", "feedback", OutputFile.FEEDBACK)
         report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)
     steplib.write_json(steplib.processing_path("output", "report", OutputFile.MODEL_QUALITY_REPORT), report)

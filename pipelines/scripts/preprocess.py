@@ -128,10 +128,11 @@ def split_indices(count: int, validation_fraction: float, test_fraction: float, 
     return train, validation, test
 
 
-def input_files(args, schema) -> list[tuple[Path, str]]:
-    """The dataset's CSV files: the dropped object, or every part of a folder whose trigger file was dropped."""
+def input_files(args, schema, *, split_by_file: bool = False) -> list[tuple[Path, str]]:
+    """The dataset's CSV files: the dropped object, or every part of a folder whose trigger file was dropped
+    (`split_by_file`: this instance's share of them when the job has several instances)."""
     return steplib.dataset_files("data", steplib.processing_path("input", "data"), region=args.region,
-                                 trigger_file=args.trigger_file, header=schema.header)
+                                 trigger_file=args.trigger_file, header=schema.header, split_by_file=split_by_file)
 
 
 def feedback_files(uri: str, region: str) -> list[tuple[Path, str]]:
@@ -196,9 +197,11 @@ def _has_column(path, column: str) -> bool:
 
 def run_transform(args, schema) -> None:
     artefact = load_artefact(steplib.processing_path("input", "preprocessing"), schema)
-    files = input_files(args, schema)
+    # Each file is transformed on its own, so a job's instances split the batch by file (outputs keep the files'
+    # names: no two instances write the same one). Duplicate record keys are found within an instance's share;
+    # `batchops data drop` checks the whole batch before it is uploaded.
+    files = input_files(args, schema, split_by_file=True)
     output = steplib.processing_path("output")
-    total = 0
     # The shared validation (`batchops data check` runs the same), in chunks: memory stays flat however large the
     # batch (record keys are kept as 8-byte hashes, to find duplicates). After a problem, rows are only checked.
     check = steplib.DataCheck(schema, "inference")
@@ -206,18 +209,20 @@ def run_transform(args, schema) -> None:
         plain = name[:-len(".gz")] if name.lower().endswith(".gz") else name  # a folder's parts are read unzipped
         relative = plain if plain.lower().endswith(".csv") else plain + ".csv"
         columns = data_quality_columns(args, schema, has_label=_has_column(path, args.data_quality_label))
-        for number, table in enumerate(check.chunks(path, name, chunk_rows=args.chunk_rows)):
+        for table in check.chunks(path, name, chunk_rows=args.chunk_rows):
             if check.problems:
                 continue
             features = transform_features(table, schema, artefact)
+            later = not table.first_of_file  # a file read again from its start is written again from its start
             steplib.write_matrix(output / "transform" / relative, features, keys=table.values[schema.record_key],
-                                 append=number > 0)
+                                 append=later)
             steplib.write_csv(output / "dataquality" / relative, table.rows(columns),
-                              header=None if number else columns, append=number > 0)
-            total += len(table)
-    check.raise_problems("the batch")
-    print(f"rows: {total} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
-    if args.comparison_threshold is not None:
+                              header=None if later else columns, append=later)
+    if files:  # an instance whose share is empty has nothing to check
+        check.raise_problems("the batch")
+    print(f"rows: {check.rows} from {len(files)} file(s); {len(artefact['output_columns'])} model features")
+    first_instance = steplib.cluster_position()[0] == 0
+    if args.comparison_threshold is not None and first_instance:  # one copy: every instance would write the same
         write_check_constraints(args, steplib.processing_path("input", "baseline_constraints"),
                                 output / "constraints" / "constraints.json")
 

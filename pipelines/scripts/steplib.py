@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
-import io
 import itertools
 import json
 import math
@@ -80,6 +79,34 @@ def processing_input_uri(name: str) -> str:
             return uri
     names = [i.get("InputName") for i in inputs or [] if isinstance(i, dict)]
     raise StepFailure(f"{path}: no processing input named '{name}' (inputs: {', '.join(map(str, names)) or 'none'})")
+
+
+# This instance and all of the job's (`current_host`, `hosts`: algo-1 ... algo-N), same page as above.
+RESOURCE_CONFIG = ("config", "resourceconfig.json")
+
+
+def cluster_position() -> tuple[int, int]:
+    """(index of this instance in `hosts`, number of instances); (0, 1) when the job has no resource config."""
+    path = base_dir().joinpath(*RESOURCE_CONFIG)
+    if not path.is_file():
+        return 0, 1
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        hosts = list(config["hosts"])
+        return hosts.index(config["current_host"]), len(hosts)
+    except (ValueError, KeyError, TypeError) as error:
+        raise StepFailure(f"the resource configuration {path} has no current_host among its hosts: {error}") from None
+
+
+def my_share(files: list, what: str) -> list:
+    """The files this instance works on when a job's instances split its input by file: round-robin in the given
+    (sorted) order, the way the runner shards ShardedByS3Key inputs; an instance may get none."""
+    index, count = cluster_position()
+    if count == 1:
+        return files
+    mine = files[index::count]
+    print(f"{what}: {len(mine)} of {len(files)} file(s) on instance {index + 1} of {count}")
+    return mine
 
 
 def write_failure_message(message: str) -> None:
@@ -180,6 +207,10 @@ class Table:
         self.columns = list(columns)
         self.values: dict[str, list[str]] = {c: [] for c in columns}
         self.origins: list[tuple[str, int]] = []
+        # Numeric columns parsed without a problem, by (column, integer): a column is parsed once per table.
+        self.numbers: dict[tuple[str, bool], np.ndarray] = {}
+        # False for a file's later chunks (DataCheck.chunks): a reader that starts a file over yields True again.
+        self.first_of_file = True
 
     def __len__(self) -> int:
         return len(self.origins)
@@ -188,6 +219,7 @@ class Table:
         for column in self.columns:
             self.values[column].extend(other.values.get(column, [""] * len(other)))
         self.origins.extend(other.origins)
+        self.numbers.clear()
 
     def take(self, indices: Iterable[int]) -> Table:
         indices = list(indices)
@@ -198,8 +230,11 @@ class Table:
         part.origins = [self.origins[i] for i in indices]
         return part
 
-    def rows(self, columns: Sequence[str]) -> list[list[str]]:
-        return [[self.values[c][i] for c in columns] for i in range(len(self))]
+    def rows(self, columns: Sequence[str]) -> Iterable[Sequence[str]]:
+        """The rows of these columns (column-wise zip: no per-cell Python work)."""
+        if not columns:
+            return [[] for _ in range(len(self))]
+        return zip(*(self.values[c] for c in columns))  # noqa: B905 (equal lengths; 3.9)
 
     def where(self, index: int) -> str:
         name, line = self.origins[index]
@@ -288,6 +323,79 @@ def _csv_batches(path: Path, name: str, schema: Schema, required: Sequence[str],
         raise StepFailure(f"{name}:{reader.line_num if reader else 1}: not a valid CSV row ({error})") from None
 
 
+class _NotPlain(Exception):
+    """The fast reader cannot vouch for a file (or a chunk has a problem): the exact reader reads it instead."""
+
+
+_SCAN_BYTES = 1 << 24
+
+
+def _plain_shape(path: Path) -> tuple[int, bool]:
+    """(commas, whether a quote character occurs) of the whole file, read in blocks (memory stays flat)."""
+    commas, quoted = 0, False
+    with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else path.open("rb")) as handle:
+        for block in iter(lambda: handle.read(_SCAN_BYTES), b""):
+            commas += block.count(b",")
+            quoted = quoted or b'"' in block
+    return commas, quoted
+
+
+def _fast_tables(path: Path, name: str, schema: Schema, required: Sequence[str], optional: Sequence[str],
+                 chunk_rows: int | None) -> Iterator[Table]:
+    """The file's tables read by pandas' C parser (many times faster than the csv module) when that gives exactly
+    what the exact reader (`_csv_batches`, `_table_of`) gives: no quote characters in the file (so both split
+    fields alike), every row as wide as the columns (a longer one stops pandas; a shorter one would be padded
+    silently, so the file's commas are counted: rows x (columns - 1)), the header and columns decided by the
+    exact reader's own rules. Rows carry no line numbers: any problem with a chunk means reading the file again
+    with the exact reader (DataCheck.chunks), whose messages name the lines. Raises _NotPlain when it cannot."""
+    try:
+        import pandas as pd
+    except ImportError:
+        raise _NotPlain() from None
+    try:
+        commas, quoted = _plain_shape(path)
+        if quoted:
+            raise _NotPlain()
+        first = None
+        with open_text(path) as handle:
+            first = next((row for row in csv.reader(handle) if len(row) > 1 or (row and row[0].strip())), None)
+        if first is None:
+            raise _NotPlain()
+        if schema.header:
+            columns = [cell.strip() for cell in first]
+            _check_header(name, columns, required, optional)
+        else:
+            columns = _positional_columns(name, (1, first), schema, required, optional)
+        frames = pd.read_csv(path, header=0 if schema.header else None, names=None if schema.header else list(
+            range(len(columns))), dtype=object, keep_default_na=False, na_filter=False, index_col=False,
+            skip_blank_lines=True, encoding="utf-8-sig", engine="c", chunksize=chunk_rows)
+        rows, pending = 0, None
+        kept = [c for c in columns if c in required or c in optional]
+        for frame in [frames] if chunk_rows is None else frames:
+            if schema.header and [str(c).strip() for c in frame.columns] != columns:
+                raise _NotPlain()
+            table = Table(kept)
+            for column in kept:
+                table.values[column] = list(map(str.strip, frame.iloc[:, columns.index(column)].tolist()))
+            table.origins = [(name, 0)] * len(frame)  # no line numbers: problems are reported by the exact reader
+            for column in optional:
+                if column not in table.values:
+                    table.columns.append(column)
+                    table.values[column] = [""] * len(table)
+            rows += len(frame)
+            if pending is not None:
+                yield pending
+            pending = table
+        # Checked before the last (with chunk_rows None: the only) table is handed out.
+        if rows == 0 or rows * (len(columns) - 1) != commas - (len(columns) - 1 if schema.header else 0):
+            raise _NotPlain()
+        yield pending
+    except (_NotPlain, StepFailure):
+        raise _NotPlain() from None
+    except Exception:  # pandas' own parse errors (a longer row, bad UTF-8, a broken gzip): the exact reader says
+        raise _NotPlain() from None
+
+
 def _by_width(name: str, columns: list[str], batch: list) -> tuple[list, list[str]]:
     """The rows with one field per column, and a problem line for every other row."""
     width = len(columns)
@@ -350,10 +458,20 @@ def _positional_columns(name, first, schema, required, optional) -> list[str]:
 
 
 def read_tables(files: list[tuple[Path, str]], schema: Schema, *, required: Sequence[str],
-                optional: Sequence[str] = ()) -> Table:
+                optional: Sequence[str] = (), line_numbers: bool = True) -> Table:
+    """Every file as one Table. `line_numbers=False`: a caller that only copies the text may get rows without
+    line numbers (the fast reader, `_fast_tables`), read by the exact reader when the fast one cannot."""
     table = Table([c for c in schema.columns if c in required or c in optional])
     for path, display_name in files:
-        table.extend(read_table(path, schema, required=required, optional=optional, display_name=display_name))
+        part = None
+        if not line_numbers:
+            try:
+                part = next(_fast_tables(path, display_name, schema, required, optional, None))
+            except _NotPlain:
+                part = None
+        if part is None:
+            part = read_table(path, schema, required=required, optional=optional, display_name=display_name)
+        table.extend(part)
     return table
 
 
@@ -379,14 +497,19 @@ def numeric_values(table: Table, column: str, *, integer: bool, allow_missing: b
                    limit: int | None = None) -> tuple[np.ndarray, list[str]]:
     """The column as float64 (missing or bad = NaN) and a problem line for each bad cell (at most `limit`)."""
     values = table.values[column]
+    cached = table.numbers.get((column, integer))
+    if cached is not None and (allow_missing or not np.isnan(cached).any()):  # NaN only where a cell is empty
+        return cached, []
     with np.errstate(all="ignore"):  # inf and NaN are looked for, never warned about
         try:  # the common case, converted in C; a bad value sends us to the row-by-row check below
             out = np.array([v if v else "nan" for v in values], dtype=np.float64)
         except ValueError:
             out = None
         if out is not None:
-            empty = np.array([v == "" for v in values], dtype=bool)
+            empty = np.array(values, dtype=object) == "" if values else np.zeros(0, dtype=bool)
             bad = ~empty & (~np.isfinite(out) | (np.abs(out) > MAX_ABS_VALUE) | (integer & (out != np.floor(out))))
+            if not bad.any():
+                table.numbers[(column, integer)] = out
             if not bad.any() and (allow_missing or not empty.any()):
                 return out, []
     out = np.full(len(values), np.nan)
@@ -562,7 +685,42 @@ class DataCheck:
         self.truncated = self.truncated or len(problems) > room
 
     def chunks(self, path: Path, name: str, chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> Iterator[Table]:
+        """The file's rows in Tables of at most `chunk_rows` rows (None: one). Read by the fast reader while the
+        file is plain and every chunk checks clean; else (from the start of the file: the table then has
+        `first_of_file` set again, and whoever writes per chunk starts the file over) by the exact reader, whose
+        problem lines name the file and line."""
         self.files.append((path, name))
+        if not self.problems:
+            saved = self._state()
+            try:
+                first = True
+                for table in _fast_tables(path, name, self.schema, self.required, self.optional, chunk_rows):
+                    self._check(table)
+                    if self.problems:
+                        raise _NotPlain()
+                    table.first_of_file, first = first, False
+                    yield table
+                return
+            except _NotPlain:
+                self._restore(saved)
+        first = True
+        for table in self._exact_chunks(path, name, chunk_rows):
+            table.first_of_file, first = first, False
+            yield table
+
+    def _state(self) -> tuple:
+        keys = None if self.keys is None else (self.keys.hashes, set(self.keys.suspects))
+        target = None if self.target is None else dict(vars(self.target))
+        return list(self.problems), self.truncated, self.rows, keys, target, set(self.labels_seen)
+
+    def _restore(self, state: tuple) -> None:
+        self.problems, self.truncated, self.rows, keys, target, self.labels_seen = state
+        if keys is not None:
+            self.keys.hashes, self.keys.suspects = keys
+        if target is not None:
+            vars(self.target).update(target)
+
+    def _exact_chunks(self, path: Path, name: str, chunk_rows: int | None) -> Iterator[Table]:
         try:
             for columns, batch in _csv_batches(path, name, self.schema, self.required, self.optional, None,
                                                chunk_rows):
@@ -659,18 +817,24 @@ def format_number(value: float) -> str:
 def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = None, *, append: bool = False) -> None:
     """Numbers as CSV without header (`%.10g`), optionally each row led by its key."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    buffer = io.StringIO()
-    if matrix.shape[1]:
-        np.savetxt(buffer, matrix, delimiter=",", fmt="%.10g")
-    lines = buffer.getvalue().splitlines() if matrix.shape[1] else [""] * matrix.shape[0]
+    # Column by column, each distinct value formatted once (features repeat values: one-hot 0/1, medians).
+    columns = [_formatted(matrix[:, j]) for j in range(matrix.shape[1])]
     if keys is not None:
-        lines = [_csv_field(keys[i]) + ("," + line if line else "") for i, line in enumerate(lines)]
+        columns.insert(0, [_csv_field(key) for key in keys])
+    lines = [",".join(row) for row in zip(*columns)] if columns else [""] * matrix.shape[0]  # noqa: B905
     with path.open("a" if append else "w", encoding="utf-8", newline="") as handle:
         handle.write("".join(line + "\n" for line in lines))
 
 
+def _formatted(values: np.ndarray) -> list[str]:
+    """`%.10g` text of each value (what np.savetxt writes with that format)."""
+    distinct, positions = np.unique(values, return_inverse=True)
+    texts = np.array([format_number(value) for value in distinct.tolist()], dtype=object)
+    return texts[positions.reshape(-1)].tolist()
+
+
 def _csv_field(text: str) -> str:
-    if any(c in text for c in ',"\r\n'):
+    if "," in text or '"' in text or "\r" in text or "\n" in text:
         return '"' + text.replace('"', '""') + '"'
     return text
 
@@ -873,19 +1037,23 @@ def dataset_location(input_name: str, trigger_file: str) -> tuple[str, str, bool
 
 
 def dataset_files(input_name: str, local_dir: Path, *, region: str, trigger_file: str,
-                  header: bool) -> list[tuple[Path, str]]:
+                  header: bool, split_by_file: bool = False) -> list[tuple[Path, str]]:
     """The CSV files of the dataset that the processing input `input_name` names, as (local path, name) pairs.
 
     One object: the input's own download under `local_dir`. A trigger key: every part of its folder, downloaded
     with S3 calls (a processing input's location is fixed when the pipeline is defined; the folder is known only
     from the key). A folder without parts, with objects that are not parts, or (with headers) with parts of
-    different headers fails here, before the dataset is read, naming the files."""
+    different headers fails here, before the dataset is read, naming the files.
+
+    `split_by_file`: a job on several instances works on this instance's share of the files (`my_share`; a
+    single object goes to the first instance)."""
     bucket, key, folder = dataset_location(input_name, trigger_file)
     if not folder:
         files = list_files(local_dir, datasets.SINGLE_OBJECT_SUFFIX)
         if not files:
             raise StepFailure(f"no CSV files in the dataset s3://{bucket}/{key} (looked for *.csv under {local_dir})")
-        return [(path, path.relative_to(local_dir).as_posix()) for path in files]
+        found = [(path, path.relative_to(local_dir).as_posix()) for path in files]
+        return my_share(found, f"the dataset s3://{bucket}/{key}") if split_by_file else found
     where = f"s3://{bucket}/{key}/"
     client = s3_client(region)
     try:
@@ -900,6 +1068,8 @@ def dataset_files(input_name: str, local_dir: Path, *, region: str, trigger_file
     if not parts:
         raise StepFailure(f"the folder dataset {where} holds no part files ({datasets.PART_SUFFIX}) besides "
                           f"{_list_some(names)}: nothing to read")
+    if split_by_file:
+        parts = my_share(sorted(parts), f"the folder dataset {where}")
     destination = processing_path("dataset", input_name)
     found = []
     for name in parts:

@@ -380,3 +380,50 @@ def test_training_data_of_one_class_is_refused(tmp_path):
     write_rows(job.input("data") / "train.csv", rows, LABELLED_COLUMNS)
     result = job.run("preprocess.py", *TRAIN_ARGS)
     assert result.returncode == 1 and "target column 'speed' has one class only ('fast')" in result.message
+
+
+def _transform_job(trained, root, *, host: str | None = None, hosts: int = 1) -> Job:
+    """A transform-mode job over three batch files; `host` of `hosts` instances (resourceconfig.json)."""
+    job = Job(root, OTHER_SCHEMA)
+    job.input("preprocessing").mkdir(parents=True)
+    (job.input("preprocessing") / "p.json").write_bytes(
+        (trained.output("preprocessing") / "preprocessing.json").read_bytes())
+    (job.input("baseline_constraints")).mkdir(parents=True)
+    (job.input("baseline_constraints") / "constraints.json").write_text('{"features": []}')
+    for number in range(3):
+        write_rows(job.input("data") / f"part-{number}.csv", other_rows(4, first_key=100 * (number + 1)),
+                   ["order_id", *OTHER_FEATURES])
+    if host:
+        config = job.root / "config" / "resourceconfig.json"
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text(json.dumps({"current_host": host, "hosts": [f"algo-{n + 1}" for n in range(hosts)]}))
+    return job
+
+
+def _written(job: Job) -> dict[str, bytes]:
+    return {path.relative_to(job.path("output")).as_posix(): path.read_bytes()
+            for path in sorted(job.path("output").rglob("*")) if path.is_file()}
+
+
+def test_transform_mode_on_two_instances_splits_the_batch_by_file_and_writes_each_output_once(trained, tmp_path):
+    arguments = ("--mode", "transform", "--comparison-threshold", "0.2")
+    alone = _transform_job(trained, tmp_path / "alone")
+    assert alone.run("preprocess.py", *arguments).returncode == 0
+    instances = [_transform_job(trained, tmp_path / host, host=host, hosts=2) for host in ("algo-1", "algo-2")]
+    results = [job.run("preprocess.py", *arguments) for job in instances]
+    assert [r.returncode for r in results] == [0, 0], [r.stderr for r in results]
+    first, second = (_written(job) for job in instances)
+    assert not set(first) & set(second)  # no file written by both: the uploads to one prefix never clash
+    assert {**first, **second} == _written(alone)  # together: exactly the single instance's outputs
+    assert "constraints/constraints.json" in first  # the drift settings once, by the first instance
+    assert sorted(name for name in first if name.startswith("transform/")) == ["transform/part-0.csv",
+                                                                                "transform/part-2.csv"]
+    assert "2 of 3 file(s) on instance 1 of 2" in results[0].stdout
+
+
+def test_transform_mode_on_an_instance_without_files_writes_nothing(trained, tmp_path):
+    job = _transform_job(trained, tmp_path / "idle", host="algo-4", hosts=4)
+    result = job.run("preprocess.py", "--mode", "transform", "--comparison-threshold", "0.2")
+    assert result.returncode == 0, result.stderr
+    assert _written(job) == {}
+    assert "0 of 3 file(s) on instance 4 of 4" in result.stdout

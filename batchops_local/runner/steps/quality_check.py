@@ -136,7 +136,7 @@ def _run_check_job(context: StepContext, job: JobDir, arguments: dict[str, Any],
     if output is None:
         raise StepFailed(f"{what}: ProcessingOutputConfig has no output for the analysis results")
     output_uri = output["S3Output"]["S3Uri"]
-    stage_processing_inputs(context, job, arguments.get("ProcessingInputs") or [])
+    stage_processing_inputs(context, [job], arguments.get("ProcessingInputs") or [])
     prepare_output_dirs(job, outputs)
     job.write_json("/opt/ml/config/processingjobconfig.json", {**arguments, "ProcessingJobName": job.name})
     environment = {key: job.rewrite(to_text(value)) for key, value in (arguments.get("Environment") or {}).items()}
@@ -164,7 +164,7 @@ def _run_check_job(context: StepContext, job: JobDir, arguments: dict[str, Any],
     if missing:
         raise StepFailed(f"{what}: the data-quality engine wrote no {', '.join(missing)} in {output_dir}")
     violations = _violations(output_dir / VIOLATIONS) if not skip_check else []
-    upload_processing_outputs(context, job, outputs)
+    upload_processing_outputs(context, [job], outputs)
 
     calculated = (join_uri(output_uri, STATISTICS), join_uri(output_uri, CONSTRAINTS))
     used = calculated if register_new else tuple(to_text(uri) for uri in previous)

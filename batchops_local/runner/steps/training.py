@@ -124,6 +124,10 @@ def check_training_algorithm(definition: dict[str, Any], *, what: str) -> None:
     channels = definition.get("InputDataConfig") or []
     if not channels:
         raise StepFailed(f"{what}: InputDataConfig is empty; the algorithm needs a 'train' channel")
+    count = (definition.get("ResourceConfig") or {}).get("InstanceCount")
+    if count is not None and int(count) > 1:  # one process would silently stand in for a distributed job
+        raise StepFailed(f"{what}: ResourceConfig.InstanceCount {count}: distributed training (the algorithm's "
+                         "instances training one model together) is not run locally; use 1 instance")
 
 
 def run_training_job(aws: AwsClients, definition: dict[str, Any], hyperparameters: dict[str, str], *,

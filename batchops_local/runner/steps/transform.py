@@ -27,6 +27,7 @@ from batchops_local.runner.jobs import (
     run_job_process,
 )
 from batchops_local.runner.runtimes import interpreter_for
+from batchops_local.runner.steps import instances
 from batchops_local.runner.steps.registry import call
 from batchops_local.runner.transform_records import DEFAULT_MAX_PAYLOAD_MB, ColumnFilter, TransformSettings
 from batchops_local.runner.xgboost_algorithm import AlgorithmError, extract_model, is_csv_content_type
@@ -184,11 +185,8 @@ def run_transform(context: StepContext) -> StepResult:
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(download, items))
-    objects_spec = [{"input": item["input"], "output": item["output"]} for item in items]
-    if model.program is None:
-        report = _serve_builtin(context, job, model, settings, objects_spec, workers, what=what)
-    else:
-        report = _serve_framework(context, job, model, arguments, settings, objects_spec, what=what)
+    hosts = instances.host_names((arguments.get("TransformResources") or {}).get("InstanceCount"), what=what)
+    report = _serve_on_instances(context, job, hosts, model, arguments, settings, items, workers, what=what)
 
     def upload(pair: tuple[dict[str, str], dict[str, Any]]) -> str | None:
         item, outcome = pair
@@ -218,26 +216,54 @@ def run_transform(context: StepContext) -> StepResult:
                                   "TransformJobStatus": "Completed"})
 
 
-def _serve_builtin(context: StepContext, job: JobDir, model: ServedModel, settings: TransformSettings,
+def _serve_on_instances(context: StepContext, job: JobDir, hosts: list[str], model: ServedModel,
+                        arguments: dict[str, Any], settings: TransformSettings, items: list[dict[str, str]],
+                        workers: int, *, what: str) -> list[dict[str, Any]]:
+    """The objects partitioned by key across the instances (instances.objects_of_host), each instance one serving
+    process with its share; the report per object in the order of `items`."""
+    shares = [instances.objects_of_host(items, instances.SHARDED_BY_S3_KEY, number, len(hosts))
+              for number in range(len(hosts))]
+    if len(hosts) > 1:
+        context.log.note("objects per instance: " + ", ".join(f"{host} {len(share)}"
+                                                              for host, share in zip(hosts, shares, strict=True)))
+
+    def serve(host: str, share: list[dict[str, str]]) -> list[dict[str, Any]]:
+        if not share:  # more instances than objects: this one idles, as on SageMaker
+            return []
+        objects = [{"input": item["input"], "output": item["output"]} for item in share]
+        if model.program is None:
+            return _serve_builtin(context, job, host, model, settings, objects, workers, what=what)
+        return _serve_framework(context, job, host, model, arguments, settings, objects, what=what)
+
+    # Framework serving processes unpack the model's code into the job's one /opt/ml/code: one at a time.
+    with ThreadPoolExecutor(max_workers=len(hosts) if model.program is None else 1) as pool:
+        reports = list(pool.map(serve, hosts, shares))
+    by_output = {item["output"]: outcome for share, report in zip(shares, reports, strict=True)
+                 for item, outcome in zip(share, report, strict=True)}
+    return [by_output[item["output"]] for item in items]
+
+
+def _serve_builtin(context: StepContext, job: JobDir, host: str, model: ServedModel, settings: TransformSettings,
                    objects: list[dict[str, str]], workers: int, *, what: str) -> list[dict[str, Any]]:
     """Score every staged object in one process of the serving image's runtime (its Python and xgboost load
     the model, as the container does on AWS); a report per object: records and seconds, or the error."""
-    files = {"report": job.root / "transform-report.json", "failure": job.root / "model-failure.txt"}
+    files = {"report": job.root / f"transform-report-{host}.json", "failure": job.root / f"model-failure-{host}.txt"}
     spec = {"model_dir": str(job.opt_ml / "model"), "workers": workers, "join_input": settings.join_input,
             "input_filter": settings.input_filter.expression if settings.input_filter else None,
             "output_filter": settings.output_filter.expression if settings.output_filter else None,
             "objects": objects, **{key: str(path) for key, path in files.items()}}
-    code = _run_serving(context, job, model, batch_transform.__file__, spec, files, {}, what=what)
+    code = _run_serving(context, job, host, model, batch_transform.__file__, spec, {}, what=what)
     if code == batch_transform.EXIT_MODEL_ERROR and files["failure"].is_file():
         raise StepFailed(f"{what}: model '{model.name}' ({model.model_url}): "
                          f"{files['failure'].read_text(encoding='utf-8')}")
     return _report(code, files, what=what)
 
 
-def _serve_framework(context: StepContext, job: JobDir, model: ServedModel, arguments: dict[str, Any],
+def _serve_framework(context: StepContext, job: JobDir, host: str, model: ServedModel, arguments: dict[str, Any],
                      settings: TransformSettings, objects: list[dict[str, str]], *, what: str) -> list[dict[str, Any]]:
     """Serve every staged object with the model's user module in one process of the image's runtime."""
-    files = {"report": job.root / "transform-report.json", "failure": job.root / "serving-failure.txt"}
+    files = {"report": job.root / f"transform-report-{host}.json",
+             "failure": job.root / f"serving-failure-{host}.txt"}
     content_type, accept = content_types(arguments, model)
     max_payload = arguments.get("MaxPayloadInMB")
     spec = {"framework": framework_serving.XGBOOST if image_repository(model.image) == XGBOOST_IMAGE
@@ -255,7 +281,7 @@ def _serve_framework(context: StepContext, job: JobDir, model: ServedModel, argu
             "objects": objects, **{key: str(path) for key, path in files.items()}}
     environment = {key: job.rewrite(value) for key, value in model.environment.items()}
     environment.update(context.aws.job_environment(network_isolation=model.network_isolation))
-    code = _run_serving(context, job, model, framework_serving.__file__, spec, files, environment, what=what)
+    code = _run_serving(context, job, host, model, framework_serving.__file__, spec, environment, what=what)
     if code == framework_serving.EXIT_SERVER_ERROR and files["failure"].is_file():
         tail = files["failure"].read_text(encoding="utf-8")
         raise StepFailed(clipped_reason(f"AlgorithmError: {what}: the serving container could not load the user "
@@ -273,9 +299,9 @@ def _code_location(job: JobDir, submit_directory: str, *, what: str) -> dict[str
     return {"submit_directory": code_dir, "code_dir": code_dir}
 
 
-def _run_serving(context: StepContext, job: JobDir, model: ServedModel, program: str, spec: dict[str, Any],
-                 files: dict[str, Path], environment: dict[str, str], *, what: str) -> int:
-    job_file = job.root / "transform-job.json"
+def _run_serving(context: StepContext, job: JobDir, host: str, model: ServedModel, program: str,
+                 spec: dict[str, Any], environment: dict[str, str], *, what: str) -> int:
+    job_file = job.root / f"transform-job-{host}.json"
     job_file.write_text(json.dumps(spec), encoding="utf-8")
     python = interpreter_for(model.image, what=what, note=context.log.note)
     return run_job_process([python, program, str(job_file)], env=job_process_environment(environment),

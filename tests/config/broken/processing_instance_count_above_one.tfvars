@@ -1,4 +1,4 @@
-# expect: compute.processing_instance_count: must be 1: every processing step reads its whole input on each instance
+# expect: compute.processing_instance_count: must be 1: only the inference Preprocess splits its input across instances
 compute = {
   processing_instance_count = 2
 }

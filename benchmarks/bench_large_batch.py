@@ -1,0 +1,255 @@
+"""Large batches: the inference pipeline end to end at 1e5 and 1e6 rows (1e7 with --with-1e7) against a plain
+pandas + xgboost script on the same data, and `data drop` of the file against a plain upload of it.
+
+    .venv/bin/python benchmarks/bench_large_batch.py [--rows 100000 1000000] [--with-1e7] [--two-instances]
+                                                      [--home DIR]
+
+One stack (benchmarks/bench_load.py's: the Terraform-applied local stack, a model trained and approved). Per size,
+a batch of the demo schema (generated with a fixed seed) with its ground truth, then side by side in this run:
+
+* plain upload: boto3 `upload_file` of the batch to the emulator (a prefix no rule watches);
+* data drop: `batchops data drop`'s operation (the whole-file check, then the upload that starts the run);
+* the inference run: from the drop to its end, each step's duration and the peak memory (RSS) of each step's job
+  process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
+* the plain script, in a fresh interpreter: read the batch, apply the model version's preprocessing, score with
+  its model, write `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
+
+`--two-instances` upserts the pipelines with `compute.transform_instance_count = 2` and scores the 1e6 batch again
+as a folder of four parts (batch transform partitions objects, not rows, across instances). Wall times on a
+shared machine follow its load: the load average is printed with every number, and each ratio is taken within
+one run. Targets (issue 24): pipeline at 1e6 within 3x the plain script; data drop within 2x the plain upload;
+no step slower than reading its input twice (the plain script's read time is printed for that comparison).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import subprocess
+import sys
+import tarfile
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import bench_load  # noqa: E402
+
+from batchops import operations as ops  # noqa: E402
+from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
+
+# Job processes by the script they run (the runner starts each step's process with its script's path).
+STEP_PROCESSES = ("resolve_model.py", "preprocess.py", "batch_transform.py", "model_quality.py",
+                  "publish_predictions.py", "label_predictions.py")
+SEED = 2424
+
+
+def load() -> str:
+    return f"load {os.getloadavg()[0]:.1f}"
+
+
+def write_batch(folder: Path, rows: int, *, parts: int = 0) -> tuple[Path, Path]:
+    """The batch (one file, or a folder of `parts` part files) and its ground truth, deterministic."""
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = generate(REFERENCE, rows, seed=SEED + rows, id_prefix=f"r{rows}")
+    truth = folder / f"batch-{rows}-ground-truth.csv"
+    frame[[DEMO_RECORD_KEY, DEMO_TARGET]].to_csv(truth, index=False)
+    features = frame.drop(columns=[DEMO_TARGET])
+    if not parts:
+        batch = folder / f"batch-{rows}.csv"
+        features.to_csv(batch, index=False)
+        return batch, truth
+    batch = folder / f"batch-{rows}-parts"
+    batch.mkdir(exist_ok=True)
+    size = -(-rows // parts)
+    for number in range(parts):
+        features.iloc[number * size:(number + 1) * size].to_csv(batch / f"part-{number:05d}.csv", index=False)
+    return batch, truth
+
+
+class PeakMemory:
+    """Peak RSS of each step's job process, sampled every 0.2 s over this process's descendants."""
+
+    def __init__(self):
+        import psutil
+
+        self._psutil = psutil
+        self.peaks: dict[str, int] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> PeakMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        me = self._psutil.Process()
+        while not self._stop.wait(0.2):
+            for process in me.children(recursive=True):
+                try:
+                    command = " ".join(process.cmdline())
+                    rss = process.memory_info().rss
+                except self._psutil.Error:
+                    continue
+                for script in STEP_PROCESSES:
+                    if script in command:
+                        self.peaks[script] = max(self.peaks.get(script, 0), rss)
+
+
+def plain_upload(target, path: Path) -> float:
+    started = time.monotonic()
+    target.client("s3").upload_file(str(path), target.settings.bucket, f"bench-plain/{path.name}")
+    return time.monotonic() - started
+
+
+def score(target, path: Path, truth: Path, rel_path: str) -> dict:
+    """Labels first (the run checks them), then `data drop` of the batch; the drop, the run and its steps."""
+    ops.drop_data(target, truth, "ground-truth", rel_path=rel_path)
+    known = bench_load.execution_arns(target)
+    with PeakMemory() as memory:
+        started = time.monotonic()
+        ops.drop_paths(target, path, "inference", rel_path=rel_path)
+        drop = time.monotonic() - started
+        fresh = ops.wait_for(lambda: bench_load.execution_arns(target) - known, timeout=600, what="the inference run")
+        run = ops.wait_for_execution(target, fresh.pop(), timeout=bench_load.EXECUTION_TIMEOUT, poll=1.0)
+        end_to_end = time.monotonic() - started
+    steps = {step.name: step.duration_seconds for step in ops.execution_steps(target, run.arn)}
+    return {"drop": drop, "run": run.duration_seconds or 0.0, "end_to_end": end_to_end, "status": run.status,
+            "failure": run.failure_reason, "steps": steps, "peak_mb": {k: v / 2**20 for k, v in memory.peaks.items()}}
+
+
+def model_files(target, folder: Path) -> tuple[Path, Path]:
+    """The active model version's xgboost model and preprocessing artefact, for the plain script."""
+    sagemaker = target.client("sagemaker")
+    package = sagemaker.describe_model_package(ModelPackageName=ops.active_model_arn(target))
+    model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    artefact_url = package["CustomerMetadataProperties"]["PreprocessingArtefact"]
+    s3 = target.client("s3")
+    archive, artefact = folder / "model.tar.gz", folder / "preprocessing.json"
+    for url, local in ((model_url, archive), (artefact_url, artefact)):
+        bucket, key = url[len("s3://"):].split("/", 1)
+        s3.download_file(bucket, key, str(local))
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder / "model")  # noqa: S202 (our own model archive)
+    return folder / "model" / "xgboost-model", artefact
+
+
+def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
+    """The same ML work as one script in a fresh interpreter; its wall, CPU and peak memory."""
+    command = [sys.executable, __file__, "--plain", str(batch), str(truth), str(model), str(artefact), str(output)]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    done = subprocess.run(command, capture_output=True, text=True)
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        raise SystemExit(f"the plain script failed: {done.stderr[-2000:]}")
+    return {**json.loads(done.stdout.splitlines()[-1]), "wall": wall,
+            "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
+
+
+def run_plain(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> None:
+    """Read, preprocess as the artefact says, score, write key,prediction, join the labels, RMSE."""
+    import numpy as np
+    import pandas as pd
+    import xgboost
+
+    started = time.perf_counter()
+    frame = pd.read_csv(batch)
+    read = time.perf_counter() - started
+    spec = json.loads(artefact.read_text())
+    columns = []
+    for feature in spec["features"]:
+        values = frame[feature["name"]]
+        if feature["type"] == "categorical":
+            columns.extend((values == category).astype(float) for category in feature["categories"])
+        else:
+            columns.append(values.fillna(feature["median"]).astype(float))
+    matrix = np.column_stack(columns)
+    booster = xgboost.Booster(params={"nthread": 1})
+    booster.load_model(str(model))
+    predictions = booster.inplace_predict(matrix.astype(np.float32))
+    pd.DataFrame({DEMO_RECORD_KEY: frame[DEMO_RECORD_KEY], "prediction": predictions}).to_csv(
+        output, index=False, header=False)
+    labels = pd.read_csv(truth).set_index(DEMO_RECORD_KEY)[DEMO_TARGET]
+    actual = labels.loc[frame[DEMO_RECORD_KEY]].to_numpy(dtype=float)
+    rmse = float(np.sqrt(np.mean((predictions - actual) ** 2)))
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({"read": read, "seconds": time.perf_counter() - started, "rmse": rmse, "peak_mb": peak}))
+
+
+def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> None:
+    ratio = outcome["end_to_end"] / plain["wall"]
+    print(f"{rows:,} rows, {label}: {outcome['status']}; drop {outcome['drop']:.1f} s vs plain upload {upload:.1f} s "
+          f"({outcome['drop'] / upload:.1f}x); run {outcome['run']:.1f} s; end to end {outcome['end_to_end']:.1f} s "
+          f"= {rows / outcome['end_to_end']:,.0f} rows/s; plain script {plain['wall']:.1f} s wall, "
+          f"{plain['cpu']:.1f} s CPU (read {plain['read']:.1f} s, peak {plain['peak_mb']:.0f} MB, rmse "
+          f"{plain['rmse']:.3f}): {ratio:.1f}x; {load()}", flush=True)
+    print("  steps: " + ", ".join(f"{name} {seconds:.1f} s" + (
+        f" ({outcome['peak_mb'][script]:.0f} MB)" if (script := _script_of(name)) in outcome["peak_mb"] else "")
+        for name, seconds in outcome["steps"].items() if seconds is not None), flush=True)
+    if outcome["failure"]:
+        print(f"  failure: {outcome['failure']}", flush=True)
+
+
+def _script_of(step: str) -> str:
+    return {"ResolveModel": "resolve_model.py", "Preprocess": "preprocess.py", "BatchTransform": "batch_transform.py",
+            "ModelQualityCheck": "model_quality.py", "PublishPredictions": "publish_predictions.py",
+            "LabelPredictions": "label_predictions.py"}.get(step, "")
+
+
+def main() -> int:
+    if len(sys.argv) == 7 and sys.argv[1] == "--plain":
+        run_plain(*(Path(arg) for arg in sys.argv[2:]))
+        return 0
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument("--with-1e7", action="store_true", help="also 10,000,000 rows (takes long here)")
+    parser.add_argument("--two-instances", action="store_true",
+                        help="also the 1e6 batch as 4 parts with one and with two batch-transform instances")
+    parser.add_argument("--home", type=Path, help="BATCHOPS_HOME to use (default: a temporary folder)")
+    args = parser.parse_args()
+    sizes = sorted(set(args.rows + ([10_000_000] if args.with_1e7 else [])))
+    ok = True
+    with tempfile.TemporaryDirectory(prefix="bench-large-") as scratch:
+        work = Path(scratch)
+        home = (args.home or work / "home").resolve()
+        print(f"setting up the stack; {load()}", flush=True)
+        with bench_load.approved_stack(home) as (_, target):
+            model, artefact = model_files(target, work)
+            print(f"stack ready; {load()}", flush=True)
+            for rows in sizes:
+                batch, truth = write_batch(work / "data", rows)
+                upload = plain_upload(target, batch)
+                outcome = score(target, batch, truth, f"large/batch-{rows}.csv")
+                plain = plain_script(batch, truth, model, artefact, work / "plain.csv")
+                report(rows, "one file, 1 instance", plain, upload, outcome)
+                ok = ok and outcome["status"] == "Succeeded"
+                batch.unlink()
+            if args.two_instances:
+                rows = 1_000_000
+                parts, truth = write_batch(work / "parts", rows, parts=4)
+                plain = plain_script(write_batch(work / "single", rows)[0], truth, model, artefact, work / "p.csv")
+                upload = sum(plain_upload(target, part) for part in sorted(parts.iterdir()))
+                for count in (1, 2):
+                    compute = target.settings.compute.model_copy(update={"transform_instance_count": count})
+                    settings = target.settings.model_copy(update={"compute": compute})
+                    scaled = dataclasses.replace(target, settings=settings)
+                    ops.upsert_pipelines(scaled)
+                    outcome = score(scaled, parts, truth, f"large/parts-{count}")
+                    report(rows, f"4 parts, {count} transform instance(s)", plain, upload, outcome)
+                    ok = ok and outcome["status"] == "Succeeded"
+    print("all runs succeeded" if ok else "FAILED: see above")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
