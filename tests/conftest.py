@@ -17,3 +17,22 @@ def classification_summaries() -> dict[str, ClassificationSummary]:
     """Realistic gate summaries by problem type: 'binary' (benign/malignant) and 'multiclass' (three iris species)."""
     document = json.loads((FIXTURES / "classification_summaries.json").read_text(encoding="utf-8"))
     return {name: ClassificationSummary(**summary) for name, summary in document.items() if not name.startswith("_")}
+
+
+
+# ------------------------------------------------------------------------------------------- parallel runs
+# `./run tests` runs the suite on pytest-xdist workers with `--dist loadscope --no-loadscope-reorder`: a test
+# module (a test class, if any) is the unit of work, so a module-scoped fixture (an applied stack, a running
+# emulator) is built once, on the one worker that runs the whole module; modules go to whichever worker is free,
+# in collection order. tests/README.md ("Parallel runs") says how a new test joins a shared stack.
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: modules with a test marked slow (a Terraform apply, pipeline runs) first, so that the
+    run does not end with one worker busy on a long module that started last. The sort is stable and by module:
+    a module's tests stay together and in their order. A run in one process keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_modules)
