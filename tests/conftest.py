@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -17,3 +18,41 @@ def classification_summaries() -> dict[str, ClassificationSummary]:
     """Realistic gate summaries by problem type: 'binary' (benign/malignant) and 'multiclass' (three iris species)."""
     document = json.loads((FIXTURES / "classification_summaries.json").read_text(encoding="utf-8"))
     return {name: ClassificationSummary(**summary) for name, summary in document.items() if not name.startswith("_")}
+
+
+
+# ------------------------------------------------------------------------------------------- parallel runs
+# `./run tests` runs the suite on pytest-xdist workers with `--dist loadscope --no-loadscope-reorder`: a test
+# module (a test class, if any) is the unit of work, so a module-scoped fixture (an applied stack, a running
+# emulator) is built once, on the one worker that runs the whole module; modules go to whichever worker is free,
+# in collection order. tests/README.md ("Parallel runs") says how a new test joins a shared stack.
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On an xdist worker: modules with a test marked slow (a Terraform apply, pipeline runs) first, so that the
+    run does not end with one worker busy on a long module that started last. The sort is stable and by module:
+    a module's tests stay together and in their order. A run in one process keeps the collection order."""
+    if not hasattr(config, "workerinput"):
+        return
+    slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
+    items.sort(key=lambda item: item.path not in slow_modules)
+
+
+# An xdist worker process finds COLUMNS=80 and LINES=24 in its environment at start-up that the run itself did not
+# set; the CLI's console fixes its width from COLUMNS when it is imported, and tests that set a wide COLUMNS
+# would then see wrapped tables. Each worker gets the controller's values instead (unset stays unset).
+_TERMINAL_SIZE_VARIABLES = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node) -> None:
+    node.workerinput["terminal_size"] = {name: os.environ.get(name) for name in _TERMINAL_SIZE_VARIABLES}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for name, value in getattr(config, "workerinput", {}).get("terminal_size", {}).items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value

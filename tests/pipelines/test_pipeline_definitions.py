@@ -531,15 +531,21 @@ def _classification_definitions(settings) -> dict[str, dict]:
     return {key: json.loads(text) for key, text in texts.items()}
 
 
+@pytest.fixture(scope="module")
+def binary_definitions() -> dict[str, dict]:
+    """The shipped env file `classification` (binary), built once for the tests that only read it (a build is
+    deterministic: test_two_builds_are_byte_identical)."""
+    from batchops_core.settings import load_settings
+
+    return _classification_definitions(load_settings("classification"))
+
+
 def _arguments(step: dict) -> list[str]:
     return step["Arguments"]["AppSpecification"]["ContainerArguments"]
 
 
-def test_binary_definitions_carry_objective_classes_and_threshold():
-    from batchops_core.settings import load_settings
-
-    settings = load_settings("classification")
-    definitions = _classification_definitions(settings)
+def test_binary_definitions_carry_objective_classes_and_threshold(binary_definitions):
+    definitions = binary_definitions
     train = all_steps(definitions["training"])["Train"]["Arguments"]
     assert train["HyperParameters"]["objective"] == "binary:logistic" and "num_class" not in train["HyperParameters"]
     evaluate = _arguments(all_steps(definitions["training"])["Evaluate"])
@@ -563,12 +569,12 @@ def test_binary_definitions_carry_objective_classes_and_threshold():
         "Get": "Steps.LabelPredictions.ProcessingOutputConfig.Outputs['predictions'].S3Output.S3Uri"}
 
 
-def test_a_classifier_s_data_quality_reports_its_label_s_class_balance(local_definitions):
+def test_a_classifier_s_data_quality_reports_its_label_s_class_balance(local_definitions, binary_definitions):
     from batchops_core.settings import load_settings
 
     settings = load_settings("classification")
     assert settings.data_quality.engine == "builtin"
-    definitions = _classification_definitions(settings)
+    definitions = binary_definitions
     for key, step in (("training", "DataQualityBaseline"), ("inference", "DataQualityCheck")):
         assert all_steps(definitions[key])[step]["Arguments"]["Environment"]["label_column"] == "diagnosis"
         preprocess = _arguments(all_steps(definitions[key])["Preprocess"])
