@@ -85,12 +85,7 @@ class Demo:
         for number, (name, phase) in enumerate(self.phases(), start=1):
             self.console.rule(f"[bold]{number}. {name}")
             started = time.monotonic()
-            try:
-                phase()
-            except DemoFailure:
-                raise
-            except Exception as exc:  # every failure of a phase is a failed expectation of the demo
-                raise DemoFailure(f"phase '{name}': {exc}") from exc
+            run_phase(name, phase)
             self.outcome.phase_seconds[name] = time.monotonic() - started
         self._summary()
         return self.outcome
@@ -345,6 +340,16 @@ class Demo:
         self.console.print(table)
         self.console.print(f"Open {self.outcome.report} in a browser; emails are in {self.home / 'outbox'} "
                            f"(`batchops outbox list`).", soft_wrap=True)
+
+
+def run_phase(name: str, phase: Callable[[], Any]) -> None:
+    """Run one phase of a demo scenario: every failure of a phase is a failed expectation of the demo."""
+    try:
+        phase()
+    except DemoFailure:
+        raise
+    except Exception as exc:
+        raise DemoFailure(f"phase '{name}': {exc}") from exc
 
 
 def quality_gate_lines(messages: list[dict[str, Any]], execution_id: str) -> list[str]:

@@ -23,7 +23,7 @@ from rich.console import Console
 
 from batchops import operations as ops
 from batchops.aws_session import batchops_home, connect, running_emulator
-from batchops.demo import Demo, DemoFailure, clear_previous_demo
+from batchops.demo import Demo, DemoFailure, clear_previous_demo, run_phase
 from batchops.demo_data import write_demo_files
 from batchops.report import step_result
 from batchops_core import results
@@ -92,12 +92,7 @@ class MultiAccountDemo:
                   ("emails and reports", self.emails_and_reports)]
         for number, (name, phase) in enumerate(phases, start=1):
             self.console.rule(f"[bold]{number}. {name}")
-            try:
-                phase()
-            except DemoFailure:
-                raise
-            except Exception as exc:  # every failure of a phase is a failed expectation of the demo
-                raise DemoFailure(f"phase '{name}': {exc}") from exc
+            run_phase(name, phase)
         self.console.rule("[bold green]multi-account demo: every expected outcome happened")
         return self.outcome
 

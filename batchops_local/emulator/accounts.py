@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -115,6 +117,18 @@ def caller_of(response: Any) -> Caller:
 
 _cache: dict[tuple[str, str], dict[str, str]] = {}
 _cache_lock = threading.Lock()
+
+
+@contextmanager
+def answered_by(response: Any, owner_account: str) -> Iterator[None]:
+    """moto's backends follow a response's `current_account`: within this block the owner account answers a
+    cross-account request the emulator has allowed (its registry, its keys), then the caller's account is back."""
+    caller_account = response.current_account
+    response.current_account = owner_account
+    try:
+        yield
+    finally:
+        response.current_account = caller_account
 
 
 def role_credentials(role_arn: str, region: str, session_name: str) -> dict[str, str]:

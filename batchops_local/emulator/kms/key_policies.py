@@ -72,12 +72,8 @@ def _in_owner_account(name: str, action: str) -> Any:
         denial = cross_account_denial(caller, key.account_id, action, key.arn, key.policy)
         if denial is not None:
             raise JsonRESTError("AccessDeniedException", denial)  # HTTP 400, as KMS answers it
-        caller_account = self.current_account
-        self.current_account = key.account_id  # moto's kms_backend follows it: the owner's KMS answers
-        try:
+        with accounts.answered_by(self, key.account_id):  # the owner's KMS answers
             return _originals[name](self)
-        finally:
-            self.current_account = caller_account
 
     handler.__name__ = name
     return handler

@@ -149,12 +149,8 @@ def _in_owner_account(name: str, parameter: str, action: str) -> Any:
         owner = authorize(self, self._get_param(parameter), action)
         if owner is None:
             return _originals[name](self)
-        caller_account = self.current_account
-        self.current_account = owner  # moto's sagemaker_backend follows it: answer from the owner's registry
-        try:
+        with accounts.answered_by(self, owner):  # answered from the owner's registry
             return _originals[name](self)
-        finally:
-            self.current_account = caller_account
 
     handler.__name__ = name
     return handler
