@@ -59,7 +59,7 @@ def local_runner_handler(home: Path | str) -> ExecutionHandler:
 
 def _warm_default_runtimes() -> None:
     try:
-        from batchops_local.runner.warm_pool import warm_default_runtimes
+        from batchops_local.runner.warm_up import warm_default_runtimes
     except ImportError:  # the runner is unavailable: the first execution says so
         return
     warm_default_runtimes()

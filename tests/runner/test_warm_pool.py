@@ -244,13 +244,13 @@ def test_boto3_in_a_warm_job_reads_its_own_environment_and_shares_only_the_parse
 
 def test_the_default_runtimes_warm_up_for_the_steps_and_tuning_jobs_of_the_default_configuration(monkeypatch):
     from batchops_core.settings import Hpo
-    from batchops_local.runner import warm_pool
+    from batchops_local.runner import warm_pool, warm_up
     from batchops_local.runner.runtimes import DEFAULT_IMAGES, XGBOOST_IMAGE, interpreter_for
     from batchops_local.runner.steps.tuning import job_thread_cap
 
     monkeypatch.setattr(warm_pool, "POOL", WarmPool())
     try:
-        warm_pool.warm_default_runtimes()
+        warm_up.warm_default_runtimes()
         interpreters = {image: interpreter_for(f"{image}:{version}", what="test") for image, version in DEFAULT_IMAGES}
         tuning = _env(OMP_NUM_THREADS=str(job_thread_cap(Hpo().max_parallel_jobs)))
         expected = {(python, startup_variables(_env())) for python in interpreters.values()}
