@@ -24,7 +24,7 @@ from batchops_core import contracts, datasets
 from batchops_core import metrics as core_metrics
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
-from batchops_core.settings import CONSUMER, Settings
+from batchops_core.settings import CONSUMER, TRAINING_PIPELINE_KEYS, Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
 TERMINAL_STATUSES = contracts.FINAL_EXECUTION_STATUSES
@@ -33,6 +33,14 @@ APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 class OperationError(UserError):
     """A user-facing failure: the message says what went wrong and where."""
+
+
+def refuse_training(settings: Settings, what: str) -> None:
+    """A command that trains, refused in a consumer with the registry environment that trains its models."""
+    try:
+        settings.refuse_training(what)
+    except ValueError as error:
+        raise OperationError(str(error)) from None
 
 
 # ------------------------------------------------------------------------------------------------ S3 helpers
@@ -430,6 +438,9 @@ def wait_for_new_execution(target: AwsTarget, pipeline: str, known: set[str], *,
 
 
 def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]) -> str:
+    training = {*TRAINING_PIPELINE_KEYS, *(target.settings.pipelines.name_of(key) for key in TRAINING_PIPELINE_KEYS)}
+    if pipeline in training:
+        refuse_training(target.settings, f"starting pipeline '{pipeline}'")
     known = list(target.settings.pipeline_names.values())
     if pipeline in target.settings.pipeline_names:  # accept the config key (training, inference, ...)
         pipeline = target.settings.pipeline_names[pipeline]
