@@ -35,8 +35,12 @@ class OperationError(UserError):
     """A user-facing failure: the message says what went wrong and where."""
 
 
-def refuse_training(settings: Settings, what: str) -> None:
-    """A command that trains, refused in a consumer with the registry environment that trains its models."""
+def refuse_training(settings: Settings, what: str, pipeline: str | None = None) -> None:
+    """A command that trains, refused in a consumer with the registry environment that trains its models;
+    with `pipeline` (a key or name), only when that is a training pipeline."""
+    training = {*TRAINING_PIPELINE_KEYS, *(settings.pipelines.name_of(key) for key in TRAINING_PIPELINE_KEYS)}
+    if pipeline is not None and pipeline not in training:
+        return
     try:
         settings.refuse_training(what)
     except ValueError as error:
@@ -169,6 +173,8 @@ def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) ->
     """`<prefix of kind>/<rel path>`; the relative path defaults to the file name."""
     if kind not in DATA_KINDS:
         raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+    if kind == "training":  # a training drop starts training: a consumer has no training pipeline to start
+        refuse_training(settings, "data drop --kind training")
     relative = (rel_path or file.name).strip()
     parts = relative.split("/")
     if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
@@ -438,9 +444,7 @@ def wait_for_new_execution(target: AwsTarget, pipeline: str, known: set[str], *,
 
 
 def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]) -> str:
-    training = {*TRAINING_PIPELINE_KEYS, *(target.settings.pipelines.name_of(key) for key in TRAINING_PIPELINE_KEYS)}
-    if pipeline in training:
-        refuse_training(target.settings, f"starting pipeline '{pipeline}'")
+    refuse_training(target.settings, f"starting pipeline '{pipeline}'", pipeline)
     known = list(target.settings.pipeline_names.values())
     if pipeline in target.settings.pipeline_names:  # accept the config key (training, inference, ...)
         pipeline = target.settings.pipeline_names[pipeline]
