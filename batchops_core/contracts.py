@@ -83,8 +83,8 @@ def retraining(registry_environment: str = "", registry_account_id: str = "") ->
     because the registry environment (a consumer's) trains the models."""
     if not registry_environment:
         return "retraining starts"
-    return (f"no retraining here: retraining runs in the registry environment '{registry_environment}' "
-            f"(account {registry_account_id})")
+    # Short: it ends the default email subject, and SNS cuts subjects at 100 characters.
+    return f"retraining in registry '{registry_environment}' (account {registry_account_id})"
 ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))
 
 # Pipeline parameters every pipeline declares; EventBridge S3 targets fill the first two.

@@ -339,8 +339,7 @@ def test_a_consumer_deploys_only_the_pipelines_that_score_and_says_where_retrain
     scoring = tuple(key for key in PIPELINE_KEYS if key not in TRAINING_PIPELINE_KEYS)
     assert scoring and consumer.pipeline_keys == scoring
     assert set(consumer.pipeline_names) == set(scoring)
-    assert consumer.retraining == ("no retraining here: retraining runs in the registry environment 'dev' "
-                                   "(account 111111111111)")
+    assert consumer.retraining == "retraining in registry 'dev' (account 111111111111)"
     for registry_or_standalone in (load_settings(ENV_DIR / "multi-account" / "dev.tfvars"), load_settings("local")):
         assert registry_or_standalone.pipeline_keys == PIPELINE_KEYS
         assert registry_or_standalone.retraining == "retraining starts"
