@@ -81,5 +81,6 @@ def build_definitions(settings: Settings, *, account_id: str, stack: StackResour
         role = execution_role_arn(settings, str(account_id))
         builders = _builders()
         known = stack or StackResources()
-        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known)) for key in settings.pipeline_keys}
+        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known))
+                     for key in settings.pipeline_keys}  # a consumer's: only those that score
         return {key: pipeline.definition() for key, pipeline in pipelines.items()}
