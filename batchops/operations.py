@@ -24,7 +24,7 @@ from batchops_core import contracts, datasets
 from batchops_core import metrics as core_metrics
 from batchops_core.contracts import Step as StepName
 from batchops_core.s3uri import S3UriError, split_s3_uri
-from batchops_core.settings import CONSUMER, Settings
+from batchops_core.settings import CONSUMER, TRAINING_PIPELINE_KEYS, Settings
 
 DATA_KINDS = {"training": "training", "inference": "inference", "ground-truth": "ground_truth"}
 TERMINAL_STATUSES = contracts.FINAL_EXECUTION_STATUSES
@@ -33,6 +33,18 @@ APPROVAL_STATUSES = ("PendingManualApproval", "Approved", "Rejected")
 
 class OperationError(UserError):
     """A user-facing failure: the message says what went wrong and where."""
+
+
+def refuse_training(settings: Settings, what: str, pipeline: str | None = None) -> None:
+    """A command that trains, refused in a consumer with the registry environment that trains its models;
+    with `pipeline` (a key or name), only when that is a training pipeline."""
+    training = {*TRAINING_PIPELINE_KEYS, *(settings.pipelines.name_of(key) for key in TRAINING_PIPELINE_KEYS)}
+    if pipeline is not None and pipeline not in training:
+        return
+    try:
+        settings.refuse_training(what)
+    except ValueError as error:
+        raise OperationError(str(error)) from None
 
 
 # ------------------------------------------------------------------------------------------------ S3 helpers
@@ -161,6 +173,8 @@ def data_key(settings: Settings, kind: str, file: Path, rel_path: str | None) ->
     """`<prefix of kind>/<rel path>`; the relative path defaults to the file name."""
     if kind not in DATA_KINDS:
         raise OperationError(f"unknown data kind '{kind}' (expected one of: {', '.join(DATA_KINDS)})")
+    if kind == "training":  # a training drop starts training: a consumer has no training pipeline to start
+        refuse_training(settings, "data drop --kind training")
     relative = (rel_path or file.name).strip()
     parts = relative.split("/")
     if relative.startswith("/") or any(part in ("", ".", "..") for part in parts):
@@ -430,6 +444,7 @@ def wait_for_new_execution(target: AwsTarget, pipeline: str, known: set[str], *,
 
 
 def start_execution(target: AwsTarget, pipeline: str, parameters: dict[str, str]) -> str:
+    refuse_training(target.settings, f"starting pipeline '{pipeline}'", pipeline)
     known = list(target.settings.pipeline_names.values())
     if pipeline in target.settings.pipeline_names:  # accept the config key (training, inference, ...)
         pipeline = target.settings.pipeline_names[pipeline]

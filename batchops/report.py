@@ -286,7 +286,7 @@ def _model_quality_gate(target: AwsTarget, execution: ops.Execution, by_name: di
     summary, unreadable = classification(result)
     detail = result_text(result) + _matched_rows(result) + unreadable
     if result.outcome == results.FAILED:
-        retraining = " (retraining starts)" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
+        retraining = f" ({target.settings.retraining})" if Step.MODEL_QUALITY_VIOLATED in by_name else ""
         detail = f"{detail}: violated{retraining}"
     elif result.outcome == results.SKIPPED:
         if result.details.get(contracts.MODEL_QUALITY_WAITING_DETAIL):

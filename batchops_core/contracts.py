@@ -67,8 +67,24 @@ SCRIPT_SUBMIT_DIRECTORY_ENVIRONMENT = "SAGEMAKER_SUBMIT_DIRECTORY"
 # The Evaluate step's processing input holding that archive (script mode: Evaluate scores with the script's code).
 SCRIPT_CODE_INPUT = "model_code"
 
+# Pipelines that train and register model versions: an environment that trains nothing (accounts.role =
+# consumer) deploys none of them, and no rule starts them there.
+TRAINING_PIPELINES: tuple[str, ...] = (TRAINING, TRAINING_HPO)
 # Pipelines whose ModelQualityViolated step starts retraining.
 MODEL_QUALITY_PIPELINES: tuple[str, ...] = (INFERENCE, MODEL_QUALITY)
+# A consumer (accounts.role) retrains nothing: its models, and their retraining, are its registry environment's.
+# Its notification function gets the registry from these variables (unset: retraining starts here).
+REGISTRY_ENVIRONMENT_VARIABLE = "REGISTRY_ENVIRONMENT"
+REGISTRY_ACCOUNT_VARIABLE = "REGISTRY_ACCOUNT_ID"
+
+
+def retraining(registry_environment: str = "", registry_account_id: str = "") -> str:
+    """What a model-quality violation leads to, as emails and reports say it: retraining here, or none here
+    because the registry environment (a consumer's) trains the models."""
+    if not registry_environment:
+        return "retraining starts"
+    # Short: it ends the default email subject, and SNS cuts subjects at 100 characters.
+    return f"retraining in registry '{registry_environment}' (account {registry_account_id})"
 ALL_STEPS: tuple[str, ...] = tuple(sorted({step for steps in PIPELINE_STEPS.values() for step in steps}))
 
 # Pipeline parameters every pipeline declares; EventBridge S3 targets fill the first two.
@@ -195,6 +211,8 @@ def export() -> dict[str, Any]:
 
     return {
         "pipeline_kinds": list(PIPELINE_KINDS),
+        "training_pipelines": list(TRAINING_PIPELINES),
+        "registry_variables": {"environment": REGISTRY_ENVIRONMENT_VARIABLE, "account_id": REGISTRY_ACCOUNT_VARIABLE},
         "steps": {name.lower(): value for name, value in vars(Step).items() if not name.startswith("_")},
         "pipeline_steps": {kind: list(steps) for kind, steps in PIPELINE_STEPS.items()},
         "execution_statuses": list(EXECUTION_STATUSES),

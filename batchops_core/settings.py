@@ -769,7 +769,7 @@ class Notifications(_Strict):
                           subject="[{{ environment }}] data quality report for {{ pipeline }}"),
          # Any pipeline: the step exists in the inference and the model-quality pipelines only.
          NotificationRule(pipeline="*", step=contracts.Step.MODEL_QUALITY_VIOLATED, status="Failed",
-                          subject="[{{ environment }}] model quality below threshold: retraining started")],
+                          subject="[{{ environment }}] model quality below threshold: {{ retraining }}")],
         "per-step/per-status message rules, first match wins; final execution statuses and failed steps are "
         "always sent; a given list replaces this one whole")
 
@@ -842,7 +842,7 @@ class Approval(_Strict):
 # standalone trains and scores in its own account; a registry trains, registers and lets its consumers read
 # approved model versions; a consumer scores with model versions of one registry and trains nothing.
 STANDALONE, REGISTRY, CONSUMER = ENVIRONMENT_ROLES = ("standalone", "registry", "consumer")
-TRAINING_PIPELINE_KEYS = (contracts.TRAINING, contracts.TRAINING_HPO)
+TRAINING_PIPELINE_KEYS = contracts.TRAINING_PIPELINES
 # A model package group name (EntityName, botocore's SageMaker service model).
 _GROUP_NAME = re.compile(r"^[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}$")
 
@@ -1371,8 +1371,29 @@ class Settings(_Strict):
                 for c in self.accounts.consumers]
 
     @property
+    def pipeline_keys(self) -> tuple[str, ...]:
+        """The pipelines this environment deploys: all of them, a consumer only those that score."""
+        return tuple(key for key in PIPELINE_KEYS if self.trains or key not in TRAINING_PIPELINE_KEYS)
+
+    @property
     def pipeline_names(self) -> dict[str, str]:
-        return {key: self.pipelines.name_of(key) for key in PIPELINE_KEYS}
+        """The deployed pipelines' names by key (pipeline_keys)."""
+        return {key: self.pipelines.name_of(key) for key in self.pipeline_keys}
+
+    @property
+    def retraining(self) -> str:
+        """What a model-quality violation leads to here (contracts.retraining)."""
+        registry = self.accounts.registry
+        return contracts.retraining() if self.trains else contracts.retraining(registry.environment,
+                                                                               registry.account_id)
+
+    def refuse_training(self, what: str) -> None:
+        """Raise for `what` (a command that trains) in a consumer, naming the registry that trains its models."""
+        if not self.trains:
+            registry = self.accounts.registry
+            raise ValueError(f"{what}: environment '{self.environment}' is a consumer (accounts.role) and trains "
+                             f"nothing; training and retraining run in the registry environment "
+                             f"'{registry.environment}' (account {registry.account_id})")
 
     @property
     def resource_prefix(self) -> str:

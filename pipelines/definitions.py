@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Iterator
 from typing import Any
 
-from batchops_core.settings import PIPELINE_KEYS, Settings
+from batchops_core.settings import Settings
 from pipelines.common.context import BuildContext, StackResources, execution_role_arn
 from pipelines.common.sdk import offline_session, sdk_environment
 
@@ -81,5 +81,6 @@ def build_definitions(settings: Settings, *, account_id: str, stack: StackResour
         role = execution_role_arn(settings, str(account_id))
         builders = _builders()
         known = stack or StackResources()
-        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known)) for key in PIPELINE_KEYS}
+        pipelines = {key: builders[key](BuildContext(settings, key, session, role, known))
+                     for key in settings.pipeline_keys}  # a consumer's: only those that score
         return {key: pipeline.definition() for key, pipeline in pipelines.items()}

@@ -23,9 +23,11 @@ locals {
   ]
 
   # Pipelines are upserted by the SageMaker builders, not by Terraform; their ARNs are known from the names
-  # (local.pipeline_names: derived.tf).
+  # (local.pipeline_names: derived.tf). A consumer trains nothing: no training pipeline, so no rule or grant
+  # starts one (Settings.pipeline_keys).
   pipeline_arns = {
     for key, name in local.pipeline_names : key => "arn:${local.partition}:sagemaker:${var.region}:${local.account_id}:pipeline/${name}"
+    if var.accounts.role != "consumer" || !contains(local.contracts.training_pipelines, key)
   }
 
   lambda_package_dir = "${path.root}/build/lambda"
@@ -59,8 +61,11 @@ locals {
   # The notification rules and their templates go to an S3 object (modules/lambdas), not into the
   # environment: Lambda allows 4 KB for all variables together.
   function_environment = {
+    # A consumer's emails name the registry environment that retrains (contracts.retraining); empty: here.
     notification = {
-      SLACK_WEBHOOK_SECRET_NAME = var.notifications.slack_webhook_secret_name
+      SLACK_WEBHOOK_SECRET_NAME                        = var.notifications.slack_webhook_secret_name
+      (local.contracts.registry_variables.environment) = var.accounts.role == "consumer" ? local.registry.environment : ""
+      (local.contracts.registry_variables.account_id)  = var.accounts.role == "consumer" ? local.registry.account_id : ""
     }
     approval_trigger = {
       MODEL_PACKAGE_GROUP      = local.model_package_group_name
@@ -138,7 +143,7 @@ module "lambdas" {
   active_model_parameter   = module.sagemaker.active_model_parameter
   model_package_group_arns = module.sagemaker.model_package_group_arns
   pipeline_arns            = local.pipeline_arns
-  retrain_pipeline_arn     = local.pipeline_arns.training_hpo
+  retrain_pipeline_arn     = lookup(local.pipeline_arns, "training_hpo", null)
   reports = {
     bucket_arn = module.storage.bucket_arn
     prefix     = var.prefixes.outputs
@@ -165,6 +170,7 @@ module "sagemaker" {
   jobs_in_vpc        = var.network.create_vpc || length(var.network.subnets) > 0
   consumer_role_arns = local.consumer_role_arns
   registry_source    = local.registry_source
+  trains             = var.accounts.role != "consumer"
 }
 
 module "network" {

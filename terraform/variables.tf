@@ -459,7 +459,7 @@ variable "notifications" {
       })),
       [
         { pipeline = "*", step = "DataQualityCheck", status = "Succeeded", mute = false, subject = "[{{ environment }}] data quality report for {{ pipeline }}", body = "" },
-        { pipeline = "*", step = "ModelQualityViolated", status = "Failed", mute = false, subject = "[{{ environment }}] model quality below threshold: retraining started", body = "" },
+        { pipeline = "*", step = "ModelQualityViolated", status = "Failed", mute = false, subject = "[{{ environment }}] model quality below threshold: {{ retraining }}", body = "" },
       ]
     )
   })

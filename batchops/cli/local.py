@@ -133,6 +133,7 @@ def demo(
                                       "and two consumers in three emulated accounts: env_files/multi-account)."),
 ) -> None:
     """Run the whole lifecycle offline: infrastructure, training, approval, scoring, drift, retraining."""
+    from batchops import operations as ops
     from batchops.demo import DemoFailure, run_demo
     from batchops.demo_multi_account import SCENARIO, run_multi_account_demo
 
@@ -148,6 +149,7 @@ def demo(
             err_console.print(f"[red]demo failed:[/red] {escape(str(exc))}", soft_wrap=True)
             raise typer.Exit(1) from None
         return
+    ops.refuse_training(state.settings, "batchops demo (it trains)")
     if not state.settings.emulated:
         raise UserError(f"the demo runs against the local emulator only (an emulated environment such as "
                         f"--env local), not '{state.settings.environment}'")

@@ -108,6 +108,7 @@ def pipelines_start(
 
     parameters = parse_parameters(param)
     state = state_of(ctx)
+    ops.refuse_training(state.settings, f"starting pipeline '{name}'", name)  # before connecting
     arn = ops.start_execution(state.target, name, parameters)
     console.print(f"started {arn}")
     if wait and watch(state, ops.find_execution(state.target, arn)).status != "Succeeded":

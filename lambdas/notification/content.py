@@ -22,7 +22,8 @@ GATE_EXECUTION_STATUSES = (SUCCEEDED, FAILED)  # final executions whose email sh
 
 # What the function knows about its stack (from its environment). Metric and thresholds are not here: messages
 # show those the run used, from the deciding step's result.
-Deployment = namedtuple("Deployment", "project environment")
+# retraining: what a model-quality violation leads to here (contracts.retraining: here, or a consumer's registry).
+Deployment = namedtuple("Deployment", "project environment retraining", defaults=(contracts.retraining(),))
 
 
 def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str, Any]:
@@ -52,13 +53,14 @@ def template_variables(event: PipelineEvent, deployment: Deployment) -> dict[str
         "duration": format_duration(event.duration_seconds),
         "failure_reason": failure_reason,
         "console_link": console_link(event),
+        "retraining": deployment.retraining,
         **gates.empty_variables(),
         **dict.fromkeys(published.VARIABLES, ""),
         "drift_summary": "",
         "drift_violations": [],
     }
     if event.kind == "step" and event.status == FAILED and event.step in gates.GATE_BY_FAIL_STEP:
-        variables.update(gates.variables_for_fail_step(event.execution_arn, event.step))
+        variables.update(gates.variables_for_fail_step(event.execution_arn, event.step, deployment.retraining))
     elif event.kind == "execution" and event.status in GATE_EXECUTION_STATUSES:
         variables.update(gates.variables_for_execution(event.execution_arn))
         variables.update(published.variables_for_execution(event.execution_arn))

@@ -23,12 +23,13 @@ if TYPE_CHECKING:
     from batchops_core.results import StepResult
 
 # deciding_step: writes result.json; fail_step: the Fail step a violation leads to; name: how messages call the
-# gate; consequence: what a violation means; threshold_variable: the template variable that also gets the threshold.
+# gate; consequence: what a violation means (None: the deployment's retraining, contracts.retraining);
+# threshold_variable: the template variable that also gets the threshold.
 Gate = namedtuple("Gate", "deciding_step fail_step name consequence threshold_variable")
 
 GATES = (
     Gate(contracts.Step.MODEL_QUALITY_CHECK, contracts.Step.MODEL_QUALITY_VIOLATED, "model quality threshold",
-         "retraining starts", "model_quality_threshold"),
+         None, "model_quality_threshold"),
     Gate(contracts.Step.EVALUATE, contracts.Step.METRIC_ABOVE_THRESHOLD, "registration threshold",
          "no model registered", "registration_threshold"),
 )
@@ -56,10 +57,11 @@ def read_result(step: dict[str, Any]) -> StepResult:
         raise step_outputs.OutputUnavailable(str(exc)) from None
 
 
-def variables_for_fail_step(execution_arn: str, fail_step: str) -> dict[str, str]:
-    """Variables for the message about a gate's Fail step; an unreadable result is stated, never raised."""
+def variables_for_fail_step(execution_arn: str, fail_step: str, retraining: str) -> dict[str, str]:
+    """Variables for the message about a gate's Fail step; an unreadable result is stated, never raised.
+    `retraining`: what a model-quality violation leads to in this deployment (contracts.retraining)."""
     gate = GATE_BY_FAIL_STEP[fail_step]
-    label = f"{gate.name}; {gate.consequence}"
+    label = f"{gate.name}; {gate.consequence or retraining}"
     try:
         result = read_result(step_outputs.execution_step(execution_arn, gate.deciding_step))
     except step_outputs.OutputUnavailable as exc:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+from batchops_core import contracts
 from lambdas.notification import rules as rule_engine
 from lambdas.notification.content import Deployment, template_variables
 from lambdas.notification.events import KNOWN_STEPS, parse_event, state_change_key
@@ -40,6 +41,8 @@ def settings_from_env() -> Settings:
         deployment=Deployment(
             project=require_env("PROJECT", "names the project in messages"),
             environment=require_env("ENVIRONMENT", "names the environment in messages"),
+            retraining=contracts.retraining(optional_env(contracts.REGISTRY_ENVIRONMENT_VARIABLE),
+                                            optional_env(contracts.REGISTRY_ACCOUNT_VARIABLE)),
         ),
         topic_arn=require_env("SNS_TOPIC_ARN", "the topic notifications are published to"),
         dedup_table=require_env("DEDUP_TABLE", "the DynamoDB table that makes redelivered events a no-op"),

@@ -58,6 +58,7 @@ TEMPLATE_VARIABLES = frozenset(
         "duration",
         "failure_reason",
         "console_link",
+        "retraining",
         "drift_summary",
         "drift_violations",
         *gates.VARIABLES,

@@ -211,3 +211,26 @@ def test_registry_environment_is_printed_for_a_consumer_only(cli):
     assert (consumer.exit_code, consumer.output) == (0, "dev\n")
     standalone = cli("--env", "staging", "ci", "registry-environment")
     assert (standalone.exit_code, standalone.output) == (0, "")
+
+
+@pytest.mark.parametrize("command", [
+    ("pipelines", "start", "training_hpo"),
+    ("pipelines", "start", "abalone-staging-training"),
+    ("data", "drop", "data/abalone.csv", "--kind", "training"),
+    ("demo",),
+])
+def test_a_consumer_refuses_to_train_naming_its_registry(cli, command):
+    staging = str(ENV_DIR / "multi-account" / "staging.tfvars")
+    result = cli("--env", staging, *command)
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().endswith(
+        "environment 'staging' is a consumer (accounts.role) and trains nothing; training and retraining run in "
+        "the registry environment 'dev' (account 111111111111)"), result.output
+    assert len(result.output.strip().splitlines()) == 1
+
+
+def test_a_consumer_still_starts_its_inference_pipeline_and_a_standalone_its_training(cli):
+    # Past the refusal: both go on to connect, and no emulator runs here.
+    for env, pipeline in ((str(ENV_DIR / "multi-account" / "staging.tfvars"), "inference"), ("local", "training")):
+        result = cli("--env", env, "pipelines", "start", pipeline)
+        assert "trains nothing" not in result.output, result.output

@@ -150,3 +150,22 @@ def test_runs_show_states_an_unreadable_classification_summary(cli_target):
     assert shown.exit_code == 0, shown.output
     text = " ".join(re.sub(r"[│┃]", " ", shown.output).split())
     assert "(classification summary not readable: Evaluate: details.classification:" in text
+
+
+def test_a_model_quality_violation_says_where_retraining_runs(target):
+    from batchops import report
+    from batchops_core.settings import ENV_DIR
+
+    put_result(target, INFERENCE, StepResult(
+        step=Step.MODEL_QUALITY_CHECK, outcome="failed", message="rmse above threshold", metric="rmse", value=6.2,
+        threshold=3.25, comparison="<=", counts={"rows": 1000, "matched": 990}))
+    # The same run read as a consumer's: only the environment's role differs.
+    consumer_accounts = load_settings(ENV_DIR / "multi-account" / "staging.tfvars").accounts
+    as_consumer = AwsTarget(SETTINGS.model_copy(update={"accounts": consumer_accounts}), target.session)
+    details = {where.settings.accounts.role: [g.detail for g in report.gates(where, INFERENCE, STEPS[INFERENCE.arn])
+                                              if g.name == "model quality"]
+               for where in (target, as_consumer)}
+    assert details["standalone"] == ["rmse 6.2000, must be <= 3.25, 990 of 1000 rows matched: violated "
+                                     "(retraining starts)"]
+    assert details["consumer"] == ["rmse 6.2000, must be <= 3.25, 990 of 1000 rows matched: violated "
+                                   "(retraining in registry 'dev' (account 111111111111))"]

@@ -51,7 +51,7 @@ VIOLATION = StepResult(step="ModelQualityCheck", outcome="failed", message="m", 
                        threshold=3.0, comparison="<=")
 
 
-def email(body: str, subject: str = "[local] model quality below threshold: retraining started") -> dict:
+def email(body: str, subject: str = "[local] model quality below threshold: retraining starts") -> dict:
     return {"to": "ml-team@example.com", "subject": subject, "body": body}
 
 

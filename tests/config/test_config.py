@@ -21,6 +21,8 @@ import pytest
 from batchops_core import metrics, quotas
 from batchops_core.settings import (
     ENV_DIR,
+    PIPELINE_KEYS,
+    TRAINING_PIPELINE_KEYS,
     ConfigError,
     check_env_file,
     inspect_env_file,
@@ -101,7 +103,7 @@ def test_local_settings_expose_the_derived_values_other_parts_use():
     assert settings.dataset.categorical_features == ["sex"]
     assert "rings" not in settings.dataset.numeric_features and "record_id" not in settings.dataset.numeric_features
     assert settings.model.passes(2.6, 2.6) and not settings.model.passes(2.61, 2.6)
-    assert set(settings.pipeline_names) == {"training", "training_hpo", "inference", "model_quality"}
+    assert set(settings.pipeline_names) == set(PIPELINE_KEYS)  # a standalone environment deploys every pipeline
 
 
 def test_broken_corpus_is_large_enough():
@@ -330,3 +332,14 @@ def test_a_consumer_reads_its_registry_group_by_arn_and_a_registry_grants_its_co
     standalone = load_settings("local")
     assert standalone.accounts.role == "standalone" and standalone.consumer_execution_role_arns() == []
     assert standalone.model_package_group_ref == standalone.pipelines.model_package_group
+
+
+def test_a_consumer_deploys_only_the_pipelines_that_score_and_says_where_retraining_runs():
+    consumer = load_settings(ENV_DIR / "multi-account" / "staging.tfvars")
+    scoring = tuple(key for key in PIPELINE_KEYS if key not in TRAINING_PIPELINE_KEYS)
+    assert scoring and consumer.pipeline_keys == scoring
+    assert set(consumer.pipeline_names) == set(scoring)
+    assert consumer.retraining == "retraining in registry 'dev' (account 111111111111)"
+    for registry_or_standalone in (load_settings(ENV_DIR / "multi-account" / "dev.tfvars"), load_settings("local")):
+        assert registry_or_standalone.pipeline_keys == PIPELINE_KEYS
+        assert registry_or_standalone.retraining == "retraining starts"

@@ -92,7 +92,7 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
     text = "\n".join(f"{m['subject']}\n{m['body']}" for m in messages)
     for execution in seen["training"] + seen["inference"] + seen["retraining"]:
         assert execution["PipelineExecutionArn"].rsplit("/", 1)[-1] in text
-    assert "[local] model quality below threshold: retraining started" in {m["subject"] for m in messages}
+    assert "[local] model quality below threshold: retraining starts" in {m["subject"] for m in messages}
     # The model-quality email shows metric, value and threshold from ModelQualityCheck's result.json.
     drifted_id = seen["inference"][1]["PipelineExecutionArn"].rsplit("/", 1)[-1]
     metric = get_metric(quality.metric)

@@ -15,6 +15,7 @@ from lambda_testkit import (
     step_event,
 )
 
+from batchops_core import contracts
 from batchops_core.contracts import STEP_RESULT_OUTPUT, OutputFile
 from batchops_core.results import StepResult
 from batchops_core.settings import load_settings
@@ -263,6 +264,24 @@ def test_model_quality_violation_default_message_carries_the_gate_and_the_reason
     assert ("Quality gate: rmse 3.4120 (must be <= 3.5) on 990 of 1000 rows (model quality threshold; "
             "retraining starts)\n") in message["message"]
     assert "Failure reason:\n  quality violated" in message["message"]
+
+
+def test_a_consumers_model_quality_violation_says_retraining_runs_in_its_registry(
+        notification_env, stub_sagemaker, monkeypatch):
+    monkeypatch.setenv(contracts.REGISTRY_ENVIRONMENT_VARIABLE, "dev")
+    monkeypatch.setenv(contracts.REGISTRY_ACCOUNT_VARIABLE, "111111111111")
+    set_rules(monkeypatch, rule(step="ModelQualityViolated", status="Failed",
+                                subject="[{{ environment }}] model quality below threshold: {{ retraining }}",
+                                body="{{ quality_gate }}"))
+    prefix = put_result("ModelQualityCheck", gate_result("ModelQualityCheck", "failed"))
+    stub_deciding_step(stub_sagemaker, "ModelQualityCheck", {"result": prefix})
+    handler(step_event("ModelQualityViolated", "Failed", stepType="Fail", failureReason="quality violated"), None)
+
+    [message] = notification_env.published()
+    elsewhere = "retraining in registry 'dev' (account 111111111111)"
+    assert message["subject"] == f"[test] model quality below threshold: {elsewhere}"
+    assert message["message"] == ("rmse 3.4120 (must be <= 3.5) on 990 of 1000 rows (model quality threshold; "
+                                  f"{elsewhere})\n")
 
 
 def test_registration_gate_failure_reads_the_evaluate_result(notification_env, stub_sagemaker):

@@ -609,3 +609,14 @@ def test_multiclass_definitions_set_num_class_and_keep_every_class_probability()
     assert static["StaticHyperParameters"]["num_class"] == "3"
     transform = all_steps(definitions["inference"])["BatchTransform"]["Arguments"]
     assert transform["DataProcessing"]["OutputFilter"] == "$[0,-3,-2,-1]"
+
+
+def test_a_consumer_builds_only_the_pipelines_that_score() -> None:
+    from batchops_core.settings import ENV_DIR, TRAINING_PIPELINE_KEYS, load_settings
+    from pipelines.definitions import build_definitions
+
+    consumer = load_settings(ENV_DIR / "multi-account" / "staging.tfvars")
+    with network_guard():
+        definitions = build_definitions(consumer, account_id="222222222222")
+    assert set(definitions) == set(PIPELINE_KEYS) - set(TRAINING_PIPELINE_KEYS)
+    assert set(definitions) == set(consumer.pipeline_keys)

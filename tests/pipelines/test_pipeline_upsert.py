@@ -9,6 +9,7 @@ import moto
 import pytest
 from pipeline_test_support import ACCOUNT_ID
 
+from batchops_core.settings import ENV_DIR, PIPELINE_KEYS, TRAINING_PIPELINE_KEYS, load_settings
 from pipelines.common.code import all_step_scripts, dataset_schema_file, shipped_files
 
 
@@ -30,8 +31,7 @@ def test_create_then_unchanged_then_updated_keeps_executions(aws, local_settings
 
     names = local_settings.pipeline_names
     created = upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID)
-    assert created == [UpsertResult(names[key], "created") for key in ("training", "training_hpo", "inference",
-                                                                               "model_quality")]
+    assert created == [UpsertResult(names[key], "created") for key in PIPELINE_KEYS]  # standalone: every one
     sagemaker = aws.client("sagemaker")
     stored = sagemaker.describe_pipeline(PipelineName=names["training"])
     assert json.loads(stored["PipelineDefinition"]) == json.loads(built_local["texts"]["training"])
@@ -82,3 +82,19 @@ def test_a_missing_bucket_is_not_swallowed(local_settings, monkeypatch):
     monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
     with moto.mock_aws(), pytest.raises(ClientError):
         upload_step_scripts(local_settings, boto3.client("s3", region_name=local_settings.region))
+
+
+@pytest.mark.slow
+def test_a_consumer_upserts_only_the_pipelines_that_score(monkeypatch):
+    from pipelines.upsert import upsert_pipelines
+
+    consumer = load_settings(ENV_DIR / "multi-account" / "staging.tfvars")
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    with moto.mock_aws():
+        session = boto3.Session(region_name=consumer.region)
+        session.client("s3").create_bucket(Bucket=consumer.bucket)
+        upserted = upsert_pipelines(consumer, boto_session=session, account_id="222222222222")
+        stored = {p["PipelineName"] for p in session.client("sagemaker").list_pipelines()["PipelineSummaries"]}
+    scoring = [key for key in PIPELINE_KEYS if key not in TRAINING_PIPELINE_KEYS]
+    assert [result.pipeline for result in upserted] == [consumer.pipelines.name_of(key) for key in scoring]
+    assert stored == {consumer.pipelines.name_of(key) for key in scoring}

@@ -15,6 +15,7 @@ import pytest
 from runner_support import build_real_definitions, deploy_pipelines, fast_settings
 
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate
+from batchops_core.settings import PIPELINE_KEYS
 from batchops_local.runner import read_step_log, read_step_record
 from batchops_local.runtime import start_local_aws
 
@@ -157,7 +158,7 @@ def test_every_step_of_the_real_definitions_has_a_local_implementation(real_defi
 
     settings = real_definitions.settings
     images = {"Processing": SCRIPT_IMAGES, "QualityCheck": (ANALYZER_IMAGE,), "Training": (XGBOOST_IMAGE,)}
-    assert set(real_definitions.definitions) == {"training", "training_hpo", "inference", "model_quality"}
+    assert set(real_definitions.definitions) == set(PIPELINE_KEYS)
     for key, text in real_definitions.definitions.items():
         definition = json.loads(text)
         graph = build_graph(definition)

@@ -5,6 +5,7 @@ evaluates the policies Terraform wrote, batchops_local/emulator/README.md "Sever
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import boto3
@@ -12,7 +13,8 @@ import pytest
 from botocore.exceptions import ClientError
 
 from batchops.terraform import Terraform
-from batchops_core.settings import ENV_DIR, load_settings
+from batchops_core import contracts
+from batchops_core.settings import ENV_DIR, TRAINING_PIPELINE_KEYS, load_settings
 from batchops_local.emulator import accounts
 from batchops_local.runtime import start_local_aws
 
@@ -53,6 +55,32 @@ def denied(call) -> str:
     return error.value.response["Error"]["Code"]
 
 
+def assert_the_consumer_stack_trains_nothing(aws, registry, consumer) -> None:
+    """The applied consumer stack has no rule starting training or retraining and grants none, the registry's
+    stack has them; the consumer's emails name the registry that retrains."""
+    rules = {}
+    for account, settings in ((REGISTRY, registry), (STAGING, consumer)):
+        listed = aws.client("events", account_id=account).list_rules(NamePrefix=f"{settings.resource_prefix}-")
+        rules[account] = {r["Name"].removeprefix(f"{settings.resource_prefix}-") for r in listed["Rules"]}
+    for rule in ("training-data", "retrain-on-model-quality"):
+        assert rule in rules[REGISTRY] and rule not in rules[STAGING], (rule, rules)
+    assert {"inference-data", "ground-truth-data", "pipeline-status"} <= rules[STAGING]
+
+    iam = aws.client("iam", account_id=STAGING)
+    policies = [iam.get_role_policy(RoleName=f"{consumer.resource_prefix}-{name}", PolicyName=policy)["PolicyDocument"]
+                for name, policy in (("sagemaker-execution", "pipelines"), ("pipeline-starter", "start-pipelines"))]
+    granted = json.dumps(policies)
+    for training in ("CreateTrainingJob", "CreateHyperParameterTuningJob", "CreateModelPackage",
+                     *(consumer.pipelines.name_of(key) for key in TRAINING_PIPELINE_KEYS)):
+        assert training not in granted, training
+    assert consumer.pipelines.inference_name in granted and "CreateTransformJob" in granted
+
+    variables = aws.client("lambda", account_id=STAGING).get_function_configuration(
+        FunctionName=f"{consumer.resource_prefix}-notification")["Environment"]["Variables"]
+    assert (variables[contracts.REGISTRY_ENVIRONMENT_VARIABLE], variables[contracts.REGISTRY_ACCOUNT_VARIABLE]) == (
+        "dev", REGISTRY)
+
+
 def test_a_consumer_reads_a_model_version_only_through_the_registry_grants(tmp_path: Path) -> None:
     home = tmp_path / "home"
     registry = load_settings(registry_file(tmp_path))
@@ -63,6 +91,7 @@ def test_a_consumer_reads_a_model_version_only_through_the_registry_grants(tmp_p
         staging_outputs = Terraform(staging, home=home, endpoint_env=aws.env(STAGING)).apply()
         role = staging_outputs["pipeline_role_arn"]
         assert role == f"arn:aws:iam::{STAGING}:role/abalone-staging-sagemaker-execution"
+        assert_the_consumer_stack_trains_nothing(aws, registry, staging)
 
         # What the registry's training run left: a model version and its artefacts (SSE-KMS with the stack's key).
         s3 = aws.client("s3", account_id=REGISTRY)

@@ -94,8 +94,8 @@ locals {
   }
 
   # Rules whose target is a SageMaker pipeline. S3 rules pass the dropped object's location; the others
-  # pass fixed parameters.
-  pipeline_rules = merge(
+  # pass fixed parameters. Only the deployed pipelines' (var.pipeline_arns: a consumer has no training).
+  pipeline_rules = { for key, rule in merge(
     {
       training-data = {
         description = "A .csv object or a folder's ${var.trigger_file} under ${var.training_prefix}/ starts the training pipeline"
@@ -130,9 +130,10 @@ locals {
         parameters  = schedule.parameters
       }
     },
-  )
+  ) : key => rule if contains(keys(var.pipeline_arns), rule.pipeline) }
 
-  function_rules = {
+  # Without the training-with-HPO pipeline (a consumer) nothing retrains here: no retraining rule.
+  function_rules = { for key, rule in {
     pipeline-status = {
       description = "Execution and step status changes of the stack's pipelines go to the notification function"
       function    = "notification"
@@ -180,7 +181,7 @@ locals {
         }
       })
     }
-  }
+  } : key => rule if rule.function != "retrain_trigger" || contains(keys(var.pipeline_arns), "training_hpo") }
 }
 
 # ------------------------------------------------------------------------------------------- delivery failures

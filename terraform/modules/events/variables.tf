@@ -29,12 +29,12 @@ variable "trigger_file" {
 }
 
 variable "pipeline_arns" {
-  description = "SageMaker pipeline ARN per pipeline key (training, training_hpo, inference, model_quality)."
+  description = "SageMaker pipeline ARN per deployed pipeline key (training and training_hpo absent in a consumer)."
   type        = map(string)
 
   validation {
-    condition     = length(setsubtract(["training", "training_hpo", "inference", "model_quality"], keys(var.pipeline_arns))) == 0
-    error_message = "pipeline_arns needs the keys training, training_hpo, inference and model_quality."
+    condition     = length(setsubtract(["inference", "model_quality"], keys(var.pipeline_arns))) == 0
+    error_message = "pipeline_arns needs the keys inference and model_quality (every environment scores)."
   }
 }
 

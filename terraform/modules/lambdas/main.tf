@@ -159,7 +159,7 @@ locals {
         Resource = "*"
       },
     ]
-    retrain_trigger = [
+    retrain_trigger = var.retrain_pipeline_arn == null ? [] : [
       {
         Sid      = "StartRetraining"
         Effect   = "Allow"

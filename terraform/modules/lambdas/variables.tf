@@ -68,7 +68,7 @@ variable "data_kms_key_arns" {
 }
 
 variable "retrain_pipeline_arn" {
-  description = "The training-with-HPO pipeline the retrain_trigger function may start."
+  description = "The training-with-HPO pipeline the retrain_trigger function may start; null: none (a consumer)."
   type        = string
 }
 

@@ -55,26 +55,29 @@ locals {
       {
         Sid    = "PipelineJobs"
         Effect = "Allow"
-        Action = [
+        # A consumer trains and registers nothing (var.trains): no training or tuning jobs, no CreateModelPackage.
+        Action = concat([
           "sagemaker:CreateProcessingJob", "sagemaker:DescribeProcessingJob", "sagemaker:StopProcessingJob",
+          "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
+          "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags", "sagemaker:ListTags",
+          ], !var.trains ? [] : [
           "sagemaker:CreateTrainingJob", "sagemaker:DescribeTrainingJob", "sagemaker:StopTrainingJob",
           "sagemaker:CreateHyperParameterTuningJob", "sagemaker:DescribeHyperParameterTuningJob",
           "sagemaker:StopHyperParameterTuningJob", "sagemaker:ListTrainingJobsForHyperParameterTuningJob",
-          "sagemaker:CreateTransformJob", "sagemaker:DescribeTransformJob", "sagemaker:StopTransformJob",
-          "sagemaker:CreateModel", "sagemaker:DescribeModel", "sagemaker:AddTags", "sagemaker:ListTags",
-        ]
-        Resource = [
+        ])
+        Resource = concat([
           "${local.arn_base}:processing-job/*",
-          "${local.arn_base}:training-job/*",
-          "${local.arn_base}:hyper-parameter-tuning-job/*",
           "${local.arn_base}:transform-job/*",
           "${local.arn_base}:model/*",
-        ]
+          ], !var.trains ? [] : [
+          "${local.arn_base}:training-job/*",
+          "${local.arn_base}:hyper-parameter-tuning-job/*",
+        ])
       },
       {
         Sid      = "ModelRegistry"
         Effect   = "Allow"
-        Action   = ["sagemaker:CreateModelPackage", "sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"]
+        Action   = concat(var.trains ? ["sagemaker:CreateModelPackage"] : [], ["sagemaker:DescribeModelPackage", "sagemaker:DescribeModelPackageGroup", "sagemaker:AddTags"])
         Resource = [local.model_packages_arn, local.model_package_group_arn]
       },
       {

@@ -70,3 +70,8 @@ variable "registry_source" {
     kms_key_arn        = string
   })
 }
+
+variable "trains" {
+  description = "false for a consumer (accounts.role): its role may run no training or tuning job and register nothing."
+  type        = bool
+}
