@@ -196,7 +196,7 @@ notifications = {
       step     = "ModelQualityViolated"
       status   = "Failed"
       mute     = false
-      subject  = "[{{ environment }}] model quality below threshold: retraining started"
+      subject  = "[{{ environment }}] model quality below threshold: {{ retraining }}"
       body     = ""
     },
   ]
