@@ -2,9 +2,9 @@
 tools/gitlab-ci-local, installed by ./run) with its shell executor, on a copy of this checkout.
 
 The real jobs run unchanged: lint, terraform, definitions:dev, plan:dev, apply:dev (its manual gate pressed),
-upsert:dev; then the trigger pipeline an approval starts (deploy:staging); then destroy:dev. Each job gets a
-fresh copy of the tracked files plus exactly the artifacts of the jobs it needs, and the `.python` cache, as
-GitLab hands them over. What GitLab provides differently here:
+upsert:dev; then the trigger pipeline an approval of a staging version starts (deploy:staging); then
+destroy:dev. Each job gets a fresh copy of the tracked files plus exactly the artifacts of the jobs it needs, and
+the `.python` cache, as GitLab hands them over. What GitLab provides differently here:
   * the GitLab instance is the stand-in of its Terraform state API (ci_testkit): the copy's `origin` points at
     it, so CI_SERVER_URL / CI_API_V4_URL lead there, and CI_JOB_TOKEN is a job variable;
   * the AWS account is the local emulator (started here, stopped by its PID): its endpoint and credentials
@@ -178,13 +178,15 @@ def test_dev_chain_executed_by_the_runner(runner):
     definitions = gitlab.artifact("definitions:dev", "build/ci/dev/definitions")
     assert sorted(p.stem for p in definitions.glob("*.json")) == sorted(settings.pipeline_names.values())
 
-    # An approval in dev starts the trigger pipeline (staging stands as applied before: its active-model
-    # parameter); its automatic job promotes the approved version to staging.
+    # An approval starts the trigger pipeline; its automatic job makes the approved version staging's active one.
+    # staging stands as applied before (its active-model parameter and model package group): a standalone
+    # environment scores with versions of its own group only (several accounts: docs/infrastructure.md).
     staging = load_settings("staging")
     parameter = active_model_parameter(staging.project, "staging")
     gitlab.client("ssm").put_parameter(Name=parameter, Value="none", Type="String")
+    sagemaker.create_model_package_group(ModelPackageGroupName=staging.pipelines.model_package_group)
     package = sagemaker.create_model_package(
-        ModelPackageGroupName=settings.pipelines.model_package_group, ModelApprovalStatus="Approved",
+        ModelPackageGroupName=staging.pipelines.model_package_group, ModelApprovalStatus="Approved",
         InferenceSpecification={"Containers": [{"Image": "683313688378.dkr.ecr.us-east-1.amazonaws.com/"
                                                          "sagemaker-xgboost:1.7-1"}],
                                 "SupportedContentTypes": ["text/csv"], "SupportedResponseMIMETypes": ["text/csv"]},
@@ -201,6 +203,7 @@ def test_dev_chain_executed_by_the_runner(runner):
     assert gitlab.client("ssm").get_parameter(Name=parameter)["Parameter"]["Value"] == package
     # Registered versions outlive a destroy by design (docs/gitlab-ci.md): removed by hand first.
     sagemaker.delete_model_package(ModelPackageName=package)
+    sagemaker.delete_model_package_group(ModelPackageGroupName=staging.pipelines.model_package_group)
 
     start = time.perf_counter()
     destroy = gitlab.run("--manual", "destroy:dev", "destroy:dev")
