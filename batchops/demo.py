@@ -384,6 +384,19 @@ def _preload_pipeline_builders(region: str) -> None:
         return
 
 
+def prepare_fresh_home(home: Path) -> None:
+    """A demo scenario starts a fresh in-process emulator in `home`: refuse a running background one, and start
+    empty, not from what an earlier demo or emulator left."""
+    from batchops_local import runtime as local_runtime
+
+    if running_emulator(home):
+        raise DemoFailure(f"a background emulator is running for {home}; the demo starts a fresh one: stop it "
+                          "with `batchops emulator down` (or pass another --home)")
+    home.mkdir(parents=True, exist_ok=True)
+    clear_previous_demo(home)
+    local_runtime.discard_snapshot(home)
+
+
 def clear_previous_demo(home: Path) -> None:
     """Remove what an earlier demo left in `home` (outbox, run logs, data, report); nothing else."""
     for name in DEMO_STATE:
@@ -411,12 +424,7 @@ def run_demo(home: Path | None = None, *, report_path: Path | None = None, conso
     settings = settings or load_settings("local")
     check_demo_schema(settings)
     console = console or Console()
-    if running_emulator(home):
-        raise DemoFailure(f"a background emulator is running for {home}; the demo starts a fresh one: stop it "
-                          "with `batchops emulator down` (or pass another --home)")
-    home.mkdir(parents=True, exist_ok=True)
-    clear_previous_demo(home)
-    local_runtime.discard_snapshot(home)  # the demo starts empty, not from what an earlier emulator kept
+    prepare_fresh_home(home)
     started = time.monotonic()
     local_aws = None
     with console.status("starting the local AWS emulator"):

@@ -22,8 +22,8 @@ from typing import Any
 from rich.console import Console
 
 from batchops import operations as ops
-from batchops.aws_session import batchops_home, connect, running_emulator
-from batchops.demo import Demo, DemoFailure, clear_previous_demo, run_phase
+from batchops.aws_session import batchops_home, connect
+from batchops.demo import Demo, DemoFailure, prepare_fresh_home, run_phase
 from batchops.demo_data import write_demo_files
 from batchops.report import step_result
 from batchops_core import results
@@ -205,13 +205,8 @@ def run_multi_account_demo(home: Path | None = None, *, console: Console | None 
 
     home = batchops_home(home)
     console = console or Console()
-    if running_emulator(home):
-        raise DemoFailure(f"a background emulator is running for {home}; the demo starts a fresh one: stop it "
-                          "with `batchops emulator down` (or pass another --home)")
-    home.mkdir(parents=True, exist_ok=True)
-    clear_previous_demo(home)
+    prepare_fresh_home(home)
     shutil.rmtree(home / ENV_COPY_DIR, ignore_errors=True)
-    local_runtime.discard_snapshot(home)
     started = time.monotonic()
     local_aws = local_runtime.start_local_aws(home)
     try:
