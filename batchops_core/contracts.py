@@ -40,6 +40,13 @@ class Step:
     CHECK_MODEL_QUALITY = "CheckModelQuality"  # Condition on that result
     MODEL_QUALITY_VIOLATED = "ModelQualityViolated"  # Fail: a genuine violation; the retraining rule matches it
     PUBLISH_PREDICTIONS = "PublishPredictions"  # the batch's predictions under the results prefix
+    # compute.processing_instance_count > 1: the built-in data-quality engine profiles each instance's share of
+    # the batch in this step, and DataQualityCheck (one instance) merges the shares' partial profiles.
+    DATA_QUALITY_CHECK_SHARDS = "DataQualityCheckShards"
+
+
+# The step that profiles the shares of a data-quality step's dataset on several instances, by that step.
+SHARDS_STEPS: dict[str, str] = {Step.DATA_QUALITY_CHECK: Step.DATA_QUALITY_CHECK_SHARDS}
 
 
 _TRAINING_STEPS = (Step.PREPROCESS, Step.DATA_QUALITY_BASELINE, Step.TRAIN, Step.EVALUATE, Step.CHECK_METRIC,
@@ -48,7 +55,8 @@ _TRAINING_STEPS = (Step.PREPROCESS, Step.DATA_QUALITY_BASELINE, Step.TRAIN, Step
 PIPELINE_STEPS: dict[str, tuple[str, ...]] = {
     TRAINING: _TRAINING_STEPS,
     TRAINING_HPO: tuple(Step.TUNE if step == Step.TRAIN else step for step in _TRAINING_STEPS),
-    INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK,
+    INFERENCE: (Step.RESOLVE_MODEL, Step.PREPROCESS, Step.CREATE_MODEL, Step.DATA_QUALITY_CHECK_SHARDS,
+                Step.DATA_QUALITY_CHECK,
                 Step.BATCH_TRANSFORM, Step.LABEL_PREDICTIONS,
                 Step.PUBLISH_PREDICTIONS, Step.MODEL_QUALITY_CHECK, Step.CHECK_MODEL_QUALITY,
                 Step.MODEL_QUALITY_VIOLATED),

@@ -627,7 +627,10 @@ class DataQuality(_Strict):
 
 class Compute(_Strict):
     processing_instance_type: str = _key("ml.m5.large", "instance type of processing steps")
-    processing_instance_count: PositiveInt = _key(1, "instances per processing step (must be 1)")
+    processing_instance_count: PositiveInt = _key(
+        1, "instances of the processing steps that split their work: the inference Preprocess (by file) and, "
+           "with the builtin engine, the inference DataQualityCheckShards (ShardedByS3Key, merged by "
+           "DataQualityCheck); the other processing steps work on their whole input on one instance")
     training_instance_type: str = _key("ml.m5.xlarge", "instance type of training and tuning jobs")
     training_instance_count: PositiveInt = _key(1, "instances per training job")
     transform_instance_type: str = _key("ml.m5.large", "instance type of batch transform")
@@ -637,16 +640,12 @@ class Compute(_Strict):
 
     @field_validator("processing_instance_count")
     @classmethod
-    def _one_processing_instance(cls, value: int) -> int:
-        # The runner runs a job's instances with SageMaker's input distribution (batchops_local/runner/steps/
-        # instances.py), but only the inference Preprocess splits its input by file; every other processing step
-        # (and the built-in data-quality engine, whose per-instance statistics are not merged) would redo its
-        # whole input on each instance and write the same outputs, which the runner refuses as a clash.
-        if value != 1:
-            raise ValueError(f"must be 1: only the inference Preprocess splits its input across instances; the other "
-                             f"processing steps, and the built-in data-quality engine, work on their whole input on "
-                             f"each instance, so more instances would repeat the work and write the same outputs; "
-                             f"found {value}")
+    def _processing_instances(cls, value: int) -> int:
+        # Only the steps named in the description split their work (batchops_local/runner/README.md, "Scale-out");
+        # every other processing step is built with one instance, so any count up to the API's limit is safe.
+        most = sagemaker_limit("ProcessingInstanceCount", "max")
+        if value > most:
+            raise ValueError(f"at most {most} (SageMaker's limit of a processing job's InstanceCount), found {value}")
         return value
 
     @field_validator("processing_instance_type", "training_instance_type", "transform_instance_type")
@@ -680,6 +679,13 @@ def _close_instance_types(value: str, valid: tuple[str, ...]) -> list[str]:
 
 
 @functools.cache
+def sagemaker_limit(shape: str, bound: str) -> int:
+    """A numeric limit (`min` / `max`) of a SageMaker API shape (botocore's service model)."""
+    from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model
+
+    return int(create_loader().load_service_model("sagemaker", "service-2")["shapes"][shape][bound])
+
+
 def sagemaker_instance_types(kind: str) -> tuple[str, ...]:
     """The instance types SageMaker accepts for `kind` (processing, training incl. tuning, transform)."""
     from botocore.loaders import create_loader  # lazily: only checking a configuration needs the service model

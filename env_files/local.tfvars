@@ -155,7 +155,7 @@ data_quality = {
 # ---------------------------------------------------------------- compute
 compute = {
   processing_instance_type  = "ml.m5.large"
-  processing_instance_count = 1 # must be 1: only the inference Preprocess splits its input
+  processing_instance_count = 1 # > 1 splits the inference Preprocess and DataQualityCheck (pipelines/README.md)
   training_instance_type    = "ml.m5.xlarge"
   training_instance_count   = 1
   transform_instance_type   = "ml.m5.large"

@@ -401,11 +401,12 @@ variable "compute" {
   }
   validation {
     condition = (
-      var.compute.processing_instance_count == 1 && var.compute.training_instance_count >= 1
+      var.compute.processing_instance_count >= 1 && var.compute.processing_instance_count <= 100
+      && var.compute.training_instance_count >= 1
       && var.compute.transform_instance_count >= 1 && var.compute.volume_size_gb >= 1
       && var.compute.max_runtime_seconds >= 1 && var.compute.max_runtime_seconds <= 432000
     )
-    error_message = "compute: processing_instance_count is 1 (inputs are FullyReplicated); other counts and volume size are at least 1; max_runtime_seconds is 1..432000."
+    error_message = "compute: processing_instance_count is 1..100 (SageMaker's limit); other counts and volume size are at least 1; max_runtime_seconds is 1..432000."
   }
 }
 

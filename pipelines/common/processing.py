@@ -18,7 +18,11 @@ from pipelines.common.context import PROCESSING_BASE, BuildContext
 from pipelines.common.network import processing_kwargs
 
 
-def s3_input(name: str, source: Any, local_dir: str) -> Any:
+FULLY_REPLICATED = "FullyReplicated"  # every instance gets every object
+SHARDED_BY_S3_KEY = "ShardedByS3Key"  # each instance gets about 1/n of the objects (an object is never split)
+
+
+def s3_input(name: str, source: Any, local_dir: str, *, distribution: str = FULLY_REPLICATED) -> Any:
     """Download everything under `source` (a key-prefix match) to `/opt/ml/processing/<local_dir>`."""
     from sagemaker.core.shapes import ProcessingInput, ProcessingS3Input
 
@@ -26,7 +30,7 @@ def s3_input(name: str, source: Any, local_dir: str) -> Any:
         input_name=name,
         s3_input=ProcessingS3Input(
             s3_uri=source, local_path=f"{PROCESSING_BASE}/{local_dir}", s3_data_type="S3Prefix",
-            s3_input_mode="File", s3_data_distribution_type="FullyReplicated", s3_compression_type="None",
+            s3_input_mode="File", s3_data_distribution_type=distribution, s3_compression_type="None",
         ),
     )
 
@@ -62,7 +66,7 @@ def result_property_file(step_name: str) -> Any:
 
 
 def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict[str, str] | None = None, *,
-                     calls_aws: bool = False) -> Any:
+                     calls_aws: bool = False, instance_count: int = 1) -> Any:
     from sagemaker.core.processing import ScriptProcessor
 
     compute = ctx.settings.compute
@@ -70,7 +74,7 @@ def script_processor(ctx: BuildContext, image_uri: str, job_name: str, env: dict
         role=ctx.role_arn,
         image_uri=image_uri,
         command=["python3"],
-        instance_count=compute.processing_instance_count,
+        instance_count=instance_count,
         instance_type=compute.processing_instance_type,
         volume_size_in_gb=compute.volume_size_gb,
         max_runtime_in_seconds=compute.max_runtime_seconds,
@@ -91,9 +95,11 @@ def schema_input(ctx: BuildContext) -> Any:
 def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str, inputs: list[Any],
                     outputs: list[Any], arguments: list[Any] | None = None, env: dict[str, str] | None = None,
                     property_files: list[Any] | None = None, depends_on: list[Any] | None = None,
-                    with_schema: bool = False, calls_aws: bool = False) -> Any:
+                    with_schema: bool = False, calls_aws: bool = False, instance_count: int = 1) -> Any:
     """A ProcessingStep running one shipped step script (code given as its content-addressed s3:// URI);
-    `calls_aws`: the script calls AWS APIs, so its job is never network-isolated."""
+    `calls_aws`: the script calls AWS APIs, so its job is never network-isolated. `instance_count`: more than one
+    only for a step that splits its work across instances (compute.processing_instance_count, whose description
+    names those steps); any other step would redo its whole input on each instance."""
     from sagemaker.mlops.workflow.steps import ProcessingStep
 
     if with_schema:
@@ -102,7 +108,7 @@ def processing_step(ctx: BuildContext, name: str, *, script: str, image_uri: str
         inputs = [*inputs, s3_input("steplib", ctx.code_uri(STEP_LIBRARY), "input/steplib")]
     # Every step gets the core modules (data_quality.py imports them only to write its result).
     inputs = [*inputs, s3_input(CORE_INPUT, core_package_uri(ctx.settings), f"input/{CORE_INPUT}/{CORE_PACKAGE}")]
-    processor = script_processor(ctx, image_uri, name, env, calls_aws=calls_aws)
+    processor = script_processor(ctx, image_uri, name, env, calls_aws=calls_aws, instance_count=instance_count)
     step_args = processor.run(code=ctx.code_uri(script), inputs=inputs, outputs=outputs, arguments=arguments)
     return ProcessingStep(name=name, step_args=step_args, property_files=property_files, depends_on=depends_on)
 

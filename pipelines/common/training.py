@@ -232,6 +232,7 @@ def build_training_pipeline(ctx: BuildContext, fit_model: ModelFitting, *, with_
     from sagemaker.mlops.workflow.pipeline import Pipeline
 
     preprocess = training_preprocess_step(ctx, with_feedback=with_feedback)
+    # One instance for the built-in engine: the dataset is the one file (the training split) Preprocess writes.
     baseline = data_quality_step(ctx, Step.DATA_QUALITY_BASELINE, processing_output_uri(preprocess, "baseline"))
     fitted = fit_model(ctx, preprocess, baseline.step)
     evaluate, result = evaluate_step(ctx, preprocess, fitted)

@@ -63,7 +63,7 @@ def inference_preprocess_step(ctx: BuildContext, resolved: Any) -> Any:
                    "--comparison-method", quality.comparison_method,
                    "--categorical-drift-method", quality.categorical_drift_method, *ctx.dataset_arguments,
                    *ctx.label_arguments],
-        with_schema=True,
+        with_schema=True, instance_count=ctx.settings.compute.processing_instance_count,  # splits by file
     )
 
 
@@ -212,6 +212,7 @@ def build(ctx: BuildContext) -> Any:
         ctx, Step.DATA_QUALITY_CHECK, processing_output_uri(preprocess, "dataquality"),
         baseline_statistics=resolved("BaselineStatistics"), baseline_constraints=constraints,
         fail_on_violation=ctx.settings.data_quality.on_drift == "fail",
+        dataset_in_parts=True,  # Preprocess writes the data-quality input file by file
     )
     transform = batch_transform_step(ctx, create_model, preprocess, check.step)
     labelled = label_predictions_step(ctx, transform) if ctx.settings.model.is_classification else None
@@ -220,6 +221,6 @@ def build(ctx: BuildContext) -> Any:
     gate = model_quality_gate(quality, result)
     # No SageMaker Experiments integration: it needs permissions the least-privilege role does not grant.
     return Pipeline(name=ctx.pipeline_name, parameters=ctx.parameters, sagemaker_session=ctx.session,
-                    steps=[resolve, preprocess, create_model, check.step, transform,
+                    steps=[resolve, preprocess, create_model, *check.steps, transform,
                            *([labelled] if labelled is not None else []), publish, quality, gate],
                     pipeline_experiment_config=None)

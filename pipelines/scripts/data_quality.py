@@ -56,6 +56,16 @@ Label column and class balance (a product extension; the analyzer has no such ke
     batches (its p-value is reported beside it). Class balance drift is a warning, never a violation: it is in
     the summary and result.json, not in constraint_violations.json (whose check types are the analyzer's).
 
+Scale-out over several processing instances (product keys `partial_output` and `partials_source`)
+  * Each instance profiles its share of the files (a ShardedByS3Key input; a share may be empty) and writes its
+    partial profile, the accumulators' state, as <current_host>.json; one more run merges the partial profiles
+    (PartialProfiles) and writes statistics.json, constraints.json and constraint_violations.json from the merged
+    profile with the same code as a one-pass run. Exact: counts, value types, categories and domains (watched
+    values too), distinct counts (the HyperLogLog registers merge), completeness, missing and extra columns,
+    class counts. Up to rounding: mean, sum, std_dev. Within the sketch's rank error (merge_statistics): KLL
+    buckets and numerical drift distances, so a distance within that error of its threshold may decide
+    differently than one pass does.
+
 Entry points: compute_baseline(), check_dataset(), run_analyzer() and main() (see their docstrings).
 """
 
@@ -434,6 +444,25 @@ class _ValueCounter:
             self.distinct_sketch.add_strings(all_keys)
         self.counts = {key: count for key, count in self.counts.items() if key in self.watched}
 
+    def state(self) -> dict:
+        """What a partial profile keeps: the counts, and once overflowed the distinct-value registers."""
+        document = {"counts": [[key, count] for key, count in self.counts.items()], "overflowed": self.overflowed}
+        if self.overflowed and self.distinct_sketch is not None:
+            document["registers"] = self.distinct_sketch.registers.tolist()
+        return document
+
+    def absorb(self, state: dict) -> None:
+        """Fold in another part's state as if its values had been added here: registers take their maximum, and
+        the exact counts of a part that did not overflow go through add_tallies (which overflows when the union
+        passes the limit); an overflowed part's counts are its watched values, exact."""
+        if state["overflowed"]:
+            if self.distinct_sketch is not None:
+                registers = np.asarray(state["registers"], dtype=np.uint8)
+                np.maximum(self.distinct_sketch.registers, registers, out=self.distinct_sketch.registers)
+            if not self.overflowed:
+                self._overflow(list(self.counts))
+        self.add_tallies([(str(key), int(count)) for key, count in state["counts"]])
+
 
 class _NumberCounter:
     """Exact counts per numeric value (sorted key and count arrays, merged per block) while there are at most
@@ -450,8 +479,10 @@ class _NumberCounter:
         if not len(values) or (self.overflowed and not len(self.watched)):
             return
         starts = np.flatnonzero(np.concatenate([[True], values[1:] != values[:-1]]))
-        keys = values[starts]
-        tallies = np.diff(np.concatenate([starts, [len(values)]]))
+        self._add_counts(values[starts], np.diff(np.concatenate([starts, [len(values)]])))
+
+    def _add_counts(self, keys: np.ndarray, tallies: np.ndarray) -> None:
+        """Count sorted distinct keys with their multiplicities."""
         if self.overflowed:
             keep = np.isin(keys, self.watched)
             keys, tallies = keys[keep], tallies[keep]
@@ -471,6 +502,20 @@ class _NumberCounter:
     @property
     def counts(self) -> dict:
         return dict(zip(self.keys.tolist(), self.tallies.tolist()))  # noqa: B905 (runs on Python 3.8)
+
+    def state(self) -> dict:
+        return {"keys": self.keys.tolist(), "counts": self.tallies.tolist(), "overflowed": self.overflowed}
+
+    def absorb(self, state: dict) -> None:
+        """Fold in another part's counts: the union of the keys, watched values only once either overflowed."""
+        keys = np.asarray(state["keys"], dtype=np.float64)
+        tallies = np.asarray(state["counts"], dtype=np.int64)
+        if state["overflowed"] and not self.overflowed:
+            self.overflowed = True
+            kept = np.isin(self.keys, self.watched)
+            self.keys, self.tallies = self.keys[kept], self.tallies[kept]
+        if len(keys) and (len(self.watched) or not self.overflowed):
+            self._add_counts(keys, tallies)
 
 
 def _format_number(value: float) -> str:
@@ -556,6 +601,31 @@ class _NumericAccumulator:
             self._absorb(self._block[: self._staged].copy())
             self._staged = 0
         self._finished = True
+
+    def state(self) -> dict:
+        self.finish()
+        present = self.count > 0  # min and max are infinite before the first value: JSON has no infinity
+        return {"count": self.count, "mean": self.mean, "m2": self.m2, "sum": self.sum,
+                "min": self.min if present else None, "max": self.max if present else None,
+                "sketch": self.sketch.data(), "values": self.values.state()}
+
+    def absorb(self, state: dict) -> None:
+        """Fold in another part's moments (the parallel variance formula), sketch (QuantileSketch.merge) and
+        value counts."""
+        self.finish()
+        count = int(state["count"])
+        self.values.absorb(state["values"])
+        if not count:
+            return
+        total = self.count + count
+        delta = float(state["mean"]) - self.mean
+        self.mean += delta * count / total
+        self.m2 += float(state["m2"]) + delta * delta * self.count * count / total
+        self.count = total
+        self.sum += float(state["sum"])
+        self.min = min(self.min, float(state["min"]))
+        self.max = max(self.max, float(state["max"]))
+        self.sketch.merge(QuantileSketch.from_data(state["sketch"], self.sketch.k, self.sketch.c))
 
     def statistics(self, name: str) -> dict:
         self.finish()
@@ -661,6 +731,19 @@ class _FeatureAccumulator:
         if len(values):
             self.strings += len(values)
             self.string_counts.add(values)
+
+    def state(self) -> dict:
+        return {"name": self.name, "missing": self.missing, "integral": self.integral,
+                "fractional": self.fractional, "strings": self.strings, "numeric": self.numeric.state(),
+                "string_counts": self.string_counts.state()}
+
+    def absorb(self, state: dict) -> None:
+        self.missing += int(state["missing"])
+        self.integral += int(state["integral"])
+        self.fractional += int(state["fractional"])
+        self.strings += int(state["strings"])
+        self.numeric.absorb(state["numeric"])
+        self.string_counts.absorb(state["string_counts"])
 
     def inferred_type(self) -> str:
         if self.present == 0:
@@ -777,10 +860,38 @@ class _DatasetProfile:
         self.empty_files: list[str] = []
         self.skipped_lines = 0
 
-    def read(self, paths) -> _DatasetProfile:
-        for path in _data_files(paths):
+    def read(self, source) -> _DatasetProfile:
+        """Profile the data files at `source` (files or directories, or an InstanceShare), or merge the partial
+        profiles of a PartialProfiles source."""
+        if isinstance(source, PartialProfiles):
+            return source.merge_into(self)
+        for path in source.files() if isinstance(source, InstanceShare) else _data_files(source):
             self._read_file(path)
         return self
+
+    def partial(self, mode: str) -> dict:
+        """This profile as a partial profile document (see PartialProfiles)."""
+        columns = [*self.features.values(), *([self.label] if self.label is not None else [])]
+        return {"format": PARTIAL_FORMAT, "mode": mode, "label_column": self.label_column,
+                "item_count": self.item_count, "files": self.files, "empty_files": self.empty_files,
+                "skipped_lines": self.skipped_lines, "columns": [column.state() for column in columns]}
+
+    def absorb(self, partial: dict) -> None:
+        """Fold in a partial profile as if its files had been read here, after the ones read so far."""
+        self.files.extend(partial["files"])
+        self.empty_files.extend(partial["empty_files"])
+        self.skipped_lines += int(partial["skipped_lines"])
+        seen = set()
+        for state in partial["columns"]:
+            self._column(state["name"]).absorb(state)
+            seen.add(state["name"])
+        rows = int(partial["item_count"])
+        for name, feature in self.features.items():
+            if name not in seen:
+                feature.missing += rows
+        if self.label is not None and self.label_column not in seen:
+            self.label.missing += rows
+        self.item_count += rows
 
     def _feature(self, name: str) -> _FeatureAccumulator:
         feature = self.features.get(name)
@@ -855,6 +966,78 @@ class _DatasetProfile:
         if self.label_column:
             document[LABEL_DISTRIBUTION] = _label_distribution(self.label_column, self.label, self.item_count)
         return document
+
+
+# ------------------------------------------------------------------------------------------ partial profiles
+
+
+PARTIAL_FORMAT = "batchops-data-quality-partial-1"
+
+
+class InstanceShare:
+    """One processing instance's share of a dataset (a ShardedByS3Key input): its directory may be empty when
+    there are fewer objects than instances, and that instance's partial profile is then empty."""
+
+    def __init__(self, directory: str):
+        self.directory = Path(directory)
+
+    def files(self) -> list[Path]:
+        if not self.directory.is_dir():
+            raise DataQualityError(f"dataset_source: {self.directory} is not a directory (an instance's share "
+                                   "of a sharded dataset)")
+        if not any(path.is_file() for path in self.directory.rglob("*")):
+            return []
+        return _data_files(self.directory)
+
+
+class PartialProfiles:
+    """The partial profiles of one dataset read apart: one JSON document per processing instance, each over the
+    instance's share of the files (ShardedByS3Key), holding the accumulators' state (exact counts per value type
+    and per tracked value, moments, the KLL sketch, distinct-value registers). Merged in host order they give the
+    profile one pass over all the files would: counts, categories, distinct counts and check results exactly;
+    moments up to floating-point rounding; the sketch (and so the KLL buckets and drift distances) within its rank
+    error, as merge_statistics documents."""
+
+    def __init__(self, directory: str, *, mode: str, label_column: str | None):
+        self.directory = Path(directory)
+        self.mode = mode
+        self.label_column = label_column or None
+
+    def paths(self) -> list[Path]:
+        if not self.directory.is_dir():
+            raise DataQualityError(f"partials_source: {self.directory} is not a directory of partial profiles")
+        found = sorted(self.directory.glob("*.json"), key=lambda path: _host_order(path.stem))
+        if not found:
+            raise DataQualityError(f"partials_source: no partial profile (*.json) in {self.directory}")
+        return found
+
+    def merge_into(self, profile: _DatasetProfile) -> _DatasetProfile:
+        for path in self.paths():
+            document = _load_json(str(path), "partials_source")
+            where = f"partials_source: {path}"
+            if not isinstance(document, dict) or document.get("format") != PARTIAL_FORMAT:
+                raise DataQualityError(f"{where}: not a partial profile of this engine (format {PARTIAL_FORMAT})")
+            if document.get("mode") != self.mode:
+                raise DataQualityError(f"{where}: profiled for a {document.get('mode')} run, merged for a "
+                                       f"{self.mode} run (the two steps must get the same baseline inputs)")
+            if (document.get("label_column") or None) != self.label_column:
+                raise DataQualityError(f"{where}: profiled with label_column {document.get('label_column')!r}, "
+                                       f"merged with {self.label_column!r}")
+            try:
+                profile.absorb(document)
+            except (KeyError, TypeError, ValueError, IndexError) as error:
+                raise DataQualityError(f"{where}: malformed partial profile ({type(error).__name__}: {error})"
+                                       ) from None
+        if not profile.files:
+            raise DataQualityError(f"dataset: no CSV file found on any instance (partial profiles in "
+                                   f"{self.directory})")
+        return profile
+
+
+def _host_order(host: str) -> tuple:
+    """algo-2 before algo-10: the instances' order, which is the order of their shares of the files."""
+    prefix, _, number = host.rpartition("-")
+    return (prefix, int(number)) if number.isdigit() else (host, 0)
 
 
 # ------------------------------------------------------------------------------------------ label column
@@ -1407,19 +1590,27 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     post_analytics_processor_script; generating a baseline also honours comparison_threshold and
     comparison_method. Paths under /opt/ml are taken under `base_dir` when one is given. Product keys:
     label_column (the label: class counts instead of a feature) and class_balance_threshold (check mode).
-    Writes statistics.json and constraints.json (and constraint_violations.json in check mode) into output_path;
-    returns a summary: {"mode", "item_count", "features", "violations", "violation_counts", "files",
-    "empty_files", "skipped_lines", "output_path", "descriptions", "class_balance"} (class_balance: None unless
-    a check has a label_column).
+    Writes statistics.json and constraints.json (and constraint_violations.json in check mode) into output_path.
+    Scale-out keys (product keys, the analyzer has none): partial_output (a directory: write this instance's
+    partial profile there as <current_host>.json instead of the reports; the dataset is the instance's share,
+    possibly empty) and partials_source (a directory of such profiles: merge them instead of reading
+    dataset_source, then write the reports as above; see PartialProfiles). Returns a summary: {"mode",
+    "item_count", "features", "violations", "violation_counts", "files", "empty_files", "skipped_lines",
+    "output_path", "descriptions", "class_balance"} (class_balance: None unless a check has a label_column; mode
+    "partial" for a shard, whose output_path is its partial profile).
     """
     env = {key: value for key, value in environment.items() if value is not None}
     source = env.get("dataset_source")
     output = env.get("output_path")
-    if not source:
+    partial_output, partials_source = env.get("partial_output"), env.get("partials_source")
+    if partial_output and partials_source:
+        raise DataQualityError("partial_output and partials_source: give one (profile a share of the dataset, "
+                               "or merge the shares' profiles), not both")
+    if not source and not partials_source:
         raise DataQualityError("dataset_source: not set (the directory holding the dataset)")
-    if not output:
+    if not output and not partial_output:
         raise DataQualityError("output_path: not set (the directory the reports are written to)")
-    source, output = _rebase(source, base_dir), _rebase(output, base_dir)
+    source, output = _rebase(source or "", base_dir), _rebase(output or "", base_dir)
     header = _dataset_format(env.get("dataset_format"))
     if "publish_cloudwatch_metrics" in env:
         _enabled(env["publish_cloudwatch_metrics"], "publish_cloudwatch_metrics")
@@ -1441,19 +1632,24 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
         "categorical_drift_method": drift_method or "LInfinity",
     }
 
+    mode = "check" if constraints_path else "baseline"
+    if partial_output:
+        source = InstanceShare(source)
+    elif partials_source:
+        source = PartialProfiles(_rebase(partials_source, base_dir), mode=mode, label_column=label_column)
     if constraints_path:
         constraints_doc = _load_json(_rebase(constraints_path, base_dir), "baseline_constraints")
         statistics_doc = (_load_json(_rebase(statistics_path, base_dir), "baseline_statistics")
                           if statistics_path else {"features": []})
         profile, statistics, report = _check(source, statistics_doc, constraints_doc, header, chunk_rows,
                                              drift_method, label_column)
-        mode = "check"
         balance = class_balance(statistics_doc, statistics, balance_threshold) if label_column else None
     else:
         profile, report = _DatasetProfile(header, chunk_rows, label_column=label_column).read(source), None
         statistics = profile.statistics()
-        mode = "baseline"
         balance = None
+    if partial_output:
+        return _write_partial(profile, mode, _rebase(partial_output, base_dir), base_dir)
     constraints = suggest_constraints(statistics, **generation)
 
     out = Path(output)
@@ -1487,6 +1683,32 @@ def run_analyzer(environment: dict[str, str], *, base_dir: str | None = None,
     }
 
 
+def _current_host(base_dir: str | None) -> str:
+    """This instance's name from the processing container's resourceconfig.json (algo-1 without one)."""
+    path = Path(_rebase(f"{CONTAINER_BASE_DIR}/config/resourceconfig.json", base_dir))
+    if not path.is_file():
+        return "algo-1"
+    host = _load_json(str(path), "resourceconfig.json").get("current_host")
+    if not isinstance(host, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", host):
+        raise DataQualityError(f"resourceconfig.json: current_host must be a host name, found {host!r} in {path}")
+    return host
+
+
+def _write_partial(profile: _DatasetProfile, mode: str, directory: str, base_dir: str | None) -> dict:
+    """Write this instance's partial profile as <directory>/<current_host>.json: every instance writes its own
+    file, because all instances' outputs are uploaded under the output's one S3 prefix."""
+    target = Path(directory) / f"{_current_host(base_dir)}.json"
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(json.dumps(profile.partial(mode), allow_nan=False), encoding="utf-8")
+    except OSError as error:
+        raise DataQualityError(f"partial_output: cannot write {target} ({error})") from None
+    return {"mode": "partial", "item_count": profile.item_count, "features": len(profile.features),
+            "violations": 0, "violation_counts": {}, "descriptions": [], "output_path": str(target),
+            "files": profile.files, "empty_files": profile.empty_files, "skipped_lines": profile.skipped_lines,
+            "class_balance": None}
+
+
 def _threshold_setting(text: str, key: str) -> float:
     try:
         value = float(text)
@@ -1504,7 +1726,7 @@ ENVIRONMENT_KEYS = (
     "record_preprocessor_script", "comparison_threshold", "comparison_method", "fail_on_violation",
     # Not analyzer keys: set by the pipeline's own check step so that it writes its structured result, and the
     # label column whose class balance it reports.
-    "step_name", "step_result_path", "label_column", "class_balance_threshold",
+    "step_name", "step_result_path", "label_column", "class_balance_threshold", "partial_output", "partials_source",
 )
 
 
