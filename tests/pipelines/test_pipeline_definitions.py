@@ -19,8 +19,10 @@ from batchops_core.settings import PIPELINE_KEYS  # every pipeline the product b
 SCHEMA = json.loads((Path(__file__).parent / "schema" / "pipeline-definition.patched.schema.json").read_text())
 TRAINING_STEPS = {"Preprocess", "DataQualityBaseline", "Train", "Evaluate", "CheckMetric", "RegisterModel",
                   "MetricAboveThreshold"}
-# A regression model's inference (LabelPredictions is for classification models only).
-INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE]) - {contracts.Step.LABEL_PREDICTIONS}
+# A regression model's inference (LabelPredictions is for classification models only) on one processing instance
+# (DataQualityCheckShards runs on several only).
+INFERENCE_STEPS = set(contracts.PIPELINE_STEPS[contracts.INFERENCE]) - {contracts.Step.LABEL_PREDICTIONS,
+                                                                       contracts.Step.DATA_QUALITY_CHECK_SHARDS}
 RESULT_PROPERTY_FILE = {"OutputName": "result", "FilePath": "result.json"}
 
 
