@@ -14,8 +14,9 @@ a batch of the demo schema (generated with a fixed seed) with its ground truth, 
 * the plain script, in a fresh interpreter: read the batch, apply the model version's preprocessing, score with
   its model, write `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
 
-`--two-instances` upserts the pipelines with `compute.transform_instance_count = 2` and scores the 1e6 batch again
-as a folder of four parts (batch transform partitions objects, not rows, across instances). Wall times on a
+`--two-instances` upserts the pipelines with `compute.transform_instance_count` and
+`compute.processing_instance_count` 1 and then 2, and scores the 1e6 batch again as a folder of four parts each
+time (instances split objects, not rows: batch transform, the inference Preprocess and DataQualityCheckShards). Wall times on a
 shared machine follow its load: the load average is printed with every number, and each ratio is taken within
 one run. Targets (issue 24): pipeline at 1e6 within 3x the plain script; data drop within 2x the plain upload;
 no step slower than reading its input twice (the plain script's read time is printed for that comparison).
@@ -214,7 +215,8 @@ def main() -> int:
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--with-1e7", action="store_true", help="also 10,000,000 rows (takes long here)")
     parser.add_argument("--two-instances", action="store_true",
-                        help="also the 1e6 batch as 4 parts with one and with two batch-transform instances")
+                        help="also the 1e6 batch as 4 parts with one and with two transform and processing "
+                             "instances")
     parser.add_argument("--home", type=Path, help="BATCHOPS_HOME to use (default: a temporary folder)")
     args = parser.parse_args()
     sizes = sorted(set(args.rows + ([10_000_000] if args.with_1e7 else [])))
@@ -240,12 +242,13 @@ def main() -> int:
                 plain = plain_script(write_batch(work / "single", rows)[0], truth, model, artefact, work / "p.csv")
                 upload = sum(plain_upload(target, part) for part in sorted(parts.iterdir()))
                 for count in (1, 2):
-                    compute = target.settings.compute.model_copy(update={"transform_instance_count": count})
+                    compute = target.settings.compute.model_copy(
+                        update={"transform_instance_count": count, "processing_instance_count": count})
                     settings = target.settings.model_copy(update={"compute": compute})
                     scaled = dataclasses.replace(target, settings=settings)
                     ops.upsert_pipelines(scaled)
                     outcome = score(scaled, parts, truth, f"large/parts-{count}")
-                    report(rows, f"4 parts, {count} transform instance(s)", plain, upload, outcome)
+                    report(rows, f"4 parts, {count} transform and processing instance(s)", plain, upload, outcome)
                     ok = ok and outcome["status"] == "Succeeded"
     print("all runs succeeded" if ok else "FAILED: see above")
     return 0 if ok else 1
