@@ -17,7 +17,6 @@ from pipelines.common.code import (
 from pipelines.common.context import PROCESSING_BASE, BuildContext
 from pipelines.common.network import processing_kwargs
 
-
 FULLY_REPLICATED = "FullyReplicated"  # every instance gets every object
 SHARDED_BY_S3_KEY = "ShardedByS3Key"  # each instance gets about 1/n of the objects (an object is never split)
 

@@ -14,9 +14,11 @@ The stack is benchmarks/bench_load.py's."""
 from __future__ import annotations
 
 import csv
+import dataclasses
 import gzip
 import io
 import json
+import math
 import time
 
 import bench_load  # benchmarks/: on the path by tests/e2e/conftest.py
@@ -210,3 +212,49 @@ def test_labels_of_a_folder_batch_dropped_later_as_a_folder_are_checked_against_
     late = started(target, "model_quality", known)
     result = report.step_result(target, late, Step.MODEL_QUALITY_CHECK)
     assert result is not None and result.counts == {"rows": len(frame), "matched": len(frame)}, result
+
+
+def test_two_processing_instances_check_a_folder_batch_as_one_instance_does(approved_stack):
+    """compute.processing_instance_count 1, then 2 (pipelines upserted again; restored at the end): on two, the
+    Preprocess and DataQualityCheckShards jobs split the parts over two instances and DataQualityCheck merges the
+    shares' profiles into the reports one instance writes for the same batch (60 rows: no sketch compacts, so
+    only the moments may differ, by rounding)."""
+    _, target = approved_stack
+    settings = target.settings
+    frame = generate(REFERENCE, 4 * ROWS_PER_PART, seed=2305, id_prefix="scaled").drop(columns=[DEMO_TARGET])
+    sagemaker, s3 = target.client("sagemaker"), target.client("s3")
+    reports = {}
+    try:
+        for count in (1, 2):
+            compute = settings.compute.model_copy(update={"processing_instance_count": count})
+            ops.upsert_pipelines(dataclasses.replace(target, settings=settings.model_copy(update={"compute": compute})))
+            folder = f"{settings.prefixes.inference}/scaled-{count}/batch"
+            known = bench_load.execution_arns(target, "inference")
+            for number in range(4):
+                part = frame.iloc[number * ROWS_PER_PART:(number + 1) * ROWS_PER_PART]
+                put(target, f"{folder}/part-{number}{datasets.PART_SUFFIX}", gzipped(part))
+            put(target, f"{folder}/{settings.folder_datasets.trigger_file}", b"")
+            run = started(target, "inference", known)
+            assert run.status == "Succeeded", run.failure_reason
+            steps = {step.name: step for step in ops.execution_steps(target, run.arn)}
+            assert (Step.DATA_QUALITY_CHECK_SHARDS in steps) == (count == 2)
+            for name in (Step.PREPROCESS, Step.DATA_QUALITY_CHECK_SHARDS, Step.DATA_QUALITY_CHECK):
+                if name in steps:
+                    job = steps[name].metadata["ProcessingJob"]["Arn"].rsplit("/", 1)[-1]
+                    cluster = sagemaker.describe_processing_job(ProcessingJobName=job)["ProcessingResources"]
+                    assert cluster["ClusterConfig"]["InstanceCount"] == (
+                        1 if name == Step.DATA_QUALITY_CHECK else count), name
+            prefix = (f"{settings.prefixes.outputs}/{settings.pipelines.inference_name}/{run.execution_id}/"
+                      f"{Step.DATA_QUALITY_CHECK}/{contracts.QUALITY_CHECK_OUTPUT}")
+            reports[count] = {name: json.loads(s3.get_object(Bucket=settings.bucket, Key=f"{prefix}/{name}")
+                                               ["Body"].read()) for name in ("statistics.json", "constraints.json")}
+    finally:
+        ops.upsert_pipelines(target)
+    assert reports[2]["constraints.json"] == reports[1]["constraints.json"]
+    merged, single = reports[2]["statistics.json"], reports[1]["statistics.json"]
+    assert merged["dataset"] == single["dataset"] == {"item_count": 4 * ROWS_PER_PART}
+    for got, want in zip(merged["features"], single["features"], strict=True):
+        got, want = got.get("numerical_statistics", got), want.get("numerical_statistics", want)
+        for key in ("mean", "sum", "std_dev"):
+            assert math.isclose(got.pop(key, 0.0), want.pop(key, 0.0), rel_tol=1e-12), key
+        assert got == want
