@@ -18,8 +18,8 @@ a batch of the demo schema (generated with a fixed seed) with its ground truth, 
 `compute.processing_instance_count` 1 and then 2, and scores the 1e6 batch again as a folder of four parts each
 time (instances split objects, not rows: batch transform, the inference Preprocess and DataQualityCheckShards).
 Wall times on a shared machine follow its load: the load average is printed with every number, and each ratio is
-taken within one run. Targets (issue 24): pipeline at 1e6 within 3x the plain script; data drop within 2x the plain upload;
-no step slower than reading its input twice (the plain script's read time is printed for that comparison).
+taken within one run. Targets (issue 24): pipeline at 1e6 within 3x the plain script; data drop within 2x the plain
+upload; no step slower than reading its input twice (the plain script's read time is printed for that comparison).
 """
 
 from __future__ import annotations
