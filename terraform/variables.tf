@@ -400,6 +400,8 @@ variable "compute" {
     error_message = "compute: instance types look like 'ml.m5.large'."
   }
   validation {
+    # 100: SageMaker's limit of a processing job's InstanceCount (botocore ProcessingInstanceCount; the settings
+    # read it from there).
     condition = (
       var.compute.processing_instance_count >= 1 && var.compute.processing_instance_count <= 100
       && var.compute.training_instance_count >= 1
