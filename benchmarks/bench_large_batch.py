@@ -42,11 +42,14 @@ import bench_load  # noqa: E402
 
 from batchops import operations as ops  # noqa: E402
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
+from batchops_local.runner.runtimes import interpreter_for  # noqa: E402
 
 # Job processes by the script they run (the runner starts each step's process with its script's path).
 STEP_PROCESSES = ("resolve_model.py", "preprocess.py", "batch_transform.py", "model_quality.py",
                   "publish_predictions.py", "label_predictions.py")
 SEED = 2424
+RESAVE_AS_UBJSON = ("import sys, xgboost as xgb; b = xgb.Booster(); b.load_model(sys.argv[1]); "
+                    "open(sys.argv[1], 'wb').write(bytes(b.save_raw('ubj')))")
 
 
 def load() -> str:
@@ -140,7 +143,13 @@ def model_files(target, folder: Path) -> tuple[Path, Path]:
         s3.download_file(bucket, key, str(local))
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "model")  # noqa: S202 (our own model archive)
-    return folder / "model" / "xgboost-model", artefact
+    model = folder / "model" / "xgboost-model"
+    # This interpreter's xgboost (3.1+) no longer reads the legacy binary format of a 1.7 image's model: the model
+    # version's own image re-saves it as UBJSON, which every newer xgboost reads.
+    image = package["InferenceSpecification"]["Containers"][0]["Image"]
+    subprocess.run([interpreter_for(image, what="the plain script's model"), "-c", RESAVE_AS_UBJSON, str(model)],
+                   check=True)
+    return model, artefact
 
 
 def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
