@@ -1025,6 +1025,8 @@ class PartialProfiles:
                                        f"merged with {self.label_column!r}")
             try:
                 profile.absorb(document)
+            except DataQualityError as error:  # e.g. a sketch that is no list of levels
+                raise DataQualityError(f"{where}: malformed partial profile ({error})") from None
             except (KeyError, TypeError, ValueError, IndexError) as error:
                 raise DataQualityError(f"{where}: malformed partial profile ({type(error).__name__}: {error})"
                                        ) from None
