@@ -160,9 +160,7 @@ def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems:
         check = steplib.DataCheck(schema, kind, split=split, max_problems=max_problems)
         with warnings.catch_warnings(record=True) as caught:  # a numeric warning is a problem line, not noise
             warnings.simplefilter("always")
-            for file in group:
-                for _ in check.chunks(file, str(file), chunk_rows=chunk_rows):
-                    pass
+            check.scan([(file, str(file)) for file in group], chunk_rows=chunk_rows)
             found = check.finish()
         problems += found + [f"{group[0] if len(group) == 1 else path}: {w.category.__name__}: {w.message}"
                              for w in caught]
