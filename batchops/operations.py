@@ -279,7 +279,7 @@ def part_name(relative: str) -> str:
     return relative if relative.lower().endswith(datasets.PART_SUFFIX) else relative + ".gz"
 
 
-GZIP_LEVEL = 6  # zlib's default level; Python's gzip defaults to 9, its slowest
+GZIP_LEVEL = 1  # zlib's fastest: on a 59 MB batch 0.7 s of CPU instead of 4.3 s at its default 6, for 21 MiB instead of 17
 
 
 def part_body(file: Path, *, compress: bool):
