@@ -65,6 +65,7 @@ CLEAN = {
     "CRLF line ends": (f"{HEADER}\n" + rows("a1", "a2")).replace("\n", "\r\n"),
     "blank lines": f"{HEADER}\n\n" + rows("a1") + "\n" + rows("a2"),
     "an empty optional number": f"{HEADER}\na1,M,,0.36,0.1,0.5,0.2,0.1,0.15\n",
+    "a number column left empty": f"{HEADER}\n" + "".join(f"a{i},M,,0.36,0.1,0.5,0.2,0.1,0.15\n" for i in range(3)),
     "with the optional target": f"{HEADER},rings\n" + "".join(f"a{i},{ROW},{i}\n" for i in range(5)),
     "no newline at the end": f"{HEADER}\n" + rows("a1", "a2").rstrip("\n"),
     "a header with spaces (stripped)": HEADER.replace(",sex,", ", sex ,") + "\n" + rows("a1"),
