@@ -6,6 +6,7 @@ Every function talks to AWS (or the emulator) only through the public APIs.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
@@ -209,6 +210,7 @@ def ground_truth_path(target: AwsTarget, batch: str) -> str:
     return relative
 
 
+@functools.cache  # loading the service model costs ~0.1 s of CPU; the pinned botocore's model does not change
 def processing_s3_uri_limit() -> int:
     """Longest S3Uri a processing input takes, from botocore's SageMaker service model (shape S3Uri)."""
     import botocore.session
