@@ -149,3 +149,16 @@ def test_ground_truth_needs_its_target_in_every_row(schema, tmp_path, monkeypatc
     expected = exact_problems(schema, "ground-truth", [(missing, "missing.csv")])
     assert expected == ["missing.csv:3: column 'rings': empty (a value is required)"]
     assert scanned(schema, "ground-truth", [(missing, "missing.csv")], monkeypatch) == (expected, False)
+
+
+def test_a_schema_without_header_reads_columns_in_schema_order(tmp_path, monkeypatch):
+    schema = steplib.Schema({"header": False, "record_key": "id", "target": "y", "columns": [
+        {"name": "id", "type": "categorical"}, {"name": "x", "type": "integer"}, {"name": "y", "type": "float"}]})
+    clean = write(tmp_path, "clean.csv", "a1,1\na2,2\n")  # the optional target left out: told by the width
+    assert scanned(schema, "inference", [(clean, "clean.csv")], monkeypatch) == ([], True)
+    with_target = write(tmp_path, "target.csv", "a1,1,0.5\na2,2,\n")
+    assert scanned(schema, "inference", [(with_target, "target.csv")], monkeypatch) == ([], True)
+    not_whole = write(tmp_path, "whole.csv", "a1,1\na2,2.5\n")
+    expected = exact_problems(schema, "inference", [(not_whole, "whole.csv")])
+    assert expected == ["whole.csv:2: column 'x': '2.5' is not a whole number"]
+    assert scanned(schema, "inference", [(not_whole, "whole.csv")], monkeypatch) == (expected, False)
