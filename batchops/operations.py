@@ -6,11 +6,13 @@ Every function talks to AWS (or the emulator) only through the public APIs.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -160,9 +162,7 @@ def check_csv_schema(settings: Settings, path: Path, kind: str, *, max_problems:
         check = steplib.DataCheck(schema, kind, split=split, max_problems=max_problems)
         with warnings.catch_warnings(record=True) as caught:  # a numeric warning is a problem line, not noise
             warnings.simplefilter("always")
-            for file in group:
-                for _ in check.chunks(file, str(file), chunk_rows=chunk_rows):
-                    pass
+            check.scan([(file, str(file)) for file in group], chunk_rows=chunk_rows)
             found = check.finish()
         problems += found + [f"{group[0] if len(group) == 1 else path}: {w.category.__name__}: {w.message}"
                              for w in caught]
@@ -210,6 +210,7 @@ def ground_truth_path(target: AwsTarget, batch: str) -> str:
     return relative
 
 
+@functools.cache  # loading the service model costs ~0.1 s of CPU; the pinned botocore's model does not change
 def processing_s3_uri_limit() -> int:
     """Longest S3Uri a processing input takes, from botocore's SageMaker service model (shape S3Uri)."""
     import botocore.session
@@ -233,7 +234,7 @@ def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None
     (`<path under the directory>.gz`), then the trigger file, last: one run over the whole folder
     (batchops_core/datasets.py). Every file is validated (a directory as one dataset, its headers equal) and every
     key checked (S3Uri length, an existing object unless `overwrite`) before the first upload: nothing is uploaded
-    unless all pass.
+    unless all pass (parts are compressed into local temporary files meanwhile).
     """
     settings = target.settings
     files = data_files(path)
@@ -243,6 +244,25 @@ def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None
         plan.append((None, f"{folder}/{settings.folder_datasets.trigger_file}"))
     else:
         plan = [(path, data_key(settings, kind, path, rel_path))]
+    dataset = folder if path.is_dir() else plan[0][1]
+    # Parts are compressed (into local temporary files: nothing is sent) while the data is checked: zlib and the
+    # check's reader release the GIL, so on two cores the compression costs no wall time.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="data-drop-pack") as packer:
+        bodies = [None if file is None else packer.submit(
+            part_body, file, compress=key.endswith(".gz") and not file.name.lower().endswith(".gz"))
+            for file, key in plan]
+        try:
+            return _checked_upload(target, path, kind, dataset, plan, bodies, overwrite=overwrite)
+        finally:
+            for body in bodies:
+                if body is not None and not body.cancel() and body.exception() is None:
+                    body.result().close()
+
+
+def _checked_upload(target: AwsTarget, path: Path, kind: str, dataset: str, plan: list[tuple[Path | None, str]],
+                    bodies: list[Any], *, overwrite: bool) -> list[DroppedObject]:
+    """`drop_paths` once its bodies are being prepared: the data and key checks, then each upload in plan order."""
+    settings = target.settings
     problems = check_csv_schema(settings, path, kind, as_one_dataset=path.is_dir())
     if problems:
         raise DataRejected(problems, f": `batchops data check {path} --kind {kind} --offline` lists them")
@@ -257,21 +277,19 @@ def drop_paths(target: AwsTarget, path: Path, kind: str, *, rel_path: str | None
             raise OperationError(f"{uri} already exists; choose another --as path or pass --overwrite "
                                  "(the bucket is versioned: the previous version is kept)")
     if kind == "inference":  # PublishPredictions writes the batch's predictions at the mirrored key
-        dataset = folder if path.is_dir() else plan[0][1]
         results = datasets.results_key(dataset, folder=path.is_dir(), inference_prefix=settings.prefixes.inference,
                                        results_prefix=settings.prefixes.results) or ""
         if len(results.encode()) > datasets.MAX_KEY_BYTES:
             raise OperationError(f"{results[:80]}...: the batch's results key would be {len(results.encode())} "
                                  f"bytes, S3 allows {datasets.MAX_KEY_BYTES}: choose a shorter --as path")
     dropped = []
-    for file, key in plan:
+    for (file, key), body in zip(plan, bodies, strict=True):
         if file is None:  # the trigger file: empty, written after every part
             answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=b"")
         else:
             packed = key.endswith(".gz")
-            with part_body(file, compress=packed and not file.name.lower().endswith(".gz")) as body:
-                answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body,
-                                                        ContentType="application/gzip" if packed else "text/csv")
+            answer = target.client("s3").put_object(Bucket=bucket, Key=key, Body=body.result(),
+                                                    ContentType="application/gzip" if packed else "text/csv")
         dropped.append(DroppedObject(bucket, key, answer.get("VersionId")))
     return dropped
 
@@ -281,7 +299,8 @@ def part_name(relative: str) -> str:
     return relative if relative.lower().endswith(datasets.PART_SUFFIX) else relative + ".gz"
 
 
-GZIP_LEVEL = 6  # zlib's default level; Python's gzip defaults to 9, its slowest
+# zlib's fastest level: on a 59 MB batch 0.7 s of CPU instead of 4.3 s at its default 6, for 21 MiB instead of 17
+GZIP_LEVEL = 1
 
 
 def part_body(file: Path, *, compress: bool):

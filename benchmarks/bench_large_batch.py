@@ -3,6 +3,7 @@ pandas + xgboost script on the same data, and `data drop` of the file against a 
 
     .venv/bin/python benchmarks/bench_large_batch.py [--rows 100000 1000000] [--with-1e7] [--two-instances]
                                                       [--home DIR]
+    .venv/bin/python benchmarks/bench_large_batch.py --drop-only [--rows 1000000] [--rounds 3]
 
 One stack (benchmarks/bench_load.py's: the Terraform-applied local stack, a model trained and approved). Per size,
 a batch of the demo schema (generated with a fixed seed) with its ground truth, then side by side in this run:
@@ -13,6 +14,13 @@ a batch of the demo schema (generated with a fixed seed) with its ground truth, 
   process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
 * the plain script, in a fresh interpreter: read the batch, apply the model version's preprocessing, score with
   its model, write `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
+
+`--drop-only` measures `data drop` alone, quickly: no Terraform and no pipeline run, the emulator with the stack's
+bucket set up as the storage module sets it for a PUT (versioning, default SSE-KMS with a bucket key, EventBridge
+notifications); per size, `--rounds` rounds of: plain upload, then `data drop` of the file, then the same for the
+batch as a folder of 4 parts (plain upload of the parts; `data drop DIR` gzip-compresses each). Wall and CPU time
+(the process's, which includes the in-process emulator's request handling) of each, the ratios per round and their
+medians, and where the drop's time goes (its check, and a plain PutObject of the file, measured alone).
 
 `--two-instances` upserts the pipelines with `compute.transform_instance_count` and
 `compute.processing_instance_count` 1 and then 2, and scores the 1e6 batch again as a folder of four parts each
@@ -25,10 +33,13 @@ upload; no step slower than reading its input twice (the plain script's read tim
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
+import functools
 import json
 import os
 import resource
+import statistics
 import subprocess
 import sys
 import tarfile
@@ -112,6 +123,80 @@ def plain_upload(target, path: Path) -> float:
     started = time.monotonic()
     target.client("s3").upload_file(str(path), target.settings.bucket, f"bench-plain/{path.name}")
     return time.monotonic() - started
+
+
+@dataclasses.dataclass(frozen=True)
+class Timed:
+    wall: float
+    cpu: float  # this process's CPU time: the caller's and the in-process emulator's
+
+    def ratio(self, base: Timed) -> str:
+        return f"{self.wall / base.wall:.2f}x wall, {self.cpu / base.cpu:.2f}x CPU"
+
+    def __str__(self) -> str:
+        return f"{self.wall:.2f} s ({self.cpu:.2f} s CPU)"
+
+
+def timed(action) -> Timed:
+    wall, cpu = time.monotonic(), time.process_time()
+    action()
+    return Timed(time.monotonic() - wall, time.process_time() - cpu)
+
+
+@contextlib.contextmanager
+def drop_only_target(home: Path):
+    """The emulator with the local environment's bucket as the storage module configures it for an upload."""
+    from batchops.aws_session import connect
+    from batchops_core.settings import load_settings
+    from batchops_local.runtime import start_local_aws
+
+    settings = load_settings("local")
+    with start_local_aws(home, execution_handler=None) as local_aws:
+        target = connect(settings, endpoint_url=local_aws.endpoint_url)
+        s3, bucket = target.client("s3"), settings.bucket
+        key = target.client("kms").create_key(Description="bench")["KeyMetadata"]["Arn"]
+        s3.create_bucket(Bucket=bucket)
+        s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+        s3.put_bucket_encryption(Bucket=bucket, ServerSideEncryptionConfiguration={"Rules": [{
+            "ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms", "KMSMasterKeyID": key},
+            "BucketKeyEnabled": True}]})
+        s3.put_bucket_notification_configuration(Bucket=bucket,
+                                                 NotificationConfiguration={"EventBridgeConfiguration": {}})
+        yield target
+
+
+def upload_files(s3, bucket: str, files: list[Path], prefix: str) -> None:
+    for file in files:
+        s3.upload_file(str(file), bucket, f"{prefix}/{file.name}")
+
+
+def drop_only(work: Path, home: Path, sizes: list[int], rounds: int) -> None:
+    """Plain upload vs `data drop`, a file and a folder of 4 parts, `rounds` times each; medians of the ratios."""
+    with drop_only_target(home) as target:
+        s3, bucket = target.client("s3"), target.settings.bucket
+        for rows in sizes:
+            batch, _ = write_batch(work / "data", rows)
+            parts, _ = write_batch(work / "parts", rows, parts=4)
+            ops.check_csv_schema(target.settings, batch, "inference")  # first use: imports, not the drop's cost
+            ratios: dict[str, list[float]] = {"file": [], "folder": []}
+            for number in range(rounds):
+                for shape, path in (("file", batch), ("folder", parts)):
+                    files = [path] if path.is_file() else sorted(path.iterdir())
+                    plain = timed(functools.partial(upload_files, s3, bucket, files, f"bench-plain/{number}"))
+                    drop = timed(functools.partial(ops.drop_paths, target, path, "inference",
+                                                   rel_path=f"bench-drop/{number}/{path.name}"))
+                    ratios[shape].append(drop.wall / plain.wall)
+                    print(f"{rows:,} rows, {shape}, round {number + 1}: plain upload {plain}, data drop {drop}: "
+                          f"{drop.ratio(plain)}; {load()}", flush=True)
+            check = timed(functools.partial(ops.check_csv_schema, target.settings, batch, "inference"))
+            folder_check = timed(functools.partial(ops.check_csv_schema, target.settings, parts, "inference",
+                                                   as_one_dataset=True))
+            with batch.open("rb") as body:
+                put = timed(functools.partial(s3.put_object, Bucket=bucket, Key="bench-put/batch.csv", Body=body))
+            print(f"  where a file's drop goes: its check {check}, a plain PutObject of it {put}; the folder's check "
+                  f"{folder_check}; {load()}", flush=True)
+            print(f"  median drop / plain upload: file {statistics.median(ratios['file']):.2f}x, folder "
+                  f"{statistics.median(ratios['folder']):.2f}x (target <= 2x)", flush=True)
 
 
 def score(target, path: Path, truth: Path, rel_path: str) -> dict:
@@ -227,12 +312,18 @@ def main() -> int:
                         help="also the 1e6 batch as 4 parts with one and with two transform and processing "
                              "instances")
     parser.add_argument("--home", type=Path, help="BATCHOPS_HOME to use (default: a temporary folder)")
+    parser.add_argument("--drop-only", action="store_true",
+                        help="only `data drop` against a plain upload (no Terraform, no pipeline run)")
+    parser.add_argument("--rounds", type=int, default=3, help="--drop-only: rounds per size (default 3)")
     args = parser.parse_args()
     sizes = sorted(set(args.rows + ([10_000_000] if args.with_1e7 else [])))
     ok = True
     with tempfile.TemporaryDirectory(prefix="bench-large-") as scratch:
         work = Path(scratch)
         home = (args.home or work / "home").resolve()
+        if args.drop_only:
+            drop_only(work, home, sizes, args.rounds)
+            return 0
         print(f"setting up the stack; {load()}", flush=True)
         with bench_load.approved_stack(home) as (_, target):
             model, artefact = model_files(target, work)

@@ -356,16 +356,7 @@ def _fast_tables(path: Path, name: str, schema: Schema, required: Sequence[str],
         commas, quoted = _plain_shape(path)
         if quoted:
             raise _NotPlain()
-        first = None
-        with open_text(path) as handle:
-            first = next((row for row in csv.reader(handle) if len(row) > 1 or (row and row[0].strip())), None)
-        if first is None:
-            raise _NotPlain()
-        if schema.header:
-            columns = [cell.strip() for cell in first]
-            _check_header(name, columns, required, optional)
-        else:
-            columns = _positional_columns(name, (1, first), schema, required, optional)
+        columns = _first_row_columns(path, name, schema, required, optional)[0]
         frames = pd.read_csv(path, header=0 if schema.header else None, names=None if schema.header else list(
             range(len(columns))), dtype=object, keep_default_na=False, na_filter=False, index_col=False,
             skip_blank_lines=True, encoding="utf-8-sig", engine="c", chunksize=chunk_rows)
@@ -394,6 +385,131 @@ def _fast_tables(path: Path, name: str, schema: Schema, required: Sequence[str],
         raise _NotPlain() from None
     except Exception:  # pandas' own parse errors (a longer row, bad UTF-8, a broken gzip): the exact reader says
         raise _NotPlain() from None
+
+
+def _first_row_columns(path: Path, name: str, schema: Schema, required: Sequence[str],
+                       optional: Sequence[str]) -> tuple[list[str], list[str]]:
+    """(the file's columns by the exact reader's rules: header, or schema order by the first row's width; the
+    first row's cells as written); a file without rows, or whose columns the exact reader would refuse, raises
+    _NotPlain (or StepFailure)."""
+    with open_text(path) as handle:
+        first = next((row for row in csv.reader(handle) if len(row) > 1 or (row and row[0].strip())), None)
+    if first is None:
+        raise _NotPlain()
+    if schema.header:
+        columns = [cell.strip() for cell in first]
+        _check_header(name, columns, required, optional)
+        return columns, first
+    return _positional_columns(name, (1, first), schema, required, optional), first
+
+
+_SCAN_BLOCK_BYTES = 8 << 20  # the vectorized check reads a file in blocks of this size (memory stays flat)
+_FNV_OFFSET, _FNV_PRIME = np.uint64(0xCBF29CE484222325), np.uint64(0x100000001B3)  # 64-bit FNV-1a
+_ASCII_SPACE = np.zeros(256, dtype=bool)
+_ASCII_SPACE[[ord(c) for c in map(chr, range(128)) if c.isspace()]] = True
+# Bytes no text of the exact reader may hold unnoticed: a quote (the csv module would unquote; `pyarrow` is told
+# not to) or NUL (the csv module refuses the row).
+_UNPLAIN_BYTES = (b'"', b"\0")
+
+
+def _scan_plain(path: Path, name: str, schema: Schema, required: Sequence[str], optional: Sequence[str],
+                numbers: Sequence[tuple[str, bool, bool]], key: str | None) -> tuple[int, np.ndarray]:
+    """Check a file without building rows: (data rows, 64-bit hashes of its record keys) when the file is clean
+    by the exact reader's rules, else _NotPlain (the caller then reads it with the exact reader, which names
+    every problem). `numbers`: (column, integer, required) of each numeric column to check.
+
+    `pyarrow`'s CSV reader, every column as text, with quoting off: it vouches only where it reads what the csv
+    module reads (no quote or NUL byte, no field beyond the csv module's size limit, every row exactly as wide as
+    the columns, valid UTF-8); numbers are parsed by its strict parser (it accepts a subset of what Python's
+    float() accepts, rounding alike) and judged by `_bad_numbers`; record keys must not be empty, begin or end
+    with whitespace or a non-ASCII character (the exact reader strips Unicode whitespace). Repeated key hashes
+    are for the caller to confirm or clear."""
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        import pyarrow.csv as pa_csv
+    except ImportError:
+        raise _NotPlain() from None
+    columns, first = _first_row_columns(path, name, schema, required, optional)
+    names = None if schema.header else [str(i) for i in range(len(columns))]
+    field_limit = csv.field_size_limit()
+    rows, hashes = 0, []
+    try:
+        reader = pa_csv.open_csv(
+            str(path), read_options=pa_csv.ReadOptions(block_size=_SCAN_BLOCK_BYTES, column_names=names),
+            parse_options=pa_csv.ParseOptions(quote_char=False, double_quote=False, escape_char=False,
+                                              newlines_in_values=False, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in names or first},
+                                                  strings_can_be_null=True, null_values=[""], check_utf8=True))
+        raw_names = reader.schema.names
+        if [n.strip() for n in raw_names] != (columns if schema.header else names):
+            raise _NotPlain()
+        if any(reader.schema.field(n).type != pa.string() for n in raw_names):
+            raise _NotPlain()  # a column type guessed from its first block (an all-empty or odd column)
+        by_column = {c: raw_names[i] for i, c in enumerate(columns)}
+        for batch in reader:
+            texts = {c: batch.column(raw) for c, raw in by_column.items()}
+            lengths = {}
+            for column, array in texts.items():
+                offsets, data = _string_buffers(array)
+                lengths[column] = np.diff(offsets)  # an empty field (null) has length 0
+                text = data.tobytes()
+                if len(array) and (lengths[column].max() > field_limit or any(b in text for b in _UNPLAIN_BYTES)):
+                    raise _NotPlain()
+            for column, integer, needed in numbers:
+                array = texts.get(column)
+                if array is None:
+                    continue  # an optional column the file leaves out
+                if needed and array.null_count:
+                    raise _NotPlain()
+                parsed, empty = pc.cast(array, pa.float64()), lengths[column] == 0
+                values = np.frombuffer(parsed.buffers()[1], dtype=np.float64)[parsed.offset:parsed.offset + len(parsed)]
+                if _bad_numbers(values, empty, integer=integer).any():  # empty cells hold an arbitrary value
+                    raise _NotPlain()
+            if key is not None:
+                hashes.append(_key_hashes(texts[key]))
+            rows += batch.num_rows
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError, OSError, UnicodeDecodeError):
+        raise _NotPlain() from None  # a row of another width, bad UTF-8, a broken gzip, text that is no number
+    if rows == 0:
+        raise _NotPlain()
+    return rows, (np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64))
+
+
+def _string_buffers(array) -> tuple[np.ndarray, np.ndarray]:
+    """(offsets, bytes) of a pyarrow string array: the text of row i is bytes[offsets[i]:offsets[i+1]]."""
+    _, offsets, data = array.buffers()
+    offsets = np.frombuffer(offsets, dtype=np.int32)[array.offset:array.offset + len(array) + 1]
+    raw = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, dtype=np.uint8)
+    return offsets, raw[offsets[0]:offsets[-1]] if len(offsets) else raw[:0]
+
+
+def _key_hashes(array) -> np.ndarray:
+    """64-bit FNV-1a hashes of the record keys of a pyarrow string array, column-wise over the keys' bytes;
+    _NotPlain when a key is empty or begins or ends with whitespace or a non-ASCII byte (left to the exact
+    reader, which strips Unicode whitespace before it compares keys)."""
+    offsets, data = _string_buffers(array)
+    starts, lengths = offsets[:-1] - offsets[0], np.diff(offsets)
+    if not len(lengths):
+        return np.empty(0, dtype=np.uint64)
+    if array.null_count or (lengths == 0).any():
+        raise _NotPlain()
+    edges = np.concatenate([data[starts], data[starts + lengths - 1]])
+    if _ASCII_SPACE[edges].any() or (edges >= 0x80).any():
+        raise _NotPlain()
+    hashes = np.full(len(lengths), _FNV_OFFSET, dtype=np.uint64)
+    width = int(lengths.max())
+    if int(lengths.min()) == width:  # keys of one length (the usual generated ids): a matrix of their bytes
+        matrix = data.reshape(len(lengths), width)
+        byte_at = lambda position: matrix[:, position]  # noqa: E731
+    else:  # a shorter key has ended: no NUL in a key, so 0 stands for it
+        last = len(data) - 1
+        byte_at = lambda position: np.where(lengths > position,  # noqa: E731
+                                            data[np.minimum(starts + position, last)], 0)
+    with np.errstate(over="ignore"):
+        for position in range(width):
+            hashes = (hashes ^ byte_at(position).astype(np.uint64)) * _FNV_PRIME
+    return hashes
 
 
 def _by_width(name: str, columns: list[str], batch: list) -> tuple[list, list[str]]:
@@ -507,7 +623,7 @@ def numeric_values(table: Table, column: str, *, integer: bool, allow_missing: b
             out = None
         if out is not None:
             empty = np.array(values, dtype=object) == "" if values else np.zeros(0, dtype=bool)
-            bad = ~empty & (~np.isfinite(out) | (np.abs(out) > MAX_ABS_VALUE) | (integer & (out != np.floor(out))))
+            bad = _bad_numbers(out, empty, integer=integer)
             if not bad.any():
                 table.numbers[(column, integer)] = out
             if not bad.any() and (allow_missing or not empty.any()):
@@ -521,6 +637,14 @@ def numeric_values(table: Table, column: str, *, integer: bool, allow_missing: b
         elif limit is None or len(problems) < limit:
             problems.append(f"{table.where(index)}: column '{column}': {problem}")
     return out, problems
+
+
+def _bad_numbers(values: np.ndarray, empty: np.ndarray, *, integer: bool) -> np.ndarray:
+    """Which parsed cells break `number_problem`'s rules (not finite, too large, not whole where integer); empty
+    cells (NaN in `values`) are judged by the caller."""
+    with np.errstate(all="ignore"):
+        return ~empty & (~np.isfinite(values) | (np.abs(values) > MAX_ABS_VALUE)
+                         | (integer & (values != np.floor(values))))
 
 
 def numeric_column(table: Table, column: str, *, integer: bool, allow_missing: bool) -> np.ndarray:
@@ -735,10 +859,37 @@ class DataCheck:
         except StepFailure as failure:
             self._add([str(failure)])
 
+    def _numeric_rules(self) -> list[tuple[str, bool, bool]]:
+        """(column, integer, required) of every numeric column checked: the target is required unless the kind
+        is inference."""
+        return [(column, self.schema.types[column] == "integer",
+                 column == self.schema.target and self.kind != "inference") for column in self.numeric]
+
+    def scan(self, files: Sequence[tuple[Path, str]], chunk_rows: int | None = DEFAULT_CHUNK_ROWS) -> None:
+        """Check files (one dataset: record keys unique across them) without handing out their rows
+        (`batchops data check|drop`). Vectorized (`_scan_plain`) when every file is clean by it and no two record
+        keys share a hash; anything else (a problem, a doubt, a training target's statistics, class labels) is
+        read by `chunks()`, whose problem lines name file and line: the outcome is the same either way."""
+        vectorized = (not self.problems and self.keys is not None and self.target is None
+                      and not (self.schema.classes and self.kind != "inference"))
+        if vectorized:
+            try:
+                found = [_scan_plain(path, name, self.schema, self.required, self.optional, self._numeric_rules(),
+                                     self.schema.record_key) for path, name in files]
+                hashes = np.sort(np.concatenate([h for _, h in found]))
+                if not (hashes[1:] == hashes[:-1]).any():
+                    self.files.extend(files)
+                    self.rows += sum(rows for rows, _ in found)
+                    return
+            except (_NotPlain, StepFailure):
+                pass
+        for path, name in files:
+            for _ in self.chunks(path, name, chunk_rows):
+                pass
+
     def _check(self, table: Table) -> None:
-        for column in self.numeric:
-            required = column == self.schema.target and self.kind != "inference"
-            values, problems = numeric_values(table, column, integer=self.schema.types[column] == "integer",
+        for column, integer, required in self._numeric_rules():
+            values, problems = numeric_values(table, column, integer=integer,
                                               allow_missing=not required, limit=self.max_problems)
             self._add(problems)
             if self.target is not None and column == self.schema.target:
