@@ -14,6 +14,7 @@ zip build); each stack command is printed next to it with the ratio, i.e. what t
     python benchmarks/bench_terraform.py            # everything
     python benchmarks/bench_terraform.py --offline  # validate + terraform test only (no emulator)
     python benchmarks/bench_terraform.py --timeline # also every line of the first apply, with its time
+    python benchmarks/bench_terraform.py --no-offline  # only the lifecycle against the emulator
 
 The timeline shows the critical path: when each Terraform command (and so each provider start) begins, and
 when each resource starts and completes, in seconds since the apply call.
@@ -74,16 +75,18 @@ def print_ratios(stack: dict[str, float], baseline: dict[str, float]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offline", action="store_true", help="only validate and terraform test (no emulator)")
+    parser.add_argument("--no-offline", action="store_true", help="skip validate and terraform test")
     parser.add_argument("--timeline", action="store_true", help="print the first apply's output with times")
     args = parser.parse_args()
     settings = load_settings("local")
     results: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-terraform-") as tmp:
         home = Path(tmp)
-        offline = Terraform(settings, home=home / "offline", endpoint_env=None)
-        _timed("init (offline)", offline.init, results)
-        _timed("validate", offline.validate, results)
-        _timed("terraform test (mocked)", offline.test, results)
+        if not args.no_offline:
+            offline = Terraform(settings, home=home / "offline", endpoint_env=None)
+            _timed("init (offline)", offline.init, results)
+            _timed("validate", offline.validate, results)
+            _timed("terraform test (mocked)", offline.test, results)
         if args.offline:
             return 0
 
