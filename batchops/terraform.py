@@ -28,7 +28,8 @@ What it takes care of:
 - every plan is checked before it can be applied (`check_plan`): one that would delete or replace a resource of
   another environment (its project/environment tags, or its names) or the data bucket is refused unless the
   caller allows it explicitly (`allow_foreign_destroy`, `allow_bucket_replacement`); an apply without a saved
-  plan plans, checks and applies that plan;
+  plan plans, checks and applies that plan, except on an empty local state (nothing to delete or replace: one
+  `terraform apply` then plans and applies, saving the provider starts of two more commands);
 - a saved plan records the SHA-256 of the Lambda zips it was made with (`<plan>.lambda.sha256`, the
   `sha256sum` format); applying that plan refuses other zips and never rebuilds them;
 - providers install offline from a filesystem mirror when one is found (see `find_provider_mirror`);
@@ -418,8 +419,17 @@ class Terraform:
 
         With `plan_file`, applies exactly that saved plan: its Lambda zips are checked against the plan's
         manifest first (and not rebuilt), and Terraform itself refuses a plan whose state has moved on. Without,
-        it plans (checked by `check_plan`) and applies exactly that plan. Either way the plan is checked."""
+        it plans (checked by `check_plan`) and applies exactly that plan, or, when the local state holds no
+        resource (the plan can only create: nothing for the check to refuse), runs one `terraform apply`."""
         checked = plan_file is None
+        if plan_file is None and self.state_has_no_resources():
+            # Nothing in the state: the plan can only create, so `check_plan` (deletes and replacements) has
+            # nothing to refuse. One `terraform apply` plans and applies in one process, without the separate
+            # plan, `show -json` and apply commands, each of which starts the provider again.
+            self._prepare()
+            self._run("apply", options={"var_file": str(self.var_file), "auto_approve": True,
+                                        "lock_timeout": self.lock_timeout})
+            return self.output()
         if plan_file is None:
             self.plan()
             plan_file = self.default_plan_file
@@ -432,6 +442,22 @@ class Terraform:
             self.check_plan(self.show_plan_json(plan_file))
         self._run("apply", str(plan_file), options={"auto_approve": True, "lock_timeout": self.lock_timeout})
         return self.output()
+
+    def state_has_no_resources(self) -> bool:
+        """True when this environment's local state file is missing or holds no managed resource. A remote
+        backend's state is not read here: False."""
+        if self.backend != "local":
+            return False
+        try:
+            state = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return True
+        except (OSError, ValueError):
+            return False  # unreadable: let Terraform plan and report it
+        resources = state.get("resources") if isinstance(state, dict) else None
+        if not isinstance(resources, list):
+            return False
+        return not any(isinstance(r, dict) and r.get("mode", "managed") == "managed" for r in resources)
 
     def destroy(self) -> None:
         """Remove everything Terraform created for this environment."""

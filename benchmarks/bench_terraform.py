@@ -13,6 +13,11 @@ zip build); each stack command is printed next to it with the ratio, i.e. what t
 
     python benchmarks/bench_terraform.py            # everything
     python benchmarks/bench_terraform.py --offline  # validate + terraform test only (no emulator)
+    python benchmarks/bench_terraform.py --timeline # also every line of the first apply, with its time
+    python benchmarks/bench_terraform.py --no-offline  # only the lifecycle against the emulator
+
+The timeline shows the critical path: when each Terraform command (and so each provider start) begins, and
+when each resource starts and completes, in seconds since the apply call.
 """
 
 from __future__ import annotations
@@ -70,26 +75,38 @@ def print_ratios(stack: dict[str, float], baseline: dict[str, float]) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--offline", action="store_true", help="only validate and terraform test (no emulator)")
+    parser.add_argument("--no-offline", action="store_true", help="skip validate and terraform test")
+    parser.add_argument("--timeline", action="store_true", help="print the first apply's output with times")
     args = parser.parse_args()
     settings = load_settings("local")
     results: list[tuple[str, float]] = []
     with tempfile.TemporaryDirectory(prefix="bench-terraform-") as tmp:
         home = Path(tmp)
-        offline = Terraform(settings, home=home / "offline", endpoint_env=None)
-        _timed("init (offline)", offline.init, results)
-        _timed("validate", offline.validate, results)
-        _timed("terraform test (mocked)", offline.test, results)
+        if not args.no_offline:
+            offline = Terraform(settings, home=home / "offline", endpoint_env=None)
+            _timed("init (offline)", offline.init, results)
+            _timed("validate", offline.validate, results)
+            _timed("terraform test (mocked)", offline.test, results)
         if args.offline:
             return 0
 
         from batchops_local.runtime import start_local_aws
 
         lines: list[str] = []
+        stamped: list[tuple[float, str]] = []
+
+        def record(line: str) -> None:
+            lines.append(line)
+            stamped.append((time.perf_counter(), line))
+
         with start_local_aws(home / "emulator", execution_handler=None) as aws:
-            terraform = Terraform(settings, home=home / "emulator", endpoint_env=aws.env(), progress=lines.append)
+            terraform = Terraform(settings, home=home / "emulator", endpoint_env=aws.env(), progress=record)
             _timed("init", terraform.init, results)
+            del stamped[:]
+            apply_started = time.perf_counter()
             _timed("apply", terraform.apply, results)
             first_apply = list(lines)
+            timeline = [(at - apply_started, line) for at, line in stamped]
             resources = len(terraform.resources())
             summary = _timed("plan (expect no changes)", terraform.plan, results)
             _timed("destroy", terraform.destroy, results)
@@ -116,6 +133,11 @@ def main() -> int:
         print("slowest resources of the first apply:")
         for address, seconds in slowest_resources(first_apply):
             print(f"  {seconds:4d} s  {address}")
+        if args.timeline:
+            print("timeline of the first apply (s since the apply call):")
+            for seconds, line in timeline:
+                if line.strip() and not line.lstrip().startswith(("│", "╷", "╵")):
+                    print(f"  {seconds:6.1f}  {line}")
     return 0
 
 

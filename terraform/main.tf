@@ -117,13 +117,18 @@ module "notifications" {
 module "lambdas" {
   source = "./modules/lambdas"
 
-  name_prefix          = local.name_prefix
-  project              = var.project
-  environment          = var.environment
-  account_id           = local.account_id
-  region               = var.region
-  partition            = local.partition
-  package_dir          = local.lambda_package_dir
+  name_prefix = local.name_prefix
+  project     = var.project
+  environment = var.environment
+  account_id  = local.account_id
+  region      = var.region
+  partition   = local.partition
+  package_dir = local.lambda_package_dir
+  packages = {
+    bucket      = module.storage.bucket_name
+    key_prefix  = "${var.prefixes.code}/lambda-packages"
+    kms_key_arn = module.storage.bucket_kms_key_arn
+  }
   settings             = var.lambdas
   kms_key_arn          = module.storage.kms_key_arn
   topic_arn            = module.notifications.topic_arn

@@ -17,6 +17,10 @@ mock_provider "aws" {
   mock_resource "aws_s3_bucket" {
     defaults = { arn = "arn:aws:s3:::mock-bucket" }
   }
+  # An existing bucket must be in the stack's Region (modules/storage checks it).
+  mock_data "aws_s3_bucket" {
+    defaults = { arn = "arn:aws:s3:::mock-existing-bucket", region = "us-east-1" }
+  }
   mock_resource "aws_sns_topic" {
     defaults = { arn = "arn:aws:sns:us-east-1:123456789012:mock-topic" }
   }

@@ -6,6 +6,8 @@ allow them; a restart keeps every account."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from typing import Any
 
@@ -336,6 +338,30 @@ def test_a_consumer_gets_the_registry_object_only_with_the_bucket_policy_and_the
     assert _error(lambda: s3.get_object(Bucket=BUCKET, Key="private/x"))["Code"] == "AccessDenied"
     assert emulator.client("s3", account_id=REGISTRY).get_object(Bucket=BUCKET, Key=MODEL_KEY)["Body"].read() == (
         b"model bytes")
+
+
+def test_a_consumer_creates_a_function_from_a_registry_package_only_with_the_bucket_policy_and_the_key_grant(emulator):
+    """Lambda reads a deployment package with its caller's rights (packages.py), here across accounts."""
+    key = _registry(emulator)["key"]
+    package = make_zip({"app.py": "def handler(event, context):\n    return 'shared'\n"})
+    emulator.client("s3", account_id=REGISTRY).put_object(Bucket=BUCKET, Key="models/app.zip", Body=package,
+                                                          ServerSideEncryption="aws:kms", SSEKMSKeyId=key)
+    _consumer_role(emulator, READS)
+    awslambda = _session(emulator, CONSUMER_ROLE).client("lambda", endpoint_url=emulator.endpoint_url)
+
+    def create() -> dict[str, Any]:
+        return awslambda.create_function(FunctionName="shared", Runtime="python3.12", Role=CONSUMER_ROLE,
+                                         Handler="app.handler", Code={"S3Bucket": BUCKET, "S3Key": "models/app.zip"})
+
+    denied = {"Code": "AccessDeniedException", "status": 403, "Message": (
+        f"Your access has been denied by S3, please make sure your request credentials have permission to GetObject "
+        f"for {BUCKET}/models/app.zip. S3 Error Code: AccessDenied. S3 Error Message: Access Denied")}
+    assert _error(create).items() >= denied.items()
+    _grant_bucket(emulator)
+    assert _error(create).items() >= denied.items()  # the key does not let the consumer decrypt yet
+    _grant_key(emulator, key)
+    assert create()["CodeSha256"] == base64.b64encode(hashlib.sha256(package).digest()).decode()
+    assert json.loads(awslambda.invoke(FunctionName="shared")["Payload"].read()) == "shared"
 
 
 def test_a_listing_grant_narrowed_by_s3_prefix_allows_only_listings_under_that_prefix(emulator):

@@ -139,7 +139,7 @@ def _hcl_name_templates() -> set[str]:
     found |= {f"{{project}}-{{environment}}-{key}" for key in rule_keys if not key.startswith("${")}
     lambdas = (MODULES / "lambdas" / "main.tf").read_text()
     functions = {template for template in found if any(template.endswith(f"-{f}") for f in LAMBDA_FUNCTIONS)}
-    if '"${each.value}-dlq"' in lambdas:
+    if 'for key, name in local.functions : key => "${name}-dlq"' in lambdas:  # local.dead_letter_names
         found |= {f"{template}-dlq" for template in functions}
     if '"/aws/lambda/${each.value}"' in lambdas:
         found |= {f"/aws/lambda/{template}" for template in functions}

@@ -90,13 +90,24 @@ def _adapter(settings: Settings, tmp_path: Path, fake: Path, module_dir: Path, *
 # ------------------------------------------------------------------------------------------- commands
 
 
+def _existing_state(tmp_path: Path, env: str = "local", resources: list[dict] | None = None) -> Path:
+    """A local state file as Terraform writes it, by default holding one managed resource."""
+    if resources is None:
+        resources = [{"mode": "managed", "type": "aws_s3_bucket", "name": "data", "instances": []}]
+    state = tmp_path / "home" / "terraform" / env / "terraform.tfstate"
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"version": 4, "resources": resources}), encoding="utf-8")
+    return state
+
+
 def test_apply_auto_approves_with_the_env_file_and_never_prompts(
         local_settings, tmp_path, fake_terraform, module_dir) -> None:
+    _existing_state(tmp_path)
     lines: list[str] = []
     terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir, progress=lines.append)
     outputs = terraform.apply()
     calls = _calls(tmp_path)
-    # Without a saved plan: plan (with the env file), check it, apply exactly that plan.
+    # Without a saved plan, over existing resources: plan (with the env file), check it, apply exactly that plan.
     assert [call["argv"][0] for call in calls] == ["init", "plan", "show", "apply", "output"]
     assert f"-var-file={local_settings.source_file.resolve()}" in calls[1]["argv"]
     apply = calls[3]["argv"]
@@ -105,6 +116,33 @@ def test_apply_auto_approves_with_the_env_file_and_never_prompts(
     assert outputs == {"bucket_name": "abalone-local-data"}
     assert "line two of apply" in lines, "progress lines are streamed to the callback"
     assert (tmp_path / "build" / "notification.zip").is_file(), "the Lambda zips are built before apply"
+
+
+@pytest.mark.parametrize("state", [None, [], [{"mode": "data", "type": "aws_partition", "name": "current"}]],
+                         ids=["no state file", "no resources", "only data sources"])
+def test_apply_on_an_empty_state_is_one_terraform_apply(local_settings, tmp_path, fake_terraform, module_dir,
+                                                        state) -> None:
+    """Nothing to delete or replace, so nothing for the plan check to refuse: one command plans and applies."""
+    if state is not None:
+        _existing_state(tmp_path, resources=state)
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    assert terraform.state_has_no_resources()
+    assert terraform.apply() == {"bucket_name": "abalone-local-data"}
+    calls = _calls(tmp_path)
+    assert [call["argv"][0] for call in calls] == ["init", "apply", "output"]
+    apply = calls[1]["argv"]
+    assert f"-var-file={local_settings.source_file.resolve()}" in apply and "-auto-approve" in apply
+    assert "-input=false" in apply and not terraform.default_plan_file.exists()
+    assert (tmp_path / "build" / "notification.zip").is_file(), "the Lambda zips are built before apply"
+
+
+def test_a_state_that_cannot_be_read_is_planned_and_checked(local_settings, tmp_path, fake_terraform,
+                                                            module_dir) -> None:
+    _existing_state(tmp_path).write_text("{not json", encoding="utf-8")
+    terraform = _adapter(local_settings, tmp_path, fake_terraform, module_dir)
+    assert not terraform.state_has_no_resources()
+    terraform.apply()
+    assert [call["argv"][0] for call in _calls(tmp_path)] == ["init", "plan", "show", "apply", "output"]
 
 
 def test_destroy_does_not_pass_force(local_settings, tmp_path, fake_terraform, module_dir) -> None:
@@ -567,6 +605,7 @@ def test_command_line_apply_checks_its_plan_before_applying(tmp_path, fake_terra
     monkeypatch.setenv("BATCHOPS_TERRAFORM", str(fake_terraform))
     monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4599")
     monkeypatch.setenv("FAKE_TF_SHOW", json.dumps(FOREIGN_BUCKET))
+    _existing_state(tmp_path)  # resources to delete (an empty state is applied in one command: nothing to check)
     refused = _infra(tmp_path, "local", "apply")
     assert refused.exit_code == 2 and "another environment" in refused.stderr
     assert "apply" not in [call["argv"][0] for call in _calls(tmp_path)], "nothing is applied"

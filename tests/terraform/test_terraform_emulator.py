@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 from pathlib import Path
 
@@ -62,6 +64,18 @@ def _check_applied(aws, settings: Settings, outputs: dict) -> None:
         ModelPackageGroupName=settings.pipelines.model_package_group)["ModelPackageGroupName"]
 
 
+def _check_packages(aws, settings: Settings, functions: dict[str, str], zip_dir: Path) -> None:
+    """Each function runs its zip, uploaded (encrypted) under the code prefix by a key naming its SHA-256."""
+    s3 = aws.client("s3")
+    listed = s3.list_objects_v2(Bucket=settings.bucket, Prefix=f"{settings.prefixes.code}/")["Contents"]
+    for key, name in functions.items():
+        digest = hashlib.sha256((zip_dir / f"{key}.zip").read_bytes())
+        configuration = aws.client("lambda").get_function(FunctionName=name)["Configuration"]
+        assert configuration["CodeSha256"] == base64.b64encode(digest.digest()).decode(), name
+        [package] = [item["Key"] for item in listed if item["Key"].endswith(f"/{key}-{digest.hexdigest()}.zip")]
+        assert s3.head_object(Bucket=settings.bucket, Key=package)["ServerSideEncryption"] == "aws:kms"
+
+
 def _check_destroyed(aws, settings: Settings, outputs: dict) -> None:
     assert aws.client("events").list_rules(NamePrefix=settings.resource_prefix)["Rules"] == []
     assert settings.bucket not in {b["Name"] for b in aws.client("s3").list_buckets()["Buckets"]}
@@ -82,6 +96,7 @@ def test_apply_then_no_drift_then_destroy_then_apply_again(tmp_path: Path, local
         created = terraform.resources()
         assert len(created) >= 40, created
         _check_applied(aws, local_settings, outputs)
+        _check_packages(aws, local_settings, outputs["lambda_function_names"], terraform.lambda_build_dir)
 
         drift = terraform.plan()
         assert not drift.has_changes, f"plan after apply should be empty, found {drift}: {drift.addresses}"

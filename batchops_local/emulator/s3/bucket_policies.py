@@ -121,18 +121,33 @@ def _service_keys(action: str, query: dict[str, Any]) -> dict[str, str]:
 
 
 def _authorize_object_key(response: S3Response, bucket: FakeBucket, key_name: str, caller: accounts.Caller) -> None:
-    """An object encrypted with a customer managed key: S3 decrypts it as the caller, so the caller needs
-    kms:Decrypt on that key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
     version_id = (response.querystring.get("versionId") or [None])[0]
     key = bucket.keys.get(key_name) if version_id is None else None
     if version_id is not None:
         key = next((k for k in bucket.keys.getlist(key_name, []) if k.version_id == version_id), None)
-    if key is None or getattr(key, "encryption", None) != "aws:kms" or not getattr(key, "kms_key_id", None):
-        return
+    if key is not None and _decrypt_denied(caller, bucket, key):
+        raise S3AccessDeniedError()
+
+
+def _decrypt_denied(caller: accounts.Caller, bucket: FakeBucket, key: Any) -> bool:
+    """An object encrypted with a customer managed key: S3 decrypts it as the caller, so the caller needs
+    kms:Decrypt on that key (https://docs.aws.amazon.com/AmazonS3/latest/userguide/UsingKMSEncryption.html)."""
+    if getattr(key, "encryption", None) != "aws:kms" or not getattr(key, "kms_key_id", None):
+        return False
     kms_key_id = key.kms_key_id
     if not kms_key_id.startswith("arn:"):  # a bare key id or alias name: the bucket owner's key
         kms_key_id = f"arn:{bucket.partition}:kms:{bucket.region_name}:{bucket.account_id}:" + (
             kms_key_id if kms_key_id.startswith("alias/") else f"key/{kms_key_id}")
     kms_key = find_key(kms_key_id, bucket.region_name)
-    if kms_key is not None and decrypt_denial(caller, kms_key) is not None:
-        raise S3AccessDeniedError()
+    return kms_key is not None and decrypt_denial(caller, kms_key) is not None
+
+
+def object_read_denied(caller: accounts.Caller, bucket: FakeBucket, key_name: str, key: Any | None) -> bool:
+    """Whether `caller` may not read (s3:GetObject) `key_name` of `bucket`, `key` being the object (None: there
+    is none), evaluated as for a GetObject request: for another account's bucket, its policy and the caller's
+    identity policies; and kms:Decrypt on the object's key. For services that read an object as their caller
+    (Lambda's deployment packages)."""
+    resource = f"arn:{bucket.partition}:s3:::{bucket.name}/{key_name}"
+    if cross_account_denial(caller, bucket.account_id, "s3:GetObject", resource, bucket.policy) is not None:
+        return True
+    return key is not None and _decrypt_denied(caller, bucket, key)

@@ -5,6 +5,14 @@ locals {
     approval_trigger = "${var.name_prefix}-approval-trigger"
     retrain_trigger  = "${var.name_prefix}-retrain-trigger"
   }
+  # Named here so the role policies can name the queues by ARN without waiting for them (IAM accepts a policy
+  # naming a resource that does not exist yet): the provider's ~25 s wait after creating a queue then runs
+  # beside the functions' creation instead of before it.
+  dead_letter_names = { for key, name in local.functions : key => "${name}-dlq" }
+  dead_letter_arns  = { for key, name in local.dead_letter_names : key => "arn:${var.partition}:sqs:${var.region}:${var.account_id}:${name}" }
+  # Each package under a key named by its SHA-256: a changed zip is a new object, and so a code update.
+  package_files = { for key in keys(local.functions) : key => "${var.package_dir}/${key}.zip" }
+  package_keys  = { for key, file in local.package_files : key => "${var.packages.key_prefix}/${key}-${filesha256(file)}.zip" }
   role_names = {
     notification     = "${var.name_prefix}-notification-lambda"
     approval_trigger = "${var.name_prefix}-approval-trigger-lambda"
@@ -56,7 +64,7 @@ locals {
           Sid      = "OwnDeadLetterQueue"
           Effect   = "Allow"
           Action   = ["sqs:SendMessage"]
-          Resource = aws_sqs_queue.dead_letter[key].arn
+          Resource = local.dead_letter_arns[key]
         },
         {
           Sid      = "EventDeduplication"
@@ -253,7 +261,7 @@ resource "aws_iam_role_policy" "function" {
 resource "aws_sqs_queue" "dead_letter" {
   for_each = local.functions
 
-  name                      = "${each.value}-dlq"
+  name                      = local.dead_letter_names[each.key]
   kms_master_key_id         = var.kms_key_arn
   message_retention_seconds = 1209600
 }
@@ -278,8 +286,9 @@ resource "aws_lambda_function" "function" {
   role                           = aws_iam_role.function[each.key].arn
   runtime                        = var.settings.runtime
   handler                        = "handler.handler"
-  filename                       = "${var.package_dir}/${each.key}.zip"
-  source_code_hash               = filebase64sha256("${var.package_dir}/${each.key}.zip")
+  s3_bucket                      = aws_s3_object.package[each.key].bucket
+  s3_key                         = aws_s3_object.package[each.key].key
+  source_code_hash               = filebase64sha256(local.package_files[each.key])
   timeout                        = var.settings.timeout_seconds
   memory_size                    = var.settings.memory_mb
   reserved_concurrent_executions = var.settings.reserved_concurrency
@@ -300,7 +309,8 @@ resource "aws_lambda_function" "function" {
     }
   }
 
-  # AWS checks the role's permissions (logs, the on-failure queue) when the function is created.
+  # The role's policy is in place before the function can run (the on-failure queue's permission is checked when
+  # the event invoke config below names the queue, which waits for the queue).
   depends_on = [aws_cloudwatch_log_group.function, aws_iam_role_policy.function, aws_s3_object.notification_rules]
 }
 
@@ -315,6 +325,28 @@ resource "aws_lambda_function_event_invoke_config" "function" {
     on_failure {
       destination = aws_sqs_queue.dead_letter[each.key].arn
     }
+  }
+}
+
+# ------------------------------------------------------------------------------------------- packages
+
+# The functions are created from these objects, not from local files: the provider holds one provider-wide lock
+# for the whole create (or code update) of every function given a `filename`, so those come up one after the
+# other (about 5 s each, its wait for the function to be Active); from S3 they are created in parallel. Lambda
+# reads the object with the permissions of whoever creates the function, from a bucket in the function's Region.
+resource "aws_s3_object" "package" {
+  for_each = local.package_files
+
+  bucket                 = var.packages.bucket
+  key                    = local.package_keys[each.key]
+  source                 = each.value
+  content_type           = "application/zip"
+  server_side_encryption = var.packages.kms_key_arn == "" ? null : "aws:kms"
+  kms_key_id             = var.packages.kms_key_arn == "" ? null : var.packages.kms_key_arn
+
+  # The functions keep their code until they have been pointed at the new object.
+  lifecycle {
+    create_before_destroy = true
   }
 }
 

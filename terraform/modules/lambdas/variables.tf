@@ -18,6 +18,15 @@ variable "package_dir" {
   type        = string
 }
 
+variable "packages" {
+  description = "Where the zips are uploaded for the functions to be created from: a bucket in the stack's Region, a key prefix, and the KMS key that encrypts them (\"\": the bucket's default encryption)."
+  type = object({
+    bucket      = string
+    key_prefix  = string
+    kms_key_arn = string
+  })
+}
+
 variable "settings" {
   description = "Runtime settings shared by the functions (the env file's `lambdas` block)."
   type = object({

@@ -124,6 +124,14 @@ locals {
 data "aws_s3_bucket" "existing" {
   count  = var.create_bucket ? 0 : 1
   bucket = var.bucket_name
+
+  lifecycle {
+    # Lambda reads its deployment packages, and SageMaker its inputs, only from a bucket in their own Region.
+    postcondition {
+      condition     = self.region == var.region
+      error_message = "storage.bucket_name ${var.bucket_name}: the existing bucket is in ${self.region}, the stack in ${var.region}; Lambda creates functions only from a bucket in their own Region (https://docs.aws.amazon.com/lambda/latest/api/API_FunctionCode.html)."
+    }
+  }
 }
 
 resource "aws_s3_bucket" "data" {
