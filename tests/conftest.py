@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import os
+import shutil
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -56,3 +60,37 @@ def pytest_configure(config: pytest.Config) -> None:
             os.environ.pop(name, None)
         else:
             os.environ[name] = value
+
+
+# ------------------------------------------------------------------------------------------- built once per run
+# Something expensive that tests only read (or copy before changing), built by the first process of the run that
+# needs it: the xdist workers of one run share the parent of their base temporary directories, so one worker
+# builds under a file lock while the others wait, then all reuse the result. A new run starts from nothing.
+
+
+@contextlib.contextmanager
+def _exclusive(lock_file: Path) -> Iterator[None]:
+    with open(lock_file, "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
+        yield
+
+
+def _build_once(folder: Path, build: Callable[[Path], None]) -> Path:
+    """`folder`, built by `build(folder)` unless a process of this run completed it already. A build that
+    fails leaves no result: the error goes to the test that asked, and the next one to ask builds again."""
+    done = folder.with_name(f"{folder.name}.done")
+    with _exclusive(folder.with_name(f"{folder.name}.lock")):
+        if not done.exists():
+            shutil.rmtree(folder, ignore_errors=True)  # what a failed or interrupted build left
+            folder.mkdir(parents=True)
+            build(folder)
+            done.touch()
+    return folder
+
+
+@pytest.fixture(scope="session")
+def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Callable[[Path], None]], Path]:
+    """`build_once(name, build)`: the folder `name` of this run, made by `build(folder)` once for all workers."""
+    base = tmp_path_factory.getbasetemp()
+    run_folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+    return lambda name, build: _build_once(run_folder / name, build)
