@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import json
 import os
-import shutil
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from batchops_core.results import ClassificationSummary
+
+# The suite imports tests with importlib (folders are not on sys.path): add this one for run_once.
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_once import build_once_in  # noqa: E402
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -63,29 +65,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 # ------------------------------------------------------------------------------------------- built once per run
-# Something expensive that tests only read (or copy before changing), built by the first process of the run that
-# needs it: the xdist workers of one run share the parent of their base temporary directories, so one worker
-# builds under a file lock while the others wait, then all reuse the result. A new run starts from nothing.
-
-
-@contextlib.contextmanager
-def _exclusive(lock_file: Path) -> Iterator[None]:
-    with open(lock_file, "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, also if this process dies
-        yield
-
-
-def _build_once(folder: Path, build: Callable[[Path], None]) -> Path:
-    """`folder`, built by `build(folder)` unless a process of this run completed it already. A build that
-    fails leaves no result: the error goes to the test that asked, and the next one to ask builds again."""
-    done = folder.with_name(f"{folder.name}.done")
-    with _exclusive(folder.with_name(f"{folder.name}.lock")):
-        if not done.exists():
-            shutil.rmtree(folder, ignore_errors=True)  # what a failed or interrupted build left
-            folder.mkdir(parents=True)
-            build(folder)
-            done.touch()
-    return folder
+# Something expensive that tests only read (or copy before changing) is built by the first process of the run
+# that needs it (tests/run_once.py): the xdist workers of one run share the parent of their base temporary
+# directories. A new run starts from nothing.
 
 
 @pytest.fixture(scope="session")
@@ -93,4 +75,4 @@ def build_once(tmp_path_factory: pytest.TempPathFactory) -> Callable[[str, Calla
     """`build_once(name, build)`: the folder `name` of this run, made by `build(folder)` once for all workers."""
     base = tmp_path_factory.getbasetemp()
     run_folder = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    return lambda name, build: _build_once(run_folder / name, build)
+    return lambda name, build: build_once_in(run_folder / name, build)
