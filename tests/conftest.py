@@ -34,15 +34,26 @@ def classification_summaries() -> dict[str, ClassificationSummary]:
 # in collection order. tests/README.md ("Parallel runs") says how a new test joins a shared stack.
 
 
+# Module fixtures that restore what build_once (below) built once per run.
+RUN_WIDE_BUILDS = ("approved_stack",)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """On an xdist worker: modules with a test marked slow (a Terraform apply, pipeline runs) first, so that the
-    run does not end with one worker busy on a long module that started last. The sort is stable and by module:
-    a module's tests stay together and in their order. A run in one process keeps the collection order."""
+    run does not end with one worker busy on a long module that started last; of the modules restoring a
+    once-per-run build (RUN_WIDE_BUILDS), the first starts with the slow ones and builds it while the other
+    workers run other modules, the rest come after the other slow modules and find it built instead of waiting
+    for it. The sort is stable and by module: a module's tests stay together and in their order. A run in one
+    process keeps the collection order."""
     if not hasattr(config, "workerinput"):
         return
     slow_modules = {item.path for item in items if item.get_closest_marker("slow") is not None}
-    items.sort(key=lambda item: item.path not in slow_modules)
+    later_users: set[Path] = set()
+    for fixture in RUN_WIDE_BUILDS:
+        users = list(dict.fromkeys(item.path for item in items if fixture in getattr(item, "fixturenames", ())))
+        later_users.update(users[1:])
+    items.sort(key=lambda item: (item.path not in slow_modules, item.path in later_users))
 
 
 # An xdist worker process finds COLUMNS=80 and LINES=24 in its environment at start-up that the run itself did not
