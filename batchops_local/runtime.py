@@ -102,6 +102,10 @@ class LocalAws:
     def reset(self) -> None:
         self.emulator.reset()
 
+    def save_snapshot(self, path: Path | str) -> dict[str, Any]:
+        """The current state written to `path` now, for a later `start_local_aws(home, restore_from=path)`."""
+        return self.emulator.save_snapshot(path)
+
     def wait_for_lambdas(self, timeout: float = 60.0) -> bool:
         return self.emulator.wait_for_lambdas(timeout)
 

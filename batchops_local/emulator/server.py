@@ -10,6 +10,8 @@ One emulator per process (moto's state is process-wide). Extra HTTP routes besid
 
 With `state_path`, the state survives a restart (see `persistence`): restored on start, written after changes
 (at most every `snapshot_interval_seconds`) and on stop. Without it (tests), nothing is written.
+`restore_from` starts from a snapshot that is only read (a copy of a prepared state: the tests' shared stack);
+`save_snapshot(path)` writes the current state to `path` once.
 """
 
 from __future__ import annotations
@@ -154,9 +156,12 @@ class Emulator:
         warm_up_services: bool = True,
         state_path: Path | str | None = None,
         snapshot_interval_seconds: float = persistence.DEFAULT_INTERVAL_SECONDS,
+        restore_from: Path | str | None = None,
     ):
         if port is not None and not 0 <= int(port) <= 65535:
             raise ValueError(f"port must be between 0 and 65535, got {port}")
+        if state_path is not None and restore_from is not None:
+            raise ValueError("give state_path (restored and kept up to date) or restore_from (only read), not both")
         self.home = Path(home).resolve()
         self.region = region
         self.requested_port = int(port or 0)
@@ -180,6 +185,7 @@ class Emulator:
         self.port: int | None = None
         self.state_path = Path(state_path).resolve() if state_path is not None else None
         self.snapshot_interval_seconds = snapshot_interval_seconds
+        self.restore_from = Path(restore_from).resolve() if restore_from is not None else None
         self.snapshotter: persistence.Snapshotter | None = None
         self.restored: dict[str, Any] | None = None  # the header of the snapshot restored on start
         self.interrupted: list[str] = []  # executions that were running in that snapshot (now Failed)
@@ -207,6 +213,8 @@ class Emulator:
             )
         if self.state_path is not None:
             persistence.read_header(self.state_path)  # refuse another moto's snapshot before listening
+        if self.restore_from is not None and persistence.read_header(self.restore_from) is None:
+            raise persistence.SnapshotError(f"{self.restore_from}: no emulator snapshot to restore from")
         self.home.mkdir(parents=True, exist_ok=True)
         # Terraform attaches AWS-managed policies (AWSLambdaBasicExecutionRole); loading them costs about 1.3 s
         # (on the warm-up thread), so tests that need no IAM policies may turn it off.
@@ -235,7 +243,7 @@ class Emulator:
         )
         ctx.outbox = EmailOutbox(self.home)
         ctx.executions = ExecutionRegistry(self.execution_handler, self.endpoint_url)
-        if self.state_path is not None:
+        if self.state_path is not None or self.restore_from is not None:
             try:
                 self._restore(ctx.executions)
             except BaseException:
@@ -253,25 +261,31 @@ class Emulator:
         return self
 
     def _restore(self, registry: ExecutionRegistry) -> None:
-        assert self.state_path is not None
+        source = self.state_path or self.restore_from
+        assert source is not None
         started = time.perf_counter()
-        self.restored = persistence.load(self.state_path, registry)
+        self.restored = persistence.load(source, registry)
         if self.restored is not None:
             self.interrupted = self.restored["interrupted"]
             log.info(
                 "restored the emulator state from %s (written %s) in %.2f s",
-                self.state_path,
+                source,
                 self.restored.get("written_at"),
                 time.perf_counter() - started,
             )
-        self.snapshotter = persistence.Snapshotter(self._write_snapshot, self.snapshot_interval_seconds).start()
-        registry.on_change = self.snapshotter.changed
+        if self.state_path is not None:
+            self.snapshotter = persistence.Snapshotter(self._write_snapshot, self.snapshot_interval_seconds).start()
+            registry.on_change = self.snapshotter.changed
 
     def _write_snapshot(self) -> dict[str, Any]:
-        ctx = self._require_context()
         assert self.state_path is not None
-        facts = persistence.save(self.state_path, ctx.executions)
-        log.info("emulator snapshot: %d bytes in %.3f s (%s)", facts["bytes"], facts["seconds"], self.state_path)
+        return self.save_snapshot(self.state_path)
+
+    def save_snapshot(self, path: Path | str) -> dict[str, Any]:
+        """Write the current state to `path` now (atomically); its facts (bytes, seconds, header)."""
+        path = Path(path)
+        facts = persistence.save(path, self._require_context().executions)
+        log.info("emulator snapshot: %d bytes in %.3f s (%s)", facts["bytes"], facts["seconds"], path)
         return facts
 
     def _after_request(self, environ: dict[str, Any]) -> None:
@@ -469,6 +483,7 @@ class Emulator:
             "home": str(self.home),
             "execution_handler": self.execution_handler is not None,
             "state_path": str(self.state_path) if self.state_path else None,
+            "restored_from": str(self.restore_from) if self.restore_from else None,
             "last_snapshot": self.snapshotter.last if self.snapshotter else None,
             "snapshot_error": self.snapshotter.last_error if self.snapshotter else None,
         }

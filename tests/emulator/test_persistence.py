@@ -196,5 +196,46 @@ def test_without_a_state_path_nothing_is_written(tmp_path, emulator, aws):
     assert not list((tmp_path / "home").rglob(f"*{SNAPSHOT_FILE}*"))
 
 
+def test_a_saved_snapshot_restores_into_another_home_and_is_only_read_from_there(tmp_path):
+    """What the tests' shared stack does: one emulator saves its state once; another, in another home and on
+    another port, starts from it, changes things, and the file it started from stays as it was."""
+    saved = tmp_path / "prepared" / SNAPSHOT_FILE
+    first = Emulator(tmp_path / "first", execution_handler=RecordingHandler(), load_aws_managed_policies=False)
+    first.start()
+    try:
+        Aws(first).s3.create_bucket(Bucket=BUCKET)
+        Aws(first).s3.put_object(Bucket=BUCKET, Key="data/x.bin", Body=BINARY)
+        facts = first.save_snapshot(saved)
+        assert facts["bytes"] > len(BINARY) and first.snapshotter is None  # written once, nothing kept writing
+    finally:
+        first.stop()
+    written = saved.read_bytes()
+
+    second = Emulator(tmp_path / "second", execution_handler=RecordingHandler(), load_aws_managed_policies=False,
+                      restore_from=saved)
+    second.start()
+    try:
+        aws = Aws(second)
+        assert second.restored is not None and second.interrupted == []
+        assert aws.s3.get_object(Bucket=BUCKET, Key="data/x.bin")["Body"].read() == BINARY
+        aws.s3.put_object(Bucket=BUCKET, Key="data/y.bin", Body=b"the copy's own change")
+        aws.s3.create_bucket(Bucket="another-bucket")
+        assert second.snapshotter is None
+    finally:
+        second.stop()
+    assert saved.read_bytes() == written
+    assert not list((tmp_path / "second").rglob(f"*{SNAPSHOT_FILE}*"))
+
+
+def test_restoring_from_a_missing_snapshot_fails_instead_of_starting_empty(tmp_path):
+    missing = tmp_path / "prepared" / SNAPSHOT_FILE
+    emulator = Emulator(tmp_path / "home", execution_handler=None, restore_from=missing)
+    with pytest.raises(SnapshotError, match=f"^{missing}: no emulator snapshot to restore from$"):
+        emulator.start()
+    assert not emulator.running and context.active_or_none() is None
+    with pytest.raises(ValueError, match="not both"):
+        Emulator(tmp_path / "home", state_path=missing, restore_from=missing)
+
+
 def _package_arn(version: int) -> str:
     return f"arn:aws:sagemaker:us-east-1:123456789012:model-package/{GROUP}/{version}"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import sys
@@ -20,6 +21,8 @@ os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
 
 from batchops_core.settings import Column, Dataset, Settings, load_settings  # noqa: E402
+
+BUILT_FILE = "built.json"
 
 
 def other_schema_settings(base: Settings, *, engine: str = "builtin") -> Settings:
@@ -55,33 +58,38 @@ def monitor_settings(local_settings: Settings) -> Settings:
     return local_settings.model_copy(update={"data_quality": quality})
 
 
+def built_once(build_once, settings: Settings) -> dict:
+    """{"texts": the definitions of `settings` (build_definitions, under the network guard), "attempts": the
+    network calls it tried}, built once per run for all workers (tests/run_once.py). The SDK's output is
+    byte-identical between builds and processes (test_pipeline_definitions.py rebuilds and compares), and the
+    folder is named by a hash of the settings; the code cannot change during a run."""
+
+    def build(folder: Path) -> None:
+        from pipelines.definitions import build_definitions
+
+        with network_guard() as attempts:
+            texts = build_definitions(settings, account_id=ACCOUNT_ID)
+        (folder / BUILT_FILE).write_text(json.dumps({"texts": texts, "attempts": attempts}), encoding="utf-8")
+
+    key = hashlib.sha256(f"{ACCOUNT_ID}\n{settings.model_dump_json()}".encode()).hexdigest()[:16]
+    return json.loads((build_once(f"definitions-{key}", build) / BUILT_FILE).read_text(encoding="utf-8"))
+
+
 @pytest.fixture(scope="session")
-def monitor_definitions(monitor_settings: Settings) -> dict[str, dict]:
-    from pipelines.definitions import build_definitions
-
-    with network_guard():
-        texts = build_definitions(monitor_settings, account_id=ACCOUNT_ID)
-    return {key: json.loads(text) for key, text in texts.items()}
+def monitor_definitions(build_once, monitor_settings: Settings) -> dict[str, dict]:
+    return {key: json.loads(text) for key, text in built_once(build_once, monitor_settings)["texts"].items()}
 
 
 @pytest.fixture(scope="session")
-def built_local(local_settings: Settings) -> dict:
+def built_local(build_once, local_settings: Settings) -> dict:
     """Definitions of the env file `local` (built-in engine) built under the network guard."""
-    from pipelines.definitions import build_definitions
-
-    with network_guard() as attempts:
-        texts = build_definitions(local_settings, account_id=ACCOUNT_ID)
-    return {"texts": texts, "attempts": attempts}
+    return built_once(build_once, local_settings)
 
 
 @pytest.fixture(scope="session")
-def built_other(other_settings: Settings) -> dict:
+def built_other(build_once, other_settings: Settings) -> dict:
     """Definitions of the other schema with the built-in engine, built under the network guard."""
-    from pipelines.definitions import build_definitions
-
-    with network_guard() as attempts:
-        texts = build_definitions(other_settings, account_id=ACCOUNT_ID)
-    return {"texts": texts, "attempts": attempts}
+    return built_once(build_once, other_settings)
 
 
 @pytest.fixture(scope="session")
