@@ -15,6 +15,7 @@ import itertools
 import json
 import math
 import os
+import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -475,6 +476,27 @@ def read_tables(files: list[tuple[Path, str]], schema: Schema, *, required: Sequ
     return table
 
 
+def table_chunks(path: Path, name: str, schema: Schema, *, required: Sequence[str], optional: Sequence[str] = (),
+                 chunk_rows: int = DEFAULT_CHUNK_ROWS) -> Iterator[Table]:
+    """One file's rows in Tables of at most `chunk_rows` rows, for a caller that only copies the text (rows carry
+    no line numbers when the fast reader reads them). When the fast reader cannot vouch for the file, the exact
+    reader reads it from its start: the table then has `first_of_file` set again, and whoever writes per chunk
+    starts the file over. Problems are raised as by `read_table_chunks` (memory stays flat)."""
+    first = True
+    try:
+        for table in _fast_tables(path, name, schema, required, optional, chunk_rows):
+            table.first_of_file, first = first, False
+            yield table
+        return
+    except _NotPlain:
+        pass
+    first = True
+    for table in read_table_chunks(path, schema, required=required, optional=optional, display_name=name,
+                                   chunk_rows=chunk_rows):
+        table.first_of_file, first = first, False
+        yield table
+
+
 def number_problem(text: str, *, integer: bool, allow_missing: bool) -> str | None:
     """What is wrong with one cell of a numeric column, None if nothing."""
     if text == "":
@@ -818,7 +840,7 @@ def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = No
     """Numbers as CSV without header (`%.10g`), optionally each row led by its key."""
     path.parent.mkdir(parents=True, exist_ok=True)
     # Column by column, each distinct value formatted once (features repeat values: one-hot 0/1, medians).
-    columns = [_formatted(matrix[:, j]) for j in range(matrix.shape[1])]
+    columns = [formatted_numbers(matrix[:, j]) for j in range(matrix.shape[1])]
     if keys is not None:
         columns.insert(0, [_csv_field(key) for key in keys])
     lines = [",".join(row) for row in zip(*columns)] if columns else [""] * matrix.shape[0]  # noqa: B905
@@ -826,7 +848,7 @@ def write_matrix(path: Path, matrix: np.ndarray, keys: Sequence[str] | None = No
         handle.write("".join(line + "\n" for line in lines))
 
 
-def _formatted(values: np.ndarray) -> list[str]:
+def formatted_numbers(values: np.ndarray) -> list[str]:
     """`%.10g` text of each value (what np.savetxt writes with that format)."""
     distinct, positions = np.unique(values, return_inverse=True)
     texts = np.array([format_number(value) for value in distinct.tolist()], dtype=object)
@@ -933,11 +955,148 @@ def prediction_width(problem_type: str, classes: Sequence[str]) -> int:
     return len(classes) if problem_type == metrics.MULTICLASS else 1
 
 
-def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
-    """Key -> prediction of the transform's `key,prediction` lines (`.out` files under `directory`); `width` > 1:
-    the container's multiclass text `key,[p0, p1, ...]`, one CSV field per class, read as the class probabilities."""
-    return dict(item for path in list_files(directory, ".out")
-                for item in read_prediction_file(path, path.relative_to(directory).as_posix(), width).items())
+def read_predictions(directory: Path, width: int = 1) -> KeyedValues:
+    """Key -> prediction of the transform's `key,prediction` lines (`.out` files under `directory`, in a fixed
+    order; a key repeated keeps its last prediction); `width` > 1: the container's multiclass text
+    `key,[p0, p1, ...]`, one CSV field per class, read as the class probabilities."""
+    keys, values = [], []
+    for path in list_files(directory, ".out"):
+        name = path.relative_to(directory).as_posix()
+        columns = _fast_prediction_columns(path) if width == 1 else None
+        if columns is None:
+            read = read_prediction_file(path, name, width)
+            columns = encode_keys(list(read)), np.array(list(read.values()), dtype=np.float64)
+        keys.append(columns[0])
+        values.append(columns[1])
+    if not keys:
+        return KeyedValues(encode_keys([]), np.empty((0,) if width == 1 else (0, width)))
+    return KeyedValues(np.concatenate(keys), np.concatenate(values))
+
+
+# Bytes the fast prediction reader leaves to the exact one: quotes, NUL, carriage returns, non-ASCII (str.strip
+# strips more than bytes.strip: \x1c-\x1f and Unicode spaces). `bytes.translate` deleting every other byte finds them
+# many times faster than a regular expression.
+_NOT_PLAIN_BYTES = b'"\x00\r' + bytes(range(0x1C, 0x20)) + bytes(range(0x80, 0x100))
+_PLAIN_BYTES = bytes(byte for byte in range(256) if byte not in _NOT_PLAIN_BYTES)
+
+
+def _fast_prediction_columns(path: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """The encoded keys and the predictions of one `key,prediction` file split as bytes, when that gives exactly
+    what `read_prediction_file` gives (plain ASCII lines, one comma each, every prediction a number to Python's
+    float); None: the exact reader reads it and names the line of any problem. Read in blocks of whole lines:
+    memory holds the encoded keys, not the text."""
+    keys, values = [], []
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(_SCAN_BYTES) + handle.readline(), b""):
+            if block.translate(None, _PLAIN_BYTES):
+                return None
+            if not _one_comma_a_line(block):
+                return None
+            lines = [line for line in block.split(b"\n") if line]  # empty lines: skipped as the csv module does
+            fields = b",".join(lines).split(b",")
+            try:
+                values.append(np.array(fields[1::2], dtype=object).astype(np.float64))  # float() of each field
+            except ValueError:
+                return None
+            keys.append(np.array([key.strip() for key in fields[0::2]], dtype=bytes))
+    if not sum(map(len, keys)):
+        return None
+    return np.concatenate(keys), np.concatenate(values)
+
+
+def _one_comma_a_line(block: bytes) -> bool:
+    """Whether every non-empty line of `block` holds exactly one comma (vectorised: positions, not a loop)."""
+    data = np.frombuffer(block, dtype=np.uint8)
+    newlines = np.flatnonzero(data == ord("\n"))
+    bounds = np.concatenate(([-1], newlines, [] if block.endswith(b"\n") else [len(data)]))
+    starts, stops = bounds[:-1] + 1, bounds[1:]
+    commas = np.flatnonzero(data == ord(","))
+    per_line = np.searchsorted(commas, stops) - np.searchsorted(commas, starts)
+    return bool(((per_line == 1) | (stops == starts)).all())
+
+
+def encode_keys(keys: Sequence[str]) -> np.ndarray:
+    """Record keys as a numpy array of their UTF-8 bytes (byte order is code-point order: sorts as the strings)."""
+    if not keys:
+        return np.empty(0, dtype="S1")
+    return np.array([key.encode("utf-8") for key in keys], dtype=bytes)
+
+
+def decode_keys(keys: np.ndarray) -> list[str]:
+    return [key.decode("utf-8") for key in keys.tolist()]
+
+
+def key_hashes(keys: np.ndarray) -> np.ndarray:
+    """64-bit hashes of encoded keys, computed on their 8-byte words (vectorised: no Python work a key), the same
+    whatever the array's width (all-NUL words, the padding, are skipped). Any mixing will do: `KeyedValues` checks
+    every match and every shared hash against the keys themselves."""
+    words = -(-max(keys.dtype.itemsize, 1) // 8)
+    view = keys.astype(f"S{8 * words}").view("<u8").reshape(len(keys), words)
+    hashes = np.full(len(keys), 0x9E3779B97F4A7C15, dtype=np.uint64)
+    for word in range(words):  # splitmix64-style rounds
+        value = view[:, word]
+        mixed = (hashes ^ value) * np.uint64(0xBF58476D1CE4E5B9)
+        hashes = np.where(value != 0, mixed ^ (mixed >> np.uint64(31)), hashes)
+    return hashes
+
+
+class KeyedValues:
+    """Values by record key held in numpy arrays (keys as UTF-8 bytes, ordered by a 64-bit hash of each), for joins
+    of large batches: tens of bytes a row where a dict of Python strings takes hundreds, and a sort of integers
+    where one of strings takes seconds. Built from keys in reading order, it behaves as a dict filled row by row:
+    `ordered()` gives the keys in first-seen order, a repeated key keeps its last value. Two different keys with
+    one hash (rare) switch it to a dict of the keys, as exact and slower. Keys are told apart up to trailing NUL
+    bytes (numpy bytes); CSV text carries none."""
+
+    def __init__(self, keys: np.ndarray, values: np.ndarray):
+        hashes = key_hashes(keys)
+        order = np.argsort(hashes, kind="stable")
+        ordered, hashes = keys[order], hashes[order]
+        same = hashes[1:] == hashes[:-1]
+        self._positions: dict[bytes, int] | None = None
+        if (same & (ordered[1:] != ordered[:-1])).any():
+            self._by_dict(keys, values)
+            return
+        first = np.ones(len(ordered), dtype=bool)
+        first[1:] = ~same
+        last = np.ones(len(ordered), dtype=bool)
+        last[:-1] = first[1:]
+        self.hashes = hashes[first]
+        self.keys = ordered[first]
+        self.values = values[order[last]]  # the last value of each key
+        self._first_seen = order[first]
+
+    def _by_dict(self, keys: np.ndarray, values: np.ndarray) -> None:
+        first: dict[bytes, int] = {}
+        last: dict[bytes, int] = {}
+        for index, key in enumerate(keys.tolist()):
+            first.setdefault(key, index)
+            last[key] = index
+        self.keys = keys[list(first.values())]
+        self.values = values[list(last.values())] if last else values[:0]
+        self._first_seen = np.arange(len(first))
+        self._positions = {key: position for position, key in enumerate(first)}
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def ordered(self) -> tuple[np.ndarray, np.ndarray]:
+        """Keys and values in first-seen order (a dict's order)."""
+        rank = np.argsort(self._first_seen, kind="stable")
+        return self.keys[rank], self.values[rank]
+
+    def find(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key: whether it is here, and where (an index into `keys` / `values`, valid where found)."""
+        if self._positions is not None:
+            where = np.fromiter((self._positions.get(key, -1) for key in keys.tolist()), dtype=np.int64,
+                                count=len(keys))
+            found = where >= 0
+            return found, np.where(found, where, 0)
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), dtype=np.int64)
+        hashes = key_hashes(keys)
+        where = np.minimum(np.searchsorted(self.hashes, hashes), len(self.keys) - 1)
+        return (self.hashes[where] == hashes) & (self.keys[where] == keys), where
 
 
 def read_prediction_file(path: Path, name: str, width: int = 1) -> dict[str, float | list[float]]:
