@@ -72,13 +72,15 @@ def write_batch(folder: Path, rows: int, *, parts: int = 0) -> tuple[Path, Path]
 
 
 class PeakMemory:
-    """Peak RSS of each step's job process, sampled every 0.2 s over this process's descendants."""
+    """Peak RSS and CPU time (user + system) of each step's job process, sampled every 0.2 s over this process's
+    descendants (the CPU time as last seen, up to 0.2 s before the process ended)."""
 
     def __init__(self):
         import psutil
 
         self._psutil = psutil
         self.peaks: dict[str, int] = {}
+        self.cpu: dict[str, float] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -97,11 +99,13 @@ class PeakMemory:
                 try:
                     command = " ".join(process.cmdline())
                     rss = process.memory_info().rss
+                    times = process.cpu_times()
                 except self._psutil.Error:
                     continue
                 for script in STEP_PROCESSES:
                     if script in command:
                         self.peaks[script] = max(self.peaks.get(script, 0), rss)
+                        self.cpu[script] = max(self.cpu.get(script, 0.0), times.user + times.system)
 
 
 def plain_upload(target, path: Path) -> float:
@@ -123,7 +127,8 @@ def score(target, path: Path, truth: Path, rel_path: str) -> dict:
         end_to_end = time.monotonic() - started
     steps = {step.name: step.duration_seconds for step in ops.execution_steps(target, run.arn)}
     return {"drop": drop, "run": run.duration_seconds or 0.0, "end_to_end": end_to_end, "status": run.status,
-            "failure": run.failure_reason, "steps": steps, "peak_mb": {k: v / 2**20 for k, v in memory.peaks.items()}}
+            "failure": run.failure_reason, "steps": steps, "peak_mb": {k: v / 2**20 for k, v in memory.peaks.items()},
+            "cpu": memory.cpu}
 
 
 def model_files(target, folder: Path) -> tuple[Path, Path]:
@@ -194,7 +199,8 @@ def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> 
           f"{plain['cpu']:.1f} s CPU (read {plain['read']:.1f} s, peak {plain['peak_mb']:.0f} MB, rmse "
           f"{plain['rmse']:.3f}): {ratio:.1f}x; {load()}", flush=True)
     print("  steps: " + ", ".join(f"{name} {seconds:.1f} s" + (
-        f" ({outcome['peak_mb'][script]:.0f} MB)" if (script := _script_of(name)) in outcome["peak_mb"] else "")
+        f" ({outcome['peak_mb'][script]:.0f} MB, {outcome['cpu'][script]:.1f} s CPU)"
+        if (script := _script_of(name)) in outcome["peak_mb"] else "")
         for name, seconds in outcome["steps"].items() if seconds is not None), flush=True)
     if outcome["failure"]:
         print(f"  failure: {outcome['failure']}", flush=True)

@@ -15,7 +15,6 @@ import itertools
 import json
 import math
 import os
-import re
 import sys
 import traceback
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -1095,7 +1094,11 @@ class KeyedValues:
         if not len(self.keys):
             return np.zeros(len(keys), dtype=bool), np.zeros(len(keys), dtype=np.int64)
         hashes = key_hashes(keys)
-        where = np.minimum(np.searchsorted(self.hashes, hashes), len(self.keys) - 1)
+        # Looked up in hash order: numpy's binary search narrows from the previous answer (several times faster
+        # on a million keys than lookups in random order, which miss the cache).
+        order = np.argsort(hashes)
+        where = np.empty(len(keys), dtype=np.int64)
+        where[order] = np.minimum(np.searchsorted(self.hashes, hashes[order]), len(self.keys) - 1)
         return (self.hashes[where] == hashes) & (self.keys[where] == keys), where
 
 

@@ -12,8 +12,17 @@ import time
 
 import numpy as np
 import pytest
-from step_script_support import (BUCKET, OTHER_FEATURES, OTHER_SCHEMA, REGION, SCRIPTS_DIR, Job, other_rows, read_csv,
-                                 write_rows)
+from step_script_support import (
+    BUCKET,
+    OTHER_FEATURES,
+    OTHER_SCHEMA,
+    REGION,
+    SCRIPTS_DIR,
+    Job,
+    other_rows,
+    read_csv,
+    write_rows,
+)
 
 from batchops_core import contracts
 
