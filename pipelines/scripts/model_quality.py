@@ -77,7 +77,6 @@ def read_ground_truth(files, schema) -> steplib.KeyedValues:
 def write_feedback(files, truth: steplib.KeyedValues, schema, path: Path) -> int:
     """The batch's rows that have a label, in batch order and the training schema (all columns, schema order),
     read and written a chunk at a time (memory stays flat)."""
-    classes = np.array(schema.classes, dtype=object)
     written = 0
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", newline="", encoding="utf-8") as handle:
@@ -92,21 +91,29 @@ def write_feedback(files, truth: steplib.KeyedValues, schema, path: Path) -> int
                     handle.seek(file_start)
                     handle.truncate()
                     written = written_before
-                found, where = truth.find(steplib.encode_keys(table.values[schema.record_key]))
-                labelled = np.flatnonzero(found).tolist()
-                labels = truth.values[where[found]]
-                columns = []
-                for column in schema.columns:
-                    if column == schema.target:
-                        columns.append(classes[labels.astype(np.int64)].tolist() if schema.classes else
-                                       steplib.formatted_numbers(labels))
-                    else:
-                        values = table.values.get(column)
-                        columns.append([values[index] for index in labelled] if values is not None
-                                       else [""] * len(labelled))
+                columns = labelled_columns(table, truth, schema)
                 writer.writerows(zip(*columns))  # noqa: B905 (equal lengths; 3.9)
-                written += len(labelled)
+                written += len(columns[0])
     return written
+
+
+def labelled_columns(table, truth: steplib.KeyedValues, schema) -> list[list[str]]:
+    """The columns (schema order) of the table's rows that have a label, the label as the target."""
+    found, where = truth.find(steplib.encode_keys(table.values[schema.record_key]))
+    labelled = np.flatnonzero(found).tolist()
+    labels = truth.values[where[found]]
+    every_row = len(labelled) == len(table)  # the usual case: the columns as they are
+    columns = []
+    for column in schema.columns:
+        values = table.values.get(column)
+        if column == schema.target:
+            columns.append([schema.classes[int(label)] for label in labels.tolist()] if schema.classes else
+                           steplib.formatted_numbers(labels))
+        elif values is None:
+            columns.append([""] * len(labelled))
+        else:
+            columns.append(values if every_row else [values[index] for index in labelled])
+    return columns
 
 
 def input_location(name: str) -> tuple[str, str]:
