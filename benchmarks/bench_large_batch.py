@@ -9,10 +9,11 @@ a batch of the demo schema (generated with a fixed seed) with its ground truth, 
 
 * plain upload: boto3 `upload_file` of the batch to the emulator (a prefix no rule watches);
 * data drop: `batchops data drop`'s operation (the whole-file check, then the upload that starts the run);
-* the inference run: from the drop to its end, each step's duration and the peak memory (RSS) of each step's job
-  process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
-* the plain script, in a fresh interpreter: read the batch, apply the model version's preprocessing, score with
-  its model, write `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
+* the inference run: from the drop to its end, each step's duration, the peak memory (RSS) and CPU time of each
+  step's job process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
+* the plain script (plain_inference.py), in a fresh interpreter of the serving image's Python (the model's own
+  xgboost version): read the batch, apply the model version's preprocessing, score with its model, write
+  `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
 
 `--two-instances` upserts the pipelines with `compute.transform_instance_count = 2` and scores the 1e6 batch again
 as a folder of four parts (batch transform partitions objects, not rows, across instances). Wall times on a
@@ -41,11 +42,13 @@ import bench_load  # noqa: E402
 
 from batchops import operations as ops  # noqa: E402
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
+from batchops_local.runner import runtimes  # noqa: E402
 
 # Job processes by the script they run (the runner starts each step's process with its script's path).
 STEP_PROCESSES = ("resolve_model.py", "preprocess.py", "batch_transform.py", "model_quality.py",
                   "publish_predictions.py", "label_predictions.py")
 SEED = 2424
+PLAIN_SCRIPT = Path(__file__).resolve().parent / "plain_inference.py"
 
 
 def load() -> str:
@@ -131,11 +134,13 @@ def score(target, path: Path, truth: Path, rel_path: str) -> dict:
             "cpu": memory.cpu}
 
 
-def model_files(target, folder: Path) -> tuple[Path, Path]:
-    """The active model version's xgboost model and preprocessing artefact, for the plain script."""
+def model_files(target, folder: Path) -> tuple[Path, Path, str]:
+    """The active model version's xgboost model and preprocessing artefact, and the Python of the image that serves
+    it, for the plain script."""
     sagemaker = target.client("sagemaker")
     package = sagemaker.describe_model_package(ModelPackageName=ops.active_model_arn(target))
-    model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    container = package["InferenceSpecification"]["Containers"][0]
+    model_url = container["ModelDataUrl"]
     artefact_url = package["CustomerMetadataProperties"]["PreprocessingArtefact"]
     s3 = target.client("s3")
     archive, artefact = folder / "model.tar.gz", folder / "preprocessing.json"
@@ -144,12 +149,15 @@ def model_files(target, folder: Path) -> tuple[Path, Path]:
         s3.download_file(bucket, key, str(local))
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "model")  # noqa: S202 (our own model archive)
-    return folder / "model" / "xgboost-model", artefact
+    python = runtimes.interpreter_for(container["Image"], what="the plain script")
+    return folder / "model" / "xgboost-model", artefact, python
 
 
-def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
-    """The same ML work as one script in a fresh interpreter; its wall, CPU and peak memory."""
-    command = [sys.executable, __file__, "--plain", str(batch), str(truth), str(model), str(artefact), str(output)]
+def plain_script(python: str, batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
+    """The same ML work as one script (plain_inference.py) in a fresh interpreter of the serving image's Python;
+    its wall, CPU and peak memory."""
+    command = [python, str(PLAIN_SCRIPT), str(batch), str(truth), str(model), str(artefact), str(output),
+               DEMO_RECORD_KEY, DEMO_TARGET]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -159,36 +167,6 @@ def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: 
         raise SystemExit(f"the plain script failed: {done.stderr[-2000:]}")
     return {**json.loads(done.stdout.splitlines()[-1]), "wall": wall,
             "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
-
-
-def run_plain(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> None:
-    """Read, preprocess as the artefact says, score, write key,prediction, join the labels, RMSE."""
-    import numpy as np
-    import pandas as pd
-    import xgboost
-
-    started = time.perf_counter()
-    frame = pd.read_csv(batch)
-    read = time.perf_counter() - started
-    spec = json.loads(artefact.read_text())
-    columns = []
-    for feature in spec["features"]:
-        values = frame[feature["name"]]
-        if feature["type"] == "categorical":
-            columns.extend((values == category).astype(float) for category in feature["categories"])
-        else:
-            columns.append(values.fillna(feature["median"]).astype(float))
-    matrix = np.column_stack(columns)
-    booster = xgboost.Booster(params={"nthread": 1})
-    booster.load_model(str(model))
-    predictions = booster.inplace_predict(matrix.astype(np.float32))
-    pd.DataFrame({DEMO_RECORD_KEY: frame[DEMO_RECORD_KEY], "prediction": predictions}).to_csv(
-        output, index=False, header=False)
-    labels = pd.read_csv(truth).set_index(DEMO_RECORD_KEY)[DEMO_TARGET]
-    actual = labels.loc[frame[DEMO_RECORD_KEY]].to_numpy(dtype=float)
-    rmse = float(np.sqrt(np.mean((predictions - actual) ** 2)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"read": read, "seconds": time.perf_counter() - started, "rmse": rmse, "peak_mb": peak}))
 
 
 def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> None:
@@ -213,9 +191,6 @@ def _script_of(step: str) -> str:
 
 
 def main() -> int:
-    if len(sys.argv) == 7 and sys.argv[1] == "--plain":
-        run_plain(*(Path(arg) for arg in sys.argv[2:]))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--with-1e7", action="store_true", help="also 10,000,000 rows (takes long here)")
@@ -230,20 +205,21 @@ def main() -> int:
         home = (args.home or work / "home").resolve()
         print(f"setting up the stack; {load()}", flush=True)
         with bench_load.approved_stack(home) as (_, target):
-            model, artefact = model_files(target, work)
+            model, artefact, python = model_files(target, work)
             print(f"stack ready; {load()}", flush=True)
             for rows in sizes:
                 batch, truth = write_batch(work / "data", rows)
                 upload = plain_upload(target, batch)
                 outcome = score(target, batch, truth, f"large/batch-{rows}.csv")
-                plain = plain_script(batch, truth, model, artefact, work / "plain.csv")
+                plain = plain_script(python, batch, truth, model, artefact, work / "plain.csv")
                 report(rows, "one file, 1 instance", plain, upload, outcome)
                 ok = ok and outcome["status"] == "Succeeded"
                 batch.unlink()
             if args.two_instances:
                 rows = 1_000_000
                 parts, truth = write_batch(work / "parts", rows, parts=4)
-                plain = plain_script(write_batch(work / "single", rows)[0], truth, model, artefact, work / "p.csv")
+                plain = plain_script(python, write_batch(work / "single", rows)[0], truth, model, artefact,
+                                     work / "p.csv")
                 upload = sum(plain_upload(target, part) for part in sorted(parts.iterdir()))
                 for count in (1, 2):
                     compute = target.settings.compute.model_copy(update={"transform_instance_count": count})
