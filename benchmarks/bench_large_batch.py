@@ -44,9 +44,10 @@ from batchops import operations as ops  # noqa: E402
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
 from batchops_local.runner import runtimes  # noqa: E402
 
-# Job processes by the script they run (the runner starts each step's process with its script's path).
-STEP_PROCESSES = ("resolve_model.py", "preprocess.py", "batch_transform.py", "model_quality.py",
-                  "publish_predictions.py", "label_predictions.py")
+# Steps whose job processes are sampled. A job process runs in its job directory, named `<execution>-<step>-<hex>`
+# (runner.jobs.job_name): a cold process and one forked by the warm pool (whose command line is the pool's) alike.
+SAMPLED_STEPS = ("ResolveModel", "Preprocess", "BatchTransform", "ModelQualityCheck", "PublishPredictions",
+                 "LabelPredictions")
 SEED = 2424
 PLAIN_SCRIPT = Path(__file__).resolve().parent / "plain_inference.py"
 
@@ -75,17 +76,22 @@ def write_batch(folder: Path, rows: int, *, parts: int = 0) -> tuple[Path, Path]
 
 
 class PeakMemory:
-    """Peak RSS and CPU time (user + system) of each step's job process, sampled every 0.2 s over this process's
-    descendants (the CPU time as last seen, up to 0.2 s before the process ended)."""
+    """Peak RSS and CPU time (user + system) of each step's job processes, sampled every 0.2 s over this process's
+    descendants: the largest RSS of any of its processes, the CPU time summed over them as last seen (up to 0.2 s
+    before a process ended; a process forked by the warm pool counts from its fork, its imports already done)."""
 
     def __init__(self):
         import psutil
 
         self._psutil = psutil
         self.peaks: dict[str, int] = {}
-        self.cpu: dict[str, float] = {}
+        self._cpu: dict[str, dict[int, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @property
+    def cpu(self) -> dict[str, float]:
+        return {step: sum(by_pid.values()) for step, by_pid in self._cpu.items()}
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -97,18 +103,20 @@ class PeakMemory:
 
     def _sample(self) -> None:
         me = self._psutil.Process()
+        markers = {f"-{step.lower()}-": step for step in SAMPLED_STEPS}
         while not self._stop.wait(0.2):
             for process in me.children(recursive=True):
                 try:
-                    command = " ".join(process.cmdline())
+                    job = os.path.basename(process.cwd())
+                    step = next((name for marker, name in markers.items() if marker in job), None)
+                    if step is None:
+                        continue
                     rss = process.memory_info().rss
                     times = process.cpu_times()
                 except self._psutil.Error:
                     continue
-                for script in STEP_PROCESSES:
-                    if script in command:
-                        self.peaks[script] = max(self.peaks.get(script, 0), rss)
-                        self.cpu[script] = max(self.cpu.get(script, 0.0), times.user + times.system)
+                self.peaks[step] = max(self.peaks.get(step, 0), rss)
+                self._cpu.setdefault(step, {})[process.pid] = times.user + times.system
 
 
 def plain_upload(target, path: Path) -> float:
@@ -177,17 +185,10 @@ def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> 
           f"{plain['cpu']:.1f} s CPU (read {plain['read']:.1f} s, peak {plain['peak_mb']:.0f} MB, rmse "
           f"{plain['rmse']:.3f}): {ratio:.1f}x; {load()}", flush=True)
     print("  steps: " + ", ".join(f"{name} {seconds:.1f} s" + (
-        f" ({outcome['peak_mb'][script]:.0f} MB, {outcome['cpu'][script]:.1f} s CPU)"
-        if (script := _script_of(name)) in outcome["peak_mb"] else "")
+        f" ({outcome['peak_mb'][name]:.0f} MB, {outcome['cpu'][name]:.1f} s CPU)" if name in outcome["peak_mb"] else "")
         for name, seconds in outcome["steps"].items() if seconds is not None), flush=True)
     if outcome["failure"]:
         print(f"  failure: {outcome['failure']}", flush=True)
-
-
-def _script_of(step: str) -> str:
-    return {"ResolveModel": "resolve_model.py", "Preprocess": "preprocess.py", "BatchTransform": "batch_transform.py",
-            "ModelQualityCheck": "model_quality.py", "PublishPredictions": "publish_predictions.py",
-            "LabelPredictions": "label_predictions.py"}.get(step, "")
 
 
 def main() -> int:
