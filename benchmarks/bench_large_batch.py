@@ -42,6 +42,7 @@ import bench_load  # noqa: E402
 
 from batchops import operations as ops  # noqa: E402
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
+from batchops_core import datasets  # noqa: E402
 from batchops_local.runner import runtimes  # noqa: E402
 
 # Steps whose job processes are sampled. A job process runs in its job directory, named `<execution>-<step>-<hex>`
@@ -126,8 +127,11 @@ def plain_upload(target, path: Path) -> float:
 
 
 def score(target, path: Path, truth: Path, rel_path: str) -> dict:
-    """Labels first (the run checks them), then `data drop` of the batch; the drop, the run and its steps."""
-    ops.drop_data(target, truth, "ground-truth", rel_path=rel_path)
+    """Labels first (the run checks them), then `data drop` of the batch; the drop, the run and its steps. A folder
+    batch's labels go to `<rel path>.csv`, one of the two places its ModelQualityCheck looks (`<rel path>/` the
+    other)."""
+    truth_path = rel_path if path.is_file() else rel_path + datasets.SINGLE_OBJECT_SUFFIX
+    ops.drop_data(target, truth, "ground-truth", rel_path=truth_path)
     known = bench_load.execution_arns(target)
     with PeakMemory() as memory:
         started = time.monotonic()
