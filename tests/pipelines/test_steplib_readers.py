@@ -67,3 +67,22 @@ def test_keyed_values_behave_as_a_dict_filled_row_by_row_even_when_hashes_collid
         found, where = table.find(steplib.encode_keys(queries))
         assert found.tolist() == [query in expected for query in queries]
         assert table.values[where[found]].tolist() == [expected[q] for q in queries if q in expected]
+
+
+def test_the_key_index_finds_every_repeated_key_within_and_across_chunks_and_merged_runs():
+    rng = np.random.RandomState(1)
+    keys = [f"r{i}" for i in range(5000)]
+    repeats = {keys[int(i)] for i in rng.choice(5000, 40, replace=False)}
+    keys += sorted(repeats)  # seen again in later chunks, after their first runs were merged
+    keys.insert(1234, keys[1233])  # twice in one chunk
+    rng.shuffle(keys)
+    index = steplib._KeyIndex()
+    for start in range(0, len(keys), 97):
+        index.add(keys[start:start + 97])
+        sizes = [run.size for run in index.runs]
+        assert all(2 * newer < older for older, newer in zip(sizes, sizes[1:], strict=False)), sizes  # O(log n) runs
+    assert sum(run.size for run in index.runs) == len(keys)
+    seen, repeated = set(), set()
+    for key in keys:
+        (repeated if key in seen else seen).add(key)
+    assert index.suspects >= repeated and len(repeated) == 41  # suspects: hashes seen before (exact pass after)
