@@ -1,7 +1,8 @@
 """AWS's documented quotas that botocore's service models do not carry, in one table.
 
 Each row names the AWS page that states it. The emulator enforces the request-size rows
-(batchops_local/validation/quotas.py), the configuration check the tuning rows (batchops_core/settings.py); rows
+(batchops_local/validation/quotas.py), the configuration check the tuning rows (batchops_core/settings.py), the
+local runner sizes its S3 transfers by the S3 row (batchops_local/runner/aws.py); rows
 marked `in_model` are also in botocore's service model and are enforced by the model check, kept here so that
 every limit the stack depends on is readable in one place. Standard library only.
 """
@@ -59,6 +60,9 @@ QUOTAS = (
     Quota("sagemaker.pipeline_definition_bytes", "sagemaker", "CreatePipeline/UpdatePipeline PipelineDefinition",
           1 * MIB, "characters", "https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_CreatePipeline.html",
           in_model=True),
+    # The local runner moves job inputs and outputs in one request up to this size (multipart above it).
+    Quota("s3.put_object_bytes", "s3", "object uploaded in a single PutObject (larger: multipart upload)",
+          5 * 1024 * MIB, "bytes", "https://docs.aws.amazon.com/AmazonS3/latest/userguide/upload-objects.html"),
 )
 
 # Automatic model tuning: "Default limits" and "Can be increased to" of the resource-limits table. Grid is left out:

@@ -10,10 +10,11 @@ a batch of the demo schema (generated with a fixed seed) with its ground truth, 
 
 * plain upload: boto3 `upload_file` of the batch to the emulator (a prefix no rule watches);
 * data drop: `batchops data drop`'s operation (the whole-file check, then the upload that starts the run);
-* the inference run: from the drop to its end, each step's duration and the peak memory (RSS) of each step's job
-  process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
-* the plain script, in a fresh interpreter: read the batch, apply the model version's preprocessing, score with
-  its model, write `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
+* the inference run: from the drop to its end, each step's duration, the peak memory (RSS) and CPU time of each
+  step's job process (sampled; the data-quality engine runs inside the runner process, so it has no process of its own);
+* the plain script (plain_inference.py), in a fresh interpreter of the serving image's Python (the model's own
+  xgboost version): read the batch, apply the model version's preprocessing, score with its model, write
+  `key,prediction`, join the ground truth by key, RMSE; its wall and CPU time and peak memory.
 
 `--drop-only` measures `data drop` alone, quickly: no Terraform and no pipeline run, the emulator with the stack's
 bucket set up as the storage module sets it for a PUT (versioning, default SSE-KMS with a bucket key, EventBridge
@@ -53,14 +54,15 @@ import bench_load  # noqa: E402
 
 from batchops import operations as ops  # noqa: E402
 from batchops.demo_data import DEMO_RECORD_KEY, DEMO_TARGET, REFERENCE, generate  # noqa: E402
-from batchops_local.runner.runtimes import interpreter_for  # noqa: E402
+from batchops_core import datasets  # noqa: E402
+from batchops_local.runner import runtimes  # noqa: E402
 
-# Job processes by the script they run (the runner starts each step's process with its script's path).
-STEP_PROCESSES = ("resolve_model.py", "preprocess.py", "batch_transform.py", "model_quality.py",
-                  "publish_predictions.py", "label_predictions.py")
+# Steps whose job processes are sampled. A job process runs in its job directory, named `<execution>-<step>-<hex>`
+# (runner.jobs.job_name): a cold process and one forked by the warm pool (whose command line is the pool's) alike.
+SAMPLED_STEPS = ("ResolveModel", "Preprocess", "BatchTransform", "ModelQualityCheck", "PublishPredictions",
+                 "LabelPredictions")
 SEED = 2424
-RESAVE_AS_UBJSON = ("import sys, xgboost as xgb; b = xgb.Booster(); b.load_model(sys.argv[1]); "
-                    "open(sys.argv[1], 'wb').write(bytes(b.save_raw('ubj')))")
+PLAIN_SCRIPT = Path(__file__).resolve().parent / "plain_inference.py"
 
 
 def load() -> str:
@@ -87,15 +89,22 @@ def write_batch(folder: Path, rows: int, *, parts: int = 0) -> tuple[Path, Path]
 
 
 class PeakMemory:
-    """Peak RSS of each step's job process, sampled every 0.2 s over this process's descendants."""
+    """Peak RSS and CPU time (user + system) of each step's job processes, sampled every 0.2 s over this process's
+    descendants: the largest RSS of any of its processes, the CPU time summed over them as last seen (up to 0.2 s
+    before a process ended; a process forked by the warm pool counts from its fork, its imports already done)."""
 
     def __init__(self):
         import psutil
 
         self._psutil = psutil
         self.peaks: dict[str, int] = {}
+        self._cpu: dict[str, dict[int, float]] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    @property
+    def cpu(self) -> dict[str, float]:
+        return {step: sum(by_pid.values()) for step, by_pid in self._cpu.items()}
 
     def __enter__(self) -> PeakMemory:
         self._thread.start()
@@ -107,16 +116,20 @@ class PeakMemory:
 
     def _sample(self) -> None:
         me = self._psutil.Process()
+        markers = {f"-{step.lower()}-": step for step in SAMPLED_STEPS}
         while not self._stop.wait(0.2):
             for process in me.children(recursive=True):
                 try:
-                    command = " ".join(process.cmdline())
+                    job = os.path.basename(process.cwd())
+                    step = next((name for marker, name in markers.items() if marker in job), None)
+                    if step is None:
+                        continue
                     rss = process.memory_info().rss
+                    times = process.cpu_times()
                 except self._psutil.Error:
                     continue
-                for script in STEP_PROCESSES:
-                    if script in command:
-                        self.peaks[script] = max(self.peaks.get(script, 0), rss)
+                self.peaks[step] = max(self.peaks.get(step, 0), rss)
+                self._cpu.setdefault(step, {})[process.pid] = times.user + times.system
 
 
 def plain_upload(target, path: Path) -> float:
@@ -200,8 +213,11 @@ def drop_only(work: Path, home: Path, sizes: list[int], rounds: int) -> None:
 
 
 def score(target, path: Path, truth: Path, rel_path: str) -> dict:
-    """Labels first (the run checks them), then `data drop` of the batch; the drop, the run and its steps."""
-    ops.drop_data(target, truth, "ground-truth", rel_path=rel_path)
+    """Labels first (the run checks them), then `data drop` of the batch; the drop, the run and its steps. A folder
+    batch's labels go to `<rel path>.csv`, one of the two places its ModelQualityCheck looks (`<rel path>/` the
+    other)."""
+    truth_path = rel_path if path.is_file() else rel_path + datasets.SINGLE_OBJECT_SUFFIX
+    ops.drop_data(target, truth, "ground-truth", rel_path=truth_path)
     known = bench_load.execution_arns(target)
     with PeakMemory() as memory:
         started = time.monotonic()
@@ -212,14 +228,17 @@ def score(target, path: Path, truth: Path, rel_path: str) -> dict:
         end_to_end = time.monotonic() - started
     steps = {step.name: step.duration_seconds for step in ops.execution_steps(target, run.arn)}
     return {"drop": drop, "run": run.duration_seconds or 0.0, "end_to_end": end_to_end, "status": run.status,
-            "failure": run.failure_reason, "steps": steps, "peak_mb": {k: v / 2**20 for k, v in memory.peaks.items()}}
+            "failure": run.failure_reason, "steps": steps, "peak_mb": {k: v / 2**20 for k, v in memory.peaks.items()},
+            "cpu": memory.cpu}
 
 
-def model_files(target, folder: Path) -> tuple[Path, Path]:
-    """The active model version's xgboost model and preprocessing artefact, for the plain script."""
+def model_files(target, folder: Path) -> tuple[Path, Path, str]:
+    """The active model version's xgboost model and preprocessing artefact, and the Python of the image that serves
+    it, for the plain script."""
     sagemaker = target.client("sagemaker")
     package = sagemaker.describe_model_package(ModelPackageName=ops.active_model_arn(target))
-    model_url = package["InferenceSpecification"]["Containers"][0]["ModelDataUrl"]
+    container = package["InferenceSpecification"]["Containers"][0]
+    model_url = container["ModelDataUrl"]
     artefact_url = package["CustomerMetadataProperties"]["PreprocessingArtefact"]
     s3 = target.client("s3")
     archive, artefact = folder / "model.tar.gz", folder / "preprocessing.json"
@@ -228,18 +247,15 @@ def model_files(target, folder: Path) -> tuple[Path, Path]:
         s3.download_file(bucket, key, str(local))
     with tarfile.open(archive) as tar:
         tar.extractall(folder / "model")  # noqa: S202 (our own model archive)
-    model = folder / "model" / "xgboost-model"
-    # This interpreter's xgboost (3.1+) no longer reads the legacy binary format of a 1.7 image's model: the model
-    # version's own image re-saves it as UBJSON, which every newer xgboost reads.
-    image = package["InferenceSpecification"]["Containers"][0]["Image"]
-    subprocess.run([interpreter_for(image, what="the plain script's model"), "-c", RESAVE_AS_UBJSON, str(model)],
-                   check=True)
-    return model, artefact
+    python = runtimes.interpreter_for(container["Image"], what="the plain script")
+    return folder / "model" / "xgboost-model", artefact, python
 
 
-def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
-    """The same ML work as one script in a fresh interpreter; its wall, CPU and peak memory."""
-    command = [sys.executable, __file__, "--plain", str(batch), str(truth), str(model), str(artefact), str(output)]
+def plain_script(python: str, batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> dict:
+    """The same ML work as one script (plain_inference.py) in a fresh interpreter of the serving image's Python;
+    its wall, CPU and peak memory."""
+    command = [python, str(PLAIN_SCRIPT), str(batch), str(truth), str(model), str(artefact), str(output),
+               DEMO_RECORD_KEY, DEMO_TARGET]
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
     done = subprocess.run(command, capture_output=True, text=True)
@@ -251,36 +267,6 @@ def plain_script(batch: Path, truth: Path, model: Path, artefact: Path, output: 
             "cpu": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)}
 
 
-def run_plain(batch: Path, truth: Path, model: Path, artefact: Path, output: Path) -> None:
-    """Read, preprocess as the artefact says, score, write key,prediction, join the labels, RMSE."""
-    import numpy as np
-    import pandas as pd
-    import xgboost
-
-    started = time.perf_counter()
-    frame = pd.read_csv(batch)
-    read = time.perf_counter() - started
-    spec = json.loads(artefact.read_text())
-    columns = []
-    for feature in spec["features"]:
-        values = frame[feature["name"]]
-        if feature["type"] == "categorical":
-            columns.extend((values == category).astype(float) for category in feature["categories"])
-        else:
-            columns.append(values.fillna(feature["median"]).astype(float))
-    matrix = np.column_stack(columns)
-    booster = xgboost.Booster(params={"nthread": 1})
-    booster.load_model(str(model))
-    predictions = booster.inplace_predict(matrix.astype(np.float32))
-    pd.DataFrame({DEMO_RECORD_KEY: frame[DEMO_RECORD_KEY], "prediction": predictions}).to_csv(
-        output, index=False, header=False)
-    labels = pd.read_csv(truth).set_index(DEMO_RECORD_KEY)[DEMO_TARGET]
-    actual = labels.loc[frame[DEMO_RECORD_KEY]].to_numpy(dtype=float)
-    rmse = float(np.sqrt(np.mean((predictions - actual) ** 2)))
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    print(json.dumps({"read": read, "seconds": time.perf_counter() - started, "rmse": rmse, "peak_mb": peak}))
-
-
 def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> None:
     ratio = outcome["end_to_end"] / plain["wall"]
     print(f"{rows:,} rows, {label}: {outcome['status']}; drop {outcome['drop']:.1f} s vs plain upload {upload:.1f} s "
@@ -289,22 +275,13 @@ def report(rows: int, label: str, plain: dict, upload: float, outcome: dict) -> 
           f"{plain['cpu']:.1f} s CPU (read {plain['read']:.1f} s, peak {plain['peak_mb']:.0f} MB, rmse "
           f"{plain['rmse']:.3f}): {ratio:.1f}x; {load()}", flush=True)
     print("  steps: " + ", ".join(f"{name} {seconds:.1f} s" + (
-        f" ({outcome['peak_mb'][script]:.0f} MB)" if (script := _script_of(name)) in outcome["peak_mb"] else "")
+        f" ({outcome['peak_mb'][name]:.0f} MB, {outcome['cpu'][name]:.1f} s CPU)" if name in outcome["peak_mb"] else "")
         for name, seconds in outcome["steps"].items() if seconds is not None), flush=True)
     if outcome["failure"]:
         print(f"  failure: {outcome['failure']}", flush=True)
 
 
-def _script_of(step: str) -> str:
-    return {"ResolveModel": "resolve_model.py", "Preprocess": "preprocess.py", "BatchTransform": "batch_transform.py",
-            "ModelQualityCheck": "model_quality.py", "PublishPredictions": "publish_predictions.py",
-            "LabelPredictions": "label_predictions.py"}.get(step, "")
-
-
 def main() -> int:
-    if len(sys.argv) == 7 and sys.argv[1] == "--plain":
-        run_plain(*(Path(arg) for arg in sys.argv[2:]))
-        return 0
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--with-1e7", action="store_true", help="also 10,000,000 rows (takes long here)")
@@ -326,20 +303,21 @@ def main() -> int:
             return 0
         print(f"setting up the stack; {load()}", flush=True)
         with bench_load.approved_stack(home) as (_, target):
-            model, artefact = model_files(target, work)
+            model, artefact, python = model_files(target, work)
             print(f"stack ready; {load()}", flush=True)
             for rows in sizes:
                 batch, truth = write_batch(work / "data", rows)
                 upload = plain_upload(target, batch)
                 outcome = score(target, batch, truth, f"large/batch-{rows}.csv")
-                plain = plain_script(batch, truth, model, artefact, work / "plain.csv")
+                plain = plain_script(python, batch, truth, model, artefact, work / "plain.csv")
                 report(rows, "one file, 1 instance", plain, upload, outcome)
                 ok = ok and outcome["status"] == "Succeeded"
                 batch.unlink()
             if args.two_instances:
                 rows = 1_000_000
                 parts, truth = write_batch(work / "parts", rows, parts=4)
-                plain = plain_script(write_batch(work / "single", rows)[0], truth, model, artefact, work / "p.csv")
+                plain = plain_script(python, write_batch(work / "single", rows)[0], truth, model, artefact,
+                                     work / "p.csv")
                 upload = sum(plain_upload(target, part) for part in sorted(parts.iterdir()))
                 for count in (1, 2):
                     compute = target.settings.compute.model_copy(

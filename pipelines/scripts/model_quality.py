@@ -15,7 +15,9 @@ step itself. The labelled rows (raw features and target, training schema) go to 
 from __future__ import annotations
 
 import argparse
+import csv
 import datetime
+import heapq
 import json
 import os
 import sys
@@ -37,7 +39,7 @@ StepFailure = steplib.StepFailure
 LISTED_KEYS = 20
 
 
-def read_predictions(directory: Path, width: int = 1) -> dict[str, float | list[float]]:
+def read_predictions(directory: Path, width: int = 1) -> steplib.KeyedValues:
     if not steplib.list_files(directory, ".out"):
         raise StepFailure(f"no predictions (*.out) under {directory}: the batch transform wrote nothing")
     return steplib.read_predictions(directory, width)
@@ -52,36 +54,66 @@ def ground_truth_prefix(input_key: str, inference_prefix: str, truth_prefix: str
     return truth_prefix.rstrip("/") + "/" + relative
 
 
-def read_ground_truth(files, schema) -> dict[str, float]:
+def read_ground_truth(files, schema) -> steplib.KeyedValues:
     """Key -> target from every ground-truth file, validated as `batchops data check --kind ground-truth` does
-    (other schema columns may be present and are ignored)."""
+    (other schema columns may be present and are ignored; keys are unique, or the check fails)."""
     check = steplib.DataCheck(schema, "ground-truth")
-    truth: dict[str, float] = {}
+    keys, values = [], []
     for path, name in files:
+        file_start = len(keys)
         for table in check.chunks(path, name):
+            if table.first_of_file:  # the exact reader starts a file over: drop what the fast one gave of it
+                del keys[file_start:], values[file_start:]
             if check.problems:
                 continue
-            values = schema.target_values(table, what=f"ground truth {name}")
-            truth.update(zip(table.values[schema.record_key], values.tolist()))  # noqa: B905
+            values.append(schema.target_values(table, what=f"ground truth {name}"))
+            keys.append(steplib.encode_keys(table.values[schema.record_key]))
     check.raise_problems("ground truth")
-    return truth
+    if not keys:
+        return steplib.KeyedValues(steplib.encode_keys([]), np.empty(0))
+    return steplib.KeyedValues(np.concatenate(keys), np.concatenate(values))
 
 
-def write_feedback(batch, truth: dict[str, float], schema, path: Path) -> int:
-    """The batch's rows that have a label, in the training schema (all columns, schema order)."""
-    keys = batch.values[schema.record_key]
-    labelled = [index for index, record in enumerate(keys) if record in truth]
+def write_feedback(files, truth: steplib.KeyedValues, schema, path: Path) -> int:
+    """The batch's rows that have a label, in batch order and the training schema (all columns, schema order),
+    read and written a chunk at a time (memory stays flat)."""
+    written = 0
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        if schema.header:
+            writer.writerow(schema.columns)
+        for file, name in files:
+            file_start, written_before = handle.tell(), written
+            for table in steplib.table_chunks(file, name, schema, required=[schema.record_key, *schema.features],
+                                              optional=[schema.target]):
+                if table.first_of_file:  # the exact reader starts the file over: so does its feedback
+                    handle.seek(file_start)
+                    handle.truncate()
+                    written = written_before
+                columns = labelled_columns(table, truth, schema)
+                writer.writerows(zip(*columns))  # noqa: B905 (equal lengths; 3.9)
+                written += len(columns[0])
+    return written
+
+
+def labelled_columns(table, truth: steplib.KeyedValues, schema) -> list[list[str]]:
+    """The columns (schema order) of the table's rows that have a label, the label as the target."""
+    found, where = truth.find(steplib.encode_keys(table.values[schema.record_key]))
+    labelled = np.flatnonzero(found).tolist()
+    labels = truth.values[where[found]]
+    every_row = len(labelled) == len(table)  # the usual case: the columns as they are
     columns = []
     for column in schema.columns:
+        values = table.values.get(column)
         if column == schema.target:
-            labels = [truth[keys[index]] for index in labelled]
-            columns.append([schema.classes[int(label)] for label in labels] if schema.classes else
-                           [steplib.format_number(label) for label in labels])
+            columns.append([schema.classes[int(label)] for label in labels.tolist()] if schema.classes else
+                           steplib.formatted_numbers(labels))
+        elif values is None:
+            columns.append([""] * len(labelled))
         else:
-            values = batch.values.get(column)
-            columns.append([values[index] for index in labelled] if values is not None else [""] * len(labelled))
-    steplib.write_csv(path, zip(*columns), header=schema.columns if schema.header else None)  # noqa: B905
-    return len(labelled)
+            columns.append(values if every_row else [values[index] for index in labelled])
+    return columns
 
 
 def input_location(name: str) -> tuple[str, str]:
@@ -148,7 +180,7 @@ def find_batch_index(client, args, relative: str) -> dict | None:
     return None
 
 
-def download_predictions(client, uri: str, destination: Path, width: int) -> dict[str, float | list[float]]:
+def download_predictions(client, uri: str, destination: Path, width: int) -> steplib.KeyedValues:
     bucket, prefix = split_s3_uri(uri, what="predictions")
     try:
         for key in steplib.list_keys(client, bucket, prefix.rstrip("/") + "/"):
@@ -161,8 +193,8 @@ def download_predictions(client, uri: str, destination: Path, width: int) -> dic
     return read_predictions(destination, width)
 
 
-def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: dict[str, float | list[float]],
-          *, folder: bool, late: bool = False) -> tuple[dict, results.StepResult, dict[str, float]]:
+def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: steplib.KeyedValues,
+          *, folder: bool, late: bool = False) -> tuple[dict, results.StepResult, steplib.KeyedValues | None]:
     """The report, the structured result and the ground truth of the batch s3://bucket/key."""
     metric = gate.metric
     report: dict = {"metric": metric.name, "threshold": args.threshold, "rows_scored": len(predictions),
@@ -175,7 +207,7 @@ def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: 
                                   comparison=metric.comparison, counts={"rows": len(predictions), "matched": matched},
                                   details=details or {})
 
-    def skipped(reason: str, truth: dict[str, float], matched: int = 0):
+    def skipped(reason: str, truth: steplib.KeyedValues | None, matched: int = 0):
         return ({**report, "status": results.SKIPPED, "reason": reason},
                 outcome(results.SKIPPED, f"model quality not checked: {reason}", matched=matched), truth)
 
@@ -184,7 +216,7 @@ def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: 
     if not late:
         write_batch_index(client, args, bucket, key, folder)
     if prefix is None:
-        return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", {})
+        return skipped(f"the batch key is not under the inference prefix '{args.inference_prefix}/'", None)
     report["ground_truth"] = f"s3://{bucket}/{prefix}"
     try:
         files = ground_truth_files(client, bucket, prefix, folder=folder)
@@ -192,20 +224,25 @@ def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: 
         raise StepFailure(f"cannot read ground truth under {report['ground_truth']}: {error}") from None
     if not files:
         if late:
-            return skipped("no ground truth for this batch", {})
+            return skipped("no ground truth for this batch", None)
         # Labels dropped later start the model-quality pipeline on this run's predictions (the batch index).
         message = (f"model quality {contracts.MODEL_QUALITY_WAITING}: labels dropped under "
                    f"{report['ground_truth']} start its check")
         return ({**report, "status": results.SKIPPED, "reason": contracts.MODEL_QUALITY_WAITING},
-                outcome(results.SKIPPED, message, details={contracts.MODEL_QUALITY_WAITING_DETAIL: True}), {})
+                outcome(results.SKIPPED, message, details={contracts.MODEL_QUALITY_WAITING_DETAIL: True}), None)
     truth = read_ground_truth(files, schema)
-    matched = [key for key in predictions if key in truth]
+    # Joined by key in the predictions' order (the metric sums in the same order as ever).
+    predicted_keys, predicted_values = predictions.ordered()
+    found, where = truth.find(predicted_keys)
+    labelled, _ = predictions.find(truth.keys)
+    unmatched_predictions, unmatched_truth = predicted_keys[~found], truth.keys[~labelled]
+    matched = int(found.sum())
     report.update({
-        "rows_with_ground_truth": len(truth), "rows_matched": len(matched),
-        "unmatched_prediction_keys": sorted(k for k in predictions if k not in truth)[:LISTED_KEYS],
-        "unmatched_prediction_count": sum(1 for k in predictions if k not in truth),
-        "unmatched_ground_truth_keys": sorted(k for k in truth if k not in predictions)[:LISTED_KEYS],
-        "unmatched_ground_truth_count": sum(1 for k in truth if k not in predictions),
+        "rows_with_ground_truth": len(truth), "rows_matched": matched,
+        "unmatched_prediction_keys": first_sorted(unmatched_predictions),
+        "unmatched_prediction_count": len(unmatched_predictions),
+        "unmatched_ground_truth_keys": first_sorted(unmatched_truth),
+        "unmatched_ground_truth_count": len(unmatched_truth),
     })
     if not matched:
         if late:  # labels dropped for this batch on purpose: a mismatch is a mistake, not a wait
@@ -213,18 +250,18 @@ def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: 
                               f"prediction of the batch {report['batch']} ({len(truth)} labelled keys, "
                               f"{len(predictions)} predictions)")
         return skipped("no record key of the ground truth matches a prediction", truth)
-    actual = np.array([truth[k] for k in matched])
-    predicted = np.array([predictions[k] for k in matched])
+    actual = truth.values[where[found]]
+    predicted = predicted_values[found]
     # A metric that means nothing on these rows is neither a pass nor a violation (which would start retraining):
     # the check could not decide.
     degenerate = steplib.degenerate_labels(actual)
-    if len(matched) < steplib.MIN_SPLIT_ROWS:
-        return skipped(f"{degenerate} ({len(matched)} matched)", truth, len(matched))
+    if matched < steplib.MIN_SPLIT_ROWS:
+        return skipped(f"{degenerate} ({matched} matched)", truth, matched)
     try:
         computed = gate.compute_all(actual, predicted)
     except metrics.MetricUndefined as error:
         if degenerate:  # e.g. r2 when every label is the same
-            return skipped(f"{error}", truth, len(matched))
+            return skipped(f"{error}", truth, matched)
         raise StepFailure(f"ground truth under {report['ground_truth']}: {error}") from None
     except metrics.MetricError as error:
         raise StepFailure(f"ground truth under {report['ground_truth']}: {error}") from None
@@ -234,9 +271,14 @@ def check(args, schema, gate: steplib.Gate, bucket: str, key: str, predictions: 
     status = results.PASSED if passed else results.FAILED
     message = (f"Model quality {'within' if passed else 'violation'}: {metric.name} {metric.format(value)} "
                f"{'meets' if passed else 'fails'} the gate {metric.describe_gate(args.threshold)} "
-               f"on {len(matched)} matched rows of {report['batch']}")
+               f"on {matched} matched rows of {report['batch']}")
     details = gate.summary(actual, predicted, computed).to_details() if gate.classes else None
-    return {**report, "status": status}, outcome(status, message, value, len(matched), details), truth
+    return {**report, "status": status}, outcome(status, message, value, matched, details), truth
+
+
+def first_sorted(keys) -> list[str]:
+    """The first LISTED_KEYS keys in sorted order (bytes order of UTF-8 is the strings' code-point order)."""
+    return [key.decode("utf-8") for key in heapq.nsmallest(LISTED_KEYS, keys.tolist())]
 
 
 def parse_args(argv):
@@ -275,7 +317,7 @@ def late_skipped(args, metric, batch: str, what: str, reason: str):
                                 threshold=args.threshold, comparison=metric.comparison)
     report = {"metric": metric.name, "threshold": args.threshold, "batch": batch, "status": results.SKIPPED,
               "reason": reason}
-    return report, result, {}, list
+    return report, result, None, list
 
 
 def late_check(args, schema, gate: steplib.Gate):
@@ -325,10 +367,8 @@ def main(argv: list[str] | None = None) -> int:
         raise StepFailure(f"--classes {list(gate.classes)} differ from the dataset schema's {list(schema.classes)}")
     report, result, truth, batch_files = (late_check if args.mode == "late" else scored_check)(args, schema, gate)
     if report.get("rows_matched"):
-        batch = steplib.read_tables(batch_files(), schema, required=[schema.record_key, *schema.features],
-                                    optional=[schema.target], line_numbers=False)
         feedback_path = steplib.processing_path("output", "feedback", OutputFile.FEEDBACK)
-        report["feedback_rows"] = write_feedback(batch, truth, schema, feedback_path)
+        report["feedback_rows"] = write_feedback(batch_files(), truth, schema, feedback_path)
     steplib.write_json(steplib.processing_path("output", "report", OutputFile.MODEL_QUALITY_REPORT), report)
     steplib.write_step_result(result)
     print(f"model quality: {result.outcome}: {result.message}")

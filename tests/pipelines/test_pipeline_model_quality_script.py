@@ -10,8 +10,19 @@ import io
 import json
 import time
 
+import numpy as np
 import pytest
-from step_script_support import BUCKET, OTHER_FEATURES, OTHER_SCHEMA, REGION, Job, other_rows, read_csv, write_rows
+from step_script_support import (
+    BUCKET,
+    OTHER_FEATURES,
+    OTHER_SCHEMA,
+    REGION,
+    SCRIPTS_DIR,
+    Job,
+    other_rows,
+    read_csv,
+    write_rows,
+)
 
 from batchops_core import contracts
 
@@ -460,3 +471,72 @@ def test_multiclass_predictions_are_the_container_s_probability_lists(s3, tmp_pa
     assert decision["value"] == pytest.approx(sk.accuracy_score(actual, [max(range(3), key=r.__getitem__)
                                                                          for r in rows]), abs=1e-9)
     assert decision["details"]["classification"]["per_class"]["on_time"]["support"] == 8
+
+
+# ---- the join by key on large batches (numpy arrays keyed by a hash, not dicts): the same answers as a dict join
+
+
+def dict_join(rows, truth_rows, predictions: list[tuple[str, float]]):
+    """The join as a plain dict does it, independently of the script: later predictions of a key win."""
+    predicted = dict(predictions)
+    labels = {r["order_id"]: float(r["delivery_minutes"]) for r in truth_rows}
+    matched = [key for key in predicted if key in labels]
+    errors = np.array([predicted[key] - labels[key] for key in matched])
+    feedback = [[r[c] if c != "delivery_minutes" else format(labels[r["order_id"]], ".10g") for c in COLUMNS]
+                for r in rows if r["order_id"] in labels]
+    return {"rmse": float(np.sqrt(np.mean(errors ** 2))), "matched": len(matched), "feedback": feedback,
+            "unmatched_predictions": sorted(k for k in predicted if k not in labels),
+            "unmatched_truth": sorted(k for k in labels if k not in predicted)}
+
+
+@pytest.mark.parametrize("colliding", [False, True], ids=["hashed", "every-key-one-hash"])
+def test_unordered_missing_and_repeated_keys_join_as_a_dict_does(s3, tmp_path, monkeypatch, colliding):
+    rng = np.random.RandomState(3)
+    rows = other_rows(400, first_key=10)
+    rows[7]["order_id"] = "é-7"  # keys of other lengths and non-ASCII bytes
+    rows[8]["order_id"] = "8"
+    truth_rows = [rows[i] for i in rng.permutation(len(rows))[:330]] + other_rows(25, seed=5, first_key=90000)
+    put_truth(s3, truth_rows)
+    job = Job(tmp_path / "job", OTHER_SCHEMA)
+    order = rng.permutation(len(rows))
+    batch = [rows[i] for i in order]
+    write_rows(job.input("data") / "day1" / "batch.csv", batch, ["order_id", *OTHER_FEATURES])
+    scored = [(r["order_id"], float(r["delivery_minutes"]) + rng.normal(0, 2)) for r in batch[:380]]
+    again = [(key, value + 5.0) for key, value in scored[::9]]  # a later file scores some keys again: it wins
+    folder = job.input("predictions") / "day1"
+    folder.mkdir(parents=True)
+    (folder / "a.csv.out").write_text("".join(f"{key},{value!r}\n" for key, value in scored))
+    (folder / "b.csv.out").write_text("".join(f"{key},{value!r}\n" for key, value in again))
+    hashed = []
+    if colliding:  # two keys, one hash: the exact dict fallback gives the same answers
+        monkeypatch.syspath_prepend(str(SCRIPTS_DIR))
+        import steplib  # the module the script imports (sys.modules)
+
+        def one_hash(keys):
+            hashed.append(len(keys))
+            return np.zeros(len(keys), dtype=np.uint64)
+
+        monkeypatch.setattr(steplib, "key_hashes", one_hash)
+    result, report = check(job, monkeypatch, threshold="100")
+    assert result.returncode == 0, result.message
+    assert bool(hashed) == colliding
+    expected = dict_join(batch, truth_rows, scored + again)
+    assert report["value"] == expected["rmse"]  # the same rows summed in the same order: bit for bit
+    assert report["rows_scored"] == 380 and report["rows_matched"] == expected["matched"]
+    assert report["unmatched_prediction_count"] == len(expected["unmatched_predictions"])
+    assert report["unmatched_prediction_keys"] == expected["unmatched_predictions"][:20]
+    assert report["unmatched_ground_truth_count"] == len(expected["unmatched_truth"])
+    assert report["unmatched_ground_truth_keys"] == expected["unmatched_truth"][:20]
+    assert read_csv(job.output("feedback") / "feedback.csv") == [COLUMNS, *expected["feedback"]]
+    assert report["feedback_rows"] == len(expected["feedback"])
+
+
+def test_a_repeated_ground_truth_key_is_the_same_clear_error_in_a_large_file(s3, tmp_path, monkeypatch):
+    rows = other_rows(3000, first_key=1)
+    truth_rows = rows + [dict(rows[1234], delivery_minutes="7")]
+    put_truth(s3, truth_rows)
+    result = run_check(scored_job(tmp_path, rows, error=1.0), monkeypatch)
+    assert result.returncode == 1
+    truth = f"s3://{BUCKET}/{TRUTH_KEY}"  # put_truth writes the rows in reverse: the repeat comes first
+    assert result.message == (f"ground truth: {truth}:1768: column 'order_id': duplicate record key '1235' (also at "
+                              f"{truth}:2)")

@@ -3,6 +3,7 @@ SageMaker processing contract (aws-contracts §8.1)."""
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -56,6 +57,7 @@ def stage_processing_inputs(context: StepContext, jobs: list[JobDir], inputs: li
         objects = list(context.aws.list_objects(uri, what=what))
         if not objects:  # as on SageMaker: an input with nothing under it fails the job
             raise StepFailed(f"{what}: no S3 objects found under {uri}")
+        fetched: dict[str, Path] = {}  # a replicated object is fetched once, then copied to each other instance
         for number, job in enumerate(jobs):
             local = job.host_path(source.get("LocalPath"), what=f"{what} LocalPath")
             local.mkdir(parents=True, exist_ok=True)  # an instance a shard leaves empty still has the directory
@@ -63,7 +65,11 @@ def stage_processing_inputs(context: StepContext, jobs: list[JobDir], inputs: li
             for bucket, key, _size in mine:
                 target = local / relative_key(prefix, key)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                context.aws.s3.download_file(bucket, key, str(target))
+                if key in fetched:
+                    shutil.copyfile(fetched[key], target)  # its own copy, as each instance has its own volume
+                else:
+                    context.aws.get_file(bucket, key, target)
+                    fetched[key] = target
             host = f" on algo-{number + 1}" if len(jobs) > 1 else ""
             context.log.note(f"input {name}{host}: {len(mine)} object(s) from {uri} ({distribution}) "
                              f"-> {source.get('LocalPath')}")

@@ -181,7 +181,7 @@ def run_transform(context: StepContext) -> StepResult:
             raise StepStopped()
         for path in (item["input"], item["output"]):
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        context.aws.s3.download_file(item["bucket"], item["key"], item["input"])
+        context.aws.get_file(item["bucket"], item["key"], item["input"])
 
     with ThreadPoolExecutor(max_workers=workers) as pool:
         list(pool.map(download, items))
