@@ -12,6 +12,7 @@ Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits no
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -185,9 +186,12 @@ class Demo:
         with self.console.status("upserting the pipelines"):
             results = ops.upsert_pipelines(self.target, built=built)
         sagemaker = self.target.client("sagemaker")
-        for name in self.settings.pipeline_names.values():
-            sagemaker.describe_pipeline(PipelineName=name)
-        self._ok(f"pipelines upserted in {time.monotonic() - started:.0f} s: "
+        stored = {name: json.loads(sagemaker.describe_pipeline(PipelineName=name)["PipelineDefinition"])
+                  for name in self.settings.pipeline_names.values()}
+        ahead_stored = built is not None and all(stored.get(self.settings.pipelines.name_of(key)) == json.loads(text)
+                                                 for key, text in built.definitions.items())
+        self._ok(f"pipelines upserted in {time.monotonic() - started:.0f} s (definitions built "
+                 f"{'while Terraform applied' if ahead_stored else 'after the apply'}): "
                  + ", ".join(f"{r.pipeline} ({r.action})" for r in results))
         self.files = write_demo_files(self.home / "demo-data")
         self._info(f"demo data written to {self.files.training.parent}")
