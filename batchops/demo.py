@@ -115,9 +115,8 @@ class Demo:
                     self._info(f"{escape(label)} · {escape(step.name)}: [{colour}]{escape(step.status)}[/{colour}] "
                                f"({(step.duration_seconds or 0):.1f} s)", styled=True)
 
-        # The poll is how late the demo sees the end (the next phase waits for it); each poll is two requests.
         with self.console.status(f"{label}: {execution.pipeline} {execution.execution_id} running"):
-            final = ops.wait_for_execution(self.target, execution.arn, timeout=self.timeout, poll=0.25,
+            final = ops.wait_for_execution(self.target, execution.arn, timeout=self.timeout, poll=0.5,
                                            on_change=show)
         return final
 
