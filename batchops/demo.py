@@ -12,6 +12,7 @@ Every expected outcome is checked; a miss raises `DemoFailure` (the CLI exits no
 
 from __future__ import annotations
 
+import json
 import shutil
 import threading
 import time
@@ -153,8 +154,8 @@ class Demo:
     def set_up_infrastructure(self) -> None:
         from batchops.terraform import Terraform
 
-        # Importing the SageMaker SDK takes a while: do it while Terraform (a subprocess) applies.
-        threading.Thread(target=_preload_pipeline_builders, args=(self.settings.region,), daemon=True).start()
+        # The pipeline definitions (SDK import and build, seconds) are made while Terraform (a subprocess) applies.
+        ahead = DefinitionsAhead(self.settings, self.target).start()
         terraform = Terraform(self.settings, home=self.home, endpoint_env=self.target.subprocess_env())
         # The emulator starts empty: state from an earlier demo would describe resources that no longer exist.
         for state in (terraform.state_file, terraform.state_file.with_name(terraform.state_file.name + ".backup")):
@@ -164,8 +165,13 @@ class Demo:
             terraform.init()
         with self.console.status("terraform apply env_files/local.tfvars (the provider waits for the emulator "
                                  "like for AWS)"):
-            terraform.apply()
+            try:
+                terraform.apply()
+            finally:
+                ahead.stop()
         applied = time.monotonic() - started
+        # Joined before anything is printed: the build silences stdout (process-wide) while it runs.
+        built = ahead.result()
         s3 = self.target.client("s3")
         versioning = s3.get_bucket_versioning(Bucket=self.settings.bucket).get("Status")
         self._expect(versioning == "Enabled", f"bucket {self.settings.bucket} should be versioned, found "
@@ -176,12 +182,15 @@ class Demo:
         self._ok(f"Terraform applied {len(terraform.resources())} resources in {applied:.0f} s: bucket "
                  f"{self.settings.bucket} (versioned), {len(rules)} EventBridge rules, topic, Lambdas, roles")
         started = time.monotonic()
-        with self.console.status("upserting the three pipelines"):
-            results = ops.upsert_pipelines(self.target)
+        with self.console.status("upserting the pipelines"):
+            results = ops.upsert_pipelines(self.target, built=built)
         sagemaker = self.target.client("sagemaker")
-        for name in self.settings.pipeline_names.values():
-            sagemaker.describe_pipeline(PipelineName=name)
-        self._ok(f"pipelines upserted in {time.monotonic() - started:.0f} s: "
+        stored = {name: json.loads(sagemaker.describe_pipeline(PipelineName=name)["PipelineDefinition"])
+                  for name in self.settings.pipeline_names.values()}
+        ahead_stored = built is not None and all(stored.get(self.settings.pipelines.name_of(key)) == json.loads(text)
+                                                 for key, text in built.definitions.items())
+        self._ok(f"pipelines upserted in {time.monotonic() - started:.0f} s (definitions built "
+                 f"{'while Terraform applied' if ahead_stored else 'after the apply'}): "
                  + ", ".join(f"{r.pipeline} ({r.action})" for r in results))
         self.files = write_demo_files(self.home / "demo-data")
         self._info(f"demo data written to {self.files.training.parent}")
@@ -371,17 +380,59 @@ def gate_line_problem(line: str, result: results.StepResult) -> str | None:
     return f"{line!r} lacks {', '.join(missing)}" if missing else None
 
 
-def _preload_pipeline_builders(region: str) -> None:
-    """Warm-up only: import the pipeline builders (and the SDK) so the upsert that follows starts at once."""
-    try:
-        from pipelines.common.sdk import prepare_sdk_environment
+class DefinitionsAhead:
+    """Builds the pipeline definitions in a thread while Terraform applies, from the same code path as the upsert.
 
-        prepare_sdk_environment(region, offline=False)  # what the upsert sets before its own SDK import
-        import pipelines.inference.pipeline  # noqa: F401
-        import pipelines.train.pipeline  # noqa: F401
-        import pipelines.train_hpo.pipeline  # noqa: F401
-    except Exception:  # noqa: BLE001 - a failed warm-up only means the upsert imports the SDK itself
-        return
+    They need the stack's data key (created early in the apply) besides the settings: the thread waits for it,
+    then builds. The upsert after the apply reuses the result only if it was built from the settings, account and
+    stack resources the upsert then finds (`BuiltDefinitions.made_from`); anything else is built again there.
+    """
+
+    POLL_SECONDS = 0.5  # how often the thread looks for the stack's data key during the apply
+
+    def __init__(self, settings: Settings, target: AwsTarget):
+        self.settings = settings
+        self.endpoint_url = target.endpoint_url
+        self.account_id = target.account_id
+        self._applied = threading.Event()
+        self._built: Any = None
+        self._thread = threading.Thread(target=self._build, name="definitions-ahead", daemon=True)
+
+    def start(self) -> DefinitionsAhead:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """The apply has ended: a thread still waiting for the stack gives up (a build under way finishes)."""
+        self._applied.set()
+
+    def result(self) -> Any:
+        """The `BuiltDefinitions`, or None when nothing was built (the upsert then builds)."""
+        self._thread.join()
+        return self._built
+
+    def _build(self) -> None:
+        try:
+            from pipelines.common.sdk import prepare_sdk_environment
+
+            prepare_sdk_environment(self.settings.region, offline=False)  # what the upsert sets before its import
+            from pipelines.definitions import import_builders
+            from pipelines.upsert import StackNotApplied, build_for_stack, stack_resources
+
+            import_builders()  # the SDK import: most of the wait, done while the stack is still being created
+            session = connect(self.settings, endpoint_url=self.endpoint_url).session  # boto3 sessions are per thread
+            settings = self.settings.for_account(self.account_id)
+            while not self._applied.is_set():
+                try:
+                    stack = stack_resources(settings, session)
+                except StackNotApplied:
+                    stack = None
+                if stack is not None and (settings.storage.kms_key_arn or stack.data_kms_key_arn):
+                    self._built = build_for_stack(settings, account_id=self.account_id, stack=stack)
+                    return
+                self._applied.wait(self.POLL_SECONDS)
+        except Exception:  # noqa: BLE001 - building ahead is an optimisation: the upsert builds (and reports) itself
+            return
 
 
 def prepare_fresh_home(home: Path) -> None:

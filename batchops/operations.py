@@ -678,10 +678,11 @@ def data_quality_violations(target: AwsTarget, execution: Execution, step: Step 
     return list((report or {}).get("violations", []))
 
 
-def upsert_pipelines(target: AwsTarget, *, account_id: str | None = None) -> list[Any]:
+def upsert_pipelines(target: AwsTarget, *, account_id: str | None = None, built: Any = None) -> list[Any]:
     """Create or update the three pipelines of the target's environment; returns `UpsertResult`s.
 
-    `account_id` names the account in the role ARNs (default: the target's account).
+    `account_id` names the account in the role ARNs (default: the target's account). `built`: definitions built
+    beforehand (`pipelines.upsert.BuiltDefinitions`), reused only if built from the same inputs.
 
     The upsert reports each pipeline itself; that text is captured so callers present the results their way.
     """
@@ -693,7 +694,8 @@ def upsert_pipelines(target: AwsTarget, *, account_id: str | None = None) -> lis
 
     with contextlib.redirect_stdout(io.StringIO()):
         try:
-            return upsert(target.settings, boto_session=target.session, account_id=account_id or target.account_id)
+            return upsert(target.settings, boto_session=target.session, account_id=account_id or target.account_id,
+                          built=built)
         except StackNotApplied as exc:
             raise OperationError(f"{target.settings.environment}: {exc}") from None
 

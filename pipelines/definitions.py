@@ -22,7 +22,8 @@ from pipelines.common.sdk import offline_session, sdk_environment
 _ACCOUNT = re.compile(r"^\d{12}$")
 
 
-def _builders() -> dict[str, Any]:
+def import_builders() -> dict[str, Any]:
+    """Each pipeline's `build` function (importing them imports the SageMaker SDK: seconds)."""
     from pipelines.inference.pipeline import build as build_inference
     from pipelines.model_quality.pipeline import build as build_model_quality
     from pipelines.train.pipeline import build as build_training
@@ -79,7 +80,7 @@ def build_definitions(settings: Settings, *, account_id: str, stack: StackResour
     with sdk_environment(settings.region), _building_sdk():
         session = offline_session(settings.bucket, settings.region)
         role = execution_role_arn(settings, str(account_id))
-        builders = _builders()
+        builders = import_builders()
         known = stack or StackResources()
         pipelines = {key: builders[key](BuildContext(settings, key, session, role, known))
                      for key in settings.pipeline_keys}  # a consumer's: only those that score

@@ -26,6 +26,19 @@ class StackNotApplied(ValueError):
 
 
 @dataclass(frozen=True)
+class BuiltDefinitions:
+    """Definitions built for exactly these inputs; an upsert reuses them only when its own inputs are equal."""
+
+    settings: Settings  # already completed for the account (`Settings.for_account`)
+    account_id: str
+    stack: StackResources
+    definitions: dict[str, str]
+
+    def made_from(self, settings: Settings, account_id: str, stack: StackResources) -> bool:
+        return (self.settings, self.account_id, self.stack) == (settings.for_account(account_id), account_id, stack)
+
+
+@dataclass(frozen=True)
 class UpsertResult:
     pipeline: str
     action: str  # created | updated | unchanged
@@ -73,11 +86,24 @@ def stack_resources(settings: Settings, boto_session: Any) -> StackResources:
     return StackResources(data_kms_key_arn=key, subnets=subnets, security_group_ids=groups)
 
 
-def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None) -> list[UpsertResult]:
+def build_for_stack(settings: Settings, *, account_id: str, stack: StackResources) -> BuiltDefinitions:
+    """The definitions for these settings in this account with the applied stack's resources."""
+    settings = settings.for_account(account_id)  # the bucket name may carry the account id
+    definitions = build_definitions(settings, account_id=account_id, stack=stack)
+    return BuiltDefinitions(settings, account_id, stack, definitions)
+
+
+def upsert_pipelines(settings: Settings, *, boto_session: Any, account_id: str | None = None,
+                     built: BuiltDefinitions | None = None) -> list[UpsertResult]:
+    """`built`: definitions built earlier (the demo builds them while Terraform applies), used only when built
+    from the settings, account and stack resources this upsert finds; otherwise they are built here."""
     if account_id is None:
         account_id = boto_session.client("sts", region_name=settings.region).get_caller_identity()["Account"]
-    settings = settings.for_account(account_id)  # the bucket name may carry the account id
-    definitions = build_definitions(settings, account_id=account_id, stack=stack_resources(settings, boto_session))
+    settings = settings.for_account(account_id)
+    stack = stack_resources(settings, boto_session)
+    if built is None or not built.made_from(settings, account_id, stack):
+        built = build_for_stack(settings, account_id=account_id, stack=stack)
+    definitions = built.definitions
     upload_step_scripts(settings, boto_session.client("s3", region_name=settings.region))
     sagemaker = boto_session.client("sagemaker", region_name=settings.region)
     role = execution_role_arn(settings, account_id)

@@ -50,6 +50,8 @@ def test_demo_runs_the_whole_lifecycle(tmp_path):
 
     outcome = run_demo(home, console=Console(file=output, width=200), execution_timeout=600, before_stop=inspect)
     log = output.getvalue()
+    # The definitions the demo built while Terraform applied are the ones stored (the upsert reused them).
+    assert "(definitions built while Terraform applied)" in log
 
     # Model versions: the first approved and active, the retrained one waiting for approval.
     (first_arn, first_status), (second_arn, second_status) = seen["packages"]

@@ -98,3 +98,37 @@ def test_a_consumer_upserts_only_the_pipelines_that_score(monkeypatch):
     scoring = [key for key in PIPELINE_KEYS if key not in TRAINING_PIPELINE_KEYS]
     assert [result.pipeline for result in upserted] == [consumer.pipelines.name_of(key) for key in scoring]
     assert stored == {consumer.pipelines.name_of(key) for key in scoring}
+
+
+@pytest.mark.slow
+def test_definitions_built_ahead_are_used_only_for_the_inputs_they_were_built_from(aws, local_settings, monkeypatch):
+    import pipelines.upsert as upsert_module
+    from pipelines.common.context import StackResources
+    from pipelines.upsert import build_for_stack, upsert_pipelines
+
+    # moto's account has no key of the stack: the upsert finds no data key, as `StackResources()` says
+    ahead = build_for_stack(local_settings, account_id=ACCOUNT_ID, stack=StackResources())
+    stale_stack = build_for_stack(local_settings, account_id=ACCOUNT_ID, stack=StackResources(
+        data_kms_key_arn=f"arn:aws:kms:{local_settings.region}:{ACCOUNT_ID}:key/00000000-0000-0000-0000-000000000000"))
+    assert stale_stack.definitions != ahead.definitions
+    builds = []
+    real_build = upsert_module.build_definitions
+    monkeypatch.setattr(upsert_module, "build_definitions", lambda *a, **k: builds.append(k) or real_build(*a, **k))
+    sagemaker = aws.client("sagemaker")
+
+    def stored_training() -> str:
+        return sagemaker.describe_pipeline(PipelineName=local_settings.pipeline_names["training"])["PipelineDefinition"]
+
+    assert [r.action for r in upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID,
+                                               built=ahead)] == ["created"] * 4
+    assert builds == [] and stored_training() == ahead.definitions["training"]
+    # built for another stack (the apply changed the key): built again, the stale definitions are not stored
+    assert [r.action for r in upsert_pipelines(local_settings, boto_session=aws, account_id=ACCOUNT_ID,
+                                               built=stale_stack)] == ["unchanged"] * 4
+    assert len(builds) == 1 and stored_training() == ahead.definitions["training"]
+    # other settings than the upsert's: built again from the upsert's own settings
+    stricter = local_settings.model_copy(update={"model": local_settings.model.model_copy(
+        update={"registration_threshold": 2.0})})
+    assert [r.action for r in upsert_pipelines(stricter, boto_session=aws, account_id=ACCOUNT_ID,
+                                               built=ahead)][:2] == ["updated", "updated"]
+    assert len(builds) == 2 and stored_training() != ahead.definitions["training"]
