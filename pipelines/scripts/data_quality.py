@@ -885,13 +885,7 @@ class _DatasetProfile:
         for state in partial["columns"]:
             self._column(state["name"]).absorb(state)
             seen.add(state["name"])
-        rows = int(partial["item_count"])
-        for name, feature in self.features.items():
-            if name not in seen:
-                feature.missing += rows
-        if self.label is not None and self.label_column not in seen:
-            self.label.missing += rows
-        self.item_count += rows
+        self._count_rows(int(partial["item_count"]), seen)
 
     def _feature(self, name: str) -> _FeatureAccumulator:
         feature = self.features.get(name)
@@ -943,6 +937,10 @@ class _DatasetProfile:
             name = names[index]
             self._column(name).add(column)
             seen.add(name)
+        self._count_rows(rows, seen)
+
+    def _count_rows(self, rows: int, seen: set[str]) -> None:
+        """Count `rows` more records; every known column not among `seen` is missing in all of them."""
         for name, feature in self.features.items():
             if name not in seen:
                 feature.missing += rows
